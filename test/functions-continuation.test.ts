@@ -46,7 +46,7 @@ import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
 import { lambdaContext } from './helpers/lambda-context.js';
-import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startLookRefusingProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-continuation-');
@@ -235,6 +235,32 @@ describe('a backup that continues across invocations', () => {
     const restored = await restoreHandler(withIdentity)({ from: to, as: 'secret-copy', identitySecret: 'openclaw-backup/backup-key' }, budgetContext('req-r', 900_000));
     expect(restored).toMatchObject({ operation: 'restore', tenant: 'secret-copy', verified: true });
     expect(describeTree(path.join(base, 'secret-copy'))).toEqual(describeTree(tenantDir, { exclude: (relPath) => relPath === 'pty' }));
+  });
+
+  it('completes the upload with If-None-Match, in whichever piece ends it, at an endpoint whose credentials may write but not look (HEAD and GET denied)', async () => {
+    // s3rver ignores the header: what is asked for is recorded by the proxy.
+    const tenant = 'write-only';
+    makeTenant(tenant);
+    const proxy = await startLookRefusingProxy(server.endpoint);
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+    try {
+      await backupHandler(deps())({ tenant, to: `s3://backups/${tenant}/one.tar.zst` }, budgetContext('req-1', 8000));
+      const handle = workQueueHandler(deps());
+      let pieces = 1;
+      for (let message = queue.shift(); message !== undefined; message = queue.shift()) {
+        pieces++;
+        expect(await handle({ Records: [{ messageId: `m-${pieces}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${pieces}`))).toEqual({ batchItemFailures: [] });
+        if (pieces > 100) throw new Error('the chain does not end');
+      }
+      expect(pieces).toBeGreaterThan(1);
+      expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded' })]);
+      const completions = proxy.requests.filter((request) => request.method === 'POST' && request.url.includes('uploadId='));
+      expect(completions).toHaveLength(1);
+      expect(completions[0]!.headers['if-none-match']).toBe('*');
+    } finally {
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await proxy.stop();
+    }
   });
 
   it.each([['plain', false], ['encrypted', true]])('goes on from the last saved state when a piece was killed and its message comes again (%s)', async (kind, encrypted) => {

@@ -10,6 +10,7 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { ALIAS_REASON } from '../shared/catalog/prune.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
@@ -258,7 +259,11 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
  * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
  * nginx does by default.
  */
-async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean; readonly backslashSeparates?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startListingRewritingProxy(
+  target: string,
+  rewrite: (xml: string) => string,
+  options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean; readonly backslashSeparates?: boolean; readonly trimsNameEnds?: boolean; readonly ntfsStreams?: boolean } = {},
+): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
       const url = (request.url ?? '/').replace(/^[^?]*/, (pathPart) => {
@@ -267,8 +272,12 @@ async function startListingRewritingProxy(target: string, rewrite: (xml: string)
         // As a store keeping objects as files on Windows, where "\\" separates a path's names too (s3rver then resolves "..").
         const whole = options.backslashSeparates === true ? cut.replace(/%5C/gi, '/') : cut;
         const merged = options.mergeSlashes === true ? whole.replace(/\/{2,}/g, '/') : whole;
+        // As a store that trims whitespace and control characters off each name's ends (a gateway calling strip() on them).
+        const trimmed = options.trimsNameEnds === true ? merged.replace(/(?<=\/)(%(0[0-9A-F]|1[0-9A-F]|20|7F))+|(%(0[0-9A-F]|1[0-9A-F]|20|7F))+(?=\/|$)/gi, '') : merged;
+        // As a store keeping objects as files on NTFS, where "kept.tar.zst::$DATA" is the file's own data.
+        const streamless = options.ntfsStreams === true ? trimmed.replace(/%3A%3A%24DATA$/i, '') : trimmed;
         // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
-        return options.caseInsensitive === true ? merged.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : merged;
+        return options.caseInsensitive === true ? streamless.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : streamless;
       });
       forward(request, response, `${target}${url}`);
       return;
@@ -637,7 +646,44 @@ describe('a case-insensitive store that lists a second name, differing in case o
       expect(pruned.status).toBe(0);
       const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
       expect(result.keep.map((decision) => decision.location).sort()).toEqual([`s3://backups/${prefix}/${alias}`, `s3://backups/${prefix}/acme-2026-02-03.tar.zst`].sort());
-      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form, a backslash for a slash or a trailing dot or space as s3://'))).toBe(true);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith(`${ALIAS_REASON} s3://`))).toBe(true);
+      expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store that lists a second name for a backup it also lists, which it takes for the backup: whitespace or a control character trimmed off its ends, or an NTFS stream name', () => {
+  it.each([
+    ['a tab at the end', '%09', 1, { trimsNameEnds: true }],
+    ['a line feed and a space at the end', '%0A%20', 2, { trimsNameEnds: true }],
+    ['a control character at the end', '%1F', 3, { trimsNameEnds: true }],
+    ['the NTFS stream name "::$DATA" at the end', '%3A%3A%24DATA', 4, { ntfsStreams: true }],
+    ['a space at the start', '%20', 5, { trimsNameEnds: true }],
+  ] as const)('never deletes the backup kept through its name with %s', async (what, encoded, run, store) => {
+    const prefix = `trimmed-alias-${run}`;
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    // The listing URL-encoded (as a store may answer unasked), so that its XML can carry any character.
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml
+          .replace(/<ListBucketResult[^>]*>/, '$&<EncodingType>url</EncodingType>')
+          .replace(new RegExp(`<Contents><Key>${prefix}/acme-2026-02-03\\.tar\\.zst</Key>.*?</Contents>`), (entry) =>
+            entry + (what.endsWith('at the start') ? entry.replace(`${prefix}/acme`, `${prefix}/${encoded}acme`) : entry.replace('.tar.zst</Key>', `.tar.zst${encoded}</Key>`)),
+          ),
+      store,
+    );
+    try {
+      const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', `s3://backups/${prefix}/`, '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
+      expect(result.keep).toHaveLength(2);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith(`${ALIAS_REASON} s3://backups/${prefix}/`))).toBe(true);
       expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
@@ -675,8 +721,11 @@ function dripFrom(url: string, request: IncomingMessage, response: ServerRespons
 
 /**
  * A proxy in front of s3rver whose GETs of an object's bytes (restore and verify, and their
- * resumes from an offset) send their first KiB, then one byte every 20 ms: never silent for a stall time, and an archive of 80 KiB would
- * take half an hour. Everything else passes through.
+ * resumes from an offset) send their first KiB, then one byte every 200 ms: never silent for
+ * the 1 s stall time the test gives, and an archive of 80 KiB would take 4.5 hours. Everything
+ * else passes through. (It drips from this process, as the CLI runs: each byte is time this
+ * thread is busy, which the download rightly does not count as waiting for the store; a byte
+ * every 20 ms made that time, and so the test's length, grow with the machine's load.)
  */
 async function startDrippingProxy(target: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const timers = new Set<NodeJS.Timeout>();
@@ -686,7 +735,7 @@ async function startDrippingProxy(target: string): Promise<{ endpoint: string; s
       forward(request, response, `${target}${request.url ?? '/'}`);
       return;
     }
-    dripFrom(`${target}${request.url ?? '/'}`, request, response, timers, { atOnce: 1024, everyMs: 20 });
+    dripFrom(`${target}${request.url ?? '/'}`, request, response, timers, { atOnce: 1024, everyMs: 200 });
   });
   const listened = await listening(proxy);
   return {
@@ -708,13 +757,14 @@ describe('a store that drips an archive a byte at a time, never silent for the s
         ['verify', '--from', 's3://backups/dripped/acme-2026-02-01.tar.zst'],
       ]) {
         const result = await runMain(['tenants', ...command, '--stall-timeout', '1s', ...flags(proxy.endpoint)]);
-        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/dripped\/acme-2026-02-01\.tar\.zst kept breaking at byte \d+: only \d+ bytes in 1 s \(a download must bring 16 KiB each stall time\)\n$/);
+        expect(result.stderr).toMatch(/^openclaw: download of s3:\/\/backups\/dripped\/acme-2026-02-01\.tar\.zst kept breaking at byte \d+: only \d+ bytes in \d+ s \(a download must bring 16 KiB each stall time\)\n$/);
         expect(result.status).toBe(1);
       }
     } finally {
       await proxy.stop();
     }
-  }, 60_000);
+  // ~25 s of waiting the download must do (6 stall times and 6.2 s between resumes, twice), and its busy time, which grows with the load.
+  }, 180_000);
 });
 
 describe('a store that closes every download after its first 100 bytes', () => {
@@ -755,7 +805,8 @@ describe('a store that closes every download after its first 100 bytes', () => {
     } finally {
       await proxy.stop();
     }
-  }, 60_000);
+  // 12.4 s of waiting between resumes the download must do, and its busy time, which grows with the load.
+  }, 120_000);
 });
 
 describe('a store that drips the last bytes the restore function asks for', () => {

@@ -391,6 +391,25 @@ describe('S3Location.writePiece (mocked S3)', () => {
     expect(most).toBe(planUpload(undefined, 24 * MiB).queueSize);
     expect(most).toBe(1);
   });
+  it('at a custom endpoint where the first piece could not look (write-only credentials), completes in a later piece with If-None-Match all the same', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403));
+    const endpoint = 'https://minio.internal:9000';
+    const first = await location({ endpoint }).writePiece(bodyOf(randomBytes(12 * MiB), MiB), { ...writeOptions(), suspendWhen: () => true });
+    expect(first.suspended).toBeDefined();
+    const last = await location({ endpoint }).writePiece(bodyOf(randomBytes(MiB), MiB), { ...writeOptions(), resume: first.suspended!, suspendWhen: () => false });
+    expect(last.suspended).toBeUndefined();
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(1);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
+  });
+
+  it('at a custom endpoint where the first piece looked and found no object, completes in a later piece as a write in one piece does there: without If-None-Match', async () => {
+    const endpoint = 'https://minio.internal:9000';
+    const first = await location({ endpoint }).writePiece(bodyOf(randomBytes(12 * MiB), MiB), { ...writeOptions(), suspendWhen: () => true });
+    expect(first.suspended).toBeDefined();
+    await location({ endpoint }).writePiece(bodyOf(randomBytes(MiB), MiB), { ...writeOptions(), resume: first.suspended!, suspendWhen: () => false });
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input.IfNoneMatch).toBeUndefined();
+  });
 });
 
 describe('S3Location.checkWritable (mocked S3)', () => {

@@ -299,8 +299,9 @@ function notLookedAtNote(count: number, location: string, tenant: string): strin
 
 /**
  * `remove` without any backup listed under another name of a kept one: the same key but for
- * case, Unicode form or the dots and spaces ending a segment. A store that takes such keys for one (on a case-insensitive or
- * normalizing file system, or behind such a gateway) may list a backup twice, and removing
+ * what aliasName folds (case, Unicode form, what ends a segment). A store that takes such keys
+ * for one (on a case-insensitive or normalizing file system, or behind such a gateway, or one
+ * trimming names) may list a backup twice, and removing
  * the name no rule keeps removes the backup kept under the other (`--keep-last 1` left none).
  * On a store that tells them apart it is a second backup, kept with its reason in `keep`.
  */
@@ -315,17 +316,23 @@ function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEn
   });
 }
 
-export const ALIAS_REASON = 'the same name but for case, Unicode form, a backslash for a slash or a trailing dot or space as';
+export const ALIAS_REASON = 'the same name but for case, Unicode form, a backslash for a slash, or dots, whitespace, control characters or an NTFS stream name around a segment as';
 
 /**
  * A name as a case-insensitive or normalizing store may take it, folded further than any does
  * (only more is kept): case, Unicode form, and, as a store keeping objects as files on Windows
- * takes them, a backslash for a slash (`sub\acme-1.tar.zst` is `sub/acme-1.tar.zst`) and no
- * dots and spaces ending a segment (`acme-1.tar.zst.` is `acme-1.tar.zst`).
+ * takes them, a backslash for a slash (`sub\acme-1.tar.zst` is `sub/acme-1.tar.zst`); nothing
+ * of what may end a segment without naming another file: dots and spaces (Windows:
+ * `acme-1.tar.zst.`), whitespace and control characters (a store trimming names:
+ * `acme-1.tar.zst\t`, and at a segment's start too) and NTFS's name of a file's own data or a
+ * directory's index (`acme-1.tar.zst::$DATA`, `sub::$INDEX_ALLOCATION`), in any order.
  */
 function aliasName(location: string): string {
-  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/\\/g, '/').replace(/[. ]+(?=\/|$)/g, '');
+  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/\\/g, '/').replace(ALIAS_SEGMENT_END, '').replace(ALIAS_SEGMENT_START, '');
 }
+
+const ALIAS_SEGMENT_END = /(?:[.\s\p{Cc}]|::\$data|::\$index_allocation|:\$i30:\$index_allocation)+(?=\/|$)/gu;
+const ALIAS_SEGMENT_START = /(?<=\/)[\s\p{Cc}]+/gu;
 
 /**
  * The parts a killed backup left (kill -9, a lost machine: it could not abort its multipart

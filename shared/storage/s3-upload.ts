@@ -132,6 +132,8 @@ export interface UploadCheckpoint {
   readonly partSize: number;
   /** The bytes not sent as a part yet (fewer than MIN_PART_SIZE). */
   readonly tail: Buffer;
+  /** The upload completes only where no object is (If-None-Match): a later piece keeps that, whatever it could look at. */
+  readonly conditional?: true;
 }
 
 export interface StreamUpload {
@@ -365,7 +367,14 @@ class Uploader {
     await Promise.all(this.inFlight);
     if (this.failure !== undefined) return { bytes: this.bytes };
     const parts = [...this.completed].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    const checkpoint: UploadCheckpoint = { ...(this.uploadId !== undefined && { uploadId: this.uploadId }), parts, bytes: this.bytes, partSize: this.upload.partSize, tail: Buffer.from(tail) };
+    const checkpoint: UploadCheckpoint = {
+      ...(this.uploadId !== undefined && { uploadId: this.uploadId }),
+      parts,
+      bytes: this.bytes,
+      partSize: this.upload.partSize,
+      tail: Buffer.from(tail),
+      ...(this.upload.target.IfNoneMatch !== undefined && { conditional: true }),
+    };
     return { bytes: this.bytes, suspended: checkpoint };
   }
 

@@ -260,7 +260,9 @@ export class S3Location implements ArchiveLocation {
     const checksumAlgorithm = this.options.checksumAlgorithm ?? (this.options.endpoint === undefined ? 'CRC32' : undefined);
     // Where no look was allowed (write-only credentials), the conditional write is the only check
     // left, at any endpoint: without it a second backup to the key replaced the first, unsaid.
-    const conditional = !overwrite && (this.options.conditionalWrites ?? (this.options.endpoint === undefined || state === 'unknown'));
+    // A continuing piece does not look: its chain's first piece decided, and its checkpoint says so.
+    const couldNotLook = state === 'unknown' || resume?.conditional === true;
+    const conditional = !overwrite && (this.options.conditionalWrites ?? (this.options.endpoint === undefined || couldNotLook));
     let tags: Tag[] = [];
     let uploaded: StreamUploadResult;
     try {
@@ -290,7 +292,7 @@ export class S3Location implements ArchiveLocation {
     } catch (error) {
       const failed = error instanceof UploadFailure ? this.failureError(error, context, signal) : translateS3Error(error, context);
       if (!(error instanceof UploadFailure)) destroyQuietly(body);
-      if (state === 'unknown' && conditional && this.options.conditionalWrites === undefined && failed instanceof StorageError && failed.code === 'NOT_SUPPORTED') {
+      if (couldNotLook && conditional && this.options.conditionalWrites === undefined && failed instanceof StorageError && failed.code === 'NOT_SUPPORTED') {
         throw new StorageError(
           `the store ${this.options.endpoint ?? 'S3'} does not support If-None-Match, which keeps a backup from replacing an archive at ${this.display}, and these credentials may not look whether one is there (HEAD and GET denied): allow them s3:GetObject there, or pass --overwrite to write it unchecked`,
           'NOT_SUPPORTED',

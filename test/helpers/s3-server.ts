@@ -462,6 +462,19 @@ export async function startNoListBucketProxy(target: string): Promise<RecordingS
 }
 
 /** An HTTP proxy in front of `target` answering the S3 error `refusal` gives for a request, passing the others through. */
+/**
+ * An HTTP proxy in front of `target` (s3rver) that refuses every HeadObject and GetObject with
+ * 403 AccessDenied, as AWS does for credentials allowed s3:PutObject but not s3:GetObject
+ * (write-only: they cannot look whether a key holds an object); everything else passes through.
+ */
+export function startLookRefusingProxy(target: string): Promise<RecordingServer> {
+  return startRefusingProxy(target, (request) =>
+    (request.method === 'HEAD' || request.method === 'GET') && !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')
+      ? { status: 403, body: '<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>0</RequestId></Error>' }
+      : undefined,
+  );
+}
+
 async function startRefusingProxy(target: string, refusal: (request: IncomingMessage) => { status: number; body: string } | undefined): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((request, response) => {
