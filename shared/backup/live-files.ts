@@ -382,6 +382,8 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
  * one step is only seen once the event loop turns, and the snapshot went on into this check).
  */
 async function warnOfDamage(copy: string, warn: (reason: string) => void, stopped: AbortSignal): Promise<void> {
+  // Two turns: the event loop polls (and so takes in a signal that came) between them, whatever phase this runs in.
+  await nextTurn();
   await nextTurn();
   stopped.throwIfAborted();
   crashPoint('backup:quick-check');
