@@ -385,13 +385,15 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toBe('openclaw: interrupted by SIGTERM\n');
   });
 
-  it('takes a key typed (pasted) into it and ended with Ctrl-D, not echoed (before: shown on the terminal, in its scrollback), the terminal restored', async () => {
+  it('takes a key typed (pasted) into it and ended with Ctrl-D, not echoed (before: shown on the terminal, in its scrollback), saying so there, the terminal restored', async () => {
     const script = verifyOnTerminal();
     await until(readingTheTerminal, 'the CLI to open the terminal');
     script.stdin!.write(`${identity}\n\x04`);
     expect(await exitCode()).toBe('0');
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
     expect(shown).not.toContain('AGE-SECRET-KEY');
+    // What it waits for, on the terminal (its output is a file): nothing shown, it looked like a hang.
+    expect(shown).toContain('openclaw: identity file "/dev/tty": type or paste it, then Ctrl-D (it is not shown)\r\n');
     expect(readFileSync(path.join(dir.path, 'stty'), 'utf8')).toMatch(/(^|[\s;])icanon[\s;].*(^|[\s;])echo[\s;]/s);
   });
 
