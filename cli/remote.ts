@@ -27,7 +27,7 @@ import { isS3Url } from '../shared/storage/s3-url.js';
 import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
 import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
-import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, SECRET_KEY_AS_SECRET_NAME, suspendedOf, type ListRequest } from '../shared/control-plane/protocol.js';
+import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, restoreSuspendedOf, SECRET_KEY_AS_SECRET_NAME, suspendedOf, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
 import { awsErrorName, translateAwsError } from '../shared/control-plane/aws-errors.js';
 import { olderGatewayError } from '../shared/control-plane/gateway-fields.js';
@@ -102,6 +102,9 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       refuseRemoteOwner(command);
       refuseIdentityFiles(plane, command);
       const answer = await invoke(plane, 'restore', await restorePayload(plane, command), hooks.signal);
+      // A restore that outlasts its invocation answers RestoreSuspended (with a failure beside it for older CLIs): it continues on the gateway.
+      const suspended = restoreSuspendedOf(answer);
+      if (suspended !== undefined) return suspended;
       if (!isAnswerOf('restore', answer)) throw unexpectedAnswer(plane, 'restore');
       return answer as unknown as RestoreResult;
     },
@@ -467,10 +470,16 @@ async function invoke(plane: ControlPlane, role: InvokedRole, payload: object, s
     if (typeof detail === 'string' && /timed out/i.test(detail)) {
       throw new RemoteError('REMOTE_TIMEOUT', `${name} timed out (${detail}): ${afterTimeout(role, name, payload)}`);
     }
+    // Its process died mid-run (killed at its memory size, or exited): what it left is what a timeout leaves.
+    if (errorType === 'Runtime.OutOfMemory' || errorType === 'Runtime.ExitError') {
+      const why = errorType === 'Runtime.OutOfMemory' ? 'out of memory' : 'its process exited';
+      throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} was killed before it answered (${why}: ${errorType}: ${detail}): ${afterTimeout(role, name, payload)}`);
+    }
     throw new RemoteError('REMOTE_FUNCTION_ERROR', `${name} failed: ${typeof errorType === 'string' ? `${errorType}: ` : ''}${detail}`);
   }
   // A continuing backup's answer carries a failure for older CLIs (protocol.ts continuingAnswer): it is no failure here.
   if (role === 'backup' && suspendedOf(answer) !== undefined) return answer;
+  if (role === 'restore' && restoreSuspendedOf(answer) !== undefined) return answer;
   // A field this CLI sends that an older gateway does not know: refused before anything ran, with the fix.
   if (isFailureResponse(answer)) throw olderGatewayError(name, errorFromBody(answer.error));
   return answer;
@@ -516,7 +525,7 @@ async function sendRetryingThrottled<T>(send: () => Promise<T>, signal: AbortSig
 }
 
 /**
- * What an invocation Lambda stopped at its timeout left behind, and what to do about it
+ * What an invocation Lambda stopped at its timeout (or killed) left behind, and what to do about it
  * (docs/crash-safety.md): the function had no chance to say so itself.
  */
 function afterTimeout(role: InvokedRole, name: string, payload: object): string {

@@ -124,10 +124,21 @@ async function backupEveryTenant(context: CliContext, warnIfMisnamed: () => void
   context.output.result(result, describeAll(result, context.tenantsDir));
   if (result.failed > 0) {
     const names = result.results.filter((outcome) => !outcome.ok).map((outcome) => shownPath(outcome.tenant));
-    const message = `${plural(result.failed, 'backup')} of ${count(result.results.length)} failed: ${names.join(', ')}`;
+    const message = `${plural(result.failed, 'backup')} of ${count(result.results.length)} failed: ${names.join(', ')}${existingHint(result, request)}`;
     context.output.notice(message);
     throw new ReportedError('BACKUP_ALL_FAILED', message);
   }
+}
+
+/**
+ * A run again after a partial one (a tenant busy, a disk full) fails on every archive the first
+ * wrote: the tenants' lines say --overwrite; the summary names what resumes instead.
+ */
+function existingHint(result: BackupAllResult, request: BackupAllCommand): string {
+  if (request.skipExisting === true || request.overwrite === true) return '';
+  const existing = result.results.filter((outcome) => !outcome.ok && outcome.error.code === 'DESTINATION_EXISTS').length;
+  if (existing === 0 || namesOtherArchivesAfter(request.to, new Date(result.time), 61_000)) return '';
+  return ` (${count(existing)} of them because an archive is already at its destination: run it again with --skip-existing to back up only the others, or --overwrite to replace those archives)`;
 }
 
 function describeAll(result: BackupAllResult, tenantsDir: string): string[] {

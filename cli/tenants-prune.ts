@@ -22,7 +22,10 @@ export function registerPrune(tenants: Command, context: CliContext): void {
         'and years are UTC; --keep-within counts back from the newest backup, not from now. In a versioned bucket a removal\n' +
         "adds a delete marker: the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output\n" +
         'says when). A backup that changed since the listing (written again, e.g. by backup --overwrite) is skipped with a\n' +
-        'note, not removed (exit 0).\n' +
+        'note, not removed (exit 0). Only objects whose location (bucket and key, or path) holds the tenant\'s name, in any\n' +
+        'case, are looked at (another tenant\'s object below a shared prefix would cost a request): a backup of the tenant under\n' +
+        'a name without it is left alone, counted by no rule (a note says how many objects were not looked at), unless none of\n' +
+        'its backups that a rule counts has its name: then every object is looked at.\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
         '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12\n' +

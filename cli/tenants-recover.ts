@@ -46,9 +46,11 @@ export function registerRecover(tenants: Command, context: CliContext): void {
       const chain = result.continuation;
       // A choice carried out whose trash could not be deleted: done, the line says, with the reason below.
       const outcome = result.notices === undefined ? OUTCOMES[result.recovered] : OUTCOMES[result.recovered].replace('; removed the others', '; moved the others to trash, which could not all be deleted');
-      const slot = chain !== undefined && result.recovered === 'none' ? [] : [`Tenant "${tenant}": ${outcome}${unused}`];
+      const restoreChain = result.restoreChain;
+      const slot = (chain !== undefined || restoreChain?.outcome === 'continuing') && result.recovered === 'none' ? [] : [`Tenant "${tenant}": ${outcome}${unused}`];
       const notes = (result.notices ?? []).map((notice) => `  note: ${notice}`);
-      context.output.result(result, [...slot, ...notes, ...(chain === undefined ? [] : [`Tenant "${tenant}": ${chainLine(chain)}`])]);
+      const chains = [...(chain === undefined ? [] : [`Tenant "${tenant}": ${chainLine(chain)}`]), ...(restoreChain === undefined ? [] : [`Tenant "${tenant}": ${restoreChainLine(restoreChain)}`])];
+      context.output.result(result, [...slot, ...notes, ...chains]);
     });
 }
 
@@ -67,6 +69,14 @@ function chainLine(chain: ChainRecovery): string {
           ? '; its last piece had completed the archive: stored whole, its tags written now'
           : '';
   return `ended a backup in pieces${to} ${why}${upload}`;
+}
+
+function restoreChainLine(chain: NonNullable<RecoverResult['restoreChain']>): string {
+  const from = chain.location === undefined ? '' : ` from ${chain.location}`;
+  if (chain.outcome === 'continuing') {
+    return `a restore in pieces${from} continues (checkpoint saved ${chain.savedAt ?? 'recently'}): left alone; recover ends it after ${chain.endsAfter} if no piece saves it before`;
+  }
+  return `ended a restore in pieces${from} that stopped continuing or whose checkpoint was damaged: what it had staged was removed, the slot holds what it held`;
 }
 
 /**

@@ -3,7 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 
 import type { RestoreCommand } from '../shared/operations.js';
-import { NO_MANIFEST_NOTICE, type RestoreResult } from '../shared/restore/restore.js';
+import { NO_MANIFEST_NOTICE, type RestoreResult, type RestoreSuspended } from '../shared/restore/restore.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import { ReportedError } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
@@ -81,7 +81,13 @@ export function registerRestore(tenants: Command, context: CliContext): void {
   });
 }
 
-function describeRestore(result: RestoreResult, tenantsDir: string): string[] {
+function describeRestore(result: RestoreResult | RestoreSuspended, tenantsDir: string): string[] {
+  if ('suspended' in result) {
+    return [
+      `The restore of tenant "${result.tenant}" from ${shownPath(result.location)} continues on the gateway in further invocations (piece ${result.pieces} done, chain ${result.chain})`,
+      `  nothing is in the slot until its last piece commits (a --force restore leaves the old tenant there until then); follow it with \`openclaw tenants list\` or its completion event (OpenClaw Restore Succeeded or Failed)`,
+    ];
+  }
   const renamed = result.archiveTenant === result.tenant ? '' : ` (archived as "${result.archiveTenant}")`;
   const lines = [
     `Restored tenant "${result.tenant}"${renamed} from ${shownPath(result.location)}${via(result.endpoint)} into ${tenantsDir}/${result.tenant}` +

@@ -136,9 +136,12 @@ function unknownOptionLine(flag: string, command: Command, path: string): string
   if (name === '--tenant' && command.registeredArguments.some((argument) => argument.name() === 'tenant')) {
     return `${path} has no --tenant: name the tenant as its argument (${path} NAME)`;
   }
-  const suggestions = suggestedFlags(name, command);
-  if (suggestions.length > 0) return `unknown option '${shown}' (did you mean ${suggestions.length === 1 ? '' : 'one of '}${suggestions.join(', ')}?)`;
   const elsewhere = commandsWithFlag(rootOf(command), name).filter((other) => other !== command);
+  // A subcommand's flag put before it, `openclaw --stack P --region R tenants …`, is said so
+  // before any near name of the few global flags (it was "did you mean --version?").
+  const beforeCommand = path === '' && elsewhere.length > 0;
+  const suggestions = beforeCommand ? [] : suggestedFlags(name, command);
+  if (suggestions.length > 0) return `unknown option '${shown}' (did you mean ${suggestions.length === 1 ? '' : 'one of '}${suggestions.join(', ')}?)`;
   if (elsewhere.length > 0) return `${path === '' ? 'openclaw' : path} has no option ${name}: it is an option of ${elsewhere.map(commandPath).join(', ')}`;
   return `unknown option '${shown}'`;
 }

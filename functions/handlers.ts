@@ -32,9 +32,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 
 import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
-import { chainGoesOn } from '../shared/backup/continuation.js';
+import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
-import { UnreadableWorkMessageError, type Continues, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
+import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { formatBytes } from '../shared/format.js';
 import { redact } from '../shared/storage/redact.js';
@@ -52,7 +52,8 @@ import {
   type TenantOperations,
   type VerifyCommand,
 } from '../shared/operations.js';
-import type { RestoreResult } from '../shared/restore/restore.js';
+import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
+import { loadRestoreCheckpoint, removeRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -64,6 +65,7 @@ import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
   continuingAnswer,
+  continuingRestoreAnswer,
   errorBody,
   failureResponse,
   isScheduledEvent,
@@ -102,16 +104,21 @@ export interface HandlerDeps {
   readonly identitySecrets?: IdentitySecretReader;
   /** Queues the next piece of a backup that outlasts its invocation (the work queue); absent: every backup runs in one invocation. */
   readonly continueBackup?: (message: WorkMessage) => Promise<void>;
+  /** Queues the next piece of a restore that outlasts its invocation (the restore queue); absent: every restore runs in one invocation. */
+  readonly continueRestore?: (message: RestoreWorkMessage) => Promise<void>;
 }
 
 /**
  * The core operations on the EFS mount. The gateway that writes the tenants' SQLite databases
- * is another host, so their `-shm` is never trusted: databases are snapshotted from private
- * copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
+ * is another host, so their `-shm` is never trusted: databases in WAL mode are snapshotted from
+ * private copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
+ * EFS's NFSv4 locks are enforced between its clients, so one in rollback-journal mode is
+ * snapshotted in place under SQLite's read lock.
  */
 export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
   return localOperations(config.tenantsDir, {
     sqliteWriters: 'cross-host',
+    sqliteLocksAcrossHosts: true,
     // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
     chainEnder: { by: 'gateway', abandonAfterMs: config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS },
     ...(identitySecrets !== undefined && { identitySecrets }),
@@ -129,7 +136,7 @@ export interface RunAlreadyStored {
 }
 
 export type BackupResponse = BackupResult | BackupSuspended | BackupPlan | RunAlreadyStored | FailureResponse;
-export type RestoreResponse = RestoreResult | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
+export type RestoreResponse = RestoreResult | (RestoreSuspended & FailureResponse) | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
 export type PruneResponse = PruneResult | FailureResponse;
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly strays?: readonly unknown[]; readonly next?: string } | FailureResponse;
 
@@ -431,12 +438,10 @@ function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; run
 }
 
 export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
-  const { config, logger, publish } = deps;
+  const { config, logger } = deps;
   const operations = deps.operations ?? functionOperations(config, deps.identitySecrets);
   const reads = readHandlers(config, logger, operations);
-  const metrics = deps.metrics ?? noMetrics;
   return async (event, context) => {
-    const started = Date.now();
     logger.addContext(context);
     if (isRecord(event) && (event.operation !== undefined || event.dryRun === true)) {
       return answerWithoutEvent(logger, 'request failed', event, async () => {
@@ -446,80 +451,199 @@ export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
         return reads.planRestore(request.command, context);
       });
     }
-    let command: RestoreCommand | undefined;
-    try {
-      command = parseRestoreFunctionRequest(event).command as RestoreCommand;
-      logger.appendKeys({ operation: 'restore', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
-      assertRemoteStorage('restore', command.from, command.storage, config);
-      logger.info('restore started', {
-        location: command.from,
-        ...endpointKeys(command.storage),
-        as: command.as,
-        force: command.force === true,
-        ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
-      });
+    const run = await executeRestore({ ...deps, operations }, context, () => ({ command: parseRestoreFunctionRequest(event).command as RestoreCommand }));
+    if (run.outcome === 'continued') return continuingRestoreAnswer(run.result);
+    if (run.outcome === 'succeeded') return run.result;
+    // A direct request names no chain: only a queued piece finds its chain ended.
+    return { ok: false, error: run.outcome === 'failed' ? run.body : errorBody(new ContinuationEndedError('the restore has ended')) };
+  };
+}
 
-      // The core verifies every entry against the archive's manifest in a staging area before
-      // it replaces anything in the tenant base dir: exactly what local mode does.
-      // Asked once the leftovers were swept: what the restore can finish in the time then left.
-      const maxArchiveBytes = () => restoreLimit(context, config);
-      const maxArchiveEntries = (archiveBytes: number | undefined) => restoreEntryLimit(context, config, archiveBytes);
-      const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
-      // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
-      const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
-      const result = bounded(
-        await withDeadline(context, config, (signal) => operations.restore(command!, { signal, maxArchiveBytes, maxArchiveEntries, cleanupBy, leftoversSignal: leftovers.signal })).finally(() => leftovers.dispose()),
-      );
-      logger.info('restore finished', {
+/** What one restore, or one piece of a restore in pieces, came to. */
+export type RestoreRun =
+  | { readonly outcome: 'succeeded'; readonly result: RestoreResult }
+  | { readonly outcome: 'continued'; readonly result: RestoreSuspended }
+  | { readonly outcome: 'chain-ended'; readonly result: RestoreChainEnded }
+  /** `comesAgain`: the chain goes on from its checkpoint when the message is delivered again (a piece that wrote nothing, or could not hand over). */
+  | { readonly outcome: 'failed'; readonly error: unknown; readonly body: ErrorBody; readonly comesAgain: boolean };
+
+/** A restore to run: the request's command, and for a later piece the chain and tenant it goes on with (the restore queue's message). */
+export interface PreparedRestore {
+  readonly command: RestoreCommand;
+  readonly continues?: { readonly chain: string; readonly tenant: string };
+}
+
+/**
+ * One restore, direct or a queued piece: in pieces when the function has a restore queue to
+ * hand over to and the request names no store of its own (its next piece needs only what the
+ * message carries: no endpoint or keys of the caller's). A restore in pieces stops between two
+ * entries when the time left falls under the abort margin plus the continue margin, keeps its
+ * staging and checkpoint on the tenant volume (restore-continuation.ts) and queues its next
+ * piece; the archive is then not refused for its entries, it continues, but still for bytes
+ * more than one invocation reads (each piece reads it from its start, the last one whole). The
+ * completion event comes once, from the piece that commits or the one that ends the chain failing.
+ */
+export async function executeRestore(deps: HandlerDeps & { readonly operations: TenantOperations }, context: LambdaContext, prepare: () => PreparedRestore): Promise<RestoreRun> {
+  const { config, logger, publish, operations } = deps;
+  const metrics = deps.metrics ?? noMetrics;
+  const started = Date.now();
+  let prepared: PreparedRestore | undefined;
+  try {
+    prepared = prepare();
+    const { command, continues } = prepared;
+    const tenantKey = continues?.tenant ?? command.as;
+    logger.appendKeys({ operation: 'restore', trigger: 'direct', ...(tenantKey !== undefined && { tenant: tenantKey }), ...(continues !== undefined && { chain: continues.chain }) });
+    assertRemoteStorage('restore', command.from, command.storage, config);
+    logger.info(continues === undefined ? 'restore started' : 'restore continues', {
+      location: command.from,
+      ...endpointKeys(command.storage),
+      as: command.as,
+      force: command.force === true,
+      ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
+    });
+    const continueRestore = deps.continueRestore;
+    const inPieces = continueRestore !== undefined && operations.restorePiece !== undefined && objectFlagsOf(command.storage) === undefined;
+    if (continues !== undefined && !inPieces) throw new ContinuationEndedError(`this function cannot continue the restore of "${continues.tenant}" (no restore queue)`);
+    const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
+    // The core verifies every entry against the archive's manifest in a staging area before
+    // it replaces anything in the tenant base dir: exactly what local mode does.
+    // Asked once the leftovers were swept: what the restore can finish in the time then left.
+    const maxArchiveBytes = () => restoreLimit(context, config);
+    const maxArchiveEntries = (archiveBytes: number | undefined) => restoreEntryLimit(context, config, archiveBytes);
+    const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
+    // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
+    const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
+    const outcome = await withDeadline(context, config, (signal) => {
+      const hooks = { signal, cleanupBy, leftoversSignal: leftovers.signal };
+      if (!inPieces) return operations.restore(command, { ...hooks, maxArchiveBytes, maxArchiveEntries });
+      const pieces = {
+        chain: continues?.chain ?? newChainId(),
+        suspend: () => context.getRemainingTimeInMillis() < margin,
+        ...(continues !== undefined && { resume: { tenant: continues.tenant } }),
+      };
+      // Every piece reads the archive from its start, the last one all of it: its bytes must
+      // still fit one invocation; its entries (the staging) need not.
+      return operations.restorePiece!(command, { ...hooks, maxArchiveBytes, pieces });
+    }).finally(() => leftovers.dispose());
+    if ('chainEnded' in outcome) {
+      logger.info('restore piece skipped: its chain has ended (completed, failed or abandoned) before this piece was read', { chain: outcome.chain });
+      return { outcome: 'chain-ended', result: outcome };
+    }
+    if ('suspended' in outcome) {
+      const message: RestoreWorkMessage = {
+        version: 1,
+        kind: 'restore',
+        tenant: outcome.tenant,
+        command: {
+          from: command.from,
+          ...(command.limits !== undefined && { limits: command.limits as Record<string, number> }),
+          ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
+        },
+        continues: { chain: outcome.chain, trigger: 'direct' },
+      };
+      try {
+        await continueRestore!(message);
+      } catch (error) {
+        // A first piece has no message to come again: its chain ends here (the staging it
+        // leaves is an interrupted restore's, which the next command on the tenant removes).
+        if (continues === undefined) await removeRestoreCheckpoint(config.tenantsDir, outcome.tenant).catch(() => undefined);
+        const failure = restoreHandOverError(outcome, error, continues !== undefined);
+        const body = errorBody(failure, secretsOf(command.storage));
+        logFailure(logger, 'restore piece could not hand over', failure, body);
+        if (continues === undefined) {
+          await publish({ operation: 'restore', ok: false, detail: { tenant: outcome.tenant, location: command.from, trigger: 'direct', requestId: context.awsRequestId, durationMs: Date.now() - started, error: { code: body.code, message: body.message } } }, timeLeft(context));
+        }
+        return { outcome: 'failed', error: failure, body, comesAgain: continues !== undefined };
+      }
+      logger.info('restore piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, written: outcome.written, durationMs: outcome.durationMs });
+      return { outcome: 'continued', result: outcome };
+    }
+    const result = bounded(outcome);
+    logger.info('restore finished', {
+      tenant: result.tenant,
+      archiveTenant: result.archiveTenant,
+      location: result.location,
+      files: result.files,
+      bytes: result.bytes,
+      archiveBytes: result.archiveBytes,
+      durationMs: result.durationMs,
+      verified: result.verified,
+      replaced: result.replaced,
+    });
+    await publish({
+      operation: 'restore',
+      ok: true,
+      detail: {
         tenant: result.tenant,
         archiveTenant: result.archiveTenant,
         location: result.location,
-        files: result.files,
+        trigger: 'direct',
+        requestId: context.awsRequestId,
+        durationMs: result.durationMs,
         bytes: result.bytes,
         archiveBytes: result.archiveBytes,
-        durationMs: result.durationMs,
         verified: result.verified,
         replaced: result.replaced,
-      });
-      await publish({
-        operation: 'restore',
-        ok: true,
-        detail: {
-          tenant: result.tenant,
-          archiveTenant: result.archiveTenant,
-          location: result.location,
-          trigger: 'direct',
-          requestId: context.awsRequestId,
-          durationMs: result.durationMs,
-          bytes: result.bytes,
-          archiveBytes: result.archiveBytes,
-          verified: result.verified,
-          replaced: result.replaced,
-        },
-      }, timeLeft(context));
-      metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
-      return result;
-    } catch (error) {
-      const body = errorBody(error, secretsOf(command?.storage));
-      logFailure(logger, 'restore failed', error, body);
-      await publish({
-        operation: 'restore',
-        ok: false,
-        detail: {
-          tenant: command?.as ?? null,
-          location: command?.from ?? '',
-          trigger: 'direct',
-          requestId: context.awsRequestId,
-          durationMs: Date.now() - started,
-          error: { code: body.code, message: body.message },
-        },
-      }, timeLeft(context));
-      metrics.record({ operation: 'restore', outcome: failureOutcome('direct', body), trigger: 'direct', tenant: command?.as ?? null, durationMs: Date.now() - started, errorCode: body.code });
-      return { ok: false, error: body };
-    } finally {
-      logger.resetKeys();
+        ...(continues !== undefined && { chain: continues.chain }),
+      },
+    }, timeLeft(context));
+    metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
+    return { outcome: 'succeeded', result };
+  } catch (error) {
+    const command = prepared?.command;
+    const continues = prepared?.continues;
+    const tenant = continues?.tenant ?? command?.as ?? (error instanceof UnreadableWorkMessageError ? error.tenant : undefined) ?? null;
+    const body = errorBody(error, secretsOf(command?.storage));
+    logFailure(logger, 'restore failed', error, body);
+    // A later piece that failed without ending its chain (it wrote nothing, S3 unreachable): its
+    // message comes again and the chain goes on; the chain's end is its one completion event.
+    if (continues !== undefined && (await restoreChainGoesOn(config.tenantsDir, continues.tenant, continues.chain))) {
+      logger.warn('restore piece failed; its chain goes on from its checkpoint when the message comes again', { chain: continues.chain, errorCode: body.code });
+      metrics.record({ operation: 'restore', outcome: 'failed', trigger: 'direct', tenant, durationMs: Date.now() - started, errorCode: body.code });
+      return { outcome: 'failed', error, body, comesAgain: true };
     }
-  };
+    await publish({
+      operation: 'restore',
+      ok: false,
+      detail: {
+        tenant,
+        location: command?.from ?? '',
+        trigger: 'direct',
+        requestId: context.awsRequestId,
+        durationMs: Date.now() - started,
+        error: { code: body.code, message: body.message },
+        ...(continues !== undefined && { chain: continues.chain }),
+      },
+    }, timeLeft(context));
+    metrics.record({ operation: 'restore', outcome: continues === undefined ? failureOutcome('direct', body) : 'failed', trigger: 'direct', tenant, durationMs: Date.now() - started, errorCode: body.code });
+    return { outcome: 'failed', error, body, comesAgain: false };
+  } finally {
+    logger.resetKeys();
+  }
+}
+
+/** Whether the restore chain `chain` still owns the tenant (its checkpoint there, readable). */
+async function restoreChainGoesOn(tenantsDir: string, tenant: string, chain: string): Promise<boolean> {
+  const checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant).catch(() => undefined);
+  return checkpoint?.chain === chain;
+}
+
+/**
+ * A restore piece whose next piece could not be queued (SQS unreachable, access denied): its
+ * checkpoint stays, so its message delivered again goes on from it. Said as that.
+ */
+function restoreHandOverError(outcome: RestoreSuspended, error: unknown, comesAgain: boolean): OpenClawError {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
+  const why =
+    unreachableCode(error) !== undefined
+      ? `cannot reach SQS (${message}): the function's subnets need a route to SQS (an SQS VPC endpoint or NAT)`
+      : `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
+  const text =
+    `the restore of "${outcome.tenant}" from ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
+    `but its next piece could not be queued on the restore queue: ${why}; nothing was moved into the slot: ` +
+    (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended (what it staged is removed by the next command on the tenant): restore again');
+  return name === 'AccessDenied' || name === 'AccessDeniedException' ? new RemoteError('ACCESS_DENIED', text, { cause: error }) : new RemoteError('AWS_ERROR', text, { cause: error });
 }
 
 /** Runs a request that publishes no completion event (a dry run, verify, a listing): its result, or the failure response. */

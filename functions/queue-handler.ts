@@ -21,10 +21,18 @@
 // longer than a piece) is a failure (counted in Failed, its failure event sent) but is not
 // handed back: each of the queue's further receives would run into the same deadline. Unless
 // another backup of the batch ran before it in the invocation: it had only the time left, and
-// is handed back for a receive of its own.
+// is handed back for a receive of its own. And a piece of a chain is handed back: stopped
+// before it wrote (something slow, the tenant volume), its chain's state is as it started,
+// which the next receive goes on from (not handed back, nothing continued it: the tenant busy,
+// its backups refused, until the chain was abandoned a day later with a second failure event);
+// stopped as it wrote (a file longer than a piece), its upload was aborted and its chain
+// ended, one failure event: delivered again, it is skipped.
+// A piece whose chain's state it finds damaged ends the chain (one failure event) and is not
+// handed back either: another receive would find nothing to continue.
 // The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
 // chains), not once per message: each backup recovers its tenant from those names.
 
+import { DamagedChainEndedError } from '../shared/backup/continuation.js';
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
@@ -87,7 +95,9 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
       const hadTheWholeInvocation = !ranBefore;
       let unreadable: unknown;
-      const retried = (error: unknown) => error !== unreadable && !(hadTheWholeInvocation && stoppedByItsDeadline(error));
+      let continuesChain = false;
+      const retried = (error: unknown) =>
+        error !== unreadable && !(error instanceof DamagedChainEndedError) && !(hadTheWholeInvocation && stoppedByItsDeadline(error) && !continuesChain);
       const run = await executeBackup(
         deps,
         context,
@@ -102,6 +112,7 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
             unreadable = new UnreadableWorkMessageError((error as Error).message, tenantNamedIn(record.body), { cause: error });
             throw unreadable;
           }
+          continuesChain = message.continues !== undefined;
           return {
             command: {
               tenant: message.tenant,
@@ -124,6 +135,8 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       if (run.outcome !== 'failed') continue;
       if (run.error === unreadable) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: UNREADABLE_MESSAGE_REASON, body: record.body.slice(0, LOGGED_BODY_CHARS) });
+      } else if (run.error instanceof DamagedChainEndedError) {
+        deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'its chain\'s state was damaged and the chain is ended: another receive would find nothing to continue' });
       } else if (!retried(run.error)) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: "it ran out of the invocation's time, as another receive would" });
       } else {

@@ -32,6 +32,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct, type IConstruct } from 'constructs';
 import type { BackupBucket } from './backup-bucket.js';
 import { roleName } from './role-names.js';
@@ -49,13 +51,17 @@ import {
   PRUNE_MEMORY_MIB,
   LIST_TIMEOUT,
   LONG_TASK_TIMEOUT,
+  SECURE_QUEUE_PROPS,
   logGroupProps,
   vcpusForMemory,
 } from './secure-defaults.js';
 import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
-import { FUNCTION_ENV, STACK_PREFIX_PATTERN, functionName } from '../shared/control-plane/deployment.js';
+import { FUNCTION_ENV, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
 import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
+
+/** Receives of a restore piece before it goes to the restore DLQ. */
+const RESTORE_MAX_RECEIVE_COUNT = 3;
 
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
 const RESTORE_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
@@ -162,6 +168,9 @@ export interface BackupFunctionsProps {
 export class BackupFunctions extends Construct {
   readonly backupFunction: nodejs.NodejsFunction;
   readonly restoreFunction: nodejs.NodejsFunction;
+  /** The restore function's queue of next pieces (a restore in pieces), and its dead-letter queue. */
+  readonly restoreQueue: sqs.Queue;
+  readonly restoreDeadLetterQueue: sqs.Queue;
   readonly listFunction: nodejs.NodejsFunction;
   /** Removes old archives (`tenants prune`); no file system. */
   readonly pruneFunction: nodejs.NodejsFunction;
@@ -294,7 +303,8 @@ export class BackupFunctions extends Construct {
         // again: to Lambda's recursive loop detection (on by default) a chain of pieces is a loop,
         // stopped at about its 16th piece. The chain ends by itself (docs/scale.md: each piece
         // goes on only from its own chain's state, an idle chain is abandoned after a day).
-        ...(name === 'backup' && { recursiveLoop: lambda.RecursiveLoop.ALLOW }),
+        // So is a restore in pieces, through its own queue (below).
+        ...((name === 'backup' || name === 'restore') && { recursiveLoop: lambda.RecursiveLoop.ALLOW }),
         bundling: bundlingOptions(),
       });
     };
@@ -303,6 +313,26 @@ export class BackupFunctions extends Construct {
     this.restoreFunction = make('restore', 'Restores one tenant directory from a tar.zst archive in S3', LONG_TASK_TIMEOUT, true);
     this.listFunction = make('list', 'Lists the tenant directories on the file system', LIST_TIMEOUT, false);
     this.pruneFunction = make('prune', 'Removes the archives a retention policy does not keep from the backup bucket', LONG_TASK_TIMEOUT, false);
+
+    // A restore that outlasts an invocation hands its next piece to the next invocation through
+    // a queue of its own (functions/restore-queue-handler.ts): the restore function's role, not
+    // the backup function's, reads the archives and may replace tenants. A piece handed back
+    // (it wrote nothing, or could not queue its next) comes again after the function's timeout
+    // and the lock's stale age; after its last attempt it waits in the restore DLQ.
+    this.restoreDeadLetterQueue = new sqs.Queue(this, 'RestoreDeadLetterQueue', { ...SECURE_QUEUE_PROPS, queueName: restoreDeadLetterQueueName(props.prefix) });
+    Validations.of(this.restoreDeadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself a dead-letter queue: of the restore queue, for pieces of restores that failed their last attempt.',
+    });
+    this.restoreQueue = new sqs.Queue(this, 'RestoreQueue', {
+      ...SECURE_QUEUE_PROPS,
+      queueName: restoreQueueName(props.prefix),
+      visibilityTimeout: Duration.seconds(LONG_TASK_TIMEOUT.toSeconds() + WORK_REDELIVERY_MARGIN_MS / 1000),
+      deadLetterQueue: { queue: this.restoreDeadLetterQueue, maxReceiveCount: RESTORE_MAX_RECEIVE_COUNT },
+    });
+    this.restoreFunction.addEventSource(new SqsEventSource(this.restoreQueue, { batchSize: 1, reportBatchItemFailures: true }));
+    this.restoreQueue.grantSendMessages(this.restoreFunction);
+    this.restoreFunction.addEnvironment(FUNCTION_ENV.restoreQueueUrl, this.restoreQueue.queueUrl);
 
     bucket.grantBackupWrite(this.backupFunction, { allowOverwrite: props.allowOverwrite ?? false });
     bucket.grantRestoreRead(this.restoreFunction);

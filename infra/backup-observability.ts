@@ -209,6 +209,7 @@ export class BackupObservability extends Construct {
       });
     }
     alarm('work-dlq', props.workDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }), 'Queued backups gave up after their last attempt: they wait in the work DLQ (`openclaw doctor` says how to redrive)');
+    alarm('restore-dlq', functions.restoreDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }), 'Pieces of restores in pieces gave up after their last attempt: they wait in the restore DLQ; the tenant stays busy until `tenants recover` ends its chain (docs/scale.md)');
     alarm('schedule-dlq', props.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }), 'EventBridge Scheduler could not invoke a schedule\'s target: the invocation waits in the schedule DLQ');
     alarm('work-backlog', props.workQueue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: 'Maximum' }), `A queued backup has waited ${WORK_BACKLOG_ALARM_AGE.toHours()} hours: the night's run does not fit its concurrency (docs/scale.md)`, {
       threshold: WORK_BACKLOG_ALARM_AGE.toSeconds(),

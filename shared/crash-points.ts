@@ -41,6 +41,9 @@ export const CRASH_POINTS = [
   'restore:extracting',
   'restore:verified',
   'restore:staging-discarded',
+  // A restore in pieces (restore.ts, restore/restore-continuation.ts): a piece marked its checkpoint as written past, or saved it and stopped.
+  'restore:piece-marked',
+  'restore:piece-saved',
   // The commit, also the steps recovery takes to finish one (tenant/slot.ts).
   'journal:committing:temp-written',
   'commit:journal-written',

@@ -382,7 +382,7 @@ export async function isOwnNewDirectory(uid: number | bigint, parent: string): P
  * cannot be read the directory is held unchecked, its files named by its path (callers as
  * root refuse that before: mustRefuseWithoutProcfs).
  */
-export async function pinDirectory(dir: string, replaced: (how: string, cause?: unknown) => Error, { mode }: { mode?: number } = {}): Promise<PinnedDirectory> {
+export async function pinDirectory(dir: string, replaced: (how: string, cause?: unknown) => Error, { mode, inode }: { mode?: number; inode?: string } = {}): Promise<PinnedDirectory> {
   const handle = await fs.open(dir, DIRECTORY_FLAGS).catch((error: unknown) => {
     // A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or nothing where it was just made.
     if (!['ELOOP', 'ENOTDIR', 'ENOENT'].includes(errnoCode(error) ?? '')) throw error;
@@ -405,6 +405,11 @@ export async function pinDirectory(dir: string, replaced: (how: string, cause?: 
       if (!stat.isDirectory() || !(await isOwnNewDirectory(stat.uid, dirname(dir))) || (stat.mode & 0o7777 & ~mode & ~SETGID) !== 0 || names.length > 0) {
         throw replaced(`the directory there is not the empty 0${mode.toString(8)} one it made`);
       }
+    }
+    if (inode !== undefined) {
+      // A directory made earlier (a restore's staging between its pieces): the very one recorded, still this user's.
+      const stat = await handle.stat({ bigint: true });
+      if (!stat.isDirectory() || String(stat.ino) !== inode || (process.geteuid !== undefined && stat.uid !== BigInt(process.geteuid()))) throw replaced('the directory there is not the one it made');
     }
     if (opened !== join(await fs.realpath(dirname(dir)), basename(dir))) throw replaced(`it now leads to ${shownPath(opened)}`);
   } catch (error) {

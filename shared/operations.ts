@@ -22,7 +22,7 @@ import { assertTenantName } from './tenant/names.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
 import { sweepBaseDir } from './tenant/base-dir-sweep.js';
 import { TempArea } from './backup/temp-area.js';
-import { restoreTenant, type RestoreResult } from './restore/restore.js';
+import { restoreTenantPiece, type RestoreChainEnded, type RestorePieces, type RestoreResult, type RestoreSuspended } from './restore/restore.js';
 import { openLocation, type LocationOptions } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { assertTenantNameIn, listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenant/tenants.js';
@@ -207,7 +207,14 @@ export interface TenantOperations {
    * tenants not reached are left to the next sweep), the names read still answered.
    */
   sweepBaseDir?(options?: { readonly signal?: AbortSignal }): Promise<SweptBaseDir | undefined>;
-  restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult>;
+  /** On a gateway, a restore that outlasts its invocation answers RestoreSuspended: it continues there (restore.ts). */
+  restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult | RestoreSuspended>;
+  /**
+   * A piece of a restore that may continue in another process (restore.ts restoreTenantPiece):
+   * the first with `pieces.resume` absent, each later one naming the tenant its chain restores
+   * into (the command's `as` is then ignored). Only where the operations run in this process.
+   */
+  restorePiece?(command: RestoreCommand, hooks: RestoreHooks & { readonly pieces: RestorePieces }): Promise<RestoreResult | RestoreSuspended | RestoreChainEnded>;
   /** Every tenant (`backup --all`): run here, each failure in the result, not thrown; or queued on a gateway. */
   backupAll(command: BackupAllCommand, hooks?: OperationHooks<BackupAllProgress>): Promise<BackupAllResult | QueuedBackupAll>;
   /** What `backup` would do (`--dry-run`): nothing is written. */
@@ -245,6 +252,8 @@ export interface LocalOptions {
    * @default by the tenant's file system type
    */
   readonly sqliteWriters?: SqliteWriters;
+  /** Whether SQLite's file locks reach writers on other hosts (backup/sqlite-policy.ts: EFS's NFSv4). @default false */
+  readonly sqliteLocksAcrossHosts?: boolean;
   /** Where `--identity-secret` is read (the gateway's functions); absent (the CLI's local mode): the flag is refused. */
   readonly identitySecrets?: IdentitySecretReader;
   /** Who ends a backup in pieces that broke (the gateway's functions: they do); the busy message names it. @default `tenants recover` */
@@ -276,7 +285,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       tenant: command.tenant,
       location,
       overwrite: command.overwrite,
-      sqlite: { writers: options.sqliteWriters, rawFallback: command.sqliteRawFallback },
+      sqlite: { writers: options.sqliteWriters, rawFallback: command.sqliteRawFallback, locksAcrossHosts: options.sqliteLocksAcrossHosts },
       signal: hooks.signal,
       ...(recipients.length > 0 && { recipients }),
       onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
@@ -290,18 +299,11 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
   };
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>
     backupTenant(await backupRequest(command, hooks, compression, undefined, run));
-  const sweptBy = (hooks: BackupHooks): BackupRun => (hooks.sweptBaseDir === undefined ? {} : { sweptBaseDir: hooks.sweptBaseDir });
-  return {
-    backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
-    abandonStaleBackups: (olderThanMs, sweptBaseDir, abandon) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir, abandon),
-    sweepBaseDir: (sweep) => sweepBaseDir(tenantsDir, sweep?.signal === undefined ? {} : { signal: sweep.signal }).catch(() => undefined),
-    backupPiece: async (command, hooks) =>
-      backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
-    async restore(command, hooks = {}) {
-      if (command.as !== undefined) assertTenantName(command.as, '--as name');
-      const identities = await loadIdentities(command, options, hooks.signal);
-      const location = await openLocation(command.from, { ...command.storage, access: 'read' });
-      return await restoreTenant({
+  const restore = async (command: RestoreCommand, hooks: RestoreHooks, pieces?: RestorePieces): Promise<RestoreResult | RestoreSuspended | RestoreChainEnded> => {
+    if (command.as !== undefined) assertTenantName(command.as, '--as name');
+    const identities = await loadIdentities(command, options, hooks.signal);
+    const location = await openLocation(command.from, { ...command.storage, access: 'read' });
+    return await restoreTenantPiece({
         tenantsDir,
         location,
         as: command.as,
@@ -317,8 +319,18 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
         ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
         ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
-      }).catch(namingArchive(location.display));
-    },
+        ...(pieces !== undefined && { pieces }),
+    }).catch(namingArchive(location.display));
+  };
+  const sweptBy = (hooks: BackupHooks): BackupRun => (hooks.sweptBaseDir === undefined ? {} : { sweptBaseDir: hooks.sweptBaseDir });
+  return {
+    backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
+    abandonStaleBackups: (olderThanMs, sweptBaseDir, abandon) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir, abandon),
+    sweepBaseDir: (sweep) => sweepBaseDir(tenantsDir, sweep?.signal === undefined ? {} : { signal: sweep.signal }).catch(() => undefined),
+    backupPiece: async (command, hooks) =>
+      backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
+    restore: (command, hooks = {}) => restore(command, hooks) as Promise<RestoreResult>,
+    restorePiece: (command, hooks) => restore(command, hooks, hooks.pieces),
     async backupAll(command, hooks = {}) {
       // Bad recipients fail the command before any backup, not every backup one by one.
       parseRecipients(command);

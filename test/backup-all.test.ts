@@ -60,13 +60,27 @@ describe('backup --all to local paths', () => {
     expect(JSON.parse(verify.stdout)).toMatchObject({ tenant: 'beta', verified: true });
   });
 
+  it('run again after a partial run, names --skip-existing (the tenants\' lines say --overwrite), which then counts every archive there done', async () => {
+    const template = path.join(dir.path, 'again', '{tenant}.tar.zst');
+    const first = await all('--to', template);
+    expect(first.status).toBe(0);
+    rmSync(path.join(dir.path, 'again', 'gamma.tar.zst'));
+    const again = await all('--to', template);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toBe('openclaw: 2 backups of 3 failed: acme, beta (2 of them because an archive is already at its destination: run it again with --skip-existing to back up only the others, or --overwrite to replace those archives)\n');
+    const resumed = await all('--to', template, '--skip-existing');
+    expect(resumed).toMatchObject({ status: 0, stderr: '' });
+    // The run before backed gamma up, whose archive was missing.
+    expect(resumed.stdout).toMatch(/^Backed up 0 of 3 tenants .*; 3 skipped \(already there\)\n/);
+  });
+
   it('goes on past a failure, exits 1, and names each failure', async () => {
     const template = path.join(dir.path, 'two', '{tenant}.tar.zst');
     mkdirSync(path.join(dir.path, 'two'), { recursive: true });
     writeFileSync(path.join(dir.path, 'two', 'beta.tar.zst'), 'already here');
     const run = await runMain(['--tenants-dir', tenantsDir, '--json', 'tenants', 'backup', '--all', '--to', template]);
     expect(run.status).toBe(1);
-    expect(run.stderr).toBe('openclaw: 1 backup of 3 failed: beta\n');
+    expect(run.stderr).toBe('openclaw: 1 backup of 3 failed: beta (1 of them because an archive is already at its destination: run it again with --skip-existing to back up only the others, or --overwrite to replace those archives)\n');
     const result = JSON.parse(run.stdout) as BackupAllResult;
     expect(result).toMatchObject({ operation: 'backup-all', succeeded: 2, failed: 1, template });
     expect(result.results.map((outcome) => [outcome.tenant, outcome.ok])).toEqual([['acme', true], ['beta', false], ['gamma', true]]);

@@ -85,6 +85,7 @@ describe('parseCronCommand', () => {
   it.each([
     ['', /--cmd is empty/],
     ['aws s3 cp x y', /must be an openclaw command/],
+    ['tenants backup acme --to s3://bkt/k.tar.zst', /^--cmd must be an openclaw command \(it is not run by a shell\), got "tenants": write the whole command, starting with openclaw \("openclaw tenants …"\)$/],
     ['openclaw tenants backup acme --to s3://b/k; rm -rf /', /not run by a shell: ";"/],
     ['openclaw tenants backup acme --to s3://b/k | tee', /not run by a shell: "\|"/],
     ['openclaw tenants backup acme --to s3://b/k && echo', /not run by a shell: "&"/],

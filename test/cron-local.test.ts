@@ -318,6 +318,12 @@ describe('cron add in local mode', () => {
     const missing = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: path.join(dir.path, 'no-such-crontab') });
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe(`openclaw: ${path.join(dir.path, 'no-such-crontab')} not found: OPENCLAW_CRONTAB names it; name the crontab command there, or unset OPENCLAW_CRONTAB to use crontab\n`);
+    // A crontab file named where the command goes (a file, not a program): said so, not `spawn … EACCES`.
+    const crontabText = path.join(dir.path, 'my-crontab');
+    writeFileSync(crontabText, '0 4 * * * true\n');
+    const notCommand = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: crontabText });
+    expect(notCommand.status).toBe(1);
+    expect(notCommand.stderr).toBe(`openclaw: ${crontabText} is not an executable command (permission denied): OPENCLAW_CRONTAB names the crontab command, one that takes -l and - as crontab does, not a crontab file; or unset it to use crontab\n`);
     const noCron = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: '', PATH: path.join(dir.path, 'empty-path') });
     expect(noCron.status).toBe(1);
     expect(noCron.stderr).toBe('openclaw: crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command\n');

@@ -107,6 +107,7 @@ describe('what a crontab line cannot carry', () => {
     ['a second command', 'openclaw tenants list; rm -rf /', /not run by a shell|";"/],
     ['a pipe', 'openclaw tenants list --names | head', /"\|"/],
     ['another program', 'rm -rf /', /must be an openclaw command/],
+    ['no program name', 'tenants backup acme --to /b/x.tar.zst', /^--cmd must be an openclaw command, got "tenants": write the whole command, starting with openclaw \("openclaw tenants …"\)$/],
     ['a quoted program name', "'openclaw' tenants backup acme --to /b/x.tar.zst", /must start with openclaw \(unquoted\)/],
     ['a #', 'openclaw tenants backup acme --to /b/#1.tar.zst', /"#" in --cmd/],
     ['a backslash', 'openclaw tenants backup acme --to /b/x\\ y.tar.zst', /backslash/],

@@ -22,11 +22,13 @@
 // completion goes on as before; a first piece whose hand-over never left is taken up
 // by the same backup asked again, and its failure says so in one line; a tenant that changes between pieces still restores and verifies, each file as the
 // piece that read it saw it; a chain whose next piece never comes is abandoned by the next
-// backup invocation (upload aborted, state removed, failure event); and a live chain keeps
-// other backups and restores of the tenant out.
+// backup invocation (upload aborted, state removed, failure event); a live chain keeps
+// other backups and restores of the tenant out; and a first piece whose state cannot be
+// saved (its tenant volume full) aborts its multipart upload, since no chain can end it,
+// while a last piece that cannot record its commit keeps the upload and comes again.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -44,7 +46,7 @@ import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
 import { lambdaContext } from './helpers/lambda-context.js';
-import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-continuation-');
@@ -430,7 +432,7 @@ describe('a backup that continues across invocations', () => {
     expect(other).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
   });
 
-  it('sends the failure event of a piece its invocation\'s deadline stopped before it wrote, its chain\'s state untouched: its message is not handed back', async () => {
+  it('hands back the message of a piece its invocation\'s deadline stopped before it wrote, its chain\'s state untouched: delivered again, the chain goes on to one success event', async () => {
     const tenant = 'late-piece';
     const to = `s3://backups/${tenant}/one.tar.zst`;
     makeTenant(tenant);
@@ -442,13 +444,20 @@ describe('a backup that continues across invocations', () => {
     let looks = 0;
     const runningOut = lambdaContext({ awsRequestId: 'req-2', remaining: () => (++looks === 5 ? 0 : 30_000) });
     const answer = await workQueueHandler(deps())({ Records: [record] }, runningOut);
-    // Not handed back (another receive would meet the same deadline), and said: it was neither, nothing heard for a day.
-    expect(answer).toEqual({ batchItemFailures: [] });
+    // Not handed back: a failure event, the state left for a day (the tenant busy: its scheduled
+    // backups refused) until the chain was abandoned, with a second failure event.
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
     expect(readFileSync(continuationPathFor(base, tenant)).equals(saved)).toBe(true);
-    expect(events()).toEqual([
-      expect.objectContaining({ detailType: 'OpenClaw Backup Failed', detail: expect.objectContaining({ tenant, location: to, error: expect.objectContaining({ code: 'ABORTED' }) }) }),
-    ]);
-    rmSync(continuationPathFor(base, tenant));
+    expect(events()).toEqual([]);
+
+    // A piece stops before the deadline (stopWhen): another receive has the time it had.
+    const handle = workQueueHandler(deps());
+    expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
+    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
+      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+    }
+    expect(existsSync(continuationPathFor(base, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
   });
 
   it('refuses up front a restore of an archive larger than the time left restores at the configured throughput', async () => {
@@ -567,6 +576,39 @@ describe('a backup that continues across invocations', () => {
   });
 });
 
+describe('a backup whose saved state is damaged between pieces', () => {
+  it('ends its chain at the next piece: one failure event, the message not handed back, the tenant free for the next backup', async () => {
+    makeTenant('damaged');
+    const to = 's3://backups/damaged/one.tar.zst';
+    await backupHandler(deps())({ tenant: 'damaged', to }, budgetContext('req-1'));
+    const file = continuationPathFor(base, 'damaged');
+    const bytes = readFileSync(file);
+    bytes.fill(0x20, 20, 60); // inside its JSON
+    writeFileSync(file, bytes);
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+
+    // Handed back, each receive failed alike: three failure events, then the DLQ, the tenant busy for a day.
+    expect(await workQueueHandler(deps())({ Records: [record] }, budgetContext('req-2'))).toEqual({ batchItemFailures: [] });
+    expect(existsSync(file)).toBe(false);
+    // Delivered again all the same (SQS now and then): nothing left to continue, skipped.
+    expect(await workQueueHandler(deps())({ Records: [record] }, budgetContext('req-3'))).toEqual({ batchItemFailures: [] });
+    expect(events()).toEqual([
+      {
+        detailType: 'OpenClaw Backup Failed',
+        detail: expect.objectContaining({
+          tenant: 'damaged',
+          location: to,
+          error: {
+            code: 'FILESYSTEM',
+            message: `the state of the continuing backup of "damaged" (${file}) is damaged: the backup to ${to} is ended (its state removed; a multipart upload it started stays at the store until a bucket lifecycle rule AbortIncompleteMultipartUpload removes it)`,
+          },
+        }),
+      },
+    ]);
+    expect(await backupHandler(deps())({ tenant: 'damaged', to: 's3://backups/damaged/two.tar.zst' }, budgetContext('req-4', 900_000))).toMatchObject({ operation: 'backup', tenant: 'damaged' });
+  });
+});
+
 describe.runIf(process.geteuid?.() === 0)('a backup that continues across invocations, its tenant volume full between pieces', () => {
   // A tmpfs of its own: filled up after a piece, the next cannot save its state.
   const volume = path.join(dir.path, 'full-volume');
@@ -576,6 +618,10 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     sh(`mount -t tmpfs -o size=96m tmpfs '${volume}'`);
   });
   afterAll(() => sh(`umount '${volume}'`));
+  // Each case's tenant (~30 MiB) and state go: three would fill the volume.
+  afterEach(() => {
+    for (const name of readdirSync(volume)) rmSync(path.join(volume, name), { recursive: true, force: true });
+  });
 
   /** Takes every free byte of the volume with one file; `unfill` removes it. */
   const fill = () => {
@@ -589,6 +635,95 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     }
   };
   const unfill = () => rmSync(path.join(volume, 'filler'));
+
+  it('a first piece that cannot save its state fails in one line and aborts the multipart upload it started: no chain is left to end it', async () => {
+    const tenant = 'full-first';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant('full-first-source')}' '${path.join(volume, tenant)}'`);
+    const recording = await startRecordingProxy(server.endpoint);
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', recording.endpoint);
+    // Room for the lock (a page), none for the state.
+    fill();
+    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096);
+    try {
+      const answer = await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-first', 8_000));
+      expect(answer).toMatchObject({ ok: false, error: { code: 'FILESYSTEM', message: expect.stringMatching(/^cannot save the state of the continuing backup of "full-first" \(\S+\): no space left on the device$/) } });
+    } finally {
+      unfill();
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await recording.stop();
+    }
+    expect(queue).toEqual([]);
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    console.log(recording.requests.map((r) => r.method + ' ' + r.url));
+    const started = recording.requests.filter((request) => request.method === 'POST' && request.url.includes('?uploads'));
+    expect(started).toHaveLength(1);
+    const aborted = recording.requests.filter((request) => request.method === 'DELETE' && request.url.includes('uploadId='));
+    expect(aborted).toHaveLength(1);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Failed', detail: expect.objectContaining({ tenant }) })]);
+  });
+
+  it('the last piece that cannot record that it commits fails and comes again, its upload kept; redelivered with room, the chain ends in one success event', async () => {
+    const tenant = 'full-last';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant('full-last-source')}' '${path.join(volume, tenant)}'`);
+    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
+    const handle = workQueueHandler(volumeDeps());
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const saved = readFileSync(continuationPathFor(volume, tenant));
+    // Room for the lock (a page), none for the state that records the commit. Time for the rest of the tenant: the last piece.
+    fill();
+    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096);
+    try {
+      expect(await handle({ Records: [record] }, budgetContext('req-2', 900_000))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    } finally {
+      unfill();
+    }
+    expect(queue).toEqual([]);
+    // The chain had ended: its upload aborted, its state removed, a failure event for a backup of ten pieces' work.
+    expect(events()).toEqual([]);
+    expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
+
+    expect(await handle({ Records: [record] }, budgetContext('req-2-again', 900_000))).toEqual({ batchItemFailures: [] });
+    expect(queue).toEqual([]);
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
+  });
+
+  it('a piece whose state fits the volume only in part fails and comes again: the state it started from is not replaced by a torn one', async () => {
+    const tenant = 'part';
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant('part-source')}' '${path.join(volume, tenant)}'`);
+    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
+    const handle = workQueueHandler(volumeDeps());
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const saved = readFileSync(continuationPathFor(volume, tenant));
+    // Room for the lock and 64 KiB of the state (its upload's tail alone is larger): the write comes back short, without an error.
+    fill();
+    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096 - 64 * 1024);
+    let answer;
+    try {
+      answer = await handle({ Records: [record] }, budgetContext('req-2'));
+    } finally {
+      unfill();
+    }
+    // It saved the first 64 KiB as the state and handed over: the next piece found it damaged and ended the chain.
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
+    expect(queue).toEqual([]);
+    expect(events()).toEqual([]);
+    expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
+
+    expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
+    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
+      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+    }
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
+  });
 
   it('a piece that cannot save its state fails and comes again without a failure event; redelivered with room, the chain ends in one success event', async () => {
     const tenant = 'full';

@@ -199,8 +199,8 @@ async function archiveOf(tenantDir: string, stopWhen: () => boolean, fileAccess:
     for await (const chunk of run.chunks) chunks.push(chunk);
     const summary: ArchiveSummary | SuspendedArchive = await run.summary;
     if (summary.suspended !== true) return Buffer.concat(chunks);
-    // Through JSON, as a checkpoint is stored between invocations.
-    resume = { ...summary, checkpoint: JSON.parse(JSON.stringify(summary.checkpoint)) };
+    // Through JSON, as a checkpoint is stored between invocations, with the bytes written so far (backup.ts saves checkpointToSave's).
+    resume = { ...summary, checkpoint: JSON.parse(JSON.stringify(run.checkpointToSave(summary))) };
     between?.();
   }
 }

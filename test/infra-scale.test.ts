@@ -51,6 +51,8 @@ function idOf(t: Template, type: string, props: Record<string, unknown>): string
   return ids[0]!;
 }
 const fn = (t: Template, name: string) => idOf(t, 'AWS::Lambda::Function', { FunctionName: `openclaw-backup-${name}` });
+/** The logical ID of a function's role. */
+const fnRole = (t: Template, name: string) => (resources(t, 'AWS::Lambda::Function')[fn(t, name)]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 const queue = (t: Template, name: string) => idOf(t, 'AWS::SQS::Queue', { QueueName: name });
 /** The statements of the default policy of the role of `functionId`. */
 function roleStatements(t: Template, roleId: string): { Action: string | string[]; Resource: unknown; Sid?: string }[] {
@@ -129,6 +131,31 @@ describe('the work queue', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     t.hasOutput('BackupConcurrency', { Value: '100' });
+  });
+
+  it('hands each next piece of a restore in pieces to the restore function through a queue of its own, sent only by that function, with a DLQ after three attempts', () => {
+    const t = template();
+    const restoreQueue = queue(t, 'openclaw-backup-restore-work');
+    const dlq = queue(t, 'openclaw-backup-restore-work-dlq');
+    const visibility = resources(t, 'AWS::SQS::Queue')[restoreQueue]!.Properties;
+    const timeout = resources(t, 'AWS::Lambda::Function')[fn(t, 'restore')]!.Properties.Timeout as number;
+    expect(visibility).toMatchObject({ RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 3 }, SqsManagedSseEnabled: true });
+    expect(visibility.VisibilityTimeout as number).toBeGreaterThanOrEqual(timeout + WORK_REDELIVERY_MARGIN_MS / 1000);
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fn(t, 'restore') },
+      EventSourceArn: { 'Fn::GetAtt': [restoreQueue, 'Arn'] },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const senders = Object.values(resources(t, 'AWS::IAM::Policy')).filter((policy) =>
+      (policy.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement.some(
+        (statement) => [statement.Action].flat().includes('sqs:SendMessage') && JSON.stringify(statement.Resource).includes(restoreQueue),
+      ),
+    );
+    // The restore function's role only: the backup function neither sends nor reads restores.
+    const restoreRole = fnRole(t, 'restore');
+    expect(senders.map((policy) => policy.Properties.Roles)).toEqual([[{ Ref: restoreRole }]]);
+    expect(resources(t, 'AWS::Lambda::Function')[fn(t, 'restore')]!.Properties.Environment).toMatchObject({ Variables: { OPENCLAW_RESTORE_QUEUE_URL: { Ref: restoreQueue } } });
   });
 
   // A delivery that finds its tenant locked for the same archive is deleted as a duplicate: a
@@ -309,6 +336,7 @@ describe('alarms that reach someone', () => {
         'list-errors',
         'prune-errors',
         'prune-failures',
+        'restore-dlq',
         'restore-errors',
         'restore-failures',
         'restore-near-timeout',

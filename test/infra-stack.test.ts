@@ -115,9 +115,10 @@ describe('functions', () => {
     }
     expect(named.find((fn) => fn.Properties.FunctionName === 'openclaw-backup-prune')!.Properties.FileSystemConfigs).toBeUndefined();
     // Lambda's recursive loop detection stops an SQS → function → same queue chain at about its
-    // 16th invocation: a backup in pieces (each next piece queued on the work queue) is one.
+    // 16th invocation: a backup in pieces (each next piece queued on the work queue) is one, and
+    // so is a restore in pieces (on the restore queue).
     expect(named.map((fn) => [fn.Properties.FunctionName, fn.Properties.RecursiveLoop])).toEqual(
-      named.map((fn) => [fn.Properties.FunctionName, fn.Properties.FunctionName === 'openclaw-backup-backup' ? 'Allow' : undefined]),
+      named.map((fn) => [fn.Properties.FunctionName, /-(backup|restore)$/.test(fn.Properties.FunctionName as string) ? 'Allow' : undefined]),
     );
     const functions = named.filter((fn) => !/-(fanout|monitor|prune)$/.test(fn.Properties.FunctionName as string));
     expect(functions).toHaveLength(3);
@@ -866,7 +867,7 @@ describe('schedules, failures and events', () => {
     const backup = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-backup' });
     const prune = logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-prune' });
     // Four here, the rest of the stack's alarms in test/infra-scale.test.ts.
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 18);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 19);
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: prune } }] });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
@@ -911,7 +912,7 @@ describe('schedules, failures and events', () => {
     expect(alarmArnPattern).toContain(':alarm:openclaw-backup-*');
     // …and every alarm notifying the topic is one that pattern lets in.
     const notifying = Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm')).filter((alarm) => JSON.stringify(alarm.Properties.AlarmActions) === JSON.stringify([{ Ref: topic }]));
-    expect(notifying.length).toBe(18);
+    expect(notifying.length).toBe(19);
     for (const alarm of notifying) expect(alarm.Properties.AlarmName).toMatch(/^openclaw-backup-/);
   });
 
@@ -919,7 +920,7 @@ describe('schedules, failures and events', () => {
     const t = template({ 'openclaw:useDefaultEventBus': true, 'openclaw:notifications': 'false' });
     t.resourceCountIs('AWS::Events::EventBus', 0);
     t.resourceCountIs('AWS::SNS::Topic', 0);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 18);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 19);
     for (const alarm of Object.values(resourcesOf(t, 'AWS::CloudWatch::Alarm'))) expect(alarm.Properties.AlarmActions).toBeUndefined();
     t.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'openclaw-backup-backup',

@@ -67,6 +67,8 @@ const STANDALONE: Readonly<Record<string, Pinned>> = {
   FanOutDeadLetterQueue50A5A359: { type: 'AWS::SQS::Queue', why: 'queued backups that failed, kept to be run again', identity: { QueueName: 'openclaw-backup-work-dlq' } },
   SchedulerDeadLetterQueue6601E543: { type: 'AWS::SQS::Queue', why: 'invocations schedules could not deliver', identity: { QueueName: 'openclaw-backup-schedule-dlq' } },
   SchedulesDeadLetterQueue84E31400: { type: 'AWS::SQS::Queue', why: 'failed asynchronous invocations' },
+  FunctionsRestoreQueueBDA8D24B: { type: 'AWS::SQS::Queue', why: 'the next pieces of restores in progress', identity: { QueueName: 'openclaw-backup-restore-work' } },
+  FunctionsRestoreDeadLetterQueueF187CA88: { type: 'AWS::SQS::Queue', why: 'pieces of restores that failed their last attempt', identity: { QueueName: 'openclaw-backup-restore-work-dlq' } },
   FunctionsBackupFunction57191E2B: { type: 'AWS::Lambda::Function', why: SCHEDULE_TARGET, identity: { FunctionName: 'openclaw-backup-backup' } },
   FunctionsRestoreFunction890837FA: { type: 'AWS::Lambda::Function', why: 'the CLI and the restore role\'s cross-account grants name it', identity: { FunctionName: 'openclaw-backup-restore' } },
   FunctionsListFunction7C6F8B48: { type: 'AWS::Lambda::Function', why: 'the CLI and the fan-out name it', identity: { FunctionName: 'openclaw-backup-list' } },

@@ -78,11 +78,11 @@ vi.mock('../shared/backup/stable-read.js', async (importOriginal) => {
  * What every snapshot of a database (sqlite-snapshot.ts `snapshotDatabase`) runs before SQLite
  * opens the database, after the caller looked at its companions; a test sets it, and unsets it.
  */
-const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as (() => void) | undefined, afterSnapshot: undefined as (() => void) | undefined }));
+const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as ((source: string) => void) | undefined, afterSnapshot: undefined as (() => void) | undefined }));
 vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../shared/backup/sqlite-snapshot.js')>();
   const snapshotDatabase: typeof original.snapshotDatabase = async (source, destination, options) => {
-    snapshots.beforeOpen?.();
+    snapshots.beforeOpen?.(source);
     const outcome = await original.snapshotDatabase(source, destination, options);
     snapshots.afterSnapshot?.();
     return outcome;
@@ -929,6 +929,7 @@ describe('SQLite databases', () => {
     ['outside the tenant, same host', 'outside', 'same-host'],
     ['outside the tenant, cross-host', 'outside', 'cross-host'],
     ['in the tenant, same host', 'inside', 'same-host'],
+    ['outside the tenant, cross-host with locks across hosts', 'outside', 'locked'],
   ] as const)('rolls back a hot journal naming a super-journal (%s) in its private copy without deleting that file', async (_label, where, writers) => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1 });
     const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
@@ -938,7 +939,7 @@ describe('SQLite databases', () => {
     const live = describeTree(tenantDir);
     const kept = readFileSync(superJournal);
 
-    const { backup: result, restored } = await backupAndRestore({ writers });
+    const { backup: result, restored } = await backupAndRestore(writers === 'locked' ? { writers: 'cross-host', locksAcrossHosts: true } : { writers });
     expect(readFileSync(superJournal)).toEqual(kept); // the copy's rollback deleted it
     expect(describeTree(tenantDir)).toEqual(live);
     expect(result.warnings).toEqual([]);
@@ -1368,6 +1369,105 @@ describe('files that change or vanish while read', () => {
       expect(ends.equals(Buffer.concat([Buffer.alloc(4096, 1), Buffer.alloc(4091), Buffer.alloc(5, 2)]))).toBe(true);
     } finally {
       await handle.close();
+    }
+  });
+});
+
+describe("the cross-host path where SQLite's locks reach the writers (EFS's NFSv4: locksAcrossHosts, as the functions run)", () => {
+  /** A database in rollback-journal mode, and a commit (one more row) after every private copy of it. */
+  function committingDuringEveryCopy(file: string): { copies: () => number } {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const writer = openDatabase(file);
+    writer.exec("PRAGMA journal_mode = DELETE; CREATE TABLE t (n INTEGER, pad BLOB); INSERT INTO t VALUES (1, randomblob(5000))");
+    writer.close();
+    let copies = 0;
+    privateCopies.afterDatabaseCopy = async () => {
+      copies++;
+      const db = openDatabase(file);
+      try {
+        db.exec('INSERT INTO t VALUES (1, randomblob(5000))');
+      } finally {
+        db.close();
+      }
+    };
+    return { copies: () => copies };
+  }
+
+  it('snapshots a database in rollback-journal mode in place under the read lock, where a private copy changes under every attempt', async () => {
+    const file = path.join(tenantDir, 'memory', 'journal.sqlite');
+    const writes = committingDuringEveryCopy(file);
+    try {
+      const failure = await backup({ writers: 'cross-host', busyTimeoutMs: 0 }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SqliteSnapshotError);
+      expect((failure as Error).message).toMatch(/^no consistent copy of the SQLite database memory\/journal\.sqlite: it changed under each of 5 copies/);
+      expect(writes.copies()).toBe(5);
+
+      const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', locksAcrossHosts: true, busyTimeoutMs: 0 });
+      expect(result.warnings).toEqual([]);
+      expect(writes.copies()).toBe(5); // no private copy made
+      expect(readDatabase(path.join(restored, 'memory', 'journal.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [6] });
+      expect(readdirSync(path.join(tenantDir, 'memory')).sort()).toEqual(['journal.sqlite']);
+    } finally {
+      privateCopies.afterDatabaseCopy = undefined;
+    }
+  });
+
+  it('leaves a hot journal (a writer killed mid-transaction) to the gateway and snapshots the database from a private copy, rolled back to its last commit', async () => {
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const crashed = path.join(tenantDir, 'memory', 'crashed.sqlite');
+    leaveHotJournal(crashed);
+    const live = describeTree(tenantDir);
+    const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', locksAcrossHosts: true });
+    expect(result.warnings).toEqual([]);
+    expect(describeTree(tenantDir)).toEqual(live);
+    expect(readDatabase(path.join(restored, 'memory', 'crashed.sqlite'), "SELECT count(*) || ' ' || sum(n) FROM t")).toEqual({ integrity: 'ok', values: ['100 100'] });
+  });
+
+  it('still copies a database in WAL mode privately: its readers follow the -shm, which is shared memory of one host', async () => {
+    const file = path.join(tenantDir, 'memory', 'wal.sqlite');
+    mkdirSync(path.dirname(file), { recursive: true });
+    const writer = openDatabase(file);
+    try {
+      writer.exec('PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1)');
+      let copies = 0;
+      privateCopies.afterDatabaseCopy = async () => {
+        copies++;
+      };
+      const opened: string[] = [];
+      snapshots.beforeOpen = (source) => opened.push(source);
+      const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', locksAcrossHosts: true });
+      expect(result.warnings).toEqual([]);
+      expect(copies).toBe(1);
+      expect(opened).not.toContain(file); // SQLite never opened the live file
+      expect(readDatabase(path.join(restored, 'memory', 'wal.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [1] });
+    } finally {
+      snapshots.beforeOpen = undefined;
+      privateCopies.afterDatabaseCopy = undefined;
+      writer.close();
+    }
+  });
+
+  it('takes a private copy after all when the database was switched to WAL mode between the look at its header and SQLite\'s open', async () => {
+    const file = path.join(tenantDir, 'memory', 'switched.sqlite');
+    committingDuringEveryCopy(file);
+    let copies = 0;
+    privateCopies.afterDatabaseCopy = async () => {
+      copies++;
+    };
+    snapshots.beforeOpen = () => {
+      snapshots.beforeOpen = undefined;
+      const db = openDatabase(file);
+      db.exec('PRAGMA journal_mode = WAL');
+      db.close();
+    };
+    try {
+      const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', locksAcrossHosts: true });
+      expect(result.warnings).toEqual([]);
+      expect(copies).toBe(1);
+      expect(readDatabase(path.join(restored, 'memory', 'switched.sqlite'), 'SELECT count(*) FROM t')).toEqual({ integrity: 'ok', values: [1] });
+    } finally {
+      snapshots.beforeOpen = undefined;
+      privateCopies.afterDatabaseCopy = undefined;
     }
   });
 });

@@ -3,15 +3,16 @@
 // extraction held back while the queue is full; the first failure reported, nothing started
 // after it. `open` is slowed down here (as a network file system is) and watched.
 
-import { promises as fs, readFileSync, statSync } from 'node:fs';
+import { promises as fs, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
+import { AbortedError } from '../shared/errors.js';
 import { ParallelTreeWriter } from '../shared/restore/parallel-tree-writer.js';
 import type { FileSink } from '../shared/restore/tree-writer.js';
-import { tempDir } from './helpers/tree.js';
+import { sh, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 beforeEach(() => {
@@ -112,6 +113,30 @@ describe('ParallelTreeWriter', () => {
     for (let f = 0; f < 5; f++) expect(readFileSync(path.join(target, `f${f}`), 'utf8')).toBe('x');
   });
 
+  it('stops waiting for the files still queued when the restore is stopped, and drops them when settled', async () => {
+    // Creates in one directory take their turns: behind a slow mount, a queue of them took a
+    // minute to write after the invocation's deadline had fired. Here the opens wait for a gate.
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const open = fs.open.bind(fs);
+    vi.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
+      await gate;
+      return open(...args);
+    });
+    const deadline = new AbortController();
+    const writer = new ParallelTreeWriter(8, undefined, undefined, undefined, deadline.signal);
+    const target = path.join(dir.path, 'sessions');
+    mkdirSync(target);
+    for (let f = 0; f < 40; f++) await writeFile(writer, path.join(target, `f${f}`), 'x');
+    const flushed = writer.flush();
+    deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+    setImmediate(openGate);
+    await expect(flushed).rejects.toThrow('stopped: the Lambda invocation was about to time out');
+    await writer.settle();
+    // The four in flight in the directory (PER_DIRECTORY) were written; the 36 waiting never started.
+    expect((await fs.readdir(target)).length).toBe(4);
+  });
+
   it('reports the first failure, and starts nothing after it', async () => {
     const peak = watchWrites(2);
     const writer = new ParallelTreeWriter(2);
@@ -127,5 +152,23 @@ describe('ParallelTreeWriter', () => {
     expect(peak.all).toBeLessThanOrEqual(2);
     const written = (await fs.readdir(present)).length;
     expect(written).toBeLessThan(50);
+  });
+
+  it.runIf(process.geteuid?.() === 0)('fails a small file that the volume has room for only in part, rather than leave it cut short', async () => {
+    // A write into a volume about to fill comes back short without an error.
+    const volume = path.join(dir.path, 'volume');
+    mkdirSync(volume);
+    sh(`mount -t tmpfs -o size=1m tmpfs '${volume}'`);
+    try {
+      writeFileSync(path.join(volume, 'filler'), Buffer.alloc(1024 * 1024 - 256 * 1024));
+      const writer = new ParallelTreeWriter(2);
+      await expect(async () => {
+        await writeFile(writer, path.join(volume, 'session.jsonl'), 'x'.repeat(512 * 1024));
+        await writer.flush();
+      }).rejects.toMatchObject({ code: 'ENOSPC' });
+      await writer.settle();
+    } finally {
+      sh(`umount '${volume}'`);
+    }
   });
 });

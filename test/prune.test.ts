@@ -397,6 +397,33 @@ describe('prune in a local directory', () => {
     expect(readdirSync(within).filter((name) => !name.startsWith('.')).sort()).toEqual(['2026-06-02T0200.tar.zst', '2026-06-02T0330.tar.zst', '2026-06-02T0350.tar.zst', '2026-06-03T0300.tar.zst']);
   });
 
+  it('--keep-within, where it looked at only the objects naming the tenant, keeps all the whole directory would: a month back from 31 March is 3 March, from a later newest unseen 1 March', async () => {
+    const mixed = path.join(dir.path, 'named-and-dated');
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'acme', '2026-03-02.tar.zst'), new Date('2026-03-02T12:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'acme', '2026-03-31.tar.zst'), new Date('2026-03-31T00:00:00Z'));
+    // The newest, under a name without the tenant's: not looked at.
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'daily', '2026-04-01.tar.zst'), new Date('2026-04-01T00:00:00Z'));
+    const result = await pruneBackups({ store: new LocalArchiveStore(mixed), tenant: 'acme', policy: { within: '1m' }, dryRun: true });
+    expect(result.notes[0]).toMatch(/^1 object in .* whose name does not hold "acme" was not looked at: /);
+    expect(decisions(result)).toEqual({ keep: [['2026-03-31.tar.zst', ['within 1m']], ['2026-03-02.tar.zst', ['within 1m']]], remove: [] });
+    // One not looked at may be verified: the note says of which it speaks.
+    expect(result.notes[1]).toBe('no backup of "acme" looked at here has been verified (tenants verify --from …): only the policy decides what stays');
+    // Where it looks at every object, restic's span from the newest: 1 March on.
+    cpSync(mixed, path.join(dir.path, 'acme-all'), { recursive: true });
+    const whole = await pruneBackups({ store: new LocalArchiveStore(path.join(dir.path, 'acme-all')), tenant: 'acme', policy: { within: '1m' }, dryRun: true });
+    expect(whole.keep).toHaveLength(3);
+  });
+
+  it('looks at every object where the only backups under names holding the tenant are ones no rule counts (a cut-short acme/…): its backups named by date are pruned', async () => {
+    const byDate = path.join(dir.path, 'by-date');
+    for (const day of [1, 2, 3]) await backupAt(tenantsDir, 'acme', path.join(byDate, `2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    mkdirSync(path.join(byDate, 'acme'));
+    writeFileSync(path.join(byDate, 'acme', 'cut.tar.zst'), readFileSync(path.join(byDate, '2026-03-03.tar.zst')).subarray(0, 300));
+    const result = await pruneBackups({ store: new LocalArchiveStore(byDate), tenant: 'acme', policy: { last: 1 }, dryRun: true });
+    expect(decisions(result).remove).toEqual(['2026-03-01.tar.zst', '2026-03-02.tar.zst']);
+    expect(result.notes.filter((note) => note.includes('not looked at'))).toEqual([]);
+  });
+
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
     const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
     expect(none.status).toBe(2);
@@ -1148,4 +1175,82 @@ it('interrupted after a removal the store refused, names the refused one', async
     `prune removed 0 of 3 backups; 1 could not be removed (${path.join(where, '0.tar.zst')}), then stopped (run it again to remove the rest): interrupted by SIGTERM`,
   );
   expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toHaveLength(4);
+});
+
+describe('prune below a prefix of many tenants (S3 mocked)', () => {
+  // Each object looked at is a request (~1 ms of the SDK's CPU): a million of other tenants outlasted the prune function's 15 minutes.
+  let s3: ReturnType<typeof mockClient>;
+  beforeAll(() => {
+    s3 = mockClient(S3Client);
+  });
+  afterAll(() => s3.restore());
+  const frame = (magic: number, payload: object) => {
+    const bytes = Buffer.from(JSON.stringify(payload));
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(magic, 0);
+    header.writeUInt32LE(bytes.length, 4);
+    return Buffer.concat([header, bytes]);
+  };
+  /** A whole archive of `tenant` made on `day` of June 2026 as a listing sees it: the marker, 8 KiB of frames, the footer. */
+  const archive = (tenant: string, day: number) =>
+    Buffer.concat([
+      frame(0x184d2a5c, { format: 'openclawmu-tenant-backup', formatVersion: 2, tenant, createdAt: `2026-06-0${day}T03:00:00.000Z`, toolVersion: '0.1.0' }),
+      Buffer.alloc(8192, 1),
+      frame(0x184d2a5d, { format: 'openclawmu-tenant-backup', tenant, manifestSha256: 'a'.repeat(64) }),
+    ]);
+  const storeOf = (objects: Record<string, Buffer>, prefix = '') => {
+    s3.reset();
+    s3.on(ListObjectsV2Command).resolves({ Contents: Object.keys(objects).sort().map((Key) => ({ Key, Size: objects[Key]!.length, ETag: `"${Key}"`, LastModified: new Date('2026-06-10') })) });
+    s3.on(GetObjectCommand).callsFake((input: { Key: string; Range: string }) => {
+      const bytes = objects[input.Key]!;
+      const [start, end] = /^bytes=(\d+)-(\d+)$/.exec(input.Range)!.slice(1).map(Number);
+      const last = Math.min(end!, bytes.length - 1);
+      return { Body: sdkStreamMixin(Readable.from([bytes.subarray(start, last + 1)])), ContentLength: last - start! + 1, ContentRange: `bytes ${start}-${last}/${bytes.length}`, ETag: `"${input.Key}"`, Metadata: {} };
+    });
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+    s3.on(GetBucketVersioningCommand).resolves({});
+    s3.on(GetObjectLockConfigurationCommand).rejects(new S3ServiceException({ name: 'ObjectLockConfigurationNotFoundError', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'none' }));
+    s3.on(GetBucketLifecycleConfigurationCommand).rejects(new S3ServiceException({ name: 'NoSuchLifecycleConfiguration', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'none' }));
+    s3.on(ListMultipartUploadsCommand).resolves({ Uploads: [] });
+    s3.on(DeleteObjectCommand).resolves({});
+    return new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix });
+  };
+  const read = () => s3.commandCalls(GetObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key);
+
+  it("looks only at the objects whose names hold the tenant's: another tenant's cost no request, and a backup under another name is left alone", async () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    for (let other = 0; other < 50; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
+    // Another tenant whose name holds this one's: looked at, one request, and not removed.
+    objects['acme-eu/2026-06-01.tar.zst'] = archive('acme-eu', 1);
+    // A backup of acme written under a name without it (tenants backup acme --to s3://bkt/daily/…): neither removed nor counted.
+    objects['daily/2026-06-01.tar.zst'] = archive('acme', 1);
+    const store = storeOf(objects);
+    const result = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect(result.keep.map((decision) => decision.location)).toEqual(['s3://bkt/acme/2026-06-03.tar.zst']);
+    expect(result.remove.map((decision) => decision.location)).toEqual(['s3://bkt/acme/2026-06-01.tar.zst', 's3://bkt/acme/2026-06-02.tar.zst']);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key)).toEqual(['acme/2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst']);
+    expect(new Set(read())).toEqual(new Set(['acme-eu/2026-06-01.tar.zst', 'acme/2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst', 'acme/2026-06-03.tar.zst']));
+    expect(read().filter((key) => key === 'acme-eu/2026-06-01.tar.zst')).toHaveLength(1);
+    expect(result.notes).toContain(
+      '51 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted',
+    );
+  });
+
+  it('looks at every object where no backup of the tenant is under a name holding its own (backups named by date alone), or the location holds it', async () => {
+    const byDate: Record<string, Buffer> = {};
+    for (const day of [1, 2, 3]) byDate[`2026-06-0${day}.tar.zst`] = archive('acme', day);
+    byDate['notes.txt'] = Buffer.from('notes\n');
+    // Another tenant's backup whose name holds this one's is no backup of acme under its name.
+    byDate['acme-eu/2026-06-01.tar.zst'] = archive('acme-eu', 1);
+    const result = await pruneBackups({ store: storeOf(byDate), tenant: 'acme', policy: { last: 1 } });
+    expect(result.remove.map((decision) => decision.location)).toEqual(['s3://bkt/2026-06-01.tar.zst', 's3://bkt/2026-06-02.tar.zst']);
+    expect(result.notes.filter((note) => note.includes('not looked at'))).toEqual([]);
+
+    // Below a prefix named after the tenant (its own), every object is looked at, whatever its name below it.
+    const own: Record<string, Buffer> = { 'acme/2026-06-01.tar.zst': archive('acme', 1), 'acme/2026-06-02.tar.zst': archive('acme', 2), 'acme/acme-3.tar.zst': archive('acme', 3) };
+    const inOwnPrefix = await pruneBackups({ store: storeOf(own, 'acme/'), tenant: 'acme', policy: { last: 1 } });
+    expect(inOwnPrefix.keep.map((decision) => decision.location)).toEqual(['s3://bkt/acme/acme-3.tar.zst']);
+    expect(inOwnPrefix.remove.map((decision) => decision.location)).toEqual(['s3://bkt/acme/2026-06-01.tar.zst', 's3://bkt/acme/2026-06-02.tar.zst']);
+  });
 });

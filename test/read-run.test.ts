@@ -221,4 +221,42 @@ describe('readRun', () => {
     expect(opened).toHaveLength(2);
     expect([...closed].sort()).toEqual([...opened].sort());
   });
+
+  it("leaves each file's access time as it was: a day-old one is not rewritten at every backup", (context) => {
+    const threeDaysAgo = new Date(Math.floor(Date.now() / 1000 - 3 * 24 * 3600) * 1000); // whole seconds: atimeMs gives them back exactly
+    const aged = (name: string): string => {
+      const file = path.join(dir.path, name);
+      fs.writeFileSync(file, `content of ${name}`);
+      fs.utimesSync(file, threeDaysAgo, fs.statSync(file).mtime);
+      return file;
+    };
+    // A plain read of a file whose access time is older than its change updates it (relatime); on a noatime mount nothing can show.
+    const control = aged('control');
+    fs.readFileSync(control);
+    if (fs.statSync(control).atimeMs === threeDaysAgo.getTime()) context.skip();
+    const read1 = aged('one');
+    const read2 = aged('two');
+    expect(read(['one', 'two']).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'content of one' }), expect.objectContaining({ outcome: READ_WHOLE, content: 'content of two' })]);
+    expect([fs.statSync(read1).atimeMs, fs.statSync(read2).atimeMs]).toEqual([threeDaysAgo.getTime(), threeDaysAgo.getTime()]);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0 || !fs.existsSync('/usr/bin/setpriv'))(
+    "reads another user's files as before where the kernel refuses to leave their access time (EPERM, not root)",
+    () => {
+      fs.chmodSync(dir.path, 0o755);
+      fs.writeFileSync(path.join(dir.path, 'root-owned'), 'readable by all', { mode: 0o644 });
+      fs.writeFileSync(path.join(dir.path, 'also-root-owned'), 'and this one', { mode: 0o644 });
+      const paths = ['root-owned', 'also-root-owned'].map((name) => path.join(fs.realpathSync(dir.path), name));
+      // readRun's own text, as a reader thread runs it, in a process of another user (nobody).
+      const program = `const readRun = ${readRun.toString()};
+        const fs = require('node:fs');
+        const crypto = require('node:crypto');
+        const meta = new Float64Array(2 * ${META_FIELDS});
+        const arena = Buffer.alloc(1024);
+        const count = readRun(fs, (bytes, into, at) => into.set(crypto.createHash('sha256').update(bytes).digest(), at), ${JSON.stringify(paths)}, 0, 2, arena, meta, Buffer.alloc(2 * ${DIGEST_BYTES}), 1 << 20, '/proc/' + process.pid + '/fd/');
+        process.stdout.write(JSON.stringify({ count, outcomes: [meta[0], meta[${META_FIELDS}]], content: arena.subarray(0, meta[1] + meta[${META_FIELDS} + 1]).toString() }));`;
+      const run = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', program], { encoding: 'utf8' });
+      expect(JSON.parse(run)).toEqual({ count: 2, outcomes: [READ_WHOLE, READ_WHOLE], content: 'readable by alland this one' });
+    },
+  );
 });

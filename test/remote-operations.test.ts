@@ -235,7 +235,8 @@ describe('remote executor', () => {
 
   it('reports a crashed or timed-out function, and AWS errors, in one line', async () => {
     const cases: Array<[object | Error, number, RegExp]> = [
-      [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Runtime.ExitError', errorMessage: 'RequestId: x Error: Runtime exited with error: signal: killed' }) }, 1, /openclaw-backup-backup failed: Runtime.ExitError: RequestId: x Error: Runtime exited/],
+      [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Runtime.ExitError', errorMessage: 'RequestId: x Error: Runtime exited with error: signal: killed' }) }, 1, /openclaw-backup-backup was killed before it answered \(its process exited: Runtime.ExitError: RequestId: x Error: Runtime exited with error: signal: killed\): the backup was cut off before its archive was complete/],
+      [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Function.Unknown', errorMessage: 'RequestId: x Error: something else' }) }, 1, /openclaw-backup-backup failed: Function.Unknown: RequestId: x Error: something else/],
       [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorMessage: '2026-06-03T03:15:00.000Z abc Task timed out after 900.00 seconds' }) }, 1, /openclaw-backup-backup timed out \(.*Task timed out after 900.00 seconds\)/],
       [{ StatusCode: 200, Payload: encode({ something: 'else' }) }, 1, /unexpected answer from openclaw-backup-backup: are the CLI and the gateway the same version\?/],
       [Object.assign(new Error('Function not found: arn:aws:lambda:eu-west-1:1:function:openclaw-backup-backup'), { name: 'ResourceNotFoundException' }), 2, /invoking openclaw-backup-backup: not found: is the stack "openclaw-backup" deployed there\?/],
@@ -353,6 +354,21 @@ describe('remote executor', () => {
       const json = await run(['--stack', 'openclaw-backup', '--json', ...args]);
       expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'REMOTE_TIMEOUT', message } });
     }
+  });
+
+  it('says what a function killed before it answered (out of memory) left, as a timeout\'s', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Runtime.OutOfMemory', errorMessage: 'RequestId: 9d22 Error: Runtime exited with error: signal: killed' }) } as never);
+    const result = await run(['--stack', 'openclaw-backup', 'tenants', 'restore', '--from', 's3://backups/acme/big.tar.zst', '--force']);
+    expect(result).toEqual({
+      status: 1,
+      stdout: '',
+      stderr:
+        'openclaw: openclaw-backup-restore was killed before it answered (out of memory: Runtime.OutOfMemory: RequestId: 9d22 Error: Runtime exited with error: signal: killed): ' +
+        'the restore was cut off; the next command on the tenant settles what it left (once its lock is a minute old), keeping the previous tenant unless the new one was already verified: ' +
+        'check with tenants list, and restore an archive this large with the CLI in local mode on a host that mounts the tenant volume\n',
+    });
+    const listing = await run(['--stack', 'openclaw-backup', 'tenants', 'verify', '--from', 's3://backups/acme/big.tar.zst']);
+    expect(listing.stderr).toMatch(/^openclaw: openclaw-backup-restore was killed before it answered \(out of memory: .*\): nothing was changed; try again\n$/);
   });
 
   it('refuses what remote mode cannot do before calling anything', async () => {

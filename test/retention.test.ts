@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { applyRetention, hasRules, parseKeepWithin, spanBefore, type RetentionPolicy } from '../shared/catalog/retention.js';
+import { applyRetention, earliestSpanBefore, hasRules, parseKeepWithin, spanBefore, type RetentionPolicy } from '../shared/catalog/retention.js';
 
 const at = (iso: string) => ({ id: iso, time: new Date(iso) });
 const timeOf = (item: { time: Date }) => item.time;
@@ -108,6 +108,21 @@ describe('applyRetention', () => {
     expect(spanBefore(new Date('2028-02-29T00:00:00Z'), parseKeepWithin('1y')!).toISOString()).toBe('2027-03-01T00:00:00.000Z');
     expect(spanBefore(new Date('2026-01-01T01:00:00Z'), parseKeepWithin('1y2m3d4h')!).toISOString()).toBe('2024-10-28T21:00:00.000Z');
     expect(spanBefore(new Date('2026-06-07T00:00:00Z'), parseKeepWithin('2w')!).toISOString()).toBe('2026-05-24T00:00:00.000Z');
+  });
+
+  it('keep-within counted back from any later newest starts no earlier than earliestSpanBefore, and there exactly where a month begins', () => {
+    expect(earliestSpanBefore(new Date('2026-03-31T10:00:00Z'), parseKeepWithin('1m')!).toISOString()).toBe('2026-03-01T00:00:00.000Z');
+    expect(earliestSpanBefore(new Date('2026-06-07T00:00:00Z'), parseKeepWithin('2w')!).toISOString()).toBe('2026-05-24T00:00:00.000Z');
+    // Every hour of 2026-2028 (the spans' steps fall on whole hours): the least start from it or any later hour.
+    const hours = Array.from({ length: 3 * 366 * 24 }, (_, hour) => new Date(Date.UTC(2026, 0, 1) + hour * 3_600_000));
+    for (const text of ['1m', '1y', '1m3d', '2m', '1y1m', '13m5h', '36h']) {
+      const span = parseKeepWithin(text)!;
+      const starts = hours.map((time) => spanBefore(time, span).getTime());
+      for (let index = starts.length - 2; index >= 0; index--) starts[index] = Math.min(starts[index]!, starts[index + 1]!);
+      const last = hours.findIndex((time) => time.getTime() >= Date.UTC(2028, 10, 1));
+      const wrong = hours.slice(0, last).filter((time, index) => earliestSpanBefore(time, span).getTime() !== starts[index]);
+      expect([text, wrong.slice(0, 3)]).toEqual([text, []]);
+    }
   });
 
   it.each(['', '7', '0d', '0y0h', 'd7', '7days', '7D', '1h1d', '1d1d', '-1d', '1.5d', ' 7d', '7d ', '1001y', '99999999999999999999h'])('keep-within refuses %j', (text) => {

@@ -204,6 +204,19 @@ describe('translateS3Error', () => {
     }
   });
 
+  it('says an https:// endpoint whose port speaks plain HTTP answers without TLS, naming the http:// one, not OpenSSL\'s "wrong version number" line (the CLI)', async () => {
+    const plainStore = http.createServer((_request, response) => response.writeHead(500).end());
+    await new Promise<void>((resolve) => plainStore.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${(plainStore.address() as AddressInfo).port}`;
+      const result = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/', '--endpoint', `https://${address}`, '--access-key', 'AKIAEXAMPLE', '--secret-key', SECRET]);
+      expect(result).toMatchObject({ status: 1, stdout: '' });
+      expect(result.stderr).toBe(`openclaw: cannot reach https://${address} for s3://backups/: EPROTO (the TLS handshake failed: the port answers without TLS: for a store without TLS give the endpoint as http://${address})\n`);
+    } finally {
+      await new Promise((resolve) => plainStore.close(resolve));
+    }
+  });
+
   it('names where a missing bucket was looked for: the endpoint with its path, or S3 itself', () => {
     const at = (endpoint?: string) => translateS3Error(s3Error('NoSuchBucket', 404), { ...context, endpoint }).message;
     expect(at('http://127.0.0.1:9000/base')).toBe('S3 bucket "my-bucket" does not exist at http://127.0.0.1:9000/base (s3://my-bucket/acme/x.tar.zst)');

@@ -258,11 +258,15 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
  * `mergeSlashes` it sends other requests on with each run of "/" in their path made one, as
  * nginx does by default.
  */
-async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+async function startListingRewritingProxy(target: string, rewrite: (xml: string) => string, options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean; readonly backslashSeparates?: boolean } = {}): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
       const url = (request.url ?? '/').replace(/^[^?]*/, (pathPart) => {
-        const merged = options.mergeSlashes === true ? pathPart.replace(/\/{2,}/g, '/') : pathPart;
+        // As a layer handing the key on as a C string: it ends at its first NUL.
+        const cut = options.cutAtNul === true ? pathPart.replace(/%00.*$/s, '') : pathPart;
+        // As a store keeping objects as files on Windows, where "\\" separates a path's names too (s3rver then resolves "..").
+        const whole = options.backslashSeparates === true ? cut.replace(/%5C/gi, '/') : cut;
+        const merged = options.mergeSlashes === true ? whole.replace(/\/{2,}/g, '/') : whole;
         // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
         return options.caseInsensitive === true ? merged.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : merged;
       });
@@ -384,6 +388,63 @@ describe('a store that lists keys with a ".." segment or a "//" naming a backup 
   });
 });
 
+describe('a store that lists a key with a NUL naming a backup it also lists, and takes a key up to its NUL', () => {
+  it('leaves that key out: prune never deletes it, which took the backup kept ("Kept 1 and removed 1", none left)', async () => {
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/nul-keys/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    // The listing URL-encoded (as a store may answer unasked), so that its XML can carry the NUL.
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml
+          .replace(/<ListBucketResult[^>]*>/, '$&<EncodingType>url</EncodingType>')
+          .replace(/<Contents><Key>nul-keys\/acme-2026-02-03\.tar\.zst<\/Key>.*?<\/Contents>/, (entry) => entry + entry.replace('.tar.zst</Key>', '.tar.zst%00</Key>')),
+      { cutAtNul: true },
+    );
+    try {
+      const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/nul-keys/', ...flags(proxy.endpoint)]);
+      expect(listed.stderr).toBe('');
+      expect((JSON.parse(listed.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst', 'acme-2026-02-02.tar.zst', 'acme-2026-02-01.tar.zst']);
+      const pruned = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/nul-keys/', '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/nul-keys/', ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store on Windows, where a backslash separates names too, that lists a second name for a backup it also lists', () => {
+  it.each([
+    ['a ".." between backslashes', 'x\\..\\acme-2026-02-03.tar.zst', 1, 'left out'],
+    ['a backslash for a slash', 'sub\\acme-2026-02-03.tar.zst', 2, 'kept'],
+  ])('never deletes the backup kept through %s (%s)', async (_what, alias, run, fate) => {
+    const prefix = `backslash-alias-${run}`;
+    const inSub = alias.startsWith('sub') ? 'sub/' : '';
+    for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/${inSub}acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);
+    const proxy = await startListingRewritingProxy(
+      server.endpoint,
+      (xml) =>
+        xml.replace(new RegExp(`<Contents><Key>${prefix}/${inSub}acme-2026-02-03\\.tar\\.zst</Key>.*?</Contents>`), (entry) => entry + entry.replace(`${inSub}acme-2026-02-03.tar.zst`, alias)),
+      { backslashSeparates: true },
+    );
+    try {
+      const pruned = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', `s3://backups/${prefix}/`, '--keep-last', '1', ...flags(proxy.endpoint)]);
+      expect(pruned.stderr).toBe('');
+      expect(pruned.status).toBe(0);
+      const result = JSON.parse(pruned.stdout) as { keep: { location: string }[]; remove: { location: string }[] };
+      const kept = [`s3://backups/${prefix}/${inSub}acme-2026-02-03.tar.zst`, ...(fate === 'kept' ? [`s3://backups/${prefix}/${alias}`] : [])];
+      expect(result.keep.map((decision) => decision.location).sort()).toEqual(kept.sort());
+      expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/${inSub}acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/${inSub}acme-2026-02-02.tar.zst`]);
+      const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
+      expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual([`${inSub}acme-2026-02-03.tar.zst`]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe('a store that lists a LastModified that is no date', () => {
   it('says the store does not answer like S3, in one line (exit 1), not "S3 TypeError"', async () => {
     await backupAt(tenantsDir, 'acme', 's3://backups/bad-dates/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
@@ -417,6 +478,31 @@ describe('a store that ignores Range and sends every object whole', () => {
     try {
       const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/no-ranges/', ...flags(proxy.endpoint)]);
       expect(listed.stderr).toBe(`openclaw: ${proxy.endpoint} ignored the byte range of a GET of s3://backups/no-ranges/acme-2026-02-01.tar.zst (it sent the whole object from its start): cannot read its end to tell whether it is whole\n`);
+      expect(listed.status).toBe(1);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a store that answers a GET of an object\'s last bytes with its first ones (a 206 from byte 0)', () => {
+  it('fails the listing in one line (exit 1) naming the other bytes, instead of calling each backup cut short', async () => {
+    await backupAt(tenantsDir, 'acme', 's3://backups/wrong-ranges/acme-2026-02-01.tar.zst', new Date('2026-02-01T03:00:00Z'), server);
+    const proxy = await listening(
+      createServer((request, response) => {
+        const asked = /^bytes=(\d+)-(\d+)$/.exec(request.headers.range ?? '');
+        const headers = asked === null ? request.headers : { ...request.headers, range: `bytes=0-${Number(asked[2]) - Number(asked[1])}` };
+        const upstream = httpRequest(`${server.endpoint}${request.url ?? '/'}`, { method: request.method, headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
+        upstream.on('error', () => response.destroy());
+        request.pipe(upstream);
+      }),
+    );
+    try {
+      const listed = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/wrong-ranges/', ...flags(proxy.endpoint)]);
+      expect(listed.stderr).toMatch(new RegExp(`^openclaw: ${proxy.endpoint} answered a GET of the last bytes of s3://backups/wrong-ranges/acme-2026-02-01\\.tar\\.zst \\(from byte \\d+\\) with other bytes \\(Content-Range: "bytes 0-\\d+/\\d+"\\): cannot read its end to tell whether it is whole\n$`));
       expect(listed.status).toBe(1);
     } finally {
       await proxy.stop();
@@ -551,7 +637,7 @@ describe('a case-insensitive store that lists a second name, differing in case o
       expect(pruned.status).toBe(0);
       const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; remove: { location: string }[] };
       expect(result.keep.map((decision) => decision.location).sort()).toEqual([`s3://backups/${prefix}/${alias}`, `s3://backups/${prefix}/acme-2026-02-03.tar.zst`].sort());
-      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form or a trailing dot or space as s3://'))).toBe(true);
+      expect(result.keep.flatMap((decision) => decision.reasons).some((reason) => reason.startsWith('the same name but for case, Unicode form, a backslash for a slash or a trailing dot or space as s3://'))).toBe(true);
       expect(result.remove.map((decision) => decision.location)).toEqual([`s3://backups/${prefix}/acme-2026-02-01.tar.zst`, `s3://backups/${prefix}/acme-2026-02-02.tar.zst`]);
       const left = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', `s3://backups/${prefix}/`, ...flags(server.endpoint)]);
       expect((JSON.parse(left.stdout) as { backups: { name: string }[] }).backups.map((entry) => entry.name)).toEqual(['acme-2026-02-03.tar.zst']);

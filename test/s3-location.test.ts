@@ -254,6 +254,28 @@ describe('S3Location.write (mocked S3)', () => {
     expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
   });
 
+  it('on a custom endpoint that lets it write but not look (write-only credentials): If-None-Match all the same, the only check left', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403));
+    await location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(Buffer.from('a')), writeOptions());
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
+    s3.resetHistory();
+    await location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(randomBytes(12 * MiB)), writeOptions());
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input.IfNoneMatch).toBe('*');
+    s3.resetHistory();
+    await location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(Buffer.from('a')), writeOptions({ overwrite: true }));
+    expect(s3.commandCalls(PutObjectCommand)[0]!.args[0].input.IfNoneMatch).toBeUndefined();
+  });
+
+  it('says what to do when such a store refuses If-None-Match (NotImplemented): allow the credentials to look, or --overwrite', async () => {
+    s3.on(HeadObjectCommand).rejects(s3Error('Unknown', 403, 'UnknownError'));
+    s3.on(GetObjectCommand).rejects(s3Error('AccessDenied', 403));
+    s3.on(PutObjectCommand).rejects(s3Error('NotImplemented', 501));
+    await expect(location({ endpoint: 'https://minio.internal:9000' }).write(bodyOf(Buffer.from('a')), writeOptions())).rejects.toThrow(
+      'the store https://minio.internal:9000 does not support If-None-Match, which keeps a backup from replacing an archive at s3://my-bucket/acme/x.tar.zst, and these credentials may not look whether one is there (HEAD and GET denied): allow them s3:GetObject there, or pass --overwrite to write it unchecked',
+    );
+  });
+
   it('aborts the multipart upload when the body fails mid-way, and reports the body error', async () => {
     const boom = new Error('tar producer failed');
     await expect(location().write(failingBody(12 * MiB, boom), writeOptions())).rejects.toBe(boom);

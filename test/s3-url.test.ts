@@ -93,6 +93,8 @@ describe('parseS3Url', () => {
     ['s3://bucket/./b', /"\." segment/],
     [`s3://bucket/${'k'.repeat(1025)}`, /longer than 1024 bytes/],
     ['s3://bucket/a\ud800b', /not valid Unicode/],
+    ['s3://bucket/acme.tar.zst\u0000', /NUL character/],
+    ['s3://bucket/old\\..\\acme.tar.zst', /"\.\." segment/],
     ['s3://Bucket/k', /lowercase/],
   ])('refuses to read %j', (text, reason) => {
     expect(() => parseS3Url(text, 'read')).toThrow(reason);

@@ -561,8 +561,9 @@ describe('where the writers may be', () => {
   it('takes the same-host path on a local file system, the cross-host path when told or when the type cannot be read', () => {
     // The test machine's temp dir is a local file system (ext4, tmpfs, overlayfs…).
     expect(writersMayBeRemote(dir.path)).toBeUndefined();
-    expect(sqlitePolicyFor(dir.path)).toEqual({ writers: 'same-host', rawFallback: false, busyTimeoutMs: 10_000 });
-    expect(sqlitePolicyFor(dir.path, { writers: 'cross-host', rawFallback: true })).toEqual({ writers: 'cross-host', rawFallback: true, busyTimeoutMs: 10_000 });
+    expect(sqlitePolicyFor(dir.path)).toEqual({ writers: 'same-host', rawFallback: false, busyTimeoutMs: 10_000, locksAcrossHosts: false });
+    expect(sqlitePolicyFor(dir.path, { writers: 'cross-host', rawFallback: true })).toEqual({ writers: 'cross-host', rawFallback: true, busyTimeoutMs: 10_000, locksAcrossHosts: false });
+    expect(sqlitePolicyFor(dir.path, { writers: 'cross-host', locksAcrossHosts: true }).locksAcrossHosts).toBe(true);
     const missing = path.join(dir.path, 'no-such-dir');
     expect(writersMayBeRemote(missing)).toMatch(/cannot be read \(ENOENT\)/);
     expect(sqlitePolicyFor(missing).writers).toBe('cross-host');

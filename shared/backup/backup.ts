@@ -21,7 +21,8 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
-import { assertNoContinuation, type ChainEnder, type CommittingArchive, continuationPathFor, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { assertNoRestoreChain } from '../restore/restore-continuation.js';
+import { assertNoContinuation, chainGoesOn, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -193,6 +194,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
     const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) });
+    // A restore in pieces owns the tenant (a new one: no slot yet) until its last piece commits.
+    if (lock !== undefined) await assertNoRestoreChain(tenantsDir, tenant, 'backup');
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
     if (location.localPath !== undefined) await assertOutsideTenantsDir(tenantsDir, location.localPath);
     const recipients = request.recipients ?? [];
@@ -200,7 +203,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     const inPieces = request.stopWhen !== undefined && location.writePiece !== undefined && lock !== undefined;
     let from: Continuation | undefined;
     if (request.chain !== undefined) {
-      from = await loadContinuation(tenantsDir, tenant);
+      from = await loadContinuation(tenantsDir, tenant).catch((error: unknown) => (lock === undefined ? Promise.reject(error) : endDamagedChain(error, tenantsDir, tenant, location.display)));
       if (from?.state.chain !== request.chain || from.state.location !== location.display || !inPieces || !sameRecipients(from, recipients)) {
         throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${request.chain}) has ended: its state is gone or belongs to another backup`);
       }
@@ -301,6 +304,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       },
     };
     let written: PieceResult;
+    // Why the last piece could not record that it commits: the upload is then left as it is.
+    let commitUnrecorded: unknown;
     // Stopped, the walk ends at its next entry: the store, waiting for the archive's next frame
     // (2 MiB of small files on EFS: seconds), would only see the signal once it came.
     const stopWalk = onAbort(signal, () => archive.abort(abortedError(signal!)));
@@ -312,12 +317,25 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
             ...options,
             suspendWhen: () => outcome?.suspended === true,
             // A chain's last piece records, before it commits the upload, that it is doing so.
-            ...(from !== undefined && { committing: (bytes: number) => saveCommitting(tenantsDir, from!, outcome, bytes) }),
+            ...(from !== undefined && {
+              committing: (bytes: number) =>
+                saveCommitting(tenantsDir, from!, outcome, bytes).catch((error: unknown) => {
+                  commitUnrecorded = error;
+                  throw error;
+                }),
+            }),
             ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
           });
         } catch (error) {
-          // The upload was aborted with it: the chain has ended.
-          if (from !== undefined) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
+          // The commit not recorded (the tenant volume full, an I/O error): the state is the
+          // one the piece started from, which its message's next delivery goes on from, the
+          // upload kept, as after a piece killed. Else the chain has ended: its upload aborted
+          // (with the piece, or now), its state removed (unless another chain's).
+          const goesOn = commitUnrecorded instanceof FileSystemError && !(commitUnrecorded instanceof UnreadableContinuationError);
+          if (from !== undefined && !goesOn) {
+            if (commitUnrecorded !== undefined) await location.abandonPieces?.({ ...from.state.upload, tail: from.tail }, { ...(signal !== undefined && { signal }) }).catch(() => undefined);
+            if (!(commitUnrecorded instanceof ContinuationEndedError)) await removeContinuation(tenantsDir, tenant).catch(() => undefined);
+          }
           throw error;
         }
       }
@@ -350,6 +368,11 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
           ...(stream !== undefined && { encryption: { recipients: recipients.map((recipient) => recipient.text), stream } }),
           tail,
         });
+      } catch (error) {
+        // A first piece whose state was not saved leaves no chain that could go on with its
+        // upload or end it (a later piece's older state still names it): it is aborted now.
+        if (from === undefined && !(await chainGoesOn(tenantsDir, tenant, chain))) await location.abandonPieces?.({ ...upload, tail }, { ...(signal !== undefined && { signal }) }).catch(() => undefined);
+        throw error;
       } finally {
         stream?.payloadKey.fill(0);
       }

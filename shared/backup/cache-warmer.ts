@@ -4,8 +4,8 @@
 // warm, that is the fastest way there is, but cold, each file waits for the disk in turn
 // (a small file costs a disk read that takes far longer than all its system calls). A
 // local disk serves many reads at once, so the warmer keeps a few dozen reads in flight on
-// libuv's pool: open (never through a symlink, never waiting on a FIFO), read the file's
-// first WARM_BYTES, close. The content is thrown away; the reader thread then finds it
+// libuv's pool: open (never through a symlink, never waiting on a FIFO, leaving the access
+// time as it was), read the file's first WARM_BYTES, close. The content is thrown away; the reader thread then finds it
 // in the cache. Nothing here decides what is archived: a file that fails or vanishes here
 // is met again by the reader.
 //
@@ -22,6 +22,8 @@ const WARM_BYTES = 64 * 1024;
 export const WARM_CALLS = Math.min(32, Math.max(0, POOL_THREADS - 8));
 
 const WARM_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+/** As the reader's opens (read-run.ts): the access time left as it was, unless refused (EPERM: a file not ours, not root). */
+const WARM_FLAGS_NO_ATIME = WARM_FLAGS | (fsConstants.O_NOATIME ?? 0);
 
 export class CacheWarmer {
   private readonly queue: string[] = [];
@@ -29,6 +31,7 @@ export class CacheWarmer {
   /** Scratch buffers of the reads not in flight (made when first needed: most backups never warm). */
   private readonly idle: Buffer[] = [];
   private inFlight = 0;
+  private flags = WARM_FLAGS_NO_ATIME;
   private stopped = false;
   private settled: (() => void) | undefined;
 
@@ -70,8 +73,13 @@ export class CacheWarmer {
       this.idle.push(scratch);
       this.pump();
     };
-    open(path, WARM_FLAGS, (openError, fd) => {
-      if (openError !== null) return done();
+    const flags = this.flags;
+    open(path, flags, (openError, fd) => {
+      if (openError !== null) {
+        // Warmed no more with O_NOATIME; this file is left to the reader.
+        if (openError.code === 'EPERM') this.flags = WARM_FLAGS;
+        return done();
+      }
       read(fd, scratch, 0, WARM_BYTES, 0, () => close(fd, done));
     });
   }

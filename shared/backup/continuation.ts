@@ -31,6 +31,7 @@ import path from 'node:path';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { readOwnFile } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
+import { writeWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
@@ -62,6 +63,12 @@ export class UnreadableContinuationError extends FileSystemError {
     super(message);
   }
 }
+
+/**
+ * A piece that found its chain's state damaged ended the chain (endDamagedChain): the backup
+ * failed for good, and another delivery of the piece's message would find nothing to continue.
+ */
+export class DamagedChainEndedError extends FileSystemError {}
 
 export interface ContinuationState {
   readonly version: typeof CONTINUATION_FORMAT_VERSION;
@@ -145,7 +152,7 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   try {
     const handle = await fs.open(temp, 'wx', 0o600);
     try {
-      await handle.writev(stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail]);
+      await writeWhole(handle, stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail]);
       await handle.sync();
     } finally {
       await handle.close();
@@ -234,6 +241,23 @@ export async function chainGoesOn(tenantsDir: string, tenant: string, chain: str
   const saved = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
   saved?.encryption?.stream.payloadKey.fill(0);
   return saved?.state.chain === chain;
+}
+
+/**
+ * What a piece does when its chain's state cannot be read: damaged, nothing can continue from
+ * it, and each delivery of the piece's message would fail alike (a Failed event each, then the
+ * DLQ, the tenant kept busy a day until the chain was abandoned). The chain is ended there, as
+ * `tenants recover` ends it: the state removed, its upload (whose ID was in the state) left to
+ * the bucket's lifecycle rule. Any other failure to read it, or a state a later version wrote,
+ * is thrown as it is. The caller holds the tenant's lock.
+ */
+export async function endDamagedChain(error: unknown, tenantsDir: string, tenant: string, location: string): Promise<never> {
+  if (!(error instanceof UnreadableContinuationError) || error.laterFormat) throw error;
+  await removeContinuation(tenantsDir, tenant);
+  throw new DamagedChainEndedError(
+    `${error.message}: the backup to ${location} is ended (its state removed; a multipart upload it started stays at the store until a bucket lifecycle rule AbortIncompleteMultipartUpload removes it)`,
+    { cause: error },
+  );
 }
 
 export async function removeContinuation(tenantsDir: string, tenant: string): Promise<void> {

@@ -14,7 +14,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sha256, type ArchiveWriter, type ReadAt } from '../archive/archive-writer.js';
 import type { TreeEntry } from '../archive/tree-digest.js';
 import { crashPoint } from '../crash-points.js';
-import { errnoCode, SqliteSnapshotError } from '../errors.js';
+import { errnoCode, FileSystemError, SqliteSnapshotError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, isVanished, openAt, pathBehindLink, type FileAccess } from '../file-access.js';
 import type { PackedListing } from '../packed-listing.js';
 import { fsPath } from '../raw-name.js';
@@ -254,7 +254,14 @@ async function packSpooled(
   stat: Stats,
   warn: (reason: string) => void,
 ): Promise<ArchivedFile | undefined> {
-  const spool = await context.temp.file('spool');
+  let spool: string;
+  try {
+    spool = await context.temp.file('spool');
+  } catch (error) {
+    // The scratch directory itself could not be made (no inode left there, or no room).
+    if (NO_ROOM.has(errnoCode(error instanceof FileSystemError ? error.cause : error) ?? '')) return undefined;
+    throw error;
+  }
   try {
     let copy;
     try {
@@ -279,7 +286,10 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
  * (which would create `-wal`/`-shm` beside it), then the copy is checked to open; a database
  * in use (a `-wal`, `-shm` or `-journal` beside it) is snapshotted in place, unless opening
  * it would create a file beside it (`holdCompanions`): then, as when writers may be
- * elsewhere, it is snapshotted from a stable private copy. Either way a
+ * elsewhere, it is snapshotted from a stable private copy. Writers elsewhere whose locks
+ * reach this host (`locksAcrossHosts`: EFS's NFSv4), a database in rollback-journal mode is
+ * snapshotted in place as well (a writer cannot commit under the snapshot's read lock); one
+ * in WAL mode from a private copy. Either way a
  * database of which no consistent state can be had fails the backup (or, with the raw
  * fallback, is archived raw with its companions and a warning), and one SQLite cannot read
  * is archived raw with a warning.
@@ -320,7 +330,8 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     const before = await handle.stat();
     // Without room the live database is not opened either (SQLite would create -wal and -shm beside an idle one).
     const same = noRoom === undefined && (await isSameFile(absPath, before));
-    if (same && context.sqlite.writers === 'same-host') held = await holdCompanions(handle, absPath);
+    const walInPlace = context.sqlite.writers === 'same-host';
+    if (same && (walInPlace || context.sqlite.locksAcrossHosts)) held = await holdCompanions(handle, absPath, walInPlace);
     let outcome: SnapshotOutcome | { readonly ok: true } | SnapshotFailure =
       noRoom !== undefined
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
@@ -329,17 +340,21 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
             ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities, signal: context.signal })
             : await snapshotPrivateCopy(context, handle, item, snapshotPath)
           : ({ ok: false, kind: 'busy', reason: 'the file was replaced by rename while it was read' } as const);
+    if (outcome.ok) crashPoint('backup:snapshot-taken');
     // A hot journal a crashed writer left (or a WAL index to rebuild): SQLite would roll it back
     // on the next read-write open; a private copy of the database and its journal is, and then
     // holds the last committed state. Never the live file: the backup does not write to it.
+    // Cross-host, SQLite's read lock keeps writers out of the file only outside WAL mode: a
+    // database switched to WAL between holdCompanions' look and SQLite's open was read through
+    // a `-shm` another host's writers may not keep (the snapshot keeps the source's header).
+    const readInWalMode = outcome.ok && !walInPlace && held !== undefined && (await isWalHeader(snapshotPath));
     // Checked as SQLite opened it (procfs): the file found, its companions beside it. A snapshot
     // of it is one committed state of it, whatever the path names once it is done: a file
     // replaced by rename (or renamed away) since is archived as it was, as any file is.
-    if (outcome.ok) crashPoint('backup:snapshot-taken');
-    const openedAsFound = outcome.ok && held !== undefined && CAN_CHECK_OPENED_PATHS;
+    const openedAsFound = outcome.ok && !readInWalMode && held !== undefined && CAN_CHECK_OPENED_PATHS;
     // A snapshot from a private copy had its integrity_check there.
     let checked = held === undefined;
-    if (!outcome.ok && outcome.kind === 'recovery') {
+    if ((!outcome.ok && outcome.kind === 'recovery') || readInWalMode) {
       outcome = await snapshotPrivateCopy(context, handle, item, snapshotPath);
       checked = true;
     }
@@ -465,7 +480,8 @@ interface HeldCompanions {
 /**
  * Whether SQLite opens the live database read-only without creating a file beside it, and if
  * so the companions it will use, held open. A database in rollback-journal mode: yes, none
- * held. One in WAL mode (byte 19 of its header, the read version, is 2) needs its `-wal` and
+ * held. One in WAL mode whose writers may be on another host (`walInPlace` false): never (its
+ * `-shm` is shared memory of one host), so undefined. One in WAL mode (byte 19 of its header, the read version, is 2) needs its `-wal` and
  * its `-shm`, and a read-only connection creates whichever is missing and, not being allowed
  * to checkpoint, leaves them in the tenant when it closes: a WAL database that changed while
  * it was copied idle (its last writer closed meanwhile), or a `-wal` a crash left without its
@@ -474,7 +490,7 @@ interface HeldCompanions {
  * identities (no new file can take their inode numbers), so the snapshot tells them from new
  * ones SQLite created, and then closes the database as its last connection would.
  */
-async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<HeldCompanions | undefined> {
+async function holdCompanions(handle: fs.FileHandle, absPath: string, walInPlace: boolean): Promise<HeldCompanions | undefined> {
   // Whatever mode the header says now (the tenant may rewrite it before SQLite reads it and
   // opens the -shm), a -wal or -shm through which SQLite would write to another file (below).
   // A -journal that is a FIFO: SQLite's look for a hot journal opens it to read, and waits for
@@ -486,7 +502,9 @@ async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<H
   if ((await handle.stat()).nlink > 1) return undefined;
   const header = Buffer.alloc(20);
   const { bytesRead } = await handle.read(header, 0, header.length, 0);
-  if (bytesRead < header.length || header[19] !== WAL_READ_VERSION) return { identities: new Map(), close: async () => {} };
+  const walMode = bytesRead === header.length && (header[18] === WAL_READ_VERSION || header[19] === WAL_READ_VERSION);
+  if (walMode && !walInPlace) return undefined;
+  if (!walMode) return { identities: new Map(), close: async () => {} };
   const handles: fs.FileHandle[] = [];
   const identities = new Map<string, { dev: number; ino: number }>();
   const close = async () => {
@@ -525,8 +543,20 @@ async function holdCompanions(handle: fs.FileHandle, absPath: string): Promise<H
   return { identities, close };
 }
 
-/** The read version (database header byte 19) of a database in WAL mode. */
+/** The read and write versions (database header bytes 19 and 18) of a database in WAL mode. */
 const WAL_READ_VERSION = 2;
+
+/** Whether the database file at `file` says it is in WAL mode (its header's byte 18 or 19). */
+async function isWalHeader(file: string): Promise<boolean> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const header = Buffer.alloc(20);
+    const { bytesRead } = await handle.read(header, 0, header.length, 0);
+    return bytesRead === header.length && (header[18] === WAL_READ_VERSION || header[19] === WAL_READ_VERSION);
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Whether `absPath` (not followed if a symlink) is still the file `stat` describes. */
 async function isSameFile(absPath: string, stat: Stats): Promise<boolean> {

@@ -13,6 +13,15 @@
 // The CLI tells them apart by the file system type statfs(2) reports for the tenant's
 // directory (`writersMayBeRemote`); a caller can force either.
 //
+// Cross-host, SQLite's file locks may still reach every writer: NFSv4 (EFS serves only
+// NFSv4.0/4.1) carries byte-range locks to the server, which enforces them between all its
+// clients, and the Linux client revalidates its cache of a file when a lock is taken. A
+// caller who knows that (`locksAcrossHosts`: the Lambda functions, on EFS) has a database in
+// rollback-journal mode snapshotted in place under SQLite's read lock, as on one host: a
+// writer cannot commit while it is held, so the copy needs no quiet moment (a private copy of
+// a large database under constant commits finds none). A database in WAL mode is still copied
+// privately: its readers do not lock the file but follow the `-shm`, shared memory of one host.
+//
 // What happens when no consistent copy can be had (the database stays locked, or keeps
 // changing under every copy): the backup fails for that tenant (SqliteSnapshotError), unless
 // `rawFallback` (`--sqlite-raw-fallback`) asks to archive it raw, with its companions and a
@@ -31,6 +40,8 @@ export interface SqlitePolicy {
   readonly rawFallback: boolean;
   /** How long a same-host snapshot waits for a writer's lock. */
   readonly busyTimeoutMs: number;
+  /** Cross-host: SQLite's file locks reach the writers on other hosts (see the top of the file). */
+  readonly locksAcrossHosts: boolean;
 }
 
 export interface SqliteOptions {
@@ -40,6 +51,8 @@ export interface SqliteOptions {
   readonly rawFallback?: boolean;
   /** @default DEFAULT_SNAPSHOT_TIMEOUT_MS (10 s) */
   readonly busyTimeoutMs?: number;
+  /** Whether SQLite's file locks reach writers on other hosts (NFSv4, as EFS). @default false */
+  readonly locksAcrossHosts?: boolean;
 }
 
 /**
@@ -77,5 +90,5 @@ export function writersMayBeRemote(dir: string): string | undefined {
 export function sqlitePolicyFor(tenantDir: string, options: SqliteOptions = {}): SqlitePolicy {
   const requested = options.writers ?? 'auto';
   const writers = requested !== 'auto' ? requested : writersMayBeRemote(tenantDir) === undefined ? 'same-host' : 'cross-host';
-  return { writers, rawFallback: options.rawFallback ?? false, busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS };
+  return { writers, rawFallback: options.rawFallback ?? false, busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS, locksAcrossHosts: options.locksAcrossHosts ?? false };
 }

@@ -117,6 +117,8 @@ export interface BackupsListing {
    * response holds at most 6 MB); absent when every backup is listed.
    */
   readonly omitted?: number;
+  /** Objects listed but not looked at (their names failed the listing's `looksAt`); absent when it looked at all. */
+  readonly notLookedAt?: number;
   /** A page's (BackupsPage): the name of its last object, to ask the next page `after`; absent on the last page. */
   readonly next?: string;
 }
@@ -136,10 +138,15 @@ export interface BackupsPage {
 export async function listBackups(
   store: ArchiveStore,
   tenant: string,
-  options: { readonly signal?: AbortSignal; readonly page?: BackupsPage } = {},
+  options: {
+    readonly signal?: AbortSignal;
+    readonly page?: BackupsPage;
+    /** Which listed objects to inspect, by name alone (on S3 each inspection is a request); the rest are counted in `notLookedAt`. @default all */
+    readonly looksAt?: (object: StoredObject) => boolean;
+  } = {},
 ): Promise<BackupsListing> {
   assertTenantName(tenant);
-  const { signal, page } = options;
+  const { signal, page, looksAt } = options;
   // Only the end of the tenant's own archives that promise a footer is read: on S3 each end is a request.
   const wantsTail = (head: Buffer) => {
     const marker = classifyHead(head, []).marker;
@@ -165,6 +172,7 @@ export async function listBackups(
   const entries: BackupEntry[] = [];
   let listedObjects = 0;
   let gone = 0;
+  let notLookedAt = 0;
   let part: readonly StoredObject[] = [];
   let next = 0;
   let partsDone = false;
@@ -186,6 +194,10 @@ export async function listBackups(
   const worker = async () => {
     for (let object = await take(); object !== undefined; object = await take()) {
       throwIfAborted(signal);
+      if (looksAt?.(object) === false) {
+        notLookedAt += 1;
+        continue;
+      }
       let facts: ObjectFacts;
       try {
         facts = await store.inspect(object, { signal, wantsTail, wantsTags });
@@ -208,7 +220,8 @@ export async function listBackups(
     location: store.display,
     ...(store.endpoint !== undefined && { endpoint: store.endpoint }),
     backups: newestFirst(entries),
-    otherObjects: listedObjects - gone - entries.length,
+    otherObjects: listedObjects - gone - notLookedAt - entries.length,
+    ...(looksAt !== undefined && { notLookedAt }),
     ...(nextPage !== undefined && { next: nextPage }),
   };
 }

@@ -1,6 +1,7 @@
 // `tenants prune NAME --in LOCATION --keep-…`: removes the tenant's backups that no rule of
 // the retention policy keeps (retention.ts, restic's `forget` semantics), dated by the
-// manifest's creation time as the listing reads it (backups.ts).
+// manifest's creation time as the listing reads it (backups.ts). Below a prefix of many tenants
+// it looks only at the objects whose location holds the tenant's name (tenantsListing).
 //
 // What it never removes:
 //   - a backup it cannot date or attribute (no recorded creation time, or only its path names
@@ -48,7 +49,7 @@ import type { StoreEndpoint } from '../storage/types.js';
 import { keyProblemOf } from '../storage/s3-url.js';
 import { abortedError, isAbortError, throwIfAborted } from '../storage/streams.js';
 import { assertTenantName } from '../tenant/names.js';
-import { inTenantDirectory, listBackups, type BackupEntry } from './backups.js';
+import { inTenantDirectory, listBackups, type BackupEntry, type BackupsListing } from './backups.js';
 import { applyRetention, hasRules, parseKeepWithin, RETENTION_RULES, type RetentionPolicy } from './retention.js';
 
 export interface PruneRequest {
@@ -143,16 +144,16 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   assertTenantName(tenant);
   assertPolicy(policy);
   const dryRun = request.dryRun ?? false;
-  const listing = await listBackups(store, tenant, { signal });
   const latestCountable = (request.now?.() ?? new Date()).getTime() + FUTURE_TOLERANCE_MS;
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
-  const dated = listing.backups.filter(
-    (entry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry),
-  );
+  const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry);
+  const listing = await tenantsListing(store, tenant, isCounted, signal);
+  const dated = listing.backups.filter(isCounted);
   // Sets, not arrays searched per backup: 100,000 backups took 1.4 s of CPU here alone.
   const counted = new Set(dated);
   const uncounted = new Set(listing.backups.filter((entry) => !counted.has(entry)));
-  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy);
+  // Some objects not looked at may hold a later backup of the tenant: --keep-within may not start later than from it.
+  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy, { partOfLarger: (listing.notLookedAt ?? 0) > 0 });
 
   const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
   let remove = [...outcome.remove];
@@ -160,6 +161,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     keep.set(entry, [keptUncounted(entry, isFuture(entry))]);
   }
   const notes: string[] = [];
+  if ((listing.notLookedAt ?? 0) > 0) notes.push(notLookedAtNote(listing.notLookedAt!, store.display, tenant));
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
   const denied = listing.backups.filter((entry) => entry.tagsDenied === true).length;
   if (denied > 0) {
@@ -169,7 +171,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     const verifiedUncounted = [...uncounted].filter((entry) => entry.verifiedAt !== undefined).length;
     notes.push(
       verifiedUncounted === 0
-        ? `no backup of "${tenant}" here has been verified (tenants verify --from …): only the policy decides what stays`
+        ? `no backup of "${tenant}" ${(listing.notLookedAt ?? 0) > 0 ? 'looked at here' : 'here'} has been verified (tenants verify --from …): only the policy decides what stays`
         : `no backup of "${tenant}" that a rule counts has been verified (${verifiedUncounted} verified ${verifiedUncounted === 1 ? 'one is' : 'ones are'} kept and counted by no rule: see WHY): only the policy decides what stays`,
     );
   }
@@ -264,6 +266,38 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
 }
 
 /**
+ * The listing prune decides from: below a location that does not name the tenant (a bucket-wide
+ * prefix of many tenants), only the objects whose names do are looked at, for on S3 each look is
+ * a request (~1 ms of CPU: a million objects of other tenants outlasted the prune function's
+ * 15 minutes); a backup's key names its tenant wherever a template wrote it ({tenant} is
+ * required there). Deciding from fewer backups never removes one that the whole set would keep
+ * (each rule keeps at least what it keeps of the whole: the newest N, the newest of each period,
+ * those within the span before any later newest: applyRetention's partOfLarger), so a backup under a name that does not name the
+ * tenant is merely left alone, neither removed nor counted (a note says how many objects were
+ * not looked at). Where no backup of the tenant that a rule counts is under a name holding its own
+ * (one tenant's backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
+ */
+async function tenantsListing(store: ArchiveStore, tenant: string, isCounted: (entry: BackupEntry) => boolean, signal: AbortSignal | undefined): Promise<BackupsListing> {
+  const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) });
+  // No backup a rule counts under a name holding the tenant's (only others' such as acme-eu's, a cut-short one, or none): its
+  // backups, if any, are named otherwise. A kept cut-short acme/… alone had left every later prune removing nothing.
+  return !named.backups.some(isCounted) && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
+}
+
+/**
+ * Whether a location (bucket and key, or path) holds the tenant's name, as a store that folds
+ * case or Unicode form may take it (aliasName: two names it takes for one both hold it or neither).
+ */
+function namesTenant(location: string, tenant: string): boolean {
+  return aliasName(location.replace(/^s3:\/\//, '')).includes(tenant);
+}
+
+function notLookedAtNote(count: number, location: string, tenant: string): string {
+  const objects = count === 1 ? '1 object' : `${count} objects`;
+  return `${objects} in ${location} whose ${count === 1 ? 'name does' : 'names do'} not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
+}
+
+/**
  * `remove` without any backup listed under another name of a kept one: the same key but for
  * case, Unicode form or the dots and spaces ending a segment. A store that takes such keys for one (on a case-insensitive or
  * normalizing file system, or behind such a gateway) may list a backup twice, and removing
@@ -281,15 +315,16 @@ function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEn
   });
 }
 
-export const ALIAS_REASON = 'the same name but for case, Unicode form or a trailing dot or space as';
+export const ALIAS_REASON = 'the same name but for case, Unicode form, a backslash for a slash or a trailing dot or space as';
 
 /**
  * A name as a case-insensitive or normalizing store may take it, folded further than any does
- * (only more is kept): case, Unicode form, and the dots and spaces ending a segment, which a
- * store keeping objects as files on Windows drops (`acme-1.tar.zst.` is `acme-1.tar.zst`).
+ * (only more is kept): case, Unicode form, and, as a store keeping objects as files on Windows
+ * takes them, a backslash for a slash (`sub\acme-1.tar.zst` is `sub/acme-1.tar.zst`) and no
+ * dots and spaces ending a segment (`acme-1.tar.zst.` is `acme-1.tar.zst`).
  */
 function aliasName(location: string): string {
-  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/[. ]+(?=\/|$)/g, '');
+  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/\\/g, '/').replace(/[. ]+(?=\/|$)/g, '');
 }
 
 /**

@@ -69,6 +69,19 @@ export function spanBefore(time: Date, span: KeepWithin): Date {
   return start;
 }
 
+/**
+ * The earliest time `span` before `time` or before any later time reaches back to: where the
+ * newest of the whole set may be later than `time`, a span counted back from it starts no later
+ * than this. spanBefore alone is no bound, for a month back does not move with its end:
+ * from 31 March it is 3 March, from 1 April 1 March. It moves back only where a month begins
+ * (a day's count past a month's end runs into the next), so the first instant of the month
+ * after `time` is the only later time to ask.
+ */
+export function earliestSpanBefore(time: Date, span: KeepWithin): Date {
+  const nextMonth = new Date(Date.UTC(time.getUTCFullYear(), time.getUTCMonth() + 1, 1));
+  return new Date(Math.min(spanBefore(time, span).getTime(), spanBefore(nextMonth, span).getTime()));
+}
+
 export interface Retained<T> {
   readonly item: T;
   /** Why it is kept, e.g. `daily 2026-06-03`, `last`, `within 7d`. */
@@ -86,12 +99,19 @@ export function hasRules(policy: RetentionPolicy): boolean {
   return RETENTION_RULES.some((rule) => (policy[rule] ?? 0) > 0) || (policy.within !== undefined && parseKeepWithin(policy.within) !== undefined);
 }
 
-export function applyRetention<T>(items: readonly T[], timeOf: (item: T) => Date, policy: RetentionPolicy): RetentionOutcome<T> {
+/**
+ * `options.partOfLarger`: the items are some of a larger set (a prune that looked at part of a
+ * store), whose newest may be later than theirs; `within` then counts back as far as from any
+ * later newest (earliestSpanBefore), so that every item the whole set's policy keeps is kept.
+ * Every other rule keeps of a part at least what it keeps of the whole that is in the part.
+ */
+export function applyRetention<T>(items: readonly T[], timeOf: (item: T) => Date, policy: RetentionPolicy, options: { readonly partOfLarger?: boolean } = {}): RetentionOutcome<T> {
   const sorted = [...items].sort((a, b) => timeOf(b).getTime() - timeOf(a).getTime());
   const left = new Map<RetentionRule, number>(RETENTION_RULES.map((rule) => [rule, policy[rule] ?? 0]));
   const lastBucket = new Map<RetentionRule, string>();
   const span = policy.within === undefined ? undefined : parseKeepWithin(policy.within);
-  const withinAfter = span === undefined || sorted.length === 0 ? undefined : spanBefore(timeOf(sorted[0]!), span).getTime();
+  const spanStart = options.partOfLarger === true ? earliestSpanBefore : spanBefore;
+  const withinAfter = span === undefined || sorted.length === 0 ? undefined : spanStart(timeOf(sorted[0]!), span).getTime();
   const keep: Retained<T>[] = [];
   const remove: T[] = [];
   sorted.forEach((item, index) => {

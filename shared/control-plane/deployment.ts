@@ -59,6 +59,15 @@ export function workQueueName(stack: string): string {
   return `${stack}-work`;
 }
 
+/** The restore function's queue of next pieces, and its dead-letter queue. */
+export function restoreQueueName(stack: string): string {
+  return `${stack}-restore-work`;
+}
+
+export function restoreDeadLetterQueueName(stack: string): string {
+  return `${stack}-restore-work-dlq`;
+}
+
 /** Where a queued backup goes after its last attempt. */
 export function workDeadLetterQueueName(stack: string): string {
   return `${stack}-work-dlq`;
@@ -127,6 +136,8 @@ export const FUNCTION_ENV = {
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   /** The fan-out: the queue it fills, the function it lists tenants with. */
   workQueueUrl: 'OPENCLAW_WORK_QUEUE_URL',
+  /** The restore function: the queue its next pieces go through (restore/restore-continuation.ts). */
+  restoreQueueUrl: 'OPENCLAW_RESTORE_QUEUE_URL',
   listFunction: 'OPENCLAW_LIST_FUNCTION',
   /** The monitor: the status table, and how old a tenant's last success may get. */
   statusTable: 'OPENCLAW_STATUS_TABLE',

@@ -191,6 +191,8 @@ function allowedEntry(entry: string): string {
  */
 export interface CoordinatorConfig {
   readonly workQueueUrl?: string;
+  /** OPENCLAW_RESTORE_QUEUE_URL: the restore function's queue of next pieces; absent: restores do not continue. */
+  readonly restoreQueueUrl?: string;
   readonly listFunction?: string;
   readonly statusTable?: string;
   readonly staleAfterHours: number;
@@ -205,6 +207,10 @@ export function readCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
   if (workQueueUrl !== undefined && !/^https:\/\/\S+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/.test(workQueueUrl)) {
     throw new FunctionConfigError(`${ENV.workQueueUrl} must be an SQS queue URL, got ${JSON.stringify(workQueueUrl)}`);
   }
+  const restoreQueueUrl = text(ENV.restoreQueueUrl);
+  if (restoreQueueUrl !== undefined && !/^https:\/\/\S+\/\d{12}\/[A-Za-z0-9_-]{1,80}$/.test(restoreQueueUrl)) {
+    throw new FunctionConfigError(`${ENV.restoreQueueUrl} must be an SQS queue URL, got ${JSON.stringify(restoreQueueUrl)}`);
+  }
   const hours = text(ENV.staleAfterHours);
   const staleAfterHours = hours === undefined ? 26 : Number(hours);
   if (!Number.isFinite(staleAfterHours) || staleAfterHours <= 0) {
@@ -212,6 +218,7 @@ export function readCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
   }
   return {
     ...(workQueueUrl !== undefined && { workQueueUrl }),
+    ...(restoreQueueUrl !== undefined && { restoreQueueUrl }),
     ...(text(ENV.listFunction) !== undefined && { listFunction: text(ENV.listFunction) }),
     ...(text(ENV.statusTable) !== undefined && { statusTable: text(ENV.statusTable) }),
     staleAfterHours,

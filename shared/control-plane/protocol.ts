@@ -56,7 +56,9 @@
 //   continuing        a direct backup that goes on in further invocations: BackupSuspended
 //                     (operation "backup", suspended: true) with ok: false and an error
 //                     BACKUP_CONTINUES beside it, for CLIs older than backups in pieces
-//                     (continuingAnswer); the CLI reads `suspended` before `ok`.
+//                     (continuingAnswer); the CLI reads `suspended` before `ok`. A direct
+//                     restore that goes on likewise: RestoreSuspended (operation "restore",
+//                     suspended: true) with RESTORE_CONTINUES beside it (continuingRestoreAnswer).
 // Versions: a request is parsed whole, and a field its parser does not know refused
 // (INVALID_REQUEST "unknown field …"), before anything is read or written; never dropped. Fields
 // are added, never removed or given another meaning. The CLI relies on it: a direct command's
@@ -105,6 +107,7 @@ import {
   type Outcome,
 } from '../errors.js';
 import type { BackupSuspended } from '../backup/backup.js';
+import type { RestoreSuspended } from '../restore/restore.js';
 import { formatBytes, plural } from '../format.js';
 import type { BackupCommand, BackupsCommand, PruneCommand, PruneStoreFlags, RestoreCommand, StorageFlags, VerifyCommand } from '../operations.js';
 import { parseKeepWithin, RETENTION_KEYS, RETENTION_RULES, type RetentionPolicy } from '../catalog/retention.js';
@@ -180,6 +183,8 @@ const ANSWER_FIELDS = {
   'backup-suspended': { tenant: 'string', location: 'string', chain: 'string', pieces: 'number', files: 'number', bytes: 'number', archiveBytes: 'number', durationMs: 'number' },
   'backup-plan': { tenant: 'string', location: 'string', ...COUNTS, largest: 'array', skipped: 'array', mayBeSkipped: 'array', destination: 'string' },
   restore: { tenant: 'string', archiveTenant: 'string', location: 'string', ...COUNTS, durationMs: 'number', verified: 'boolean', replaced: 'boolean', warnings: 'array' },
+  /** A restore that goes on in further invocations (`suspended: true`, operation "restore"). */
+  'restore-suspended': { tenant: 'string', location: 'string', chain: 'string', pieces: 'number', written: 'number', durationMs: 'number' },
   'restore-plan': { tenant: 'string', archiveTenant: 'string', location: 'string', target: 'string', ...COUNTS, verified: 'boolean', topLevel: 'array', warnings: 'array' },
   verify: { tenant: 'string', location: 'string', ...COUNTS, durationMs: 'number', verified: 'boolean', warnings: 'array' },
   backups: { tenant: 'string', location: 'string', backups: 'array', otherObjects: 'number' },
@@ -191,10 +196,10 @@ export type AnswerKind = keyof typeof ANSWER_FIELDS;
 /** Whether `answer` is a successful answer of `kind` with every field the CLI shows (ANSWER_FIELDS). */
 export function isAnswerOf(kind: AnswerKind, answer: unknown): answer is Record<string, unknown> {
   if (!isRecord(answer)) return false;
-  const operation = kind === 'backup-suspended' ? 'backup' : kind;
+  const operation = kind === 'backup-suspended' ? 'backup' : kind === 'restore-suspended' ? 'restore' : kind;
   if (answer.operation !== operation) return false;
-  // A finished backup and one that goes on share their operation; `suspended` tells them apart.
-  if (operation === 'backup' && answer.suspended !== (kind === 'backup-suspended' ? true : undefined)) return false;
+  // A finished backup or restore and one that goes on share their operation; `suspended` tells them apart.
+  if ((operation === 'backup' || operation === 'restore') && answer.suspended !== (kind.endsWith('-suspended') ? true : undefined)) return false;
   return Object.entries(ANSWER_FIELDS[kind]).every(([key, type]) => (type === 'array' ? Array.isArray(answer[key]) : typeof answer[key] === type));
 }
 
@@ -225,6 +230,31 @@ export function suspendedOf(answer: unknown): BackupSuspended | undefined {
   if (!isAnswerOf('backup-suspended', answer)) return undefined;
   const { ok: _ok, error: _error, ...suspended } = answer;
   return suspended as unknown as BackupSuspended;
+}
+
+/** The code of the failure a continuing restore's answer carries for CLIs older than restores in pieces (continuingRestoreAnswer). */
+export const RESTORE_CONTINUES_CODE = 'RESTORE_CONTINUES';
+
+/**
+ * A direct restore's answer when it continues in further invocations: the RestoreSuspended this
+ * CLI shows, with a failure beside it that a CLI older than restores in pieces prints instead
+ * (it knows only a finished restore or a failure): the restore goes on, is not finished, and
+ * how to follow it.
+ */
+export function continuingRestoreAnswer(result: RestoreSuspended): RestoreSuspended & FailureResponse {
+  const message =
+    `the restore of tenant "${result.tenant}" from ${result.location} continues on the gateway in further invocations: ` +
+    'it is not finished and may still fail; nothing is in the slot until its last piece commits; its completion event ' +
+    '(OpenClaw Restore Succeeded or Failed) reports the end, and tenants list shows the tenant then ' +
+    '(this CLI is older than the gateway and cannot show a continuing restore: update it)';
+  return { ...result, ok: false, error: { code: RESTORE_CONTINUES_CODE, outcome: 'failed', message } };
+}
+
+/** The RestoreSuspended of a continuing restore's answer (continuingRestoreAnswer), or undefined for any other answer. */
+export function restoreSuspendedOf(answer: unknown): RestoreSuspended | undefined {
+  if (!isAnswerOf('restore-suspended', answer)) return undefined;
+  const { ok: _ok, error: _error, ...suspended } = answer;
+  return suspended as unknown as RestoreSuspended;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -200,3 +200,65 @@ function unknownKeys(record: Record<string, unknown>, allowed: readonly string[]
     throw new NewerWorkMessageError(`${what}: unknown field${unknown.length === 1 ? '' : 's'} ${unknown.map((key) => JSON.stringify(key)).join(', ')} (written by a newer version?)`);
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// The restore queue (`<prefix>-restore-work`): the next piece of a restore that outlasted an
+// invocation (restore/restore-continuation.ts), read by the restore function. Version 1:
+//   { "version": 1, "kind": "restore", "tenant": "acme",        the tenant restored into
+//     "command": { "from": "s3://…", "limits": {…},            the restore request's archive,
+//                  "identitySecret": "…" },                     limits and secret name (never a key)
+//     "continues": { "chain": "…", "trigger": "direct" } }
+// `as` and `force` travel in the chain's checkpoint, not here. Refused as the backup's
+// messages are: an unknown version, kind or field waits in the DLQ for a newer consumer.
+
+/** The next piece of a restore in pieces. */
+export interface RestoreWorkMessage {
+  readonly version: typeof WORK_MESSAGE_VERSION;
+  readonly kind: 'restore';
+  readonly tenant: string;
+  /** The restore request's archive, limits and identity secret's name, as the restore function reads a request (protocol.ts). */
+  readonly command: { readonly from: string; readonly limits?: Readonly<Record<string, number>>; readonly identitySecret?: string };
+  readonly continues: Continues;
+}
+
+export function encodeRestoreWorkMessage(message: RestoreWorkMessage): string {
+  return JSON.stringify(message);
+}
+
+/** The restore queue's message in an SQS record's body, validated (its command by `parseCommand`: the restore function's request parser). */
+export function parseRestoreWorkMessage<C>(body: string, parseCommand: (command: unknown) => C): { readonly message: RestoreWorkMessage; readonly command: C } {
+  const what = 'restore queue message';
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new UnreadableWorkMessageError(`${what}: not JSON`, undefined);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UnreadableWorkMessageError(`${what}: expected a JSON object`, undefined);
+  const record = value as Record<string, unknown>;
+  if (record.version !== WORK_MESSAGE_VERSION) {
+    throw new NewerWorkMessageError(`${what}: version ${JSON.stringify(record.version)} is not one this restore function knows (${WORK_MESSAGE_VERSION}): deploy the version that wrote it, then redrive the restore DLQ`);
+  }
+  if (record.kind !== 'restore') throw new NewerWorkMessageError(`${what}: kind ${JSON.stringify(record.kind)} is not one this restore function knows ("restore")`);
+  unknownKeys(record, ['version', 'kind', 'tenant', 'command', 'continues'], what);
+  const tenant = record.tenant;
+  if (typeof tenant !== 'string' || !isValidTenantName(tenant)) throw new UnreadableWorkMessageError(`${what}: "tenant" must be a tenant name`, undefined);
+  const unreadable = (why: string) => new UnreadableWorkMessageError(`${what}: ${why}`, tenant);
+  const command = record.command;
+  if (typeof command !== 'object' || command === null || Array.isArray(command)) throw unreadable('"command" must be an object');
+  unknownKeys(command as Record<string, unknown>, ['from', 'limits', 'identitySecret'], `${what} command`);
+  let parsed: C;
+  try {
+    parsed = parseCommand(command);
+  } catch (error) {
+    throw unreadable(`"command": ${(error as Error).message}`);
+  }
+  let continues: Continues;
+  try {
+    continues = parseContinues(record.continues, what);
+  } catch (error) {
+    throw unreadable((error as Error).message.replace(`${what}: `, ''));
+  }
+  if (continues.trigger !== 'direct') throw unreadable('"continues.trigger" must be "direct" (a restore is asked for directly)');
+  return { message: { version: WORK_MESSAGE_VERSION, kind: 'restore', tenant, command: command as RestoreWorkMessage['command'], continues }, command: parsed };
+}

@@ -35,12 +35,14 @@ export interface TreeWriterChoice {
   readonly owner?: Owner;
   /** What copies of hard links the file system refuses may take (tree-writer.ts). */
   readonly budget?: CopyBudget;
+  /** The restore's stop (its deadline, Ctrl-C): ends a network writer's waits for its queue. */
+  readonly signal?: AbortSignal;
 }
 
 export function chooseTreeWriter(choice: TreeWriterChoice): TreeWriter {
   const { owner, budget } = choice;
   if (choice.discard === true) return new DiscardingTreeWriter();
-  if (choice.access.kind === 'parallel') return new ParallelTreeWriter(undefined, owner, undefined, budget);
+  if (choice.access.kind === 'parallel') return new ParallelTreeWriter(undefined, owner, undefined, budget, choice.signal);
   const threshold = choice.workerThresholdBytes ?? WORKER_THRESHOLD_BYTES;
   return threshold <= 0 ? new WorkerTreeWriter(undefined, owner, budget) : new SyncThenThreads(threshold, owner, budget);
 }

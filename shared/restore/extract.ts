@@ -55,6 +55,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
 import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
+import { ResumingTreeWriter } from './resuming-tree-writer.js';
 import { PathTable } from './path-table.js';
 import { COPY_OVER_LIMIT, copiedLinks, copyBudget, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
@@ -129,6 +130,24 @@ export interface ExtractOptions {
   readonly discard?: boolean;
   /** Who gets every entry written (tree-writer.ts), asked once `prepare` has chosen the target; none: no chown. */
   readonly owner?: () => Owner | undefined;
+  /** A restore in pieces (restore-continuation.ts): what earlier pieces wrote, and when this one stops. */
+  readonly pieces?: ExtractPieces;
+}
+
+export interface ExtractPieces {
+  /** Writer calls earlier pieces completed: replayed without writing (resuming-tree-writer.ts). */
+  readonly skip: number;
+  /** Asked between two entries: once true, the extraction stops there as soon as this piece has written something (ExtractionSuspended). */
+  readonly suspend: () => boolean;
+  /** Awaited before this piece's first write. */
+  readonly beforeFirstWrite: () => Promise<void>;
+}
+
+/** A piece of a restore stopped between two entries, everything it wrote flushed: `written` writer calls are complete in the staging directory. */
+export class ExtractionSuspended extends Error {
+  constructor(readonly written: number) {
+    super(`the extraction stopped for the next piece after ${written} writes`);
+  }
 }
 
 /**
@@ -186,6 +205,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
         if (event.kind === 'entry') {
           if (turnDue()) await turn();
           throwIfAborted(signal);
+          if (options.pieces !== undefined) await extraction.suspendIfAsked(options.pieces.suspend);
           pending = extraction.entry(event.header);
         } else pending = extraction.data(event.bytes);
         if (pending !== undefined) await pending;
@@ -197,6 +217,7 @@ export async function extractTenantArchive(tarBytes: AsyncIterable<Uint8Array>, 
     reader.end();
     return await extraction.finish(reader.ended);
   } catch (error) {
+    if (error instanceof ExtractionSuspended) throw error;
     await extraction.abandon();
     throw (error as NodeJS.ErrnoException).code === COPY_OVER_LIMIT ? extraction.overLimit() : error;
   }
@@ -224,6 +245,8 @@ class Extraction {
   private readonly digest = new TreeDigest();
   /** Chosen once the target directory is known (choose-tree-writer.ts). */
   private writes: TreeWriter | undefined;
+  /** `writes` in a restore in pieces. */
+  private resuming: ResumingTreeWriter | undefined;
   private tenant: string | undefined;
   private root = '';
   private manifest: ParsedManifest | undefined;
@@ -291,13 +314,17 @@ class Extraction {
   private async firstEntry(header: TarHeader, tenant: string, segments: readonly string[]): Promise<void> {
     this.tenant = tenant;
     this.root = await this.options.prepare(tenant);
-    this.writes = chooseTreeWriter({
+    const chosen = chooseTreeWriter({
       access: this.options.fileAccess ?? (this.options.discard === true ? SYNC_ACCESS : fileAccessFor(this.root)),
       workerThresholdBytes: this.options.workerThresholdBytes,
       discard: this.options.discard,
       owner: this.options.owner?.(),
       budget: this.budget,
+      signal: this.options.signal,
     });
+    const pieces = this.options.pieces;
+    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite);
+    this.writes = this.resuming ?? chosen;
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
     const pending = this.nextEntry(header, tenant, segments);
@@ -657,6 +684,18 @@ class Extraction {
       ephemeral: { ...this.ephemeral },
       copiedLinks: copiedLinks(this.budget),
     };
+  }
+
+  /**
+   * Between two entries: once this piece has written something and a stop for the next piece
+   * is `asked`, waits for every write and throws ExtractionSuspended with the count done.
+   */
+  async suspendIfAsked(asked: () => boolean): Promise<void> {
+    const resuming = this.resuming;
+    // Asked only once this piece wrote: a replay does not look at the clock.
+    if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked()) return;
+    await resuming.flush();
+    throw new ExtractionSuspended(resuming.calls);
   }
 
   /** After a failure: the open file closed, writes in flight settled. */

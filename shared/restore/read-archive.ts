@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 
 import type { AgeIdentity } from '../age/keys.js';
 import { plaintextArchive, type AgeCliRoute } from '../archive/encrypted-archive.js';
-import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
+import { ArchiveLimitError, CorruptArchiveError, StorageError } from '../errors.js';
 import { formatBytes, groupThousands, plural, quotedPath } from '../format.js';
 import { EPHEMERAL_DIR } from '../tenant/names.js';
 import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
@@ -30,11 +30,11 @@ import {
   type ArchiveMarker,
 } from '../archive/manifest.js';
 import { throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation } from '../storage/types.js';
+import type { ArchiveLocation, ReadOptions } from '../storage/types.js';
 import { decompressFrames } from '../archive/zstd-decoder.js';
 import { SKIPPABLE_HEADER_BYTES } from '../archive/zstd-format.js';
 
-export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'signal' | 'fileAccess' | 'workerThresholdBytes' | 'discard' | 'owner'> {
+export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'signal' | 'fileAccess' | 'workerThresholdBytes' | 'discard' | 'owner' | 'pieces'>, Pick<ReadOptions, 'onIdentity' | 'expectIdentity'> {
   readonly limits: ExtractLimits;
   /** Identities to decrypt an age-encrypted archive with (`--identity`); without, such an archive is refused with a hint. */
   readonly identities?: readonly AgeIdentity[];
@@ -130,7 +130,20 @@ export function encryptionNotices(read: Pick<ReadArchive, 'encrypted'>, identiti
 export async function readTenantArchive(location: ArchiveLocation, options: ReadArchiveOptions): Promise<ReadArchive> {
   const { signal } = options;
   let archiveTotalBytes: number | undefined;
-  const source = await location.read({ signal, onSize: (bytes) => (archiveTotalBytes = bytes) });
+  let identity: string | undefined;
+  const source = await location.read({
+    signal,
+    onSize: (bytes) => (archiveTotalBytes = bytes),
+    onIdentity: (named) => {
+      identity = named;
+      options.onIdentity?.(named);
+    },
+    ...(options.expectIdentity !== undefined && { expectIdentity: options.expectIdentity }),
+  });
+  if (options.expectIdentity !== undefined && identity !== options.expectIdentity) {
+    source.destroy();
+    throw new StorageError(`${location.display} cannot be told to be the archive an earlier piece read: the restore cannot go on from it`, 'CHANGED');
+  }
   const limit = typeof options.maxArchiveBytes === 'function' ? options.maxArchiveBytes() : options.maxArchiveBytes;
   if (limit !== undefined && archiveTotalBytes !== undefined && archiveTotalBytes > limit.bytes) {
     source.destroy();
@@ -197,6 +210,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     ...(options.workerThresholdBytes !== undefined && { workerThresholdBytes: options.workerThresholdBytes }),
     ...(options.discard !== undefined && { discard: options.discard }),
     ...(options.owner !== undefined && { owner: options.owner }),
+    ...(options.pieces !== undefined && { pieces: options.pieces }),
     requireManifest: () => marker !== undefined || footer !== undefined,
     onProgress: (progress) => options.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) }),
   });

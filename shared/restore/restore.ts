@@ -13,7 +13,7 @@ import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { RemovalStoppedError } from '../tenant/remove-tree.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
-import { AbortedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, UsageError } from '../errors.js';
+import { AbortedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
@@ -24,7 +24,9 @@ import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
-import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, STAGING_MODE, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { assertNoRestoreChain, loadRestoreCheckpoint, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
+import { ExtractionSuspended } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import { assertRemovalsCanBeTold, DIRECTORY_FLAGS, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
@@ -102,17 +104,71 @@ export interface RestoreResult extends ArchiveCounts {
 
 export { NO_MANIFEST_NOTICE, NOT_ENCRYPTED_NOTICE } from './read-archive.js';
 
+/**
+ * A restore in pieces (restore-continuation.ts; the restore function): the piece stops
+ * between two entries once `suspend` says so, keeping its staging directory and a checkpoint
+ * for the next piece, which reads the same object again and replays what came before.
+ */
+export interface RestorePieces {
+  /** Names the chain (continuation.ts newChainId): the first piece's checkpoint carries it, the later pieces name it. */
+  readonly chain: string;
+  /** Asked between two entries; once true, this piece stops as soon as it has written something. */
+  readonly suspend: () => boolean;
+  /** A later piece: the tenant the chain restores into (its checkpoint's name). Absent: the first piece. */
+  readonly resume?: { readonly tenant: string };
+}
+
+/** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
+export interface RestoreSuspended {
+  readonly operation: 'restore';
+  readonly suspended: true;
+  readonly tenant: string;
+  readonly chain: string;
+  readonly location: string;
+  /** Writer calls (directories, files, links) done over all pieces so far. */
+  readonly written: number;
+  readonly pieces: number;
+  readonly durationMs: number;
+}
+
+/** A later piece found its chain ended (a duplicate delivery of a piece already run, or the chain abandoned): nothing done. */
+export interface RestoreChainEnded {
+  readonly operation: 'restore';
+  readonly chainEnded: true;
+  readonly tenant: string;
+  readonly chain: string;
+}
+
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
+  return (await restoreTenantPiece(request)) as RestoreResult;
+}
+
+/**
+ * restoreTenant, in pieces when `pieces` is given: a piece stops only where the next can read
+ * the very object again (its store named it: ReadOptions.onIdentity; a `--pipe` command's
+ * output cannot be), else the restore runs as one piece, as restoreTenant does. A later piece
+ * run as root pins the staging directory by the inode its journal recorded.
+ */
+export async function restoreTenantPiece(request: RestoreRequest & { readonly pieces?: RestorePieces }): Promise<RestoreResult | RestoreSuspended | RestoreChainEnded> {
   const started = Date.now();
   const { tenantsDir, location, signal } = request;
-  const force = request.force ?? false;
+  let force = request.force ?? false;
   const limits = request.limits ?? DEFAULT_LIMITS;
-  const targetOverride = request.as === undefined ? undefined : assertTenantName(request.as, '--as name');
+  const resumeTenant = request.pieces?.resume === undefined ? undefined : assertTenantName(request.pieces.resume.tenant, 'tenant');
+  const targetOverride = resumeTenant ?? (request.as === undefined ? undefined : assertTenantName(request.as, '--as name'));
   assertRemovalsCanBeTold();
   const self = processOwner();
   if (request.owner !== undefined && self !== undefined && self.uid !== 0 && request.owner.uid !== self.uid) {
     throw new UsageError(`--owner ${request.owner.uid}:${request.owner.gid} gives the tenant to another user, which needs root: run the restore as root, or leave --owner out`);
   }
+  const { pieces } = request;
+  /** A later piece's checkpoint, loaded under the lock. */
+  let checkpoint: RestoreCheckpoint | undefined;
+  /** What the store says this piece read (ReadOptions.onIdentity). */
+  let identity: string | undefined;
+  /** Whether this piece has marked its checkpoint as written past (a failure from then on ends the chain). */
+  let marked = false;
+  let suspendedResult: RestoreSuspended | undefined;
 
   let lock: TenantLock | undefined;
   let staging: StagingArea | undefined;
@@ -133,9 +189,30 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       return acquireTenantLock(tenantsDir, tenant, 'restore');
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
+    // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
     recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) });
+    if (resumeTenant === undefined) await assertNoRestoreChain(tenantsDir, tenant, 'restore');
+    if (resumeTenant !== undefined) {
+      checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
+      if (checkpoint?.chain !== pieces!.chain) return;
+      if (checkpoint.location !== location.display) {
+        throw new UsageError(`the continuing restore of "${tenant}" reads ${checkpoint.location}, not ${location.display}: a piece goes on only from its own archive`);
+      }
+      force = checkpoint.force;
+      // Its staging gone or replaced, nothing can go on from it: the chain ends here (the
+      // journal is then an interrupted restore's, which the next recovery settles).
+      staging = await reopenStagingArea(tenantsDir, tenant, checkpoint.staging).catch(async (error: unknown) => {
+        await removeRestoreCheckpoint(tenantsDir, tenant);
+        throw error;
+      });
+      if (checkpoint.writing) {
+        throw new FileSystemError(
+          `a piece of the continuing restore of "${tenant}" stopped while it wrote (killed, or out of time): the staging directory may hold more than its checkpoint counts, so the restore cannot go on from it; what it had staged is removed, the slot holds what it held: restore again`,
+        );
+      }
+    }
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
-    const wanted = request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined);
+    const wanted = checkpoint !== undefined ? checkpoint.owner : (request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined));
     owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
   }
 
@@ -149,6 +226,26 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     if (created.length > 0 && request.owner !== undefined) await giveCreatedBaseDir(tenantsDir, request.owner);
   }
 
+  /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces'>): RestoreCheckpoint {
+    const now = new Date().toISOString();
+    return {
+      version: RESTORE_CHECKPOINT_VERSION,
+      chain: pieces!.chain,
+      tenant: stagedTenant!,
+      location: location.display,
+      identity: identity!,
+      staging: path.basename(staging!.dir),
+      force,
+      ...(owner !== undefined && { owner }),
+      startedAt: checkpoint?.startedAt ?? new Date(started).toISOString(),
+      savedAt: now,
+      ...fields,
+    };
+  }
+  /** The tenant restored into, once known. */
+  let stagedTenant: string | undefined;
+
   let committed = false;
   try {
     await makeBaseDir();
@@ -157,6 +254,10 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       await claimSlot(targetOverride).catch((error: unknown) => {
         throw restoreWriteError(error, tenantsDir);
       });
+      if (resumeTenant !== undefined && checkpoint?.chain !== pieces!.chain) {
+        committed = true; // nothing made: the base dir is not this piece's to remove
+        return { operation: 'restore', chainEnded: true, tenant: resumeTenant, chain: pieces!.chain };
+      }
     }
 
     const read = await readTenantArchive(location, {
@@ -165,7 +266,21 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       ...(request.identities !== undefined && { identities: request.identities }),
       ...(request.ageCli !== undefined && { ageCli: request.ageCli }),
       ...(request.maxArchiveBytes !== undefined && { maxArchiveBytes: request.maxArchiveBytes }),
-      ...(request.maxArchiveEntries !== undefined && { maxArchiveEntries: request.maxArchiveEntries }),
+      ...(request.maxArchiveEntries !== undefined && checkpoint === undefined && { maxArchiveEntries: request.maxArchiveEntries }),
+      ...(checkpoint !== undefined && { expectIdentity: checkpoint.identity }),
+      onIdentity: (named) => (identity = named),
+      ...(pieces !== undefined && {
+        pieces: {
+          skip: checkpoint?.written ?? 0,
+          suspend: () => identity !== undefined && pieces.suspend(),
+          beforeFirstWrite: async () => {
+            if (checkpoint === undefined) return;
+            await saveRestoreCheckpoint(tenantsDir, { ...checkpoint, writing: true, savedAt: new Date().toISOString() });
+            marked = true;
+            crashPoint('restore:piece-marked');
+          },
+        },
+      }),
       ...(request.fileAccess !== undefined && { fileAccess: request.fileAccess }),
       ...(request.workerThresholdBytes !== undefined && { workerThresholdBytes: request.workerThresholdBytes }),
       owner: () => owner,
@@ -175,16 +290,25 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       },
       prepare: async (archiveTenant) => {
         const target = targetOverride ?? archiveTenant;
+        stagedTenant = target;
         if (lock === undefined) await claimSlot(target);
-        staging = await createStagingArea(tenantsDir, target);
+        if (checkpoint === undefined) staging = await createStagingArea(tenantsDir, target);
         // As root even with no owner to give it to: the base dir may be another user's while
         // the tenant it replaces is root's (no chown then), and that user could swap the
         // staging directory all the same.
-        if (owner === undefined && self?.uid !== 0) return staging.dir;
-        pinned = await pinStaging(staging.dir);
+        if (owner === undefined && self?.uid !== 0) return staging!.dir;
+        pinned = await pinStaging(staging!.dir, checkpoint === undefined ? undefined : staging!.inode);
         return pinned.root;
       },
     }).catch(async (error: unknown) => {
+      if (error instanceof ExtractionSuspended) {
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1 });
+        await saveRestoreCheckpoint(tenantsDir, saved);
+        crashPoint('restore:piece-saved');
+        staging = undefined; // the chain's now
+        suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
+        return undefined;
+      }
       if (pinned !== undefined) pinned.unpinErrorPath(error);
       // Frozen past the stale interval, this process may have had its lock taken over and its
       // extraction rolled back (the staging directory removed under it): that, not the ENOENT
@@ -192,6 +316,10 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       if (staging !== undefined) await (lock as TenantLock | undefined)?.assertHeld();
       throw restoreWriteError(error, tenantsDir);
     });
+    if (read === undefined) {
+      committed = true; // the base dir holds the chain's staging
+      return suspendedResult!;
+    }
     const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
@@ -203,6 +331,8 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');
+    // Moved in, the journal gone: the checkpoint names nothing any more (recovery would remove it too).
+    if (checkpoint !== undefined) await removeRestoreCheckpoint(tenantsDir, tenant);
     await pinned?.assertMovedIn(path.join(tenantsDir, tenant));
     await pinned?.close();
 
@@ -229,6 +359,14 @@ export async function restoreTenant(request: RestoreRequest): Promise<RestoreRes
       ...(encrypted ? { decrypted: true as const } : {}),
     };
   } catch (error) {
+    // A later piece that failed ends its chain (first the checkpoint, so that a kill between
+    // leaves an interrupted restore's staging, which recovery removes), unless it wrote
+    // nothing and may well succeed when delivered again (the store unreachable).
+    if (checkpoint !== undefined && staging !== undefined && (marked || !mayRetry(error))) {
+      await removeRestoreCheckpoint(tenantsDir, checkpoint.tenant);
+    } else if (checkpoint !== undefined) {
+      staging = undefined; // still the chain's
+    }
     const leftover = staging as StagingArea | undefined;
     staging = undefined;
     const stopped = leftover !== undefined && (await leftover.discard({ ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).then(() => false, (failure: unknown) => failure instanceof RemovalStoppedError));
@@ -301,8 +439,9 @@ interface PinnedStaging {
  * was made 0755 and root created the archive's files in it, and the restore said it
  * succeeded). Without procfs, the path as before.
  */
-async function pinStaging(dir: string): Promise<PinnedStaging> {
-  const pinned = await pinDirectory(dir, (how, cause) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced while it was made (${how}): restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause }), { mode: STAGING_MODE });
+async function pinStaging(dir: string, madeEarlier?: string): Promise<PinnedStaging> {
+  const when = madeEarlier === undefined ? 'while it was made' : 'between two pieces of the restore';
+  const pinned = await pinDirectory(dir, (how, cause) => new FileSystemError(`the restore's staging directory ${shownPath(dir)} was replaced ${when} (${how}): restore again, and check who else writes in the base dir`, cause === undefined ? undefined : { cause }), madeEarlier === undefined ? { mode: STAGING_MODE } : { inode: madeEarlier });
   const { link } = pinned;
   return {
     // The final slash makes even an lchown of the tenant's own directory follow the magic link.
@@ -348,6 +487,12 @@ function moveInPendingError(error: MoveInPendingError, tenantsDir: string): File
     `${describeError(restoreWriteError(error.cause, tenantsDir))}; the restored tenant is verified and its move into the slot recorded: the next command on tenant "${tenant}" (e.g. openclaw tenants recover ${tenant}) finishes it`,
     { cause: error.cause },
   );
+}
+
+/** A failure a later piece that wrote nothing leaves its chain for: delivered again, it may well succeed. */
+function mayRetry(error: unknown): boolean {
+  // Not a piece stopped by its deadline: delivered again, it would meet the same one.
+  return error instanceof StorageError && error.code !== 'CHANGED' && error.code !== 'NOT_FOUND';
 }
 
 /** The effective user and group of this process (undefined where POSIX IDs do not exist). */

@@ -309,7 +309,7 @@ export function parseCronCommand(line: string, context: CronCommandContext): Sch
 
   const program = literal(words[0]!, 'the command name');
   if (program !== 'openclaw' && !program.endsWith('/openclaw')) {
-    throw new CronCommandError(`--cmd must be an openclaw command (it is not run by a shell), got ${JSON.stringify(program)}`);
+    throw new CronCommandError(`--cmd must be an openclaw command (it is not run by a shell), got ${JSON.stringify(program)}${startWithOpenclaw(program)}`);
   }
 
   assertSchedulableCommand(words);
@@ -550,7 +550,7 @@ function parsePruneLine(words: readonly Word[], context: CronCommandContext): Pr
   };
   const program = literal(words[0]!, 'the command name');
   if (program !== 'openclaw' && !program.endsWith('/openclaw')) {
-    throw new CronCommandError(`--cmd must be an openclaw command (it is not run by a shell), got ${JSON.stringify(program)}`);
+    throw new CronCommandError(`--cmd must be an openclaw command (it is not run by a shell), got ${JSON.stringify(program)}${startWithOpenclaw(program)}`);
   }
   const positionals: string[] = [];
   const keep: { -readonly [K in RetentionRule]?: number } & { within?: string } = {};
@@ -784,6 +784,11 @@ export function assertOpenclawCommandLine(line: string): void {
   const [program] = splitWords(line);
   const name = program?.map((part) => ('text' in part ? part.text : '$(…)')).join('');
   if (name === undefined || (name !== 'openclaw' && !name.endsWith('/openclaw'))) {
-    throw new CronCommandError(`--cmd must be an openclaw command, got ${JSON.stringify(name ?? '')}`);
+    throw new CronCommandError(`--cmd must be an openclaw command, got ${JSON.stringify(name ?? '')}${startWithOpenclaw(name ?? '')}`);
   }
+}
+
+/** A --cmd that left out the program name (`tenants backup acme …`): said what to write. */
+function startWithOpenclaw(program: string): string {
+  return ['tenants', 'cron', 'doctor'].includes(program) ? `: write the whole command, starting with openclaw ("openclaw ${program} …")` : '';
 }

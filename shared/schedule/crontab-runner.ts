@@ -44,7 +44,9 @@ function runCrontab(command: string, args: string[], input?: string): Promise<Ra
       reject(
         error.code === 'ENOENT'
           ? new LocalCronError('CRONTAB_FAILED', notFound(command), { cause: error })
-          : new LocalCronError('CRONTAB_FAILED', `cannot run ${command}: ${error.message}`, { cause: error }),
+          : error.code === 'EACCES'
+            ? new LocalCronError('CRONTAB_FAILED', notExecutable(command), { cause: error })
+            : new LocalCronError('CRONTAB_FAILED', `cannot run ${command}: ${error.message}`, { cause: error }),
       );
     });
     child.stdin.on('error', () => undefined); // a crontab that exits early: judged by its status
@@ -58,6 +60,13 @@ function notFound(command: string): string {
   return command === 'crontab'
     ? 'crontab not found: install cron (apt-get install cron), or set OPENCLAW_CRONTAB to the crontab command'
     : `${command} not found: OPENCLAW_CRONTAB names it; name the crontab command there, or unset OPENCLAW_CRONTAB to use crontab`;
+}
+
+/** A crontab file (or a directory) named where the command goes: the likeliest mistake with OPENCLAW_CRONTAB. */
+function notExecutable(command: string): string {
+  return command === 'crontab'
+    ? 'crontab is not executable here (permission denied): check the cron installation, or set OPENCLAW_CRONTAB to the crontab command'
+    : `${command} is not an executable command (permission denied): OPENCLAW_CRONTAB names the crontab command, one that takes -l and - as crontab does, not a crontab file; or unset it to use crontab`;
 }
 
 function failed(command: string, what: 'read' | 'install', status: number | null, stderr: string): LocalCronError {

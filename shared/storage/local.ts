@@ -40,6 +40,7 @@ import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, Storage
 import { releasable, release } from '../released-buffers.js';
 import { escapedNameHint } from '../format.js';
 import { syncDirectory } from '../sync-directory.js';
+import { writeWhole } from '../write-whole.js';
 import { FileSystemClock, HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
@@ -181,7 +182,7 @@ export class LocalFileLocation implements ArchiveLocation {
           body,
           async (source: AsyncIterable<Buffer>) => {
             for await (const chunk of source) {
-              await writeFully(file, chunk).catch(writeFailed);
+              await writeWhole(file, [chunk]).catch(writeFailed);
               if (bytes === 0) crashPoint('archive:temp-opened');
               bytes += chunk.length;
               flushBehind.wrote(chunk.length);
@@ -249,6 +250,12 @@ export class LocalFileLocation implements ArchiveLocation {
     if (this.opened === undefined) this.opened = identity;
     else if (!sameArchive(this.opened, identity)) this.openedOthers = true;
     options.onSize?.(info.size);
+    const named = `file:${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+    if (options.expectIdentity !== undefined && options.expectIdentity !== named) {
+      await handle.close();
+      throw new StorageError(`${this.display} is no longer the archive an earlier read found there (replaced or written again): read it again`, 'CHANGED');
+    }
+    options.onIdentity?.(named);
     const stream = handle.createReadStream({ highWaterMark: READ_AHEAD_BYTES });
     // fs.ReadStream reads each chunk into a new buffer of its own: the reader that uses it
     // last may free it (released-buffers.ts).
@@ -276,7 +283,7 @@ export class LocalFileLocation implements ArchiveLocation {
     try {
       const handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE);
       try {
-        await writeFully(handle, formatLocalMark(mark, info));
+        await writeWhole(handle, [formatLocalMark(mark, info)]);
       } finally {
         await handle.close();
       }
@@ -421,13 +428,5 @@ class FlushBehind {
   async settle(): Promise<void> {
     await this.flushing;
     if (this.failure !== undefined) throw this.failure;
-  }
-}
-
-async function writeFully(handle: FileHandle, chunk: Buffer): Promise<void> {
-  let offset = 0;
-  while (offset < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-    offset += bytesWritten;
   }
 }

@@ -141,13 +141,15 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
   if (message === 'Region is missing') {
     return new UsageError('no AWS region configured: pass --region or set AWS_REGION', 'NO_REGION');
   }
-  if (NETWORK_CODES.has(errno) || TLS_CODES.has(errno) || name === 'TimeoutError' || name === 'RequestTimeout') {
+  if (NETWORK_CODES.has(errno) || TLS_CODES.has(errno) || errno === 'EPROTO' || name === 'TimeoutError' || name === 'RequestTimeout') {
     const target = context.endpoint ?? 'S3';
     // A server that accepts the connection and never answers: each attempt waited out the socket's idle timeout.
     const attempts = shape.$metadata?.attempts ?? 1;
     const reason = TLS_CODES.has(errno)
       ? ' (TLS certificate problem: a private CA is trusted through AWS_CA_BUNDLE=FILE or NODE_EXTRA_CA_CERTS=FILE)'
-      : name === 'TimeoutError'
+      : errno === 'EPROTO'
+        ? tlsHandshakeReason(message, context.endpoint)
+        : name === 'TimeoutError'
         ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})`
         : networkReason(errno) === undefined ? '' : ` (${networkReason(errno)})`;
     return fail(`cannot reach ${target} for ${where}: ${errno || name}${reason}`, 'UNREACHABLE');
@@ -306,4 +308,15 @@ function firstLine(text: string): string {
 
 function truncate(text: string, length: number): string {
   return text.length <= length ? text : `${text.slice(0, length - 1)}…`;
+}
+
+/**
+ * Why the TLS handshake failed (`EPROTO`), without OpenSSL's own line: an `https://` endpoint
+ * whose port speaks plain HTTP (a MinIO or s3rver without TLS) answers OpenSSL's first record
+ * with an HTTP error, "wrong version number".
+ */
+function tlsHandshakeReason(message: string, endpoint: string | undefined): string {
+  if (!/wrong version number|packet length too long|http request/i.test(message)) return ' (the TLS handshake failed)';
+  const plain = endpoint?.startsWith('https://') === true ? `http://${endpoint.slice('https://'.length)}` : undefined;
+  return ` (the TLS handshake failed: the port answers without TLS${plain === undefined ? '' : `: for a store without TLS give the endpoint as ${plain}`})`;
 }

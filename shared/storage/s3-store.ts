@@ -262,8 +262,9 @@ export class S3ArchiveStore implements ArchiveStore {
         if (!item.Key.startsWith(this.options.prefix)) continue;
         // A key no backup writes that an HTTP layer on the way, or a store keeping objects as files,
         // may resolve to another: a "." or ".." segment (restore refuses to read it), or an empty
-        // one below the prefix (nginx merges "//"): a DELETE of `acme/zz/../kept` or `acme//kept`
-        // took the backup prune kept. Also over 1,024 bytes, or not valid Unicode.
+        // one below the prefix (nginx merges "//"), or a NUL (a layer taking the key as a C string
+        // ends it there): a DELETE of `acme/zz/../kept`, `acme//kept` or `acme/kept\0` took the
+        // backup prune kept. Also over 1,024 bytes, or not valid Unicode.
         const below = item.Key.slice(this.options.prefix.length);
         if (readableKeyProblemOf(item.Key) !== undefined || below.startsWith('/') || below.includes('//')) continue;
         // At or before where the listing was to start (a store that ignored StartAfter): listed already.
@@ -607,6 +608,7 @@ export class S3ArchiveStore implements ArchiveStore {
   private async readTail(sdk: S3Sdk, object: StoredObject, first: GetObjectCommandOutput, head: Buffer, signal: AbortSignal | undefined): Promise<Buffer> {
     const size = totalSize(first.ContentRange) ?? object.bytes;
     if (size <= head.length) return head.subarray(Math.max(0, head.length - TAIL_BYTES));
+    const start = Math.max(0, size - TAIL_BYTES);
     const changed = () => new StorageError(`${object.location} changed while it was being listed: list again`, 'CHANGED');
     try {
       // Its bytes come within the answer's deadline too, as the first bytes do (inspect).
@@ -617,7 +619,7 @@ export class S3ArchiveStore implements ArchiveStore {
             new sdk.GetObjectCommand({
               Bucket: this.options.bucket,
               Key: this.keyOf(object),
-              Range: `bytes=${Math.max(0, size - TAIL_BYTES)}-${size - 1}`,
+              Range: `bytes=${start}-${size - 1}`,
               ...(first.ETag !== undefined && { IfMatch: first.ETag }),
             }),
             { abortSignal },
@@ -630,6 +632,14 @@ export class S3ArchiveStore implements ArchiveStore {
           if (answer.ContentRange === undefined && (answer.ContentLength ?? 0) > TAIL_BYTES) {
             destroyQuietly(answer.Body as Readable | undefined);
             throw new StorageError(`${this.options.endpoint ?? 'S3'} ignored the byte range of a GET of ${object.location} (it sent the whole object from its start): cannot read its end to tell whether it is whole`, 'S3');
+          }
+          // Other bytes than those asked for (a 206 from the start): read as the end, they too were taken for a footer missing.
+          if (answer.ContentRange !== undefined && !answer.ContentRange.startsWith(`bytes ${start}-`)) {
+            destroyQuietly(answer.Body as Readable | undefined);
+            throw new StorageError(
+              `${this.options.endpoint ?? 'S3'} answered a GET of the last bytes of ${object.location} (from byte ${start}) with other bytes (Content-Range: ${JSON.stringify(answer.ContentRange.slice(0, 100))}): cannot read its end to tell whether it is whole`,
+              'S3',
+            );
           }
           return readAtMost(answer.Body as Readable | undefined, TAIL_BYTES, { answerBytes: answer.ContentLength, signal: abortSignal });
         },

@@ -154,8 +154,9 @@ export interface StreamUpload {
   readonly resume?: UploadCheckpoint;
   /**
    * Awaited once every part is sent, right before the request that commits the object
-   * (PutObject or CompleteMultipartUpload), with the object's size; throwing cancels the
-   * upload. A write in pieces records there that it is committing (backup.ts).
+   * (PutObject or CompleteMultipartUpload), with the object's size; throwing fails the upload
+   * and leaves it as it is, not aborted: a write in pieces records there that it is committing
+   * (backup.ts), and its upload stays its chain's, to go on with or abandon.
    */
   readonly committing?: (bytes: number) => Promise<void>;
   /** @default ABORT_UPLOAD_TIMEOUT_MS */
@@ -184,7 +185,8 @@ function appliedOf(answer: AppliedEncryption): { readonly applied?: AppliedEncry
   };
 }
 
-export type UploadFailureSource = 'body' | 's3' | 'abort';
+/** `committing`: the `committing` callback threw; the upload is left as it is, to its owner. */
+export type UploadFailureSource = 'body' | 's3' | 'abort' | 'committing';
 
 /** Why an upload failed: the first error, where it came from, and a note if cleanup failed. */
 export class UploadFailure extends Error {
@@ -246,7 +248,7 @@ class Uploader {
     destroyQuietly(this.body);
     await Promise.allSettled(this.inFlight);
     const failure = this.failure as NonNullable<Uploader['failure']>;
-    const abortNote = await this.abortMultipartUpload();
+    const abortNote = failure.source === 'committing' ? undefined : await this.abortMultipartUpload();
     throw new UploadFailure(failure.error, failure.source, abortNote, this.uploadGone || s3ErrorName(failure.error) === 'NoSuchUpload');
   }
 
@@ -313,12 +315,12 @@ class Uploader {
     return buffer ?? Buffer.allocUnsafeSlow(size);
   }
 
-  /** Runs `committing`; false (the upload failed) if it threw. */
+  /** Runs `committing`; false (the upload failed, not aborted) if it threw. */
   private async aboutToCommit(): Promise<boolean> {
     try {
       await this.upload.committing?.(this.bytes);
     } catch (error) {
-      this.fail(error, 'body');
+      this.fail(error, 'committing');
     }
     return this.failure === undefined;
   }

@@ -147,7 +147,9 @@ export function bucketNameProblem(name: string): string | undefined {
 /**
  * Why `key` cannot be read as named (empty, not valid Unicode, over 1024 bytes of UTF-8: no
  * key S3 can hold; a final "/": a folder; a "." or ".." segment: an HTTP layer on the way may resolve it, and read
- * another key than the one named, outside a gateway's prefix too), or undefined.
+ * another key than the one named, outside a gateway's prefix too, and so may one on Windows between
+ * backslashes; a NUL, where a layer taking
+ * the key as a C string ends it), or undefined.
  */
 export function readableKeyProblemOf(key: string): string | undefined {
   if (key.length === 0) return 'empty';
@@ -155,8 +157,11 @@ export function readableKeyProblemOf(key: string): string | undefined {
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return `longer than ${MAX_KEY_BYTES} bytes in UTF-8`;
   // A listing never shows such a key (a folder marker): `--from s3://b/acme/` is a folder typed for an archive.
   if (key.endsWith('/')) return 'ends with "/" (that names a folder, not an archive)';
-  const dots = key.split('/').find((segment) => segment === '.' || segment === '..');
+  // Between backslashes too: a store keeping objects as files on Windows separates names with them.
+  const dots = key.split(/[/\\]/).find((segment) => segment === '.' || segment === '..');
   if (dots !== undefined) return `contains a "${dots}" segment`;
+  // A layer that hands the key on as a C string ends it there: another key (a listed `kept.tar.zst\0`, deleted, took `kept.tar.zst`).
+  if (key.includes('\0')) return 'contains a NUL character';
   return undefined;
 }
 

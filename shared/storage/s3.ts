@@ -18,7 +18,9 @@
 // PutObject and CompleteMultipartUpload) so a concurrent writer cannot be clobbered either.
 // Custom endpoints rely on the HEAD check alone unless `conditionalWrites` is set: stores
 // that do not know the header may ignore it (s3rver does) or, worse, fail the completion
-// of a 100 GB upload on it.
+// of a 100 GB upload on it. Where the HEAD check cannot look (write-only credentials: HEAD
+// and GET denied) the header is sent there too: it is the only check left, and without it a
+// backup replaced the archive at its key without a word.
 //
 // Metadata: tenant, format version, tool version and creation time are user metadata
 // (`x-amz-meta-openclaw-*`), set when the upload starts. The manifest digest is known only
@@ -242,10 +244,11 @@ export class S3Location implements ArchiveLocation {
     holdErrors(body);
     const context = await this.context('write');
     let sdk: S3Sdk;
+    let state: Probe;
     try {
       sdk = await loadS3Sdk();
       throwIfAborted(signal);
-      const state = !overwrite && resume === undefined ? await this.probe(sdk, context, signal) : 'absent';
+      state = !overwrite && resume === undefined ? await this.probe(sdk, context, signal) : 'absent';
       if (typeof state === 'object') throw this.existsError(state);
       throwIfAborted(signal);
     } catch (error) {
@@ -255,7 +258,9 @@ export class S3Location implements ArchiveLocation {
     }
 
     const checksumAlgorithm = this.options.checksumAlgorithm ?? (this.options.endpoint === undefined ? 'CRC32' : undefined);
-    const conditional = !overwrite && (this.options.conditionalWrites ?? this.options.endpoint === undefined);
+    // Where no look was allowed (write-only credentials), the conditional write is the only check
+    // left, at any endpoint: without it a second backup to the key replaced the first, unsaid.
+    const conditional = !overwrite && (this.options.conditionalWrites ?? (this.options.endpoint === undefined || state === 'unknown'));
     let tags: Tag[] = [];
     let uploaded: StreamUploadResult;
     try {
@@ -283,9 +288,16 @@ export class S3Location implements ArchiveLocation {
         ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
       });
     } catch (error) {
-      if (error instanceof UploadFailure) throw this.failureError(error, context, signal);
-      destroyQuietly(body);
-      throw translateS3Error(error, context);
+      const failed = error instanceof UploadFailure ? this.failureError(error, context, signal) : translateS3Error(error, context);
+      if (!(error instanceof UploadFailure)) destroyQuietly(body);
+      if (state === 'unknown' && conditional && this.options.conditionalWrites === undefined && failed instanceof StorageError && failed.code === 'NOT_SUPPORTED') {
+        throw new StorageError(
+          `the store ${this.options.endpoint ?? 'S3'} does not support If-None-Match, which keeps a backup from replacing an archive at ${this.display}, and these credentials may not look whether one is there (HEAD and GET denied): allow them s3:GetObject there, or pass --overwrite to write it unchecked`,
+          'NOT_SUPPORTED',
+          { cause: failed },
+        );
+      }
+      throw failed;
     }
     const { bytes, versionId, suspended } = uploaded;
     if (suspended !== undefined) return { bytes, suspended };
@@ -380,18 +392,37 @@ export class S3Location implements ArchiveLocation {
     const { signal } = options;
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('read')]);
     throwIfAborted(signal);
+    const expected = options.expectIdentity === undefined ? undefined : parseObjectIdentity(options.expectIdentity);
+    const changed = () => new StorageError(`${this.display} is no longer the object an earlier read found there (written again or removed): read it again`, 'CHANGED');
+    if (options.expectIdentity !== undefined && expected === undefined) throw changed();
     let first: GetObjectCommandOutput;
     try {
       first = await this.answered(context, signal, (abortSignal) =>
-        this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal }),
+        this.client.send(
+          new sdk.GetObjectCommand({
+            Bucket: this.bucket,
+            Key: this.key,
+            ...(expected !== undefined && { IfMatch: expected.etag }),
+            ...(expected?.versionId !== undefined && { VersionId: expected.versionId }),
+          }),
+          { abortSignal },
+        ),
       );
     } catch (error) {
+      if (expected !== undefined && (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed' || s3StatusCode(error) === 404)) throw changed();
       throw translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
     }
     if (first.ETag === undefined) {
       destroyQuietly(first.Body as Readable | undefined);
       throw translateS3Error(new NotS3Answer('GetObject'), context);
     }
+    const named = objectIdentity(first.ETag, first.VersionId);
+    // A store that ignores If-Match must not hand a later piece another object.
+    if (options.expectIdentity !== undefined && named !== options.expectIdentity) {
+      destroyQuietly(first.Body as Readable | undefined);
+      throw changed();
+    }
+    options.onIdentity?.(named);
     this.opened = { etag: first.ETag, versionId: first.VersionId, ...(first.ContentLength !== undefined && { bytes: first.ContentLength }) };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const body = this.resumingBody(sdk, first, context, signal);
@@ -736,7 +767,7 @@ export class S3Location implements ArchiveLocation {
       return note === undefined ? error : new AbortedError(`${error.message}; ${note}`, { cause: error });
     }
     // The body's errors belong to the caller: passed on untouched.
-    if (failure.source === 'body') return failure.error;
+    if (failure.source === 'body' || failure.source === 'committing') return failure.error;
     // Whatever the store said to the part or the completion that failed (AWS: NoSuchUpload; an
     // emulator: HTTP 500), an upload it no longer knows was aborted by someone else.
     if (failure.uploadGone && !(failure.error instanceof PartStalled)) {
@@ -856,4 +887,20 @@ function startsLikeArchive(start: Buffer): boolean {
 function shownEncoding(value: string): string {
   const printable = value.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > 40 ? `${printable.slice(0, 40)}…` : printable;
+}
+
+/** An object's identity as ReadOptions.onIdentity tells it: its ETag, and its VersionId in a versioned bucket. */
+function objectIdentity(etag: string, versionId: string | undefined): string {
+  return `s3:${JSON.stringify(versionId === undefined ? { etag } : { etag, versionId })}`;
+}
+
+function parseObjectIdentity(identity: string): { readonly etag: string; readonly versionId?: string } | undefined {
+  if (!identity.startsWith('s3:')) return undefined;
+  try {
+    const parsed = JSON.parse(identity.slice(3)) as { etag?: unknown; versionId?: unknown };
+    if (typeof parsed.etag !== 'string' || (parsed.versionId !== undefined && typeof parsed.versionId !== 'string')) return undefined;
+    return { etag: parsed.etag, ...(typeof parsed.versionId === 'string' && { versionId: parsed.versionId }) };
+  } catch {
+    return undefined;
+  }
 }

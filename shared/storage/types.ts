@@ -14,7 +14,8 @@ export interface PieceOptions extends WriteOptions {
   readonly suspendWhen: () => boolean;
   /**
    * Awaited right before the piece that is not suspended commits the archive, with its size
-   * (every piece's bytes); throwing fails the write. Lets the caller record that the archive
+   * (every piece's bytes); throwing fails the write and leaves its pieces as they are (for
+   * the caller to go on with or `abandonPieces`). Lets the caller record that the archive
    * may be stored from then on, for `storedPieces` to find if it is killed before it knows.
    */
   readonly committing?: (bytes: number) => Promise<void>;
@@ -93,6 +94,14 @@ export interface ReadOptions {
    * progress only. A wrapper that changes the bytes (--pipe) does not pass it on.
    */
   readonly onSize?: (bytes: number) => void;
+  /**
+   * Called at most once, before the first byte, with what names the very object read (an S3
+   * object's ETag and VersionId, a file's device, inode, size and times), when the store can
+   * say: a restore in pieces reads the same object again (`expectIdentity`).
+   */
+  readonly onIdentity?: (identity: string) => void;
+  /** Read only the object an earlier read's `onIdentity` named: another one there now is refused (StorageError CHANGED). */
+  readonly expectIdentity?: string;
 }
 
 /** The S3-compatible store a location talks to instead of AWS, and what chose it. */

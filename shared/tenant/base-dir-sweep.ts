@@ -50,7 +50,7 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
     if (!name.startsWith(HIDDEN_PREFIX)) continue;
     const hidden = parseHiddenName(name);
     // A continuing backup's state is live between its pieces; abandoned chains are cleaned up with their uploads (backup/continuation.ts).
-    if (hidden === undefined || hidden.tenant === options.except || hidden.kind === 'continuation') continue;
+    if (hidden === undefined || hidden.tenant === options.except || hidden.kind === 'continuation' || hidden.kind === 'restore-continuation') continue;
     // Held by another operation of this very process (the backups of a `backup --all` at
     // once): busy, as trying its lock would say, without the files that takes. Judged as
     // the names are read: one released later is not settled as if it had been left over.

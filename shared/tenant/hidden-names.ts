@@ -34,7 +34,10 @@ export type HiddenKind =
   | 'scratch'
   /** `.openclaw-continuation-<t>`: a backup continuing across invocations (backup/continuation.ts). */
   | 'continuation'
-  | 'continuation-temp';
+  | 'continuation-temp'
+  /** `.openclaw-restore-continuation-<t>`: a restore continuing across invocations (restore/restore-continuation.ts). */
+  | 'restore-continuation'
+  | 'restore-continuation-temp';
 
 export interface HiddenName {
   readonly name: string;
@@ -60,6 +63,8 @@ const PATTERNS: readonly [HiddenKind, RegExp][] = [
   ['scratch', new RegExp(`^\\.openclaw-scratch-${TENANT}-${RANDOM}$`)],
   ['continuation', new RegExp(`^\\.openclaw-continuation-${TENANT}$`)],
   ['continuation-temp', new RegExp(`^\\.openclaw-continuation-${TENANT}\\.${RANDOM}\\.tmp$`)],
+  ['restore-continuation', new RegExp(`^\\.openclaw-restore-continuation-${TENANT}$`)],
+  ['restore-continuation-temp', new RegExp(`^\\.openclaw-restore-continuation-${TENANT}\\.${RANDOM}\\.tmp$`)],
 ];
 
 /** What a name in the base dir is, if the tool made it. */
@@ -89,4 +94,6 @@ export const hiddenNames = {
   scratch: (tenant: string) => `${HIDDEN_PREFIX}scratch-${tenant}-${random()}`,
   continuation: (tenant: string) => `${HIDDEN_PREFIX}continuation-${tenant}`,
   continuationTemp: (tenant: string) => `${HIDDEN_PREFIX}continuation-${tenant}.${random()}.tmp`,
+  restoreContinuation: (tenant: string) => `${HIDDEN_PREFIX}restore-continuation-${tenant}`,
+  restoreContinuationTemp: (tenant: string) => `${HIDDEN_PREFIX}restore-continuation-${tenant}.${random()}.tmp`,
 };

@@ -15,6 +15,7 @@ import { describeSystemError, errnoCode, errnoMessage, FileSystemError, OpenClaw
 import { openLocation } from '../storage/open-location.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { sweepBaseDir } from './base-dir-sweep.js';
+import { loadRestoreCheckpoint, restoreChainState, restoreCheckpointPathFor, type RestoreCheckpoint } from '../restore/restore-continuation.js';
 import { assertTenantName } from './names.js';
 import { acquireTenantLock, isLockHolderGoneHere, type TenantLock } from './lock.js';
 import { tenantDirFor, tenantsDirNotFound } from './tenants.js';
@@ -37,6 +38,8 @@ export interface RecoverResult {
   readonly recovered: RecoveryAction;
   /** The tenant's backup in pieces: ended, or left to continue; absent: none. */
   readonly continuation?: ChainRecovery;
+  /** The tenant's restore in pieces (restore/restore-continuation.ts): left to continue, or ended (abandoned or damaged; its staging removed); absent: none. */
+  readonly restoreChain?: { readonly outcome: 'continuing' | 'ended'; readonly location?: string; readonly savedAt?: string; readonly endsAfter?: string };
   /**
    * What a `--keep` decision, carried out, could not finish: the trees it moved to trash that
    * could not be deleted (the next command tries again). Absent: none.
@@ -53,18 +56,30 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
   const { lock, freed } = await acquireRecoverLock(tenantsDir, tenant);
   try {
     const notices: string[] = [];
-    const settled = keep === undefined ? await recoverSlot(tenantsDir, tenant) : await recoverSlotKeeping(tenantsDir, tenant, keep, notices);
+    const abandonAfterMs = request.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
+    const restoreChainBefore = await restoreChainState(tenantsDir, tenant, abandonAfterMs);
+    const checkpoint = restoreChainBefore.state === 'none' ? undefined : await loadRestoreCheckpoint(tenantsDir, tenant).catch(() => undefined);
+    const settled = keep === undefined ? await recoverSlot(tenantsDir, tenant, { restoreAbandonAfterMs: abandonAfterMs }) : await recoverSlotKeeping(tenantsDir, tenant, keep, notices);
     const recovered = settled === 'none' && freed ? 'removed-leftovers' : settled;
     const open = request.open ?? ((location: string) => openLocation(location, {}));
-    const continuation = await endBrokenChain(tenantsDir, tenant, request.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS, open);
+    const continuation = await endBrokenChain(tenantsDir, tenant, abandonAfterMs, open);
+    const restoreChain = restoreChainBefore.state === 'none' ? undefined : await restoreChainOutcome(tenantsDir, tenant, checkpoint, abandonAfterMs);
     // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
-    if (recovered === 'none' && continuation === undefined) await tenantDirFor(tenantsDir, tenant);
-    return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }), ...(notices.length > 0 && { notices }) };
+    if (recovered === 'none' && continuation === undefined && restoreChain === undefined) await tenantDirFor(tenantsDir, tenant);
+    return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }), ...(restoreChain !== undefined && { restoreChain }), ...(notices.length > 0 && { notices }) };
   } catch (error) {
     throw recoverError(error, tenant);
   } finally {
     await lock.release();
   }
+}
+
+/** What recovery left of the tenant's restore in pieces: its checkpoint still there (young), or gone (ended). */
+async function restoreChainOutcome(tenantsDir: string, tenant: string, checkpoint: RestoreCheckpoint | undefined, abandonAfterMs: number): Promise<NonNullable<RecoverResult['restoreChain']>> {
+  const stat = await fs.lstat(restoreCheckpointPathFor(tenantsDir, tenant)).catch(() => undefined);
+  const about = checkpoint === undefined ? {} : { location: checkpoint.location, savedAt: checkpoint.savedAt };
+  if (stat === undefined) return { outcome: 'ended', ...about };
+  return { outcome: 'continuing', ...about, endsAfter: new Date(stat.mtimeMs + abandonAfterMs).toISOString() };
 }
 
 /**

@@ -30,6 +30,7 @@ import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from '
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
+import { removeRestoreCheckpoint, restoreChainState } from '../restore/restore-continuation.js';
 
 export { TRASH_MARKER } from './trash-marker.js';
 
@@ -127,6 +128,8 @@ async function isMountPoint(tenantsDir: string, tenant: string): Promise<boolean
 export interface StagingArea {
   /** Absolute path of the directory the archive is extracted into. */
   readonly dir: string;
+  /** Its inode number (decimal), as the journal records it. */
+  readonly inode: string;
   /**
    * Moves the verified tenant into its slot: the commit point of a restore. Once it is in, a
    * failure to tidy up (the previous tenant to trash and deleted, the journal removed) no
@@ -177,6 +180,27 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
     throw error;
   }
   crashPoint('restore:journal-written');
+  return stagingArea(tenantsDir, tenant, staging, made);
+}
+
+/**
+ * The staging area an earlier piece of a continuing restore made (restore-continuation.ts),
+ * for its next piece: the journal must still record it as extracting, and the directory there
+ * must be the one it recorded. Call while holding the tenant's lock, after recoverSlot.
+ */
+export async function reopenStagingArea(tenantsDir: string, tenant: string, staging: string): Promise<StagingArea> {
+  const journal = await readJournal(tenantsDir, tenant);
+  const stagingDir = path.join(tenantsDir, staging);
+  const gone = (why: string) => new FileSystemError(`the staging directory ${shownPath(stagingDir)} of the continuing restore of "${tenant}" ${why}: the restore cannot go on`);
+  if (journal?.phase !== 'extracting' || journal.staging !== staging) throw gone('is no longer recorded as being extracted');
+  const stat = await fs.lstat(stagingDir, { bigint: true }).catch(() => undefined);
+  if (stat === undefined || !stat.isDirectory()) throw gone('is no longer there');
+  if (journal.inodes?.staging !== undefined && journal.inodes.staging !== String(stat.ino)) throw gone('was replaced');
+  return stagingArea(tenantsDir, tenant, staging, { dev: stat.dev, ino: stat.ino });
+}
+
+function stagingArea(tenantsDir: string, tenant: string, staging: string, made: TreeId): StagingArea {
+  const stagingDir = path.join(tenantsDir, staging);
   let committing = false;
 
   const discard = async (options: RemoveTreeOptions = {}) => {
@@ -190,6 +214,7 @@ export async function createStagingArea(tenantsDir: string, tenant: string): Pro
   };
   return {
     dir: stagingDir,
+    inode: String(made.ino),
     async commit({ force, until }) {
       const state = await assertSlotAvailable(tenantsDir, tenant, force);
       // The tree moved aside is judged now: what the slot holds when the journal is written.
@@ -250,7 +275,8 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   // otherwise (a decision needed) still has the garbage removed first, then is thrown.
   let action: RecoveryAction = 'none';
   let failed: { error: unknown } | undefined;
-  if (journal !== undefined) {
+  const heldByChain = await heldByRestoreChain(tenantsDir, tenant, journal, options.restoreAbandonAfterMs);
+  if (journal !== undefined && !heldByChain) {
     try {
       action = await replay(tenantsDir, journal, options.notices, stop);
     } catch (error) {
@@ -269,6 +295,23 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, options.notices, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
+}
+
+/**
+ * Whether the journal's staging directory belongs to a restore that continues across
+ * invocations (restore/restore-continuation.ts), between two of its pieces: left alone. A
+ * checkpoint no piece saved for the abandon time, or damaged, is removed here (the chain has
+ * ended), and so is one whose staging the journal no longer names as extracting (its last
+ * piece committed, or its staging was rolled back, before the checkpoint went): then the
+ * journal is settled as any interrupted restore's.
+ */
+async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, abandonAfterMs: number | undefined): Promise<boolean> {
+  const chain = await restoreChainState(tenantsDir, tenant, abandonAfterMs);
+  if (chain.state === 'none') return false;
+  if (chain.state === 'live' && journal?.phase === 'extracting' && (chain.staging === undefined || chain.staging === journal.staging)) return true;
+  if (chain.state === 'live' && chain.staging === undefined) return false;
+  await removeRestoreCheckpoint(tenantsDir, tenant);
+  return false;
 }
 
 /**
@@ -306,7 +349,9 @@ export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: str
   const before = await readJournalWithoutLock(tenantsDir, tenant);
   if (!(await holderGone())) return false;
   const after = await readJournalWithoutLock(tenantsDir, tenant);
-  const uncommitted = before !== 'unread' && JSON.stringify(after) === JSON.stringify(before) && (before === undefined || before.phase === 'extracting');
+  const chain = await restoreChainState(tenantsDir, tenant);
+  // A continuing restore's staging between pieces is the chain's (heldByRestoreChain).
+  const uncommitted = chain.state !== 'live' && before !== 'unread' && JSON.stringify(after) === JSON.stringify(before) && (before === undefined || before.phase === 'extracting');
   let removed = false;
   for (const hidden of leftovers) {
     const full = path.join(tenantsDir, hidden.name);
@@ -327,6 +372,8 @@ export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: str
 }
 
 export interface RecoverOptions {
+  /** A restore in pieces whose checkpoint no piece saved for this long is ended (restore-continuation.ts). @default DEFAULT_ABANDON_AFTER_MS */
+  readonly restoreAbandonAfterMs?: number;
   /**
    * The base dir's names, read by the caller before it took the tenant's lock (one listing
    * for a whole `backup --all` instead of one per tenant). Enough to recover from: the
@@ -551,7 +598,7 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
     // Names listed before the lock was taken may have been moved on since.
     if (!(await exists(full))) continue;
     crashPoint('sweep:leftover-found');
-    const tree = hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging);
+    const tree = hidden.kind === 'trash' || hidden.kind === 'scratch' || hidden.kind === 'journal-temp' || hidden.kind === 'continuation-temp' || hidden.kind === 'restore-continuation-temp' || (hidden.kind === 'staging' && hidden.name !== journal?.staging);
     // A directory under any of these names (trash, a scratch area, a staging directory no journal
     // names) is removed only if the tool made it (a marker) or the base dir's owner could remove it anyway.
     const directory = tree && hidden.kind !== 'trash' && (await fs.lstat(full).then((stat) => stat.isDirectory(), () => false));

@@ -1,0 +1,49 @@
+// The restore function's other door: the restore queue (`<prefix>-restore-work`), through
+// which a restore that outlasts its invocation hands each next piece to the next invocation
+// (handlers.ts executeRestore; shared/restore/restore-continuation.ts). Its SQS event source
+// mapping hands over one message at a time.
+//
+// The answer is the mapping's partial batch response. A piece handed back (named in
+// `batchItemFailures`) comes again after the visibility timeout and goes on from the chain's
+// checkpoint: one that failed before writing anything (S3 unreachable), or could not queue
+// its own next piece. A piece that ended its chain (succeeded, or failed: its completion event
+// sent) is not, and neither is a message that will never read (not JSON, a field of the wrong
+// type: a failure event, logged with its body). A message of a version, kind or field this
+// function does not know is handed back, so it ends in the restore DLQ intact for a redrive.
+
+import { parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
+import { NewerWorkMessageError, parseRestoreWorkMessage, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
+import type { RestoreCommand, TenantOperations } from '../shared/operations.js';
+import { executeRestore, type Handler, type HandlerDeps } from './handlers.js';
+import { isSqsBatch, type BatchResponse } from './queue-handler.js';
+
+/** Of an unreadable message's body in its log line. */
+const LOGGED_BODY_CHARS = 8_192;
+
+export function restoreQueueHandler(deps: HandlerDeps & { readonly operations: TenantOperations }): Handler<BatchResponse> {
+  return async (event, context) => {
+    if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
+    const failures: { itemIdentifier: string }[] = [];
+    for (const record of event.Records) {
+      const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+      let unreadable: unknown;
+      const run = await executeRestore(deps, context, () => {
+        deps.logger.appendKeys({ messageId: record.messageId, attempt });
+        try {
+          const { message, command } = parseRestoreWorkMessage(record.body, (value) => parseRestoreFunctionRequest(value).command as RestoreCommand);
+          return { command, continues: { chain: message.continues.chain, tenant: message.tenant } };
+        } catch (error) {
+          if (!(error instanceof NewerWorkMessageError)) unreadable = error instanceof UnreadableWorkMessageError ? error : new UnreadableWorkMessageError((error as Error).message, undefined, { cause: error });
+          throw unreadable ?? error;
+        }
+      });
+      if (run.outcome !== 'failed') continue;
+      if (run.error === unreadable) {
+        deps.logger.error('queued restore piece not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'the message does not read as a restore queue message, as it would not on another receive', body: record.body.slice(0, LOGGED_BODY_CHARS) });
+      } else if (run.comesAgain || run.error instanceof NewerWorkMessageError) {
+        failures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    return { batchItemFailures: failures };
+  };
+}

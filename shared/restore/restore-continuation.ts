@@ -1,0 +1,186 @@
+// The checkpoint of a restore that continues across processes (a Lambda invocation that ran
+// out of time hands over to the next; docs/scale.md "A restore that continues"). Nothing of
+// the extraction's state crosses: the next piece reads the archive again from its start with
+// a writer that writes nothing up to the entry where the last piece stopped (extract.ts
+// `resume`), so every check and the final verification run as in one invocation. What
+// crosses is this small file, `.openclaw-restore-continuation-<tenant>` beside the staging
+// directory: the object read (its identity: an S3 object's ETag and VersionId, a file's size
+// and times; another object there now refuses the chain), the staging directory's name, how
+// many writer calls the pieces so far completed, and the request's options.
+//
+// Written as the backup's state is (continuation.ts): mode 0600, a temporary file fsync'ed and
+// renamed over the last one, the directory fsync'ed: a crash leaves the previous checkpoint
+// or the new one whole. A piece marks the checkpoint `writing` before its first real write:
+// a piece that finds that mark met staging its predecessor may have written past the count
+// (killed), which no replay can trust, and ends the chain instead of going on.
+//
+// While the file exists the chain owns the tenant between its pieces: backups and other
+// restores of it are refused as busy (assertNoRestoreChain); recovery (tenant/slot.ts) leaves
+// the staging directory it names alone, and abandons a chain no piece has saved for
+// DEFAULT_ABANDON_AFTER_MS (its staging removed, the slot as it was).
+//
+// Format: "OCRC1\n" and the JSON.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
+import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
+import { readOwnFile } from '../file-access.js';
+import { syncDirectory } from '../sync-directory.js';
+import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
+
+const MAGIC = 'OCRC1\n';
+const LATER_MAGIC = /^OCRC(?:[2-9]|[1-9]\d+)\n/;
+export const RESTORE_CHECKPOINT_VERSION = 1;
+/** Far above any checkpoint's size (a few hundred bytes): a larger file under its name is not one. */
+const CHECKPOINT_MAX_BYTES = 64 * 1024;
+
+export interface RestoreCheckpoint {
+  readonly version: typeof RESTORE_CHECKPOINT_VERSION;
+  /** Names the chain: a piece goes on only from its own chain's checkpoint. */
+  readonly chain: string;
+  /** The tenant restored into (the archive's name or `--as`): the checkpoint's own name says it too. */
+  readonly tenant: string;
+  /** The archive's location as shown to users. */
+  readonly location: string;
+  /** What the first piece read (ReadOptions.onIdentity): every later piece reads only that. */
+  readonly identity: string;
+  /** The staging directory's name in the base dir. */
+  readonly staging: string;
+  /** Writer calls (directories, files, links) every piece so far completed: the next replays this many without writing. */
+  readonly written: number;
+  readonly pieces: number;
+  readonly force: boolean;
+  /** Who every piece gives the entries it writes (restore.ts `owner`); absent: the process's own user. */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  readonly startedAt: string;
+  readonly savedAt: string;
+  /** Set by a piece before its first write: found by the next piece, this one stopped without saving (killed). */
+  readonly writing: boolean;
+}
+
+export function restoreCheckpointPathFor(tenantsDir: string, tenant: string): string {
+  return path.join(tenantsDir, hiddenNames.restoreContinuation(tenant));
+}
+
+/** A checkpoint this version cannot go on from: damaged, or `laterFormat` (a later version may still be going on with it). */
+export class UnreadableRestoreCheckpointError extends FileSystemError {
+  constructor(
+    message: string,
+    readonly laterFormat: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Replaces the tenant's restore checkpoint, atomically and durably. */
+export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: RestoreCheckpoint): Promise<void> {
+  const target = restoreCheckpointPathFor(tenantsDir, checkpoint.tenant);
+  const temp = path.join(tenantsDir, hiddenNames.restoreContinuationTemp(checkpoint.tenant));
+  try {
+    const handle = await fs.open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(MAGIC + JSON.stringify(checkpoint));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(temp, target);
+    await syncDirectory(tenantsDir);
+  } catch (error) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw new FileSystemError(`cannot save the checkpoint of the continuing restore of "${checkpoint.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
+}
+
+/** The tenant's restore checkpoint; undefined when there is none. */
+export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<RestoreCheckpoint | undefined> {
+  const file = restoreCheckpointPathFor(tenantsDir, tenant);
+  let bytes: Buffer;
+  try {
+    bytes = await readOwnFile(file, CHECKPOINT_MAX_BYTES);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (error instanceof FileSystemError) throw error;
+    throw new FileSystemError(`cannot read the checkpoint of the continuing restore of "${tenant}" (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
+  const text = bytes.toString('utf8');
+  if (LATER_MAGIC.test(text.slice(0, 16))) {
+    throw new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) was written by a later version of openclaw`, true);
+  }
+  const damaged = () => new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is damaged`, false);
+  if (!text.startsWith(MAGIC)) throw damaged();
+  let parsed: RestoreCheckpoint;
+  try {
+    parsed = JSON.parse(text.slice(MAGIC.length)) as RestoreCheckpoint;
+  } catch {
+    throw damaged();
+  }
+  if (!isCheckpoint(parsed, tenant)) throw damaged();
+  return parsed;
+}
+
+function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const staging = typeof value.staging === 'string' ? parseHiddenName(value.staging) : undefined;
+  return (
+    value.version === RESTORE_CHECKPOINT_VERSION &&
+    value.tenant === tenant &&
+    typeof value.chain === 'string' &&
+    /^[0-9a-f]{24}$/.test(value.chain) &&
+    typeof value.location === 'string' &&
+    typeof value.identity === 'string' &&
+    value.identity.length > 0 &&
+    staging?.kind === 'staging' &&
+    staging.tenant === tenant &&
+    Number.isSafeInteger(value.written) &&
+    value.written >= 0 &&
+    Number.isSafeInteger(value.pieces) &&
+    value.pieces >= 1 &&
+    typeof value.force === 'boolean' &&
+    typeof value.writing === 'boolean' &&
+    (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
+    !Number.isNaN(Date.parse(value.startedAt)) &&
+    !Number.isNaN(Date.parse(value.savedAt))
+  );
+}
+
+export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<void> {
+  await fs.rm(restoreCheckpointPathFor(tenantsDir, tenant), { force: true });
+  await syncDirectory(tenantsDir).catch(() => undefined);
+}
+
+/**
+ * What the tenant's restore chain is to recovery: `live` (its staging directory is the
+ * chain's, left alone), `abandoned` (no piece saved it for `abandonAfterMs`, or it is damaged:
+ * the caller removes it, then settles the staging as any interrupted restore's), or none.
+ * A checkpoint of a later version counts as live: that version may still go on with it.
+ */
+export async function restoreChainState(tenantsDir: string, tenant: string, abandonAfterMs = DEFAULT_ABANDON_AFTER_MS, now = Date.now()): Promise<{ readonly state: 'live'; readonly staging?: string } | { readonly state: 'abandoned' | 'none' }> {
+  const file = restoreCheckpointPathFor(tenantsDir, tenant);
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (stat === undefined) return { state: 'none' };
+  let checkpoint: RestoreCheckpoint | undefined;
+  try {
+    checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
+  } catch (error) {
+    if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned' };
+    throw error;
+  }
+  if (checkpoint === undefined) return { state: 'none' };
+  if (now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned' };
+  return { state: 'live', staging: checkpoint.staging };
+}
+
+/** Refuses to start an operation on a tenant that a continuing restore owns between its pieces. */
+export async function assertNoRestoreChain(tenantsDir: string, tenant: string, operation: string): Promise<void> {
+  const file = restoreCheckpointPathFor(tenantsDir, tenant);
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (stat === undefined) return;
+  throw new TenantBusyError(
+    `tenant "${tenant}" is busy: a restore of it continues across invocations (checkpoint ${file}, saved ${stat.mtime.toISOString()}); ` +
+      `the ${operation} can run once it ends (its completion event, or \`tenants list\`); one no piece saves again is ended by the first backup, restore ` +
+      `or \`openclaw tenants recover ${tenant}\` after ${new Date(stat.mtimeMs + DEFAULT_ABANDON_AFTER_MS).toISOString()} (recover also ends one whose checkpoint is damaged)`,
+  );
+}

@@ -1,0 +1,198 @@
+// A restore larger than one invocation, through the real handlers against s3rver: the restore
+// function, invoked directly with a 5-second budget (50 ms of virtual time per look at the
+// time left, test/helpers/continuation.ts), stops between entries, keeps its staging and
+// checkpoint on the (temporary) tenant volume, queues its next piece on the restore queue (an
+// array here) and answers the CLI `suspended`; the restore queue handler runs the pieces until
+// one commits. Also: the object written again between pieces, a backup of the tenant while
+// its restore is mid-chain, and a piece delivered again.
+
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync, linkSync, chmodSync } from 'node:fs';
+import path from 'node:path';
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { completionPublisher } from '../functions/events.js';
+import { backupHandler, functionOperations, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
+import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
+import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
+import { recoverTenant } from '../shared/tenant/recover.js';
+import { budgetContext, continuationConfig } from './helpers/continuation.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { describeTree, tempDir } from './helpers/tree.js';
+
+const dir = tempDir('openclaw-restore-continuation-');
+const base = path.join(dir.path, 'mnt-tenants');
+const eventBridge = mockClient(EventBridgeClient);
+const logger = new Logger({ serviceName: 'openclaw-backup-test' });
+let server: S3TestServer;
+let s3: S3Client;
+const queue: RestoreWorkMessage[] = [];
+const config = continuationConfig(base);
+
+const deps = () => {
+  const shared: HandlerDeps = {
+    config,
+    logger,
+    publish: completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), config.eventBus, logger),
+    continueRestore: async (message) => {
+      queue.push(JSON.parse(encodeRestoreWorkMessage(message)) as RestoreWorkMessage);
+    },
+  };
+  return { ...shared, operations: functionOperations(config) };
+};
+
+const events = () =>
+  eventBridge.commandCalls(PutEventsCommand).map((call) => {
+    const entry = call.args[0].input.Entries![0]!;
+    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
+  });
+
+/** Delivers the next queued piece; its answer. */
+async function deliver(message: RestoreWorkMessage, id: string) {
+  return restoreQueueHandler(deps())({ Records: [{ messageId: id, body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${id}`));
+}
+
+/** Runs queued pieces until the queue is empty; how many ran. */
+async function drainQueue(): Promise<number> {
+  let pieces = 0;
+  for (let message = queue.shift(); message !== undefined; message = queue.shift()) {
+    pieces++;
+    expect(await deliver(message, `m-${pieces}`)).toEqual({ batchItemFailures: [] });
+    if (pieces > 200) throw new Error('the chain does not end');
+  }
+  return pieces;
+}
+
+function makeTenant(name: string): string {
+  const tenantDir = path.join(base, name);
+  for (let d = 0; d < 6; d++) {
+    for (let f = 0; f < 15; f++) {
+      const file = path.join(tenantDir, `sessions-${d}`, `s-${String(f).padStart(2, '0')}.jsonl`);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, `{"turn":${f},"text":"${'conversation '.repeat(50 + f)}"}\n`, { mode: f % 3 === 0 ? 0o600 : 0o644 });
+    }
+  }
+  linkSync(path.join(tenantDir, 'sessions-0', 's-00.jsonl'), path.join(tenantDir, 'linked.jsonl'));
+  symlinkSync('sessions-1/s-01.jsonl', path.join(tenantDir, 'latest'));
+  chmodSync(path.join(tenantDir, 'sessions-5'), 0o750);
+  return tenantDir;
+}
+
+const hidden = () => readdirSync(base).filter((name) => name.startsWith('.openclaw-'));
+
+beforeAll(async () => {
+  server = await startS3Server({ bucket: 'backups' });
+  s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' }, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+  makeTenant('acme');
+  const backedUp = await backupHandler({ config, logger, publish: async () => undefined })({ tenant: 'acme', to: 's3://backups/acme/one.tar.zst' }, budgetContext('req-b', 900_000));
+  expect(backedUp).toMatchObject({ tenant: 'acme' });
+});
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  eventBridge.restore();
+  s3.destroy();
+  await server.dispose();
+  dir.cleanup();
+});
+beforeEach(() => {
+  queue.length = 0;
+  eventBridge.reset();
+  eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+});
+
+describe('the restore function, a restore larger than one invocation', () => {
+  it('answers suspended, goes on through the restore queue in 3+ pieces, and restores the tenant whole: contents, modes, links', async () => {
+    const answer = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'acme-copy' }, budgetContext('req-r1'));
+    expect(answer).toMatchObject({ operation: 'restore', suspended: true, tenant: 'acme-copy', pieces: 1, ok: false, error: { code: 'RESTORE_CONTINUES' } });
+    expect(queue).toHaveLength(1);
+    expect(queue[0]).toMatchObject({ version: 1, kind: 'restore', tenant: 'acme-copy', command: { from: 's3://backups/acme/one.tar.zst' }, continues: { trigger: 'direct' } });
+    expect(events()).toEqual([]);
+    const pieces = await drainQueue();
+    expect(pieces + 1).toBeGreaterThanOrEqual(3);
+    expect(describeTree(path.join(base, 'acme-copy'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(hidden()).toEqual([]);
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'acme-copy', verified: true, chain: (answer as { chain: string }).chain }) }]);
+  });
+
+  it('a piece delivered again after its chain ended does nothing', async () => {
+    await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'acme-twice' }, budgetContext('req-r2'));
+    let last: RestoreWorkMessage | undefined;
+    for (let message = queue.shift(), n = 0; message !== undefined; message = queue.shift(), n++) {
+      last = message;
+      // Each piece delivered twice: the second goes on from where the first left the chain.
+      expect(await deliver(message, `a-${n}`)).toEqual({ batchItemFailures: [] });
+      if (queue.length === 1) expect(await deliver(message, `b-${n}`)).toEqual({ batchItemFailures: [] });
+      queue.splice(1);
+    }
+    expect(describeTree(path.join(base, 'acme-twice'))).toEqual(describeTree(path.join(base, 'acme')));
+    eventBridge.resetHistory();
+    expect(await deliver(last!, 'again')).toEqual({ batchItemFailures: [] });
+    expect(events()).toEqual([]);
+    expect(hidden()).toEqual([]);
+  });
+
+  it('keeps the tenant busy mid-chain: a backup of it is refused; the old tenant stays in the slot', async () => {
+    makeTenant('busy');
+    writeFileSync(path.join(base, 'busy', 'marker'), 'the old tenant');
+    const answer = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'busy', force: true }, budgetContext('req-r3'));
+    expect(answer).toMatchObject({ suspended: true });
+    const backup = await backupHandler({ config, logger, publish: async () => undefined })({ tenant: 'busy', to: 's3://backups/busy/x.tar.zst' }, budgetContext('req-b2', 900_000));
+    expect(backup).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY', message: expect.stringMatching(/a restore of it continues across invocations/) } });
+    const again = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'busy', force: true }, budgetContext('req-r4'));
+    expect(again).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY' } });
+    queue.splice(1);
+    expect(readdirSync(path.join(base, 'busy'))).toContain('marker');
+    await drainQueue();
+    expect(describeTree(path.join(base, 'busy'))).toEqual(describeTree(path.join(base, 'acme')));
+  });
+
+  it('a piece that cannot queue its next: the first ends its restore in one line (restore again), a later one is handed back and goes on when delivered again', async () => {
+    const refusing = { ...deps(), continueRestore: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' })) };
+    const first = await restoreHandler(refusing)({ from: 's3://backups/acme/one.tar.zst', as: 'handed' }, budgetContext('req-h1'));
+    expect(first).toMatchObject({ ok: false, error: { message: expect.stringMatching(/could not be queued on the restore queue: cannot reach SQS .* the restore has ended \(what it staged is removed by the next command on the tenant\): restore again$/) } });
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'handed' }) }]);
+    expect(hidden().some((name) => name.startsWith('.openclaw-restore-continuation-'))).toBe(false);
+    // Restored again: the leftover staging goes, the chain runs.
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'handed' }, budgetContext('req-h2'))).toMatchObject({ suspended: true });
+    const message = queue.shift()!;
+    const record = { Records: [{ messageId: 'h', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] };
+    expect(await restoreQueueHandler(refusing)(record, budgetContext('req-h3'))).toEqual({ batchItemFailures: [{ itemIdentifier: 'h' }] });
+    expect(await restoreQueueHandler(deps())(record, budgetContext('req-h4'))).toEqual({ batchItemFailures: [] });
+    await drainQueue();
+    expect(describeTree(path.join(base, 'handed'))).toEqual(describeTree(path.join(base, 'acme')));
+    // The first attempt's staging is an interrupted restore's: removed by the pieces' recovery
+    // when their share of the (here virtual) time allows, else by the next command on the tenant.
+    await recoverTenant({ tenantsDir: base, tenant: 'handed' });
+    expect(hidden()).toEqual([]);
+  });
+
+  it('still refuses up front an archive of more bytes than one invocation reads (every piece reads it from its start)', async () => {
+    const slow = { ...deps(), config: { ...config, restoreMBps: 0.000_01 } };
+    const answer = await restoreHandler(slow)({ from: 's3://backups/acme/one.tar.zst', as: 'too-big' }, budgetContext('req-big'));
+    expect(answer).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/the restore function can restore in the \d+ s it has left at 0\.00001 MB\/s \(OPENCLAW_RESTORE_MBPS\)/) } });
+    expect(queue).toEqual([]);
+    expect(hidden()).toEqual([]);
+  });
+
+  it('refuses to go on when the object was written again between pieces: failure event, staging gone, the old tenant whole', async () => {
+    makeTenant('victim');
+    const before = describeTree(path.join(base, 'victim'));
+    await backupHandler({ config, logger, publish: async () => undefined })({ tenant: 'acme', to: 's3://backups/acme/two.tar.zst' }, budgetContext('req-b3', 900_000));
+    const answer = await restoreHandler(deps())({ from: 's3://backups/acme/two.tar.zst', as: 'victim', force: true }, budgetContext('req-r5'));
+    expect(answer).toMatchObject({ suspended: true });
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'acme/two.tar.zst', Body: 'another object now' }));
+    expect(await deliver(queue.shift()!, 'changed')).toEqual({ batchItemFailures: [] });
+    expect(queue).toEqual([]);
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'victim', error: expect.objectContaining({ code: 'CHANGED' }) }) }]);
+    expect(describeTree(path.join(base, 'victim'))).toEqual(before);
+    expect(hidden()).toEqual([]);
+  });
+});
