@@ -20,6 +20,9 @@ export const CRASH_POINTS = [
   'crontab:stale-moved-aside',
   // Backup (backup.ts, temp-area.ts) and its local archive (storage/local.ts).
   'backup:scratch-created',
+  // A same-host database's snapshot taken, its checks ahead; its quick_check beginning (live-files.ts).
+  'backup:snapshot-taken',
+  'backup:quick-check',
   // A snapshot or copy of a live file written in the scratch area, about to be archived (live-files.ts).
   'backup:temp-copy-written',
   'archive:temp-opened',

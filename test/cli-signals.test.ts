@@ -377,6 +377,11 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     return readFileSync(rcFile, 'utf8').trim();
   }
 
+  /** Its prompt is written once the terminal is in raw mode: typed before, Ctrl-D ended the line in cooked mode, and was never read. */
+  async function untilPrompted(): Promise<void> {
+    await until(() => shown.includes('then Ctrl-D (it is not shown)'), `the CLI to prompt on the terminal: ${shown}`);
+  }
+
   it('waits for the key, and SIGTERM ends the wait (read on a thread, it hung for good)', async () => {
     verifyOnTerminal();
     await until(readingTheTerminal, 'the CLI to open the terminal');
@@ -385,19 +390,21 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toBe('openclaw: interrupted by SIGTERM\n');
   });
 
-  it('takes a key typed (pasted) into it and ended with Ctrl-D, not echoed (before: shown on the terminal, in its scrollback), the terminal restored', async () => {
+  it('takes a key typed (pasted) into it and ended with Ctrl-D, not echoed (before: shown on the terminal, in its scrollback), saying so there, the terminal restored', async () => {
     const script = verifyOnTerminal();
-    await until(readingTheTerminal, 'the CLI to open the terminal');
+    await untilPrompted();
     script.stdin!.write(`${identity}\n\x04`);
     expect(await exitCode()).toBe('0');
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
     expect(shown).not.toContain('AGE-SECRET-KEY');
+    // What it waits for, on the terminal (its output is a file): nothing shown, it looked like a hang.
+    expect(shown).toContain('openclaw: identity file "/dev/tty": type or paste it, then Ctrl-D (it is not shown)\r\n');
     expect(readFileSync(path.join(dir.path, 'stty'), 'utf8')).toMatch(/(^|[\s;])icanon[\s;].*(^|[\s;])echo[\s;]/s);
   });
 
   it('erases with Backspace and ends a line at Enter (\\r), as the terminal did', async () => {
     const script = verifyOnTerminal();
-    await until(readingTheTerminal, 'the CLI to open the terminal');
+    await untilPrompted();
     script.stdin!.write(`${identity.slice(0, 20)}X\x7f${identity.slice(20)}\r\x04`);
     expect(await exitCode()).toBe('0');
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
@@ -405,7 +412,7 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
 
   it('takes Ctrl-C for the interrupt it is (exit 130), the terminal restored', async () => {
     const script = verifyOnTerminal();
-    await until(readingTheTerminal, 'the CLI to open the terminal');
+    await untilPrompted();
     script.stdin!.write('AGE-SECRET\x03');
     expect(await exitCode()).toBe('130');
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toBe('openclaw: interrupted by SIGINT\n');

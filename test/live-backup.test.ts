@@ -34,6 +34,7 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS, liveState, liveTranscriptLine } from './helpers/live-writer.js';
 import { column, openDatabase, readDatabase, transaction, value, type SqliteConnection } from './helpers/sqlite.js';
+import { isStopped, pausedCli } from './helpers/processes.js';
 import { describeTree, listedDirectory, repoRoot, tempDir } from './helpers/tree.js';
 
 /**
@@ -581,6 +582,35 @@ describe('SQLite databases', () => {
       expect(backup.warnings).toEqual([{ path: 'memory/damaged.sqlite', reason: expect.stringMatching(damaged) }]);
       // The snapshot, the commit in the -wal included: the tenant's database as it is.
       expect(readDatabase(path.join(restored, 'memory', 'damaged.sqlite'), 'SELECT n FROM since').values).toEqual([1]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('does not go on into the quick_check (a read of the whole copy, on the main thread) once stopped during the snapshot (before: a Ctrl-C then waited for it: ~0.5 s for 400 MB, and for the archiving of the snapshot to begin)', async () => {
+    // The tenant's one database (a sample tenant's idle one would be checked first).
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true });
+    const file = path.join(tenantDir, 'memory', 'damaged.sqlite');
+    damagedDatabase(file, 'wal');
+    const db = openDatabase(file);
+    try {
+      db.exec('CREATE TABLE since (n INTEGER); INSERT INTO since VALUES (1)');
+      // Stopped (SIGSTOP) as the snapshot's one step returns; the Ctrl-C came during that step.
+      const cli = await pausedCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst')], 'backup:snapshot-taken,backup:quick-check');
+      // To its main thread (tgkill, glibc 2.30), which takes it as it resumes: a signal to the
+      // process could be taken by another of its threads, and reach the event loop any time later.
+      execFileSync('python3', ['-c', 'import ctypes, sys; pid = int(sys.argv[1]); sys.exit(ctypes.CDLL(None).tgkill(pid, pid, 2))', String(cli.child.pid)]);
+      cli.child.kill('SIGCONT');
+      const stoppedAgain = async () => {
+        for (;;) {
+          await sleep(20);
+          if (cli.child.exitCode === null && cli.child.signalCode === null && isStopped(cli.child.pid!)) return 'went on into the quick_check';
+        }
+      };
+      const status = await Promise.race([cli.exited, stoppedAgain()]);
+      if (typeof status === 'string') await cli.kill();
+      expect(status).toBe(130);
+      expect(cli.stderr()).toBe('openclaw: interrupted by SIGINT\n');
     } finally {
       db.close();
     }

@@ -17,7 +17,7 @@ import { verifyArchive } from '../shared/restore/verify.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
-import { backupAt, flipByte, makeTenants, s3Flags } from './helpers/backups.js';
+import { backupAt, flipByte, makeTenants, s3Flags, writeWithFooterEdited } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { TarBuilder } from './helpers/tar-builder.js';
@@ -128,6 +128,21 @@ describe('tenants verify on a local archive', () => {
     const malformed = await verify('--from', footer);
     expect(malformed.stderr).toMatch(new RegExp(`^openclaw: ${footer}: the archive footer is malformed: entries: `));
     expect(malformed.status).toBe(3);
+  });
+
+  it('exits 3 on an archive whose footer gives another length than its own (before: intact and marked verified, while the listing called it cut in its middle), marks nothing, and agrees with prune', async () => {
+    const changedDir = path.join(dir.path, 'footer-length', 'acme');
+    mkdirSync(changedDir, { recursive: true });
+    const changed = path.join(changedDir, '2026-06-03.tar.zst');
+    let before = 0;
+    writeWithFooterEdited(archive, changed, (payload) => payload.replace(/"bytesBefore":(\d+)/, (_all, bytes: string) => `"bytesBefore":${(before = Number(bytes)) - 1000}`));
+    expect(before).toBeGreaterThan(1000);
+    const run = await verify('--from', changed);
+    expect(run.stderr).toBe(`openclaw: ${changed}: the archive footer says ${(before - 1000).toLocaleString('en-US')} bytes come before it, but ${before.toLocaleString('en-US')} do (bytes cut or added, or the footer was changed)\n`);
+    expect(run.status).toBe(3);
+    expect(readdirSync(changedDir)).toEqual(['2026-06-03.tar.zst']);
+    const prune = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', path.dirname(changedDir), '--keep-last', '1', '--dry-run']);
+    expect(JSON.parse(prune.stdout).keep).toEqual([expect.objectContaining({ uncounted: true, reasons: [expect.stringMatching(/^incomplete: \d+ bytes, but its footer says the archive is \d+: cut in its middle, or bytes added; counted by no rule$/)] })]);
   });
 
   it('exits 3 on an archive whose footer frame alone is gone (cut at the frame), marks nothing, and agrees with prune: incomplete', async () => {

@@ -9,7 +9,7 @@
 // of an identity line (it could be a secret with a typo in it).
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { close as closeFd, constants as fsConstants, fstat, open as openFd, type Stats } from 'node:fs';
+import { close as closeFd, constants as fsConstants, fstat, open as openFd, write as writeFd, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { isatty, ReadStream as TerminalStream } from 'node:tty';
@@ -233,7 +233,11 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
       await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
       throw fail(`${what} ${JSON.stringify(path)} is the pseudo-terminal multiplexer: it opens a new terminal no one types into (it waited for good): give a file, a pipe or /dev/tty`);
     }
-    if (first.isCharacterDevice() && isatty(fd)) return await readTerminal(new TerminalStream(fd), tooLarge, signal);
+    if (first.isCharacterDevice() && isatty(fd)) {
+      // Nothing is echoed: without a word, a terminal waiting for the key looks like a CLI that hangs.
+      const prompt = () => tellTerminal(opened, `openclaw: ${keyFileLabel(what, path)}: type or paste it, then Ctrl-D (it is not shown)\n`);
+      return await readTerminal(new TerminalStream(fd), tooLarge, signal, prompt);
+    }
     await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
     handle = await open(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
     const info = await handle.stat();
@@ -290,6 +294,16 @@ function textOf(pieces: Buffer[]): string {
   return text;
 }
 
+/** Writes `text` to the terminal at `path` (the one a key is typed into), not waiting for it; one that cannot be written to is left alone. */
+function tellTerminal(path: string, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    openFd(path, fsConstants.O_WRONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK, (error, fd) => {
+      if (error !== null) return resolve();
+      writeFd(fd, text, () => closeFd(fd, () => resolve()));
+    });
+  });
+}
+
 /** Linux's /dev/ptmx (and /dev/pts/ptmx), device 5:2: each open makes a new pseudo-terminal, whose other side no one holds. */
 const PTMX_DEVICE = (5 << 8) | 2;
 
@@ -305,7 +319,7 @@ const ERASE = new Set([0x7f, 0x08]);
  * with Backspace, and taking Ctrl-C for the interrupt it is (SIGINT to this process, as the
  * terminal sends it). Restored however the read ends; Node restores it on exit too.
  */
-function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: AbortSignal | undefined): Promise<string> {
+function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: AbortSignal | undefined, prompt: () => Promise<void>): Promise<string> {
   return new Promise((resolve, reject) => {
     let typed = Buffer.alloc(1024);
     let length = 0;
@@ -340,6 +354,8 @@ function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: A
     } catch (error) {
       return finish(error as Error);
     }
+    // Once nothing typed is echoed: a key pasted at once is not shown either.
+    void prompt();
     terminal.on('data', (chunk: Buffer) => {
       for (const byte of chunk) {
         if (byte === END_OF_INPUT) return finish();

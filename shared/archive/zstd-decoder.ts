@@ -42,9 +42,10 @@ export interface DecompressOptions {
   maxNativeFrameBytes?: number;
   /**
    * Receives each skippable frame, in stream order: after every byte decoded before it has
-   * been yielded. Without it, skippable frames are skipped without being buffered.
+   * been yielded, with where the frame starts in the stream. Without it, skippable frames are
+   * skipped without being buffered.
    */
-  onSkippableFrame?: (payload: Buffer, magicNibble: number) => void;
+  onSkippableFrame?: (payload: Buffer, magicNibble: number, offset: number) => void;
   /** Which skippable frames `onSkippableFrame` receives; the others are skipped unread. @default all */
   skippableNibbles?: readonly number[];
   /** Largest skippable payload `onSkippableFrame` receives; a larger one is refused. @default 64 KiB */
@@ -89,7 +90,7 @@ export async function* decompressFrames(
   let streamed: { readonly frame: StreamingFrame; readonly decoder: StreamingFrameDecoder; produced: number } | undefined;
 
   function* release(decoded: Decoded): Generator<Buffer> {
-    if (decoded.kind === 'skippable') onSkippableFrame?.(decoded.payload, decoded.magicNibble);
+    if (decoded.kind === 'skippable') onSkippableFrame?.(decoded.payload, decoded.magicNibble, decoded.offset);
     else {
       inFlight -= decoded.holds;
       // (A codec's output is never a view of its input; were it one, the buffer stays out of the pool.)
@@ -179,7 +180,7 @@ function frameError(frameOffset: number, from: number, error: unknown): Error {
 type Decoded =
   /** `holds`: the bytes counted in flight while the frame decoded; `frame`: its input, which the codec is done with. */
   | { kind: 'data'; data: Buffer; holds: number; frame: Buffer }
-  | { kind: 'skippable'; payload: Buffer; magicNibble: number };
+  | { kind: 'skippable'; payload: Buffer; magicNibble: number; offset: number };
 
 async function decodeWhole(codec: ZstdCodec, frame: WholeFrame, holds: number): Promise<Decoded> {
   let data: Buffer;

@@ -58,7 +58,8 @@ export interface WholeFrame {
 export type ReaderEvent =
   /** A whole frame to decode at once. */
   | ({ kind: 'frame' } & WholeFrame)
-  | { kind: 'skippable'; payload: Buffer; magicNibble: number }
+  /** `offset`: where the frame (its header) starts in the stream. */
+  | { kind: 'skippable'; payload: Buffer; magicNibble: number; offset: number }
   /** The current frame is too large to decode whole: its bytes follow as slices. */
   | ({ kind: 'streaming' } & StreamingFrame)
   /** The next bytes of the streamed frame, starting at stream offset `from`; `final` ends the frame. */
@@ -192,7 +193,7 @@ export class FrameReader {
     if (queue.length < SKIPPABLE_HEADER_BYTES + size) return undefined;
     // A copy, like whole frames: it is read after later input has been consumed.
     const payload = queue.take(offset + SKIPPABLE_HEADER_BYTES + size, Buffer.allocUnsafe, true).subarray(SKIPPABLE_HEADER_BYTES);
-    return { kind: 'skippable', payload, magicNibble };
+    return { kind: 'skippable', payload, magicNibble, offset };
   }
 
   /** The stream's first bytes, as many of OTHER_FORMAT_PROBE_BYTES as have arrived (the queue starts at 0). */

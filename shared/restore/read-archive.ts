@@ -172,7 +172,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   const frames = decompressFrames(plaintext, {
     signal,
     skippableNibbles: [ARCHIVE_MARKER_NIBBLE, ARCHIVE_FOOTER_NIBBLE],
-    onSkippableFrame: (payload, nibble) => {
+    onSkippableFrame: (payload, nibble, offset) => {
       if (nibble === ARCHIVE_MARKER_NIBBLE) {
         if (marker !== undefined) throw new CorruptArchiveError('the archive has two archive markers');
         marker = parseArchiveMarker(payload);
@@ -182,6 +182,10 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
       const parsed = parseArchiveFooter(payload);
       if (parsed === undefined) return;
       if (footer !== undefined) throw new CorruptArchiveError('the archive has two archive footers');
+      // The length a listing (and --skip-existing) checks the stored archive against: a verified archive must pass it.
+      if (parsed.bytesBefore !== undefined && parsed.bytesBefore !== offset) {
+        throw new CorruptArchiveError(`the archive footer says ${groupThousands(parsed.bytesBefore)} bytes come before it, but ${groupThousands(offset)} do (bytes cut or added, or the footer was changed)`);
+      }
       footer = parsed;
     },
   });
