@@ -69,13 +69,16 @@ export function* describePrune(result: PruneResult): Generator<string> {
   }
   if (result.keep.length + result.remove.length > 0) for (const line of tableLines(['', 'CREATED', 'SIZE', 'LOCATION', 'WHY'], rows, [2])) yield `  ${line}`;
   if (keepOmitted + removeOmitted > 0) {
-    // `skipped` comes whole: those among the decisions left out were chosen, not removed.
+    // `skipped` holds every shown removal's skip: those among the decisions left out were chosen,
+    // not removed (the first of them named, the rest counted).
     const shownRemoves = new Set(result.remove.map((decision) => decision.location));
     const skippedOmitted = removeOmitted > 0 ? result.skipped.filter((skip) => !shownRemoves.has(skip.location)) : [];
-    const removedOmitted = removeOmitted - skippedOmitted.length;
+    const skippedUnnamed = result.skippedOmitted ?? 0;
+    const removedOmitted = removeOmitted - skippedOmitted.length - skippedUnnamed;
+    const laterSkipped = skippedOmitted.length + skippedUnnamed;
     const parts = [
       ...(removedOmitted > 0 ? [`${removedOmitted.toLocaleString('en-US')} later ${result.dryRun ? 'to remove' : 'removed'}`] : []),
-      ...(skippedOmitted.length > 0 ? [`${skippedOmitted.length.toLocaleString('en-US')} later skipped (below)`] : []),
+      ...(laterSkipped > 0 ? [`${laterSkipped.toLocaleString('en-US')} later skipped (${skippedUnnamed > 0 ? `the first ${skippedOmitted.length.toLocaleString('en-US')} below` : 'below'})`] : []),
       ...(keepOmitted > 0 ? [`${keepOmitted.toLocaleString('en-US')} older kept`] : []),
     ];
     const more = result.dryRun ? ': run the dry run without --stack to list every decision' : '';

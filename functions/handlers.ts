@@ -1132,29 +1132,56 @@ export function boundedListing(listing: BackupsListing, maxBytes = MAX_RESPONSE_
   return { ...listing, backups: listing.backups.slice(0, kept), omitted: listing.backups.length - kept };
 }
 
+/** Skips of removals left out of a cut prune's answer, and its notes, that the answer names one by one. */
+const KEPT_PRUNE_ENTRIES = 100;
+
 /**
  * A prune's result whose JSON would not fit a Lambda response, its decision lists cut to what
  * does (the removed first, in the order they were removed, then the kept, newest first), with
  * how many of each were left out (and the bytes of those to remove); one that fits is
- * unchanged. The counts, the skipped and the notes stay whole.
+ * unchanged. Each removal shown keeps its skip, if any (a row says skipped, not removed); the
+ * skips of those left out, and the notes (which name each skip again), are cut to their first
+ * KEPT_PRUNE_ENTRIES, counted: a store whose If-Match never matches skips every removal.
  */
 export function boundedPrune(result: PruneResult, maxBytes = MAX_RESPONSE_BYTES): PruneResult {
   if (responseBytes(result) <= maxBytes) return result;
-  // What the result holds besides its decisions, with room for the counts.
-  const budget = maxBytes - responseBytes({ ...result, keep: [], remove: [], keepOmitted: result.keep.length, keepOmittedUncounted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER });
-  // What was removed first: it is what the operator must see.
-  const removed = fitting(result.remove, budget);
-  const remove = removed.count;
-  const keep = remove === result.remove.length ? fitting(result.keep, budget - removed.bytes).count : 0;
+  const notes = result.notes.length <= KEPT_PRUNE_ENTRIES
+    ? result.notes
+    : [...result.notes.slice(0, KEPT_PRUNE_ENTRIES), `${(result.notes.length - KEPT_PRUNE_ENTRIES).toLocaleString('en-US')} more notes not shown (a Lambda response holds at most 6 MB)`];
+  const skipOf = new Map(result.skipped.map((skip) => [skip.location, skip]));
+  // What the result holds besides its decisions and skips, with room for the counts.
+  let budget = maxBytes - responseBytes({ ...result, notes, keep: [], remove: [], skipped: [], keepOmitted: result.keep.length, keepOmittedUncounted: result.keep.length, removeOmitted: result.remove.length, removeOmittedBytes: Number.MAX_SAFE_INTEGER, skippedOmitted: result.skipped.length });
+  // Room for the skips of removals left out to be named (about as long as the first skips).
+  const reserved = fitting(result.skipped.slice(0, KEPT_PRUNE_ENTRIES), Number.POSITIVE_INFINITY).bytes;
+  budget -= reserved;
+  // What was removed first, each with its skip: it is what the operator must see.
+  let remove = 0;
+  for (const decision of result.remove) {
+    const skip = skipOf.get(decision.location);
+    const cost = responseBytes(decision) + 1 + (skip === undefined ? 0 : responseBytes(skip) + 1);
+    if (cost > budget) break;
+    budget -= cost;
+    remove += 1;
+  }
+  const shownSkips = result.remove.slice(0, remove).flatMap((decision) => skipOf.get(decision.location) ?? []);
+  const shownLocations = new Set(shownSkips.map((skip) => skip.location));
+  budget += reserved;
+  const otherSkips = fitting(result.skipped.filter((skip) => !shownLocations.has(skip.location)).slice(0, KEPT_PRUNE_ENTRIES), budget);
+  const skipped = [...shownSkips, ...result.skipped.filter((skip) => !shownLocations.has(skip.location)).slice(0, otherSkips.count)];
+  budget -= otherSkips.bytes;
+  const keep = remove === result.remove.length ? fitting(result.keep, budget).count : 0;
   const omitted = result.remove.slice(remove);
   return {
     ...result,
     keep: result.keep.slice(0, keep),
     remove: result.remove.slice(0, remove),
+    skipped,
+    notes,
     keepOmitted: result.keep.length - keep,
     keepOmittedUncounted: result.keep.slice(keep).filter((decision) => decision.uncounted === true).length,
     removeOmitted: omitted.length,
     removeOmittedBytes: omitted.reduce((total, decision) => total + decision.bytes, 0),
+    ...(skipped.length < result.skipped.length && { skippedOmitted: result.skipped.length - skipped.length }),
   };
 }
 

@@ -227,7 +227,7 @@ export class OpenClawBackupStack extends Stack {
       scheduleArnPattern: this.backupScheduler.scheduleArnPattern,
       schedulerRole: this.backupScheduler.role,
       statusTable: this.observability.statusTable,
-      queues: [this.backupFanOut.queue, this.backupFanOut.deadLetterQueue, this.backupScheduler.deadLetterQueue, this.backupSchedules.deadLetterQueue],
+      queues: [this.backupFanOut.queue, this.backupFanOut.deadLetterQueue, this.backupScheduler.deadLetterQueue, this.backupSchedules.deadLetterQueue, this.backupFunctions.restoreDeadLetterQueue],
       fileSystem: this.tenantFileSystem.fileSystem,
       accessPoint: this.tenantFileSystem.accessPoint,
     });

@@ -11,3 +11,12 @@ const NETWORK_REASONS: Readonly<Record<string, string>> = {
 export function networkReason(code: string | undefined): string | undefined {
   return code === undefined ? undefined : NETWORK_REASONS[code];
 }
+
+/**
+ * Why a connection to `endpoint` was reset before any answer: a port that speaks TLS resets one
+ * that sends plain HTTP, so an `http://` endpoint names its `https://` form.
+ */
+export function connectionResetReason(endpoint: string | undefined, attempts: number): string {
+  const secure = endpoint?.startsWith('http://') === true ? `https://${endpoint.slice('http://'.length)}` : undefined;
+  return `the connection was reset before any answer${attempts > 1 ? ` in each of ${attempts} attempts` : ''}${secure === undefined ? '' : `: a port that speaks TLS does that to plain HTTP: for a store with TLS give the endpoint as ${secure}`}`;
+}

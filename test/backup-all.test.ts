@@ -49,6 +49,9 @@ describe('backup --all to local paths', () => {
     const day = days.find((candidate) => existsSync(path.join(dir.path, 'one', 'acme', `${candidate}.tar.zst`)));
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^Backed up 3 of 3 tenants \(2 at once\) in [\d.]+ s$/);
+    // Fewer tenants than --jobs: the summary names the backups that ran at once, not the option.
+    const single = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'one-jobs', '{tenant}.tar.zst'), '--jobs', '4', '--json']);
+    expect(JSON.parse(single.stdout)).toMatchObject({ jobs: 3 });
     expect(lines[1]).toMatch(/^\s+TENANT\s+CONTENT\s+STORED\s+TIME\s+ARCHIVE$/);
     for (const [index, tenant] of TENANTS.entries()) {
       const archive = path.join(dir.path, 'one', tenant, `${day}.tar.zst`);

@@ -336,6 +336,17 @@ describe('tenants backups below an s3rver prefix', () => {
     }
   });
 
+  it('says a --from that is a prefix of archives, not one, is a prefix and names the listing; a key that is neither is only missing', async () => {
+    const restored = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', 's3://backups/backups/acme', '--as', 'prefixed', ...s3Flags(server)]);
+    expect(restored).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: "openclaw: no archive at s3://backups/backups/acme: it is a prefix with objects below it: give the archive's key (tenants backups NAME --in s3://backups/backups/acme/ lists a tenant's archives in it)\n",
+    });
+    const verified = await runMain(['tenants', 'verify', '--from', 's3://backups/backups/acm', '--no-record', ...s3Flags(server)]);
+    expect(verified.stderr).toBe('openclaw: no archive at s3://backups/backups/acm\n');
+  });
+
   it('verifies and restores an archive another tool copied to a key a backup would not write, as it is listed', async () => {
     // A backslash (a Windows tool's path) and a control character: S3 keys, listed (escaped) by
     // `backups`, and refused as --from ("invalid S3 object key") before reads took any key S3 holds.

@@ -808,14 +808,27 @@ describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
     expect(existsSync(destination)).toBe(false);
   });
 
-  it('a file of a tenant: the backup names it, in one line (exit 1), and leaves no archive', () => {
+  it('a file of a tenant: the backup and its dry run name it, in one line (exit 1), and leave no archive', () => {
     const tenants = baseWith('file', 'acme/config.json', 0o600);
     const destination = path.join(place, 'file.tar.zst');
-    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject({
-      status: 1,
-      stderr: `openclaw: cannot back up tenant "acme": permission denied (${path.join(tenants, 'acme', 'config.json')})${RUN_AS}\n`,
-    });
+    const expected = { status: 1, stdout: '', stderr: `openclaw: cannot back up tenant "acme": permission denied (${path.join(tenants, 'acme', 'config.json')})${RUN_AS}\n` };
+    // The dry run said "would back up" (exit 0) for a backup that then failed.
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination, '--dry-run'])).toEqual(expected);
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject(expected);
     expect(readdirSync(place).filter((name) => name.includes('file.tar.zst'))).toEqual([]);
+  });
+
+  it('a file its mode bits deny but an ACL grants, or one of its own it may read: the dry run passes, as the backup would', () => {
+    const tenants = baseWith('granted', 'acme/config.json', 0o600);
+    const config = path.join(tenants, 'acme', 'config.json');
+    try {
+      execFileSync('setfacl', ['-m', `u:${NOBODY}:r`, config]);
+    } catch {
+      chownSync(config, NOBODY, NOBODY); // no ACLs here: a file of its own
+    }
+    const destination = path.join(place, 'granted.tar.zst');
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination, '--dry-run'])).toMatchObject({ status: 0, stderr: '' });
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject({ status: 0, stderr: '' });
   });
 });
 

@@ -959,6 +959,10 @@ describe('operator policy', () => {
     expect(actionsOf(statements)).not.toContain('events:PutRule');
     expect(actionsOf(statements)).not.toContain('events:PutTargets');
     expect(JSON.stringify(bySid.MigrateScheduleRules!.Resource)).toContain(':rule/openclaw-backup-*');
+    // doctor reads the depth of the work queue and of every DLQ it names.
+    for (const name of ['openclaw-backup-work', 'openclaw-backup-work-dlq', 'openclaw-backup-schedule-dlq', 'openclaw-backup-restore-work-dlq']) {
+      expect(JSON.stringify(bySid.QueueDepths!.Resource), name).toContain(logicalId(t, 'AWS::SQS::Queue', { QueueName: name }));
+    }
   });
 });
 

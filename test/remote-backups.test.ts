@@ -478,6 +478,34 @@ describe('a prune of more backups than one Lambda answer holds', () => {
     ]);
   });
 
+  it('answers a prune whose every removal was skipped (a store whose If-Match never matches) within a Lambda response: the first skips and notes named, the rest counted', async () => {
+    const reason = 'changed since it was listed (written again?): not removed';
+    const skipped = result.remove.map((decision) => ({ location: decision.location, reason }));
+    const notes = ['the store keeps every version', ...skipped.map((skip) => `${skip.location} ${skip.reason}`)];
+    const everySkipped = { ...result, removed: 0, bytesRemoved: 0, skipped, notes };
+    const logger = new Logger({ serviceName: 'test', logLevel: 'SILENT' });
+    const operations = { ...localOperations(base), prune: async () => everySkipped as unknown as PruneResult };
+    const prune = pruneHandler({ config, logger, publish: async () => {}, operations });
+    const answer = (await prune({ tenant: 'acme', in: 's3://backups/backups/acme/', keep: { last: 7 }, bounded: true }, context())) as PruneResult;
+    expect(encode(answer).length).toBeLessThan(6 * 1024 * 1024);
+    // Every removal shown carries its skip; the skips of those left out are named up to 100, then counted.
+    expect(answer.skipped.slice(0, answer.remove.length)).toEqual(skipped.slice(0, answer.remove.length));
+    expect(answer.skipped.length).toBe(answer.remove.length + 100);
+    expect(answer.skipped.length + answer.skippedOmitted!).toBe(44_993);
+    expect(answer.notes).toEqual([...notes.slice(0, 100), `${(notes.length - 100).toLocaleString('en-US')} more notes not shown (a Lambda response holds at most 6 MB)`]);
+
+    gateway(false, everySkipped);
+    const text = await remote(args);
+    expect(text.status, text.stderr).toBe(0);
+    const lines = text.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('Kept 7 and removed 0 backups (0 B) of "acme" in s3://backups/backups/acme/');
+    const shown = lines.filter((line) => /^\s+skipped\s+\d/.test(line)).length;
+    expect(shown).toBe(answer.remove.length);
+    expect(lines.some((line) => /^\s+removed\s/.test(line))).toBe(false);
+    expect(lines).toContain(`  … and ${(44_993 - shown).toLocaleString('en-US')} later skipped (the first 100 below) and 7 older kept, left out of the gateway's answer (a Lambda response holds at most 6 MB)`);
+    expect(lines.filter((line) => line.startsWith('  skipped s3://'))).toHaveLength(100);
+  });
+
   it('counts the kept that no rule counts among those left out, in its first line', async () => {
     const keep = result.keep.map((decision, n) => (n < 5 ? decision : { ...decision, reasons: ['not shown whole: …; counted by no rule'], uncounted: true as const }));
     gateway(false, { ...result, keep });

@@ -2,7 +2,7 @@
 // secret in any message.
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
@@ -214,6 +214,20 @@ describe('translateS3Error', () => {
       expect(result.stderr).toBe(`openclaw: cannot reach https://${address} for s3://backups/: EPROTO (the TLS handshake failed: the port answers without TLS: for a store without TLS give the endpoint as http://${address})\n`);
     } finally {
       await new Promise((resolve) => plainStore.close(resolve));
+    }
+  });
+
+  it('says an http:// endpoint whose connection is reset before any answer may be a TLS port, naming the https:// one, not "no answer" (the CLI)', async () => {
+    // What a TLS port (Node's own) does with a plain HTTP request: reads it and resets the connection.
+    const tlsPort = net.createServer((socket) => socket.once('data', () => socket.resetAndDestroy()));
+    await new Promise<void>((resolve) => tlsPort.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = `127.0.0.1:${(tlsPort.address() as AddressInfo).port}`;
+      const result = await runMain(['tenants', 'backups', 'acme', '--in', 's3://backups/', '--endpoint', `http://${address}`, '--access-key', 'AKIAEXAMPLE', '--secret-key', SECRET]);
+      expect(result).toMatchObject({ status: 1, stdout: '' });
+      expect(result.stderr).toMatch(new RegExp(`^openclaw: cannot reach http://${address.replace(/[.]/g, '\\.')} for s3://backups/: ECONNRESET \\(the connection was reset before any answer( in each of \\d+ attempts)?: a port that speaks TLS does that to plain HTTP: for a store with TLS give the endpoint as https://${address.replace(/[.]/g, '\\.')}\\)\\n$`));
+    } finally {
+      await new Promise((resolve) => tlsPort.close(resolve));
     }
   });
 

@@ -35,6 +35,7 @@ export interface BackupAllResult {
   readonly template: string;
   /** The time the template's dates were filled in with. */
   readonly time: string;
+  /** Backups run at once: --jobs, or fewer when there are fewer tenants. */
   readonly jobs: number;
   /** Backed up or, with --skip-existing, found backed up already. */
   readonly succeeded: number;
@@ -159,8 +160,9 @@ export async function backupAll(request: {
       report();
     }
   };
+  const workers = Math.min(jobs, Math.max(tenants.length, 1));
   try {
-    await Promise.all(Array.from({ length: Math.min(jobs, Math.max(tenants.length, 1)) }, worker));
+    await Promise.all(Array.from({ length: workers }, worker));
   } finally {
     stopFollowing();
   }
@@ -173,7 +175,7 @@ export async function backupAll(request: {
     operation: 'backup-all',
     template,
     time: time.toISOString(),
-    jobs,
+    jobs: workers,
     succeeded: results.length - failed,
     ...(request.findExisting !== undefined && { skipped }),
     failed,

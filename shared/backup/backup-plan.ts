@@ -5,7 +5,10 @@
 // database is left out when that database (recognised by its header) is snapshotted, so it
 // is listed as "may be left out". The destination is checked as the backup checks it before
 // it reads anything (an existing archive is refused without --overwrite): the plan carries
-// that refusal, and the CLI exits with it.
+// that refusal, and the CLI exits with it. A file whose mode bits deny this user reading it
+// is asked `access`: one the backup could not read fails the dry run as it would the backup.
+
+import { constants as fsConstants, promises as fs } from 'node:fs';
 
 import { describeError, isOpenClawError } from '../errors.js';
 import { backupReadError } from './backup.js';
@@ -16,7 +19,7 @@ import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { databaseOf } from './live-files.js';
 import { SeenInodes } from './seen-inodes.js';
-import { firstNameOf, walkTenant, type WalkNotes } from './tenant-walk.js';
+import { absPathOf, firstNameOf, walkTenant, type WalkNotes } from './tenant-walk.js';
 import { shownPath } from '../format.js';
 
 /** Largest files shown. */
@@ -78,6 +81,13 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
     else if (item.kind === 'symlink') totals.symlinks++;
     else {
       totals.files++;
+      // The backup reads every file: one this user may not read fails it, and its dry run as it
+      // fails on a directory it may not read (an ACL may grant what the mode bits deny).
+      if (item.stat?.deniedByMode === true) {
+        await fs.access(absPathOf(item), fsConstants.R_OK).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'EACCES' || error.code === 'EPERM') throw error;
+        });
+      }
       const bytes = item.stat?.size ?? 0;
       // A later name of a file is archived as a hard link: its content is stored once.
       const counted = item.stat === undefined || firstNameOf(item, item.stat, linked);

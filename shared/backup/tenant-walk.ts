@@ -107,6 +107,8 @@ export interface ListedFileStat {
   readonly mtimeMs: number;
   /** Device and inode of a file with more than one name (st_nlink > 1); undefined for the others. */
   readonly inode?: { readonly dev: number; readonly ino: number };
+  /** Its mode bits deny this process reading it (an ACL may still allow it): see `deniedByMode`. */
+  readonly deniedByMode?: true;
 }
 
 /**
@@ -352,7 +354,7 @@ class ListedFileStats {
       this.others.set(index, listedOtherStat(stat));
       return;
     }
-    this.found[index] = FOUND_FILE;
+    this.found[index] = deniedByMode(stat) ? FOUND_FILE_DENIED_BY_MODE : FOUND_FILE;
     this.sizes[index] = stat.size;
     this.mtimes[index] = stat.mtimeMs;
     if (stat.nlink > 1) {
@@ -366,7 +368,7 @@ class ListedFileStats {
   }
 
   isFile(index: number): boolean {
-    return this.found[index] === FOUND_FILE;
+    return this.found[index] !== 0;
   }
 
   /** A regular file's stat (`isFile`), as `listedFileStat` makes it. */
@@ -374,7 +376,8 @@ class ListedFileStats {
     const dev = this.devs?.[index];
     const size = this.sizes[index]!;
     const mtimeMs = this.mtimes[index]!;
-    return dev === undefined || Number.isNaN(dev) ? { size, mtimeMs } : { size, mtimeMs, inode: { dev, ino: this.inos![index]! } };
+    const denied = this.found[index] === FOUND_FILE_DENIED_BY_MODE ? { deniedByMode: true as const } : {};
+    return dev === undefined || Number.isNaN(dev) ? { size, mtimeMs, ...denied } : { size, mtimeMs, inode: { dev, ino: this.inos![index]! }, ...denied };
   }
 
   /** What a name listed as a regular file is by its lstat when it is no longer one; undefined when it vanished. */
@@ -384,6 +387,21 @@ class ListedFileStats {
 }
 
 const FOUND_FILE = 1;
+const FOUND_FILE_DENIED_BY_MODE = 2;
+
+const euid = process.geteuid?.();
+const groups = euid === undefined || euid === 0 ? undefined : new Set([process.getegid!(), ...process.getgroups!()]);
+
+/**
+ * Whether a file's mode bits deny this process reading it: the owner's bits for its owner,
+ * the group's for a member, the others' for the rest; never for root, nor where there are no
+ * uids (Windows). A dry run asks `access` of these only (an ACL may grant what the bits deny).
+ */
+export function deniedByMode(stat: Pick<Stats, 'mode' | 'uid' | 'gid'>): boolean {
+  if (groups === undefined) return false;
+  const bit = stat.uid === euid ? 0o400 : groups.has(stat.gid) ? 0o040 : 0o004;
+  return (stat.mode & bit) === 0;
+}
 
 /**
  * The walk, handed out in runs of items: `next(max)` answers with a value on a synchronous
@@ -778,7 +796,8 @@ function lstatFiles(dirPath: string, names: PackedListing, isPlainFile: (index: 
 }
 
 function listedFileStat(stat: Stats): ListedFileStat {
-  return stat.nlink > 1 ? { size: stat.size, mtimeMs: stat.mtimeMs, inode: { dev: stat.dev, ino: stat.ino } } : { size: stat.size, mtimeMs: stat.mtimeMs };
+  const denied = deniedByMode(stat) ? { deniedByMode: true as const } : {};
+  return stat.nlink > 1 ? { size: stat.size, mtimeMs: stat.mtimeMs, inode: { dev: stat.dev, ino: stat.ino }, ...denied } : { size: stat.size, mtimeMs: stat.mtimeMs, ...denied };
 }
 
 function listedOtherStat(stat: Stats): ListedOtherStat {

@@ -108,6 +108,8 @@ export interface PruneResult {
   readonly keepOmittedUncounted?: number;
   readonly removeOmitted?: number;
   readonly removeOmittedBytes?: number;
+  /** Skips left out of `skipped` (of removals left out) to keep the answer within that limit; absent when none were. */
+  readonly skippedOmitted?: number;
   /**
    * The tenant's unfinished multipart uploads older than STALE_UPLOAD_AGE_MS that were aborted
    * (in a dry run: would be); absent where the store has none to say (local directories) or

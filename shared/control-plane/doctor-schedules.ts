@@ -4,8 +4,9 @@
 //               and the previous version's rules still waiting for `cron migrate`
 //   Lambda      ListEventSourceMappings of the backup function: the work queue's mapping,
 //               enabled, and how many backups it runs at once
-//   SQS         GetQueueUrl, GetQueueAttributes: the work queue's depth, the work DLQ and the
-//               schedule DLQ (with the command that moves a fixed DLQ's messages back)
+//   SQS         GetQueueUrl, GetQueueAttributes: the work queue's depth, the work DLQ, the
+//               schedule DLQ and the restore DLQ (with the command that moves a fixed DLQ's
+//               messages back)
 //   DynamoDB    the status table: the tenants whose last backup failed (the latest five),
 //               and the last freshness check (its time, the stale tenants it named)
 // Problems of state (messages in a DLQ, failed or stale tenants) are warnings; a missing
@@ -19,7 +20,7 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@
 
 import { parseScheduleName, isAllTenants } from '../schedule/schedule-names.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
-import { functionName, PRUNE_ROLE, scheduleDeadLetterQueueName, scheduleGroupName, statusTableName, workDeadLetterQueueName, workQueueName, type ControlPlane } from './deployment.js';
+import { functionName, PRUNE_ROLE, restoreDeadLetterQueueName, scheduleDeadLetterQueueName, scheduleGroupName, statusTableName, workDeadLetterQueueName, workQueueName, type ControlPlane } from './deployment.js';
 import type { Check, CheckStatus } from './doctor.js';
 import { listLegacyCrons } from './legacy-cron-rules.js';
 import { getFreshnessRecord, readTenantStatuses } from './status-table.js';
@@ -139,12 +140,15 @@ async function queueChecks(plane: ControlPlane, clients: ScheduleDoctorClients, 
   for (const [check, name, what] of [
     ['work DLQ', workDeadLetterQueueName(plane.stack), 'queued backups gave up after their last attempt (see the failures below)'],
     ['schedule DLQ', scheduleDeadLetterQueueName(plane.stack), 'schedules could not invoke their target'],
+    ['restore DLQ', restoreDeadLetterQueueName(plane.stack), 'pieces of restores in pieces gave up after their last attempt: each one\'s tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md)'],
   ] as const) {
     const dlq = await queueDepth(plane, clients.sqs, name);
     if (dlq === undefined) add(check, 'fail', `no queue ${name}: deploy this version of the stack`);
     else if (dlq.visible + dlq.inFlight === 0) add(check, 'ok', 'empty');
     else {
-      const redrive = check === 'work DLQ' ? `; once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn ${dlq.arn}` : '';
+      // A restore's piece delivered again goes on from where its chain stands (one whose chain ended is skipped).
+      const again = check === 'work DLQ' ? 'run them again' : check === 'restore DLQ' ? 'go on with them' : undefined;
+      const redrive = again === undefined ? '' : `; once the cause is fixed, ${again}: aws sqs start-message-move-task --source-arn ${dlq.arn}`;
       add(check, 'warn', `${dlq.visible + dlq.inFlight} message${dlq.visible + dlq.inFlight === 1 ? '' : 's'}: ${what}${redrive}`);
     }
   }

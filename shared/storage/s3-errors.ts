@@ -7,7 +7,7 @@
 
 import { AbortedError, DestinationExistsError, OpenClawError, StorageError, UsageError, type StorageCode } from '../errors.js';
 import { escapedNameHint } from '../format.js';
-import { networkReason } from '../network-reasons.js';
+import { connectionResetReason, networkReason } from '../network-reasons.js';
 import { redact } from './redact.js';
 import { isRegionName } from './s3-url.js';
 import { isAbortError } from './streams.js';
@@ -149,6 +149,8 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): OpenC
       ? ' (TLS certificate problem: a private CA is trusted through AWS_CA_BUNDLE=FILE or NODE_EXTRA_CA_CERTS=FILE)'
       : errno === 'EPROTO'
         ? tlsHandshakeReason(message, context.endpoint)
+        : errno === 'ECONNRESET'
+        ? ` (${connectionResetReason(context.endpoint, attempts)})`
         : name === 'TimeoutError'
         ? ` (no answer${attempts > 1 ? ` in ${attempts} attempts` : ''})`
         : networkReason(errno) === undefined ? '' : ` (${networkReason(errno)})`;

@@ -390,6 +390,16 @@ export class S3Location implements ArchiveLocation {
     }
   }
 
+  /** Whether objects lie below the key taken as a folder (`KEY/…`); false when the store does not say. */
+  private async isPrefix(sdk: S3Sdk, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      const answer = await this.client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.key}/`, MaxKeys: 1 }), { ...(signal !== undefined && { abortSignal: signal }) });
+      return (answer.KeyCount ?? answer.Contents?.length ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  }
+
   async read(options: ReadOptions = {}): Promise<Readable> {
     const { signal } = options;
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('read')]);
@@ -412,7 +422,11 @@ export class S3Location implements ArchiveLocation {
       );
     } catch (error) {
       if (expected !== undefined && (s3StatusCode(error) === 412 || s3ErrorName(error) === 'PreconditionFailed' || s3StatusCode(error) === 404)) throw changed();
-      throw translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
+      const failure = translateS3Error(notS3NotFound(error, 'GetObject') ?? error, context);
+      if (failure instanceof StorageError && failure.code === 'NOT_FOUND' && (await this.isPrefix(sdk, signal))) {
+        throw new StorageError(`${failure.message}: it is a prefix with objects below it: give the archive's key (tenants backups NAME --in ${this.display}/ lists a tenant's archives in it)`, 'NOT_FOUND', { cause: error });
+      }
+      throw failure;
     }
     if (first.ETag === undefined) {
       destroyQuietly(first.Body as Readable | undefined);
