@@ -116,6 +116,14 @@ export interface RestorePieces {
   readonly suspend: () => boolean;
   /** A later piece: the tenant the chain restores into (its checkpoint's name). Absent: the first piece. */
   readonly resume?: { readonly tenant: string };
+  /**
+   * A first piece's hand-over (the restore function queues the next piece): called once its
+   * checkpoint is saved, still under the tenant's lock, so that a piece killed before it
+   * handed over leaves a chain recovery ends (restore-continuation.ts `handingOver`) rather
+   * than one that keeps the tenant busy with no piece to come. Failing, it ends the chain
+   * (checkpoint and staging removed) and its error is the piece's.
+   */
+  readonly handOver?: (suspended: RestoreSuspended) => Promise<void>;
 }
 
 /** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
@@ -302,11 +310,20 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       },
     }).catch(async (error: unknown) => {
       if (error instanceof ExtractionSuspended) {
+        const handOver = checkpoint === undefined ? pieces!.handOver : undefined;
         const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1 });
-        await saveRestoreCheckpoint(tenantsDir, saved);
+        await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
-        staging = undefined; // the chain's now
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
+        if (handOver !== undefined) {
+          await handOver(suspendedResult).catch(async (failure: unknown) => {
+            await removeRestoreCheckpoint(tenantsDir, saved.tenant);
+            throw failure;
+          });
+          crashPoint('restore:piece-handed-over');
+          await saveRestoreCheckpoint(tenantsDir, saved);
+        }
+        staging = undefined; // the chain's now
         return undefined;
       }
       if (pinned !== undefined) pinned.unpinErrorPath(error);
