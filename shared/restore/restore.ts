@@ -316,12 +316,15 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
         if (handOver !== undefined) {
-          await handOver(suspendedResult).catch(async (failure: unknown) => {
+          // Either failing, the chain ends here: its next piece, if queued, finds no checkpoint.
+          await (async () => {
+            await handOver(suspendedResult!);
+            crashPoint('restore:piece-handed-over');
+            await saveRestoreCheckpoint(tenantsDir, saved);
+          })().catch(async (failure: unknown) => {
             await removeRestoreCheckpoint(tenantsDir, saved.tenant);
             throw failure;
           });
-          crashPoint('restore:piece-handed-over');
-          await saveRestoreCheckpoint(tenantsDir, saved);
         }
         staging = undefined; // the chain's now
         return undefined;
