@@ -248,6 +248,13 @@ describe('a restore in pieces', () => {
     while ('suspended' in result) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
     chmodSync(path.join(base, 'copy', 'locked'), 0o555);
     expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    // Its next piece delivered at once waits for the lock it still holds, rather than be refused busy.
+    const second = newChainId();
+    let next: ReturnType<typeof piece> | undefined;
+    await piece({ as: 'copy', force: true }, { chain: second, suspend: () => true, handOver: async () => void (next = piece({}, { chain: second, suspend: () => true, resume: { tenant: 'copy' } })) });
+    await expect(next).resolves.toMatchObject({ suspended: true, chain: second, pieces: 2 });
+    result = await piece({}, { chain: second, suspend: () => false, resume: { tenant: 'copy' } });
+    expect(result).toMatchObject({ tenant: 'copy', replaced: true });
     const refused = piece({ as: 'other' }, { chain: newChainId(), suspend: () => true, handOver: async () => Promise.reject(new Error('the queue refused')) });
     await expect(refused).rejects.toThrow(/^the queue refused$/);
     expect(hiddenNames()).toEqual([]);

@@ -188,13 +188,15 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   /** Who gets the restored entries; undefined: whoever creates them (no chown call). */
   let owner: Owner | undefined;
 
+  // A piece names its chain in the lock: the next one, queued by a first piece still holding it, waits for it.
+  const lockOptions = pieces === undefined ? {} : { target: `restore chain ${pieces.chain}`, waitForSameTarget: resumeTenant !== undefined };
   async function claimSlot(tenant: string): Promise<void> {
-    lock = await acquireTenantLock(tenantsDir, tenant, 'restore').catch(async (error: unknown) => {
+    lock = await acquireTenantLock(tenantsDir, tenant, 'restore', lockOptions).catch(async (error: unknown) => {
       // Another restore onto this new gateway, refused, removed the base dir it had made
       // (empty until a lock is in it) after we found it there: make it again, once.
       if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'ENOENT') throw error;
       await makeBaseDir();
-      return acquireTenantLock(tenantsDir, tenant, 'restore');
+      return acquireTenantLock(tenantsDir, tenant, 'restore', lockOptions);
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
