@@ -139,6 +139,16 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(hidden()).toEqual([]);
   });
 
+  it('two deliveries of one piece at the same time (its visibility timeout passed): the second waits for the first and goes on from where it left the chain; one completion event', async () => {
+    await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'acme-together' }, budgetContext('req-t1'));
+    const message = queue.shift()!;
+    expect(await Promise.all([deliver(message, 't-a'), deliver(message, 't-b')])).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'acme-together'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(hidden().filter((name) => name.includes('-acme-together'))).toEqual([]);
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'acme-together' }) }]);
+  });
+
   it('keeps the tenant busy mid-chain: a backup of it is refused; the old tenant stays in the slot', async () => {
     makeTenant('busy');
     writeFileSync(path.join(base, 'busy', 'marker'), 'the old tenant');

@@ -83,7 +83,7 @@ export interface LockOptions {
   /** Overrides for tests: how old a heartbeat may be, how often it beats. */
   readonly staleMs?: number;
   readonly heartbeatMs?: number;
-  /** What the operation works on (a backup: its destination's display name), written in the lock: a second backup of the same tenant to the same place is told apart (TenantBusyError.sameBackup). */
+  /** What the operation works on (a backup: its destination's display name; a restore in pieces: its chain), written in the lock: a second backup of the same tenant to the same place is told apart (TenantBusyError.sameBackup). */
   readonly target?: string;
   /** Waits (RECOVERY_WAIT_MS) for a holder of the same operation and `target`: a restore's next piece, queued while the piece before still holds the lock to hand over. */
   readonly waitForSameTarget?: boolean;
