@@ -53,7 +53,7 @@ import {
   type VerifyCommand,
 } from '../shared/operations.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
-import { loadRestoreCheckpoint, removeRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
+import { loadRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -520,6 +520,13 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
         chain: continues?.chain ?? newChainId(),
         suspend: () => context.getRemainingTimeInMillis() < margin,
         ...(continues !== undefined && { resume: { tenant: continues.tenant } }),
+        // A first piece hands over under the tenant's lock: killed before it had, its chain is one recovery ends (no message of it comes again).
+        ...(continues === undefined && {
+          handOver: (suspended: RestoreSuspended) =>
+            continueRestore!(nextPieceMessage(command, suspended)).catch((error: unknown) => {
+              throw restoreHandOverError(suspended, error, false);
+            }),
+        }),
       };
       // Every piece reads the archive from its start, the last one all of it: its bytes must
       // still fit one invocation; its entries (the staging) need not.
@@ -530,30 +537,16 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
       return { outcome: 'chain-ended', result: outcome };
     }
     if ('suspended' in outcome) {
-      const message: RestoreWorkMessage = {
-        version: 1,
-        kind: 'restore',
-        tenant: outcome.tenant,
-        command: {
-          from: command.from,
-          ...(command.limits !== undefined && { limits: command.limits as Record<string, number> }),
-          ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
-        },
-        continues: { chain: outcome.chain, trigger: 'direct' },
-      };
-      try {
-        await continueRestore!(message);
-      } catch (error) {
-        // A first piece has no message to come again: its chain ends here (the staging it
-        // leaves is an interrupted restore's, which the next command on the tenant removes).
-        if (continues === undefined) await removeRestoreCheckpoint(config.tenantsDir, outcome.tenant).catch(() => undefined);
-        const failure = restoreHandOverError(outcome, error, continues !== undefined);
-        const body = errorBody(failure, secretsOf(command.storage));
-        logFailure(logger, 'restore piece could not hand over', failure, body);
-        if (continues === undefined) {
-          await publish({ operation: 'restore', ok: false, detail: { tenant: outcome.tenant, location: command.from, trigger: 'direct', requestId: context.awsRequestId, durationMs: Date.now() - started, error: { code: body.code, message: body.message } } }, timeLeft(context));
+      // A later piece hands over here: killed before it had, its own message comes again and goes on from the checkpoint.
+      if (continues !== undefined) {
+        try {
+          await continueRestore!(nextPieceMessage(command, outcome));
+        } catch (error) {
+          const failure = restoreHandOverError(outcome, error, true);
+          const body = errorBody(failure, secretsOf(command.storage));
+          logFailure(logger, 'restore piece could not hand over', failure, body);
+          return { outcome: 'failed', error: failure, body, comesAgain: true };
         }
-        return { outcome: 'failed', error: failure, body, comesAgain: continues !== undefined };
       }
       logger.info('restore piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, written: outcome.written, durationMs: outcome.durationMs });
       return { outcome: 'continued', result: outcome };
@@ -622,6 +615,21 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
   }
 }
 
+/** The restore queue's message for the piece after `suspended`. */
+function nextPieceMessage(command: RestoreCommand, suspended: RestoreSuspended): RestoreWorkMessage {
+  return {
+    version: 1,
+    kind: 'restore',
+    tenant: suspended.tenant,
+    command: {
+      from: command.from,
+      ...(command.limits !== undefined && { limits: command.limits as Record<string, number> }),
+      ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
+    },
+    continues: { chain: suspended.chain, trigger: 'direct' },
+  };
+}
+
 /** Whether the restore chain `chain` still owns the tenant (its checkpoint there, readable). */
 async function restoreChainGoesOn(tenantsDir: string, tenant: string, chain: string): Promise<boolean> {
   const checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant).catch(() => undefined);
@@ -642,7 +650,7 @@ function restoreHandOverError(outcome: RestoreSuspended, error: unknown, comesAg
   const text =
     `the restore of "${outcome.tenant}" from ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
     `but its next piece could not be queued on the restore queue: ${why}; nothing was moved into the slot: ` +
-    (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended (what it staged is removed by the next command on the tenant): restore again');
+    (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended, what it staged removed: restore again');
   return name === 'AccessDenied' || name === 'AccessDeniedException' ? new RemoteError('ACCESS_DENIED', text, { cause: error }) : new RemoteError('AWS_ERROR', text, { cause: error });
 }
 

@@ -213,6 +213,54 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
+  it('kill -9 of a first piece before it handed over its next: no piece can come, so recovery ends the chain (the tenant not busy for a day); killed after, its next piece ends it', async () => {
+    const acme = path.join(base, 'acme');
+    writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
+    const now = describeTree(acme);
+    const handedOver = path.join(dir.path, 'handed-over');
+    for (const point of ['restore:piece-saved', 'restore:piece-handed-over']) {
+      const chain = newChainId();
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', firstPieceScript(chain, handedOver)], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: point }, encoding: 'utf8' });
+      expect(killed.signal, `${point}: ${killed.stderr}`).toBe('SIGKILL');
+      expect(existsSync(handedOver), point).toBe(point === 'restore:piece-handed-over');
+      if (point === 'restore:piece-saved') {
+        await expect(recoverTenant({ tenantsDir: base, tenant: 'acme' })).resolves.toMatchObject({ restoreChain: { outcome: 'ended' } });
+      }
+      // The piece handed over comes, finds its chain ended: nothing done, nothing left.
+      await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } })).resolves.toMatchObject({ chainEnded: true });
+      expect(hiddenNames(), point).toEqual([]);
+      expect(describeTree(acme), point).toEqual(now);
+      rmSync(handedOver, { force: true });
+    }
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(path.join(dir.path, 'after.tar.zst')) });
+  });
+
+  it('a first piece hands over once its checkpoint is saved, under the lock: handed over, the chain goes on; failing to, the chain ends with nothing left', async () => {
+    const chain = newChainId();
+    const handed: string[] = [];
+    const first = await piece({ as: 'copy' }, { chain, suspend: () => true, handOver: async (suspended) => void handed.push(suspended.chain) });
+    expect(handed).toEqual([chain]);
+    expect(await loadRestoreCheckpoint(base, 'copy')).not.toHaveProperty('handingOver');
+    expect(first).toMatchObject({ suspended: true, pieces: 1 });
+    await recoverTenant({ tenantsDir: base, tenant: 'copy' });
+    expect(await loadRestoreCheckpoint(base, 'copy')).toMatchObject({ chain });
+    let result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+    while ('suspended' in result) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+    chmodSync(path.join(base, 'copy', 'locked'), 0o555);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    // Its next piece delivered at once waits for the lock it still holds, rather than be refused busy.
+    const second = newChainId();
+    let next: ReturnType<typeof piece> | undefined;
+    await piece({ as: 'copy', force: true }, { chain: second, suspend: () => true, handOver: async () => void (next = piece({}, { chain: second, suspend: () => true, resume: { tenant: 'copy' } })) });
+    await expect(next).resolves.toMatchObject({ suspended: true, chain: second, pieces: 2 });
+    result = await piece({}, { chain: second, suspend: () => false, resume: { tenant: 'copy' } });
+    expect(result).toMatchObject({ tenant: 'copy', replaced: true });
+    const refused = piece({ as: 'other' }, { chain: newChainId(), suspend: () => true, handOver: async () => Promise.reject(new Error('the queue refused')) });
+    await expect(refused).rejects.toThrow(/^the queue refused$/);
+    expect(hiddenNames()).toEqual([]);
+    expect(existsSync(path.join(base, 'other'))).toBe(false);
+  });
+
   it('kill -9 at each crash point of a last piece, then recover: the slot holds the old tenant or the restored one, whole, and the chain is over', async () => {
     const acme = path.join(base, 'acme');
     writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
@@ -275,6 +323,17 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 });
+
+/** A first piece (a --force restore of acme) in a process of its own, whose hand-over writes `handedOver`. */
+function firstPieceScript(chain: string, handedOver: string): string {
+  const dist = path.resolve('dist/shared');
+  return `
+    import { writeFileSync } from 'node:fs';
+    import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
+    import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
+    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), force: true, pieces: { chain: ${JSON.stringify(chain)}, suspend: () => true, handOver: async () => writeFileSync(${JSON.stringify(handedOver)}, '') } });
+  `;
+}
 
 /** A next piece in a process of its own (dist/: built by `npm run build`), which a crash point may kill. */
 function resumeScript(chain: string, tenant: string, suspend = true): string {

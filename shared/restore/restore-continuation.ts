@@ -58,6 +58,13 @@ export interface RestoreCheckpoint {
   readonly savedAt: string;
   /** Set by a piece before its first write: found by the next piece, this one stopped without saving (killed). */
   readonly writing: boolean;
+  /**
+   * Set by a first piece that saved its checkpoint and has not yet queued its next piece
+   * (RestorePieces.handOver), cleared once it has. Found under the tenant's lock, that piece
+   * was killed between the two: no message of the chain may ever come (the first piece has
+   * none to come again), so recovery ends the chain instead of keeping the tenant busy.
+   */
+  readonly handingOver?: true;
 }
 
 export function restoreCheckpointPathFor(tenantsDir: string, tenant: string): string {
@@ -140,6 +147,7 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     value.pieces >= 1 &&
     typeof value.force === 'boolean' &&
     typeof value.writing === 'boolean' &&
+    (value.handingOver === undefined || value.handingOver === true) &&
     (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
     !Number.isNaN(Date.parse(value.startedAt)) &&
     !Number.isNaN(Date.parse(value.savedAt))
@@ -152,8 +160,9 @@ export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string
 }
 
 /**
- * What the tenant's restore chain is to recovery: `live` (its staging directory is the
- * chain's, left alone), `abandoned` (no piece saved it for `abandonAfterMs`, or it is damaged:
+ * What the tenant's restore chain is to recovery, under the tenant's lock: `live` (its staging
+ * directory is the chain's, left alone), `abandoned` (no piece saved it for `abandonAfterMs`,
+ * its first piece was killed before it handed over, or it is damaged:
  * the caller removes it, then settles the staging as any interrupted restore's), or none.
  * A checkpoint of a later version counts as live: that version may still go on with it.
  */
@@ -169,7 +178,8 @@ export async function restoreChainState(tenantsDir: string, tenant: string, aban
     throw error;
   }
   if (checkpoint === undefined) return { state: 'none' };
-  if (now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned' };
+  // Asked under the tenant's lock (recovery), which its first piece held from saving this to handing over: that piece is gone.
+  if (checkpoint.handingOver === true || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned' };
   return { state: 'live', staging: checkpoint.staging };
 }
 

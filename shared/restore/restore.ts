@@ -116,6 +116,14 @@ export interface RestorePieces {
   readonly suspend: () => boolean;
   /** A later piece: the tenant the chain restores into (its checkpoint's name). Absent: the first piece. */
   readonly resume?: { readonly tenant: string };
+  /**
+   * A first piece's hand-over (the restore function queues the next piece): called once its
+   * checkpoint is saved, still under the tenant's lock, so that a piece killed before it
+   * handed over leaves a chain recovery ends (restore-continuation.ts `handingOver`) rather
+   * than one that keeps the tenant busy with no piece to come. Failing, it ends the chain
+   * (checkpoint and staging removed) and its error is the piece's.
+   */
+  readonly handOver?: (suspended: RestoreSuspended) => Promise<void>;
 }
 
 /** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
@@ -180,13 +188,15 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   /** Who gets the restored entries; undefined: whoever creates them (no chown call). */
   let owner: Owner | undefined;
 
+  // A piece names its chain in the lock: the next one, queued by a first piece still holding it, waits for it.
+  const lockOptions = pieces === undefined ? {} : { target: `restore chain ${pieces.chain}`, waitForSameTarget: resumeTenant !== undefined };
   async function claimSlot(tenant: string): Promise<void> {
-    lock = await acquireTenantLock(tenantsDir, tenant, 'restore').catch(async (error: unknown) => {
+    lock = await acquireTenantLock(tenantsDir, tenant, 'restore', lockOptions).catch(async (error: unknown) => {
       // Another restore onto this new gateway, refused, removed the base dir it had made
       // (empty until a lock is in it) after we found it there: make it again, once.
       if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'ENOENT') throw error;
       await makeBaseDir();
-      return acquireTenantLock(tenantsDir, tenant, 'restore');
+      return acquireTenantLock(tenantsDir, tenant, 'restore', lockOptions);
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
@@ -302,11 +312,23 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       },
     }).catch(async (error: unknown) => {
       if (error instanceof ExtractionSuspended) {
+        const handOver = checkpoint === undefined ? pieces!.handOver : undefined;
         const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1 });
-        await saveRestoreCheckpoint(tenantsDir, saved);
+        await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
-        staging = undefined; // the chain's now
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
+        if (handOver !== undefined) {
+          // Either failing, the chain ends here: its next piece, if queued, finds no checkpoint.
+          await (async () => {
+            await handOver(suspendedResult!);
+            crashPoint('restore:piece-handed-over');
+            await saveRestoreCheckpoint(tenantsDir, saved);
+          })().catch(async (failure: unknown) => {
+            await removeRestoreCheckpoint(tenantsDir, saved.tenant);
+            throw failure;
+          });
+        }
+        staging = undefined; // the chain's now
         return undefined;
       }
       if (pinned !== undefined) pinned.unpinErrorPath(error);

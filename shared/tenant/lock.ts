@@ -56,6 +56,8 @@ interface LockRecord {
   readonly startedAt?: string;
   /** What the operation works on (a backup: its destination), when it said (LockOptions.target); absent in locks of older versions. */
   readonly target?: string;
+  /** Waits (RECOVERY_WAIT_MS) for a holder of the same operation and `target`: a restore's next piece, queued while the piece before still holds the lock to hand over. */
+  readonly waitForSameTarget?: boolean;
 }
 
 export interface TenantLock {
@@ -81,8 +83,10 @@ export interface LockOptions {
   /** Overrides for tests: how old a heartbeat may be, how often it beats. */
   readonly staleMs?: number;
   readonly heartbeatMs?: number;
-  /** What the operation works on (a backup: its destination's display name), written in the lock: a second backup of the same tenant to the same place is told apart (TenantBusyError.sameBackup). */
+  /** What the operation works on (a backup: its destination's display name; a restore in pieces: its chain), written in the lock: a second backup of the same tenant to the same place is told apart (TenantBusyError.sameBackup). */
   readonly target?: string;
+  /** Waits (RECOVERY_WAIT_MS) for a holder of the same operation and `target`: a restore's next piece, queued while the piece before still holds the lock to hand over. */
+  readonly waitForSameTarget?: boolean;
 }
 
 export async function acquireTenantLock(
@@ -140,13 +144,14 @@ export async function acquireTenantLock(
       else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
       continue;
     }
-    // Another command's sweep settling this tenant's leftovers holds it for a moment.
-    if (holder?.operation === 'recover' && operation !== 'recover' && Date.now() < waitUntil) {
+    // Another command's sweep settling this tenant's leftovers holds it for a moment, and so does a restore's piece handing over.
+    const sameTarget = options.target !== undefined && holder?.operation === operation && holder.target === options.target;
+    if (((holder?.operation === 'recover' && operation !== 'recover') || (sameTarget && options.waitForSameTarget === true)) && Date.now() < waitUntil) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       continue;
     }
     const busy = busyError(tenant, lockPath, holder, { silentMs: attempt.fileSystemNowMs - held.mtimeMs, staleMs: options.staleMs ?? LOCK_STALE_MS });
-    if (options.target !== undefined && holder?.operation === operation && holder.target === options.target) busy.sameBackup = true;
+    if (sameTarget) busy.sameBackup = true;
     throw busy;
   }
   throw new TenantBusyError(`tenant "${tenant}" is busy: could not take its lock ${lockPath}`);
