@@ -358,7 +358,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     // `locking_mode=EXCLUSIVE` holds its write lock between commits, idle), or a file written
     // under it (a writer whose locks do not reach this host): a private copy, as the functions
     // took before they locked, is judged by whether the file held still while copied.
-    const lockedOut = !outcome.ok && outcome.kind === 'busy' && !walInPlace && held !== undefined;
+    const lockedOut = !outcome.ok && outcome.byWriter === true && !walInPlace && held !== undefined;
     // Checked as SQLite opened it (procfs): the file found, its companions beside it. A snapshot
     // of it is one committed state of it, whatever the path names once it is done: a file
     // replaced by rename (or renamed away) since is archived as it was, as any file is.

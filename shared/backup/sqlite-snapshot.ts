@@ -86,7 +86,13 @@ export function companionNames(name: string): string[] {
  */
 export type SnapshotOutcome =
   | { readonly ok: true; readonly pages: number; readonly durationMs: number }
-  | { readonly ok: false; readonly kind: 'busy' | 'unusable' | 'recovery'; readonly reason: string };
+  | {
+      readonly ok: false;
+      readonly kind: 'busy' | 'unusable' | 'recovery';
+      readonly reason: string;
+      /** Busy for a writer: its lock held past the timeout, or a write under the read lock (`heldStill`); not for want of room. */
+      readonly byWriter?: true;
+    };
 
 export interface SnapshotOptions {
   /** Busy timeout: the longest the snapshot waits for a writer's lock. @default 10 s */
@@ -145,6 +151,7 @@ const WRITTEN_UNDER_LOCK = {
   ok: false,
   kind: 'busy',
   reason: "it was written while copied under SQLite's read lock (a writer whose locks do not reach this host)",
+  byWriter: true,
 } as const satisfies SnapshotOutcome;
 
 /** What a write to the live file would change: its size, mtime and header (the change counter at offset 24 moves with every commit). */
@@ -444,7 +451,7 @@ function failure(error: unknown, destination: string, inScratch: boolean): Snaps
   }
   if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
   const kind = isBusy(error.code) ? 'busy' : 'unusable';
-  return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
+  return kind === 'busy' ? { ok: false, kind, reason: `still locked after the busy timeout (${said})`, byWriter: true } : { ok: false, kind, reason: said };
 }
 
 /** What SQLite said, in words; anything else is a bug and is thrown on. */
