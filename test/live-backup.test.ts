@@ -91,7 +91,7 @@ vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
 });
 
 /** What a read-write open of a live database (sqlite-snapshot.ts `closeAsLastConnection`) runs first; a test sets it, and unsets it. */
-const drivers = vi.hoisted(() => ({ beforeReadWriteOpen: undefined as (() => void) | undefined }));
+const drivers = vi.hoisted(() => ({ beforeReadWriteOpen: undefined as (() => void) | undefined, beforeBackupStep: undefined as (() => void) | undefined }));
 vi.mock('../shared/backup/sqlite-driver.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../shared/backup/sqlite-driver.js')>();
   const sqliteDriver: typeof original.sqliteDriver = () => {
@@ -100,7 +100,14 @@ vi.mock('../shared/backup/sqlite-driver.js', async (importOriginal) => {
       ...driver,
       open: (file, options) => {
         if (options?.mustExist === true && options.readOnly !== true) drivers.beforeReadWriteOpen?.();
-        return driver.open(file, options);
+        const connection = driver.open(file, options);
+        const backupTo = connection.backupTo.bind(connection);
+        return Object.assign(connection, {
+          backupTo: (destination: string) => {
+            drivers.beforeBackupStep?.();
+            return backupTo(destination);
+          },
+        });
       },
     };
   };
@@ -1421,6 +1428,53 @@ describe("the cross-host path where SQLite's locks reach the writers (EFS's NFSv
     expect(result.warnings).toEqual([]);
     expect(describeTree(tenantDir)).toEqual(live);
     expect(readDatabase(path.join(restored, 'memory', 'crashed.sqlite'), "SELECT count(*) || ' ' || sum(n) FROM t")).toEqual({ integrity: 'ok', values: ['100 100'] });
+  });
+
+  it('copies privately a database whose writer keeps its lock between commits (locking_mode=EXCLUSIVE), rather than fail once the read lock never comes', async () => {
+    const file = path.join(tenantDir, 'memory', 'exclusive.sqlite');
+    mkdirSync(path.dirname(file), { recursive: true });
+    const writer = openDatabase(file);
+    try {
+      writer.exec('PRAGMA journal_mode = DELETE; PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)');
+      const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', locksAcrossHosts: true, busyTimeoutMs: 100 });
+      expect(result.warnings).toEqual([]);
+      expect(readDatabase(path.join(restored, 'memory', 'exclusive.sqlite'), 'SELECT sum(n) FROM t')).toEqual({ integrity: 'ok', values: [3] });
+    } finally {
+      writer.close();
+    }
+  });
+
+  it("does not archive the half-written pages of a writer whose lock does not reach this host (nolock=1), written under the read lock", async () => {
+    const file = path.join(tenantDir, 'memory', 'unlocked.sqlite');
+    mkdirSync(path.dirname(file), { recursive: true });
+    const setup = openDatabase(file);
+    setup.exec('PRAGMA journal_mode = DELETE; CREATE TABLE t (n INTEGER, pad BLOB)');
+    transaction(setup, () => {
+      for (let n = 0; n < 2_000; n++) setup.prepare('INSERT INTO t VALUES (1, randomblob(1000))').run();
+    });
+    setup.close();
+    // Once the snapshot holds its read lock: a transaction that spills pages into the file
+    // (a cache of 10 pages), killed before it commits, as a gateway host that went away.
+    drivers.beforeBackupStep = () => {
+      drivers.beforeBackupStep = undefined;
+      const script = [
+        'import os, sqlite3, sys',
+        "db = sqlite3.connect('file:' + sys.argv[1] + '?nolock=1', uri=True, isolation_level=None)",
+        "db.execute('PRAGMA cache_size = 10')",
+        "db.execute('BEGIN')",
+        "db.execute('UPDATE t SET n = 2')",
+        'os._exit(0)',
+      ].join('\n');
+      execFileSync('python3', ['-c', script, file]);
+    };
+    try {
+      const { backup: result, restored } = await backupAndRestore({ writers: 'cross-host', locksAcrossHosts: true });
+      expect(result.warnings).toEqual([]);
+      // The private copy, with the journal the writer left, rolled back to the last commit.
+      expect(readDatabase(path.join(restored, 'memory', 'unlocked.sqlite'), "SELECT count(*) || ' ' || sum(n) FROM t")).toEqual({ integrity: 'ok', values: ['2000 2000'] });
+    } finally {
+      drivers.beforeBackupStep = undefined;
+    }
   });
 
   it('still copies a database in WAL mode privately: its readers follow the -shm, which is shared memory of one host', async () => {

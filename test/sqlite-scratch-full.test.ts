@@ -132,3 +132,53 @@ describe('a WAL database snapshotted with the scratch space short of inodes', ()
     });
   }
 });
+
+describe('a rollback-journal database snapshotted in place under the read lock (the functions), the scratch space short of room for the snapshot', () => {
+  let dir = '';
+  let scratch = '';
+  let mounted = false;
+
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sqlite-scratch-locked-'));
+    scratch = path.join(dir, 'scratch');
+    mkdirSync(scratch);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', scratch], { stdio: 'ignore' });
+      mounted = true;
+    } catch {
+      mounted = false;
+    }
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+    if (mounted) execFileSync('umount', [scratch]);
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('says there is no room for the snapshot, without copying the database privately into the same full space', async (context) => {
+    if (!mounted) return context.skip('mounting a tmpfs needs root');
+    const tenantsDir = path.join(dir, 'tenants');
+    const database = path.join(tenantsDir, 'acme', 'memory', 'journal.sqlite');
+    mkdirSync(path.dirname(database), { recursive: true });
+    const db = openDatabase(database);
+    db.exec('PRAGMA journal_mode = DELETE; CREATE TABLE notes (body TEXT);');
+    for (let i = 0; i < 200; i++) db.prepare('INSERT INTO notes VALUES (?)').run('x'.repeat(1000));
+    db.close();
+    const { bavail, bsize } = statfsSync(scratch);
+    writeFileSync(path.join(scratch, 'fill'), Buffer.alloc(bavail * bsize - 64 * 1024));
+    vi.stubEnv('TMPDIR', scratch);
+
+    const outcome = await backupTenant({
+      tenantsDir,
+      tenant: 'acme',
+      location: new LocalFileLocation(path.join(dir, 'acme.tar.zst')),
+      sqlite: { writers: 'cross-host', locksAcrossHosts: true },
+    }).then(
+      (result) => result,
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(SqliteSnapshotError);
+    expect((outcome as Error).message).toMatch(/^no consistent copy of the SQLite database memory\/journal\.sqlite: no room for the snapshot in .* \(SQLITE_FULL.*\); nothing was stored/);
+    expect(readdirSync(scratch)).toEqual(['fill']);
+  });
+});

@@ -3,7 +3,7 @@
 // when it cannot copy (busy or unusable), the integrity check, and the stable private copy
 // that the cross-host path snapshots instead of the live file.
 
-import { copyFileSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { copyFileSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, statSync, statfsSync, symlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import nodeFs, { promises as fs } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
@@ -23,7 +23,7 @@ import {
 } from '../shared/backup/sqlite-snapshot.js';
 import { TempArea } from '../shared/backup/temp-area.js';
 import { column, openDatabase, transaction, value, type SqliteConnection } from './helpers/sqlite.js';
-import { tempDir } from './helpers/tree.js';
+import { sh, tempDir } from './helpers/tree.js';
 
 /**
  * Descriptors of other threads that the listing of this process's open descriptors
@@ -189,7 +189,7 @@ describe('snapshotDatabase', () => {
       db.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (1)');
       const started = Date.now();
       const outcome = await snapshotDatabase(source, path.join(dir.path, 'snapshot.sqlite'), { timeoutMs: 300 });
-      expect(outcome).toEqual({ ok: false, kind: 'busy', reason: expect.stringMatching(/^still locked after the busy timeout \(SQLITE_BUSY/) });
+      expect(outcome).toEqual({ ok: false, kind: 'busy', reason: expect.stringMatching(/^still locked after the busy timeout \(SQLITE_BUSY/), byWriter: true });
       expect(Date.now() - started).toBeGreaterThanOrEqual(250);
       db.exec('COMMIT');
     } finally {
@@ -553,6 +553,34 @@ describe('the stable private copy (cross-host path)', () => {
       expect(leftovers.filter((name) => name.includes('private-copy'))).toEqual([]);
     } finally {
       db.close();
+    }
+  });
+  it.runIf(process.geteuid?.() === 0)('fails, rather than keep a WAL copy cut short, when the scratch volume has room for only part of its frames', async () => {
+    // A write into a volume about to fill comes back short without an error: the copy's last
+    // frames were lost, and with them the transactions they held, as if never committed.
+    const source = path.join(dir.path, 'large-wal.sqlite');
+    const db = walDatabase(source, 2_000); // the main file holds the schema only, the WAL the rows
+    const volume = path.join(dir.path, 'volume');
+    mkdirSync(volume);
+    sh(`mount -t tmpfs -o size=2m tmpfs '${volume}'`);
+    const scratch = TempArea.underTmpdir(volume);
+    try {
+      const walBytes = statSync(`${source}-wal`).size;
+      expect(walBytes).toBeGreaterThan(256 * 1024);
+      expect(walBytes).toBeLessThan(1024 * 1024); // one write of its frames: the last
+      // Room for the database's copy and half the WAL's.
+      const { bavail, bsize } = statfsSync(volume);
+      writeFileSync(path.join(volume, 'filler'), Buffer.alloc(bavail * bsize - statSync(source).size - 64 * 1024 - Math.floor(walBytes / 2)));
+      const handle = await fs.open(source, 'r');
+      try {
+        await expect(copyDatabasePrivately(handle, source, scratch)).rejects.toMatchObject({ code: 'ENOSPC' });
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      db.close();
+      await scratch.dispose();
+      sh(`umount '${volume}'`);
     }
   });
 });

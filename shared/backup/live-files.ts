@@ -337,7 +337,13 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
         ? ({ ok: false, kind: 'busy', reason: noRoom } as const)
         : same
           ? held !== undefined
-            ? await snapshotDatabase(absPath, snapshotPath, { timeoutMs: context.sqlite.busyTimeoutMs, expected: before, companions: held.identities, signal: context.signal })
+            ? await snapshotDatabase(absPath, snapshotPath, {
+                timeoutMs: context.sqlite.busyTimeoutMs,
+                expected: before,
+                companions: held.identities,
+                signal: context.signal,
+                ...(!walInPlace && { heldStill: handle }),
+              })
             : await snapshotPrivateCopy(context, handle, item, snapshotPath)
           : ({ ok: false, kind: 'busy', reason: 'the file was replaced by rename while it was read' } as const);
     if (outcome.ok) crashPoint('backup:snapshot-taken');
@@ -348,13 +354,18 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     // database switched to WAL between holdCompanions' look and SQLite's open was read through
     // a `-shm` another host's writers may not keep (the snapshot keeps the source's header).
     const readInWalMode = outcome.ok && !walInPlace && held !== undefined && (await isWalHeader(snapshotPath));
+    // Cross-host, a lock the read lock never got past (a gateway connection in
+    // `locking_mode=EXCLUSIVE` holds its write lock between commits, idle), or a file written
+    // under it (a writer whose locks do not reach this host): a private copy, as the functions
+    // took before they locked, is judged by whether the file held still while copied.
+    const lockedOut = !outcome.ok && outcome.byWriter === true && !walInPlace && held !== undefined;
     // Checked as SQLite opened it (procfs): the file found, its companions beside it. A snapshot
     // of it is one committed state of it, whatever the path names once it is done: a file
     // replaced by rename (or renamed away) since is archived as it was, as any file is.
     const openedAsFound = outcome.ok && !readInWalMode && held !== undefined && CAN_CHECK_OPENED_PATHS;
     // A snapshot from a private copy had its integrity_check there.
     let checked = held === undefined;
-    if ((!outcome.ok && outcome.kind === 'recovery') || readInWalMode) {
+    if ((!outcome.ok && outcome.kind === 'recovery') || readInWalMode || lockedOut) {
       outcome = await snapshotPrivateCopy(context, handle, item, snapshotPath);
       checked = true;
     }

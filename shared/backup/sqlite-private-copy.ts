@@ -37,6 +37,7 @@ import path from 'node:path';
 import { isVanished, openAt } from '../file-access.js';
 import { decodeRawName } from '../raw-name.js';
 import { throwIfAborted } from '../storage/streams.js';
+import { writeWholeAt } from '../write-whole.js';
 import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from './sqlite-snapshot.js';
 import { writeUnlessZeros } from './stable-read.js';
 import type { TempArea } from './temp-area.js';
@@ -257,7 +258,7 @@ async function copyWal(source: fs.FileHandle, size: number, destination: string,
   const out = await fs.open(destination, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
   try {
     const header = await readAt(source, Math.min(WAL_HEADER_BYTES, size));
-    await out.write(header, 0, header.length, 0);
+    await writeWholeAt(out, header, 0);
     if (header.length < WAL_HEADER_BYTES) return;
     const magic = header.readUInt32BE(0);
     const pageSize = header.readUInt32BE(8);
@@ -273,7 +274,7 @@ async function copyWal(source: fs.FileHandle, size: number, destination: string,
       const { bytesRead } = await source.read(chunk, 0, want - (want % frameBytes), position);
       let valid = 0;
       while (valid + frameBytes <= bytesRead && chunk.subarray(valid + 8, valid + 16).equals(salts)) valid += frameBytes;
-      if (valid > 0) await out.write(chunk, 0, valid, position);
+      if (valid > 0) await writeWholeAt(out, chunk.subarray(0, valid), position);
       position += valid;
       if (valid < want - (want % frameBytes)) return; // a frame SQLite stops at, or the file shrank
     }
@@ -325,7 +326,7 @@ export async function detachSuperJournal(copyPath: string, tenantRoot: string): 
       const end = name.indexOf(0);
       if (checksum === signed || checksum === unsigned) committed = !(await superJournalPresent(decodeRawName(name, 0, end === -1 ? length : end), tenantRoot));
     }
-    if (!committed) await handle.write(Buffer.alloc(SUPER_JOURNAL_MAGIC.length), 0, SUPER_JOURNAL_MAGIC.length, size - SUPER_JOURNAL_MAGIC.length);
+    if (!committed) await writeWholeAt(handle, Buffer.alloc(SUPER_JOURNAL_MAGIC.length), size - SUPER_JOURNAL_MAGIC.length);
   } finally {
     await handle.close();
   }

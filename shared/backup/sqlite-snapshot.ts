@@ -35,7 +35,8 @@
 // SQLite has opened it and taken its read lock (`expected`): the descriptors it opened must be
 // the file checked and companions beside it, at their real paths (procfs).
 
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -85,7 +86,13 @@ export function companionNames(name: string): string[] {
  */
 export type SnapshotOutcome =
   | { readonly ok: true; readonly pages: number; readonly durationMs: number }
-  | { readonly ok: false; readonly kind: 'busy' | 'unusable' | 'recovery'; readonly reason: string };
+  | {
+      readonly ok: false;
+      readonly kind: 'busy' | 'unusable' | 'recovery';
+      readonly reason: string;
+      /** Busy for a writer: its lock held past the timeout, or a write under the read lock (`heldStill`); not for want of room. */
+      readonly byWriter?: true;
+    };
 
 export interface SnapshotOptions {
   /** Busy timeout: the longest the snapshot waits for a writer's lock. @default 10 s */
@@ -108,6 +115,15 @@ export interface SnapshotOptions {
   readonly companions?: ReadonlyMap<string, { readonly dev: number; readonly ino: number }>;
   /** The backup's: once aborted, the wait for the read lock ends (AbortedError is thrown). */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * A descriptor of the live file `source`, whose writers may be on other hosts: it must hold
+   * still (size, mtime, header) from the read lock's start to the copy's end, else the snapshot
+   * is `busy`. No writer whose lock reaches this host writes the file then; one whose lock does
+   * not (SQLite's `unix-none` VFS or `nolock=1`, NFS mounted `nolock`) may, and the copy would
+   * hold half its transaction. Never a new descriptor: closing one would drop the read lock
+   * (POSIX locks belong to the process, not the descriptor).
+   */
+  readonly heldStill?: FileHandle;
 }
 
 /**
@@ -131,6 +147,32 @@ export async function snapshotDatabase(source: string, destination: string, opti
 /** Attempts at a snapshot whose open is checked (`expected`) before it is called replaced. */
 const OPEN_CHECK_ATTEMPTS = 3;
 const OPENED_ELSEWHERE: SnapshotOutcome = { ok: false, kind: 'busy', reason: 'the file was replaced while SQLite opened it' };
+const WRITTEN_UNDER_LOCK = {
+  ok: false,
+  kind: 'busy',
+  reason: "it was written while copied under SQLite's read lock (a writer whose locks do not reach this host)",
+  byWriter: true,
+} as const satisfies SnapshotOutcome;
+
+/** What a write to the live file would change: its size, mtime and header (the change counter at offset 24 moves with every commit). */
+interface FileLook {
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly header: Buffer;
+}
+
+function lookAt(handle: FileHandle): FileLook {
+  const stat = fstatSync(handle.fd, { bigint: true });
+  const header = Buffer.alloc(DATABASE_HEADER_BYTES);
+  const bytesRead = readSync(handle.fd, header, 0, header.length, 0);
+  return { size: Number(stat.size), mtimeNs: stat.mtimeNs, header: header.subarray(0, bytesRead) };
+}
+
+function sameLook(a: FileLook, b: FileLook): boolean {
+  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.header.equals(b.header);
+}
+
+const DATABASE_HEADER_BYTES = 100;
 
 /**
  * How long a failed check of SQLite's descriptors is looked at again, holding the read lock,
@@ -147,19 +189,26 @@ async function snapshotOnce(source: string, destination: string, options: Snapsh
   let writing = false;
   const opening = sqlitePathOf(source);
   const openBefore = options.expected !== undefined && CAN_CHECK_OPENED_PATHS ? openDescriptors(source) : undefined;
+  let locked: FileLook | undefined;
+  const writtenUnderLock = () => locked !== undefined && !sameLook(locked, lookAt(options.heldStill!));
   try {
     // No busy timeout of SQLite's own: `beginRead` waits for the read lock itself.
     db = driver.open(opening.path, { readOnly: options.privateCopy !== true });
     await beginRead(db, deadline, options.signal);
+    // Once SQLite holds the read lock: whatever changes the file from now on ignored it.
+    locked = options.heldStill === undefined ? undefined : lookAt(options.heldStill);
     if (openBefore !== undefined && !(await openedAsExpectedSoon(source, options.expected!, openBefore))) return OPENED_ELSEWHERE;
     // The read lock now keeps any last writer from removing the -wal and -shm.
     createdCompanions = options.companions !== undefined && !sameFiles(source, options.companions);
     writing = true;
     const pages = await db.backupTo(destination);
+    if (writtenUnderLock()) return WRITTEN_UNDER_LOCK;
     writing = false;
     db.exec('COMMIT');
     return { ok: true, pages, durationMs: Date.now() - started };
   } catch (error) {
+    // A page a writer tore under the lock may fail the copy (SQLITE_CORRUPT): not the database's fault.
+    if (writing && writtenUnderLock()) return WRITTEN_UNDER_LOCK;
     return failure(error, destination, writing || options.privateCopy === true);
   } finally {
     db?.close();
@@ -402,7 +451,7 @@ function failure(error: unknown, destination: string, inScratch: boolean): Snaps
   }
   if (RECOVERY_CODES.has(error.code)) return { ok: false, kind: 'recovery', reason: `it needs a recovery a read-only connection may not make (${said})` };
   const kind = isBusy(error.code) ? 'busy' : 'unusable';
-  return { ok: false, kind, reason: kind === 'busy' ? `still locked after the busy timeout (${said})` : said };
+  return kind === 'busy' ? { ok: false, kind, reason: `still locked after the busy timeout (${said})`, byWriter: true } : { ok: false, kind, reason: said };
 }
 
 /** What SQLite said, in words; anything else is a bug and is thrown on. */

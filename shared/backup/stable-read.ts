@@ -21,6 +21,7 @@ import { promises as fs, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { fileOfHandle, isVanished, type FileAccess, type OpenFile } from '../file-access.js';
+import { writeWholeAt } from '../write-whole.js';
 
 /** How many times a file that changed while read is read again. */
 export const REREAD_ATTEMPTS = 3;
@@ -220,7 +221,7 @@ export interface SpooledCopy {
  * sparse file copied (`truncate -s 100G`, a few KiB on disk) does not fill the disk it is copied to.
  */
 export async function writeUnlessZeros(handle: fs.FileHandle, bytes: Buffer, position: number): Promise<void> {
-  if (bytes.length > ZEROS.length || ZEROS.compare(bytes, 0, bytes.length, 0, bytes.length) !== 0) await writeAll(handle, bytes, position);
+  if (bytes.length > ZEROS.length || ZEROS.compare(bytes, 0, bytes.length, 0, bytes.length) !== 0) await writeWholeAt(handle, bytes, position);
 }
 
 export interface SpoolOptions extends ReadHooks {
@@ -262,13 +263,5 @@ export async function spoolFile(handle: fs.FileHandle, before: Stats, spoolPath:
     }
   } finally {
     await spool.close();
-  }
-}
-
-async function writeAll(handle: fs.FileHandle, bytes: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
-    written += bytesWritten;
   }
 }
