@@ -141,11 +141,22 @@ export interface ExtractPieces {
   readonly suspend: () => boolean;
   /** Awaited before this piece's first write. */
   readonly beforeFirstWrite: () => Promise<void>;
+  /** The hard links earlier pieces made copies of (ExtractionSuspended.copiedLinks): a replay makes none, and --max-bytes counts them all. */
+  readonly copiedLinks?: CopiedLinks;
+}
+
+export interface CopiedLinks {
+  readonly names: number;
+  readonly bytes: number;
 }
 
 /** A piece of a restore stopped between two entries, everything it wrote flushed: `written` writer calls are complete in the staging directory. */
 export class ExtractionSuspended extends Error {
-  constructor(readonly written: number) {
+  constructor(
+    readonly written: number,
+    /** The copies of refused hard links every piece so far made. */
+    readonly copiedLinks: CopiedLinks,
+  ) {
     super(`the extraction stopped for the next piece after ${written} writes`);
   }
 }
@@ -273,6 +284,11 @@ class Extraction {
   constructor(private readonly options: ExtractOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.budget = copyBudget(this.limits.maxBytes);
+    const before = options.pieces?.copiedLinks;
+    if (before !== undefined) {
+      Atomics.store(this.budget.counts, 1, BigInt(before.bytes));
+      Atomics.store(this.budget.counts, 2, BigInt(before.names));
+    }
   }
 
   /** A chunk of the tar stream is about to be read. */
@@ -695,7 +711,7 @@ class Extraction {
     // Asked only once this piece wrote: a replay does not look at the clock.
     if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked()) return;
     await resuming.flush();
-    throw new ExtractionSuspended(resuming.calls);
+    throw new ExtractionSuspended(resuming.calls, copiedLinks(this.budget));
   }
 
   /** After a failure: the open file closed, writes in flight settled. */

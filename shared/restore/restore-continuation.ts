@@ -51,6 +51,8 @@ export interface RestoreCheckpoint {
   /** Writer calls (directories, files, links) every piece so far completed: the next replays this many without writing. */
   readonly written: number;
   readonly pieces: number;
+  /** Hard links the pieces so far made copies of (the file system refused them): counted against --max-bytes by every later piece. Absent: none. */
+  readonly copiedLinks?: { readonly names: number; readonly bytes: number };
   readonly force: boolean;
   /** Who every piece gives the entries it writes (restore.ts `owner`); absent: the process's own user. */
   readonly owner?: { readonly uid: number; readonly gid: number };
@@ -138,6 +140,7 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     value.written >= 0 &&
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
+    (value.copiedLinks === undefined || (Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
     typeof value.force === 'boolean' &&
     typeof value.writing === 'boolean' &&
     (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&

@@ -227,7 +227,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
-  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces'>): RestoreCheckpoint {
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks'>): RestoreCheckpoint {
     const now = new Date().toISOString();
     return {
       version: RESTORE_CHECKPOINT_VERSION,
@@ -272,6 +272,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       ...(pieces !== undefined && {
         pieces: {
           skip: checkpoint?.written ?? 0,
+          ...(checkpoint?.copiedLinks !== undefined && { copiedLinks: checkpoint.copiedLinks }),
           suspend: () => identity !== undefined && pieces.suspend(),
           beforeFirstWrite: async () => {
             if (checkpoint === undefined) return;
@@ -302,7 +303,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       },
     }).catch(async (error: unknown) => {
       if (error instanceof ExtractionSuspended) {
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1 });
+        const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied });
         await saveRestoreCheckpoint(tenantsDir, saved);
         crashPoint('restore:piece-saved');
         staging = undefined; // the chain's now
