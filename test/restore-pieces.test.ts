@@ -7,6 +7,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statS
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { generateIdentity } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { newChainId } from '../shared/backup/continuation.js';
 import { StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
@@ -93,6 +94,34 @@ describe('a restore in pieces', () => {
       expect(statSync(path.join(base, as, 'shared.txt')).ino).toBe(statSync(path.join(base, as, 'second-name.txt')).ino);
       chmodSync(path.join(base, as, 'locked'), 0o755);
     }
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // Every piece decrypts the age stream again from its start (the replay) with the identities
+  // it is given; one given another key cannot go on, and the chain ends in one line.
+  it('restores an encrypted archive in pieces, each piece decrypting it again; a later piece given another key ends the chain, nothing left', async () => {
+    const alice = generateIdentity();
+    const encrypted = path.join(dir.path, 'acme.tar.zst.age');
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(encrypted), recipients: [alice.recipient] });
+    const encryptedPiece = (identities: RestoreRequest['identities'], pieces: RestorePieces, as?: string) =>
+      restoreTenantPiece({ tenantsDir: base, location: new LocalFileLocation(encrypted), identities, ...(as !== undefined && { as }), pieces });
+    const chain = newChainId();
+    let result = await encryptedPiece([alice], { chain, suspend: () => true }, 'copy');
+    let pieces = 1;
+    while ('suspended' in result) {
+      result = await encryptedPiece([alice], { chain, suspend: () => true, resume: { tenant: 'copy' } });
+      pieces++;
+    }
+    expect(pieces).toBeGreaterThanOrEqual(3);
+    expect(result).toMatchObject({ tenant: 'copy', verified: true, decrypted: true });
+    chmodSync(path.join(base, 'copy', 'locked'), 0o555);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    expect(hiddenNames()).toEqual([]);
+
+    const other = newChainId();
+    await encryptedPiece([alice], { chain: other, suspend: () => true }, 'second');
+    await expect(encryptedPiece([generateIdentity()], { chain: other, suspend: () => true, resume: { tenant: 'second' } })).rejects.toThrow(/wrong key/);
+    expect(existsSync(path.join(base, 'second'))).toBe(false);
     expect(hiddenNames()).toEqual([]);
   });
 
