@@ -3,7 +3,7 @@
 // chain owns the tenant between pieces; nothing but the last piece's commit touches the slot.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -122,6 +122,46 @@ describe('a restore in pieces', () => {
     await encryptedPiece([alice], { chain: other, suspend: () => true }, 'second');
     await expect(encryptedPiece([generateIdentity()], { chain: other, suspend: () => true, resume: { tenant: 'second' } })).rejects.toThrow(/wrong key/);
     expect(existsSync(path.join(base, 'second'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // The count is all a later piece knows of its staging directory: one that does not line up
+  // with the archive (another version's count, or a checkpoint rewritten) skipped entries never
+  // written, and the last piece committed the tree without them, "verified".
+  it.each([
+    ['past the archive\'s end', (written: number) => written + 1_000_000, /the archive ends after \d+ of the 100\d{4} writes its checkpoint counts/],
+    ['a few entries on', (written: number) => written + 3, /its last write was ".+", the archive's is ".+"/],
+  ])('ends the chain when its checkpoint counts writes that do not line up with the archive (%s): one line, nothing committed', async (_what, forge, message) => {
+    const chain = newChainId();
+    const first = await piece({ as: 'copy' }, { chain, suspend: () => true });
+    const file = restoreCheckpointPathFor(base, 'copy');
+    const saved = readFileSync(file, 'utf8');
+    const written = (first as { written: number }).written;
+    writeFileSync(file, saved.replace(`"written":${written}`, `"written":${forge(written)}`));
+    const error = await piece({}, { chain, suspend: () => false, resume: { tenant: 'copy' } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: .* restore again$/);
+    expect(existsSync(path.join(base, 'copy'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  it('never commits a tree missing the entries such a count skipped (a tenant of one directory of files, every directory written before the checkpoint)', async () => {
+    const flat = path.join(dir.path, 'flat');
+    mkdirSync(path.join(flat, 'flat'), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(flat, 'flat', `f${i}`), `file ${i}\n`);
+    const flatArchive = path.join(dir.path, 'flat.tar.zst');
+    await backupTenant({ tenantsDir: flat, tenant: 'flat', location: new LocalFileLocation(flatArchive) });
+    const chain = newChainId();
+    let calls = 0;
+    const flatPiece = (pieces: RestorePieces) => restoreTenantPiece({ tenantsDir: base, location: new LocalFileLocation(flatArchive), pieces });
+    const first = await flatPiece({ chain, suspend: () => ++calls > 3 });
+    const file = restoreCheckpointPathFor(base, 'flat');
+    const written = (first as { written: number }).written;
+    writeFileSync(file, readFileSync(file, 'utf8').replace(`"written":${written}`, `"written":${written + 3}`));
+    const error = await flatPiece({ chain, suspend: () => false, resume: { tenant: 'flat' } }).catch((failure: unknown) => failure);
+    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: its last write was "f\d+", the archive's is "f\d+"/);
+    expect(existsSync(path.join(base, 'flat'))).toBe(false);
     expect(hiddenNames()).toEqual([]);
   });
 

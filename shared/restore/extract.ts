@@ -143,6 +143,8 @@ export interface ExtractPieces {
   readonly beforeFirstWrite: () => Promise<void>;
   /** The hard links earlier pieces made copies of (ExtractionSuspended.copiedLinks): a replay makes none, and --max-bytes counts them all. */
   readonly copiedLinks?: CopiedLinks;
+  /** What the last piece wrote last (ExtractionSuspended.lastWritten): the replay's call `skip` must be it. */
+  readonly lastWritten?: string;
 }
 
 export interface CopiedLinks {
@@ -156,6 +158,8 @@ export class ExtractionSuspended extends Error {
     readonly written: number,
     /** The copies of refused hard links every piece so far made. */
     readonly copiedLinks: CopiedLinks,
+    /** The path below the tenant root of the last entry this piece created. */
+    readonly lastWritten: string | undefined,
   ) {
     super(`the extraction stopped for the next piece after ${written} writes`);
   }
@@ -339,7 +343,7 @@ class Extraction {
       signal: this.options.signal,
     });
     const pieces = this.options.pieces;
-    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite);
+    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite, this.root, pieces.lastWritten);
     this.writes = this.resuming ?? chosen;
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
@@ -674,6 +678,7 @@ class Extraction {
    */
   async finish(ended: boolean): Promise<ExtractResult> {
     await this.writes?.flush();
+    this.resuming?.assertReplayed();
     const { tenant, paths } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!this.rootListed) paths.setDirectoryAttributes(PathTable.ROOT, 0o750, Date.now());
@@ -711,7 +716,7 @@ class Extraction {
     // Asked only once this piece wrote: a replay does not look at the clock.
     if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked()) return;
     await resuming.flush();
-    throw new ExtractionSuspended(resuming.calls, copiedLinks(this.budget));
+    throw new ExtractionSuspended(resuming.calls, copiedLinks(this.budget), resuming.lastWritten);
   }
 
   /** After a failure: the open file closed, writes in flight settled. */

@@ -53,6 +53,8 @@ export interface RestoreCheckpoint {
   readonly pieces: number;
   /** Hard links the pieces so far made copies of (the file system refused them): counted against --max-bytes by every later piece. Absent: none. */
   readonly copiedLinks?: { readonly names: number; readonly bytes: number };
+  /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written`. Absent: not checked (saved by an earlier version). */
+  readonly lastWritten?: string;
   readonly force: boolean;
   /** Who every piece gives the entries it writes (restore.ts `owner`); absent: the process's own user. */
   readonly owner?: { readonly uid: number; readonly gid: number };
@@ -141,6 +143,7 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
     (value.copiedLinks === undefined || (Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
+    (value.lastWritten === undefined || typeof value.lastWritten === 'string') &&
     typeof value.force === 'boolean' &&
     typeof value.writing === 'boolean' &&
     (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&

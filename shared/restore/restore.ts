@@ -227,7 +227,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
-  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks'>): RestoreCheckpoint {
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten'>): RestoreCheckpoint {
     const now = new Date().toISOString();
     return {
       version: RESTORE_CHECKPOINT_VERSION,
@@ -273,6 +273,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         pieces: {
           skip: checkpoint?.written ?? 0,
           ...(checkpoint?.copiedLinks !== undefined && { copiedLinks: checkpoint.copiedLinks }),
+          ...(checkpoint?.lastWritten !== undefined && { lastWritten: checkpoint.lastWritten }),
           suspend: () => identity !== undefined && pieces.suspend(),
           beforeFirstWrite: async () => {
             if (checkpoint === undefined) return;
@@ -304,7 +305,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     }).catch(async (error: unknown) => {
       if (error instanceof ExtractionSuspended) {
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied });
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }) });
         await saveRestoreCheckpoint(tenantsDir, saved);
         crashPoint('restore:piece-saved');
         staging = undefined; // the chain's now
