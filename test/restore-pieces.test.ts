@@ -165,6 +165,26 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
+  // A later piece's request comes from the restore queue's message, which carries the limits
+  // too: the first piece's, kept in the checkpoint, are the chain's (as `as` and `force` are).
+  it('keeps the limits the first piece was given: a later piece asked with larger ones is still refused at them', async () => {
+    const whole = await restoreTenant({ tenantsDir: base, location: archive(), as: 'sized' });
+    rmSync(path.join(base, 'sized'), { recursive: true, force: true });
+    const limits = { maxEntries: 100_000, maxBytes: whole.bytes - 1 };
+    const chain = newChainId();
+    const first = await piece({ as: 'copy', limits }, { chain, suspend: () => true });
+    expect(first).toMatchObject({ suspended: true });
+    const raised = { maxEntries: 100_000, maxBytes: 10 * whole.bytes };
+    const error = await (async () => {
+      let result = first;
+      while ('suspended' in result) result = await piece({ limits: raised }, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+      return result;
+    })().catch((failure: unknown) => failure);
+    expect((error as Error).message).toMatch(/^the archive unpacks to more than .* \(raise --max-bytes if it is genuine\)$/);
+    expect(existsSync(path.join(base, 'copy'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
   it('saves a 0600 checkpoint between pieces and counts what the pieces wrote', async () => {
     const chain = newChainId();
     const first = await piece({ as: 'copy' }, { chain, suspend: () => true });

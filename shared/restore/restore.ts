@@ -153,7 +153,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   const started = Date.now();
   const { tenantsDir, location, signal } = request;
   let force = request.force ?? false;
-  const limits = request.limits ?? DEFAULT_LIMITS;
+  /** A later piece's are its checkpoint's, as the first piece was given them: its message does not change them. */
+  let limits = request.limits ?? DEFAULT_LIMITS;
   const resumeTenant = request.pieces?.resume === undefined ? undefined : assertTenantName(request.pieces.resume.tenant, 'tenant');
   const targetOverride = resumeTenant ?? (request.as === undefined ? undefined : assertTenantName(request.as, '--as name'));
   assertRemovalsCanBeTold();
@@ -199,6 +200,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         throw new UsageError(`the continuing restore of "${tenant}" reads ${checkpoint.location}, not ${location.display}: a piece goes on only from its own archive`);
       }
       force = checkpoint.force;
+      if (checkpoint.limits !== undefined) limits = checkpoint.limits;
       // Its staging gone or replaced, nothing can go on from it: the chain ends here (the
       // journal is then an interrupted restore's, which the next recovery settles).
       staging = await reopenStagingArea(tenantsDir, tenant, checkpoint.staging).catch(async (error: unknown) => {
@@ -237,6 +239,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       identity: identity!,
       staging: path.basename(staging!.dir),
       force,
+      limits,
       ...(owner !== undefined && { owner }),
       startedAt: checkpoint?.startedAt ?? new Date(started).toISOString(),
       savedAt: now,
