@@ -3,7 +3,7 @@
 // chain owns the tenant between pieces; nothing but the last piece's commit touches the slot.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -181,6 +181,35 @@ describe('a restore in pieces', () => {
       return result;
     })().catch((failure: unknown) => failure);
     expect((error as Error).message).toMatch(/^the archive unpacks to more than .* \(raise --max-bytes if it is genuine\)$/);
+    expect(existsSync(path.join(base, 'copy'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // The staging directory lies in the base dir between pieces: whoever can write there (the
+  // restore's own user) could swap a directory an earlier piece made for a symlink.
+  it.each([
+    ['written into next', 3],
+    ['only given its mode and time at the end', 40],
+  ])('ends the chain when a directory an earlier piece made is a symlink now (%s): nothing written through it, nothing committed', async (_what, firstPieceCalls) => {
+    const chain = newChainId();
+    let calls = 0;
+    await piece({ as: 'copy' }, { chain, suspend: () => ++calls > firstPieceCalls });
+    const staging = path.join(base, hiddenNames().find((name) => name.startsWith('.openclaw-staging-copy-'))!);
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(path.join(outside, 'whatsapp'), { recursive: true });
+    renameSync(path.join(staging, 'channels'), path.join(dir.path, 'moved-away'));
+    symlinkSync(outside, path.join(staging, 'channels'));
+    const outsideMode = statSync(outside).mode;
+    let error: unknown;
+    for (let result: unknown = { suspended: true }; error === undefined && typeof result === 'object' && result !== null && 'suspended' in result; ) {
+      result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } }).catch((failure: unknown) => (error = failure));
+    }
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect((error as Error).message).toBe(
+      'the continuing restore cannot go on: "channels", a directory an earlier piece made in its staging directory, is a symlink now: someone who can write there changed it between the pieces; what it had staged is removed, the slot holds what it held: restore again',
+    );
+    expect(readdirSync(outside, { recursive: true })).toEqual(['whatsapp']);
+    expect(statSync(outside).mode).toBe(outsideMode);
     expect(existsSync(path.join(base, 'copy'))).toBe(false);
     expect(hiddenNames()).toEqual([]);
   });

@@ -6,9 +6,11 @@
 // call N of the piece that stopped. `calls` counts every call made: once the writer has been
 // flushed between two entries, the count every piece up to this one completed.
 
+import { lstatSync } from 'node:fs';
 import path from 'node:path';
 
 import { FileSystemError } from '../errors.js';
+import { fsPath } from '../raw-name.js';
 import { DiscardingTreeWriter } from './discarding-tree-writer.js';
 import type { FileSink, TreeWriter } from './tree-writer.js';
 
@@ -20,6 +22,12 @@ import type { FileSink, TreeWriter } from './tree-writer.js';
  */
 export class ReplayMismatchError extends FileSystemError {}
 
+/**
+ * A directory an earlier piece made is no longer one (a symlink in its place): someone who can
+ * write in the staging directory changed it between the pieces, and writing on would follow it.
+ */
+export class StagingChangedError extends FileSystemError {}
+
 export class ResumingTreeWriter implements TreeWriter {
   private readonly discarding = new DiscardingTreeWriter();
   /** Calls made so far, replayed ones included. */
@@ -29,6 +37,8 @@ export class ResumingTreeWriter implements TreeWriter {
   private begun = false;
   /** The path of this piece's last call that created something, below `root`. */
   private last: string | undefined;
+  /** Directories below the root this piece made or found still directories (lstat): what it writes into. */
+  private readonly directories = new Set<string>();
 
   constructor(
     private readonly real: TreeWriter,
@@ -82,6 +92,7 @@ export class ResumingTreeWriter implements TreeWriter {
       return undefined;
     }
     this.last = absPath;
+    if (this.skip > 0) this.assertDirectoriesStand(path.dirname(absPath));
     if (!this.begun) {
       this.begun = true;
       this.real.beginChunk(this.chunk!);
@@ -96,7 +107,33 @@ export class ResumingTreeWriter implements TreeWriter {
   }
 
   mkdir(absPath: string): Promise<void> | undefined {
-    return this.next(absPath, () => this.real.mkdir(absPath)) as Promise<void> | undefined;
+    const made = this.next(absPath, () => this.real.mkdir(absPath)) as Promise<void> | undefined;
+    if (this.calls > this.skip) this.directories.add(path.relative(this.root, absPath));
+    return made;
+  }
+
+  /**
+   * A later piece writes into directories earlier pieces made, which lay in the staging
+   * directory between the pieces: each is looked at once (lstat), the first time this piece
+   * writes below it or sets its attributes, and must still be a directory. A symlink planted
+   * in one's place had the writes follow it out of the staging directory, and the tree
+   * committed with the link in it, verified (the verification reads the archive, not the disk).
+   */
+  private assertDirectoriesStand(absDir: string): void {
+    const relative = path.relative(this.root, absDir);
+    if (relative === '' || this.directories.has(relative)) return;
+    let below = '';
+    for (const segment of relative.split(path.sep)) {
+      below = below === '' ? segment : `${below}${path.sep}${segment}`;
+      if (this.directories.has(below)) continue;
+      const stat = lstatSync(fsPath(path.join(this.root, below)), { throwIfNoEntry: false });
+      if (stat === undefined || !stat.isDirectory()) {
+        throw new StagingChangedError(
+          `the continuing restore cannot go on: ${JSON.stringify(below)}, a directory an earlier piece made in its staging directory, is ${stat === undefined ? 'gone' : stat.isSymbolicLink() ? 'a symlink now' : 'no directory now'}: someone who can write there changed it between the pieces; what it had staged is removed, the slot holds what it held: restore again`,
+        );
+      }
+      this.directories.add(below);
+    }
   }
 
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
@@ -120,6 +157,7 @@ export class ResumingTreeWriter implements TreeWriter {
   }
 
   setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> | undefined {
+    if (this.skip > 0) this.assertDirectoriesStand(absPath);
     return this.real.setAttributes(absPath, mode, mtime);
   }
 }
