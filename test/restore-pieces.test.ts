@@ -214,6 +214,33 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
+  it('ends the chain when the directory of a hard link\'s target, made by an earlier piece, is a symlink now: never committed with the name linked to a planted file', async () => {
+    const tree = path.join(dir.path, 'linked-tree');
+    mkdirSync(path.join(tree, 'linked', 'a'), { recursive: true });
+    mkdirSync(path.join(tree, 'linked', 'z'));
+    writeFileSync(path.join(tree, 'linked', 'a', 'target'), 'the tenant\'s own\n');
+    linkSync(path.join(tree, 'linked', 'a', 'target'), path.join(tree, 'linked', 'z', 'second-name'));
+    const linkedArchive = path.join(dir.path, 'linked.tar.zst');
+    await backupTenant({ tenantsDir: tree, tenant: 'linked', location: new LocalFileLocation(linkedArchive) });
+    const linkedPiece = (pieces: RestorePieces) => restoreTenantPiece({ tenantsDir: base, location: new LocalFileLocation(linkedArchive), pieces });
+    const chain = newChainId();
+    let calls = 0;
+    // The first piece makes a/ and a/target, the next links z/second-name to it.
+    await linkedPiece({ chain, suspend: () => ++calls > 2 });
+    const staging = path.join(base, hiddenNames().find((name) => name.startsWith('.openclaw-staging-linked-'))!);
+    expect(existsSync(path.join(staging, 'a', 'target'))).toBe(true);
+    expect(existsSync(path.join(staging, 'z', 'second-name'))).toBe(false);
+    const outside = path.join(dir.path, 'outside-a');
+    mkdirSync(outside);
+    writeFileSync(path.join(outside, 'target'), 'planted\n');
+    renameSync(path.join(staging, 'a'), path.join(dir.path, 'moved-a'));
+    symlinkSync(outside, path.join(staging, 'a'));
+    const error = await linkedPiece({ chain, suspend: () => false, resume: { tenant: 'linked' } }).catch((failure: unknown) => failure);
+    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: "a", a directory an earlier piece made in its staging directory, is a symlink now: /);
+    expect(existsSync(path.join(base, 'linked'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
   it('saves a 0600 checkpoint between pieces and counts what the pieces wrote', async () => {
     const chain = newChainId();
     const first = await piece({ as: 'copy' }, { chain, suspend: () => true });
