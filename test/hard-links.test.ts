@@ -386,6 +386,53 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
     expect(lstatSync(path.join(restored, 'acme', 'n39')).nlink).toBe(1);
   });
 
+  // A restore in pieces (the restore function's): every piece replays the earlier ones' links
+  // without making them, so the copies they made must come with the checkpoint, else each piece
+  // had the whole --max-bytes for copies of its own (2.5 MiB restored under a 1 MiB limit).
+  it.skipIf(!hasStrace)('copies made by earlier pieces of a restore in pieces count against --max-bytes too: the same archive is refused, each piece writing one entry', () => {
+    const base = path.join(dir.path, 'many-pieces');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'f'), Buffer.alloc(64 * 1024, 'abc'));
+    for (let i = 1; i < 40; i++) linkSync(path.join(base, 'acme', 'f'), path.join(base, 'acme', `n${i}`));
+    const archive = path.join(dir.path, 'many-pieces.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+    const script = path.join(dir.path, 'pieces.mts');
+    writeFileSync(
+      script,
+      `import { restoreTenantPiece } from '${repoRoot}/shared/restore/restore.js';
+       import { LocalFileLocation } from '${repoRoot}/shared/storage/local.js';
+       const [tenantsDir, archive, maxBytes] = process.argv.slice(2);
+       const chain = 'c'.repeat(24);
+       const limits = { maxEntries: 1000, maxBytes: Number(maxBytes) };
+       const piece = (resume?: { tenant: string }) => restoreTenantPiece({ tenantsDir, location: new LocalFileLocation(archive), limits, pieces: { chain, suspend: () => true, ...(resume && { resume }) } });
+       let pieces = 1;
+       try {
+         let result = await piece(undefined);
+         while ('suspended' in result) {
+           result = await piece({ tenant: result.tenant });
+           pieces++;
+         }
+         console.log(JSON.stringify({ pieces, copied: result.notices.length }));
+       } catch (error) {
+         console.log(JSON.stringify({ pieces, error: (error as Error).message }));
+       }`,
+    );
+    const restore = (target: string, maxBytes: number) => {
+      const run = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat', '-e', 'inject=link,linkat:error=EPERM', process.execPath, '--import', 'tsx', script, target, archive, String(maxBytes)], { encoding: 'utf8', cwd: repoRoot });
+      expect(run.stderr).toBe('');
+      return JSON.parse(run.stdout) as { pieces: number; error?: string; copied?: number };
+    };
+    const refused = path.join(dir.path, 'pieces-refused');
+    const run = restore(refused, 1024 * 1024);
+    expect(run.error).toBe('the archive unpacks to more than 1.0 MiB with its hard links made copies, which the file system restored into refused as links (raise --max-bytes if it is genuine)');
+    expect(run.pieces).toBeGreaterThan(10);
+    expect(existsSync(path.join(refused, 'acme'))).toBe(false);
+    const restored = path.join(dir.path, 'pieces-copies');
+    expect(restore(restored, 4 * 1024 * 1024)).toMatchObject({ copied: 1 });
+    expect(lstatSync(path.join(restored, 'acme', 'n39')).nlink).toBe(1);
+    expect(readFileSync(path.join(restored, 'acme', 'n39')).equals(Buffer.alloc(64 * 1024, 'abc'))).toBe(true);
+  });
+
   // Each writer: the copies' bytes are counted where they are made (the writer threads add to shared counts).
   it.skipIf(!hasStrace).each([
     ['SyncTreeWriter', 'new SyncTreeWriter(undefined, budget)'],

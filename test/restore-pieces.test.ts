@@ -3,10 +3,11 @@
 // chain owns the tenant between pieces; nothing but the last piece's commit touches the slot.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { generateIdentity } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { newChainId } from '../shared/backup/continuation.js';
 import { StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
@@ -93,6 +94,150 @@ describe('a restore in pieces', () => {
       expect(statSync(path.join(base, as, 'shared.txt')).ino).toBe(statSync(path.join(base, as, 'second-name.txt')).ino);
       chmodSync(path.join(base, as, 'locked'), 0o755);
     }
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // Every piece decrypts the age stream again from its start (the replay) with the identities
+  // it is given; one given another key cannot go on, and the chain ends in one line.
+  it('restores an encrypted archive in pieces, each piece decrypting it again; a later piece given another key ends the chain, nothing left', async () => {
+    const alice = generateIdentity();
+    const encrypted = path.join(dir.path, 'acme.tar.zst.age');
+    await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(encrypted), recipients: [alice.recipient] });
+    const encryptedPiece = (identities: RestoreRequest['identities'], pieces: RestorePieces, as?: string) =>
+      restoreTenantPiece({ tenantsDir: base, location: new LocalFileLocation(encrypted), identities, ...(as !== undefined && { as }), pieces });
+    const chain = newChainId();
+    let result = await encryptedPiece([alice], { chain, suspend: () => true }, 'copy');
+    let pieces = 1;
+    while ('suspended' in result) {
+      result = await encryptedPiece([alice], { chain, suspend: () => true, resume: { tenant: 'copy' } });
+      pieces++;
+    }
+    expect(pieces).toBeGreaterThanOrEqual(3);
+    expect(result).toMatchObject({ tenant: 'copy', verified: true, decrypted: true });
+    chmodSync(path.join(base, 'copy', 'locked'), 0o555);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    expect(hiddenNames()).toEqual([]);
+
+    const other = newChainId();
+    await encryptedPiece([alice], { chain: other, suspend: () => true }, 'second');
+    await expect(encryptedPiece([generateIdentity()], { chain: other, suspend: () => true, resume: { tenant: 'second' } })).rejects.toThrow(/wrong key/);
+    expect(existsSync(path.join(base, 'second'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // The count is all a later piece knows of its staging directory: one that does not line up
+  // with the archive (another version's count, or a checkpoint rewritten) skipped entries never
+  // written, and the last piece committed the tree without them, "verified".
+  it.each([
+    ['past the archive\'s end', (written: number) => written + 1_000_000, /the archive ends after \d+ of the 100\d{4} writes its checkpoint counts/],
+    ['a few entries on', (written: number) => written + 3, /its last write was ".+", the archive's is ".+"/],
+  ])('ends the chain when its checkpoint counts writes that do not line up with the archive (%s): one line, nothing committed', async (_what, forge, message) => {
+    const chain = newChainId();
+    const first = await piece({ as: 'copy' }, { chain, suspend: () => true });
+    const file = restoreCheckpointPathFor(base, 'copy');
+    const saved = readFileSync(file, 'utf8');
+    const written = (first as { written: number }).written;
+    writeFileSync(file, saved.replace(`"written":${written}`, `"written":${forge(written)}`));
+    const error = await piece({}, { chain, suspend: () => false, resume: { tenant: 'copy' } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: .* restore again$/);
+    expect(existsSync(path.join(base, 'copy'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  it('never commits a tree missing the entries such a count skipped (a tenant of one directory of files, every directory written before the checkpoint)', async () => {
+    const flat = path.join(dir.path, 'flat');
+    mkdirSync(path.join(flat, 'flat'), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(flat, 'flat', `f${i}`), `file ${i}\n`);
+    const flatArchive = path.join(dir.path, 'flat.tar.zst');
+    await backupTenant({ tenantsDir: flat, tenant: 'flat', location: new LocalFileLocation(flatArchive) });
+    const chain = newChainId();
+    let calls = 0;
+    const flatPiece = (pieces: RestorePieces) => restoreTenantPiece({ tenantsDir: base, location: new LocalFileLocation(flatArchive), pieces });
+    const first = await flatPiece({ chain, suspend: () => ++calls > 3 });
+    const file = restoreCheckpointPathFor(base, 'flat');
+    const written = (first as { written: number }).written;
+    writeFileSync(file, readFileSync(file, 'utf8').replace(`"written":${written}`, `"written":${written + 3}`));
+    const error = await flatPiece({ chain, suspend: () => false, resume: { tenant: 'flat' } }).catch((failure: unknown) => failure);
+    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: its last write was "f\d+", the archive's is "f\d+"/);
+    expect(existsSync(path.join(base, 'flat'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // A later piece's request comes from the restore queue's message, which carries the limits
+  // too: the first piece's, kept in the checkpoint, are the chain's (as `as` and `force` are).
+  it('keeps the limits the first piece was given: a later piece asked with larger ones is still refused at them', async () => {
+    const whole = await restoreTenant({ tenantsDir: base, location: archive(), as: 'sized' });
+    rmSync(path.join(base, 'sized'), { recursive: true, force: true });
+    const limits = { maxEntries: 100_000, maxBytes: whole.bytes - 1 };
+    const chain = newChainId();
+    const first = await piece({ as: 'copy', limits }, { chain, suspend: () => true });
+    expect(first).toMatchObject({ suspended: true });
+    const raised = { maxEntries: 100_000, maxBytes: 10 * whole.bytes };
+    const error = await (async () => {
+      let result = first;
+      while ('suspended' in result) result = await piece({ limits: raised }, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+      return result;
+    })().catch((failure: unknown) => failure);
+    expect((error as Error).message).toMatch(/^the archive unpacks to more than .* \(raise --max-bytes if it is genuine\)$/);
+    expect(existsSync(path.join(base, 'copy'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // The staging directory lies in the base dir between pieces: whoever can write there (the
+  // restore's own user) could swap a directory an earlier piece made for a symlink.
+  it.each([
+    ['written into next', 3],
+    ['only given its mode and time at the end', 40],
+  ])('ends the chain when a directory an earlier piece made is a symlink now (%s): nothing written through it, nothing committed', async (_what, firstPieceCalls) => {
+    const chain = newChainId();
+    let calls = 0;
+    await piece({ as: 'copy' }, { chain, suspend: () => ++calls > firstPieceCalls });
+    const staging = path.join(base, hiddenNames().find((name) => name.startsWith('.openclaw-staging-copy-'))!);
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(path.join(outside, 'whatsapp'), { recursive: true });
+    renameSync(path.join(staging, 'channels'), path.join(dir.path, 'moved-away'));
+    symlinkSync(outside, path.join(staging, 'channels'));
+    const outsideMode = statSync(outside).mode;
+    let error: unknown;
+    for (let result: unknown = { suspended: true }; error === undefined && typeof result === 'object' && result !== null && 'suspended' in result; ) {
+      result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } }).catch((failure: unknown) => (error = failure));
+    }
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect((error as Error).message).toBe(
+      'the continuing restore cannot go on: "channels", a directory an earlier piece made in its staging directory, is a symlink now: someone who can write there changed it between the pieces; what it had staged is removed, the slot holds what it held: restore again',
+    );
+    expect(readdirSync(outside, { recursive: true })).toEqual(['whatsapp']);
+    expect(statSync(outside).mode).toBe(outsideMode);
+    expect(existsSync(path.join(base, 'copy'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  it('ends the chain when the directory of a hard link\'s target, made by an earlier piece, is a symlink now: never committed with the name linked to a planted file', async () => {
+    const tree = path.join(dir.path, 'linked-tree');
+    mkdirSync(path.join(tree, 'linked', 'a'), { recursive: true });
+    mkdirSync(path.join(tree, 'linked', 'z'));
+    writeFileSync(path.join(tree, 'linked', 'a', 'target'), 'the tenant\'s own\n');
+    linkSync(path.join(tree, 'linked', 'a', 'target'), path.join(tree, 'linked', 'z', 'second-name'));
+    const linkedArchive = path.join(dir.path, 'linked.tar.zst');
+    await backupTenant({ tenantsDir: tree, tenant: 'linked', location: new LocalFileLocation(linkedArchive) });
+    const linkedPiece = (pieces: RestorePieces) => restoreTenantPiece({ tenantsDir: base, location: new LocalFileLocation(linkedArchive), pieces });
+    const chain = newChainId();
+    let calls = 0;
+    // The first piece makes a/ and a/target, the next links z/second-name to it.
+    await linkedPiece({ chain, suspend: () => ++calls > 2 });
+    const staging = path.join(base, hiddenNames().find((name) => name.startsWith('.openclaw-staging-linked-'))!);
+    expect(existsSync(path.join(staging, 'a', 'target'))).toBe(true);
+    expect(existsSync(path.join(staging, 'z', 'second-name'))).toBe(false);
+    const outside = path.join(dir.path, 'outside-a');
+    mkdirSync(outside);
+    writeFileSync(path.join(outside, 'target'), 'planted\n');
+    renameSync(path.join(staging, 'a'), path.join(dir.path, 'moved-a'));
+    symlinkSync(outside, path.join(staging, 'a'));
+    const error = await linkedPiece({ chain, suspend: () => false, resume: { tenant: 'linked' } }).catch((failure: unknown) => failure);
+    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: "a", a directory an earlier piece made in its staging directory, is a symlink now: /);
+    expect(existsSync(path.join(base, 'linked'))).toBe(false);
     expect(hiddenNames()).toEqual([]);
   });
 

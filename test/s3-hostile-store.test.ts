@@ -960,3 +960,61 @@ describe('a store that sends bytes after the answer it stated the length of, lat
     }
   }, 60_000);
 });
+
+// A versioned bucket keeps the version a restore reads when the key is written again meanwhile
+// (a `backup --overwrite`, or the next backup under a fixed name): the download resumes from
+// that version. Asked by key alone, the resume met the new object's ETag (412), and a restore in
+// pieces pinned to that version by its checkpoint could never get past a dropped connection.
+describe('a versioned store whose key is written again while a restore reads it, and that drops the download once', () => {
+  it('resumes from the version it began reading (the range GET names its VersionId), restored and verified', async () => {
+    const key = 'versioned/acme-2026-02-03.tar.zst';
+    await backupAt(tenantsDir, 'acme', `s3://backups/${key}`, new Date('2026-02-03T03:00:00Z'), server);
+    const plain = await createS3Client(server.clientOptions);
+    const original = await plain.send(new (await import('@aws-sdk/client-s3')).GetObjectCommand({ Bucket: 'backups', Key: key }));
+    const bytes = Buffer.from(await original.Body!.transformToByteArray());
+    const etag = original.ETag!;
+    plain.destroy();
+    const gets: string[] = [];
+    const proxy = await listening(
+      createServer((request, response) => {
+        const url = new URL(request.url ?? '/', 'http://proxy');
+        if (request.method !== 'GET' || url.pathname !== `/backups/${key}` || url.searchParams.has('tagging')) {
+          forward(request, response, `${server.endpoint}${request.url ?? '/'}`);
+          return;
+        }
+        const versionId = url.searchParams.get('versionId');
+        const range = request.headers.range;
+        gets.push(`${range ?? 'whole'} ${versionId ?? 'latest'}`);
+        request.resume();
+        // The key holds a newer object since the first GET: asked for by key alone, its ETag is another.
+        if (gets.length > 1 && versionId !== 'v1') {
+          response.writeHead(412, { 'content-type': 'application/xml' });
+          response.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>');
+          return;
+        }
+        const from = range === undefined ? 0 : Number(/^bytes=(\d+)-/.exec(range)![1]);
+        const to = range === undefined || /-$/.test(range) ? bytes.length - 1 : Number(/-(\d+)$/.exec(range)![1]);
+        const headers = { etag, 'x-amz-version-id': 'v1', 'content-length': String(to - from + 1), 'last-modified': new Date('2026-02-03T03:00:00Z').toUTCString() };
+        if (range === undefined) {
+          // The first download drops after its first 1,000 bytes.
+          response.writeHead(200, headers);
+          response.write(bytes.subarray(0, 1000), () => response.destroy());
+          return;
+        }
+        response.writeHead(206, { ...headers, 'content-range': `bytes ${from}-${to}/${bytes.length}` });
+        response.end(bytes.subarray(from, to + 1));
+      }),
+    );
+    const client = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const location = new S3Location({ client, bucket: 'backups', key, endpoint: proxy.endpoint });
+      const restored = await restoreTenant({ tenantsDir, location, as: 'acme-versioned' });
+      expect(restored).toMatchObject({ tenant: 'acme-versioned', verified: true });
+      expect(gets).toContain('bytes=1000- v1');
+    } finally {
+      client.destroy();
+      await proxy.stop();
+      rmSync(path.join(tenantsDir, 'acme-versioned'), { recursive: true, force: true });
+    }
+  });
+});

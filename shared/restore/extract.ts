@@ -141,11 +141,26 @@ export interface ExtractPieces {
   readonly suspend: () => boolean;
   /** Awaited before this piece's first write. */
   readonly beforeFirstWrite: () => Promise<void>;
+  /** The hard links earlier pieces made copies of (ExtractionSuspended.copiedLinks): a replay makes none, and --max-bytes counts them all. */
+  readonly copiedLinks?: CopiedLinks;
+  /** What the last piece wrote last (ExtractionSuspended.lastWritten): the replay's call `skip` must be it. */
+  readonly lastWritten?: string;
+}
+
+export interface CopiedLinks {
+  readonly names: number;
+  readonly bytes: number;
 }
 
 /** A piece of a restore stopped between two entries, everything it wrote flushed: `written` writer calls are complete in the staging directory. */
 export class ExtractionSuspended extends Error {
-  constructor(readonly written: number) {
+  constructor(
+    readonly written: number,
+    /** The copies of refused hard links every piece so far made. */
+    readonly copiedLinks: CopiedLinks,
+    /** The path below the tenant root of the last entry this piece created. */
+    readonly lastWritten: string | undefined,
+  ) {
     super(`the extraction stopped for the next piece after ${written} writes`);
   }
 }
@@ -273,6 +288,11 @@ class Extraction {
   constructor(private readonly options: ExtractOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.budget = copyBudget(this.limits.maxBytes);
+    const before = options.pieces?.copiedLinks;
+    if (before !== undefined) {
+      Atomics.store(this.budget.counts, 1, BigInt(before.bytes));
+      Atomics.store(this.budget.counts, 2, BigInt(before.names));
+    }
   }
 
   /** A chunk of the tar stream is about to be read. */
@@ -323,7 +343,7 @@ class Extraction {
       signal: this.options.signal,
     });
     const pieces = this.options.pieces;
-    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite);
+    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite, this.root, pieces.lastWritten);
     this.writes = this.resuming ?? chosen;
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
@@ -658,6 +678,7 @@ class Extraction {
    */
   async finish(ended: boolean): Promise<ExtractResult> {
     await this.writes?.flush();
+    this.resuming?.assertReplayed();
     const { tenant, paths } = this;
     if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
     if (!this.rootListed) paths.setDirectoryAttributes(PathTable.ROOT, 0o750, Date.now());
@@ -695,7 +716,7 @@ class Extraction {
     // Asked only once this piece wrote: a replay does not look at the clock.
     if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked()) return;
     await resuming.flush();
-    throw new ExtractionSuspended(resuming.calls);
+    throw new ExtractionSuspended(resuming.calls, copiedLinks(this.budget), resuming.lastWritten);
   }
 
   /** After a failure: the open file closed, writes in flight settled. */

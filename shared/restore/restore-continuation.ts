@@ -51,7 +51,13 @@ export interface RestoreCheckpoint {
   /** Writer calls (directories, files, links) every piece so far completed: the next replays this many without writing. */
   readonly written: number;
   readonly pieces: number;
+  /** Hard links the pieces so far made copies of (the file system refused them): counted against --max-bytes by every later piece. Absent: none. */
+  readonly copiedLinks?: { readonly names: number; readonly bytes: number };
+  /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written`. Absent: not checked (saved by an earlier version). */
+  readonly lastWritten?: string;
   readonly force: boolean;
+  /** The limits the first piece was given (--max-entries, --max-bytes): every later piece's, whatever its message says. Absent: the request's (an earlier version's checkpoint). */
+  readonly limits?: { readonly maxEntries: number; readonly maxBytes: number };
   /** Who every piece gives the entries it writes (restore.ts `owner`); absent: the process's own user. */
   readonly owner?: { readonly uid: number; readonly gid: number };
   readonly startedAt: string;
@@ -145,7 +151,10 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     value.written >= 0 &&
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
+    (value.copiedLinks === undefined || (Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
+    (value.lastWritten === undefined || typeof value.lastWritten === 'string') &&
     typeof value.force === 'boolean' &&
+    (value.limits === undefined || (typeof value.limits === 'object' && value.limits !== null && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&
     (value.handingOver === undefined || value.handingOver === true) &&
     (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&

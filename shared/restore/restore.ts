@@ -161,7 +161,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   const started = Date.now();
   const { tenantsDir, location, signal } = request;
   let force = request.force ?? false;
-  const limits = request.limits ?? DEFAULT_LIMITS;
+  /** A later piece's are its checkpoint's, as the first piece was given them: its message does not change them. */
+  let limits = request.limits ?? DEFAULT_LIMITS;
   const resumeTenant = request.pieces?.resume === undefined ? undefined : assertTenantName(request.pieces.resume.tenant, 'tenant');
   const targetOverride = resumeTenant ?? (request.as === undefined ? undefined : assertTenantName(request.as, '--as name'));
   assertRemovalsCanBeTold();
@@ -209,6 +210,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         throw new UsageError(`the continuing restore of "${tenant}" reads ${checkpoint.location}, not ${location.display}: a piece goes on only from its own archive`);
       }
       force = checkpoint.force;
+      if (checkpoint.limits !== undefined) limits = checkpoint.limits;
       // Its staging gone or replaced, nothing can go on from it: the chain ends here (the
       // journal is then an interrupted restore's, which the next recovery settles).
       staging = await reopenStagingArea(tenantsDir, tenant, checkpoint.staging).catch(async (error: unknown) => {
@@ -237,7 +239,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
-  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces'>): RestoreCheckpoint {
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten'>): RestoreCheckpoint {
     const now = new Date().toISOString();
     return {
       version: RESTORE_CHECKPOINT_VERSION,
@@ -247,6 +249,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       identity: identity!,
       staging: path.basename(staging!.dir),
       force,
+      limits,
       ...(owner !== undefined && { owner }),
       startedAt: checkpoint?.startedAt ?? new Date(started).toISOString(),
       savedAt: now,
@@ -282,6 +285,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       ...(pieces !== undefined && {
         pieces: {
           skip: checkpoint?.written ?? 0,
+          ...(checkpoint?.copiedLinks !== undefined && { copiedLinks: checkpoint.copiedLinks }),
+          ...(checkpoint?.lastWritten !== undefined && { lastWritten: checkpoint.lastWritten }),
           suspend: () => identity !== undefined && pieces.suspend(),
           beforeFirstWrite: async () => {
             if (checkpoint === undefined) return;
@@ -313,7 +318,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     }).catch(async (error: unknown) => {
       if (error instanceof ExtractionSuspended) {
         const handOver = checkpoint === undefined ? pieces!.handOver : undefined;
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1 });
+        const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };

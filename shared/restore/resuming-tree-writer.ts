@@ -6,8 +6,27 @@
 // call N of the piece that stopped. `calls` counts every call made: once the writer has been
 // flushed between two entries, the count every piece up to this one completed.
 
+import { lstatSync } from 'node:fs';
+import path from 'node:path';
+
+import { FileSystemError } from '../errors.js';
+import { fsPath } from '../raw-name.js';
 import { DiscardingTreeWriter } from './discarding-tree-writer.js';
 import type { FileSink, TreeWriter } from './tree-writer.js';
+
+/**
+ * A later piece whose replay does not line up with its checkpoint: call `skip` is not the one
+ * the last piece made last, or the archive ends before it. Its staging directory does not hold
+ * what the count says (a checkpoint written by another version that decides its calls
+ * otherwise, or by someone else), and the tree committed would miss what was skipped.
+ */
+export class ReplayMismatchError extends FileSystemError {}
+
+/**
+ * A directory an earlier piece made is no longer one (a symlink in its place): someone who can
+ * write in the staging directory changed it between the pieces, and writing on would follow it.
+ */
+export class StagingChangedError extends FileSystemError {}
 
 export class ResumingTreeWriter implements TreeWriter {
   private readonly discarding = new DiscardingTreeWriter();
@@ -16,13 +35,35 @@ export class ResumingTreeWriter implements TreeWriter {
   private chunk: Buffer | undefined;
   private started: Promise<void> | undefined;
   private begun = false;
+  /** The path of this piece's last call that created something, below `root`. */
+  private last: string | undefined;
+  /** Directories below the root this piece made or found still directories (lstat): what it writes into. */
+  private readonly directories = new Set<string>();
 
   constructor(
     private readonly real: TreeWriter,
     private readonly skip: number,
     /** Awaited before the first real call (the checkpoint marked as being written past). */
     private readonly beforeFirstWrite: () => Promise<void>,
+    /** The tenant root every call's path lies below. */
+    private readonly root: string,
+    /** What the last piece's last call created, below the root (its checkpoint's `lastWritten`); absent: not checked (a checkpoint of before it was kept). */
+    private readonly lastBefore: string | undefined,
   ) {}
+
+  /** The path, below the root, of the last entry this piece created ('' for the root): the next piece's `lastBefore`. */
+  get lastWritten(): string | undefined {
+    return this.last === undefined ? undefined : path.relative(this.root, this.last);
+  }
+
+  /** Throws unless the replay reached the count earlier pieces completed (the archive read whole). */
+  assertReplayed(): void {
+    if (this.calls < this.skip) throw this.mismatch(`the archive ends after ${this.calls} of the ${this.skip} writes its checkpoint counts`);
+  }
+
+  private mismatch(why: string): ReplayMismatchError {
+    return new ReplayMismatchError(`the continuing restore cannot go on: ${why}, so its staging directory does not hold what its checkpoint says (a checkpoint written by another version of openclaw, or by someone else); what it had staged is removed, the slot holds what it held: restore again`);
+  }
 
   get readsChunksLater(): boolean {
     return this.real.readsChunksLater;
@@ -43,8 +84,15 @@ export class ResumingTreeWriter implements TreeWriter {
   }
 
   /** The next call: replayed (undefined), or the real writer's after the first-write hook. */
-  private next<T>(write: () => T): T | Promise<T> | undefined {
-    if (this.calls++ < this.skip) return undefined;
+  private next<T>(absPath: string, write: () => T): T | Promise<T> | undefined {
+    if (this.calls++ < this.skip) {
+      if (this.calls === this.skip && this.lastBefore !== undefined && path.relative(this.root, absPath) !== this.lastBefore) {
+        throw this.mismatch(`its last write was ${JSON.stringify(this.lastBefore)}, the archive's is ${JSON.stringify(path.relative(this.root, absPath))}`);
+      }
+      return undefined;
+    }
+    this.last = absPath;
+    if (this.skip > 0) this.assertDirectoriesStand(path.dirname(absPath));
     if (!this.begun) {
       this.begun = true;
       this.real.beginChunk(this.chunk!);
@@ -59,19 +107,45 @@ export class ResumingTreeWriter implements TreeWriter {
   }
 
   mkdir(absPath: string): Promise<void> | undefined {
-    return this.next(() => this.real.mkdir(absPath)) as Promise<void> | undefined;
+    const made = this.next(absPath, () => this.real.mkdir(absPath)) as Promise<void> | undefined;
+    if (this.calls > this.skip) this.directories.add(path.relative(this.root, absPath));
+    return made;
+  }
+
+  /**
+   * A later piece writes into directories earlier pieces made, which lay in the staging
+   * directory between the pieces: each is looked at once (lstat), the first time this piece
+   * writes below it or sets its attributes, and must still be a directory. A symlink planted
+   * in one's place had the writes follow it out of the staging directory, and the tree
+   * committed with the link in it, verified (the verification reads the archive, not the disk).
+   */
+  private assertDirectoriesStand(absDir: string): void {
+    const relative = path.relative(this.root, absDir);
+    if (relative === '' || this.directories.has(relative)) return;
+    let below = '';
+    for (const segment of relative.split(path.sep)) {
+      below = below === '' ? segment : `${below}${path.sep}${segment}`;
+      if (this.directories.has(below)) continue;
+      const stat = lstatSync(fsPath(path.join(this.root, below)), { throwIfNoEntry: false });
+      if (stat === undefined || !stat.isDirectory()) {
+        throw new StagingChangedError(
+          `the continuing restore cannot go on: ${JSON.stringify(below)}, a directory an earlier piece made in its staging directory, is ${stat === undefined ? 'gone' : stat.isSymbolicLink() ? 'a symlink now' : 'no directory now'}: someone who can write there changed it between the pieces; what it had staged is removed, the slot holds what it held: restore again`,
+        );
+      }
+      this.directories.add(below);
+    }
   }
 
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
-    return (this.next(() => this.real.openFile(absPath, size, mode, mtime)) as FileSink | Promise<FileSink> | undefined) ?? this.discarding.openFile();
+    return (this.next(absPath, () => this.real.openFile(absPath, size, mode, mtime)) as FileSink | Promise<FileSink> | undefined) ?? this.discarding.openFile();
   }
 
   symlink(target: string, absPath: string, mtime: Date): Promise<void> | undefined {
-    return this.next(() => this.real.symlink(target, absPath, mtime)) as Promise<void> | undefined;
+    return this.next(absPath, () => this.real.symlink(target, absPath, mtime)) as Promise<void> | undefined;
   }
 
   link(existingPath: string, absPath: string): Promise<void> | undefined {
-    return this.next(() => this.real.link(existingPath, absPath)) as Promise<void> | undefined;
+    return this.next(absPath, () => this.real.link(existingPath, absPath)) as Promise<void> | undefined;
   }
 
   flush(): Promise<void> {
@@ -83,6 +157,7 @@ export class ResumingTreeWriter implements TreeWriter {
   }
 
   setAttributes(absPath: string, mode: number, mtime: Date): Promise<void> | undefined {
+    if (this.skip > 0) this.assertDirectoriesStand(absPath);
     return this.real.setAttributes(absPath, mode, mtime);
   }
 }

@@ -728,7 +728,7 @@ export class S3Location implements ArchiveLocation {
             throw abortedError(signal);
           }
           try {
-            body = await this.openRange(sdk, offset, etag, context, signal);
+            body = await this.openRange(sdk, offset, etag, first.VersionId, context, signal);
           } catch (error) {
             if (!isConnectionLost(error) || ++breaksWithoutProgress > maxResumes) throw error;
           }
@@ -744,13 +744,15 @@ export class S3Location implements ArchiveLocation {
     sdk: S3Sdk,
     offset: number,
     etag: string,
+    /** The version the first GET read, in a versioned bucket: the key may hold a newer object by now. */
+    versionId: string | undefined,
     context: S3ErrorContext,
     signal: AbortSignal | undefined,
   ): Promise<Readable> {
     let answer: GetObjectCommandOutput;
     try {
       answer = await this.answered(context, signal, (abortSignal) =>
-        this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${offset}-`, IfMatch: etag }), { abortSignal }),
+        this.client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.key, Range: `bytes=${offset}-`, IfMatch: etag, ...(versionId !== undefined && { VersionId: versionId }) }), { abortSignal }),
       );
     } catch (error) {
       // A resume starts inside the object the first GET sized: a store that ignores If-Match
