@@ -410,6 +410,33 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
   });
 
+  it('erases the line typed with Ctrl-U, as the terminal did (before: Ctrl-U became part of the key)', async () => {
+    const script = verifyOnTerminal();
+    await untilPrompted();
+    script.stdin!.write(`# a comment\nnot the key\x15${identity}\x15${identity}\r\x04`);
+    expect(await exitCode()).toBe('0');
+    expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
+  });
+
+  it('takes Ctrl-\\ for the quit it is (SIGQUIT, exit 131), the terminal restored first (before: part of the key)', async () => {
+    const script = verifyOnTerminal();
+    await untilPrompted();
+    script.stdin!.write('AGE-SECRET\x1c');
+    expect(await exitCode()).toBe('131');
+    expect(readFileSync(path.join(dir.path, 'stty'), 'utf8')).toMatch(/(^|[\s;])icanon[\s;].*(^|[\s;])echo[\s;]/s);
+  });
+
+  it('does not take Ctrl-Z into the key: says so on the terminal and reads on (before: part of the key)', async () => {
+    const script = verifyOnTerminal();
+    await untilPrompted();
+    script.stdin!.write(`${identity.slice(0, 20)}\x1a`);
+    await until(() => shown.includes('Ctrl-Z does nothing'), `the CLI to say so: ${shown}`);
+    script.stdin!.write(`${identity.slice(20)}\r\x04`);
+    expect(await exitCode()).toBe('0');
+    expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
+    expect(shown).toContain('openclaw: Ctrl-Z does nothing while the key is read (stopped, this would leave the terminal showing what is typed); Ctrl-C stops\r\n');
+  });
+
   it('takes Ctrl-C for the interrupt it is (exit 130), the terminal restored', async () => {
     const script = verifyOnTerminal();
     await untilPrompted();

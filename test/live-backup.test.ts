@@ -78,7 +78,7 @@ vi.mock('../shared/backup/stable-read.js', async (importOriginal) => {
  * What every snapshot of a database (sqlite-snapshot.ts `snapshotDatabase`) runs before SQLite
  * opens the database, after the caller looked at its companions; a test sets it, and unsets it.
  */
-const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as ((source: string) => void) | undefined, afterSnapshot: undefined as (() => void) | undefined }));
+const snapshots = vi.hoisted(() => ({ beforeOpen: undefined as ((source: string) => void) | undefined, afterSnapshot: undefined as (() => void) | undefined, beforeCheck: undefined as ((file: string) => void) | undefined }));
 vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../shared/backup/sqlite-snapshot.js')>();
   const snapshotDatabase: typeof original.snapshotDatabase = async (source, destination, options) => {
@@ -87,7 +87,11 @@ vi.mock('../shared/backup/sqlite-snapshot.js', async (importOriginal) => {
     snapshots.afterSnapshot?.();
     return outcome;
   };
-  return { ...original, snapshotDatabase };
+  const checkIntegrity: typeof original.checkIntegrity = (file, pragma) => {
+    snapshots.beforeCheck?.(file);
+    return original.checkIntegrity(file, pragma);
+  };
+  return { ...original, snapshotDatabase, checkIntegrity };
 });
 
 /** What a read-write open of a live database (sqlite-snapshot.ts `closeAsLastConnection`) runs first; a test sets it, and unsets it. */
@@ -831,6 +835,38 @@ describe('SQLite databases', () => {
       snapshots.beforeOpen = undefined;
       privateCopies.afterDatabaseCopy = undefined;
       db.close();
+    }
+  });
+
+  it.each([
+    ['an idle database', 'delete'],
+    ['a database with a -wal', 'wal'],
+  ] as const)('does not begin the integrity_check of a private copy (a read of the whole copy, on the main thread: 18.8 s for 400 MB) once the backup was stopped (cross-host, %s)', async (_, journalMode) => {
+    // Before: a Ctrl-C or a function's deadline during the copy waited for the check too.
+    mkdirSync(path.join(tenantDir, 'memory'), { recursive: true }); // the database alone
+    const file = path.join(tenantDir, 'memory', 'copied.sqlite');
+    const db = openDatabase(file);
+    const stop = new AbortController();
+    const checkedOnceStopped: string[] = [];
+    try {
+      db.exec(`PRAGMA journal_mode = ${journalMode}; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1)`);
+      if (journalMode === 'delete') db.close(); // idle: its copy is checked and archived
+      else expect(existsSync(`${file}-wal`)).toBe(true); // its copy is snapshotted, the snapshot checked
+      // Stopped as the last step before the check ends: the copy itself (idle), or the snapshot of it.
+      if (journalMode === 'delete') privateCopies.afterDatabaseCopy = async () => stop.abort();
+      else snapshots.afterSnapshot = () => stop.abort();
+      snapshots.beforeCheck = (checked) => {
+        if (stop.signal.aborted) checkedOnceStopped.push(path.basename(checked));
+      };
+      const failure = await backupTenant({ tenantsDir: base, tenant: 'acme', location: archiveLocation(), overwrite: true, sqlite: { writers: 'cross-host' }, signal: stop.signal }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(AbortedError);
+      expect(checkedOnceStopped).toEqual([]);
+      expect(existsSync(archiveLocation().display)).toBe(false);
+    } finally {
+      privateCopies.afterDatabaseCopy = undefined;
+      snapshots.afterSnapshot = undefined;
+      snapshots.beforeCheck = undefined;
+      if (journalMode === 'wal') db.close();
     }
   });
 

@@ -137,6 +137,26 @@ describe('ParallelTreeWriter', () => {
     expect((await fs.readdir(target)).length).toBe(4);
   });
 
+  it('closes a large file abandoned after a failure before it says it is done (before: the close went on after, racing the removal of the staging area: on NFS a file removed while open stays as .nfs…)', async () => {
+    const closes: string[] = [];
+    const open = fs.open.bind(fs);
+    vi.spyOn(fs, 'open').mockImplementation(async (file, flags, mode) => {
+      const handle = await open(file, flags, mode);
+      const close = handle.close.bind(handle);
+      handle.close = async () => {
+        await close();
+        closes.push(path.basename(String(file)));
+      };
+      return handle;
+    });
+    const writer = new ParallelTreeWriter(8);
+    const opened = writer.openFile(path.join(dir.path, 'large.bin'), 8 * 1024 * 1024, 0o640, new Date());
+    const sink: FileSink = opened instanceof Promise ? await opened : opened;
+    await sink.write(Buffer.alloc(2 * 1024 * 1024, 1));
+    await sink.abandon();
+    expect(closes).toEqual(['large.bin']);
+  });
+
   it('reports the first failure, and starts nothing after it', async () => {
     const peak = watchWrites(2);
     const writer = new ParallelTreeWriter(2);

@@ -16,7 +16,7 @@ import { isatty, ReadStream as TerminalStream } from 'node:tty';
 
 import { decodeBech32, encodeBech32 } from './encoding.js';
 import { ARMOR_BEGIN, VERSION_PREFIX } from './header.js';
-import { OpenClawError, AgeBadIdentityError, AgeBadRecipientError, errnoMessage } from '../errors.js';
+import { AbortedError, OpenClawError, AgeBadIdentityError, AgeBadRecipientError, errnoMessage } from '../errors.js';
 import { abortedError, throwIfAborted } from '../storage/streams.js';
 import { assertLocalPath } from '../local-path.js';
 
@@ -235,8 +235,8 @@ async function readKeyFile(path: string, what: string, fail: (message: string) =
     }
     if (first.isCharacterDevice() && isatty(fd)) {
       // Nothing is echoed: without a word, a terminal waiting for the key looks like a CLI that hangs.
-      const prompt = () => tellTerminal(opened, `openclaw: ${keyFileLabel(what, path)}: type or paste it, then Ctrl-D (it is not shown)\n`);
-      return await readTerminal(new TerminalStream(fd), tooLarge, signal, prompt);
+      const tell = (text: string) => tellTerminal(opened, text);
+      return await readTerminal(new TerminalStream(fd), tooLarge, signal, tell, `openclaw: ${keyFileLabel(what, path)}: type or paste it, then Ctrl-D (it is not shown)\n`);
     }
     await new Promise<void>((resolve) => closeFd(fd, () => resolve()));
     handle = await open(opened, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
@@ -307,19 +307,26 @@ function tellTerminal(path: string, text: string): Promise<void> {
 /** Linux's /dev/ptmx (and /dev/pts/ptmx), device 5:2: each open makes a new pseudo-terminal, whose other side no one holds. */
 const PTMX_DEVICE = (5 << 8) | 2;
 
-/** Ctrl-D, Ctrl-C, and the keys that erase the last character typed. */
+/** Ctrl-D, Ctrl-C, Ctrl-\\, Ctrl-Z, Ctrl-U, and the keys that erase the last character typed. */
 const END_OF_INPUT = 0x04;
 const INTERRUPT = 0x03;
+const QUIT = 0x1c;
+const SUSPEND = 0x1a;
+const ERASE_LINE = 0x15;
 const ERASE = new Set([0x7f, 0x08]);
+const NEWLINE = 0x0a;
 
 /**
  * A key typed or pasted into a terminal, ended with Ctrl-D, read without echoing it (the
  * terminal showed the secret key, and kept it in its scrollback): the terminal is put in raw
  * mode while it is read, and so this does what the terminal did, ending at Ctrl-D, erasing
- * with Backspace, and taking Ctrl-C for the interrupt it is (SIGINT to this process, as the
- * terminal sends it). Restored however the read ends; Node restores it on exit too.
+ * with Backspace and the line with Ctrl-U, and taking Ctrl-C for the interrupt it is (SIGINT
+ * to this process, as the terminal sends it) and Ctrl-\\ for a quit (SIGQUIT, once the
+ * terminal is restored: Node does not restore it on that signal). Ctrl-Z is not taken (it
+ * was part of the key): a CLI stopped there would come back to a terminal that echoes the
+ * key, so it says so and goes on reading. Restored however the read ends; Node restores it on exit too.
  */
-function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: AbortSignal | undefined, prompt: () => Promise<void>): Promise<string> {
+function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: AbortSignal | undefined, tell: (text: string) => Promise<void>, prompt: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let typed = Buffer.alloc(1024);
     let length = 0;
@@ -355,7 +362,7 @@ function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: A
       return finish(error as Error);
     }
     // Once nothing typed is echoed: a key pasted at once is not shown either.
-    void prompt();
+    void tell(prompt);
     terminal.on('data', (chunk: Buffer) => {
       for (const byte of chunk) {
         if (byte === END_OF_INPUT) return finish();
@@ -364,7 +371,18 @@ function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: A
           process.kill(process.pid, 'SIGINT');
           return;
         }
-        if (ERASE.has(byte)) length = Math.max(0, length - 1);
+        if (byte === QUIT) {
+          chunk.fill(0);
+          finish(new AbortedError('interrupted by SIGQUIT'));
+          process.kill(process.pid, 'SIGQUIT');
+          return;
+        }
+        if (byte === SUSPEND) void tell('openclaw: Ctrl-Z does nothing while the key is read (stopped, this would leave the terminal showing what is typed); Ctrl-C stops\n');
+        else if (byte === ERASE_LINE) {
+          const lineStart = length === 0 ? 0 : typed.lastIndexOf(NEWLINE, length - 1) + 1;
+          typed.fill(0, lineStart, length);
+          length = lineStart;
+        } else if (ERASE.has(byte)) length = Math.max(0, length - 1);
         else if (length >= MAX_KEY_FILE_BYTES) return finish(tooLarge());
         else type(byte === 0x0d ? 0x0a : byte);
       }

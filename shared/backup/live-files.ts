@@ -408,10 +408,7 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
  * one step is only seen once the event loop turns, and the snapshot went on into this check).
  */
 async function warnOfDamage(copy: string, warn: (reason: string) => void, stopped: AbortSignal): Promise<void> {
-  // Two turns: the event loop polls (and so takes in a signal that came) between them, whatever phase this runs in.
-  await nextTurn();
-  await nextTurn();
-  stopped.throwIfAborted();
+  await throwIfStoppedMeanwhile(stopped);
   crashPoint('backup:quick-check');
   const problem = checkIntegrity(copy, 'quick_check');
   if (problem === undefined) return;
@@ -420,6 +417,18 @@ async function warnOfDamage(copy: string, warn: (reason: string) => void, stoppe
       ? `SQLite database not checked (${problem.reason}); archived as it is`
       : `SQLite database is damaged (${problem.reason}); archived as it is: restored, it is as damaged as the tenant's own`,
   );
+}
+
+/**
+ * Throws if the backup was stopped, a signal that came during a step on the main thread (a
+ * snapshot's one step, a private copy's check) included: before a check SQLite runs on the
+ * main thread, which nothing stops once begun. Two turns: the event loop polls (and so takes
+ * in a signal that came) between them, whatever phase this runs in.
+ */
+async function throwIfStoppedMeanwhile(stopped: AbortSignal): Promise<void> {
+  await nextTurn();
+  await nextTurn();
+  stopped.throwIfAborted();
 }
 
 /**
@@ -437,10 +446,10 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
   let outcome: SnapshotOutcome | undefined;
   for (let round = 1; round <= UNUSABLE_COPY_ROUNDS; round++) {
     await context.temp.remove(snapshotPath);
+    // Stopped by the backup's signal or by the archive writer's own abort, whichever comes first.
+    const signal = context.signal === undefined ? context.writer.stopped : AbortSignal.any([context.signal, context.writer.stopped]);
     let copy;
     try {
-      // Stopped by the backup's signal or by the archive writer's own abort, whichever comes first.
-      const signal = context.signal === undefined ? context.writer.stopped : AbortSignal.any([context.signal, context.writer.stopped]);
       copy = await copyDatabasePrivately(handle, absPath, context.temp, { budgetMs: context.sqlite.busyTimeoutMs, signal });
     } catch (error) {
       // No room in the scratch space (on Lambda, the function's ephemeral /tmp): as without a private copy.
@@ -451,6 +460,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
     if (!copy.stable) return { ok: false, kind: 'busy', reason: copy.reason };
     try {
       if (copy.companions.length === 0) {
+        await throwIfStoppedMeanwhile(signal);
         const problem = checkIntegrity(copy.path);
         if (problem === undefined) {
           await fs.rename(copy.path, snapshotPath);
@@ -464,6 +474,7 @@ async function snapshotPrivateCopy(context: PackContext, handle: fs.FileHandle, 
       if (copy.companions.includes('-journal')) await detachSuperJournal(copy.path, tenantRoot);
       outcome = await snapshotDatabase(copy.path, snapshotPath, { privateCopy: true, signal: context.signal });
       if (outcome.ok) {
+        await throwIfStoppedMeanwhile(signal);
         const problem = checkIntegrity(snapshotPath);
         if (problem === undefined) return outcome;
         outcome = { ok: false, ...problem };

@@ -40,5 +40,7 @@ class DiscardingFileSink implements FileSink {
   finish(): undefined {
     return undefined;
   }
-  abandon(): void {}
+  abandon(): undefined {
+    return undefined;
+  }
 }

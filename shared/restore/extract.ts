@@ -721,7 +721,7 @@ class Extraction {
 
   /** After a failure: the open file closed, writes in flight settled. */
   async abandon(): Promise<void> {
-    if (this.body?.kind === 'file') this.body.sink.abandon();
+    if (this.body?.kind === 'file') await this.body.sink.abandon();
     this.body = undefined;
     await this.writes?.settle();
   }

@@ -222,7 +222,9 @@ class CollectingSink implements FileSink {
     return this.queue(this.chunks, this.size);
   }
 
-  abandon(): void {}
+  abandon(): undefined {
+    return undefined;
+  }
 }
 
 /** A large file, written in order at the offsets a HolePlanner gives (long runs of zeros stay holes: holes.ts). */
@@ -256,8 +258,8 @@ class HandleSink implements FileSink {
     }
   }
 
-  abandon(): void {
-    this.handle.close().catch(() => undefined);
+  async abandon(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
   }
 }
 

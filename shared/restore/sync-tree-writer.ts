@@ -91,9 +91,10 @@ class SyncFileSink extends PlannedFile implements FileSink {
     return undefined;
   }
 
-  abandon(): void {
+  abandon(): undefined {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    return undefined;
   }
 }
 

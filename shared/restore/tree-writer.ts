@@ -126,8 +126,12 @@ export interface FileSink {
   write(bytes: Buffer): Promise<void> | undefined;
   /** Sets the file's mode and mtime and closes it (or hands it to a background write). */
   finish(): Promise<void> | undefined;
-  /** Closes the file after a failure, without waiting. */
-  abandon(): void;
+  /**
+   * Closes the file after a failure; a promise when the close is waited for, so that the
+   * staging area is removed only once nothing holds the file open (on NFS a file removed while
+   * open is kept as a `.nfs…` file, and its directory cannot be removed).
+   */
+  abandon(): Promise<void> | undefined;
 }
 
 /** The process umask, read once: files are created with their final mode, fixed up only where it strips bits. */

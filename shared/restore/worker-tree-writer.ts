@@ -246,7 +246,9 @@ class WorkerFileSink extends PlannedFile implements FileSink {
   }
 
   /** The lane closes the file when the writer settles. */
-  abandon(): void {}
+  abandon(): undefined {
+    return undefined;
+  }
 }
 
 /** The worker's failure as the errno error the same call would have thrown on this thread. */
