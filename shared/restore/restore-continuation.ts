@@ -151,16 +151,21 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     value.written >= 0 &&
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
-    (value.copiedLinks === undefined || (Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
+    (value.copiedLinks === undefined || (isRecord(value.copiedLinks) && Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
     (value.lastWritten === undefined || typeof value.lastWritten === 'string') &&
     typeof value.force === 'boolean' &&
-    (value.limits === undefined || (typeof value.limits === 'object' && value.limits !== null && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
+    (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&
     (value.handingOver === undefined || value.handingOver === true) &&
-    (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
+    (value.owner === undefined || (isRecord(value.owner) && Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
     !Number.isNaN(Date.parse(value.startedAt)) &&
     !Number.isNaN(Date.parse(value.savedAt))
   );
+}
+
+/** An object whose fields can be read (JSON's null is an object to typeof). */
+function isRecord(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
 }
 
 export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<void> {
