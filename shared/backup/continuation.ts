@@ -190,11 +190,14 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   } catch {
     throw damaged();
   }
+  if (!isRecord(parsed)) throw damaged();
   const { frameBytes, tailBytes, encryption: record, ...state } = parsed;
   if (typeof state.version === 'number' && state.version > CONTINUATION_FORMAT_VERSION) throw later();
   if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant) throw damaged();
-  if (record !== undefined && !isEncryptionRecord(record)) throw damaged();
-  if (state.committing !== undefined && !isCommittingArchive(state.committing)) throw damaged();
+  if (typeof state.chain !== 'string' || typeof state.location !== 'string' || !isRecord(state.archive) || !isRecord(state.upload)) throw damaged();
+  if (!isByteCount(frameBytes) || !isByteCount(tailBytes)) throw damaged();
+  if (record !== undefined && !(isRecord(record) && isEncryptionRecord(record))) throw damaged();
+  if (state.committing !== undefined && !(isRecord(state.committing) && isCommittingArchive(state.committing))) throw damaged();
   const keyBytes = record?.keyBytes ?? 0;
   const pendingBytes = record?.pendingBytes ?? 0;
   if (jsonEnd + frameBytes + keyBytes + pendingBytes + tailBytes !== bytes.length) throw damaged();
@@ -204,6 +207,15 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   const encryption: SavedEncryption | undefined =
     record === undefined ? undefined : { recipients: record.recipients, stream: { chunkIndex: record.chunkIndex, payloadKey: take(keyBytes), pending: take(pendingBytes) } };
   return { state, pendingFrame, ...(encryption !== undefined && { encryption }), tail: take(tailBytes) };
+}
+
+/** An object whose fields can be read (JSON's null is an object to typeof). */
+function isRecord(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
+function isByteCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 function isCommittingArchive(committing: CommittingArchive): boolean {
