@@ -30,8 +30,7 @@ import path from 'node:path';
 
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { readOwnFile } from '../file-access.js';
-import { syncDirectory } from '../sync-directory.js';
-import { writeWhole } from '../write-whole.js';
+import { replaceFileWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
@@ -148,19 +147,10 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   const length = Buffer.alloc(4);
   length.writeUInt32BE(json.length);
   const target = continuationPathFor(tenantsDir, state.tenant);
-  const temp = path.join(tenantsDir, hiddenNames.continuationTemp(state.tenant));
+  const pieces = stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail];
   try {
-    const handle = await fs.open(temp, 'wx', 0o600);
-    try {
-      await writeWhole(handle, stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail]);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, target);
-    await syncDirectory(tenantsDir);
+    await replaceFileWhole(tenantsDir, hiddenNames.continuationTemp(state.tenant), path.basename(target), pieces);
   } catch (error) {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
     throw new FileSystemError(`cannot save the state of the continuing backup of "${state.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
 }

@@ -29,6 +29,7 @@ import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { readOwnFile } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
+import { replaceFileWhole } from '../write-whole.js';
 
 const MAGIC = 'OCRC1\n';
 const LATER_MAGIC = /^OCRC(?:[2-9]|[1-9]\d+)\n/;
@@ -90,19 +91,9 @@ export class UnreadableRestoreCheckpointError extends FileSystemError {
 /** Replaces the tenant's restore checkpoint, atomically and durably. */
 export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: RestoreCheckpoint): Promise<void> {
   const target = restoreCheckpointPathFor(tenantsDir, checkpoint.tenant);
-  const temp = path.join(tenantsDir, hiddenNames.restoreContinuationTemp(checkpoint.tenant));
   try {
-    const handle = await fs.open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(MAGIC + JSON.stringify(checkpoint));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, target);
-    await syncDirectory(tenantsDir);
+    await replaceFileWhole(tenantsDir, hiddenNames.restoreContinuationTemp(checkpoint.tenant), path.basename(target), [Buffer.from(MAGIC + JSON.stringify(checkpoint))]);
   } catch (error) {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
     throw new FileSystemError(`cannot save the checkpoint of the continuing restore of "${checkpoint.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
 }
