@@ -75,7 +75,10 @@ describe('continuation state', () => {
       length.writeUInt32BE(Buffer.byteLength(text));
       return Buffer.concat([whole.subarray(0, jsonStart - 4), length, Buffer.from(text)]);
     };
-    const damagedJsons = ['null', '[]', ...['encryption', 'committing', 'upload', 'archive'].map((field) => JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, [field]: null })), JSON.stringify({ ...json, frameBytes: -4, tailBytes: 4 })];
+    const damagedJsons = ['null', '[]', ...['encryption', 'committing', 'upload', 'archive'].map((field) => JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, [field]: null })),
+      JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, upload: { ...json.upload, parts: null } }),
+      JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, archive: { ...json.archive, waiting: null } }),
+      JSON.stringify({ ...json, frameBytes: -4, tailBytes: 4 })];
     for (const text of damagedJsons) {
       writeFileSync(file, withJson(text));
       await expect(loadContinuation(base, 'acme'), text).rejects.toThrow(/^the state of the continuing backup of "acme" \(.*\) is damaged$/);

@@ -184,7 +184,7 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   const { frameBytes, tailBytes, encryption: record, ...state } = parsed;
   if (typeof state.version === 'number' && state.version > CONTINUATION_FORMAT_VERSION) throw later();
   if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant) throw damaged();
-  if (typeof state.chain !== 'string' || typeof state.location !== 'string' || !isRecord(state.archive) || !isRecord(state.upload)) throw damaged();
+  if (typeof state.chain !== 'string' || typeof state.location !== 'string' || !isUploadRecord(state.upload) || !isArchiveRecord(state.archive)) throw damaged();
   if (!isByteCount(frameBytes) || !isByteCount(tailBytes)) throw damaged();
   if (record !== undefined && !(isRecord(record) && isEncryptionRecord(record))) throw damaged();
   if (state.committing !== undefined && !(isRecord(state.committing) && isCommittingArchive(state.committing))) throw damaged();
@@ -206,6 +206,19 @@ function isRecord(value: unknown): value is object {
 
 function isByteCount(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isUploadRecord(upload: unknown): boolean {
+  if (!isRecord(upload)) return false;
+  const { uploadId, parts, bytes, partSize } = upload as Partial<UploadCheckpoint>;
+  return (uploadId === undefined || typeof uploadId === 'string') && Array.isArray(parts) && parts.every(isRecord) && isByteCount(bytes) && isByteCount(partSize);
+}
+
+/** The archive's checkpoint as far as a piece reads it before its walk (its digest state is the tree digest's to judge). */
+function isArchiveRecord(archive: unknown): boolean {
+  if (!isRecord(archive)) return false;
+  const { resumeAfter, digest, skipped, warnings, totals, snapshotted, settled, waiting } = archive as Partial<ArchiveCheckpoint>;
+  return typeof resumeAfter === 'string' && isRecord(digest) && isRecord(totals) && [skipped, warnings, snapshotted, settled, waiting].every(Array.isArray);
 }
 
 function isCommittingArchive(committing: CommittingArchive): boolean {
