@@ -8,7 +8,7 @@
 // and times; another object there now refuses the chain), the staging directory's name, how
 // many writer calls the pieces so far completed, and the request's options.
 //
-// Written as the backup's state is (continuation.ts): mode 0600, a temporary file fsync'ed and
+// Written as the backup's state is (write-whole.ts replaceFileWhole): mode 0600, a temporary file fsync'ed and
 // renamed over the last one, the directory fsync'ed: a crash leaves the previous checkpoint
 // or the new one whole. A piece marks the checkpoint `writing` before its first real write:
 // a piece that finds that mark met staging its predecessor may have written past the count
