@@ -78,6 +78,7 @@ describe('continuation state', () => {
     const damagedJsons = ['null', '[]', ...['encryption', 'committing', 'upload', 'archive'].map((field) => JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, [field]: null })),
       JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, upload: { ...json.upload, parts: null } }),
       JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, archive: { ...json.archive, waiting: null } }),
+      JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, archive: { ...json.archive, archiveBytes: '1' } }),
       JSON.stringify({ ...json, frameBytes: -4, tailBytes: 4 })];
     for (const text of damagedJsons) {
       writeFileSync(file, withJson(text));

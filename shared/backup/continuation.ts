@@ -217,8 +217,9 @@ function isUploadRecord(upload: unknown): boolean {
 /** The archive's checkpoint as far as a piece reads it before its walk (its digest state is the tree digest's to judge). */
 function isArchiveRecord(archive: unknown): boolean {
   if (!isRecord(archive)) return false;
-  const { resumeAfter, digest, skipped, warnings, totals, snapshotted, settled, waiting } = archive as Partial<ArchiveCheckpoint>;
-  return typeof resumeAfter === 'string' && isRecord(digest) && isRecord(totals) && [skipped, warnings, snapshotted, settled, waiting].every(Array.isArray);
+  const { resumeAfter, digest, skipped, warnings, totals, snapshotted, settled, waiting, archiveBytes } = archive as Partial<ArchiveCheckpoint>;
+  // archiveBytes becomes the footer's bytesBefore: another value there would make the archive's end unreadable.
+  return typeof resumeAfter === 'string' && isRecord(digest) && isRecord(totals) && [skipped, warnings, snapshotted, settled, waiting].every(Array.isArray) && (archiveBytes === undefined || isByteCount(archiveBytes));
 }
 
 function isCommittingArchive(committing: CommittingArchive): boolean {
