@@ -410,18 +410,27 @@ export async function executeBackup(
  * becomes of the chain (it keeps the tenant's other backups out until it is abandoned).
  */
 function handOverError(outcome: BackupSuspended, error: unknown, abandonAfterMs: number): OpenClawError {
+  const abandonedAfter = new Date(Date.now() + abandonAfterMs).toISOString();
+  return queueingError(
+    error,
+    `the backup of "${outcome.tenant}" to ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
+      `but its next piece could not be queued on the work queue: ${queueingFailure(error)}; nothing is stored yet: the same backup asked again ` +
+      `(or its message delivered again) goes on from where it stopped, else the backup invocation after ${abandonedAfter} abandons it`,
+  );
+}
+
+/** Why SendMessage failed, in one clause (its first line, redacted; what to fix when SQS is out of reach). */
+function queueingFailure(error: unknown): string {
   const name = (error as { name?: unknown } | undefined)?.name;
   const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
-  const why =
-    unreachableCode(error) !== undefined
-      ? `cannot reach SQS (${message}): the function's subnets need a route to SQS (an SQS VPC endpoint or NAT)`
-      : `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
-  const abandonedAfter = new Date(Date.now() + abandonAfterMs).toISOString();
-  const text =
-    `the backup of "${outcome.tenant}" to ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
-    `but its next piece could not be queued on the work queue: ${why}; nothing is stored yet: the same backup asked again ` +
-    `(or its message delivered again) goes on from where it stopped, else the backup invocation after ${abandonedAfter} abandons it`;
-  return name === 'AccessDenied' || name === 'AccessDeniedException' ? new RemoteError('ACCESS_DENIED', text, { cause: error }) : new RemoteError('AWS_ERROR', text, { cause: error });
+  if (unreachableCode(error) !== undefined) return `cannot reach SQS (${message}): the function's subnets need a route to SQS (an SQS VPC endpoint or NAT)`;
+  return `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
+}
+
+/** A failed SendMessage as the piece's error, saying `text`: ACCESS_DENIED when SQS refused the role. */
+function queueingError(error: unknown, text: string): OpenClawError {
+  const name = (error as { name?: unknown } | undefined)?.name;
+  return new RemoteError(name === 'AccessDenied' || name === 'AccessDeniedException' ? 'ACCESS_DENIED' : 'AWS_ERROR', text, { cause: error });
 }
 
 /**
@@ -641,17 +650,12 @@ async function restoreChainGoesOn(tenantsDir: string, tenant: string, chain: str
  * checkpoint stays, so its message delivered again goes on from it. Said as that.
  */
 function restoreHandOverError(outcome: RestoreSuspended, error: unknown, comesAgain: boolean): OpenClawError {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
-  const why =
-    unreachableCode(error) !== undefined
-      ? `cannot reach SQS (${message}): the function's subnets need a route to SQS (an SQS VPC endpoint or NAT)`
-      : `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
-  const text =
+  return queueingError(
+    error,
     `the restore of "${outcome.tenant}" from ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
-    `but its next piece could not be queued on the restore queue: ${why}; nothing was moved into the slot: ` +
-    (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended, what it staged removed: restore again');
-  return name === 'AccessDenied' || name === 'AccessDeniedException' ? new RemoteError('ACCESS_DENIED', text, { cause: error }) : new RemoteError('AWS_ERROR', text, { cause: error });
+      `but its next piece could not be queued on the restore queue: ${queueingFailure(error)}; nothing was moved into the slot: ` +
+      (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended, what it staged removed: restore again'),
+  );
 }
 
 /** Runs a request that publishes no completion event (a dry run, verify, a listing): its result, or the failure response. */

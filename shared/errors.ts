@@ -362,7 +362,8 @@ export class TenantBusyError extends OpenClawError {
   /**
    * The holder is a backup of the tenant to this very destination (its lock names it): the
    * same backup asked twice (SQS delivers a message twice now and then), which the second
-   * need not run.
+   * need not run. Set too for a piece of a restore in pieces whose chain holds the lock
+   * (lock.ts `target`), which only the backup's queue handler reads.
    */
   sameBackup?: boolean;
 }

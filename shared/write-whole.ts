@@ -1,7 +1,10 @@
 // A write into a volume about to fill comes back short without an error (the next one says
 // ENOSPC): FileHandle.write and writev return how much they wrote and do not go on.
 
-import type { promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+import { syncDirectory } from './sync-directory.js';
 
 /** Writes every byte of `pieces` at the handle's position, or throws (ENOSPC, EIO…). */
 export async function writeWhole(handle: fs.FileHandle, pieces: readonly Buffer[]): Promise<void> {
@@ -21,6 +24,30 @@ export async function writeWholeAt(handle: fs.FileHandle, bytes: Uint8Array, pos
     const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
     if (bytesWritten === 0) throw noSpace();
     written += bytesWritten;
+  }
+}
+
+/**
+ * Replaces `directory`/`target` by a file of exactly `pieces`, mode 0600: written whole to
+ * `directory`/`temp` (made new, never an existing file), fsynced, renamed over the target, the
+ * directory fsynced. A crash leaves the old file or the new one whole. Failing, it removes the
+ * temporary file and throws the error as it is (the caller says what could not be saved).
+ */
+export async function replaceFileWhole(directory: string, temp: string, target: string, pieces: readonly Buffer[]): Promise<void> {
+  const tempPath = path.join(directory, temp);
+  try {
+    const handle = await fs.open(tempPath, 'wx', 0o600);
+    try {
+      await writeWhole(handle, pieces);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tempPath, path.join(directory, target));
+    await syncDirectory(directory);
+  } catch (error) {
+    await fs.rm(tempPath, { force: true }).catch(() => undefined);
+    throw error;
   }
 }
 

@@ -64,6 +64,31 @@ describe('continuation state', () => {
     writeFileSync(file, whole);
   });
 
+  it('refuses, as damaged, a state whose JSON is null or names null or negative parts (never a TypeError)', async () => {
+    await saveContinuation(base, sample('acme'));
+    const file = continuationPathFor(base, 'acme');
+    const whole = readFileSync(file);
+    const jsonStart = whole.indexOf(10) + 1 + 4;
+    const json = JSON.parse(whole.subarray(jsonStart, jsonStart + whole.readUInt32BE(jsonStart - 4)).toString('utf8'));
+    const withJson = (text: string) => {
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(Buffer.byteLength(text));
+      return Buffer.concat([whole.subarray(0, jsonStart - 4), length, Buffer.from(text)]);
+    };
+    const damagedJsons = ['null', '[]', ...['encryption', 'committing', 'upload', 'archive'].map((field) => JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, [field]: null })),
+      JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, upload: { ...json.upload, parts: null } }),
+      JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, archive: { ...json.archive, waiting: null } }),
+      JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, archive: { ...json.archive, archiveBytes: '1' } }),
+      JSON.stringify({ ...json, frameBytes: -4, tailBytes: 4 })];
+    for (const text of damagedJsons) {
+      writeFileSync(file, withJson(text));
+      await expect(loadContinuation(base, 'acme'), text).rejects.toThrow(/^the state of the continuing backup of "acme" \(.*\) is damaged$/);
+    }
+    writeFileSync(file, withJson(JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0 })));
+    await expect(loadContinuation(base, 'acme')).resolves.toMatchObject({ state: sample('acme').state });
+    await saveContinuation(base, sample('acme'));
+  });
+
   it('keeps the archive a last piece is committing, and refuses a state whose record of it is not one', async () => {
     const committing = { bytes: 12_345_678, manifestSha256: 'c'.repeat(64), totals: { files: 4, directories: 2, symlinks: 0, bytes: 9 }, skipped: [], warnings: [] };
     const { state, ...rest } = sample('acme');

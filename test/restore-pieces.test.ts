@@ -443,6 +443,20 @@ describe('a restore in pieces', () => {
     await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } })).resolves.toMatchObject({ chainEnded: true });
   });
 
+  it('takes a checkpoint whose copiedLinks, limits or owner is null as damaged: one line, and recovery ends the chain', async () => {
+    for (const field of ['copiedLinks', 'limits', 'owner']) {
+      const chain = newChainId();
+      await piece({ as: 'copy' }, { chain, suspend: () => true });
+      const file = restoreCheckpointPathFor(base, 'copy');
+      const text = readFileSync(file, 'utf8');
+      const newline = text.indexOf('\n') + 1;
+      writeFileSync(file, text.slice(0, newline) + JSON.stringify({ ...JSON.parse(text.slice(newline)), [field]: null }), { mode: 0o600 });
+      await expect(loadRestoreCheckpoint(base, 'copy')).rejects.toThrow(/^the checkpoint of the continuing restore of "copy" \(.*\) is damaged$/);
+      await expect(recoverTenant({ tenantsDir: base, tenant: 'copy' })).resolves.toMatchObject({ restoreChain: { outcome: 'ended' } });
+      expect(hiddenNames()).toEqual([]);
+    }
+  });
+
   it('tenants recover abandons a chain no piece saved for the abandon time: staging and checkpoint gone, the slot as it was', async () => {
     const chain = newChainId();
     await piece({ force: true }, { chain, suspend: () => true });

@@ -30,8 +30,7 @@ import path from 'node:path';
 
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { readOwnFile } from '../file-access.js';
-import { syncDirectory } from '../sync-directory.js';
-import { writeWhole } from '../write-whole.js';
+import { replaceFileWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
@@ -148,19 +147,10 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   const length = Buffer.alloc(4);
   length.writeUInt32BE(json.length);
   const target = continuationPathFor(tenantsDir, state.tenant);
-  const temp = path.join(tenantsDir, hiddenNames.continuationTemp(state.tenant));
+  const pieces = stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail];
   try {
-    const handle = await fs.open(temp, 'wx', 0o600);
-    try {
-      await writeWhole(handle, stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail]);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, target);
-    await syncDirectory(tenantsDir);
+    await replaceFileWhole(tenantsDir, hiddenNames.continuationTemp(state.tenant), path.basename(target), pieces);
   } catch (error) {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
     throw new FileSystemError(`cannot save the state of the continuing backup of "${state.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
 }
@@ -190,11 +180,14 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   } catch {
     throw damaged();
   }
+  if (!isRecord(parsed)) throw damaged();
   const { frameBytes, tailBytes, encryption: record, ...state } = parsed;
   if (typeof state.version === 'number' && state.version > CONTINUATION_FORMAT_VERSION) throw later();
   if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant) throw damaged();
-  if (record !== undefined && !isEncryptionRecord(record)) throw damaged();
-  if (state.committing !== undefined && !isCommittingArchive(state.committing)) throw damaged();
+  if (typeof state.chain !== 'string' || typeof state.location !== 'string' || !isUploadRecord(state.upload) || !isArchiveRecord(state.archive)) throw damaged();
+  if (!isByteCount(frameBytes) || !isByteCount(tailBytes)) throw damaged();
+  if (record !== undefined && !(isRecord(record) && isEncryptionRecord(record))) throw damaged();
+  if (state.committing !== undefined && !(isRecord(state.committing) && isCommittingArchive(state.committing))) throw damaged();
   const keyBytes = record?.keyBytes ?? 0;
   const pendingBytes = record?.pendingBytes ?? 0;
   if (jsonEnd + frameBytes + keyBytes + pendingBytes + tailBytes !== bytes.length) throw damaged();
@@ -204,6 +197,29 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   const encryption: SavedEncryption | undefined =
     record === undefined ? undefined : { recipients: record.recipients, stream: { chunkIndex: record.chunkIndex, payloadKey: take(keyBytes), pending: take(pendingBytes) } };
   return { state, pendingFrame, ...(encryption !== undefined && { encryption }), tail: take(tailBytes) };
+}
+
+/** An object whose fields can be read (JSON's null is an object to typeof). */
+function isRecord(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
+}
+
+function isByteCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isUploadRecord(upload: unknown): boolean {
+  if (!isRecord(upload)) return false;
+  const { uploadId, parts, bytes, partSize } = upload as Partial<UploadCheckpoint>;
+  return (uploadId === undefined || typeof uploadId === 'string') && Array.isArray(parts) && parts.every(isRecord) && isByteCount(bytes) && isByteCount(partSize);
+}
+
+/** The archive's checkpoint as far as a piece reads it before its walk (its digest state is the tree digest's to judge). */
+function isArchiveRecord(archive: unknown): boolean {
+  if (!isRecord(archive)) return false;
+  const { resumeAfter, digest, skipped, warnings, totals, snapshotted, settled, waiting, archiveBytes } = archive as Partial<ArchiveCheckpoint>;
+  // archiveBytes becomes the footer's bytesBefore: another value there would make the archive's end unreadable.
+  return typeof resumeAfter === 'string' && isRecord(digest) && isRecord(totals) && [skipped, warnings, snapshotted, settled, waiting].every(Array.isArray) && (archiveBytes === undefined || isByteCount(archiveBytes));
 }
 
 function isCommittingArchive(committing: CommittingArchive): boolean {

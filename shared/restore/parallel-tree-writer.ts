@@ -17,7 +17,7 @@ import { promises as fs } from 'node:fs';
 import { CALLS_IN_FLIGHT } from '../file-access.js';
 import { onAbort, throwIfAborted } from '../storage/streams.js';
 import { fsPath } from '../raw-name.js';
-import { writeWhole } from '../write-whole.js';
+import { writeWhole, writeWholeAt } from '../write-whole.js';
 import { HolePlanner } from './holes.js';
 import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
@@ -243,7 +243,7 @@ class HandleSink implements FileSink {
       zeros: (length, position) => planned.push({ bytes: Buffer.alloc(length), position }),
     });
     for (const { bytes: piece, position } of planned) {
-      for (let written = 0; written < piece.length; ) written += (await this.handle.write(piece, written, piece.length - written, position + written)).bytesWritten;
+      await writeWholeAt(this.handle, piece, position);
     }
   }
 

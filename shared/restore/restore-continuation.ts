@@ -8,7 +8,7 @@
 // and times; another object there now refuses the chain), the staging directory's name, how
 // many writer calls the pieces so far completed, and the request's options.
 //
-// Written as the backup's state is (continuation.ts): mode 0600, a temporary file fsync'ed and
+// Written as the backup's state is (write-whole.ts replaceFileWhole): mode 0600, a temporary file fsync'ed and
 // renamed over the last one, the directory fsync'ed: a crash leaves the previous checkpoint
 // or the new one whole. A piece marks the checkpoint `writing` before its first real write:
 // a piece that finds that mark met staging its predecessor may have written past the count
@@ -29,6 +29,7 @@ import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { readOwnFile } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
+import { replaceFileWhole } from '../write-whole.js';
 
 const MAGIC = 'OCRC1\n';
 const LATER_MAGIC = /^OCRC(?:[2-9]|[1-9]\d+)\n/;
@@ -90,19 +91,9 @@ export class UnreadableRestoreCheckpointError extends FileSystemError {
 /** Replaces the tenant's restore checkpoint, atomically and durably. */
 export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: RestoreCheckpoint): Promise<void> {
   const target = restoreCheckpointPathFor(tenantsDir, checkpoint.tenant);
-  const temp = path.join(tenantsDir, hiddenNames.restoreContinuationTemp(checkpoint.tenant));
   try {
-    const handle = await fs.open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(MAGIC + JSON.stringify(checkpoint));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, target);
-    await syncDirectory(tenantsDir);
+    await replaceFileWhole(tenantsDir, hiddenNames.restoreContinuationTemp(checkpoint.tenant), path.basename(target), [Buffer.from(MAGIC + JSON.stringify(checkpoint))]);
   } catch (error) {
-    await fs.rm(temp, { force: true }).catch(() => undefined);
     throw new FileSystemError(`cannot save the checkpoint of the continuing restore of "${checkpoint.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
 }
@@ -151,16 +142,21 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     value.written >= 0 &&
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
-    (value.copiedLinks === undefined || (Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
+    (value.copiedLinks === undefined || (isRecord(value.copiedLinks) && Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
     (value.lastWritten === undefined || typeof value.lastWritten === 'string') &&
     typeof value.force === 'boolean' &&
-    (value.limits === undefined || (typeof value.limits === 'object' && value.limits !== null && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
+    (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&
     (value.handingOver === undefined || value.handingOver === true) &&
-    (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
+    (value.owner === undefined || (isRecord(value.owner) && Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
     !Number.isNaN(Date.parse(value.startedAt)) &&
     !Number.isNaN(Date.parse(value.savedAt))
   );
+}
+
+/** An object whose fields can be read (JSON's null is an object to typeof). */
+function isRecord(value: unknown): value is object {
+  return typeof value === 'object' && value !== null;
 }
 
 export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<void> {

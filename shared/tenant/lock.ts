@@ -56,8 +56,6 @@ interface LockRecord {
   readonly startedAt?: string;
   /** What the operation works on (a backup: its destination), when it said (LockOptions.target); absent in locks of older versions. */
   readonly target?: string;
-  /** Waits (RECOVERY_WAIT_MS) for a holder of the same operation and `target`: a restore's next piece, queued while the piece before still holds the lock to hand over. */
-  readonly waitForSameTarget?: boolean;
 }
 
 export interface TenantLock {
