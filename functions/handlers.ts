@@ -518,7 +518,8 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
       if (!inPieces) return operations.restore(command, { ...hooks, maxArchiveBytes, maxArchiveEntries });
       const pieces = {
         chain: continues?.chain ?? newChainId(),
-        suspend: () => context.getRemainingTimeInMillis() < margin,
+        // The writes queued on EFS finish before the piece hands over: up to 4,096 files, a minute or more.
+        suspend: (backlogMs: number) => context.getRemainingTimeInMillis() < margin + backlogMs,
         ...(continues !== undefined && { resume: { tenant: continues.tenant } }),
       };
       // Every piece reads the archive from its start, the last one all of it: its bytes must
