@@ -130,13 +130,13 @@ export class ParallelTreeWriter implements TreeWriter {
 
   /**
    * The time the files queued and in flight still need at the pace of those written so far
-   * (0 before the first is written): what `flush` will wait, which a piece of a restore in
-   * pieces counts before it stops (behind a 5 ms FUSE mount ~55 files a second: the full
-   * queue is ~75 s).
+   * (before the first is written, as if it were about to be): what `flush` will wait, which a
+   * piece of a restore in pieces counts before it stops (behind a 5 ms FUSE mount ~55 files a
+   * second: the full queue is ~75 s, and it fills in the first file's time).
    */
   backlogMs(): number {
-    if (this.firstWriteAt === undefined || this.writtenFiles === 0) return 0;
-    return (this.queuedFiles * (Date.now() - this.firstWriteAt)) / this.writtenFiles;
+    if (this.firstWriteAt === undefined) return 0;
+    return (this.queuedFiles * (Date.now() - this.firstWriteAt)) / Math.max(1, this.writtenFiles);
   }
 
   private hasRoom(): boolean {
