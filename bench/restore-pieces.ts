@@ -49,9 +49,9 @@ function generate(dir: string): void {
     const body = Buffer.alloc(size, `${i}-${size}-`);
     writeFileSync(path.join(sub, `f${i}.txt`), body, { mode: i % 7 === 0 ? 0o600 : 0o644 });
   }
-  mkdirSync(path.join(dir, 'large'), { recursive: true });
+  mkdirSync(path.join(dir, '0large'), { recursive: true });
   for (let left = largeMiB, n = 0; left > 0; left -= 256, n++) {
-    spawnSync('bash', ['-c', `head -c ${Math.min(256, left)}M /dev/urandom > ${path.join(dir, 'large', `blob${n}`)}`]);
+    spawnSync('bash', ['-c', `head -c ${Math.min(256, left)}M /dev/urandom > ${path.join(dir, '0large', `blob${n}`)}`]);
   }
   writeFileSync(path.join(dir, '.done'), '');
 }
