@@ -9,7 +9,9 @@
 // SHA-256, mode and links compared with the original.
 //
 //   node --import tsx bench/restore-pieces.ts --work DIR [--files 100000] [--large-mib 0]
-//        [--delay-ms 5] [--deadline-s 60] [--one-piece]      (Node 24: zstd in node:zlib)
+//        [--delay-ms 5] [--deadline-s 60] [--one-piece] [--skip-compare]
+//        [--env OPENCLAW_ABORT_MARGIN_MS=3000 --env OPENCLAW_CONTINUE_MARGIN_MS=25000 ...]
+//   (Node 24: zstd in node:zlib; the margins scaled down with the invocation)
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
