@@ -527,7 +527,8 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
       if (!inPieces) return operations.restore(command, { ...hooks, maxArchiveBytes, maxArchiveEntries });
       const pieces = {
         chain: continues?.chain ?? newChainId(),
-        suspend: () => context.getRemainingTimeInMillis() < margin,
+        // The writes queued on EFS finish before the piece hands over: up to 4,096 files, a minute or more.
+        suspend: (backlogMs: number) => context.getRemainingTimeInMillis() < margin + backlogMs,
         ...(continues !== undefined && { resume: { tenant: continues.tenant } }),
         // A first piece hands over under the tenant's lock: killed before it had, its chain is one recovery ends (no message of it comes again).
         ...(continues === undefined && {

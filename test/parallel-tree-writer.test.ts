@@ -113,6 +113,29 @@ describe('ParallelTreeWriter', () => {
     for (let f = 0; f < 5; f++) expect(readFileSync(path.join(target, `f${f}`), 'utf8')).toBe('x');
   });
 
+  it('counts the time its queued files still need, from the first write on (a piece of a restore in pieces stops by it)', async () => {
+    // Behind EFS the queue fills in the time its first file takes: a piece that counted
+    // nothing until one was written stopped with 4,096 files to drain past its deadline.
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const open = fs.open.bind(fs);
+    vi.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
+      await gate;
+      return open(...args);
+    });
+    const writer = new ParallelTreeWriter(8);
+    expect(writer.backlogMs()).toBe(0);
+    const target = path.join(dir.path, 'sessions');
+    mkdirSync(target);
+    for (let f = 0; f < 40; f++) await writeFile(writer, path.join(target, `f${f}`), 'x');
+    const queuedAt = Date.now();
+    while (Date.now() === queuedAt); // a millisecond passes, none of the 40 written
+    expect(writer.backlogMs()).toBeGreaterThanOrEqual(40);
+    openGate();
+    await writer.flush();
+    expect(writer.backlogMs()).toBe(0);
+  });
+
   it('stops waiting for the files still queued when the restore is stopped, and drops them when settled', async () => {
     // Creates in one directory take their turns: behind a slow mount, a queue of them took a
     // minute to write after the invocation's deadline had fired. Here the opens wait for a gate.

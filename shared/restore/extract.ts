@@ -137,8 +137,12 @@ export interface ExtractOptions {
 export interface ExtractPieces {
   /** Writer calls earlier pieces completed: replayed without writing (resuming-tree-writer.ts). */
   readonly skip: number;
-  /** Asked between two entries: once true, the extraction stops there as soon as this piece has written something (ExtractionSuspended). */
-  readonly suspend: () => boolean;
+  /**
+   * Asked between two entries with the time the writer's queued writes still need (0 for a
+   * writer that writes as it goes): once true, the extraction stops there as soon as this piece
+   * has written something (ExtractionSuspended), after those writes.
+   */
+  readonly suspend: (backlogMs: number) => boolean;
   /** Awaited before this piece's first write. */
   readonly beforeFirstWrite: () => Promise<void>;
   /** The hard links earlier pieces made copies of (ExtractionSuspended.copiedLinks): a replay makes none, and --max-bytes counts them all. */
@@ -711,10 +715,10 @@ class Extraction {
    * Between two entries: once this piece has written something and a stop for the next piece
    * is `asked`, waits for every write and throws ExtractionSuspended with the count done.
    */
-  async suspendIfAsked(asked: () => boolean): Promise<void> {
+  async suspendIfAsked(asked: (backlogMs: number) => boolean): Promise<void> {
     const resuming = this.resuming;
     // Asked only once this piece wrote: a replay does not look at the clock.
-    if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked()) return;
+    if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked(resuming.backlogMs())) return;
     await resuming.flush();
     throw new ExtractionSuspended(resuming.calls, copiedLinks(this.budget), resuming.lastWritten);
   }

@@ -112,8 +112,8 @@ export { NO_MANIFEST_NOTICE, NOT_ENCRYPTED_NOTICE } from './read-archive.js';
 export interface RestorePieces {
   /** Names the chain (continuation.ts newChainId): the first piece's checkpoint carries it, the later pieces name it. */
   readonly chain: string;
-  /** Asked between two entries; once true, this piece stops as soon as it has written something. */
-  readonly suspend: () => boolean;
+  /** Asked between two entries with the time the queued writes still need; once true, this piece stops as soon as it has written something and they are done. */
+  readonly suspend: (backlogMs: number) => boolean;
   /** A later piece: the tenant the chain restores into (its checkpoint's name). Absent: the first piece. */
   readonly resume?: { readonly tenant: string };
   /**
@@ -287,7 +287,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
           skip: checkpoint?.written ?? 0,
           ...(checkpoint?.copiedLinks !== undefined && { copiedLinks: checkpoint.copiedLinks }),
           ...(checkpoint?.lastWritten !== undefined && { lastWritten: checkpoint.lastWritten }),
-          suspend: () => identity !== undefined && pieces.suspend(),
+          suspend: (backlogMs) => identity !== undefined && pieces.suspend(backlogMs),
           beforeFirstWrite: async () => {
             if (checkpoint === undefined) return;
             await saveRestoreCheckpoint(tenantsDir, { ...checkpoint, writing: true, savedAt: new Date().toISOString() });

@@ -148,6 +148,11 @@ export class ResumingTreeWriter implements TreeWriter {
     return this.next(absPath, () => this.real.link(existingPath, absPath)) as Promise<void> | undefined;
   }
 
+  /** The time the real writer's queued writes still need (TreeWriter.backlogMs). */
+  backlogMs(): number {
+    return this.real.backlogMs?.() ?? 0;
+  }
+
   flush(): Promise<void> {
     return this.real.flush();
   }

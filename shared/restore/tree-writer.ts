@@ -155,6 +155,8 @@ export interface TreeWriter {
   link(existingPath: string, absPath: string): Promise<void> | undefined;
   /** After the last entry: waits for every write in flight and rethrows the first failure; the writer is done. */
   flush(): Promise<void>;
+  /** A writer that queues writes (ParallelTreeWriter): the time those queued still need, estimated from those done. */
+  backlogMs?(): number;
   /** After a failure: waits for every write in flight, failed or not; the writer is done. */
   settle(): Promise<void>;
   /**
