@@ -470,7 +470,7 @@ export type RestoreRun =
 /** A restore to run: the request's command, and for a later piece the chain and tenant it goes on with (the restore queue's message). */
 export interface PreparedRestore {
   readonly command: RestoreCommand;
-  readonly continues?: { readonly chain: string; readonly tenant: string };
+  readonly continues?: { readonly chain: string; readonly tenant: string; readonly piece?: number };
 }
 
 /**
@@ -519,35 +519,27 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
       const pieces = {
         chain: continues?.chain ?? newChainId(),
         suspend: () => context.getRemainingTimeInMillis() < margin,
-        ...(continues !== undefined && { resume: { tenant: continues.tenant } }),
-        // A first piece hands over under the tenant's lock: killed before it had, its chain is one recovery ends (no message of it comes again).
-        ...(continues === undefined && {
-          handOver: (suspended: RestoreSuspended) =>
-            continueRestore!(nextPieceMessage(command, suspended)).catch((error: unknown) => {
-              throw restoreHandOverError(suspended, error, false);
-            }),
-        }),
+        ...(continues !== undefined && { resume: { tenant: continues.tenant, ...(continues.piece !== undefined && { piece: continues.piece }) } }),
+        // Under the tenant's lock: a first piece killed before it had handed over leaves a chain
+        // recovery ends (no message of it comes again); a later one's message comes again and hands over again.
+        handOver: (suspended: RestoreSuspended) =>
+          continueRestore!(nextPieceMessage(command, suspended)).catch((error: unknown) => {
+            throw restoreHandOverError(suspended, error, continues !== undefined);
+          }),
       };
       // Every piece reads the archive from its start, the last one all of it: its bytes must
       // still fit one invocation; its entries (the staging) need not.
       return operations.restorePiece!(command, { ...hooks, maxArchiveBytes, pieces });
     }).finally(() => leftovers.dispose());
     if ('chainEnded' in outcome) {
-      logger.info('restore piece skipped: its chain has ended (completed, failed or abandoned) before this piece was read', { chain: outcome.chain });
+      if (outcome.alreadyRun === true) {
+        logger.info('restore piece skipped: a delivery of a piece already run (its chain goes on past it, its next piece queued)', { chain: outcome.chain, piece: continues?.piece });
+      } else {
+        logger.info('restore piece skipped: its chain has ended (completed, failed or abandoned) before this piece was read', { chain: outcome.chain });
+      }
       return { outcome: 'chain-ended', result: outcome };
     }
     if ('suspended' in outcome) {
-      // A later piece hands over here: killed before it had, its own message comes again and goes on from the checkpoint.
-      if (continues !== undefined) {
-        try {
-          await continueRestore!(nextPieceMessage(command, outcome));
-        } catch (error) {
-          const failure = restoreHandOverError(outcome, error, true);
-          const body = errorBody(failure, secretsOf(command.storage));
-          logFailure(logger, 'restore piece could not hand over', failure, body);
-          return { outcome: 'failed', error: failure, body, comesAgain: true };
-        }
-      }
       logger.info('restore piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, written: outcome.written, durationMs: outcome.durationMs });
       return { outcome: 'continued', result: outcome };
     }
@@ -627,6 +619,7 @@ function nextPieceMessage(command: RestoreCommand, suspended: RestoreSuspended):
       ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
     },
     continues: { chain: suspended.chain, trigger: 'direct' },
+    piece: suspended.pieces + 1,
   };
 }
 

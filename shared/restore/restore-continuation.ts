@@ -65,10 +65,11 @@ export interface RestoreCheckpoint {
   /** Set by a piece before its first write: found by the next piece, this one stopped without saving (killed). */
   readonly writing: boolean;
   /**
-   * Set by a first piece that saved its checkpoint and has not yet queued its next piece
-   * (RestorePieces.handOver), cleared once it has. Found under the tenant's lock, that piece
-   * was killed between the two: no message of the chain may ever come (the first piece has
-   * none to come again), so recovery ends the chain instead of keeping the tenant busy.
+   * Set by a piece that saved its checkpoint and has not yet queued its next piece
+   * (RestorePieces.handOver), cleared once it has. Found under the tenant's lock with `pieces`
+   * 1, the first piece was killed between the two: no message of the chain may ever come (the
+   * first piece has none to come again), so recovery ends the chain instead of keeping the
+   * tenant busy. With more, the later piece's own message comes again and hands over again.
    */
   readonly handingOver?: true;
 }
@@ -188,7 +189,7 @@ export async function restoreChainState(tenantsDir: string, tenant: string, aban
   }
   if (checkpoint === undefined) return { state: 'none' };
   // Asked under the tenant's lock (recovery), which its first piece held from saving this to handing over: that piece is gone.
-  if (checkpoint.handingOver === true || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned' };
+  if ((checkpoint.handingOver === true && checkpoint.pieces === 1) || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned' };
   return { state: 'live', staging: checkpoint.staging };
 }
 

@@ -114,14 +114,19 @@ export interface RestorePieces {
   readonly chain: string;
   /** Asked between two entries; once true, this piece stops as soon as it has written something. */
   readonly suspend: () => boolean;
-  /** A later piece: the tenant the chain restores into (its checkpoint's name). Absent: the first piece. */
-  readonly resume?: { readonly tenant: string };
   /**
-   * A first piece's hand-over (the restore function queues the next piece): called once its
-   * checkpoint is saved, still under the tenant's lock, so that a piece killed before it
-   * handed over leaves a chain recovery ends (restore-continuation.ts `handingOver`) rather
-   * than one that keeps the tenant busy with no piece to come. Failing, it ends the chain
-   * (checkpoint and staging removed) and its error is the piece's.
+   * A later piece: the tenant the chain restores into (its checkpoint's name), and which piece
+   * it is (the queue message's; absent in older messages). Absent: the first piece.
+   */
+  readonly resume?: { readonly tenant: string; readonly piece?: number };
+  /**
+   * The hand-over (the restore function queues the next piece): called once the piece's
+   * checkpoint is saved marked `handingOver`, still under the tenant's lock, the mark cleared
+   * once it returns. A first piece killed before it had leaves a chain recovery ends
+   * (restore-continuation.ts `handingOver`) rather than one that keeps the tenant busy with no
+   * piece to come; failing, it ends the chain (checkpoint and staging removed) and its error
+   * is the piece's. A later piece's message comes again (killed, or its error handed back):
+   * it finds the mark and only hands over again, without reading the archive.
    */
   readonly handOver?: (suspended: RestoreSuspended) => Promise<void>;
 }
@@ -139,12 +144,14 @@ export interface RestoreSuspended {
   readonly durationMs: number;
 }
 
-/** A later piece found its chain ended (a duplicate delivery of a piece already run, or the chain abandoned): nothing done. */
+/** A later piece found its chain ended or already past it (a duplicate delivery of a piece already run, or the chain abandoned): nothing done. */
 export interface RestoreChainEnded {
   readonly operation: 'restore';
   readonly chainEnded: true;
   readonly tenant: string;
   readonly chain: string;
+  /** The chain goes on, past this piece: this delivery is a duplicate of a piece already run, whose next piece is queued. */
+  readonly alreadyRun?: true;
 }
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
@@ -173,6 +180,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   const { pieces } = request;
   /** A later piece's checkpoint, loaded under the lock. */
   let checkpoint: RestoreCheckpoint | undefined;
+  /** What a later piece found its checkpoint past it to be: a duplicate delivery, or its own earlier run that had not handed over. */
+  let past: 'already-run' | 'hand-over-again' | undefined;
   /** What the store says this piece read (ReadOptions.onIdentity). */
   let identity: string | undefined;
   /** Whether this piece has marked its checkpoint as written past (a failure from then on ends the chain). */
@@ -208,6 +217,11 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (checkpoint?.chain !== pieces!.chain) return;
       if (checkpoint.location !== location.display) {
         throw new UsageError(`the continuing restore of "${tenant}" reads ${checkpoint.location}, not ${location.display}: a piece goes on only from its own archive`);
+      }
+      const piece = pieces!.resume!.piece;
+      if (piece !== undefined && checkpoint.pieces !== piece - 1) {
+        past = checkpoint.pieces === piece && checkpoint.handingOver === true ? 'hand-over-again' : 'already-run';
+        return;
       }
       force = checkpoint.force;
       if (checkpoint.limits !== undefined) limits = checkpoint.limits;
@@ -259,6 +273,23 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   /** The tenant restored into, once known. */
   let stagedTenant: string | undefined;
 
+  /**
+   * Queues the next piece, then clears the checkpoint's `handingOver` mark. A first piece that
+   * fails ends the chain here (its next piece, if queued, finds no checkpoint); a later one
+   * leaves the mark for its message, delivered again, to hand over again.
+   */
+  async function handOverUnderLock(suspended: RestoreSuspended, saved: RestoreCheckpoint): Promise<void> {
+    const { handingOver: _, ...cleared } = saved;
+    await (async () => {
+      await pieces!.handOver!(suspended);
+      crashPoint('restore:piece-handed-over');
+      await saveRestoreCheckpoint(tenantsDir, cleared);
+    })().catch(async (failure: unknown) => {
+      if (suspended.pieces === 1) await removeRestoreCheckpoint(tenantsDir, saved.tenant);
+      throw failure;
+    });
+  }
+
   let committed = false;
   try {
     await makeBaseDir();
@@ -267,9 +298,16 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       await claimSlot(targetOverride).catch((error: unknown) => {
         throw restoreWriteError(error, tenantsDir);
       });
-      if (resumeTenant !== undefined && checkpoint?.chain !== pieces!.chain) {
+      if (resumeTenant !== undefined && (checkpoint?.chain !== pieces!.chain || past === 'already-run')) {
         committed = true; // nothing made: the base dir is not this piece's to remove
-        return { operation: 'restore', chainEnded: true, tenant: resumeTenant, chain: pieces!.chain };
+        return { operation: 'restore', chainEnded: true, tenant: resumeTenant, chain: pieces!.chain, ...(past === 'already-run' && { alreadyRun: true as const }) };
+      }
+      if (past === 'hand-over-again') {
+        committed = true;
+        const saved = checkpoint!;
+        const suspended: RestoreSuspended = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: saved.location, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
+        await handOverUnderLock(suspended, saved);
+        return suspended;
       }
     }
 
@@ -317,23 +355,14 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       },
     }).catch(async (error: unknown) => {
       if (error instanceof ExtractionSuspended) {
-        const handOver = checkpoint === undefined ? pieces!.handOver : undefined;
+        const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
         const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
-        if (handOver !== undefined) {
-          // Either failing, the chain ends here: its next piece, if queued, finds no checkpoint.
-          await (async () => {
-            await handOver(suspendedResult!);
-            crashPoint('restore:piece-handed-over');
-            await saveRestoreCheckpoint(tenantsDir, saved);
-          })().catch(async (failure: unknown) => {
-            await removeRestoreCheckpoint(tenantsDir, saved.tenant);
-            throw failure;
-          });
-        }
+        if (checkpoint !== undefined) staging = undefined; // the chain's now, whatever its hand-over comes to: the message comes again
+        if (handOver !== undefined) await handOverUnderLock(suspendedResult, saved);
         staging = undefined; // the chain's now
         return undefined;
       }
