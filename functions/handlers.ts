@@ -53,6 +53,7 @@ import {
   type VerifyCommand,
 } from '../shared/operations.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
+import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { loadRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
@@ -231,7 +232,7 @@ export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext):
   const operations = deps.operations ?? functionOperations(deps.config);
   deps.logger.addContext(context);
   // Bounded (leftoversDeadline): the tenants not settled by then are swept by the next invocation.
-  const swept = await inLeftoversShare(deps, context, 'the sweep of leftovers', (signal) => operations.sweepBaseDir?.({ signal }).catch(() => undefined) ?? Promise.resolve(undefined));
+  const swept = await inLeftoversShare(deps, context, 'the sweep of leftovers', (signal) => operations.sweepBaseDir?.({ signal, onRestoreChainEnded: restoreChainEnded(deps, context) }).catch(() => undefined) ?? Promise.resolve(undefined));
   // The broken chains get a share of their own (half of what is then left beyond the backup's
   // needs), so that a big sweep does not keep them waiting: one S3 abort and one event each,
   // 5,000 of them had answered 95 s into a 2 s invocation. Those not reached, the next ends.
@@ -306,7 +307,7 @@ export async function executeBackup(
     // The tenant's own leftovers (a trash the sweep did not reach) get their share too, not the whole invocation.
     const leftovers = leftoversDeadline(context, reservedForBackup(deps));
     const outcome = await withDeadline(context, config, (signal) => {
-      const hooks = { signal, leftoversSignal: leftovers.signal, ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) };
+      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) };
       return inPieces
         ? operations.backupPiece!(command, { ...hooks, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
         : operations.backup(command, hooks);
@@ -514,7 +515,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
     const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
     const outcome = await withDeadline(context, config, (signal) => {
-      const hooks = { signal, cleanupBy, leftoversSignal: leftovers.signal };
+      const hooks = { signal, cleanupBy, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context) };
       if (!inPieces) return operations.restore(command, { ...hooks, maxArchiveBytes, maxArchiveEntries });
       const pieces = {
         chain: continues?.chain ?? newChainId(),
@@ -977,6 +978,47 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
     timeLeft(context),
   );
   (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: chain.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
+}
+
+/**
+ * The failure event, log line and metrics of a restore in pieces that recovery ended (no
+ * piece saved it for the abandon time, its first piece was killed before it queued the
+ * next, or its checkpoint is damaged): no piece of it will say so, its messages find no
+ * checkpoint. Never throws: the operation whose recovery ended it goes on.
+ */
+function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: EndedRestoreChain) => Promise<void> {
+  return async (ended) => {
+    const durationMs = ended.startedAt === undefined ? 0 : Math.max(0, Date.now() - Date.parse(ended.startedAt)) || 0;
+    const why =
+      ended.why === 'damaged'
+        ? `its checkpoint is damaged (saved ${ended.savedAt})`
+        : ended.why === 'handing-over'
+          ? 'its first piece stopped (killed) before it queued the next'
+          : `no piece since ${ended.savedAt}`;
+    const message = `the restore stopped continuing${ended.pieces === undefined ? '' : ` after ${ended.pieces} invocation(s)`} (${why}): abandoned, what it had staged removed, the slot holds what it held: restore again`;
+    try {
+      deps.logger.error('ended a restore that stopped continuing', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, why: ended.why, savedAt: ended.savedAt });
+      await deps.publish(
+        {
+          operation: 'restore',
+          ok: false,
+          detail: {
+            tenant: ended.tenant,
+            location: ended.location ?? '',
+            trigger: 'direct',
+            requestId: context.awsRequestId,
+            durationMs,
+            error: { code: 'CONTINUATION_ENDED', message },
+            ...(ended.chain !== undefined && { chain: ended.chain }),
+          },
+        },
+        timeLeft(context),
+      );
+      (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'failed', trigger: 'direct', tenant: ended.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
+    } catch (error) {
+      deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
+    }
+  };
 }
 
 /**

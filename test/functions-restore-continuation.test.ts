@@ -6,7 +6,7 @@
 // one commits. Also: the object written again between pieces, a backup of the tenant while
 // its restore is mid-chain, and a piece delivered again.
 
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync, linkSync, chmodSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync, linkSync, chmodSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -19,6 +19,7 @@ import { completionPublisher } from '../functions/events.js';
 import { backupHandler, functionOperations, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
 import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
+import { loadRestoreCheckpoint, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { budgetContext, continuationConfig } from './helpers/continuation.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -191,6 +192,39 @@ describe('the restore function, a restore larger than one invocation', () => {
     // when their share of the (here virtual) time allows, else by the next command on the tenant.
     await recoverTenant({ tenantsDir: base, tenant: 'handed' });
     expect(hidden()).toEqual([]);
+  });
+
+  it('a chain that stopped continuing, ended by the recovery of a later backup or restore of the tenant: one failure event (CONTINUATION_ENDED), its late message does nothing', async () => {
+    makeTenant('stale');
+    // No piece for the abandon time: a backup of the tenant ends it, then backs it up.
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'stale', force: true }, budgetContext('req-s1'))).toMatchObject({ suspended: true });
+    const late = queue.shift()!;
+    const old = new Date(Date.now() - 25 * 3600_000);
+    utimesSync(restoreCheckpointPathFor(base, 'stale'), old, old);
+    const backup = await backupHandler(deps())({ tenant: 'stale', to: 's3://backups/stale/after.tar.zst' }, budgetContext('req-s2', 900_000));
+    expect(backup).toMatchObject({ tenant: 'stale' });
+    expect(events()).toEqual([
+      { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'stale', chain: late.continues.chain, location: 's3://backups/acme/one.tar.zst', error: { code: 'CONTINUATION_ENDED', message: expect.stringMatching(/^the restore stopped continuing after 1 invocation\(s\) \(no piece since .*\): abandoned/) } }) },
+      { detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant: 'stale' }) },
+    ]);
+    eventBridge.resetHistory();
+    expect(await deliver(late, 'late')).toEqual({ batchItemFailures: [] });
+    expect(events()).toEqual([]);
+    // Its first piece killed before it queued its next (the mark left): the next restore of the tenant ends it.
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'stale', force: true }, budgetContext('req-s3'))).toMatchObject({ suspended: true });
+    const killed = queue.shift()!;
+    await saveRestoreCheckpoint(base, { ...(await loadRestoreCheckpoint(base, 'stale'))!, handingOver: true });
+    eventBridge.resetHistory();
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'stale', force: true }, budgetContext('req-s4'))).toMatchObject({ suspended: true });
+    expect(events()).toEqual([
+      { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'stale', chain: killed.continues.chain, error: expect.objectContaining({ code: 'CONTINUATION_ENDED', message: expect.stringMatching(/its first piece stopped \(killed\) before it queued the next/) }) }) },
+    ]);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'stale'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events().map((event) => event.detailType)).toEqual(['OpenClaw Restore Failed', 'OpenClaw Restore Succeeded']);
+    // The ended chains' staging: removed by a recovery whose share of the (here virtual) time allows.
+    await recoverTenant({ tenantsDir: base, tenant: 'stale' });
+    expect(hidden().filter((name) => name.includes('-stale'))).toEqual([]);
   });
 
   it('still refuses up front an archive of more bytes than one invocation reads (every piece reads it from its start)', async () => {

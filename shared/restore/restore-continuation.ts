@@ -169,6 +169,19 @@ export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string
   await syncDirectory(tenantsDir).catch(() => undefined);
 }
 
+/** A restore chain recovery ended (RecoverOptions.onRestoreChainEnded): what its checkpoint said, when it still read. */
+export interface EndedRestoreChain {
+  readonly tenant: string;
+  /** `stale`: no piece saved it for the abandon time; `handing-over`: its first piece was killed before it queued its next; `damaged`: it does not read. */
+  readonly why: 'stale' | 'handing-over' | 'damaged';
+  readonly chain?: string;
+  readonly location?: string;
+  readonly pieces?: number;
+  readonly startedAt?: string;
+  /** When a piece last saved it (the file's time when it does not read). */
+  readonly savedAt: string;
+}
+
 /**
  * What the tenant's restore chain is to recovery, under the tenant's lock: `live` (its staging
  * directory is the chain's, left alone), `abandoned` (no piece saved it for `abandonAfterMs`,
@@ -176,7 +189,12 @@ export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string
  * the caller removes it, then settles the staging as any interrupted restore's), or none.
  * A checkpoint of a later version counts as live: that version may still go on with it.
  */
-export async function restoreChainState(tenantsDir: string, tenant: string, abandonAfterMs = DEFAULT_ABANDON_AFTER_MS, now = Date.now()): Promise<{ readonly state: 'live'; readonly staging?: string } | { readonly state: 'abandoned' | 'none' }> {
+export async function restoreChainState(
+  tenantsDir: string,
+  tenant: string,
+  abandonAfterMs = DEFAULT_ABANDON_AFTER_MS,
+  now = Date.now(),
+): Promise<{ readonly state: 'live'; readonly staging?: string } | { readonly state: 'abandoned'; readonly ended: EndedRestoreChain } | { readonly state: 'none' }> {
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat === undefined) return { state: 'none' };
@@ -184,12 +202,16 @@ export async function restoreChainState(tenantsDir: string, tenant: string, aban
   try {
     checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
   } catch (error) {
-    if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned' };
+    if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned', ended: { tenant, why: 'damaged', savedAt: stat.mtime.toISOString() } };
     throw error;
   }
   if (checkpoint === undefined) return { state: 'none' };
   // Asked under the tenant's lock (recovery), which its first piece held from saving this to handing over: that piece is gone.
-  if ((checkpoint.handingOver === true && checkpoint.pieces === 1) || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned' };
+  const handingOver = checkpoint.handingOver === true && checkpoint.pieces === 1;
+  if (handingOver || now - stat.mtimeMs > abandonAfterMs) {
+    const { chain, location, pieces, startedAt, savedAt } = checkpoint;
+    return { state: 'abandoned', ended: { tenant, why: handingOver ? 'handing-over' : 'stale', chain, location, pieces, startedAt, savedAt } };
+  }
   return { state: 'live', staging: checkpoint.staging };
 }
 

@@ -24,7 +24,7 @@ import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
-import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoverOptions, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { assertNoRestoreChain, loadRestoreCheckpoint, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
 import { ExtractionSuspended } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
@@ -76,6 +76,8 @@ export interface RestoreRequest {
    * to the next command (BackupRequest.leftoversSignal). @default no limit
    */
   readonly leftoversSignal?: AbortSignal;
+  /** Told of a restore in pieces of the tenant (or, sweeping, of another) that its recovery ended (RecoverOptions.onRestoreChainEnded). */
+  readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'];
 }
 
 export interface RestoreResult extends ArchiveCounts {
@@ -178,6 +180,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     throw new UsageError(`--owner ${request.owner.uid}:${request.owner.gid} gives the tenant to another user, which needs root: run the restore as root, or leave --owner out`);
   }
   const { pieces } = request;
+  const ended = request.onRestoreChainEnded === undefined ? {} : { onRestoreChainEnded: request.onRestoreChainEnded };
   /** A later piece's checkpoint, loaded under the lock. */
   let checkpoint: RestoreCheckpoint | undefined;
   /** What a later piece found its checkpoint past it to be: a duplicate delivery, or its own earlier run that had not handed over. */
@@ -210,7 +213,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
-    recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) });
+    recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended });
     if (resumeTenant === undefined) await assertNoRestoreChain(tenantsDir, tenant, 'restore');
     if (resumeTenant !== undefined) {
       checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
@@ -293,7 +296,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   let committed = false;
   try {
     await makeBaseDir();
-    await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) }).catch(() => undefined);
+    await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended }).catch(() => undefined);
     if (targetOverride !== undefined) {
       await claimSlot(targetOverride).catch((error: unknown) => {
         throw restoreWriteError(error, tenantsDir);

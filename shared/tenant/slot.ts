@@ -30,7 +30,7 @@ import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from '
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
-import { removeRestoreCheckpoint, restoreChainState } from '../restore/restore-continuation.js';
+import { removeRestoreCheckpoint, restoreChainState, type EndedRestoreChain } from '../restore/restore-continuation.js';
 
 export { TRASH_MARKER } from './trash-marker.js';
 
@@ -275,7 +275,7 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   // otherwise (a decision needed) still has the garbage removed first, then is thrown.
   let action: RecoveryAction = 'none';
   let failed: { error: unknown } | undefined;
-  const heldByChain = await heldByRestoreChain(tenantsDir, tenant, journal, options.restoreAbandonAfterMs);
+  const heldByChain = await heldByRestoreChain(tenantsDir, tenant, journal, options);
   if (journal !== undefined && !heldByChain) {
     try {
       action = await replay(tenantsDir, journal, options.notices, stop);
@@ -305,12 +305,14 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
  * piece committed, or its staging was rolled back, before the checkpoint went): then the
  * journal is settled as any interrupted restore's.
  */
-async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, abandonAfterMs: number | undefined): Promise<boolean> {
-  const chain = await restoreChainState(tenantsDir, tenant, abandonAfterMs);
+async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, options: RecoverOptions): Promise<boolean> {
+  const chain = await restoreChainState(tenantsDir, tenant, options.restoreAbandonAfterMs);
   if (chain.state === 'none') return false;
   if (chain.state === 'live' && journal?.phase === 'extracting' && (chain.staging === undefined || chain.staging === journal.staging)) return true;
   if (chain.state === 'live' && chain.staging === undefined) return false;
   await removeRestoreCheckpoint(tenantsDir, tenant);
+  // Said once, by whoever removed it: no piece of it will (its messages find no checkpoint).
+  if (chain.state === 'abandoned') await options.onRestoreChainEnded?.(chain.ended);
   return false;
 }
 
@@ -372,6 +374,12 @@ export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: str
 }
 
 export interface RecoverOptions {
+  /**
+   * Told of a restore in pieces this recovery ended (abandoned, its first piece killed before
+   * it handed over, or damaged), once its checkpoint is removed: the restore function
+   * publishes its failure event, which no piece of it will. Should not throw.
+   */
+  readonly onRestoreChainEnded?: (ended: EndedRestoreChain) => Promise<void>;
   /** A restore in pieces whose checkpoint no piece saved for this long is ended (restore-continuation.ts). @default DEFAULT_ABANDON_AFTER_MS */
   readonly restoreAbandonAfterMs?: number;
   /**
