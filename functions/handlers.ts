@@ -514,6 +514,42 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
     // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
     const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
+    /** A restore's completion event, log line and metrics: sent by the last piece of a chain before it removes the checkpoint. */
+    let told = false;
+    const tellRestored = async (restored: RestoreResult): Promise<void> => {
+      if (told) return;
+      told = true;
+      const result = bounded(restored);
+      logger.info('restore finished', {
+        tenant: result.tenant,
+        archiveTenant: result.archiveTenant,
+        location: result.location,
+        files: result.files,
+        bytes: result.bytes,
+        archiveBytes: result.archiveBytes,
+        durationMs: result.durationMs,
+        verified: result.verified,
+        replaced: result.replaced,
+      });
+      await publish({
+        operation: 'restore',
+        ok: true,
+        detail: {
+          tenant: result.tenant,
+          archiveTenant: result.archiveTenant,
+          location: result.location,
+          trigger: 'direct',
+          requestId: context.awsRequestId,
+          durationMs: result.durationMs,
+          bytes: result.bytes,
+          archiveBytes: result.archiveBytes,
+          verified: result.verified,
+          replaced: result.replaced,
+          ...(continues !== undefined && { chain: continues.chain }),
+        },
+      }, timeLeft(context));
+      metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
+    };
     const outcome = await withDeadline(context, config, (signal) => {
       const hooks = { signal, cleanupBy, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context) };
       if (!inPieces) return operations.restore(command, { ...hooks, maxArchiveBytes, maxArchiveEntries });
@@ -527,6 +563,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
           continueRestore!(nextPieceMessage(command, suspended)).catch((error: unknown) => {
             throw restoreHandOverError(suspended, error, continues !== undefined);
           }),
+        onCommitted: tellRestored,
       };
       // Every piece reads the archive from its start, the last one all of it: its bytes must
       // still fit one invocation; its entries (the staging) need not.
@@ -544,37 +581,8 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
       logger.info('restore piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, written: outcome.written, durationMs: outcome.durationMs });
       return { outcome: 'continued', result: outcome };
     }
-    const result = bounded(outcome);
-    logger.info('restore finished', {
-      tenant: result.tenant,
-      archiveTenant: result.archiveTenant,
-      location: result.location,
-      files: result.files,
-      bytes: result.bytes,
-      archiveBytes: result.archiveBytes,
-      durationMs: result.durationMs,
-      verified: result.verified,
-      replaced: result.replaced,
-    });
-    await publish({
-      operation: 'restore',
-      ok: true,
-      detail: {
-        tenant: result.tenant,
-        archiveTenant: result.archiveTenant,
-        location: result.location,
-        trigger: 'direct',
-        requestId: context.awsRequestId,
-        durationMs: result.durationMs,
-        bytes: result.bytes,
-        archiveBytes: result.archiveBytes,
-        verified: result.verified,
-        replaced: result.replaced,
-        ...(continues !== undefined && { chain: continues.chain }),
-      },
-    }, timeLeft(context));
-    metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
-    return { outcome: 'succeeded', result };
+    await tellRestored(outcome);
+    return { outcome: 'succeeded', result: bounded(outcome) };
   } catch (error) {
     const command = prepared?.command;
     const continues = prepared?.continues;
@@ -989,6 +997,25 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
 function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: EndedRestoreChain) => Promise<void> {
   return async (ended) => {
     const durationMs = ended.startedAt === undefined ? 0 : Math.max(0, Date.now() - Date.parse(ended.startedAt)) || 0;
+    if (ended.committed !== undefined) {
+      // Its last piece was killed once its commit's journal was written, before it said so: a success, said once, now.
+      const { archiveTenant, bytes, archiveBytes, files, verified, replaced } = ended.committed;
+      try {
+        deps.logger.warn('finished a restore whose last piece committed but never said so', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, savedAt: ended.savedAt });
+        await deps.publish(
+          {
+            operation: 'restore',
+            ok: true,
+            detail: { tenant: ended.tenant, archiveTenant, location: ended.location ?? '', trigger: 'direct', requestId: context.awsRequestId, durationMs, bytes, archiveBytes, verified, replaced, ...(ended.chain !== undefined && { chain: ended.chain }) },
+          },
+          timeLeft(context),
+        );
+        (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: ended.tenant, durationMs, bytes, archiveBytes, files });
+      } catch (error) {
+        deps.logger.warn('could not publish the end of a restore whose last piece committed', { tenant: ended.tenant, errorMessage: (error as Error).message });
+      }
+      return;
+    }
     const why =
       ended.why === 'damaged'
         ? `its checkpoint is damaged (saved ${ended.savedAt})`

@@ -227,6 +227,21 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(hidden().filter((name) => name.includes('-stale'))).toEqual([]);
   });
 
+  it('a last piece that committed but was killed before it published: the next recovery of the tenant (here a backup) publishes the restore\'s success event, once', async () => {
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'told' }, budgetContext('req-k1'))).toMatchObject({ suspended: true });
+    const midChain = (await loadRestoreCheckpoint(base, 'told'))!;
+    await drainQueue();
+    // As such a piece leaves it: the commit done (journal gone), the checkpoint marked committing.
+    await saveRestoreCheckpoint(base, { ...midChain, writing: true, committing: { archiveTenant: 'acme', files: 91, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false } });
+    eventBridge.resetHistory();
+    expect(await backupHandler(deps())({ tenant: 'told', to: 's3://backups/told/after.tar.zst' }, budgetContext('req-k2', 900_000))).toMatchObject({ tenant: 'told' });
+    expect(events()).toEqual([
+      { detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'told', archiveTenant: 'acme', chain: midChain.chain, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false }) },
+      { detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant: 'told' }) },
+    ]);
+    expect(hidden().filter((name) => name.includes('-told'))).toEqual([]);
+  });
+
   it('still refuses up front an archive of more bytes than one invocation reads (every piece reads it from its start)', async () => {
     const slow = { ...deps(), config: { ...config, restoreMBps: 0.000_01 } };
     const answer = await restoreHandler(slow)({ from: 's3://backups/acme/one.tar.zst', as: 'too-big' }, budgetContext('req-big'));

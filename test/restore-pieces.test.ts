@@ -12,7 +12,7 @@ import { backupTenant } from '../shared/backup/backup.js';
 import { newChainId } from '../shared/backup/continuation.js';
 import { StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
 import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest, type RestoreSuspended } from '../shared/restore/restore.js';
-import { loadRestoreCheckpoint, restoreCheckpointPathFor } from '../shared/restore/restore-continuation.js';
+import { loadRestoreCheckpoint, restoreCheckpointPathFor, type EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
@@ -468,6 +468,30 @@ describe('a restore in pieces', () => {
         writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
         Object.assign(now, describeTree(acme));
       }
+    }
+  });
+
+  it('a last piece killed once its commit journal is written, before it said so: the recovery of its message delivered again finishes the commit and says it succeeded, once', async () => {
+    const acme = path.join(base, 'acme');
+    for (const point of ['commit:journal-written', 'commit:old-moved-aside', 'commit:new-moved-in', 'restore:committed', 'restore:piece-told-committed']) {
+      writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
+      const chain = newChainId();
+      await piece({ force: true }, { chain, suspend: () => true });
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'acme', false)], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: point }, encoding: 'utf8' });
+      expect(killed.signal, `${point}: ${killed.stderr}`).toBe('SIGKILL');
+      const told: EndedRestoreChain[] = [];
+      const onRestoreChainEnded = async (ended: EndedRestoreChain) => void told.push(ended);
+      const again = await piece({ onRestoreChainEnded }, { chain, suspend: () => false, resume: { tenant: 'acme', piece: 2 } });
+      expect(again, point).toMatchObject({ chainEnded: true });
+      expect(told, point).toEqual([expect.objectContaining({ tenant: 'acme', why: 'committed', chain, committed: expect.objectContaining({ archiveTenant: 'acme', verified: true, replaced: true, files: expect.any(Number) }) })]);
+      expect(told[0]!.committed!.files, point).toBeGreaterThan(0);
+      // Said once: the next operation on the tenant finds nothing to say.
+      await piece({ onRestoreChainEnded }, { chain, suspend: () => false, resume: { tenant: 'acme', piece: 2 } });
+      expect(told, point).toHaveLength(1);
+      expect(hiddenNames().filter((name) => !name.startsWith('.openclaw-trash-')), point).toEqual([]);
+      chmodSync(path.join(acme, 'locked'), 0o555);
+      expect(describeTree(acme), point).toEqual(original);
+      chmodSync(path.join(acme, 'locked'), 0o755);
     }
   });
 

@@ -72,6 +72,23 @@ export interface RestoreCheckpoint {
    * tenant busy. With more, the later piece's own message comes again and hands over again.
    */
   readonly handingOver?: true;
+  /**
+   * Set by the last piece before its commit, with what it restored: once the commit's journal
+   * is written the commit is finished by whoever recovers the slot next, so a last piece killed
+   * then (no completion event sent) is said to have succeeded by that recovery
+   * (RecoverOptions.onRestoreChainEnded), which removes the checkpoint.
+   */
+  readonly committing?: CommittingRestore;
+}
+
+/** What a last piece is committing (RestoreCheckpoint.committing): its completion event's counts. */
+export interface CommittingRestore {
+  readonly archiveTenant: string;
+  readonly files: number;
+  readonly bytes: number;
+  readonly archiveBytes: number;
+  readonly verified: boolean;
+  readonly replaced: boolean;
 }
 
 export function restoreCheckpointPathFor(tenantsDir: string, tenant: string): string {
@@ -158,9 +175,21 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     (value.limits === undefined || (typeof value.limits === 'object' && value.limits !== null && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&
     (value.handingOver === undefined || value.handingOver === true) &&
+    (value.committing === undefined || isCommitting(value.committing)) &&
     (value.owner === undefined || (Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
     !Number.isNaN(Date.parse(value.startedAt)) &&
     !Number.isNaN(Date.parse(value.savedAt))
+  );
+}
+
+function isCommitting(value: CommittingRestore): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof value.archiveTenant === 'string' &&
+    [value.files, value.bytes, value.archiveBytes].every((count) => Number.isSafeInteger(count) && count >= 0) &&
+    typeof value.verified === 'boolean' &&
+    typeof value.replaced === 'boolean'
   );
 }
 
@@ -172,8 +201,14 @@ export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string
 /** A restore chain recovery ended (RecoverOptions.onRestoreChainEnded): what its checkpoint said, when it still read. */
 export interface EndedRestoreChain {
   readonly tenant: string;
-  /** `stale`: no piece saved it for the abandon time; `handing-over`: its first piece was killed before it queued its next; `damaged`: it does not read. */
-  readonly why: 'stale' | 'handing-over' | 'damaged';
+  /**
+   * `stale`: no piece saved it for the abandon time; `handing-over`: its first piece was killed
+   * before it queued its next; `damaged`: it does not read; `committed`: its last piece was
+   * killed once its commit's journal was written, the commit finished by this recovery.
+   */
+  readonly why: 'stale' | 'handing-over' | 'damaged' | 'committed';
+  /** `committed`: what it restored. */
+  readonly committed?: CommittingRestore;
   readonly chain?: string;
   readonly location?: string;
   readonly pieces?: number;
@@ -194,7 +229,11 @@ export async function restoreChainState(
   tenant: string,
   abandonAfterMs = DEFAULT_ABANDON_AFTER_MS,
   now = Date.now(),
-): Promise<{ readonly state: 'live'; readonly staging?: string } | { readonly state: 'abandoned'; readonly ended: EndedRestoreChain } | { readonly state: 'none' }> {
+): Promise<
+  | { readonly state: 'live'; readonly staging?: string; readonly committing?: EndedRestoreChain }
+  | { readonly state: 'abandoned'; readonly ended: EndedRestoreChain; readonly committing?: EndedRestoreChain }
+  | { readonly state: 'none' }
+> {
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat === undefined) return { state: 'none' };
@@ -208,11 +247,11 @@ export async function restoreChainState(
   if (checkpoint === undefined) return { state: 'none' };
   // Asked under the tenant's lock (recovery), which its first piece held from saving this to handing over: that piece is gone.
   const handingOver = checkpoint.handingOver === true && checkpoint.pieces === 1;
-  if (handingOver || now - stat.mtimeMs > abandonAfterMs) {
-    const { chain, location, pieces, startedAt, savedAt } = checkpoint;
-    return { state: 'abandoned', ended: { tenant, why: handingOver ? 'handing-over' : 'stale', chain, location, pieces, startedAt, savedAt } };
-  }
-  return { state: 'live', staging: checkpoint.staging };
+  const { chain, location, pieces, startedAt, savedAt } = checkpoint;
+  // Its last piece's commit: finished if its journal got past extracting (the caller knows).
+  const committing = checkpoint.committing === undefined ? {} : { committing: { tenant, why: 'committed' as const, chain, location, pieces, startedAt, savedAt, committed: checkpoint.committing } };
+  if (handingOver || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned', ended: { tenant, why: handingOver ? 'handing-over' : 'stale', chain, location, pieces, startedAt, savedAt }, ...committing };
+  return { state: 'live', staging: checkpoint.staging, ...committing };
 }
 
 /** Refuses to start an operation on a tenant that a continuing restore owns between its pieces. */

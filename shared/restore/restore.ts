@@ -131,6 +131,13 @@ export interface RestorePieces {
    * it finds the mark and only hands over again, without reading the archive.
    */
   readonly handOver?: (suspended: RestoreSuspended) => Promise<void>;
+  /**
+   * The last piece of a chain, once committed and before it removes the checkpoint (still
+   * marked `committing`): the restore function publishes the completion event here, so that a
+   * piece killed before it had leaves the checkpoint for the recovery that says it
+   * (RecoverOptions.onRestoreChainEnded).
+   */
+  readonly onCommitted?: (result: RestoreResult) => Promise<void>;
 }
 
 /** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
@@ -385,14 +392,16 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     const tenant = targetOverride ?? extracted.tenant;
     await pinned?.assertStillNamed();
     await (lock as TenantLock | undefined)?.assertHeld();
+    if (checkpoint !== undefined) {
+      const committing = { archiveTenant: extracted.tenant, files: extracted.files, bytes: extracted.bytes, archiveBytes: read.archiveBytes, verified: extracted.manifest !== undefined, replaced };
+      await saveRestoreCheckpoint(tenantsDir, { ...checkpoint, writing: true, savedAt: new Date().toISOString(), committing });
+    }
     const { notice: tidyUpNotice } = await staging!.commit({ force, ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
     });
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');
-    // Moved in, the journal gone: the checkpoint names nothing any more (recovery would remove it too).
-    if (checkpoint !== undefined) await removeRestoreCheckpoint(tenantsDir, tenant);
     await pinned?.assertMovedIn(path.join(tenantsDir, tenant));
     await pinned?.close();
 
@@ -401,7 +410,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     notices.push(...ephemeralNotice(read, true));
     notices.push(...copiedLinksNotice(read));
     if (tidyUpNotice !== undefined) notices.push(tidyUpNotice);
-    return {
+    const result: RestoreResult = {
       operation: 'restore',
       tenant,
       archiveTenant: extracted.tenant,
@@ -418,6 +427,13 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       ...(owner !== undefined && { owner }),
       ...(encrypted ? { decrypted: true as const } : {}),
     };
+    if (checkpoint !== undefined) {
+      // Said first, then the checkpoint removed: killed between, the next recovery says it again rather than never.
+      await pieces!.onCommitted?.(result);
+      crashPoint('restore:piece-told-committed');
+      await removeRestoreCheckpoint(tenantsDir, tenant);
+    }
+    return result;
   } catch (error) {
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote

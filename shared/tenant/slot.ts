@@ -275,12 +275,17 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   // otherwise (a decision needed) still has the garbage removed first, then is thrown.
   let action: RecoveryAction = 'none';
   let failed: { error: unknown } | undefined;
-  const heldByChain = await heldByRestoreChain(tenantsDir, tenant, journal, options);
+  const { held: heldByChain, ended } = await heldByRestoreChain(tenantsDir, tenant, journal, options);
+  if (ended?.why !== 'committed' && ended !== undefined) await options.onRestoreChainEnded?.(ended);
   if (journal !== undefined && !heldByChain) {
     try {
       action = await replay(tenantsDir, journal, options.notices, stop);
     } catch (error) {
-      if (error instanceof RemovalStoppedError) throw error;
+      if (error instanceof RemovalStoppedError) {
+        // Stopped only removing (the renames done): the commit is finished all the same.
+        if (ended?.why === 'committed') await options.onRestoreChainEnded?.(ended);
+        throw error;
+      }
       failed = { error };
     }
   }
@@ -292,6 +297,8 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
     });
     throw failed.error;
   }
+  // Its commit finished (by the replay above, or before): the chain's success, said once.
+  if (ended?.why === 'committed') await options.onRestoreChainEnded?.(ended);
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, options.notices, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
@@ -305,15 +312,19 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
  * piece committed, or its staging was rolled back, before the checkpoint went): then the
  * journal is settled as any interrupted restore's.
  */
-async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, options: RecoverOptions): Promise<boolean> {
+async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, options: RecoverOptions): Promise<{ readonly held: boolean; readonly ended?: EndedRestoreChain }> {
   const chain = await restoreChainState(tenantsDir, tenant, options.restoreAbandonAfterMs);
-  if (chain.state === 'none') return false;
-  if (chain.state === 'live' && journal?.phase === 'extracting' && (chain.staging === undefined || chain.staging === journal.staging)) return true;
-  if (chain.state === 'live' && chain.staging === undefined) return false;
+  if (chain.state === 'none') return { held: false };
+  // Its last piece killed once its commit's journal was written (or after the commit): the commit is finished.
+  if (chain.committing !== undefined && journal?.phase !== 'extracting') {
+    await removeRestoreCheckpoint(tenantsDir, tenant);
+    return { held: false, ended: chain.committing };
+  }
+  if (chain.state === 'live' && journal?.phase === 'extracting' && (chain.staging === undefined || chain.staging === journal.staging)) return { held: true };
+  if (chain.state === 'live' && chain.staging === undefined) return { held: false };
   await removeRestoreCheckpoint(tenantsDir, tenant);
   // Said once, by whoever removed it: no piece of it will (its messages find no checkpoint).
-  if (chain.state === 'abandoned') await options.onRestoreChainEnded?.(chain.ended);
-  return false;
+  return { held: false, ...(chain.state === 'abandoned' && { ended: chain.ended }) };
 }
 
 /**
