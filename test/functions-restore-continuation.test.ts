@@ -210,15 +210,23 @@ describe('the restore function, a restore larger than one invocation', () => {
     eventBridge.resetHistory();
     expect(await deliver(late, 'late')).toEqual({ batchItemFailures: [] });
     expect(events()).toEqual([]);
-    // Its first piece killed before it queued its next (the mark left): the next restore of the tenant ends it.
-    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'stale', force: true }, budgetContext('req-s3'))).toMatchObject({ suspended: true });
-    const killed = queue.shift()!;
-    await saveRestoreCheckpoint(base, { ...(await loadRestoreCheckpoint(base, 'stale'))!, handingOver: true });
-    eventBridge.resetHistory();
-    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'stale', force: true }, budgetContext('req-s4'))).toMatchObject({ suspended: true });
-    expect(events()).toEqual([
-      { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'stale', chain: killed.continues.chain, error: expect.objectContaining({ code: 'CONTINUATION_ENDED', message: expect.stringMatching(/its first piece stopped \(killed\) before it queued the next/) }) }) },
-    ]);
+    // Its first piece killed before it had cleared its hand-over mark, at each side of queueing its
+    // next: the next restore of the tenant ends it, or that next piece itself; one failure event.
+    for (const endedBy of ['its queued piece', 'restore']) {
+      expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'stale', force: true }, budgetContext('req-s3'))).toMatchObject({ suspended: true });
+      const killed = queue.shift()!;
+      await saveRestoreCheckpoint(base, { ...(await loadRestoreCheckpoint(base, 'stale'))!, handingOver: true });
+      eventBridge.resetHistory();
+      if (endedBy === 'restore') {
+        expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'stale', force: true }, budgetContext('req-s4'))).toMatchObject({ suspended: true });
+      } else {
+        expect(await deliver(killed, 'killed')).toEqual({ batchItemFailures: [] });
+        expect(queue, endedBy).toEqual([]);
+      }
+      expect(events(), endedBy).toEqual([
+        { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'stale', chain: killed.continues.chain, error: expect.objectContaining({ code: 'CONTINUATION_ENDED', message: expect.stringMatching(/its first piece stopped \(killed\) before it queued the next/) }) }) },
+      ]);
+    }
     await drainQueue();
     expect(describeTree(path.join(base, 'stale'))).toEqual(describeTree(path.join(base, 'acme')));
     expect(events().map((event) => event.detailType)).toEqual(['OpenClaw Restore Failed', 'OpenClaw Restore Succeeded']);
