@@ -394,7 +394,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     await (lock as TenantLock | undefined)?.assertHeld();
     if (checkpoint !== undefined) {
       const committing = { archiveTenant: extracted.tenant, files: extracted.files, bytes: extracted.bytes, archiveBytes: read.archiveBytes, verified: extracted.manifest !== undefined, replaced };
-      await saveRestoreCheckpoint(tenantsDir, { ...checkpoint, writing: true, savedAt: new Date().toISOString(), committing });
+      const { handingOver: _, ...latest } = checkpoint;
+      await saveRestoreCheckpoint(tenantsDir, { ...latest, writing: true, savedAt: new Date().toISOString(), committing });
     }
     const { notice: tidyUpNotice } = await staging!.commit({ force, ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
