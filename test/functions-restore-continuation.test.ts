@@ -6,7 +6,7 @@
 // one commits. Also: the object written again between pieces, a backup of the tenant while
 // its restore is mid-chain, and a piece delivered again.
 
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync, linkSync, chmodSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, linkSync, chmodSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -21,6 +21,7 @@ import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
+import { listTenantNames } from '../shared/tenant/tenants.js';
 import { budgetContext, continuationConfig } from './helpers/continuation.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
@@ -201,6 +202,9 @@ describe('the restore function, a restore larger than one invocation', () => {
     const late = queue.shift()!;
     const old = new Date(Date.now() - 25 * 3600_000);
     utimesSync(restoreCheckpointPathFor(base, 'stale'), old, old);
+    // A listing's sweep (the list function, the fan-out) leaves it to one that says it ended.
+    expect(await listTenantNames(base)).toContain('stale');
+    expect(existsSync(restoreCheckpointPathFor(base, 'stale'))).toBe(true);
     const backup = await backupHandler(deps())({ tenant: 'stale', to: 's3://backups/stale/after.tar.zst' }, budgetContext('req-s2', 900_000));
     expect(backup).toMatchObject({ tenant: 'stale' });
     expect(events()).toEqual([

@@ -40,7 +40,7 @@ export interface SweepOptions {
   readonly except?: string;
   /** Stops the sweep once aborted (the list function's deadline): tenants not settled by then are left to the next (RecoverOptions.signal). */
   readonly signal?: AbortSignal;
-  /** RecoverOptions.onRestoreChainEnded, for every tenant it settles. */
+  /** RecoverOptions.onRestoreChainEnded, for every tenant it settles; absent: tenants with a restore in pieces are not settled (left to a sweep or operation that tells). */
   readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'];
 }
 
@@ -85,6 +85,10 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       }
     }
     if (leftovers.every((hidden) => hidden.owner !== undefined)) continue;
+    // A restore in pieces of it (the functions'): whether it ended is left to a sweep or an
+    // operation that says so (onRestoreChainEnded: its event), not settled silently here
+    // (the list function's sweep, first to come after a chain's abandon time, ended it unsaid).
+    if (options.onRestoreChainEnded === undefined && names.includes(hiddenNames.restoreContinuation(tenant))) continue;
     const outcome = await settle(tenantsDir, tenant, names, options);
     if (outcome === 'settled') changed = true;
     else unsettled.set(tenant, outcome);
