@@ -53,6 +53,7 @@ import {
   type VerifyCommand,
 } from '../shared/operations.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
+import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { loadRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
@@ -231,7 +232,7 @@ export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext):
   const operations = deps.operations ?? functionOperations(deps.config);
   deps.logger.addContext(context);
   // Bounded (leftoversDeadline): the tenants not settled by then are swept by the next invocation.
-  const swept = await inLeftoversShare(deps, context, 'the sweep of leftovers', (signal) => operations.sweepBaseDir?.({ signal }).catch(() => undefined) ?? Promise.resolve(undefined));
+  const swept = await inLeftoversShare(deps, context, 'the sweep of leftovers', (signal) => operations.sweepBaseDir?.({ signal, onRestoreChainEnded: restoreChainEnded(deps, context) }).catch(() => undefined) ?? Promise.resolve(undefined));
   // The broken chains get a share of their own (half of what is then left beyond the backup's
   // needs), so that a big sweep does not keep them waiting: one S3 abort and one event each,
   // 5,000 of them had answered 95 s into a 2 s invocation. Those not reached, the next ends.
@@ -306,7 +307,7 @@ export async function executeBackup(
     // The tenant's own leftovers (a trash the sweep did not reach) get their share too, not the whole invocation.
     const leftovers = leftoversDeadline(context, reservedForBackup(deps));
     const outcome = await withDeadline(context, config, (signal) => {
-      const hooks = { signal, leftoversSignal: leftovers.signal, ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) };
+      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) };
       return inPieces
         ? operations.backupPiece!(command, { ...hooks, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
         : operations.backup(command, hooks);
@@ -479,7 +480,7 @@ export type RestoreRun =
 /** A restore to run: the request's command, and for a later piece the chain and tenant it goes on with (the restore queue's message). */
 export interface PreparedRestore {
   readonly command: RestoreCommand;
-  readonly continues?: { readonly chain: string; readonly tenant: string };
+  readonly continues?: { readonly chain: string; readonly tenant: string; readonly piece?: number };
 }
 
 /**
@@ -522,76 +523,76 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
     // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
     const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
+    /** A restore's completion event, log line and metrics: sent by the last piece of a chain before it removes the checkpoint. */
+    let told = false;
+    const tellRestored = async (restored: RestoreResult): Promise<void> => {
+      if (told) return;
+      told = true;
+      const result = bounded(restored);
+      logger.info('restore finished', {
+        tenant: result.tenant,
+        archiveTenant: result.archiveTenant,
+        location: result.location,
+        files: result.files,
+        bytes: result.bytes,
+        archiveBytes: result.archiveBytes,
+        durationMs: result.durationMs,
+        verified: result.verified,
+        replaced: result.replaced,
+      });
+      await publish({
+        operation: 'restore',
+        ok: true,
+        detail: {
+          tenant: result.tenant,
+          archiveTenant: result.archiveTenant,
+          location: result.location,
+          trigger: 'direct',
+          requestId: context.awsRequestId,
+          durationMs: result.durationMs,
+          bytes: result.bytes,
+          archiveBytes: result.archiveBytes,
+          verified: result.verified,
+          replaced: result.replaced,
+          ...(continues !== undefined && { chain: continues.chain }),
+        },
+      }, timeLeft(context));
+      metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
+    };
     const outcome = await withDeadline(context, config, (signal) => {
-      const hooks = { signal, cleanupBy, leftoversSignal: leftovers.signal };
+      const hooks = { signal, cleanupBy, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context) };
       if (!inPieces) return operations.restore(command, { ...hooks, maxArchiveBytes, maxArchiveEntries });
       const pieces = {
         chain: continues?.chain ?? newChainId(),
         // The writes queued on EFS finish before the piece hands over: up to 4,096 files, a minute or more.
         suspend: (backlogMs: number) => context.getRemainingTimeInMillis() < margin + backlogMs,
-        ...(continues !== undefined && { resume: { tenant: continues.tenant } }),
-        // A first piece hands over under the tenant's lock: killed before it had, its chain is one recovery ends (no message of it comes again).
-        ...(continues === undefined && {
-          handOver: (suspended: RestoreSuspended) =>
-            continueRestore!(nextPieceMessage(command, suspended)).catch((error: unknown) => {
-              throw restoreHandOverError(suspended, error, false);
-            }),
-        }),
+        ...(continues !== undefined && { resume: { tenant: continues.tenant, ...(continues.piece !== undefined && { piece: continues.piece }) } }),
+        // Under the tenant's lock: a first piece killed before it had handed over leaves a chain
+        // recovery ends (no message of it comes again); a later one's message comes again and hands over again.
+        handOver: (suspended: RestoreSuspended) =>
+          continueRestore!(nextPieceMessage(command, suspended)).catch((error: unknown) => {
+            throw restoreHandOverError(suspended, error, continues !== undefined);
+          }),
+        onCommitted: tellRestored,
       };
       // Every piece reads the archive from its start, the last one all of it: its bytes must
       // still fit one invocation; its entries (the staging) need not.
       return operations.restorePiece!(command, { ...hooks, maxArchiveBytes, pieces });
     }).finally(() => leftovers.dispose());
     if ('chainEnded' in outcome) {
-      logger.info('restore piece skipped: its chain has ended (completed, failed or abandoned) before this piece was read', { chain: outcome.chain });
+      if (outcome.alreadyRun === true) {
+        logger.info('restore piece skipped: a delivery of a piece already run (its chain goes on past it, its next piece queued)', { chain: outcome.chain, piece: continues?.piece });
+      } else {
+        logger.info('restore piece skipped: its chain has ended (completed, failed or abandoned) before this piece was read', { chain: outcome.chain });
+      }
       return { outcome: 'chain-ended', result: outcome };
     }
     if ('suspended' in outcome) {
-      // A later piece hands over here: killed before it had, its own message comes again and goes on from the checkpoint.
-      if (continues !== undefined) {
-        try {
-          await continueRestore!(nextPieceMessage(command, outcome));
-        } catch (error) {
-          const failure = restoreHandOverError(outcome, error, true);
-          const body = errorBody(failure, secretsOf(command.storage));
-          logFailure(logger, 'restore piece could not hand over', failure, body);
-          return { outcome: 'failed', error: failure, body, comesAgain: true };
-        }
-      }
       logger.info('restore piece done, the next is queued', { location: outcome.location, chain: outcome.chain, pieces: outcome.pieces, written: outcome.written, durationMs: outcome.durationMs });
       return { outcome: 'continued', result: outcome };
     }
-    const result = bounded(outcome);
-    logger.info('restore finished', {
-      tenant: result.tenant,
-      archiveTenant: result.archiveTenant,
-      location: result.location,
-      files: result.files,
-      bytes: result.bytes,
-      archiveBytes: result.archiveBytes,
-      durationMs: result.durationMs,
-      verified: result.verified,
-      replaced: result.replaced,
-    });
-    await publish({
-      operation: 'restore',
-      ok: true,
-      detail: {
-        tenant: result.tenant,
-        archiveTenant: result.archiveTenant,
-        location: result.location,
-        trigger: 'direct',
-        requestId: context.awsRequestId,
-        durationMs: result.durationMs,
-        bytes: result.bytes,
-        archiveBytes: result.archiveBytes,
-        verified: result.verified,
-        replaced: result.replaced,
-        ...(continues !== undefined && { chain: continues.chain }),
-      },
-    }, timeLeft(context));
-    metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
-    return { outcome: 'succeeded', result };
+    await tellRestored(outcome);
+    return { outcome: 'succeeded', result: bounded(outcome) };
   } catch (error) {
     const command = prepared?.command;
     const continues = prepared?.continues;
@@ -637,6 +638,7 @@ function nextPieceMessage(command: RestoreCommand, suspended: RestoreSuspended):
       ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
     },
     continues: { chain: suspended.chain, trigger: 'direct' },
+    piece: suspended.pieces + 1,
   };
 }
 
@@ -989,6 +991,66 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
     timeLeft(context),
   );
   (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: chain.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
+}
+
+/**
+ * The failure event, log line and metrics of a restore in pieces that recovery ended (no
+ * piece saved it for the abandon time, its first piece was killed before it queued the
+ * next, or its checkpoint is damaged): no piece of it will say so, its messages find no
+ * checkpoint. Never throws: the operation whose recovery ended it goes on.
+ */
+function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: EndedRestoreChain) => Promise<void> {
+  return async (ended) => {
+    const durationMs = ended.startedAt === undefined ? 0 : Math.max(0, Date.now() - Date.parse(ended.startedAt)) || 0;
+    if (ended.committed !== undefined) {
+      // Its last piece was killed once its commit's journal was written, before it said so: a success, said once, now.
+      const { archiveTenant, bytes, archiveBytes, files, verified, replaced } = ended.committed;
+      try {
+        deps.logger.warn('finished a restore whose last piece committed but never said so', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, savedAt: ended.savedAt });
+        await deps.publish(
+          {
+            operation: 'restore',
+            ok: true,
+            detail: { tenant: ended.tenant, archiveTenant, location: ended.location ?? '', trigger: 'direct', requestId: context.awsRequestId, durationMs, bytes, archiveBytes, verified, replaced, ...(ended.chain !== undefined && { chain: ended.chain }) },
+          },
+          timeLeft(context),
+        );
+        (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: ended.tenant, durationMs, bytes, archiveBytes, files });
+      } catch (error) {
+        deps.logger.warn('could not publish the end of a restore whose last piece committed', { tenant: ended.tenant, errorMessage: (error as Error).message });
+      }
+      return;
+    }
+    const why =
+      ended.why === 'damaged'
+        ? `its checkpoint is damaged (saved ${ended.savedAt})`
+        : ended.why === 'handing-over'
+          ? 'its first piece stopped (killed) before it queued the next'
+          : `no piece since ${ended.savedAt}`;
+    const message = `the restore stopped continuing${ended.pieces === undefined ? '' : ` after ${ended.pieces} invocation(s)`} (${why}): abandoned, what it had staged removed, the slot holds what it held: restore again`;
+    try {
+      deps.logger.error('ended a restore that stopped continuing', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, why: ended.why, savedAt: ended.savedAt });
+      await deps.publish(
+        {
+          operation: 'restore',
+          ok: false,
+          detail: {
+            tenant: ended.tenant,
+            location: ended.location ?? '',
+            trigger: 'direct',
+            requestId: context.awsRequestId,
+            durationMs,
+            error: { code: 'CONTINUATION_ENDED', message },
+            ...(ended.chain !== undefined && { chain: ended.chain }),
+          },
+        },
+        timeLeft(context),
+      );
+      (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'failed', trigger: 'direct', tenant: ended.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
+    } catch (error) {
+      deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
+    }
+  };
 }
 
 /**

@@ -44,8 +44,10 @@ export const CRASH_POINTS = [
   // A restore in pieces (restore.ts, restore/restore-continuation.ts): a piece marked its checkpoint as written past, or saved it and stopped.
   'restore:piece-marked',
   'restore:piece-saved',
-  // A first piece queued its next (RestorePieces.handOver), its checkpoint not yet saved as handed over.
+  // A piece queued its next (RestorePieces.handOver), its checkpoint not yet saved as handed over.
   'restore:piece-handed-over',
+  // A last piece committed and told so (RestorePieces.onCommitted), its checkpoint not yet removed.
+  'restore:piece-told-committed',
   // The commit, also the steps recovery takes to finish one (tenant/slot.ts).
   'journal:committing:temp-written',
   'commit:journal-written',

@@ -28,7 +28,7 @@ import { isS3Url } from './storage/s3-url.js';
 import { assertTenantNameIn, listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenant/tenants.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
-import type { Keep } from './tenant/slot.js';
+import type { Keep, RecoverOptions } from './tenant/slot.js';
 import type { ChainEnder } from './backup/continuation.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
@@ -152,6 +152,8 @@ export interface OperationHooks<P> {
    * entry). Ask only when the progress is shown.
    */
   readonly measureTotal?: boolean;
+  /** Told of a restore in pieces the operation's recovery ended (RecoverOptions.onRestoreChainEnded): the functions publish its failure event. */
+  readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'];
 }
 
 /** `maxArchiveBytes`, `maxArchiveEntries`: refuse up front an archive larger than this, of more entries (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
@@ -206,7 +208,7 @@ export interface TenantOperations {
    * itself). Only where the operations run in this process. `signal`: stops settling (the
    * tenants not reached are left to the next sweep), the names read still answered.
    */
-  sweepBaseDir?(options?: { readonly signal?: AbortSignal }): Promise<SweptBaseDir | undefined>;
+  sweepBaseDir?(options?: { readonly signal?: AbortSignal; readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'] }): Promise<SweptBaseDir | undefined>;
   /** On a gateway, a restore that outlasts its invocation answers RestoreSuspended: it continues there (restore.ts). */
   restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult | RestoreSuspended>;
   /**
@@ -295,6 +297,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
       ...(hooks.runId !== undefined && { runId: hooks.runId }),
       ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
       ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
+      ...(hooks.onRestoreChainEnded !== undefined && { onRestoreChainEnded: hooks.onRestoreChainEnded }),
     };
   };
   const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>
@@ -319,6 +322,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
         ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
         ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
+        ...(hooks.onRestoreChainEnded !== undefined && { onRestoreChainEnded: hooks.onRestoreChainEnded }),
         ...(pieces !== undefined && { pieces }),
     }).catch(namingArchive(location.display));
   };
@@ -326,7 +330,8 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
   return {
     backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
     abandonStaleBackups: (olderThanMs, sweptBaseDir, abandon) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir, abandon),
-    sweepBaseDir: (sweep) => sweepBaseDir(tenantsDir, sweep?.signal === undefined ? {} : { signal: sweep.signal }).catch(() => undefined),
+    sweepBaseDir: (sweep) =>
+      sweepBaseDir(tenantsDir, { ...(sweep?.signal !== undefined && { signal: sweep.signal }), ...(sweep?.onRestoreChainEnded !== undefined && { onRestoreChainEnded: sweep.onRestoreChainEnded }) }).catch(() => undefined),
     backupPiece: async (command, hooks) =>
       backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
     restore: (command, hooks = {}) => restore(command, hooks) as Promise<RestoreResult>,

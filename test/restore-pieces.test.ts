@@ -12,8 +12,8 @@ import { generateIdentity } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { newChainId } from '../shared/backup/continuation.js';
 import { StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
-import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest } from '../shared/restore/restore.js';
-import { loadRestoreCheckpoint, restoreCheckpointPathFor } from '../shared/restore/restore-continuation.js';
+import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest, type RestoreSuspended } from '../shared/restore/restore.js';
+import { loadRestoreCheckpoint, restoreCheckpointPathFor, type EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
@@ -405,6 +405,45 @@ describe('a restore in pieces', () => {
     await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(path.join(dir.path, 'after.tar.zst')) });
   });
 
+  it('kill -9 of a later piece before or after it handed over: its message delivered again hands over (again) without replaying; a second copy of a piece already run is answered as such, queueing nothing', async () => {
+    const handedOver = path.join(dir.path, 'handed-over');
+    for (const point of ['restore:piece-saved', 'restore:piece-handed-over']) {
+      const chain = newChainId();
+      const handed: number[] = [];
+      const handOver = async (suspended: RestoreSuspended) => void handed.push(suspended.pieces + 1);
+      await piece({ as: 'copy' }, { chain, suspend: () => true, handOver });
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', laterPieceScript(chain, 'copy', 2, handedOver)], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: point }, encoding: 'utf8' });
+      expect(killed.signal, `${point}: ${killed.stderr}`).toBe('SIGKILL');
+      expect(existsSync(handedOver), point).toBe(point === 'restore:piece-handed-over');
+      // Its message comes again: recovery leaves the chain to it.
+      await expect(recoverTenant({ tenantsDir: base, tenant: 'copy' })).resolves.not.toMatchObject({ restoreChain: { outcome: 'ended' } });
+      expect(await loadRestoreCheckpoint(base, 'copy'), point).toMatchObject({ pieces: 2, handingOver: true });
+      // Delivered again, it only hands over: it does not read the archive again.
+      const unread = new (class extends LocalFileLocation {
+        override read(): never {
+          throw new Error('read again');
+        }
+      })(archivePath);
+      const again = await piece({ location: unread }, { chain, suspend: () => true, resume: { tenant: 'copy', piece: 2 }, handOver });
+      expect(again, point).toMatchObject({ suspended: true, pieces: 2 });
+      expect(handed, point).toEqual([2, 3]);
+      expect(await loadRestoreCheckpoint(base, 'copy'), point).not.toHaveProperty('handingOver');
+      // A second copy of piece 2, and of piece 3 once it ran: nothing done, nothing queued.
+      await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy', piece: 2 }, handOver }), point).resolves.toMatchObject({ chainEnded: true, alreadyRun: true });
+      let next = 3;
+      let result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy', piece: next }, handOver });
+      await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy', piece: next }, handOver }), point).resolves.toMatchObject({ chainEnded: true, alreadyRun: true });
+      while ('suspended' in result) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy', piece: ++next }, handOver });
+      expect(handed, point).toEqual([2, 3, ...Array.from({ length: next - 3 }, (_, n) => n + 4)]);
+      expect(result, point).toMatchObject({ tenant: 'copy', verified: true });
+      await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy', piece: next }, handOver }), point).resolves.toMatchObject({ chainEnded: true });
+      chmodSync(path.join(base, 'copy', 'locked'), 0o755);
+      expect(hiddenNames(), point).toEqual([]);
+      rmSync(path.join(base, 'copy'), { recursive: true });
+      rmSync(handedOver, { force: true });
+    }
+  });
+
   it('a first piece hands over once its checkpoint is saved, under the lock: handed over, the chain goes on; failing to, the chain ends with nothing left', async () => {
     const chain = newChainId();
     const handed: string[] = [];
@@ -454,6 +493,30 @@ describe('a restore in pieces', () => {
         writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
         Object.assign(now, describeTree(acme));
       }
+    }
+  });
+
+  it('a last piece killed once its commit journal is written, before it said so: the recovery of its message delivered again finishes the commit and says it succeeded, once', async () => {
+    const acme = path.join(base, 'acme');
+    for (const point of ['commit:journal-written', 'commit:old-moved-aside', 'commit:new-moved-in', 'restore:committed', 'restore:piece-told-committed']) {
+      writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
+      const chain = newChainId();
+      await piece({ force: true }, { chain, suspend: () => true });
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'acme', false)], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: point }, encoding: 'utf8' });
+      expect(killed.signal, `${point}: ${killed.stderr}`).toBe('SIGKILL');
+      const told: EndedRestoreChain[] = [];
+      const onRestoreChainEnded = async (ended: EndedRestoreChain) => void told.push(ended);
+      const again = await piece({ onRestoreChainEnded }, { chain, suspend: () => false, resume: { tenant: 'acme', piece: 2 } });
+      expect(again, point).toMatchObject({ chainEnded: true });
+      expect(told, point).toEqual([expect.objectContaining({ tenant: 'acme', why: 'committed', chain, committed: expect.objectContaining({ archiveTenant: 'acme', verified: true, replaced: true, files: expect.any(Number) }) })]);
+      expect(told[0]!.committed!.files, point).toBeGreaterThan(0);
+      // Said once: the next operation on the tenant finds nothing to say.
+      await piece({ onRestoreChainEnded }, { chain, suspend: () => false, resume: { tenant: 'acme', piece: 2 } });
+      expect(told, point).toHaveLength(1);
+      expect(hiddenNames().filter((name) => !name.startsWith('.openclaw-trash-')), point).toEqual([]);
+      chmodSync(path.join(acme, 'locked'), 0o555);
+      expect(describeTree(acme), point).toEqual(original);
+      chmodSync(path.join(acme, 'locked'), 0o755);
     }
   });
 
@@ -516,6 +579,17 @@ function firstPieceScript(chain: string, handedOver: string): string {
     import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
     import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
     await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), force: true, pieces: { chain: ${JSON.stringify(chain)}, suspend: () => true, handOver: async () => writeFileSync(${JSON.stringify(handedOver)}, '') } });
+  `;
+}
+
+/** Piece `n` of a chain into `tenant` in a process of its own, whose hand-over writes `handedOver`. */
+function laterPieceScript(chain: string, tenant: string, n: number, handedOver: string): string {
+  const dist = path.resolve('dist/shared');
+  return `
+    import { writeFileSync } from 'node:fs';
+    import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
+    import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
+    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => true, resume: { tenant: ${JSON.stringify(tenant)}, piece: ${n} }, handOver: async () => writeFileSync(${JSON.stringify(handedOver)}, '') } });
   `;
 }
 

@@ -31,7 +31,7 @@ import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.
 import { abortedError, onAbort, throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions, WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
-import { isMidCommit, recoverSlotWithin, type RecoveryAction } from '../tenant/slot.js';
+import { isMidCommit, recoverSlotWithin, type RecoverOptions, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
 import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
@@ -78,6 +78,8 @@ export interface BackupRequest {
    * on, a notice saying so; the next command or sweep removes the rest. @default no limit
    */
   readonly leftoversSignal?: AbortSignal;
+  /** Told of a restore in pieces of the tenant (or, sweeping, of another) that its recovery ended (RecoverOptions.onRestoreChainEnded). */
+  readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'];
 }
 
 export interface PieceRequest extends BackupRequest {
@@ -186,14 +188,15 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   });
   if (baseDir === undefined || !baseDir.isDirectory()) throw tenantsDirNotFound(tenantsDir, baseDir === undefined ? 'ENOENT' : 'ENOTDIR');
   const { leftoversSignal } = request;
-  const swept = request.sweptBaseDir ?? (await sweepBaseDir(tenantsDir, { except: tenant, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) }).catch(() => undefined));
+  const ended = request.onRestoreChainEnded === undefined ? {} : { onRestoreChainEnded: request.onRestoreChainEnded };
+  const swept = request.sweptBaseDir ?? (await sweepBaseDir(tenantsDir, { except: tenant, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended }).catch(() => undefined));
   if (request.tmpdirSwept !== true) await TempArea.sweep(undefined, leftoversSignal).catch(() => undefined);
   const notices: string[] = [];
   const lock = await lockUnlessReadOnly(tenantsDir, tenant, notices, location.display);
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }) });
+    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended });
     // A restore in pieces owns the tenant (a new one: no slot yet) until its last piece commits.
     if (lock !== undefined) await assertNoRestoreChain(tenantsDir, tenant, 'backup');
     const tenantDir = await tenantDirFor(tenantsDir, tenant);

@@ -207,7 +207,8 @@ function unknownKeys(record: Record<string, unknown>, allowed: readonly string[]
 //   { "version": 1, "kind": "restore", "tenant": "acme",        the tenant restored into
 //     "command": { "from": "s3://…", "limits": {…},            the restore request's archive,
 //                  "identitySecret": "…" },                     limits and secret name (never a key)
-//     "continues": { "chain": "…", "trigger": "direct" } }
+//     "continues": { "chain": "…", "trigger": "direct" },
+//     "piece": 2 }                                               the piece it runs (absent: before stop 44)
 // `as` and `force` travel in the chain's checkpoint, not here. Refused as the backup's
 // messages are: an unknown version, kind or field waits in the DLQ for a newer consumer.
 
@@ -219,6 +220,12 @@ export interface RestoreWorkMessage {
   /** The restore request's archive, limits and identity secret's name, as the restore function reads a request (protocol.ts). */
   readonly command: { readonly from: string; readonly limits?: Readonly<Record<string, number>>; readonly identitySecret?: string };
   readonly continues: Continues;
+  /**
+   * The piece this message runs (2 and on): a delivery that finds its chain's checkpoint past
+   * it is a duplicate of a piece already run, answered as done (restore.ts). Absent in the
+   * messages of versions before it: those pieces run whatever the checkpoint says.
+   */
+  readonly piece?: number;
 }
 
 export function encodeRestoreWorkMessage(message: RestoreWorkMessage): string {
@@ -240,7 +247,7 @@ export function parseRestoreWorkMessage<C>(body: string, parseCommand: (command:
     throw new NewerWorkMessageError(`${what}: version ${JSON.stringify(record.version)} is not one this restore function knows (${WORK_MESSAGE_VERSION}): deploy the version that wrote it, then redrive the restore DLQ`);
   }
   if (record.kind !== 'restore') throw new NewerWorkMessageError(`${what}: kind ${JSON.stringify(record.kind)} is not one this restore function knows ("restore")`);
-  unknownKeys(record, ['version', 'kind', 'tenant', 'command', 'continues'], what);
+  unknownKeys(record, ['version', 'kind', 'tenant', 'command', 'continues', 'piece'], what);
   const tenant = record.tenant;
   if (typeof tenant !== 'string' || !isValidTenantName(tenant)) throw new UnreadableWorkMessageError(`${what}: "tenant" must be a tenant name`, undefined);
   const unreadable = (why: string) => new UnreadableWorkMessageError(`${what}: ${why}`, tenant);
@@ -260,5 +267,10 @@ export function parseRestoreWorkMessage<C>(body: string, parseCommand: (command:
     throw unreadable((error as Error).message.replace(`${what}: `, ''));
   }
   if (continues.trigger !== 'direct') throw unreadable('"continues.trigger" must be "direct" (a restore is asked for directly)');
-  return { message: { version: WORK_MESSAGE_VERSION, kind: 'restore', tenant, command: command as RestoreWorkMessage['command'], continues }, command: parsed };
+  const piece = record.piece;
+  if (piece !== undefined && !(Number.isSafeInteger(piece) && (piece as number) >= 2)) throw unreadable('"piece" must be a whole number from 2');
+  return {
+    message: { version: WORK_MESSAGE_VERSION, kind: 'restore', tenant, command: command as RestoreWorkMessage['command'], continues, ...(piece !== undefined && { piece: piece as number }) },
+    command: parsed,
+  };
 }

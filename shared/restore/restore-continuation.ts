@@ -66,12 +66,30 @@ export interface RestoreCheckpoint {
   /** Set by a piece before its first write: found by the next piece, this one stopped without saving (killed). */
   readonly writing: boolean;
   /**
-   * Set by a first piece that saved its checkpoint and has not yet queued its next piece
-   * (RestorePieces.handOver), cleared once it has. Found under the tenant's lock, that piece
-   * was killed between the two: no message of the chain may ever come (the first piece has
-   * none to come again), so recovery ends the chain instead of keeping the tenant busy.
+   * Set by a piece that saved its checkpoint and has not yet queued its next piece
+   * (RestorePieces.handOver), cleared once it has. Found under the tenant's lock with `pieces`
+   * 1, the first piece was killed between the two: no message of the chain may ever come (the
+   * first piece has none to come again), so recovery ends the chain instead of keeping the
+   * tenant busy. With more, the later piece's own message comes again and hands over again.
    */
   readonly handingOver?: true;
+  /**
+   * Set by the last piece before its commit, with what it restored: once the commit's journal
+   * is written the commit is finished by whoever recovers the slot next, so a last piece killed
+   * then (no completion event sent) is said to have succeeded by that recovery
+   * (RecoverOptions.onRestoreChainEnded), which removes the checkpoint.
+   */
+  readonly committing?: CommittingRestore;
+}
+
+/** What a last piece is committing (RestoreCheckpoint.committing): its completion event's counts. */
+export interface CommittingRestore {
+  readonly archiveTenant: string;
+  readonly files: number;
+  readonly bytes: number;
+  readonly archiveBytes: number;
+  readonly verified: boolean;
+  readonly replaced: boolean;
 }
 
 export function restoreCheckpointPathFor(tenantsDir: string, tenant: string): string {
@@ -148,6 +166,7 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&
     (value.handingOver === undefined || value.handingOver === true) &&
+    (value.committing === undefined || isCommitting(value.committing)) &&
     (value.owner === undefined || (isRecord(value.owner) && Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
     !Number.isNaN(Date.parse(value.startedAt)) &&
     !Number.isNaN(Date.parse(value.savedAt))
@@ -159,9 +178,38 @@ function isRecord(value: unknown): value is object {
   return typeof value === 'object' && value !== null;
 }
 
+function isCommitting(value: CommittingRestore): boolean {
+  return (
+    isRecord(value) &&
+    typeof value.archiveTenant === 'string' &&
+    [value.files, value.bytes, value.archiveBytes].every((count) => Number.isSafeInteger(count) && count >= 0) &&
+    typeof value.verified === 'boolean' &&
+    typeof value.replaced === 'boolean'
+  );
+}
+
 export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<void> {
   await fs.rm(restoreCheckpointPathFor(tenantsDir, tenant), { force: true });
   await syncDirectory(tenantsDir).catch(() => undefined);
+}
+
+/** A restore chain recovery ended (RecoverOptions.onRestoreChainEnded): what its checkpoint said, when it still read. */
+export interface EndedRestoreChain {
+  readonly tenant: string;
+  /**
+   * `stale`: no piece saved it for the abandon time; `handing-over`: its first piece was killed
+   * before it queued its next; `damaged`: it does not read; `committed`: its last piece was
+   * killed once its commit's journal was written, the commit finished by this recovery.
+   */
+  readonly why: 'stale' | 'handing-over' | 'damaged' | 'committed';
+  /** `committed`: what it restored. */
+  readonly committed?: CommittingRestore;
+  readonly chain?: string;
+  readonly location?: string;
+  readonly pieces?: number;
+  readonly startedAt?: string;
+  /** When a piece last saved it (the file's time when it does not read). */
+  readonly savedAt: string;
 }
 
 /**
@@ -171,7 +219,16 @@ export async function removeRestoreCheckpoint(tenantsDir: string, tenant: string
  * the caller removes it, then settles the staging as any interrupted restore's), or none.
  * A checkpoint of a later version counts as live: that version may still go on with it.
  */
-export async function restoreChainState(tenantsDir: string, tenant: string, abandonAfterMs = DEFAULT_ABANDON_AFTER_MS, now = Date.now()): Promise<{ readonly state: 'live'; readonly staging?: string } | { readonly state: 'abandoned' | 'none' }> {
+export async function restoreChainState(
+  tenantsDir: string,
+  tenant: string,
+  abandonAfterMs = DEFAULT_ABANDON_AFTER_MS,
+  now = Date.now(),
+): Promise<
+  | { readonly state: 'live'; readonly staging?: string; readonly committing?: EndedRestoreChain }
+  | { readonly state: 'abandoned'; readonly ended: EndedRestoreChain; readonly committing?: EndedRestoreChain }
+  | { readonly state: 'none' }
+> {
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat === undefined) return { state: 'none' };
@@ -179,13 +236,17 @@ export async function restoreChainState(tenantsDir: string, tenant: string, aban
   try {
     checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
   } catch (error) {
-    if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned' };
+    if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned', ended: { tenant, why: 'damaged', savedAt: stat.mtime.toISOString() } };
     throw error;
   }
   if (checkpoint === undefined) return { state: 'none' };
   // Asked under the tenant's lock (recovery), which its first piece held from saving this to handing over: that piece is gone.
-  if (checkpoint.handingOver === true || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned' };
-  return { state: 'live', staging: checkpoint.staging };
+  const handingOver = checkpoint.handingOver === true && checkpoint.pieces === 1;
+  const { chain, location, pieces, startedAt, savedAt } = checkpoint;
+  // Its last piece's commit: finished if its journal got past extracting (the caller knows).
+  const committing = checkpoint.committing === undefined ? {} : { committing: { tenant, why: 'committed' as const, chain, location, pieces, startedAt, savedAt, committed: checkpoint.committing } };
+  if (handingOver || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned', ended: { tenant, why: handingOver ? 'handing-over' : 'stale', chain, location, pieces, startedAt, savedAt }, ...committing };
+  return { state: 'live', staging: checkpoint.staging, ...committing };
 }
 
 /** Refuses to start an operation on a tenant that a continuing restore owns between its pieces. */

@@ -24,7 +24,7 @@ import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
-import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
+import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoverOptions, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { assertNoRestoreChain, loadRestoreCheckpoint, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
 import { ExtractionSuspended } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
@@ -76,6 +76,8 @@ export interface RestoreRequest {
    * to the next command (BackupRequest.leftoversSignal). @default no limit
    */
   readonly leftoversSignal?: AbortSignal;
+  /** Told of a restore in pieces of the tenant (or, sweeping, of another) that its recovery ended (RecoverOptions.onRestoreChainEnded). */
+  readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'];
 }
 
 export interface RestoreResult extends ArchiveCounts {
@@ -114,16 +116,28 @@ export interface RestorePieces {
   readonly chain: string;
   /** Asked between two entries with the time the queued writes still need; once true, this piece stops as soon as it has written something and they are done. */
   readonly suspend: (backlogMs: number) => boolean;
-  /** A later piece: the tenant the chain restores into (its checkpoint's name). Absent: the first piece. */
-  readonly resume?: { readonly tenant: string };
   /**
-   * A first piece's hand-over (the restore function queues the next piece): called once its
-   * checkpoint is saved, still under the tenant's lock, so that a piece killed before it
-   * handed over leaves a chain recovery ends (restore-continuation.ts `handingOver`) rather
-   * than one that keeps the tenant busy with no piece to come. Failing, it ends the chain
-   * (checkpoint and staging removed) and its error is the piece's.
+   * A later piece: the tenant the chain restores into (its checkpoint's name), and which piece
+   * it is (the queue message's; absent in older messages). Absent: the first piece.
+   */
+  readonly resume?: { readonly tenant: string; readonly piece?: number };
+  /**
+   * The hand-over (the restore function queues the next piece): called once the piece's
+   * checkpoint is saved marked `handingOver`, still under the tenant's lock, the mark cleared
+   * once it returns. A first piece killed before it had leaves a chain recovery ends
+   * (restore-continuation.ts `handingOver`) rather than one that keeps the tenant busy with no
+   * piece to come; failing, it ends the chain (checkpoint and staging removed) and its error
+   * is the piece's. A later piece's message comes again (killed, or its error handed back):
+   * it finds the mark and only hands over again, without reading the archive.
    */
   readonly handOver?: (suspended: RestoreSuspended) => Promise<void>;
+  /**
+   * The last piece of a chain, once committed and before it removes the checkpoint (still
+   * marked `committing`): the restore function publishes the completion event here, so that a
+   * piece killed before it had leaves the checkpoint for the recovery that says it
+   * (RecoverOptions.onRestoreChainEnded).
+   */
+  readonly onCommitted?: (result: RestoreResult) => Promise<void>;
 }
 
 /** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
@@ -139,12 +153,14 @@ export interface RestoreSuspended {
   readonly durationMs: number;
 }
 
-/** A later piece found its chain ended (a duplicate delivery of a piece already run, or the chain abandoned): nothing done. */
+/** A later piece found its chain ended or already past it (a duplicate delivery of a piece already run, or the chain abandoned): nothing done. */
 export interface RestoreChainEnded {
   readonly operation: 'restore';
   readonly chainEnded: true;
   readonly tenant: string;
   readonly chain: string;
+  /** The chain goes on, past this piece: this delivery is a duplicate of a piece already run, whose next piece is queued. */
+  readonly alreadyRun?: true;
 }
 
 export async function restoreTenant(request: RestoreRequest): Promise<RestoreResult> {
@@ -171,8 +187,11 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     throw new UsageError(`--owner ${request.owner.uid}:${request.owner.gid} gives the tenant to another user, which needs root: run the restore as root, or leave --owner out`);
   }
   const { pieces } = request;
+  const ended = request.onRestoreChainEnded === undefined ? {} : { onRestoreChainEnded: request.onRestoreChainEnded };
   /** A later piece's checkpoint, loaded under the lock. */
   let checkpoint: RestoreCheckpoint | undefined;
+  /** What a later piece found its checkpoint past it to be: a duplicate delivery, or its own earlier run that had not handed over. */
+  let past: 'already-run' | 'hand-over-again' | undefined;
   /** What the store says this piece read (ReadOptions.onIdentity). */
   let identity: string | undefined;
   /** Whether this piece has marked its checkpoint as written past (a failure from then on ends the chain). */
@@ -201,13 +220,18 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
-    recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) });
+    recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended });
     if (resumeTenant === undefined) await assertNoRestoreChain(tenantsDir, tenant, 'restore');
     if (resumeTenant !== undefined) {
       checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
       if (checkpoint?.chain !== pieces!.chain) return;
       if (checkpoint.location !== location.display) {
         throw new UsageError(`the continuing restore of "${tenant}" reads ${checkpoint.location}, not ${location.display}: a piece goes on only from its own archive`);
+      }
+      const piece = pieces!.resume!.piece;
+      if (piece !== undefined && checkpoint.pieces !== piece - 1) {
+        past = checkpoint.pieces === piece && checkpoint.handingOver === true ? 'hand-over-again' : 'already-run';
+        return;
       }
       force = checkpoint.force;
       if (checkpoint.limits !== undefined) limits = checkpoint.limits;
@@ -259,17 +283,41 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   /** The tenant restored into, once known. */
   let stagedTenant: string | undefined;
 
+  /**
+   * Queues the next piece, then clears the checkpoint's `handingOver` mark. A first piece that
+   * fails ends the chain here (its next piece, if queued, finds no checkpoint); a later one
+   * leaves the mark for its message, delivered again, to hand over again.
+   */
+  async function handOverUnderLock(suspended: RestoreSuspended, saved: RestoreCheckpoint): Promise<void> {
+    const { handingOver: _, ...cleared } = saved;
+    await (async () => {
+      await pieces!.handOver!(suspended);
+      crashPoint('restore:piece-handed-over');
+      await saveRestoreCheckpoint(tenantsDir, cleared);
+    })().catch(async (failure: unknown) => {
+      if (suspended.pieces === 1) await removeRestoreCheckpoint(tenantsDir, saved.tenant);
+      throw failure;
+    });
+  }
+
   let committed = false;
   try {
     await makeBaseDir();
-    await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }) }).catch(() => undefined);
+    await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended }).catch(() => undefined);
     if (targetOverride !== undefined) {
       await claimSlot(targetOverride).catch((error: unknown) => {
         throw restoreWriteError(error, tenantsDir);
       });
-      if (resumeTenant !== undefined && checkpoint?.chain !== pieces!.chain) {
+      if (resumeTenant !== undefined && (checkpoint?.chain !== pieces!.chain || past === 'already-run')) {
         committed = true; // nothing made: the base dir is not this piece's to remove
-        return { operation: 'restore', chainEnded: true, tenant: resumeTenant, chain: pieces!.chain };
+        return { operation: 'restore', chainEnded: true, tenant: resumeTenant, chain: pieces!.chain, ...(past === 'already-run' && { alreadyRun: true as const }) };
+      }
+      if (past === 'hand-over-again') {
+        committed = true;
+        const saved = checkpoint!;
+        const suspended: RestoreSuspended = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: saved.location, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
+        await handOverUnderLock(suspended, saved);
+        return suspended;
       }
     }
 
@@ -317,23 +365,14 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       },
     }).catch(async (error: unknown) => {
       if (error instanceof ExtractionSuspended) {
-        const handOver = checkpoint === undefined ? pieces!.handOver : undefined;
+        const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
         const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
-        if (handOver !== undefined) {
-          // Either failing, the chain ends here: its next piece, if queued, finds no checkpoint.
-          await (async () => {
-            await handOver(suspendedResult!);
-            crashPoint('restore:piece-handed-over');
-            await saveRestoreCheckpoint(tenantsDir, saved);
-          })().catch(async (failure: unknown) => {
-            await removeRestoreCheckpoint(tenantsDir, saved.tenant);
-            throw failure;
-          });
-        }
+        if (checkpoint !== undefined) staging = undefined; // the chain's now, whatever its hand-over comes to: the message comes again
+        if (handOver !== undefined) await handOverUnderLock(suspendedResult, saved);
         staging = undefined; // the chain's now
         return undefined;
       }
@@ -353,14 +392,17 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     const tenant = targetOverride ?? extracted.tenant;
     await pinned?.assertStillNamed();
     await (lock as TenantLock | undefined)?.assertHeld();
+    if (checkpoint !== undefined) {
+      const committing = { archiveTenant: extracted.tenant, files: extracted.files, bytes: extracted.bytes, archiveBytes: read.archiveBytes, verified: extracted.manifest !== undefined, replaced };
+      const { handingOver: _, ...latest } = checkpoint;
+      await saveRestoreCheckpoint(tenantsDir, { ...latest, writing: true, savedAt: new Date().toISOString(), committing });
+    }
     const { notice: tidyUpNotice } = await staging!.commit({ force, ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
     });
     staging = undefined;
     committed = true;
     crashPoint('restore:committed');
-    // Moved in, the journal gone: the checkpoint names nothing any more (recovery would remove it too).
-    if (checkpoint !== undefined) await removeRestoreCheckpoint(tenantsDir, tenant);
     await pinned?.assertMovedIn(path.join(tenantsDir, tenant));
     await pinned?.close();
 
@@ -369,7 +411,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     notices.push(...ephemeralNotice(read, true));
     notices.push(...copiedLinksNotice(read));
     if (tidyUpNotice !== undefined) notices.push(tidyUpNotice);
-    return {
+    const result: RestoreResult = {
       operation: 'restore',
       tenant,
       archiveTenant: extracted.tenant,
@@ -386,6 +428,13 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       ...(owner !== undefined && { owner }),
       ...(encrypted ? { decrypted: true as const } : {}),
     };
+    if (checkpoint !== undefined) {
+      // Said first, then the checkpoint removed: killed between, the next recovery says it again rather than never.
+      await pieces!.onCommitted?.(result);
+      crashPoint('restore:piece-told-committed');
+      await removeRestoreCheckpoint(tenantsDir, tenant);
+    }
+    return result;
   } catch (error) {
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote

@@ -16,7 +16,7 @@ import { describeError, describeSystemError, RecoveryNeededError, TenantBusyErro
 import { HIDDEN_PREFIX, hiddenNames, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { acquireTenantLock, isLockHeldHere } from './lock.js';
-import { recoverSlot } from './slot.js';
+import { recoverSlot, type RecoverOptions } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
 export type Unsettled =
@@ -40,6 +40,8 @@ export interface SweepOptions {
   readonly except?: string;
   /** Stops the sweep once aborted (the list function's deadline): tenants not settled by then are left to the next (RecoverOptions.signal). */
   readonly signal?: AbortSignal;
+  /** RecoverOptions.onRestoreChainEnded, for every tenant it settles; absent: tenants with a restore in pieces are not settled (left to a sweep or operation that tells). */
+  readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'];
 }
 
 export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {}): Promise<SweepResult> {
@@ -83,14 +85,18 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       }
     }
     if (leftovers.every((hidden) => hidden.owner !== undefined)) continue;
-    const outcome = await settle(tenantsDir, tenant, names, options.signal);
+    // A restore in pieces of it (the functions'): whether it ended is left to a sweep or an
+    // operation that says so (onRestoreChainEnded: its event), not settled silently here
+    // (the list function's sweep, first to come after a chain's abandon time, ended it unsaid).
+    if (options.onRestoreChainEnded === undefined && names.includes(hiddenNames.restoreContinuation(tenant))) continue;
+    const outcome = await settle(tenantsDir, tenant, names, options);
     if (outcome === 'settled') changed = true;
     else unsettled.set(tenant, outcome);
   }
   return { unsettled, changed, names };
 }
 
-async function settle(tenantsDir: string, tenant: string, names: readonly string[], signal: AbortSignal | undefined): Promise<Unsettled | 'settled'> {
+async function settle(tenantsDir: string, tenant: string, names: readonly string[], { signal, onRestoreChainEnded }: SweepOptions): Promise<Unsettled | 'settled'> {
   let lock;
   try {
     lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
@@ -99,7 +105,7 @@ async function settle(tenantsDir: string, tenant: string, names: readonly string
     return { state: 'failed', detail: describeError(error) };
   }
   try {
-    await recoverSlot(tenantsDir, tenant, { names, ...(signal !== undefined && { signal }) });
+    await recoverSlot(tenantsDir, tenant, { names, ...(signal !== undefined && { signal }), ...(onRestoreChainEnded !== undefined && { onRestoreChainEnded }) });
     return 'settled';
   } catch (error) {
     return { state: error instanceof RecoveryNeededError ? 'refused' : 'failed', detail: describeSystemError(error) };

@@ -30,7 +30,7 @@ import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from '
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
-import { removeRestoreCheckpoint, restoreChainState } from '../restore/restore-continuation.js';
+import { removeRestoreCheckpoint, restoreChainState, type EndedRestoreChain } from '../restore/restore-continuation.js';
 
 export { TRASH_MARKER } from './trash-marker.js';
 
@@ -275,12 +275,17 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   // otherwise (a decision needed) still has the garbage removed first, then is thrown.
   let action: RecoveryAction = 'none';
   let failed: { error: unknown } | undefined;
-  const heldByChain = await heldByRestoreChain(tenantsDir, tenant, journal, options.restoreAbandonAfterMs);
+  const { held: heldByChain, ended } = await heldByRestoreChain(tenantsDir, tenant, journal, options);
+  if (ended?.why !== 'committed' && ended !== undefined) await options.onRestoreChainEnded?.(ended);
   if (journal !== undefined && !heldByChain) {
     try {
       action = await replay(tenantsDir, journal, options.notices, stop);
     } catch (error) {
-      if (error instanceof RemovalStoppedError) throw error;
+      if (error instanceof RemovalStoppedError) {
+        // Stopped only removing (the renames done): the commit is finished all the same.
+        if (ended?.why === 'committed') await options.onRestoreChainEnded?.(ended);
+        throw error;
+      }
       failed = { error };
     }
   }
@@ -292,6 +297,8 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
     });
     throw failed.error;
   }
+  // Its commit finished (by the replay above, or before): the chain's success, said once.
+  if (ended?.why === 'committed') await options.onRestoreChainEnded?.(ended);
   const removed = await removeGarbage(tenantsDir, leftovers, journal, options.notices, stop);
   const settled = await settleOrphanAsides(tenantsDir, tenant, leftovers, options.notices, stop);
   return action === 'none' && (removed || settled) ? 'removed-leftovers' : action;
@@ -305,13 +312,19 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
  * piece committed, or its staging was rolled back, before the checkpoint went): then the
  * journal is settled as any interrupted restore's.
  */
-async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, abandonAfterMs: number | undefined): Promise<boolean> {
-  const chain = await restoreChainState(tenantsDir, tenant, abandonAfterMs);
-  if (chain.state === 'none') return false;
-  if (chain.state === 'live' && journal?.phase === 'extracting' && (chain.staging === undefined || chain.staging === journal.staging)) return true;
-  if (chain.state === 'live' && chain.staging === undefined) return false;
+async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, options: RecoverOptions): Promise<{ readonly held: boolean; readonly ended?: EndedRestoreChain }> {
+  const chain = await restoreChainState(tenantsDir, tenant, options.restoreAbandonAfterMs);
+  if (chain.state === 'none') return { held: false };
+  // Its last piece killed once its commit's journal was written (or after the commit): the commit is finished.
+  if (chain.committing !== undefined && journal?.phase !== 'extracting') {
+    await removeRestoreCheckpoint(tenantsDir, tenant);
+    return { held: false, ended: chain.committing };
+  }
+  if (chain.state === 'live' && journal?.phase === 'extracting' && (chain.staging === undefined || chain.staging === journal.staging)) return { held: true };
+  if (chain.state === 'live' && chain.staging === undefined) return { held: false };
   await removeRestoreCheckpoint(tenantsDir, tenant);
-  return false;
+  // Said once, by whoever removed it: no piece of it will (its messages find no checkpoint).
+  return { held: false, ...(chain.state === 'abandoned' && { ended: chain.ended }) };
 }
 
 /**
@@ -372,6 +385,12 @@ export async function removeWhatGoneRestoresLeft(tenantsDir: string, tenant: str
 }
 
 export interface RecoverOptions {
+  /**
+   * Told of a restore in pieces this recovery ended (abandoned, its first piece killed before
+   * it handed over, or damaged), once its checkpoint is removed: the restore function
+   * publishes its failure event, which no piece of it will. Should not throw.
+   */
+  readonly onRestoreChainEnded?: (ended: EndedRestoreChain) => Promise<void>;
   /** A restore in pieces whose checkpoint no piece saved for this long is ended (restore-continuation.ts). @default DEFAULT_ABANDON_AFTER_MS */
   readonly restoreAbandonAfterMs?: number;
   /**
