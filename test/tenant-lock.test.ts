@@ -383,8 +383,8 @@ describe('process owners', () => {
     for (const touched of [file, lock.path]) {
       const stat = statSync(touched);
       expect(Math.abs(stat.mtimeMs - Date.now()), touched).toBeLessThan(10_000);
-      expect(stat.ctimeMs - stat.mtimeMs).toBeGreaterThanOrEqual(0);
-      expect(stat.ctimeMs - stat.mtimeMs).toBeLessThan(1_000);
+      // ctime is the kernel's coarse clock at the touch, which can lag the stamped time by a tick.
+      expect(Math.abs(stat.ctimeMs - stat.mtimeMs), touched).toBeLessThan(1_000);
     }
     await lock.release();
   });
