@@ -44,7 +44,7 @@ import { findArchiveFooterFrame } from '../shared/archive/manifest.js';
 import { continuationPathFor, loadContinuation } from '../shared/backup/continuation.js';
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
-import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
+import { budgetContext, continuationConfig, queueingDeps, stubRoleReachingS3At } from './helpers/continuation.js';
 import { lambdaContext } from './helpers/lambda-context.js';
 import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startLookRefusingProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
@@ -106,11 +106,7 @@ function makeTenant(name: string): string {
 beforeAll(async () => {
   server = await startS3Server({ bucket: 'backups' });
   s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' }, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  // The function's role, and "S3" at the endpoint the environment names (s3rver).
-  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+  stubRoleReachingS3At(server.endpoint);
 });
 afterAll(async () => {
   vi.unstubAllEnvs();
