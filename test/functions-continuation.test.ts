@@ -658,6 +658,37 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
   };
   const unfill = () => rmSync(path.join(volume, 'filler'));
 
+  /** Takes every free byte of the volume but `room`. */
+  const fillLeaving = (room: number) => {
+    fill();
+    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - room);
+  };
+
+  /** `tenant` made on the volume and its first piece run: its next piece's delivery, and the state that piece starts from. */
+  const afterFirstPiece = async (tenant: string) => {
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant(`${tenant}-source`)}' '${path.join(volume, tenant)}'`);
+    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
+    const handle = workQueueHandler(volumeDeps());
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    return { to, handle, record, saved: readFileSync(continuationPathFor(volume, tenant)) };
+  };
+
+  /** Delivers every queued piece in turn, as the queue would, each answered as done. */
+  const deliverTheRest = async (handle: ReturnType<typeof workQueueHandler>) => {
+    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
+      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+    }
+  };
+
+  /** The chain ended: no state left, one success event, the archive verified. */
+  const expectEndedInOneSuccess = async (tenant: string, to: string) => {
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
+  };
+
   it('a first piece that cannot save its state fails in one line and aborts the multipart upload it started: no chain is left to end it', async () => {
     const tenant = 'full-first';
     const to = `s3://backups/${tenant}/one.tar.zst`;
@@ -665,8 +696,7 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     const recording = await startRecordingProxy(server.endpoint);
     vi.stubEnv('AWS_ENDPOINT_URL_S3', recording.endpoint);
     // Room for the lock (a page), none for the state.
-    fill();
-    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096);
+    fillLeaving(4096);
     try {
       const answer = await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-first', 8_000));
       expect(answer).toMatchObject({ ok: false, error: { code: 'FILESYSTEM', message: expect.stringMatching(/^cannot save the state of the continuing backup of "full-first" \(\S+\): no space left on the device$/) } });
@@ -687,15 +717,9 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
 
   it('the last piece that cannot record that it commits fails and comes again, its upload kept; redelivered with room, the chain ends in one success event', async () => {
     const tenant = 'full-last';
-    const to = `s3://backups/${tenant}/one.tar.zst`;
-    sh(`cp -a '${makeTenant('full-last-source')}' '${path.join(volume, tenant)}'`);
-    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
-    const handle = workQueueHandler(volumeDeps());
-    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
-    const saved = readFileSync(continuationPathFor(volume, tenant));
+    const { to, handle, record, saved } = await afterFirstPiece(tenant);
     // Room for the lock (a page), none for the state that records the commit. Time for the rest of the tenant: the last piece.
-    fill();
-    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096);
+    fillLeaving(4096);
     try {
       expect(await handle({ Records: [record] }, budgetContext('req-2', 900_000))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
     } finally {
@@ -708,23 +732,14 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
 
     expect(await handle({ Records: [record] }, budgetContext('req-2-again', 900_000))).toEqual({ batchItemFailures: [] });
     expect(queue).toEqual([]);
-    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
-    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
-    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
-    expect(verified).toMatchObject({ verified: true });
+    await expectEndedInOneSuccess(tenant, to);
   });
 
   it('a piece whose state fits the volume only in part fails and comes again: the state it started from is not replaced by a torn one', async () => {
     const tenant = 'part';
-    const to = `s3://backups/${tenant}/one.tar.zst`;
-    sh(`cp -a '${makeTenant('part-source')}' '${path.join(volume, tenant)}'`);
-    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
-    const handle = workQueueHandler(volumeDeps());
-    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
-    const saved = readFileSync(continuationPathFor(volume, tenant));
+    const { to, handle, record, saved } = await afterFirstPiece(tenant);
     // Room for the lock and 64 KiB of the state (its upload's tail alone is larger): the write comes back short, without an error.
-    fill();
-    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096 - 64 * 1024);
+    fillLeaving(4096 + 64 * 1024);
     let answer;
     try {
       answer = await handle({ Records: [record] }, budgetContext('req-2'));
@@ -738,23 +753,13 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
 
     expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
-    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
-      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
-    }
-    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
-    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
-    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
-    expect(verified).toMatchObject({ verified: true });
+    await deliverTheRest(handle);
+    await expectEndedInOneSuccess(tenant, to);
   });
 
   it('a piece that cannot save its state fails and comes again without a failure event; redelivered with room, the chain ends in one success event', async () => {
     const tenant = 'full';
-    const to = `s3://backups/${tenant}/one.tar.zst`;
-    sh(`cp -a '${makeTenant('full-source')}' '${path.join(volume, tenant)}'`);
-    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
-    const handle = workQueueHandler(volumeDeps());
-    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
-    const saved = readFileSync(continuationPathFor(volume, tenant));
+    const { to, handle, record, saved } = await afterFirstPiece(tenant);
     fill();
     const answer = await handle({ Records: [record] }, budgetContext('req-2'));
     unfill();
@@ -764,13 +769,8 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
 
     expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
-    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
-      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
-    }
-    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
-    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
-    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
-    expect(verified).toMatchObject({ verified: true });
+    await deliverTheRest(handle);
+    await expectEndedInOneSuccess(tenant, to);
     const listing = sh(`zstd -dc '${await download(`${tenant}/one.tar.zst`)}' | tar -tf -`).toString().split('\n').filter((line) => line.endsWith('.jsonl') || line.endsWith('.bin'));
     expect(listing).toHaveLength(210);
   });
