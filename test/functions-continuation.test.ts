@@ -44,7 +44,7 @@ import { findArchiveFooterFrame } from '../shared/archive/manifest.js';
 import { continuationPathFor, loadContinuation } from '../shared/backup/continuation.js';
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
-import { budgetContext, continuationConfig, queueingDeps, stubRoleReachingS3At } from './helpers/continuation.js';
+import { budgetContext, continuationConfig, queueingDeps, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
 import { lambdaContext } from './helpers/lambda-context.js';
 import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startLookRefusingProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
@@ -74,11 +74,7 @@ async function drainQueue(): Promise<number> {
   return pieces;
 }
 
-const events = () =>
-  eventBridge.commandCalls(PutEventsCommand).map((call) => {
-    const entry = call.args[0].input.Entries![0]!;
-    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
-  });
+const events = () => publishedEvents(eventBridge);
 
 async function download(key: string): Promise<string> {
   const answer = await s3.send(new GetObjectCommand({ Bucket: 'backups', Key: key }));

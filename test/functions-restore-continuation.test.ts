@@ -22,7 +22,7 @@ import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/con
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
-import { budgetContext, continuationConfig, stubRoleReachingS3At } from './helpers/continuation.js';
+import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 
@@ -47,11 +47,7 @@ const deps = () => {
   return { ...shared, operations: functionOperations(config) };
 };
 
-const events = () =>
-  eventBridge.commandCalls(PutEventsCommand).map((call) => {
-    const entry = call.args[0].input.Entries![0]!;
-    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
-  });
+const events = () => publishedEvents(eventBridge);
 
 /** Delivers the next queued piece; its answer. */
 async function deliver(message: RestoreWorkMessage, id: string) {

@@ -5,8 +5,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 
 import { completionPublisher } from '../../functions/events.js';
@@ -66,4 +67,12 @@ export function writeSessionTurns(tenantDir: string, count: number): void {
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, `{"turn":${f}}\n`);
   }
+}
+
+/** The completion events put on the mocked bus, oldest first: detail type and parsed detail. */
+export function publishedEvents(eventBridge: AwsClientStub<EventBridgeClient>): { detailType: string | undefined; detail: Record<string, unknown> }[] {
+  return eventBridge.commandCalls(PutEventsCommand).map((call) => {
+    const entry = call.args[0].input.Entries![0]!;
+    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
+  });
 }
