@@ -14,15 +14,12 @@
 //   (Node 24: zstd in node:zlib; the margins scaled down with the invocation)
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
 
 import { mountLatency } from './latency-mount.js';
+import { bundleFunction, startSqsStandIn } from '../test/helpers/function-bundle.js';
 import { startS3Server, S3RVER_ACCESS_KEY } from '../test/helpers/s3-server.js';
 import { DEFAULT_ABORT_MARGIN_MS } from '../shared/control-plane/function-config.js';
 
@@ -71,10 +68,7 @@ log(`generating ${files} files + ${largeMiB} MiB`);
 generate(path.join(source, 'acme'));
 
 const bundleDir = path.join(work, 'bundle');
-for (const name of ['backup', 'restore']) {
-  mkdirSync(path.join(bundleDir, name), { recursive: true });
-  await build({ entryPoints: [path.join(root, 'functions', `${name}.ts`)], outfile: path.join(bundleDir, name, 'index.mjs'), bundle: true, platform: 'node', format: 'esm', target: 'node24', mainFields: ['module', 'main'], banner: { js: "import { createRequire as __openclawCreateRequire } from 'node:module'; const require = __openclawCreateRequire(import.meta.url);" }, logLevel: 'silent' });
-}
+for (const name of ['backup', 'restore']) await bundleFunction(name, path.join(bundleDir, name));
 // One invocation in a fresh process: the event from argv[3], the deadline argv[4] ms from now.
 writeFileSync(path.join(bundleDir, 'invoke.mjs'), `
 const started = Date.now();
@@ -91,28 +85,14 @@ process.exit(0);
 `.replace("require('node:fs')", "(await import('node:fs'))"));
 
 const s3 = await startS3Server({ bucket: 'backups', directory: path.join(work, 's3rver') });
-const certs = path.join(work, 'certs');
-mkdirSync(certs, { recursive: true });
-spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem')]);
-const sent: string[] = [];
-const sqs = createServer({ key: readFileSync(path.join(certs, 'key.pem')), cert: readFileSync(path.join(certs, 'cert.pem')) }, (request, response) => {
-  let body = '';
-  request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-  request.on('end', () => {
-    const { MessageBody } = JSON.parse(body) as { MessageBody: string };
-    sent.push(MessageBody);
-    response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-    response.end(JSON.stringify({ MessageId: `m-${sent.length}`, MD5OfMessageBody: createHash('md5').update(MessageBody).digest('hex') }));
-  });
-});
-await new Promise<void>((resolve) => sqs.listen(0, '127.0.0.1', resolve));
+const sqs = await startSqsStandIn(path.join(work, 'certs'));
 const env = {
   ...process.env,
   NODE_OPTIONS,
   OPENCLAW_BACKUP_BUCKET: 'backups',
   OPENCLAW_STACK_PREFIX: 'openclaw-backup',
   OPENCLAW_CPUS: '1',
-  OPENCLAW_RESTORE_QUEUE_URL: `https://127.0.0.1:${(sqs.address() as AddressInfo).port}/123456789012/openclaw-backup-restore-work`,
+  OPENCLAW_RESTORE_QUEUE_URL: sqs.queueUrl,
   POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
   AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
   AWS_SECRET_ACCESS_KEY: 'role-secret',
@@ -161,7 +141,7 @@ try {
     const now = c?.written ?? written;
     log(`piece ${pieces}: wall ${result.wallMs} ms, replay (to first write) ${result.firstWriteMs ?? '-'} ms, written ${now - written} (total ${now}), cpu ${Math.round(result.cpuMs)} ms, rss ${result.rssMiB} MiB, answer ${JSON.stringify(result.answer).slice(0, 240)}`);
     written = now;
-    const body = sent.shift();
+    const body = sqs.sent.shift();
     if (body === undefined) break;
     pieces++;
     if (pieces > 200) throw new Error('the chain does not end');
@@ -179,5 +159,5 @@ try {
 } finally {
   await mount.unmount();
   await s3.dispose();
-  sqs.close();
+  await sqs.close();
 }

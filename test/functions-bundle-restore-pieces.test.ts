@@ -7,22 +7,18 @@
 // compared with the original: every file's SHA-256, modes, times, symlinks, and the hard link's
 // shared inode. Node 24 only (the bundle needs node:zlib's zstd), as functions-bundle.
 
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { chmodSync, linkSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { checkAsset, METAFILE_NAME } from '../infra/bundle-check.js';
+import { checkAsset } from '../infra/bundle-check.js';
 import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
 import { nodeSqliteDriver } from '../shared/backup/sqlite-driver.js';
 import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { describeTree, repoRoot, tempDir } from './helpers/tree.js';
+import { bundleFunction, startSqsStandIn, type SqsStandIn } from './helpers/function-bundle.js';
+import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 
 type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
@@ -31,9 +27,7 @@ const builtIns = !('unavailable' in zlibZstdCodec()) && !('unavailable' in nodeS
 const dir = tempDir('openclaw-bundle-restore-pieces-');
 const base = path.join(dir.path, 'mnt-tenants');
 let server: S3TestServer;
-let sqs: Server;
-/** The bodies SendMessage was given, oldest first. */
-const sent: string[] = [];
+let sqs: SqsStandIn;
 const handlers: Record<string, Handler> = {};
 
 /** A context whose time left is the margins and `overMs` more, counted in real time. */
@@ -60,27 +54,13 @@ beforeAll(async () => {
   writeFileSync(path.join(acme, 'private', 'key'), 'k', { mode: 0o600 });
   chmodSync(path.join(acme, 'private'), 0o700);
   server = await startS3Server({ bucket: 'backups' });
-  const certs = path.join(dir.path, 'certs');
-  mkdirSync(certs);
-  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', path.join(certs, 'key.pem'), '-out', path.join(certs, 'cert.pem')], { encoding: 'utf8' });
-  expect(made.status, made.stderr).toBe(0);
-  sqs = createServer({ key: readFileSync(path.join(certs, 'key.pem')), cert: readFileSync(path.join(certs, 'cert.pem')) }, (request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      const { MessageBody } = JSON.parse(body) as { MessageBody: string };
-      sent.push(MessageBody);
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      response.end(JSON.stringify({ MessageId: `m-${sent.length}`, MD5OfMessageBody: createHash('md5').update(MessageBody).digest('hex') }));
-    });
-  });
-  await new Promise<void>((resolve) => sqs.listen(0, '127.0.0.1', resolve));
+  sqs = await startSqsStandIn(path.join(dir.path, 'certs'));
   for (const [name, value] of Object.entries({
     OPENCLAW_TENANTS_DIR: base,
     OPENCLAW_BACKUP_BUCKET: 'backups',
     OPENCLAW_STACK_PREFIX: 'openclaw-backup',
     OPENCLAW_CPUS: '1',
-    OPENCLAW_RESTORE_QUEUE_URL: `https://127.0.0.1:${(sqs.address() as AddressInfo).port}/123456789012/openclaw-backup-restore-work`,
+    OPENCLAW_RESTORE_QUEUE_URL: sqs.queueUrl,
     POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
     AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
     AWS_SECRET_ACCESS_KEY: 'role-secret',
@@ -93,29 +73,16 @@ beforeAll(async () => {
   }
   for (const name of ['backup', 'restore']) {
     const outdir = path.join(dir.path, 'asset', name);
-    mkdirSync(outdir, { recursive: true });
-    const result = await build({
-      entryPoints: [path.join(repoRoot, 'functions', `${name}.ts`)],
-      outfile: path.join(outdir, 'index.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      mainFields: ['module', 'main'],
-      banner: { js: "import { createRequire as __openclawCreateRequire } from 'node:module'; const require = __openclawCreateRequire(import.meta.url);" },
-      metafile: true,
-      logLevel: 'silent',
-    });
-    writeFileSync(path.join(outdir, METAFILE_NAME), JSON.stringify(result.metafile));
+    const bundle = await bundleFunction(name, outdir);
     expect(checkAsset(outdir), `${name} asset`).toEqual([]);
-    handlers[name] = ((await import(pathToFileURL(path.join(outdir, 'index.mjs')).href)) as { handler: Handler }).handler;
+    handlers[name] = ((await import(pathToFileURL(bundle).href)) as { handler: Handler }).handler;
   }
 }, 120_000);
 
 afterAll(async () => {
   vi.unstubAllEnvs();
   await server?.dispose();
-  await new Promise((resolve) => (sqs === undefined ? resolve(undefined) : sqs.close(resolve)));
+  await sqs?.close();
   dir.cleanup();
 });
 
@@ -140,7 +107,7 @@ describe('the bundled restore function', () => {
     const first = await invoke('restore', { from: 's3://backups/pieces/acme.tar.zst', as: 'acme-copy' }, 0);
     expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'acme-copy', pieces: 1, ok: false, error: { code: 'RESTORE_CONTINUES' } });
     let pieces = 1;
-    for (let body = sent.shift(); body !== undefined; body = sent.shift()) {
+    for (let body = sqs.sent.shift(); body !== undefined; body = sqs.sent.shift()) {
       expect(JSON.parse(body)).toMatchObject({ version: 1, kind: 'restore', tenant: 'acme-copy', command: { from: 's3://backups/pieces/acme.tar.zst' }, continues: { chain: first.chain, trigger: 'direct' } });
       const answer = await invoke('restore', { Records: [{ messageId: `m-${pieces}`, body, eventSource: 'aws:sqs' }] }, 0);
       expect(answer).toEqual({ batchItemFailures: [] });

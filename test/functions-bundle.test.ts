@@ -15,15 +15,15 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import { checkAsset, METAFILE_NAME } from '../infra/bundle-check.js';
+import { checkAsset } from '../infra/bundle-check.js';
 import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
 import { nodeSqliteDriver } from '../shared/backup/sqlite-driver.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { describeTree, repoRoot, tempDir } from './helpers/tree.js';
+import { bundleFunction } from './helpers/function-bundle.js';
+import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 
 type Handler = (event: unknown, context: unknown) => Promise<Record<string, unknown>>;
@@ -81,22 +81,9 @@ beforeAll(async () => {
   }
   for (const name of ['backup', 'restore']) {
     const outdir = path.join(dir.path, 'asset', name);
-    mkdirSync(outdir, { recursive: true });
-    const result = await build({
-      entryPoints: [path.join(repoRoot, 'functions', `${name}.ts`)],
-      outfile: path.join(outdir, 'index.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      mainFields: ['module', 'main'],
-      banner: { js: "import { createRequire as __openclawCreateRequire } from 'node:module'; const require = __openclawCreateRequire(import.meta.url);" },
-      metafile: true,
-      logLevel: 'silent',
-    });
-    writeFileSync(path.join(outdir, METAFILE_NAME), JSON.stringify(result.metafile));
+    const bundle = await bundleFunction(name, outdir);
     expect(checkAsset(outdir), `${name} asset`).toEqual([]);
-    const module = (await import(pathToFileURL(path.join(outdir, 'index.mjs')).href)) as { handler: Handler };
+    const module = (await import(pathToFileURL(bundle).href)) as { handler: Handler };
     handlers[name] = module.handler;
   }
 }, 120_000);

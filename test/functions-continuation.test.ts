@@ -44,7 +44,7 @@ import { findArchiveFooterFrame } from '../shared/archive/manifest.js';
 import { continuationPathFor, loadContinuation } from '../shared/backup/continuation.js';
 import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
-import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
+import { budgetContext, continuationConfig, queueingDeps, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
 import { lambdaContext } from './helpers/lambda-context.js';
 import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startLookRefusingProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
@@ -74,11 +74,7 @@ async function drainQueue(): Promise<number> {
   return pieces;
 }
 
-const events = () =>
-  eventBridge.commandCalls(PutEventsCommand).map((call) => {
-    const entry = call.args[0].input.Entries![0]!;
-    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
-  });
+const events = () => publishedEvents(eventBridge);
 
 async function download(key: string): Promise<string> {
   const answer = await s3.send(new GetObjectCommand({ Bucket: 'backups', Key: key }));
@@ -106,11 +102,7 @@ function makeTenant(name: string): string {
 beforeAll(async () => {
   server = await startS3Server({ bucket: 'backups' });
   s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' }, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  // The function's role, and "S3" at the endpoint the environment names (s3rver).
-  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+  stubRoleReachingS3At(server.endpoint);
 });
 afterAll(async () => {
   vi.unstubAllEnvs();
@@ -662,6 +654,37 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
   };
   const unfill = () => rmSync(path.join(volume, 'filler'));
 
+  /** Takes every free byte of the volume but `room`. */
+  const fillLeaving = (room: number) => {
+    fill();
+    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - room);
+  };
+
+  /** `tenant` made on the volume and its first piece run: its next piece's delivery, and the state that piece starts from. */
+  const afterFirstPiece = async (tenant: string) => {
+    const to = `s3://backups/${tenant}/one.tar.zst`;
+    sh(`cp -a '${makeTenant(`${tenant}-source`)}' '${path.join(volume, tenant)}'`);
+    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
+    const handle = workQueueHandler(volumeDeps());
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    return { to, handle, record, saved: readFileSync(continuationPathFor(volume, tenant)) };
+  };
+
+  /** Delivers every queued piece in turn, as the queue would, each answered as done. */
+  const deliverTheRest = async (handle: ReturnType<typeof workQueueHandler>) => {
+    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
+      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+    }
+  };
+
+  /** The chain ended: no state left, one success event, the archive verified. */
+  const expectEndedInOneSuccess = async (tenant: string, to: string) => {
+    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
+    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
+    expect(verified).toMatchObject({ verified: true });
+  };
+
   it('a first piece that cannot save its state fails in one line and aborts the multipart upload it started: no chain is left to end it', async () => {
     const tenant = 'full-first';
     const to = `s3://backups/${tenant}/one.tar.zst`;
@@ -669,8 +692,7 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     const recording = await startRecordingProxy(server.endpoint);
     vi.stubEnv('AWS_ENDPOINT_URL_S3', recording.endpoint);
     // Room for the lock (a page), none for the state.
-    fill();
-    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096);
+    fillLeaving(4096);
     try {
       const answer = await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-first', 8_000));
       expect(answer).toMatchObject({ ok: false, error: { code: 'FILESYSTEM', message: expect.stringMatching(/^cannot save the state of the continuing backup of "full-first" \(\S+\): no space left on the device$/) } });
@@ -691,15 +713,9 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
 
   it('the last piece that cannot record that it commits fails and comes again, its upload kept; redelivered with room, the chain ends in one success event', async () => {
     const tenant = 'full-last';
-    const to = `s3://backups/${tenant}/one.tar.zst`;
-    sh(`cp -a '${makeTenant('full-last-source')}' '${path.join(volume, tenant)}'`);
-    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
-    const handle = workQueueHandler(volumeDeps());
-    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
-    const saved = readFileSync(continuationPathFor(volume, tenant));
+    const { to, handle, record, saved } = await afterFirstPiece(tenant);
     // Room for the lock (a page), none for the state that records the commit. Time for the rest of the tenant: the last piece.
-    fill();
-    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096);
+    fillLeaving(4096);
     try {
       expect(await handle({ Records: [record] }, budgetContext('req-2', 900_000))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-2' }] });
     } finally {
@@ -712,23 +728,14 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
 
     expect(await handle({ Records: [record] }, budgetContext('req-2-again', 900_000))).toEqual({ batchItemFailures: [] });
     expect(queue).toEqual([]);
-    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
-    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
-    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
-    expect(verified).toMatchObject({ verified: true });
+    await expectEndedInOneSuccess(tenant, to);
   });
 
   it('a piece whose state fits the volume only in part fails and comes again: the state it started from is not replaced by a torn one', async () => {
     const tenant = 'part';
-    const to = `s3://backups/${tenant}/one.tar.zst`;
-    sh(`cp -a '${makeTenant('part-source')}' '${path.join(volume, tenant)}'`);
-    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
-    const handle = workQueueHandler(volumeDeps());
-    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
-    const saved = readFileSync(continuationPathFor(volume, tenant));
+    const { to, handle, record, saved } = await afterFirstPiece(tenant);
     // Room for the lock and 64 KiB of the state (its upload's tail alone is larger): the write comes back short, without an error.
-    fill();
-    truncateSync(path.join(volume, 'filler'), statSync(path.join(volume, 'filler')).size - 4096 - 64 * 1024);
+    fillLeaving(4096 + 64 * 1024);
     let answer;
     try {
       answer = await handle({ Records: [record] }, budgetContext('req-2'));
@@ -742,23 +749,13 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
 
     expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
-    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
-      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
-    }
-    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
-    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
-    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
-    expect(verified).toMatchObject({ verified: true });
+    await deliverTheRest(handle);
+    await expectEndedInOneSuccess(tenant, to);
   });
 
   it('a piece that cannot save its state fails and comes again without a failure event; redelivered with room, the chain ends in one success event', async () => {
     const tenant = 'full';
-    const to = `s3://backups/${tenant}/one.tar.zst`;
-    sh(`cp -a '${makeTenant('full-source')}' '${path.join(volume, tenant)}'`);
-    await backupHandler(volumeDeps())({ tenant, to }, budgetContext('req-1'));
-    const handle = workQueueHandler(volumeDeps());
-    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
-    const saved = readFileSync(continuationPathFor(volume, tenant));
+    const { to, handle, record, saved } = await afterFirstPiece(tenant);
     fill();
     const answer = await handle({ Records: [record] }, budgetContext('req-2'));
     unfill();
@@ -768,13 +765,8 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     expect(readFileSync(continuationPathFor(volume, tenant)).equals(saved)).toBe(true);
 
     expect(await handle({ Records: [record] }, budgetContext('req-2-again'))).toEqual({ batchItemFailures: [] });
-    for (let message = queue.shift(), n = 3; message !== undefined; message = queue.shift(), n++) {
-      expect(await handle({ Records: [{ messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
-    }
-    expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
-    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: to }) })]);
-    const verified = await restoreHandler(volumeDeps())({ operation: 'verify', from: to }, budgetContext('req-v', 900_000));
-    expect(verified).toMatchObject({ verified: true });
+    await deliverTheRest(handle);
+    await expectEndedInOneSuccess(tenant, to);
     const listing = sh(`zstd -dc '${await download(`${tenant}/one.tar.zst`)}' | tar -tf -`).toString().split('\n').filter((line) => line.endsWith('.jsonl') || line.endsWith('.bin'));
     expect(listing).toHaveLength(210);
   });

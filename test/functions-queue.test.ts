@@ -27,6 +27,7 @@ import type { LambdaContext } from '../functions/lambda-context.js';
 import type { OperationRecord } from '../functions/metrics.js';
 import { isSqsBatch, workQueueHandler, type SqsRecord } from '../functions/queue-handler.js';
 import { backupHandler } from '../functions/handlers.js';
+import { publishedEvents } from './helpers/continuation.js';
 import { sh, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { lambdaContext } from './helpers/lambda-context.js';
@@ -77,11 +78,7 @@ function handlerWatchingItsLog(onLine: (line: Record<string, unknown>) => void) 
   return { handle, lines, records };
 }
 
-const events = () =>
-  eventBridge.commandCalls(PutEventsCommand).map((call) => {
-    const entry = call.args[0].input.Entries![0]!;
-    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
-  });
+const events = () => publishedEvents(eventBridge);
 
 beforeAll(async () => {
   createSampleTenant(path.join(base, 'acme'), { sessions: 2, memoryRows: 10, mediaFiles: 0 });

@@ -22,7 +22,7 @@ import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/con
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
-import { budgetContext, continuationConfig } from './helpers/continuation.js';
+import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 
@@ -47,11 +47,7 @@ const deps = () => {
   return { ...shared, operations: functionOperations(config) };
 };
 
-const events = () =>
-  eventBridge.commandCalls(PutEventsCommand).map((call) => {
-    const entry = call.args[0].input.Entries![0]!;
-    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
-  });
+const events = () => publishedEvents(eventBridge);
 
 /** Delivers the next queued piece; its answer. */
 async function deliver(message: RestoreWorkMessage, id: string) {
@@ -89,10 +85,7 @@ const hidden = () => readdirSync(base).filter((name) => name.startsWith('.opencl
 beforeAll(async () => {
   server = await startS3Server({ bucket: 'backups' });
   s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' }, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+  stubRoleReachingS3At(server.endpoint);
   makeTenant('acme');
   const backedUp = await backupHandler({ config, logger, publish: async () => undefined })({ tenant: 'acme', to: 's3://backups/acme/one.tar.zst' }, budgetContext('req-b', 900_000));
   expect(backedUp).toMatchObject({ tenant: 'acme' });

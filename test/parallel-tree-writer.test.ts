@@ -70,6 +70,18 @@ async function writeFile(writer: ParallelTreeWriter, absPath: string, content: s
   if (finished !== undefined) await finished;
 }
 
+/** Holds every file open until the function returned is called. */
+function holdOpens(): () => void {
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  const open = fs.open.bind(fs);
+  vi.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
+    await gate;
+    return open(...args);
+  });
+  return openGate;
+}
+
 describe('ParallelTreeWriter', () => {
   it('writes several directories at once, within its bounds, and every file whole with its mode and mtime', async () => {
     const peak = watchWrites(3);
@@ -116,13 +128,7 @@ describe('ParallelTreeWriter', () => {
   it('counts the time its queued files still need, from the first write on (a piece of a restore in pieces stops by it)', async () => {
     // Behind EFS the queue fills in the time its first file takes: a piece that counted
     // nothing until one was written stopped with 4,096 files to drain past its deadline.
-    let openGate!: () => void;
-    const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const open = fs.open.bind(fs);
-    vi.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
-      await gate;
-      return open(...args);
-    });
+    const openGate = holdOpens();
     const writer = new ParallelTreeWriter(8);
     expect(writer.backlogMs()).toBe(0);
     const target = path.join(dir.path, 'sessions');
@@ -139,13 +145,7 @@ describe('ParallelTreeWriter', () => {
   it('stops waiting for the files still queued when the restore is stopped, and drops them when settled', async () => {
     // Creates in one directory take their turns: behind a slow mount, a queue of them took a
     // minute to write after the invocation's deadline had fired. Here the opens wait for a gate.
-    let openGate!: () => void;
-    const gate = new Promise<void>((resolve) => (openGate = resolve));
-    const open = fs.open.bind(fs);
-    vi.spyOn(fs, 'open').mockImplementation(async (...args: Parameters<typeof fs.open>) => {
-      await gate;
-      return open(...args);
-    });
+    const openGate = holdOpens();
     const deadline = new AbortController();
     const writer = new ParallelTreeWriter(8, undefined, undefined, undefined, deadline.signal);
     const target = path.join(dir.path, 'sessions');

@@ -9,7 +9,6 @@
 // continues, is not finished, how to follow it; exit 1), while this CLI shows a continuing
 // backup (exit 0), from that answer and from the bare one of the gateways before it.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -20,10 +19,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 
 import { backupHandler, type HandlerDeps } from '../functions/handlers.js';
 import type { WorkMessage } from '../shared/control-plane/work-queue.js';
-import { budgetContext, continuationConfig, queueingDeps } from './helpers/continuation.js';
+import { budgetContext, continuationConfig, queueingDeps, stubRoleReachingS3At, writeSessionTurns } from './helpers/continuation.js';
 import { oldCliBackup } from './helpers/old-cli-backup.js';
 import { runMain, stubRemoteCaller } from './helpers/run-main.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-continuing-answer-');
@@ -44,17 +43,8 @@ let scheduledAnswer: Record<string, unknown>;
 
 beforeAll(async () => {
   server = await startS3Server({ bucket: 'backups' });
-  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
-  for (const tenant of ['acme', 'nightly']) {
-    for (let f = 0; f < 80; f++) {
-      const file = path.join(base, tenant, 'sessions', `s-${String(f).padStart(2, '0')}.jsonl`);
-      mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, `{"turn":${f}}\n`);
-    }
-  }
+  stubRoleReachingS3At(server.endpoint);
+  for (const tenant of ['acme', 'nightly']) writeSessionTurns(path.join(base, tenant), 80);
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
   const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   try {

@@ -3,7 +3,6 @@
 // at the time left, its next piece queued on an array): one line that the restore continues
 // on the gateway, nothing in the slot until it ends, and how to follow it; exit 0.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -15,9 +14,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { completionPublisher } from '../functions/events.js';
 import { backupHandler, restoreHandler } from '../functions/handlers.js';
 import type { RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
-import { budgetContext, continuationConfig } from './helpers/continuation.js';
+import { budgetContext, continuationConfig, stubRoleReachingS3At, writeSessionTurns } from './helpers/continuation.js';
 import { runMain, stubRemoteCaller } from './helpers/run-main.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-continuing-restore-');
@@ -33,15 +32,8 @@ let answer: Record<string, unknown>;
 
 beforeAll(async () => {
   server = await startS3Server({ bucket: 'backups' });
-  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
-  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
-  vi.stubEnv('AWS_REGION', 'us-east-1');
-  vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
-  for (let f = 0; f < 80; f++) {
-    const file = path.join(base, 'acme', 'sessions', `s-${String(f).padStart(2, '0')}.jsonl`);
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, `{"turn":${f}}\n`);
-  }
+  stubRoleReachingS3At(server.endpoint);
+  writeSessionTurns(path.join(base, 'acme'), 80);
   eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
   const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   try {

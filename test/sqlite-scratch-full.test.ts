@@ -17,43 +17,53 @@ import { SqliteSnapshotError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { openDatabase } from './helpers/sqlite.js';
 
-describe('a WAL database snapshotted from a private copy, the scratch space short of room for its -shm', () => {
-  // Made and mounted in beforeAll (a run filtering this block out runs no afterAll for it).
-  let dir = '';
-  let scratch = '';
-  let mounted = false;
-
+/** A directory with a 1 MiB tmpfs mounted at its `scratch` (made in beforeAll: a run filtering the block out runs no afterAll for it). */
+function dirWithSmallScratch(prefix: string): { dir: string; scratch: string; mounted: boolean } {
+  const at = { dir: '', scratch: '', mounted: false };
   beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'sqlite-scratch-full-'));
-    scratch = path.join(dir, 'scratch');
-    mkdirSync(scratch);
+    at.dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    at.scratch = path.join(at.dir, 'scratch');
+    mkdirSync(at.scratch);
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', scratch], { stdio: 'ignore' });
-      mounted = true;
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', at.scratch], { stdio: 'ignore' });
+      at.mounted = true;
     } catch {
-      mounted = false;
+      at.mounted = false;
     }
   });
   afterAll(() => {
     vi.unstubAllEnvs();
-    if (mounted) execFileSync('umount', [scratch]);
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    if (at.mounted) execFileSync('umount', [at.scratch]);
+    if (at.dir !== '') rmSync(at.dir, { recursive: true, force: true });
   });
+  return at;
+}
+
+function writeNotesDatabase(database: string, journalMode: 'WAL' | 'DELETE', rows: number): void {
+  mkdirSync(path.dirname(database), { recursive: true });
+  const db = openDatabase(database);
+  db.exec(`PRAGMA journal_mode = ${journalMode}; CREATE TABLE notes (body TEXT);`);
+  for (let i = 0; i < rows; i++) db.prepare('INSERT INTO notes VALUES (?)').run('x'.repeat(1000));
+  db.close();
+}
+
+function fillScratchLeaving(scratch: string, bytes: number): void {
+  const { bavail, bsize } = statfsSync(scratch);
+  writeFileSync(path.join(scratch, 'fill'), Buffer.alloc(bavail * bsize - bytes));
+  vi.stubEnv('TMPDIR', scratch);
+}
+
+describe('a WAL database snapshotted from a private copy, the scratch space short of room for its -shm', () => {
+  const at = dirWithSmallScratch('sqlite-scratch-full-');
 
   it('stores nothing and says there is no room, instead of archiving the live database raw unasked', async (context) => {
-    if (!mounted) return context.skip('mounting a tmpfs needs root');
+    if (!at.mounted) return context.skip('mounting a tmpfs needs root');
+    const { dir, scratch } = at;
     const tenantsDir = path.join(dir, 'tenants');
     const database = path.join(tenantsDir, 'acme', 'memory', 'agent.sqlite');
-    mkdirSync(path.dirname(database), { recursive: true });
-    const db = openDatabase(database);
-    db.exec('PRAGMA journal_mode = WAL; CREATE TABLE notes (body TEXT);');
-    for (let i = 0; i < 40; i++) db.prepare('INSERT INTO notes VALUES (?)').run('x'.repeat(1000));
-    db.close();
-    const { size } = statSync(database);
+    writeNotesDatabase(database, 'WAL', 40);
     // Room for the copy and one more page: not for the 32 KiB -shm.
-    const { bavail, bsize } = statfsSync(scratch);
-    writeFileSync(path.join(scratch, 'fill'), Buffer.alloc(bavail * bsize - size - 4096));
-    vi.stubEnv('TMPDIR', scratch);
+    fillScratchLeaving(scratch, statSync(database).size + 4096);
 
     const archive = path.join(dir, 'acme.tar.zst');
     const outcome = await backupTenant({ tenantsDir, tenant: 'acme', location: new LocalFileLocation(archive), sqlite: { writers: 'cross-host' } }).then(
@@ -134,39 +144,14 @@ describe('a WAL database snapshotted with the scratch space short of inodes', ()
 });
 
 describe('a rollback-journal database snapshotted in place under the read lock (the functions), the scratch space short of room for the snapshot', () => {
-  let dir = '';
-  let scratch = '';
-  let mounted = false;
-
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'sqlite-scratch-locked-'));
-    scratch = path.join(dir, 'scratch');
-    mkdirSync(scratch);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', scratch], { stdio: 'ignore' });
-      mounted = true;
-    } catch {
-      mounted = false;
-    }
-  });
-  afterAll(() => {
-    vi.unstubAllEnvs();
-    if (mounted) execFileSync('umount', [scratch]);
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
-  });
+  const at = dirWithSmallScratch('sqlite-scratch-locked-');
 
   it('says there is no room for the snapshot, without copying the database privately into the same full space', async (context) => {
-    if (!mounted) return context.skip('mounting a tmpfs needs root');
+    if (!at.mounted) return context.skip('mounting a tmpfs needs root');
+    const { dir, scratch } = at;
     const tenantsDir = path.join(dir, 'tenants');
-    const database = path.join(tenantsDir, 'acme', 'memory', 'journal.sqlite');
-    mkdirSync(path.dirname(database), { recursive: true });
-    const db = openDatabase(database);
-    db.exec('PRAGMA journal_mode = DELETE; CREATE TABLE notes (body TEXT);');
-    for (let i = 0; i < 200; i++) db.prepare('INSERT INTO notes VALUES (?)').run('x'.repeat(1000));
-    db.close();
-    const { bavail, bsize } = statfsSync(scratch);
-    writeFileSync(path.join(scratch, 'fill'), Buffer.alloc(bavail * bsize - 64 * 1024));
-    vi.stubEnv('TMPDIR', scratch);
+    writeNotesDatabase(path.join(tenantsDir, 'acme', 'memory', 'journal.sqlite'), 'DELETE', 200);
+    fillScratchLeaving(scratch, 64 * 1024);
 
     const outcome = await backupTenant({
       tenantsDir,

@@ -2,8 +2,13 @@
 // handlers: their configuration, a work queue that is an array the handler's `continueBackup`
 // appends to, and a context whose time runs down with the backup's progress.
 
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
+import { vi } from 'vitest';
 
 import { completionPublisher } from '../../functions/events.js';
 import type { HandlerDeps } from '../../functions/handlers.js';
@@ -11,6 +16,7 @@ import type { LambdaContext } from '../../functions/lambda-context.js';
 import type { FunctionConfig } from '../../shared/control-plane/function-config.js';
 import { encodeWorkMessage, type WorkMessage } from '../../shared/control-plane/work-queue.js';
 import { lambdaContext } from './lambda-context.js';
+import { S3RVER_ACCESS_KEY } from './s3-server.js';
 
 /** The functions' configuration over the tenant volume `tenantsDir`, backing up to the bucket `backups`. */
 export function continuationConfig(tenantsDir: string): FunctionConfig {
@@ -44,4 +50,29 @@ export function queueingDeps(config: FunctionConfig, logger: Logger, queue: Work
 export function budgetContext(requestId: string, budgetMs = 5000): LambdaContext {
   let looks = 0;
   return lambdaContext({ awsRequestId: requestId, memoryLimitInMB: '1769', remaining: () => Math.max(0, budgetMs - 50 * looks++) });
+}
+
+/** The function's role in the environment, and "S3" at the endpoint the environment names (s3rver at `endpoint`). */
+export function stubRoleReachingS3At(endpoint: string): void {
+  vi.stubEnv('AWS_ACCESS_KEY_ID', S3RVER_ACCESS_KEY);
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'role-secret');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+  vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
+}
+
+/** `count` one-line session files under `tenantDir`/sessions: too many entries for one budgetContext piece. */
+export function writeSessionTurns(tenantDir: string, count: number): void {
+  for (let f = 0; f < count; f++) {
+    const file = path.join(tenantDir, 'sessions', `s-${String(f).padStart(2, '0')}.jsonl`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, `{"turn":${f}}\n`);
+  }
+}
+
+/** The completion events put on the mocked bus, oldest first: detail type and parsed detail. */
+export function publishedEvents(eventBridge: AwsClientStub<EventBridgeClient>): { detailType: string | undefined; detail: Record<string, unknown> }[] {
+  return eventBridge.commandCalls(PutEventsCommand).map((call) => {
+    const entry = call.args[0].input.Entries![0]!;
+    return { detailType: entry.DetailType, detail: JSON.parse(entry.Detail!) as Record<string, unknown> };
+  });
 }
