@@ -703,7 +703,6 @@ describe.runIf(process.geteuid?.() === 0)('a backup that continues across invoca
     }
     expect(queue).toEqual([]);
     expect(existsSync(continuationPathFor(volume, tenant))).toBe(false);
-    console.log(recording.requests.map((r) => r.method + ' ' + r.url));
     const started = recording.requests.filter((request) => request.method === 'POST' && request.url.includes('?uploads'));
     expect(started).toHaveLength(1);
     const aborted = recording.requests.filter((request) => request.method === 'DELETE' && request.url.includes('uploadId='));
