@@ -22,7 +22,7 @@ import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, 
 
 import { basename, dirname, join } from 'node:path';
 
-import { errnoCode, FileSystemError } from './errors.js';
+import { errnoCode, errnoMessage, FileSystemError } from './errors.js';
 import { shownPath } from './format.js';
 import { mountIdOf } from './mounts.js';
 import { type ListedType, PackedListing } from './packed-listing.js';
@@ -315,6 +315,20 @@ export async function readUpTo(handle: fs.FileHandle, maxBytes: number): Promise
 /** A small file the tool made by its name (openOwnFile), refused when larger than `maxBytes`. */
 export async function readOwnFile(file: string, maxBytes: number): Promise<Buffer> {
   return (await readOwnFileAndOwner(file, maxBytes)).bytes;
+}
+
+/**
+ * readOwnFile, or undefined where there is no such file: a state file a chain may have. Any
+ * other failure to read it is one line naming `what` it is.
+ */
+export async function readOwnFileIfPresent(file: string, maxBytes: number, what: string): Promise<Buffer | undefined> {
+  try {
+    return await readOwnFile(file, maxBytes);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (error instanceof FileSystemError) throw error;
+    throw new FileSystemError(`cannot read ${what} (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
 }
 
 /** readOwnFile, with the uid of the file read (whose records the caller may trust: the restore journal's writer). */

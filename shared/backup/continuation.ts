@@ -29,7 +29,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
-import { readOwnFile } from '../file-access.js';
+import { readOwnFileIfPresent } from '../file-access.js';
 import { replaceFileWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
@@ -161,14 +161,8 @@ const CONTINUATION_MAX_BYTES = 256 * 1024 * 1024;
 /** The tenant's continuation state; undefined when there is none. */
 export async function loadContinuation(tenantsDir: string, tenant: string): Promise<Continuation | undefined> {
   const file = continuationPathFor(tenantsDir, tenant);
-  let bytes: Buffer;
-  try {
-    bytes = await readOwnFile(file, CONTINUATION_MAX_BYTES);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if (error instanceof FileSystemError) throw error;
-    throw new FileSystemError(`cannot read the state of the continuing backup of "${tenant}" (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
-  }
+  const bytes = await readOwnFileIfPresent(file, CONTINUATION_MAX_BYTES, `the state of the continuing backup of "${tenant}"`);
+  if (bytes === undefined) return undefined;
   const damaged = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`, false);
   const later = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) was written by a later version of openclaw`, true);
   if (LATER_MAGIC.test(bytes.subarray(0, 16).toString('latin1'))) throw later();

@@ -26,7 +26,7 @@ import path from 'node:path';
 
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
-import { readOwnFile } from '../file-access.js';
+import { readOwnFileIfPresent } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import { replaceFileWhole } from '../write-whole.js';
@@ -119,14 +119,8 @@ export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: Rest
 /** The tenant's restore checkpoint; undefined when there is none. */
 export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<RestoreCheckpoint | undefined> {
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
-  let bytes: Buffer;
-  try {
-    bytes = await readOwnFile(file, CHECKPOINT_MAX_BYTES);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    if (error instanceof FileSystemError) throw error;
-    throw new FileSystemError(`cannot read the checkpoint of the continuing restore of "${tenant}" (${file}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
-  }
+  const bytes = await readOwnFileIfPresent(file, CHECKPOINT_MAX_BYTES, `the checkpoint of the continuing restore of "${tenant}"`);
+  if (bytes === undefined) return undefined;
   const text = bytes.toString('utf8');
   if (LATER_MAGIC.test(text.slice(0, 16))) {
     throw new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) was written by a later version of openclaw`, true);
