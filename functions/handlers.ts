@@ -33,10 +33,9 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 
 import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
-import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
+import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
-import { formatBytes } from '../shared/format.js';
 import { redact } from '../shared/storage/redact.js';
 import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
 import { bounded, boundedListing, boundedPrune, cut, MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
@@ -55,7 +54,8 @@ import {
 } from '../shared/operations.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
 import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
-import { loadRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
+import { restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
+import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -518,8 +518,8 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     // The core verifies every entry against the archive's manifest in a staging area before
     // it replaces anything in the tenant base dir: exactly what local mode does.
     // Asked once the leftovers were swept: what the restore can finish in the time then left.
-    const maxArchiveBytes = () => restoreLimit(context, config);
-    const maxArchiveEntries = (archiveBytes: number | undefined) => restoreEntryLimit(context, config, archiveBytes);
+    const maxArchiveBytes = () => restoreLimit(context.getRemainingTimeInMillis(), config);
+    const maxArchiveEntries = (archiveBytes: number | undefined) => restoreEntryLimit(context.getRemainingTimeInMillis(), config, archiveBytes);
     const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
     // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
     const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
@@ -624,28 +624,6 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
   } finally {
     logger.resetKeys();
   }
-}
-
-/** The restore queue's message for the piece after `suspended`. */
-function nextPieceMessage(command: RestoreCommand, suspended: RestoreSuspended): RestoreWorkMessage {
-  return {
-    version: 1,
-    kind: 'restore',
-    tenant: suspended.tenant,
-    command: {
-      from: command.from,
-      ...(command.limits !== undefined && { limits: command.limits as Record<string, number> }),
-      ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }),
-    },
-    continues: { chain: suspended.chain, trigger: 'direct' },
-    piece: suspended.pieces + 1,
-  };
-}
-
-/** Whether the restore chain `chain` still owns the tenant (its checkpoint there, readable). */
-async function restoreChainGoesOn(tenantsDir: string, tenant: string, chain: string): Promise<boolean> {
-  const checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant).catch(() => undefined);
-  return checkpoint?.chain === chain;
 }
 
 /**
@@ -964,45 +942,6 @@ function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: E
       deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
     }
   };
-}
-
-/**
- * The largest archive a restore can finish in the invocation's time left, at the throughput
- * the deployment counts on: a restore cannot continue in another invocation (docs/scale.md),
- * so a larger one is refused before anything is written.
- */
-function restoreLimit(context: LambdaContext, config: FunctionConfig): { bytes: number; reason: string } {
-  const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
-  const seconds = restoreSecondsLeft(context, config);
-  return {
-    bytes: Math.floor(seconds * mbps * 1e6),
-    reason: `the restore function can restore in the ${Math.floor(seconds)} s it has left at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS): restore it with the CLI in local mode on a host that mounts the tenant volume`,
-  };
-}
-
-/**
- * The most entries (files, directories, links) a restore can stage in the invocation's time
- * left, at the rate the deployment counts on (EFS creates a file in ~5 ms), once the archive's
- * bytes are written at the throughput it counts on (the two add up: 30 GB of 150,000 files
- * passed each check alone and needed twice the time): an archive whose footer counts more is
- * refused before anything is written, instead of stopping at the deadline.
- */
-function restoreEntryLimit(context: LambdaContext, config: FunctionConfig, archiveBytes: number | undefined): { entries: number; reason: string } {
-  const perSecond = config.restoreEntriesPerSecond ?? DEFAULT_RESTORE_ENTRIES_PER_SECOND;
-  const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
-  const left = restoreSecondsLeft(context, config);
-  const forBytes = Math.min(left, (archiveBytes ?? 0) / (mbps * 1e6));
-  const seconds = left - forBytes;
-  const afterBytes = forBytes >= 1 ? `, after the ${Math.round(forBytes)} s its ${formatBytes(archiveBytes ?? 0)} take at ${mbps} MB/s (OPENCLAW_RESTORE_MBPS)` : '';
-  return {
-    entries: Math.floor(seconds * perSecond),
-    reason: `the restore function can stage in the ${Math.floor(seconds)} s it has left at ${perSecond} a second (OPENCLAW_RESTORE_ENTRIES_PER_SECOND)${afterBytes}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
-  };
-}
-
-/** The seconds a restore may work: the invocation's time left, less its abort margin. */
-function restoreSecondsLeft(context: LambdaContext, config: FunctionConfig): number {
-  return Math.max(0, context.getRemainingTimeInMillis() - config.abortMarginMs) / 1000;
 }
 
 /** What the completion event may still spend: the invocation's time left. */
