@@ -35,7 +35,7 @@ import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/b
 import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
-import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
+import { ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
 import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
 import { bounded, boundedListing, boundedPrune, cut, MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
@@ -62,7 +62,8 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
-import { cleanupDeadline, deadlineSignal, leftoversDeadline, type LambdaContext } from './lambda-context.js';
+import { isUnreadableScheduledEvent, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
+import { cleanupDeadline, leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
@@ -140,6 +141,7 @@ export type PruneResponse = PruneResult | FailureResponse;
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly strays?: readonly unknown[]; readonly next?: string } | FailureResponse;
 
 export { ScheduledOperationError } from './scheduled-error.js';
+export { stoppedByItsDeadline } from './invocation.js';
 export { bounded, boundedListing, boundedPrune } from '../shared/control-plane/bounded-answers.js';
 export { backupsPage, tenantsPage, type ListPageAnswer } from '../shared/control-plane/list-pages.js';
 
@@ -942,51 +944,6 @@ function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: E
       deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
     }
   };
-}
-
-/** What the completion event may still spend: the invocation's time left. */
-function timeLeft(context: LambdaContext): { remainingMs: number } {
-  return { remainingMs: context.getRemainingTimeInMillis() };
-}
-
-/** The errors of operations their invocation's deadline stopped (withDeadline). */
-const stoppedByDeadline = new WeakSet<object>();
-
-/** Whether a failed backup's error is its invocation's deadline stopping it: another try, with the same time, would be stopped too. */
-export function stoppedByItsDeadline(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && stoppedByDeadline.has(error);
-}
-
-/**
- * The errors of scheduled events that do not read as a backup or prune (a rule not made by
- * `cron add`, a payload edited by hand): each of Lambda's two retries would get the same event.
- */
-const unreadableScheduledEvents = new WeakSet<object>();
-const UNREADABLE_EVENT_REASON = 'its event is not a schedule openclaw can run, as the same event retried would not be';
-
-function readScheduledEvent<T>(read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    if (typeof error === 'object' && error !== null) unreadableScheduledEvents.add(error);
-    throw error;
-  }
-}
-
-function isUnreadableScheduledEvent(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && unreadableScheduledEvents.has(error);
-}
-
-async function withDeadline<T>(context: LambdaContext, config: FunctionConfig, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const deadline = deadlineSignal(context, config.abortMarginMs);
-  try {
-    return await run(deadline.signal);
-  } catch (error) {
-    if (deadline.signal.aborted && error instanceof AbortedError) stoppedByDeadline.add(error);
-    throw error;
-  } finally {
-    deadline.dispose();
-  }
 }
 
 /** The storage flags of a backup when they are only how its object is stored (S3ObjectFlags, which a work message carries); 'other' when they hold more (an endpoint, keys). */
