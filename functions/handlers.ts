@@ -37,7 +37,7 @@ import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/
 import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
-import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
+import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { bounded, boundedListing, boundedPrune, cut, MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
 import { backupsPage, skippedFields, tenantsPage } from '../shared/control-plane/list-pages.js';
 import {
@@ -944,15 +944,6 @@ function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: E
       deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
     }
   };
-}
-
-/** The storage flags of a backup when they are only how its object is stored (S3ObjectFlags, which a work message carries); 'other' when they hold more (an endpoint, keys). */
-function objectFlagsOf(storage: StorageFlags | undefined): S3ObjectFlags | undefined | 'other' {
-  if (storage === undefined) return undefined;
-  const objectKeys: readonly string[] = S3_OBJECT_FLAGS.map(([key]) => key);
-  const given = Object.entries(storage).filter(([, value]) => value !== undefined);
-  if (given.some(([key]) => !objectKeys.includes(key))) return 'other';
-  return given.length === 0 ? undefined : (Object.fromEntries(given) as S3ObjectFlags);
 }
 
 function secretsOf(storage: StorageFlags | undefined): (string | undefined)[] {
