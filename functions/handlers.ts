@@ -35,7 +35,7 @@ import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/b
 import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
-import { ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
+import { ContinuationEndedError, DestinationExistsError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { redact } from '../shared/storage/redact.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { bounded, boundedListing, boundedPrune, cut, MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
@@ -47,7 +47,6 @@ import {
   type BackupsCommand,
   type IdentitySecretReader,
   type RestoreCommand,
-  type StorageFlags,
   type SweptBaseDir,
   type TenantOperations,
   type VerifyCommand,
@@ -57,11 +56,11 @@ import type { EndedRestoreChain } from '../shared/restore/restore-continuation.j
 import { restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import { unreachableCode } from '../shared/control-plane/aws-errors.js';
-import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
+import { answerWithoutEvent, endpointKeys, errorName, failureOutcome, logFailure, secretsOf } from './reporting.js';
 import { isUnreadableScheduledEvent, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
 import { cleanupDeadline, leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
@@ -436,15 +435,6 @@ function queueingError(error: unknown, text: string): OpenClawError {
   return new RemoteError(name === 'AccessDenied' || name === 'AccessDeniedException' ? 'ACCESS_DENIED' : 'AWS_ERROR', text, { cause: error });
 }
 
-/**
- * A direct invocation's refusal (a usage error, an existing archive) is the caller's answer,
- * seen at their terminal: counted as refused. Every other unsuccessful operation, scheduled
- * and queued ones whatever the reason, is a failure someone must hear of.
- */
-function failureOutcome(trigger: Trigger, body: ErrorBody): 'failed' | 'refused' {
-  return trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed';
-}
-
 function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; runId?: string } {
   return { ...(prepared?.cronName !== undefined && { cronName: prepared.cronName }), ...(prepared?.runId !== undefined && { runId: prepared.runId }) };
 }
@@ -639,20 +629,6 @@ function restoreHandOverError(outcome: RestoreSuspended, error: unknown, comesAg
       `but its next piece could not be queued on the restore queue: ${queueingFailure(error)}; nothing was moved into the slot: ` +
       (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended, what it staged removed: restore again'),
   );
-}
-
-/** Runs a request that publishes no completion event (a dry run, verify, a listing): its result, or the failure response. */
-async function answerWithoutEvent<R>(logger: Logger, message: string, event: Record<string, unknown>, run: () => Promise<R>): Promise<R | FailureResponse> {
-  try {
-    return await run();
-  } catch (error) {
-    const storage = isRecord(event.storage) ? event.storage : {};
-    const body = errorBody(error, [storage.secretKey, storage.accessKey].map((value) => (typeof value === 'string' ? value : undefined)));
-    logFailure(logger, message, error, body);
-    return { ok: false, error: body };
-  } finally {
-    logger.resetKeys();
-  }
 }
 
 /** What the restore function answers besides restores: verify, the listing of backups, a restore's dry run. */
@@ -944,27 +920,6 @@ function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: E
       deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
     }
   };
-}
-
-function secretsOf(storage: StorageFlags | undefined): (string | undefined)[] {
-  return [storage?.secretKey, storage?.accessKey];
-}
-
-function endpointKeys(storage: StorageFlags | undefined): Record<string, unknown> {
-  if (storage?.endpoint === undefined) return {};
-  return { endpoint: requestedEndpoint(storage.endpoint) ?? 'invalid', staticKeys: storage.accessKey !== undefined };
-}
-
-function logFailure(logger: Logger, message: string, error: unknown, body: ErrorBody): void {
-  const attributes = { errorCode: body.code, outcome: body.outcome, errorMessage: body.message };
-  // Refusals and usage errors are the caller's business; failures and bugs are ours.
-  if (body.outcome === 'failed') logger.error(message, { ...attributes, errorName: errorName(error) });
-  else logger.warn(message, attributes);
-}
-
-function errorName(error: unknown): string {
-  if (isOpenClawError(error)) return error.name;
-  return error instanceof Error ? error.name : 'Error';
 }
 
 /** An event ID as S3 user metadata can hold it (printable ASCII, bounded); otherwise none is stored. */
