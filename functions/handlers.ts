@@ -35,8 +35,7 @@ import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/b
 import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
-import { ContinuationEndedError, DestinationExistsError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
-import { redact } from '../shared/storage/redact.js';
+import { ContinuationEndedError, DestinationExistsError, PruneStoppedError } from '../shared/errors.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { bounded, boundedListing, boundedPrune, cut, MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
 import { backupsPage, skippedFields, tenantsPage } from '../shared/control-plane/list-pages.js';
@@ -55,11 +54,11 @@ import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shar
 import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
-import { unreachableCode } from '../shared/control-plane/aws-errors.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
+import { handOverError, restoreHandOverError } from './hand-over-errors.js';
 import { answerWithoutEvent, endpointKeys, errorName, failureOutcome, logFailure, secretsOf } from './reporting.js';
 import { isUnreadableScheduledEvent, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
 import { cleanupDeadline, leftoversDeadline, type LambdaContext } from './lambda-context.js';
@@ -404,37 +403,6 @@ export async function executeBackup(
   }
 }
 
-/**
- * A piece whose next piece could not be queued (SQS unreachable, access denied): its state
- * stays saved, so the same backup asked again, or its message delivered again, goes on from
- * it. Said as that, with what SQS answered: the bare SDK error read "unexpected error:
- * ECONNREFUSED…", naming neither the work queue, nor that nothing is stored yet, nor what
- * becomes of the chain (it keeps the tenant's other backups out until it is abandoned).
- */
-function handOverError(outcome: BackupSuspended, error: unknown, abandonAfterMs: number): OpenClawError {
-  const abandonedAfter = new Date(Date.now() + abandonAfterMs).toISOString();
-  return queueingError(
-    error,
-    `the backup of "${outcome.tenant}" to ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
-      `but its next piece could not be queued on the work queue: ${queueingFailure(error)}; nothing is stored yet: the same backup asked again ` +
-      `(or its message delivered again) goes on from where it stopped, else the backup invocation after ${abandonedAfter} abandons it`,
-  );
-}
-
-/** Why SendMessage failed, in one clause (its first line, redacted; what to fix when SQS is out of reach). */
-function queueingFailure(error: unknown): string {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  const message = redact(String((error as { message?: unknown } | undefined)?.message ?? error).split('\n')[0]!);
-  if (unreachableCode(error) !== undefined) return `cannot reach SQS (${message}): the function's subnets need a route to SQS (an SQS VPC endpoint or NAT)`;
-  return `${typeof name === 'string' && name !== 'Error' ? `${name}: ` : ''}${message}`;
-}
-
-/** A failed SendMessage as the piece's error, saying `text`: ACCESS_DENIED when SQS refused the role. */
-function queueingError(error: unknown, text: string): OpenClawError {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  return new RemoteError(name === 'AccessDenied' || name === 'AccessDeniedException' ? 'ACCESS_DENIED' : 'AWS_ERROR', text, { cause: error });
-}
-
 function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; runId?: string } {
   return { ...(prepared?.cronName !== undefined && { cronName: prepared.cronName }), ...(prepared?.runId !== undefined && { runId: prepared.runId }) };
 }
@@ -616,19 +584,6 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
   } finally {
     logger.resetKeys();
   }
-}
-
-/**
- * A restore piece whose next piece could not be queued (SQS unreachable, access denied): its
- * checkpoint stays, so its message delivered again goes on from it. Said as that.
- */
-function restoreHandOverError(outcome: RestoreSuspended, error: unknown, comesAgain: boolean): OpenClawError {
-  return queueingError(
-    error,
-    `the restore of "${outcome.tenant}" from ${outcome.location} stopped after piece ${outcome.pieces} to go on in another invocation, ` +
-      `but its next piece could not be queued on the restore queue: ${queueingFailure(error)}; nothing was moved into the slot: ` +
-      (comesAgain ? "the piece's message, delivered again, goes on from where it stopped" : 'the restore has ended, what it staged removed: restore again'),
-  );
 }
 
 /** What the restore function answers besides restores: verify, the listing of backups, a restore's dry run. */
