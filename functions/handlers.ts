@@ -34,17 +34,15 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
-import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
+import { UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError, PruneStoppedError } from '../shared/errors.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { bounded, boundedListing, boundedPrune, cut, MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
 import { backupsPage, skippedFields, tenantsPage } from '../shared/control-plane/list-pages.js';
 import {
-  localOperations,
   namesToBackUp,
   type BackupCommand,
   type BackupsCommand,
-  type IdentitySecretReader,
   type RestoreCommand,
   type SweptBaseDir,
   type TenantOperations,
@@ -55,9 +53,10 @@ import type { EndedRestoreChain } from '../shared/restore/restore-continuation.j
 import { restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
-import type { PublishCompletion, Trigger } from './events.js';
-import { noMetrics, type OperationMetrics } from './metrics.js';
+import type { Trigger } from './events.js';
+import { noMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
+import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
 import { handOverError, restoreHandOverError } from './hand-over-errors.js';
 import { answerWithoutEvent, endpointKeys, errorName, failureOutcome, logFailure, secretsOf } from './reporting.js';
 import { isUnreadableScheduledEvent, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
@@ -88,45 +87,6 @@ import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import type { PruneCommand } from '../shared/operations.js';
 
-export interface HandlerDeps {
-  readonly config: FunctionConfig;
-  readonly logger: Logger;
-  readonly publish: PublishCompletion;
-  /** @default functionOperations(config) */
-  readonly operations?: TenantOperations;
-  /** The clock for a scheduled payload without an event time. @default () => new Date() */
-  readonly now?: () => Date;
-  /** Where each operation's metrics go. @default none */
-  readonly metrics?: OperationMetrics;
-  /** Reads `--identity-secret` (restore, its dry run, verify; Secrets Manager, identity-secrets.ts); absent: the flag is refused. */
-  readonly identitySecrets?: IdentitySecretReader;
-  /** Queues the next piece of a backup that outlasts its invocation (the work queue); absent: every backup runs in one invocation. */
-  readonly continueBackup?: (message: WorkMessage) => Promise<void>;
-  /** Queues the next piece of a restore that outlasts its invocation (the restore queue); absent: every restore runs in one invocation. */
-  readonly continueRestore?: (message: RestoreWorkMessage) => Promise<void>;
-}
-
-/**
- * The core operations on the EFS mount. The gateway that writes the tenants' SQLite databases
- * is another host, so their `-shm` is never trusted: databases in WAL mode are snapshotted from
- * private copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
- * EFS's NFSv4 locks are enforced between its clients, so one in rollback-journal mode is
- * snapshotted in place under SQLite's read lock.
- */
-export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
-  return localOperations(config.tenantsDir, {
-    sqliteWriters: 'cross-host',
-    sqliteLocksAcrossHosts: true,
-    // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
-    chainEnder: { by: 'gateway', abandonAfterMs: config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS },
-    ...(identitySecrets !== undefined && { identitySecrets }),
-    // No shell here (--pipe is refused in remote mode): an age file only `age` reads is downloaded and restored on a machine.
-    ageCli: 'download',
-  });
-}
-
-export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;
-
 /** A scheduled backup retried after its run's archive was stored (the first attempt failed after storing it): nothing to do. */
 export interface RunAlreadyStored {
   readonly operation: 'backup';
@@ -138,6 +98,7 @@ export type RestoreResponse = RestoreResult | (RestoreSuspended & FailureRespons
 export type PruneResponse = PruneResult | FailureResponse;
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly strays?: readonly unknown[]; readonly next?: string } | FailureResponse;
 
+export { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
 export { ScheduledOperationError } from './scheduled-error.js';
 export { stoppedByItsDeadline } from './invocation.js';
 export { bounded, boundedListing, boundedPrune } from '../shared/control-plane/bounded-answers.js';
