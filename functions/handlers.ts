@@ -31,7 +31,7 @@
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 
-import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/backup/backup.js';
+import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
@@ -49,7 +49,6 @@ import {
   type VerifyCommand,
 } from '../shared/operations.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
-import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -57,6 +56,7 @@ import type { Trigger } from './events.js';
 import { noMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
 import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
+import { abandonBrokenChains, restoreChainEnded } from './chain-events.js';
 import { handOverError, restoreHandOverError } from './hand-over-errors.js';
 import { answerWithoutEvent, endpointKeys, errorName, failureOutcome, logFailure, secretsOf } from './reporting.js';
 import { isUnreadableScheduledEvent, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
@@ -726,114 +726,6 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
       const body = errorBody(error);
       logFailure(logger, 'list failed', error, body);
       return failureResponse(error);
-    }
-  };
-}
-
-/**
- * Ends the chains of backups in pieces that broke (their state not saved for
- * `abandonAfterMs`), each with a failure event. Never throws: a backup is not held up by
- * another's leftovers.
- */
-async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperations, context: LambdaContext, swept: SweptBaseDir | undefined, signal: AbortSignal): Promise<void> {
-  if (deps.continueBackup === undefined || operations.abandonStaleBackups === undefined) return;
-  try {
-    const olderThanMs = deps.config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
-    // Each chain's event as soon as it is ended: the events too come within the share.
-    await operations.abandonStaleBackups(olderThanMs, swept, { signal, onAbandoned: (chain) => chainEnded(deps, context, chain) });
-  } catch (error) {
-    deps.logger.warn('could not look for abandoned backups', { errorMessage: (error as Error).message });
-  }
-}
-
-/** The event, log line and metrics of a broken chain that was ended (abandonBrokenChains). */
-async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: AbandonedBackup): Promise<void> {
-  const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;
-  if (chain.completed !== undefined) {
-    // Its last piece completed the archive and was killed before it ended the chain: a success, said once, now.
-    const { committed, stored } = chain.completed;
-    deps.logger.warn('ended a backup whose last piece stored its archive but never ended it', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, savedAt: chain.savedAt, ...(stored.unrecorded !== undefined && { unrecorded: stored.unrecorded }) });
-    await deps.publish(
-      {
-        operation: 'backup',
-        ok: true,
-        detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, manifestSha256: committed.manifestSha256 },
-      },
-      timeLeft(context),
-    );
-    (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'succeeded', trigger: 'queue', tenant: chain.tenant, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, files: committed.totals.files });
-    return;
-  }
-  const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${errorBody(chain.abortError).message}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
-  const message = `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
-  deps.logger.error('abandoned a backup that stopped continuing', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, startedAt: chain.startedAt, savedAt: chain.savedAt });
-  await deps.publish(
-    {
-      operation: 'backup',
-      ok: false,
-      detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, error: { code: 'CONTINUATION_ENDED', message } },
-    },
-    timeLeft(context),
-  );
-  (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: chain.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
-}
-
-/**
- * The failure event, log line and metrics of a restore in pieces that recovery ended (no
- * piece saved it for the abandon time, its first piece was killed before it queued the
- * next, or its checkpoint is damaged): no piece of it will say so, its messages find no
- * checkpoint. Never throws: the operation whose recovery ended it goes on.
- */
-function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: EndedRestoreChain) => Promise<void> {
-  return async (ended) => {
-    const durationMs = ended.startedAt === undefined ? 0 : Math.max(0, Date.now() - Date.parse(ended.startedAt)) || 0;
-    if (ended.committed !== undefined) {
-      // Its last piece was killed once its commit's journal was written, before it said so: a success, said once, now.
-      const { archiveTenant, bytes, archiveBytes, files, verified, replaced } = ended.committed;
-      try {
-        deps.logger.warn('finished a restore whose last piece committed but never said so', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, savedAt: ended.savedAt });
-        await deps.publish(
-          {
-            operation: 'restore',
-            ok: true,
-            detail: { tenant: ended.tenant, archiveTenant, location: ended.location ?? '', trigger: 'direct', requestId: context.awsRequestId, durationMs, bytes, archiveBytes, verified, replaced, ...(ended.chain !== undefined && { chain: ended.chain }) },
-          },
-          timeLeft(context),
-        );
-        (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: ended.tenant, durationMs, bytes, archiveBytes, files });
-      } catch (error) {
-        deps.logger.warn('could not publish the end of a restore whose last piece committed', { tenant: ended.tenant, errorMessage: (error as Error).message });
-      }
-      return;
-    }
-    const why =
-      ended.why === 'damaged'
-        ? `its checkpoint is damaged (saved ${ended.savedAt})`
-        : ended.why === 'handing-over'
-          ? 'its first piece stopped (killed) before it queued the next'
-          : `no piece since ${ended.savedAt}`;
-    const message = `the restore stopped continuing${ended.pieces === undefined ? '' : ` after ${ended.pieces} invocation(s)`} (${why}): abandoned, what it had staged removed, the slot holds what it held: restore again`;
-    try {
-      deps.logger.error('ended a restore that stopped continuing', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, why: ended.why, savedAt: ended.savedAt });
-      await deps.publish(
-        {
-          operation: 'restore',
-          ok: false,
-          detail: {
-            tenant: ended.tenant,
-            location: ended.location ?? '',
-            trigger: 'direct',
-            requestId: context.awsRequestId,
-            durationMs,
-            error: { code: 'CONTINUATION_ENDED', message },
-            ...(ended.chain !== undefined && { chain: ended.chain }),
-          },
-        },
-        timeLeft(context),
-      );
-      (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'failed', trigger: 'direct', tenant: ended.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
-    } catch (error) {
-      deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
     }
   };
 }
