@@ -50,3 +50,6 @@ export async function withDeadline<T>(context: LambdaContext, config: FunctionCo
     deadline.dispose();
   }
 }
+
+/** Time a message needs at least, besides the abort margin, to be worth starting (a backup that can continue: its continue margin). */
+export const MIN_BACKUP_TIME_MS = 30_000;
