@@ -7,6 +7,7 @@ import { DEFAULT_ABANDON_AFTER_MS } from '../shared/control-plane/function-confi
 import { errorBody } from '../shared/control-plane/protocol.js';
 import type { SweptBaseDir, TenantOperations } from '../shared/operations.js';
 import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
+import { endedRestoreChainMessage } from '../shared/restore/restore-chain.js';
 import type { HandlerDeps } from './handler-deps.js';
 import { timeLeft } from './invocation.js';
 import type { LambdaContext } from './lambda-context.js';
@@ -88,13 +89,7 @@ export function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (e
       }
       return;
     }
-    const why =
-      ended.why === 'damaged'
-        ? `its checkpoint is damaged (saved ${ended.savedAt})`
-        : ended.why === 'handing-over'
-          ? 'its first piece stopped (killed) before it queued the next'
-          : `no piece since ${ended.savedAt}`;
-    const message = `the restore stopped continuing${ended.pieces === undefined ? '' : ` after ${ended.pieces} invocation(s)`} (${why}): abandoned, what it had staged removed, the slot holds what it held: restore again`;
+    const message = endedRestoreChainMessage(ended);
     try {
       deps.logger.error('ended a restore that stopped continuing', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, why: ended.why, savedAt: ended.savedAt });
       await deps.publish(
