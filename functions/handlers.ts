@@ -35,7 +35,7 @@ import type { AbandonedBackup, BackupResult, BackupSuspended } from '../shared/b
 import { chainGoesOn, newChainId } from '../shared/backup/continuation.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS } from '../shared/control-plane/function-config.js';
 import { UnreadableWorkMessageError, type Continues, type RestoreWorkMessage, type WorkMessage, type WorkRun } from '../shared/control-plane/work-queue.js';
-import { AbortedError, ContinuationEndedError, DestinationExistsError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
+import { AbortedError, ContinuationEndedError, DestinationExistsError, InvalidRequestError, isOpenClawError, PruneStoppedError, RemoteError, type OpenClawError } from '../shared/errors.js';
 import { formatBytes } from '../shared/format.js';
 import { redact } from '../shared/storage/redact.js';
 import { S3_OBJECT_FLAGS, type S3ObjectFlags } from '../shared/storage/s3-object-settings.js';
@@ -846,10 +846,16 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         return page;
       }
       // An older CLI's whole listing: the names' sweep stops at the deadline (the names are answered whole); summaries are never answered in part.
-      const [tenants, skipped] = await withDeadline(context, config, (signal) => Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries(), operations.listSkipped()]));
+      const [tenants, skipped] = await withDeadline(context, config, async (signal) => {
+        const listed = await Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries({ signal }), operations.listSkipped()]);
+        if (!request.names && signal.aborted) throw new AbortedError(`the list function ran out of time walking the tenants (${listed[0].length} walked): ${OLDER_CLI_LISTING}`);
+        return listed;
+      });
       logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
       if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
-      return { tenants, ...skippedFields(skipped) };
+      const answer = { tenants, ...skippedFields(skipped) };
+      if (responseBytes(answer) > MAX_RESPONSE_BYTES) throw new InvalidRequestError(`the ${tenants.length.toLocaleString('en-US')} tenants do not fit one Lambda answer (6 MB): ${OLDER_CLI_LISTING}`);
+      return answer;
     } catch (error) {
       const body = errorBody(error);
       logFailure(logger, 'list failed', error, body);
@@ -857,6 +863,9 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
     }
   };
 }
+
+/** What a caller of a whole listing (a CLI older than the list's pages) is told when the listing cannot be answered whole. */
+const OLDER_CLI_LISTING = 'this CLI lists in one answer; update it (it lists in pages), or list the tenants without --stack on a host that mounts the tenant volume';
 
 /**
  * One page of `tenants list` (ListRequest.pages): the names or summaries sorted after `after`,

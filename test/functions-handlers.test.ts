@@ -751,6 +751,32 @@ describe('the list function at its deadline', () => {
     expect(await tenantsPage(operations, { names: false, ownership: false, pages: true }, undefined, new AbortController().signal)).toMatchObject({ tenants: all.map((name) => ({ name })) });
   });
 
+  // A CLI older than the list's pages asks `{}` (or `{ names: true }`) and shows what it gets as the whole list.
+  it('answers an older CLI\'s whole listing in one line, never in part, when the deadline stops its walks or it would not fit an answer', async () => {
+    const { operations } = recordingOperations();
+    const olderCli = /: this CLI lists in one answer; update it \(it lists in pages\), or list the tenants without --stack on a host that mounts the tenant volume$/;
+    // The walks had not all ended when the deadline came (before: walked on past it, and Lambda ended the invocation).
+    const walkedUntilTheDeadline: TenantOperations = {
+      ...operations,
+      listSummaries: async (page) => {
+        const walked = await operations.listSummaries(page);
+        const signal = page!.signal!;
+        if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        return walked.slice(0, 1);
+      },
+    };
+    const stopped = await listHandler({ config, logger, operations: walkedUntilTheDeadline })({}, fakeContext(2_000));
+    expect(stopped).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.stringMatching(/^the list function ran out of time walking the tenants \(1 walked\)/) } });
+    expect((stopped as { error: { message: string } }).error.message).toMatch(olderCli);
+    // 70,000 names of 60 characters: over Lambda's 6 MB answer, which Lambda refuses with no word of why.
+    const many = Array.from({ length: 70_000 }, (_, index) => `${'t'.repeat(54)}${String(index).padStart(6, '0')}`);
+    const tooMany = await listHandler({ config, logger, operations: { ...operations, listNames: async () => many } })({ names: true }, fakeContext());
+    expect(tooMany).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: expect.stringMatching(/^the 70,000 tenants do not fit one Lambda answer \(6 MB\)/) } });
+    expect((tooMany as { error: { message: string } }).error.message).toMatch(olderCli);
+    // One that fits and ends in time is answered whole, as before.
+    expect(await handlers().list({}, fakeContext())).toMatchObject({ tenants: (await operations.listNames()).map((name) => ({ name })) });
+  });
+
   it('stops a tenant\'s walk on a local disk when the deadline\'s timer fires, though each call of that walk is synchronous', async () => {
     const wideBase = path.join(dir.path, 'wide-tenants');
     const files = path.join(wideBase, 'wide', 'files');
