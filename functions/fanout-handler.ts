@@ -6,7 +6,8 @@
 //
 // Before anything is listed, the template is checked against the gateway's own policy (the
 // bucket and key prefix the backup function may write): a wrong template fails once, here,
-// not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out that queued nothing throws, so Lambda
+// not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out whose payload is refused answers the refusal (a
+// retry would be refused the same way), counted Failed. A scheduled fan-out that queued nothing throws, so Lambda
 // retries it (nothing is doubled). One that ran out of time before it listed every tenant
 // hands the rest of its run on: it invokes itself (asynchronously) with the same run, time and
 // keys, after the last tenant it got past, so no tenant is queued twice (a Lambda retry of the
@@ -85,6 +86,8 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
     const scheduled = isFanOutPayload(event) && typeof (event as { cronName?: unknown }).cronName === 'string';
     const trigger = scheduled ? 'schedule' : 'direct';
     const deadline = deadlineSignal(context, Math.min(config.abortMarginMs, 30_000));
+    // Until the payload is read and allowed: a refusal then is the payload's, which a retry repeats.
+    let readingPayload = true;
     try {
       if (!isFanOutPayload(event)) throw new InvalidRequestError('fan-out request: expected { "source": "openclaw.fanout", "version": 1, "to": … }');
       const request = parseFanOutRequest(event, now);
@@ -93,6 +96,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       const timeZone = request.timeZone;
       assertRemoteStorage('backup', expandTemplate(request.to, { time: request.time, tenant: 'sample-tenant', ...(timeZone !== undefined && { timeZone }) }), undefined, config);
       assertOverwriteAllowed(request.overwrite, config);
+      readingPayload = false;
       const encryptTo = request.encryptTo ?? [];
       logger.info('fan-out started', { template: request.to, time: request.time.toISOString(), timeSource: request.timeSource, ...(timeZone !== undefined && { timeZone }), encryptedTo: encryptTo.length });
 
@@ -156,8 +160,14 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       const body = errorBody(error);
       if (body.outcome === 'failed') logger.error('fan-out failed', { errorCode: body.code, errorMessage: body.message });
       else logger.warn('fan-out refused', { errorCode: body.code, errorMessage: body.message });
+      // Lambda would run it twice more, each refused the same way (and then hand it to the DLQ): answered instead, still counted Failed (the fanout-failures alarm).
+      const notRetried = scheduled && readingPayload;
       if (!(error instanceof RunAgainError)) {
-        metrics.count('fanout', { [trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code });
+        metrics.count('fanout', { [trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code, ...(notRetried && { retried: false }) });
+      }
+      if (notRetried) {
+        logger.error('scheduled fan-out not retried', { errorCode: body.code, reason: 'its payload is refused, as the same payload retried would be: change the schedule (cron add --all again) or the stack' });
+        return { ok: false, error: body };
       }
       if (scheduled) throw new ScheduledOperationError(body, error instanceof Error ? error.name : 'Error');
       return { ok: false, error: body };
