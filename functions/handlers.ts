@@ -62,7 +62,7 @@ import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 import { ScheduledOperationError } from './scheduled-error.js';
 import { cleanupDeadline, deadlineSignal, leftoversDeadline, type LambdaContext } from './lambda-context.js';
-import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
+import { scanOwnership, type OwnershipReport, type TenantOwnership } from '../shared/tenant/ownership.js';
 import { assertOverwriteAllowed, assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import {
   continuingAnswer,
@@ -830,7 +830,7 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         });
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete, skipped: skipped.length });
         // What doctor warns of besides: names in the base dir that no backup covers.
-        return { tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) };
+        return boundedOwnership({ tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) });
       }
       if (request.pages) {
         // Walked until the deadline: a shorter page, the CLI asks for the next (tenants of many files on EFS take minutes).
@@ -1203,6 +1203,31 @@ function cut(notes: readonly ManifestNote[], kept = KEPT_NOTES): ManifestNote[] 
   return notes.length <= kept
     ? [...notes]
     : [...notes.slice(0, kept), { path: '…', reason: `${notes.length - kept} more not shown (the Lambda response is limited to 6 MB)` }];
+}
+
+/** What the list function answers `doctor` (ListRequest.ownership). */
+export interface OwnershipAnswer {
+  readonly tenants: readonly string[];
+  readonly ownership: OwnershipReport & { readonly tenantsOmitted?: number };
+  readonly skipped?: readonly unknown[];
+}
+
+/**
+ * An ownership answer whose JSON would not fit a Lambda response (80,000 tenants made 8.2 MB,
+ * and doctor read "failed instead of answering"), cut to what does: the tenants' names left out
+ * first (doctor reads the report), then the report's tenants, those owned by another user kept
+ * first, the others counted in `tenantsOmitted` and the report marked incomplete. One that fits
+ * is unchanged.
+ */
+export function boundedOwnership(answer: OwnershipAnswer, maxBytes = MAX_RESPONSE_BYTES): OwnershipAnswer {
+  if (responseBytes(answer) <= maxBytes) return answer;
+  const withoutNames = { ...answer, tenants: [] };
+  if (responseBytes(withoutNames) <= maxBytes) return withoutNames;
+  const { ownership } = answer;
+  const ownedElsewhere = (tenant: TenantOwnership) => tenant.uid !== ownership.expected.uid || tenant.gid !== ownership.expected.gid;
+  const ordered = [...ownership.tenants.filter(ownedElsewhere), ...ownership.tenants.filter((tenant) => !ownedElsewhere(tenant))];
+  const kept = fitting(ordered, maxBytes - responseBytes({ ...withoutNames, ownership: { ...ownership, tenants: [], complete: false, tenantsOmitted: ordered.length } })).count;
+  return { ...withoutNames, ownership: { ...ownership, tenants: ordered.slice(0, kept), complete: false, tenantsOmitted: ordered.length - kept } };
 }
 
 /**

@@ -18,7 +18,7 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, backupsPage, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
+import { backupHandler, backupsPage, boundedOwnership, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { AbortedError } from '../shared/errors.js';
 import { summarizeTenant, summarizeTenants } from '../shared/tenant/tenants.js';
@@ -687,6 +687,24 @@ describe('list handler', () => {
     ] as const) {
       expect(await list(request, fakeContext()), JSON.stringify(request)).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: `list request: ${message}` } });
     }
+  });
+});
+
+describe('the ownership answer doctor reads', () => {
+  // 80,000 tenants on the list bundle made 8.2 MB, over Lambda's 6 MB: doctor read "failed instead of answering".
+  it('is cut to what fits a Lambda answer: the names first, then the tenants owned as expected, a tenant owned by another user kept', () => {
+    const names = Array.from({ length: 3_000 }, (_, index) => `tenant-${String(index).padStart(6, '0')}`);
+    const tenants = names.map((name, index) => ({ name, uid: index === 2_999 ? 0 : 1000, gid: 1000, entries: 12, mismatched: index === 2_999 ? 12 : 0 }));
+    const answer = { tenants: names, ownership: { expected: { uid: 1000, gid: 1000 }, base: { uid: 1000, gid: 1000, mode: '750' }, tenants, mismatched: 12, samples: [], complete: true } };
+    expect(boundedOwnership(answer, 1_000_000)).toBe(answer);
+    const withoutNames = boundedOwnership(answer, 250_000);
+    expect(withoutNames).toEqual({ ...answer, tenants: [] });
+    const cut = boundedOwnership(answer, 50_000);
+    expect(Buffer.byteLength(JSON.stringify(cut))).toBeLessThanOrEqual(50_000);
+    expect(cut.tenants).toEqual([]);
+    expect(cut.ownership.tenants[0]).toEqual(tenants[2_999]);
+    expect(cut.ownership).toMatchObject({ complete: false, mismatched: 12, tenantsOmitted: 3_000 - cut.ownership.tenants.length });
+    expect(cut.ownership.tenants.length).toBeGreaterThan(100);
   });
 });
 
