@@ -45,7 +45,8 @@
 // Responses:
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
 //                     (names, or summaries with `lastModified` as an ISO string), with
-//                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for,
+//                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for
+//                     (cut to fit an answer: `tenants` then empty, the report's `tenantsOmitted`),
 //                     and `next` (the name to ask `after` for) when a page has more behind it
 //                     (with `pages`, `skipped` on every page, as many as fit a quarter of
 //                     the answer, and `skippedOmitted` counting the others);
