@@ -60,6 +60,7 @@ import { requestedEndpoint } from '../shared/control-plane/endpoint-allowlist.js
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { PublishCompletion, Trigger } from './events.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
+import { fitting, MAX_RESPONSE_BYTES, responseBytes } from './answer-size.js';
 import { ScheduledOperationError } from './scheduled-error.js';
 import { cleanupDeadline, deadlineSignal, leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { scanOwnership, type OwnershipReport, type TenantOwnership } from '../shared/tenant/ownership.js';
@@ -1176,27 +1177,7 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : 'Error';
 }
 
-/**
- * Lambda answers at most 6 MB, counted in bytes of UTF-8 (a path of CJK characters takes three
- * a character): long note lists are cut (with a note saying so) well before that.
- */
-const MAX_RESPONSE_BYTES = 4_000_000;
 const KEPT_NOTES = 1000;
-
-const responseBytes = (answer: unknown) => Buffer.byteLength(JSON.stringify(answer));
-
-/** How many of `items`, from the first, fit `budget` bytes as the elements of a JSON array, and the bytes those take. */
-function fitting(items: readonly unknown[], budget: number): { count: number; bytes: number } {
-  let bytes = 0;
-  let count = 0;
-  for (const item of items) {
-    const next = bytes + responseBytes(item) + 1;
-    if (next > budget) break;
-    bytes = next;
-    count += 1;
-  }
-  return { count, bytes };
-}
 
 /** A long note list, cut (with a note saying so) to what fits a Lambda response. */
 function cut(notes: readonly ManifestNote[], kept = KEPT_NOTES): ManifestNote[] {

@@ -837,6 +837,8 @@ export interface FanOutResult {
   readonly queued: number;
   /** Tenants left out because they could not be queued, with the reason. */
   readonly failed: readonly { readonly tenant: string; readonly code: string; readonly message: string }[];
+  /** Tenants not queued beyond those in `failed`, left out of it to fit a Lambda answer (an older CLI counts only `failed`). */
+  readonly failedOmitted?: number;
   /**
    * False when the fan-out ran out of time before it listed every tenant: those after
    * `lastListed` (in name order; every one, without it) were neither queued nor named in
