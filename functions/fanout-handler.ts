@@ -23,13 +23,13 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 
 import { fanOut, type FanOutOptions } from '../shared/control-plane/fan-out.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { fitting, MAX_RESPONSE_BYTES, responseBytes } from '../shared/control-plane/bounded-answers.js';
 import { errorBody, isFanOutPayload, parseFanOutRequest, type FailureResponse, type FanOutResult } from '../shared/control-plane/protocol.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import { InvalidRequestError, RemoteError } from '../shared/errors.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { redact } from '../shared/storage/redact.js';
-import { fitting, MAX_RESPONSE_BYTES, responseBytes } from './answer-size.js';
-import type { Handler } from './handlers.js';
+import type { Handler } from './handler-deps.js';
 import { ScheduledOperationError } from './scheduled-error.js';
 import { deadlineSignal } from './lambda-context.js';
 import type { ListPage } from './list-client.js';
