@@ -935,7 +935,7 @@ describe('operator policy', () => {
     const policy = Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy'))[0]!;
     const statements = (policy.Properties.PolicyDocument as { Statement: (Statement & { Sid: string })[] }).Statement;
     const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
-    expect(bySid.InvokeFunctions!.Action).toEqual(['lambda:GetFunction', 'lambda:GetFunctionConfiguration', 'lambda:InvokeFunction']);
+    expect(bySid.InvokeFunctions!.Action).toEqual(['lambda:GetFunction', 'lambda:GetFunctionConfiguration', 'lambda:GetFunctionEventInvokeConfig', 'lambda:InvokeFunction']);
     expect(JSON.stringify(bySid.InvokeFunctions!.Resource)).toContain(logicalId(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-fanout' }));
     // doctor reads the configuration of every function; the monitor is never invoked by the CLI.
     for (const role of ['backup', 'restore', 'list', 'prune', 'fanout']) {
