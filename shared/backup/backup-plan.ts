@@ -9,7 +9,7 @@
 // for a user other than root: an ACL may deny what the mode bits grant) is asked `access`: one
 // the backup could not read fails the dry run as it would the backup.
 
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { accessSync, constants as fsConstants, promises as fs } from 'node:fs';
 
 import { describeError, isOpenClawError } from '../errors.js';
 import { backupReadError } from './backup.js';
@@ -79,7 +79,13 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
   const linked = new SeenInodes();
-  for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir), { statFiles: true })) {
+  const access = fileAccessFor(tenantDir);
+  // On a local disk a call on this thread: a promise per file took a dry run of 20,000 files from 0.35 to 0.6-1.2 s of CPU.
+  const mayRead = (file: string): void | Promise<void> => {
+    if (access.kind === 'parallel') return fs.access(file, fsConstants.R_OK);
+    accessSync(file, fsConstants.R_OK);
+  };
+  for await (const item of walkTenant(tenantDir, notes, access, { statFiles: true })) {
     if (signal?.aborted) break;
     if (item.kind === 'directory') totals.directories++;
     else if (item.kind === 'symlink') totals.symlinks++;
@@ -90,9 +96,12 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
       // what they grant (`setfacl -m u:ME:---` on a file others may read): for any user but root,
       // whom no ACL denies reading, every file is asked.
       if (item.stat?.deniedByMode === true || ACLS_MAY_DENY) {
-        await fs.access(absPathOf(item), fsConstants.R_OK).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'EACCES' || error.code === 'EPERM') throw error;
-        });
+        try {
+          await mayRead(absPathOf(item));
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'EACCES' || code === 'EPERM') throw error;
+        }
       }
       const bytes = item.stat?.size ?? 0;
       // A later name of a file is archived as a hard link: its content is stored once.
