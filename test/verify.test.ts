@@ -239,11 +239,12 @@ describe('tenants verify on a local archive', () => {
       `openclaw: ${encrypted} is encrypted with age (it starts with the age header): give the identity that decrypts it, ` +
         '--identity KEY_FILE (remote mode: --identity-secret NAME), or decrypt it with --pipe "age -d -i KEY_FILE"\n',
     );
-    expect(existsSync(mark)).toBe(false);
+    // Beside it, only what its backup recorded (verified-mark.ts): no verification.
+    expect(JSON.parse(readFileSync(mark, 'utf8'))).toMatchObject({ format: 'openclawmu-stored', tenant: 'acme' });
     const piped = await verify('--from', encrypted, '--pipe', `age -d -i ${key}`);
     expect(piped.stderr).toBe('');
     expect(piped.status).toBe(0);
-    expect(existsSync(mark)).toBe(true);
+    expect(JSON.parse(readFileSync(mark, 'utf8'))).toMatchObject({ format: 'openclawmu-verified', tenant: 'acme' });
     rmSync(mark);
 
     const decrypted = await runMain(['--tenants-dir', tenantsDir, '--json', 'tenants', 'verify', '--from', encrypted, '--identity', key]);
