@@ -179,7 +179,9 @@ export function readRun(
         try {
           got = first > 0 ? fs.readSync(fd, content, used, first, 0) : 0;
         } catch {
-          got = -1; // no regular file (a FIFO swapped in answers EAGAIN), or the classic read below meets it again
+          // No regular file (a directory swapped in answers EISDIR; a FIFO swapped in after the
+          // listing EAGAIN, or what its own writer wrote), or the read below meets it again.
+          got = -1;
         }
         before = fs.fstatSync(fd);
         settled = before.ctimeMs < settledBefore;
