@@ -188,6 +188,29 @@ describe('readRun', () => {
     expect(stats).toBe(4);
   });
 
+  it('takes both stats on a file system whose server stamps ctime (NFS), or whose type cannot be told', () => {
+    fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
+    let stats = 0;
+    const onFileSystem = (statfsSync: SyncFs['statfsSync']): SyncFs => ({
+      ...fs,
+      constants: fs.constants,
+      statfsSync,
+      fstatSync: (fd) => {
+        stats++;
+        return fs.fstatSync(fd);
+      },
+    });
+    const nfs = onFileSystem(() => ({ type: 0x6969 }));
+    expect(read(['a'], { syncFs: nfs, ctimeMarginMs: -60_000 }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'alpha' })]);
+    expect(stats).toBe(2);
+    stats = 0;
+    const untold = onFileSystem(() => {
+      throw Object.assign(new Error('EIO: i/o error, statfs'), { code: 'EIO' });
+    });
+    expect(read(['a'], { syncFs: untold, ctimeMarginMs: -60_000 }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'alpha' })]);
+    expect(stats).toBe(2);
+  });
+
   it('never takes a read torn by a write for the file: a file written while read is read again between two stats', () => {
     const file = path.join(dir.path, 'state.json');
     fs.writeFileSync(file, 'AAAAAAAAAA');

@@ -128,14 +128,18 @@ export function readRun(
         dirPath = parent;
         dirFd = -1;
         dirOutcome = 2;
+        dirStampsCtime = false;
         try {
           dirFd = fs.openSync(parent, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
           dirOutcome = fs.readlinkSync(fdLinks + dirFd) === parent ? 0 : 2;
-          dirStampsCtime = false;
           if (dirOutcome === 0 && settledBefore > -Infinity) {
             // statfs follows the descriptor's link to the directory itself. ext2-4, XFS, Btrfs, tmpfs, F2FS.
-            const type = fs.statfsSync(fdLinks + dirFd).type;
-            dirStampsCtime = type === 0xef53 || type === 0x58465342 || type === 0x9123683e || type === 0x01021994 || type === 0xf2f52010;
+            try {
+              const type = fs.statfsSync(fdLinks + dirFd).type;
+              dirStampsCtime = type === 0xef53 || type === 0x58465342 || type === 0x9123683e || type === 0x01021994 || type === 0xf2f52010;
+            } catch {
+              // not told: both stats, as anywhere else
+            }
           }
         } catch (error) {
           // A failed check (readlink) is no sign of a vanished directory: its files are left to the caller, whose open meets the error again.
