@@ -110,7 +110,7 @@ export async function acquireTenantLock(
 
   let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
-    const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation);
+    const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation).catch((error: unknown) => takeableWithoutRoom(error, tenantsDir, tenant));
     if (attempt.created) {
       crashPoint('lock:acquired');
       const heartbeatMs = options.heartbeatMs ?? LOCK_HEARTBEAT_MS;
@@ -171,6 +171,20 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
   const record = parseRecord(held.content) ?? (held.content === '' ? (await emptyLockHolder(lockPath, held.ino))?.record : undefined);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
+}
+
+/**
+ * A lock could not be created for want of room (no inode left: every try makes a file). Where
+ * the lock there is held by a process of this pid namespace that is gone, it is judged and
+ * taken over as always (its inode is what the new lock takes), by the time its own mtime
+ * gives: the file system's clock cannot be read without a file, and a holder elsewhere is
+ * never judged gone by it. Else the failure stands.
+ */
+async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: string): Promise<CreateOutcome & { readonly holder?: string }> {
+  if (!NO_ROOM.has(errnoCode((error as Error).cause) ?? '')) throw error;
+  const held = await readLockFile(lockPathFor(tenantsDir, tenant)).catch(() => undefined);
+  if (held === undefined || !(await isLockHolderGoneHere(tenantsDir, tenant))) throw error;
+  return { created: false, fileSystemNowMs: held.mtimeMs };
 }
 
 /**

@@ -227,15 +227,22 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
 
   // Killed, then the last inode taken by something else: no lock can be made (each is a new
   // file), and only a lock holder removed what the restore left. What a gone restore left to
-  // be removed is removed first.
-  for (const [point, holds] of [
-    ['restore:staging-created', 'old'],
-    ['journal:extracting:temp-written', 'old'],
-    ['restore:extracting', 'old'],
-    ['restore:verified', 'old'],
-    ['journal:committing:temp-written', 'old'],
-    ['commit:old-moved-to-trash', 'new'],
-    ['commit:journal-removed', 'new'],
+  // be removed is removed first; a dead restore's lock is taken over without a claim file, and
+  // the inode it frees holds the new lock (written in place where a link takes an inode too).
+  for (const [point, holds, said] of [
+    ['lock:acquired', 'old', 'nothing to recover'],
+    ['restore:staging-created', 'old', 'removed leftovers'],
+    ['journal:extracting:temp-written', 'old', 'removed leftovers'],
+    ['restore:journal-written', 'old', 'removed an unfinished restore'],
+    ['restore:extracting', 'old', 'removed an unfinished restore'],
+    ['restore:verified', 'old', 'removed an unfinished restore'],
+    ['journal:committing:temp-written', 'old', 'removed an unfinished restore'],
+    ['commit:journal-written', 'new', 'finished an interrupted restore'],
+    ['commit:old-moved-aside', 'new', 'finished an interrupted restore'],
+    ['commit:new-moved-in', 'new', 'finished an interrupted restore'],
+    ['commit:old-moved-to-trash', 'new', 'finished an interrupted restore'],
+    ['commit:journal-removed', 'new', 'removed leftovers'],
+    ['restore:committed', 'new', 'nothing to recover'],
   ] as const) {
     it(`a restore killed at ${point}, then no inode left: recover frees what it left and settles the tenant`, () => {
       const w = onTmpfs(`no-inode-after-${point}`, 'size=12m,nr_inodes=400');
@@ -245,11 +252,28 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
       const run = w.cli(['tenants', 'recover', 'acme']);
       cases++;
       expect(run.status, describeRun(run)).toBe(0);
-      expect(run.stdout).toMatch(/^Tenant "acme": (removed an unfinished restore|removed leftovers|finished an interrupted restore)/);
+      expect(run.stdout).toMatch(new RegExp(`^Tenant "acme": ${said}`));
       unfill(w);
       w.expectSettled({ holds, tenants: ['acme', 'beta'] });
     });
   }
+
+  it('a restore killed mid-commit, another host taking over its lock (a claim), then no inode left: recover leaves the lock to that taker, and takes it once the claim is gone', () => {
+    const w = onTmpfs('no-inode-claimed', 'size=12m,nr_inodes=400');
+    w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    const claim = path.join(w.base, '.openclaw-lock-acme.7-9-ffffffffffff.0123456789ab.taking');
+    writeFileSync(claim, '');
+    fillInodes(w);
+    const run = w.cli(['tenants', 'recover', 'acme']);
+    cases++;
+    expect(run.status, describeRun(run)).not.toBe(0);
+    expect(run.stderr).toMatch(/^openclaw: tenant "acme" is busy: another command is taking over its lock \S+, whose holder is gone\n$/);
+    expect(readdirSync(w.base)).toContain('.openclaw-lock-acme');
+    rmSync(claim);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toMatch(/^Tenant "acme": finished an interrupted restore/);
+    unfill(w);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
 
   it('an encrypted backup killed with a plaintext copy in its scratch area, then no inode left: recover removes the scratch area and settles', () => {
     const w = onTmpfs('no-inode-after-scratch', 'size=12m,nr_inodes=400');
@@ -406,9 +430,10 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
   });
 
-  it('a restore killed mid-commit, then no inode left: recover cannot free anything without the lock, says what to do, and does it once a file is removed', () => {
+  it('a restore killed mid-commit, its lock gone, then no inode left: recover cannot free anything without the lock, says what to do, and does it once a file is removed', () => {
     const w = onTmpfs('no-inode-mid-commit', 'size=12m,nr_inodes=400');
     w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    rmSync(path.join(w.base, '.openclaw-lock-acme')); // taken over by a command that then failed, say: no dead lock's inode to take
     fillInodes(w);
     const run = w.cli(['tenants', 'recover', 'acme']);
     cases++;
