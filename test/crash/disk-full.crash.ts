@@ -258,6 +258,20 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     });
   }
 
+  it('a restore killed holding an empty lock (no byte left), then no inode left either: recover takes over both its names and settles', () => {
+    const w = onTmpfs('no-inode-empty-lock', 'size=12m,nr_inodes=400');
+    fill(w.base, 0);
+    w.killAt('lock:acquired', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    expect(readdirSync(w.base).filter((name) => name.endsWith('.restore.held'))).toHaveLength(1);
+    fillInodes(w);
+    expect(statfsSync(w.base).ffree).toBe(0);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": nothing to recover\n');
+    cases++;
+    unfill(w);
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('a restore killed mid-commit, another host taking over its lock (a claim), then no inode left: recover leaves the lock to that taker, and takes it once the claim is gone', () => {
     const w = onTmpfs('no-inode-claimed', 'size=12m,nr_inodes=400');
     w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
