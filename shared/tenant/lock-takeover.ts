@@ -18,6 +18,9 @@
 //   the rename;
 // - after the rename, the moved file is checked once more and linked back if it is another
 //   (never expected: it guards the cases below).
+// - with no inode left for a claim, a taker goes on without one unless it sees the claim of
+//   another that may live: the rename lets one of two such takers move the judged lock, and
+//   the check after it links back a lock moved that was not the judged one.
 // A taker killed at any step leaves a claim of a dead owner, ignored and removed by the
 // next taker (on another host: once it is STALE_AFTER_MS old), and maybe the judged lock
 // under its aside name, removed by the sweep; the lock name is free or holds the dead lock.
