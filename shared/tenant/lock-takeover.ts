@@ -239,7 +239,10 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
     // The rename may change the file's ctime: the inode and the content tell it now.
     const moved = await readLockFile(aside).catch(() => undefined);
     if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) {
-      await fs.link(aside, lockPath).catch(() => undefined);
+      await fs.link(aside, lockPath).catch(async (error: NodeJS.ErrnoException) => {
+        // A link takes an inode on some file systems (tmpfs), which a taker without a claim may lack: back by rename, while the name is free.
+        if ((error.code === 'ENOSPC' || error.code === 'EDQUOT') && (await fs.lstat(lockPath).catch(() => undefined)) === undefined) await fs.rename(aside, lockPath).catch(() => undefined);
+      });
     }
     await fs.rm(aside, { force: true });
     return 'moved';

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
 import { sh, tempDir } from '../helpers/tree.js';
 import { cli, describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
 
@@ -269,6 +270,28 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     cases++;
     unfill(w);
     rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a takeover without a claim (no inode left) that moved a lock other than the one it judged puts it back, though a link would take an inode', async () => {
+    const w = onTmpfs('no-inode-takeover-put-back', 'size=12m,nr_inodes=400');
+    const lockPath = path.join(w.base, '.openclaw-lock-acme');
+    writeFileSync(lockPath, '{"judged":true}');
+    const judged = (await readLockFile(lockPath))!;
+    fillInodes(w);
+    const next = '{"the next holder":true}';
+    // Between its check and its rename, the judged lock is released and another is created with the inode freed.
+    const outcome = await takeOverLock(lockPath, judged, path.join(w.base, '.openclaw-lock-acme.broken'), {
+      checked: () => {
+        rmSync(lockPath);
+        writeFileSync(lockPath, next);
+      },
+    });
+    cases++;
+    expect(outcome).toBe('moved');
+    expect(readFileSync(lockPath, 'utf8')).toBe(next);
+    rmSync(lockPath);
+    unfill(w);
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
