@@ -25,7 +25,7 @@ import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { READ_FLAGS } from '../file-access.js';
 import { hiddenNames } from './hidden-names.js';
-import { createEmptyLockFile, createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
+import { createEmptyLockFile, createLockFile, filesBesideLock, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, OWNER_TAG_PATTERN, parseOwnerTag, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
@@ -110,7 +110,11 @@ export async function acquireTenantLock(
 
   let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
-    const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation).catch((error: unknown) => takeableWithoutRoom(error, tenantsDir, tenant));
+    const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation).catch(async (error: unknown) => {
+      // A taker of the lock killed mid-takeover left its claim, or the dead lock it had moved aside: with no inode left, those are the ones the lock needs.
+      if (NO_ROOM.has(errnoCode((error as Error).cause) ?? '') && (await removeFilesOfGoneTakers(lockPath))) return createTenantLockFile(tenantsDir, tenant, content, operation);
+      throw error;
+    }).catch((error: unknown) => takeableWithoutRoom(error, tenantsDir, tenant));
     if (attempt.created) {
       crashPoint('lock:acquired');
       const heartbeatMs = options.heartbeatMs ?? LOCK_HEARTBEAT_MS;
@@ -185,6 +189,17 @@ async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: s
   const held = await readLockFile(lockPathFor(tenantsDir, tenant)).catch(() => undefined);
   if (held === undefined || !(await isLockHolderGoneHere(tenantsDir, tenant))) throw error;
   return { created: false, fileSystemNowMs: held.mtimeMs };
+}
+
+/** Removes the claims and moved-aside locks of takers of `lockPath` that are processes of this pid namespace now gone; whether it removed any. */
+async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
+  let removed = false;
+  for (const file of await filesBesideLock(lockPath, ['taking', 'broken']).catch(() => [])) {
+    if (file.owner === undefined || !isLocal(file.owner) || isProcessAlive(file.owner.pid, file.owner.started)) continue;
+    await fs.rm(file.path, { force: true });
+    removed = true;
+  }
+  return removed;
 }
 
 /**

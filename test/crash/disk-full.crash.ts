@@ -295,6 +295,21 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
+  for (const point of ['lock:stale-checked', 'lock:stale-moved-aside'] as const) {
+    it(`a restore killed mid-commit, no inode left, then recover killed taking over its lock (${point}): the next recover frees what that taker left and finishes`, () => {
+      const w = onTmpfs(`no-inode-taker-killed-${point}`, 'size=12m,nr_inodes=400');
+      w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+      fillInodes(w);
+      w.killAt(point, ['tenants', 'recover', 'acme']);
+      const run = w.cli(['tenants', 'recover', 'acme']);
+      cases++;
+      expect(run.status, describeRun(run)).toBe(0);
+      expect(run.stdout).toMatch(/^Tenant "acme": finished an interrupted restore/);
+      unfill(w);
+      w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+    });
+  }
+
   it('a restore killed mid-commit, another host taking over its lock (a claim), then no inode left: recover leaves the lock to that taker, and takes it once the claim is gone', () => {
     const w = onTmpfs('no-inode-claimed', 'size=12m,nr_inodes=400');
     w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
