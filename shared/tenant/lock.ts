@@ -111,7 +111,7 @@ export async function acquireTenantLock(
   let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
     const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation).catch(async (error: unknown) => {
-      // A taker of the lock killed mid-takeover left its claim, or the dead lock it had moved aside: with no inode left, those are the ones the lock needs.
+      // A process killed while it made or took over the lock left a file beside it: with no inode left, that is the one the lock needs.
       if (NO_ROOM.has(errnoCode((error as Error).cause) ?? '') && (await removeFilesOfGoneTakers(lockPath))) return createTenantLockFile(tenantsDir, tenant, content, operation);
       throw error;
     }).catch((error: unknown) => takeableWithoutRoom(error, tenantsDir, tenant));
@@ -191,11 +191,16 @@ async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: s
   return { created: false, fileSystemNowMs: held.mtimeMs };
 }
 
-/** Removes the claims and moved-aside locks of takers of `lockPath` that are processes of this pid namespace now gone; whether it removed any. */
+/**
+ * Removes the files beside `lockPath` of processes of this pid namespace now gone: takers'
+ * claims and moved-aside locks, lock temporaries, and empty locks' second names not linked as
+ * the lock; whether it removed any.
+ */
 async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
   let removed = false;
-  for (const file of await filesBesideLock(lockPath, ['taking', 'broken']).catch(() => [])) {
-    if (file.owner === undefined || !isLocal(file.owner) || isProcessAlive(file.owner.pid, file.owner.started)) continue;
+  const lock = await fs.lstat(lockPath).catch(() => undefined);
+  for (const file of await filesBesideLock(lockPath, ['taking', 'broken', 'tmp', '(?:backup|restore|recover)\\.held']).catch(() => [])) {
+    if (file.owner === undefined || !isLocal(file.owner) || isProcessAlive(file.owner.pid, file.owner.started) || file.stat.ino === lock?.ino) continue;
     await fs.rm(file.path, { force: true });
     removed = true;
   }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
+import { hostId, ownerTag } from '../../shared/tenant/process-owner.js';
 import { sh, tempDir } from '../helpers/tree.js';
 import { cli, describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
 
@@ -231,6 +232,7 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
   // be removed is removed first; a dead restore's lock is taken over without a claim file, and
   // the inode it frees holds the new lock (written in place where a link takes an inode too).
   for (const [point, holds, said] of [
+    ['lock:temp-written', 'old', 'nothing to recover'],
     ['lock:acquired', 'old', 'nothing to recover'],
     ['restore:staging-created', 'old', 'removed leftovers'],
     ['journal:extracting:temp-written', 'old', 'removed leftovers'],
@@ -309,6 +311,19 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
       w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
     });
   }
+
+  it('an empty lock\'s second name left unlinked by a process now gone, then no inode left: the next command removes it and takes the lock with its inode', () => {
+    const w = onTmpfs('no-inode-held-unlinked', 'size=12m,nr_inodes=400');
+    const gone = spawnSync('true');
+    const held = path.join(w.base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.restore.held`);
+    writeFileSync(held, '');
+    fillInodes(w);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": nothing to recover\n');
+    cases++;
+    expect(existsSync(held)).toBe(false);
+    unfill(w);
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
 
   it('a restore killed mid-commit, another host taking over its lock (a claim), then no inode left: recover leaves the lock to that taker, and takes it once the claim is gone', () => {
     const w = onTmpfs('no-inode-claimed', 'size=12m,nr_inodes=400');
