@@ -4,7 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -69,6 +69,30 @@ async function restoreInPieces(request: Partial<RestoreRequest>, chain = newChai
 }
 
 const hiddenNames = () => readdirSync(base).filter((name) => name.startsWith('.openclaw-'));
+
+/**
+ * Whether `file`'s inode changed (fs.watch on it: inotify's IN_ATTRIB, which a link to it or a
+ * removal of a name of it gives) while `act` ran; a change made after it is the last event seen.
+ */
+async function inodeChangedDuring(file: string, act: () => Promise<void>): Promise<boolean> {
+  let changes = 0;
+  const watcher = watch(file);
+  let sentinelSeen: () => void = () => undefined;
+  const seen = new Promise<void>((resolve) => (sentinelSeen = resolve));
+  const sentinelMode = 0o640;
+  watcher.on('change', () => {
+    changes++;
+    if ((statSync(file).mode & 0o7777) === sentinelMode) sentinelSeen();
+  });
+  try {
+    await act();
+    chmodSync(file, sentinelMode);
+    await seen;
+  } finally {
+    watcher.close();
+  }
+  return changes > 1;
+}
 
 describe('a restore in pieces', () => {
   it('restores the tenant whole in many pieces: contents, modes, times, links', async () => {
@@ -215,7 +239,7 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
-  it('ends the chain when the directory of a hard link\'s target, made by an earlier piece, is a symlink now: never committed with the name linked to a planted file', async () => {
+  it('ends the chain when the directory of a hard link\'s target, made by an earlier piece, is a symlink now: the file it leads to is never linked (nor copied), the name never committed', async () => {
     const tree = path.join(dir.path, 'linked-tree');
     mkdirSync(path.join(tree, 'linked', 'a'), { recursive: true });
     mkdirSync(path.join(tree, 'linked', 'z'));
@@ -236,8 +260,13 @@ describe('a restore in pieces', () => {
     writeFileSync(path.join(outside, 'target'), 'planted\n');
     renameSync(path.join(staging, 'a'), path.join(dir.path, 'moved-a'));
     symlinkSync(outside, path.join(staging, 'a'));
-    const error = await linkedPiece({ chain, suspend: () => false, resume: { tenant: 'linked' } }).catch((failure: unknown) => failure);
-    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: "a", a directory an earlier piece made in its staging directory, is a symlink now: /);
+    // A link to the planted file changes its link count, and so does the staging's removal after.
+    const touched = await inodeChangedDuring(path.join(outside, 'target'), async () => {
+      const error = await linkedPiece({ chain, suspend: () => false, resume: { tenant: 'linked' } }).catch((failure: unknown) => failure);
+      expect((error as Error).message).toMatch(/^the continuing restore cannot go on: "a", a directory an earlier piece made in its staging directory, is a symlink now: /);
+    });
+    expect(touched).toBe(false);
+    expect(statSync(path.join(outside, 'target')).nlink).toBe(1);
     expect(existsSync(path.join(base, 'linked'))).toBe(false);
     expect(hiddenNames()).toEqual([]);
   });

@@ -169,6 +169,26 @@ describe('tenants verify on a local archive', () => {
     expect(restored.status).toBe(0);
   });
 
+  it.each([
+    ['another tool\'s skippable frame', Buffer.from('502a4d1804000000abcd0000', 'hex')],
+    ['an empty zstd frame', Buffer.from('28b52ffd2000010000', 'hex')],
+  ])('exits 3 on an archive with %s after its footer (before: intact and marked verified, while the listing found no footer at its end), marks nothing, and agrees with prune', async (_what, appended) => {
+    const appendedDir = path.join(dir.path, `after-footer-${appended.length}`, 'acme');
+    mkdirSync(appendedDir, { recursive: true });
+    const longer = path.join(appendedDir, '2026-06-03.tar.zst');
+    writeFileSync(longer, Buffer.concat([readFileSync(archive), appended]));
+    const run = await verify('--from', longer);
+    expect(run.status).toBe(3);
+    expect(run.stderr).toBe(
+      `openclaw: incomplete: ${longer} continues after its manifest footer (${appended.length} bytes follow it: appended by another tool?): every file in it matched its manifest and a restore can still read it, but it is not recorded as verified and prune counts it by no rule\n`,
+    );
+    expect(readdirSync(appendedDir)).toEqual(['2026-06-03.tar.zst']);
+    const prune = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', path.dirname(appendedDir), '--keep-last', '1', '--dry-run']);
+    expect(JSON.parse(prune.stdout).keep).toEqual([expect.objectContaining({ uncounted: true, reasons: ['incomplete: no footer at its end: the file is cut short or its end is damaged; counted by no rule'] })]);
+    const restored = await runMain(['--tenants-dir', path.join(dir.path, `after-footer-restore-${appended.length}`), 'tenants', 'restore', '--from', longer, '--as', 'fresh']);
+    expect(restored.status).toBe(0);
+  });
+
   it('exits 3 on a second archive appended after the footer', async () => {
     const joined = copyOf('joined.tar.zst');
     writeFileSync(joined, Buffer.concat([readFileSync(archive), readFileSync(archive)]));

@@ -876,7 +876,8 @@ function assertNoneAbsent(header: TarHeader, segments: readonly string[]): void 
 function refusedType(header: TarHeader): UnsafeArchiveError {
   if (header.type === 'sparse-file') {
     return new UnsafeArchiveError(
-      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse, ' +
+      'sparse-file entry refused (GNU tar --sparse wrote it, or bsdtar, which stores a file with holes so unless told --no-read-sparse; only files, directories and links are restored): ' +
+        're-create the archive without --sparse (bsdtar: with --no-read-sparse), ' +
         'or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse ' +
         '(a restore leaves long runs of zeros unwritten, so the file comes back sparse all the same)',
       header.sparseName ?? header.name,

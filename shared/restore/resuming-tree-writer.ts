@@ -83,8 +83,11 @@ export class ResumingTreeWriter implements TreeWriter {
     return this.begun ? this.real.endChunk() : undefined;
   }
 
-  /** The next call: replayed (undefined), or the real writer's after the first-write hook. */
-  private next<T>(absPath: string, write: () => T): T | Promise<T> | undefined {
+  /**
+   * The next call: replayed (undefined), or the real writer's after the first-write hook.
+   * `readsFrom`: a directory the call reads from besides the one it writes in (a hard link's target's).
+   */
+  private next<T>(absPath: string, write: () => T, readsFrom?: string): T | Promise<T> | undefined {
     if (this.calls++ < this.skip) {
       if (this.calls === this.skip && this.lastBefore !== undefined && path.relative(this.root, absPath) !== this.lastBefore) {
         throw this.mismatch(`its last write was ${JSON.stringify(this.lastBefore)}, the archive's is ${JSON.stringify(path.relative(this.root, absPath))}`);
@@ -92,7 +95,10 @@ export class ResumingTreeWriter implements TreeWriter {
       return undefined;
     }
     this.last = absPath;
-    if (this.skip > 0) this.assertDirectoriesStand(path.dirname(absPath));
+    if (this.skip > 0) {
+      this.assertDirectoriesStand(path.dirname(absPath));
+      if (readsFrom !== undefined) this.assertDirectoriesStand(readsFrom);
+    }
     if (!this.begun) {
       this.begun = true;
       this.real.beginChunk(this.chunk!);
@@ -144,8 +150,9 @@ export class ResumingTreeWriter implements TreeWriter {
     return this.next(absPath, () => this.real.symlink(target, absPath, mtime)) as Promise<void> | undefined;
   }
 
+  /** The target's directory is looked at too: through a symlink planted there the link (or, where links are refused, the copy) would take a file outside. */
   link(existingPath: string, absPath: string): Promise<void> | undefined {
-    return this.next(absPath, () => this.real.link(existingPath, absPath)) as Promise<void> | undefined;
+    return this.next(absPath, () => this.real.link(existingPath, absPath), path.dirname(existingPath)) as Promise<void> | undefined;
   }
 
   /** The time the real writer's queued writes still need (TreeWriter.backlogMs). */
