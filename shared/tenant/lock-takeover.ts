@@ -24,6 +24,10 @@
 // A taker killed at any step leaves a claim of a dead owner, ignored and removed by the
 // next taker (on another host: once it is STALE_AFTER_MS old), and maybe the judged lock
 // under its aside name, removed by the sweep; the lock name is free or holds the dead lock.
+// A taker without a claim killed between its rename and the link back may leave a live
+// holder's lock under its aside name: the sweep and a taker with no inode left put that back
+// while the name is free (lock.ts settleMovedAsideLock); a command that creates a lock under
+// the free name first (not the sweep's, or `recover` of that very tenant) runs beside that holder.
 // Not covered: a holder or taker on another host frozen past STALE_AFTER_MS that wakes up
 // mid-step, and takers of older versions, which make no claim.
 
@@ -238,16 +242,31 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
     steps.movedAside?.();
     // The rename may change the file's ctime: the inode and the content tell it now.
     const moved = await readLockFile(aside).catch(() => undefined);
-    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) {
-      await fs.link(aside, lockPath).catch(async (error: NodeJS.ErrnoException) => {
-        // A link takes an inode on some file systems (tmpfs), which a taker without a claim may lack: back by rename, while the name is free.
-        if ((error.code === 'ENOSPC' || error.code === 'EDQUOT') && (await fs.lstat(lockPath).catch(() => undefined)) === undefined) await fs.rename(aside, lockPath).catch(() => undefined);
-      });
-    }
+    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) await putLockBack(aside, lockPath);
     await fs.rm(aside, { force: true });
     return 'moved';
   } finally {
     if (claimed) await fs.rm(claim, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Puts the lock moved to `aside` back under `lockPath`, unless that name holds another file
+ * by then; whether it did. The link keeps `aside` as a second name, for the caller to remove.
+ */
+export async function putLockBack(aside: string, lockPath: string): Promise<boolean> {
+  try {
+    await fs.link(aside, lockPath);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A link takes an inode on some file systems (tmpfs), which a taker without a claim may lack: back by rename, while the name is free.
+    if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code ?? '')) return false;
+    if ((await fs.lstat(lockPath).catch(() => undefined)) !== undefined) return false;
+    return fs.rename(aside, lockPath).then(
+      () => true,
+      () => false,
+    );
   }
 }
 

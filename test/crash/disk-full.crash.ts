@@ -297,6 +297,37 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
+  it('two recovers taking over a dead lock without claims (no inode left), the later killed after moving the live lock of the one that won: the next recover puts that lock back instead of removing it, and is told it is busy', async () => {
+    const w = onTmpfs('no-inode-claimless-taker-killed', 'size=12m,nr_inodes=400');
+    w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    fillInodes(w);
+    const lockPath = path.join(w.base, '.openclaw-lock-acme');
+    // The later taker checked that the name still held the dead lock, then waits to rename it.
+    const later = w.spawn(['tenants', 'recover', 'acme'], { OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked', OPENCLAW_TEST_CRASH_AT: 'lock:stale-moved-aside' });
+    const laterDone = exited(later);
+    await stopped(later);
+    const winner = w.spawn(['tenants', 'recover', 'acme'], { OPENCLAW_TEST_PAUSE_AT: 'lock:acquired' });
+    const winnerDone = exited(winner);
+    try {
+      await stopped(winner);
+      expect(readFileSync(lockPath, 'utf8')).toContain(`"pid":${winner.pid},`);
+      later.kill('SIGCONT');
+      expect((await laterDone).signal).toBe('SIGKILL');
+      expect(existsSync(lockPath)).toBe(false); // the winner's lock, under the killed taker's aside name
+      const run = w.cli(['tenants', 'recover', 'acme']);
+      cases++;
+      expect(run.status, describeRun(run)).toBe(1);
+      expect(run.stderr).toMatch(/; it is held by another command, which may still run: /);
+      expect(readFileSync(lockPath, 'utf8')).toContain(`"pid":${winner.pid},`);
+      expect(readdirSync(w.base).filter((name) => name.endsWith('.broken'))).toEqual([]);
+    } finally {
+      winner.kill('SIGCONT');
+    }
+    expect(expectOk(await winnerDone).stdout).toMatch(/^Tenant "acme": finished an interrupted restore/);
+    unfill(w);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
+
   for (const point of ['lock:stale-checked', 'lock:stale-moved-aside'] as const) {
     it(`a restore killed mid-commit, no inode left, then recover killed taking over its lock (${point}): the next recover frees what that taker left and finishes`, () => {
       const w = onTmpfs(`no-inode-taker-killed-${point}`, 'size=12m,nr_inodes=400');
