@@ -199,7 +199,10 @@ async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: s
 async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
   let removed = false;
   const lock = await fs.lstat(lockPath).catch(() => undefined);
-  for (const file of await filesBesideLock(lockPath, ['taking', 'broken', 'tmp', '(?:backup|restore|recover)\\.held']).catch(() => [])) {
+  const files = await filesBesideLock(lockPath, ['taking', 'broken', 'tmp', '(?:backup|restore|recover)\\.held']).catch(() => []);
+  // Moved-aside locks first: an empty one's holder is told by its second name, which may be among the others.
+  const asideFirst = [...files.filter((file) => file.path.endsWith('.broken')), ...files.filter((file) => !file.path.endsWith('.broken'))];
+  for (const file of asideFirst) {
     if (file.owner === undefined || !isLocal(file.owner) || isProcessAlive(file.owner.pid, file.owner.started) || file.stat.ino === lock?.ino) continue;
     if (file.path.endsWith('.broken')) {
       // The file system's clock cannot be read without a file: a holder elsewhere is not judged gone.
@@ -227,7 +230,9 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   if (moved !== null) {
     const holder = parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined);
     const owner = holder === undefined ? undefined : localOwner(holder);
-    const holderGone = fileSystemNowMs === undefined ? owner !== undefined && !isProcessAlive(owner.pid, owner.started) : isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs);
+    // Without the clock, a lock that names no holder is judged as before there was a put-back: gone.
+    const holderGone =
+      fileSystemNowMs !== undefined ? isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) : holder === undefined || (owner !== undefined && !isProcessAlive(owner.pid, owner.started));
     if (!holderGone) {
       if (!(await putLockBack(aside, lockPath))) return 'kept';
       await fs.rm(aside, { force: true });

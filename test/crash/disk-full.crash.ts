@@ -275,6 +275,20 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
+  it('a restore killed holding an empty lock (no byte left), a recover killed after moving it aside, then no inode left: the next recover removes it, told dead by its second name, and settles', () => {
+    const w = onTmpfs('no-inode-empty-lock-moved', 'size=12m,nr_inodes=400');
+    fill(w.base, 0);
+    w.killAt('lock:acquired', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    w.killAt('lock:stale-moved-aside', ['tenants', 'recover', 'acme']);
+    expect(readdirSync(w.base).filter((name) => name.endsWith('.broken') || name.endsWith('.restore.held'))).toHaveLength(2);
+    fillInodes(w);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": nothing to recover\n');
+    cases++;
+    unfill(w);
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('a takeover without a claim (no inode left) that moved a lock other than the one it judged puts it back, though a link would take an inode', async () => {
     const w = onTmpfs('no-inode-takeover-put-back', 'size=12m,nr_inodes=400');
     const lockPath = path.join(w.base, '.openclaw-lock-acme');
