@@ -354,18 +354,77 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
-  it('ends the chain when a piece was killed while it wrote: one line, staging removed, the old tenant whole', async () => {
+  // A piece killed (kill -9, out of memory) after its first write: its message comes again,
+  // and that delivery replays to the checkpoint's count and writes the rest again, replacing
+  // what the killed piece left past it (files cut, links, symlinks, directories of any mode).
+  it('kill -9 after the n-th write of a later piece, for every n, on each writer: the next delivery writes again from the checkpoint and the tree is the archive\'s (contents, modes, link counts)', async () => {
+    let rounds = 0;
+    for (const writer of ['sync', 'parallel', 'threads'] as const) {
+      const request = writer === 'parallel' ? { fileAccess: PARALLEL_ACCESS } : writer === 'threads' ? { workerThresholdBytes: 0 } : {};
+      for (let n = 1; ; n = Math.ceil(n * 1.5)) {
+        const chain = newChainId();
+        await piece({ as: 'copy', ...request }, { chain, suspend: () => true });
+        // From a file: writer threads do not start under `--input-type=module -e`.
+        const script = path.join(dir.path, 'piece.mjs');
+        writeFileSync(script, resumeScript(chain, 'copy', false, writer));
+        const killed = spawnSync(process.execPath, [script], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: `restore:piece-wrote@${n}` }, encoding: 'utf8' });
+        const what = `${writer}, killed after write ${n}`;
+        if (killed.signal !== 'SIGKILL') {
+          // Past its last write: it ran to the end and committed.
+          expect(killed.status, `${what}: ${killed.stderr}`).toBe(0);
+          expect(n, writer).toBeGreaterThan(10);
+          chmodSync(path.join(base, 'copy', 'locked'), 0o755);
+          rmSync(path.join(base, 'copy'), { recursive: true });
+          break;
+        }
+        rounds++;
+        expect(await loadRestoreCheckpoint(base, 'copy'), what).toMatchObject({ writing: true });
+        await recoverTenant({ tenantsDir: base, tenant: 'copy' });
+        // One piece that writes one entry again, then one to the end: past the killed piece's last write too.
+        await expect(piece(request, { chain, suspend: () => true, resume: { tenant: 'copy' } }), what).resolves.toMatchObject({ suspended: true });
+        expect(await loadRestoreCheckpoint(base, 'copy'), what).toMatchObject({ writing: false, rewriting: true });
+        const result = await piece(request, { chain, suspend: () => false, resume: { tenant: 'copy' } });
+        expect(result, what).toMatchObject({ tenant: 'copy', verified: true });
+        const copy = path.join(base, 'copy');
+        chmodSync(path.join(copy, 'locked'), 0o555);
+        expect(describeTree(copy), what).toEqual(original);
+        expect(linkCounts(copy), what).toEqual(linkCounts(path.join(base, 'acme')));
+        expect(hiddenNames(), what).toEqual([]);
+        chmodSync(path.join(copy, 'locked'), 0o755);
+        rmSync(copy, { recursive: true });
+      }
+    }
+    expect(rounds).toBeGreaterThan(20);
+  }, 300_000);
+
+  it('kill -9 of a last piece once it set the directories\' final modes (a 0555 one among them): the next delivery writes again and sets them again, the tree whole', async () => {
+    const chain = newChainId();
+    await piece({ as: 'copy' }, { chain, suspend: () => true });
+    const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'copy', false)], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:verified' }, encoding: 'utf8' });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    const staged = readdirSync(base).find((name) => name.startsWith('.openclaw-staging-'))!;
+    expect(statSync(path.join(base, staged, 'locked')).mode & 0o777).toBe(0o555);
+    const result = await piece({}, { chain, suspend: () => false, resume: { tenant: 'copy' } });
+    expect(result).toMatchObject({ tenant: 'copy', verified: true });
+    expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    expect(linkCounts(path.join(base, 'copy'))).toEqual(linkCounts(path.join(base, 'acme')));
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  it('ends the chain once pieces in a row were killed while they wrote (the same kill would come again): one line, staging removed, the old tenant whole', async () => {
     const chain = newChainId();
     await piece({ force: true }, { chain, suspend: () => true });
     const acme = path.join(base, 'acme');
     writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
     const now = describeTree(acme);
-    const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'acme')], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:piece-marked' }, encoding: 'utf8' });
-    expect(killed.signal).toBe('SIGKILL');
-    expect((await loadRestoreCheckpoint(base, 'acme'))?.writing).toBe(true);
+    for (let kill = 1; kill <= 3; kill++) {
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'acme')], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:piece-wrote' }, encoding: 'utf8' });
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      expect(await loadRestoreCheckpoint(base, 'acme')).toMatchObject({ writing: true, ...(kill > 1 && { rewrites: kill - 1 }) });
+    }
     const error = await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } }).catch((failure: unknown) => failure);
     expect(error).toBeInstanceOf(FileSystemError);
-    expect((error as Error).message).toMatch(/stopped while it wrote .* the slot holds what it held: restore again$/);
+    expect((error as Error).message).toMatch(/^the continuing restore of "acme" cannot go on: 3 pieces in a row were killed while they wrote past its checkpoint .* restore again with more memory for the restore function, or from the CLI$/);
     expect(describeTree(acme)).toEqual(now);
     expect(hiddenNames()).toEqual([]);
   });
@@ -594,11 +653,25 @@ function laterPieceScript(chain: string, tenant: string, n: number, handedOver: 
 }
 
 /** A next piece in a process of its own (dist/: built by `npm run build`), which a crash point may kill. */
-function resumeScript(chain: string, tenant: string, suspend = true): string {
+function resumeScript(chain: string, tenant: string, suspend = true, writer: 'sync' | 'parallel' | 'threads' = 'sync'): string {
   const dist = path.resolve('dist/shared');
+  const request = writer === 'parallel' ? 'fileAccess: PARALLEL_ACCESS,' : writer === 'threads' ? 'workerThresholdBytes: 0,' : '';
   return `
     import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
     import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
-    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => ${suspend}, resume: { tenant: ${JSON.stringify(tenant)} } } });
+    import { PARALLEL_ACCESS } from ${JSON.stringify(path.join(dist, 'file-access.js'))};
+    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), ${request} pieces: { chain: ${JSON.stringify(chain)}, suspend: () => ${suspend}, resume: { tenant: ${JSON.stringify(tenant)} } } });
   `;
+}
+
+/** Each file's number of names, by path (describeTree leaves them out). */
+function linkCounts(root: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  const visit = (relPath: string) => {
+    const stat = lstatSync(path.join(root, relPath));
+    if (stat.isFile()) counts[relPath] = stat.nlink;
+    if (stat.isDirectory()) for (const name of readdirSync(path.join(root, relPath))) if (!(relPath === '' && name === 'pty')) visit(path.join(relPath, name));
+  };
+  visit('');
+  return counts;
 }

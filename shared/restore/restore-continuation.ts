@@ -11,8 +11,11 @@
 // Written as the backup's state is (write-whole.ts replaceFileWhole): mode 0600, a temporary file fsync'ed and
 // renamed over the last one, the directory fsync'ed: a crash leaves the previous checkpoint
 // or the new one whole. A piece marks the checkpoint `writing` before its first real write:
-// a piece that finds that mark met staging its predecessor may have written past the count
-// (killed), which no replay can trust, and ends the chain instead of going on.
+// a piece that finds that mark meets staging its predecessor may have written past the count
+// (killed, OOM): it replays to the count and writes the rest again, replacing what the killed
+// piece left past it (resuming-tree-writer.ts `rewrite`; every later piece of the chain too,
+// `rewriting`: how far it wrote is not known), and counts that in `rewrites`; a
+// piece killed so MAX_REWRITES times in a row ends the chain (the same kill would come again).
 //
 // While the file exists the chain owns the tenant between its pieces: backups and other
 // restores of it are refused as busy (assertNoRestoreChain); recovery (tenant/slot.ts) leaves
@@ -34,6 +37,8 @@ import { replaceFileWhole } from '../write-whole.js';
 const MAGIC = 'OCRC1\n';
 const LATER_MAGIC = /^OCRC(?:[2-9]|[1-9]\d+)\n/;
 export const RESTORE_CHECKPOINT_VERSION = 1;
+/** Pieces in a row killed after their first write past the same checkpoint that a chain writes again after (the next ends it). */
+export const MAX_REWRITES = 2;
 /** Far above any checkpoint's size (a few hundred bytes): a larger file under its name is not one. */
 const CHECKPOINT_MAX_BYTES = 64 * 1024;
 
@@ -65,6 +70,13 @@ export interface RestoreCheckpoint {
   readonly savedAt: string;
   /** Set by a piece before its first write: found by the next piece, this one stopped without saving (killed). */
   readonly writing: boolean;
+  /** How many pieces in a row found their predecessor killed while it wrote and wrote again from `written`; absent: none. */
+  readonly rewrites?: number;
+  /**
+   * A piece of the chain was killed after its first write: how far it wrote is not known, so
+   * every later piece replaces what stands where it writes (resuming-tree-writer.ts `rewrite`).
+   */
+  readonly rewriting?: true;
   /**
    * Set by a piece that saved its checkpoint and has not yet queued its next piece
    * (RestorePieces.handOver), cleared once it has. Found under the tenant's lock with `pieces`
@@ -159,6 +171,8 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     typeof value.force === 'boolean' &&
     (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&
+    (value.rewrites === undefined || (Number.isSafeInteger(value.rewrites) && value.rewrites >= 1)) &&
+    (value.rewriting === undefined || value.rewriting === true) &&
     (value.handingOver === undefined || value.handingOver === true) &&
     (value.committing === undefined || isCommitting(value.committing)) &&
     (value.owner === undefined || (isRecord(value.owner) && Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&

@@ -25,7 +25,7 @@ import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoverOptions, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
-import { assertNoRestoreChain, loadRestoreCheckpoint, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
+import { assertNoRestoreChain, loadRestoreCheckpoint, MAX_REWRITES, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
 import { ExtractionSuspended } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
@@ -241,9 +241,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         await removeRestoreCheckpoint(tenantsDir, tenant);
         throw error;
       });
-      if (checkpoint.writing) {
+      // Killed after its first write: this piece writes again past the count, unless pieces in a row were killed so.
+      if (checkpoint.writing && (checkpoint.rewrites ?? 0) >= MAX_REWRITES) {
         throw new FileSystemError(
-          `a piece of the continuing restore of "${tenant}" stopped while it wrote (killed, or out of time): the staging directory may hold more than its checkpoint counts, so the restore cannot go on from it; what it had staged is removed, the slot holds what it held: restore again`,
+          `the continuing restore of "${tenant}" cannot go on: ${(checkpoint.rewrites ?? 0) + 1} pieces in a row were killed while they wrote past its checkpoint (out of memory, or the function's timeout), and the next would be too; what it had staged is removed, the slot holds what it held: restore again with more memory for the restore function, or from the CLI`,
         );
       }
     }
@@ -263,7 +264,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
-  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten'>): RestoreCheckpoint {
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten' | 'rewriting'>): RestoreCheckpoint {
     const now = new Date().toISOString();
     return {
       version: RESTORE_CHECKPOINT_VERSION,
@@ -335,10 +336,13 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
           skip: checkpoint?.written ?? 0,
           ...(checkpoint?.copiedLinks !== undefined && { copiedLinks: checkpoint.copiedLinks }),
           ...(checkpoint?.lastWritten !== undefined && { lastWritten: checkpoint.lastWritten }),
+          ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewrite: true }),
           suspend: (backlogMs) => identity !== undefined && pieces.suspend(backlogMs),
           beforeFirstWrite: async () => {
             if (checkpoint === undefined) return;
-            await saveRestoreCheckpoint(tenantsDir, { ...checkpoint, writing: true, savedAt: new Date().toISOString() });
+            const { committing: _, ...latest } = checkpoint;
+            const rewrites = checkpoint.writing ? { rewrites: (checkpoint.rewrites ?? 0) + 1 } : {};
+            await saveRestoreCheckpoint(tenantsDir, { ...latest, writing: true, ...rewrites, savedAt: new Date().toISOString() });
             marked = true;
             crashPoint('restore:piece-marked');
           },
@@ -367,7 +371,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (error instanceof ExtractionSuspended) {
         const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }) });
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }), ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
