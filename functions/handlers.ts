@@ -1024,7 +1024,9 @@ function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: E
     const why =
       ended.why === 'damaged'
         ? `its checkpoint is damaged (saved ${ended.savedAt})`
-        : ended.why === 'handing-over'
+        : ended.why === 'not-ours'
+          ? `its checkpoint is not one it saved: ${ended.reason ?? 'another user\'s'}`
+          : ended.why === 'handing-over'
           ? 'its first piece stopped (killed) before it queued the next'
           : `no piece since ${ended.savedAt}`;
     const message = `the restore stopped continuing${ended.pieces === undefined ? '' : ` after ${ended.pieces} invocation(s)`} (${why}): abandoned, what it had staged removed, the slot holds what it held: restore again`;

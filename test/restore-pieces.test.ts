@@ -4,7 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -427,6 +427,37 @@ describe('a restore in pieces', () => {
     expect((error as Error).message).toMatch(/^the continuing restore of "acme" cannot go on: 3 pieces in a row were killed while they wrote past its checkpoint .* restore again with more memory for the restore function, or from the CLI$/);
     expect(describeTree(acme)).toEqual(now);
     expect(hiddenNames()).toEqual([]);
+  });
+
+  // The checkpoint decides what the next piece skips: one another user wrote, or others could
+  // have, is not trusted (a planted count commits a tree missing what it skips).
+  it('ends the chain when its checkpoint is not this tool\'s (writable by group or others, or another user\'s): one event, staging removed, the old tenant whole', async () => {
+    const acme = path.join(base, 'acme');
+    writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
+    const now = describeTree(acme);
+    for (const [change, reason] of [
+      [(file: string) => chmodSync(file, 0o666), /^writable by its group \(mode 0666; saved 0600\)$/],
+      [(file: string) => chmodSync(file, 0o602), /^writable by others \(mode 0602; saved 0600\)$/],
+      [(file: string) => chownSync(file, 4242, 4242), /^owned by uid 4242, neither this process's user \(uid 0\) nor the base dir's owner \(uid 0\)$/],
+    ] as const) {
+      const chain = newChainId();
+      await piece({ force: true }, { chain, suspend: () => true });
+      change(restoreCheckpointPathFor(base, 'acme'));
+      await expect(loadRestoreCheckpoint(base, 'acme')).rejects.toThrow(/^the checkpoint of the continuing restore of "acme" \(.*\) is .*: not one this tool saved, so no piece goes on from it$/);
+      const told: EndedRestoreChain[] = [];
+      const next = await piece({ onRestoreChainEnded: async (ended) => void told.push(ended) }, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 2 } });
+      expect(next).toMatchObject({ chainEnded: true });
+      expect(told).toEqual([expect.objectContaining({ tenant: 'acme', why: 'not-ours', reason: expect.stringMatching(reason) })]);
+      expect(describeTree(acme)).toEqual(now);
+      expect(hiddenNames()).toEqual([]);
+    }
+    // The functions save through EFS's access point as Lambda's own user: what they save belongs to the base dir's owner.
+    chownSync(base, 4242, 4242);
+    const chain = newChainId();
+    await piece({ force: true }, { chain, suspend: () => true });
+    chownSync(restoreCheckpointPathFor(base, 'acme'), 4242, 4242);
+    await expect(loadRestoreCheckpoint(base, 'acme')).resolves.toMatchObject({ chain });
+    chownSync(base, 0, 0);
   });
 
   it('kill -9 right after a piece saved its checkpoint: recovery leaves the chain, which goes on to the end', async () => {

@@ -29,7 +29,7 @@ import path from 'node:path';
 
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
-import { readOwnFileIfPresent } from '../file-access.js';
+import { readOwnFileIfPresent, type OwnFileRead } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import { replaceFileWhole } from '../write-whole.js';
@@ -118,6 +118,21 @@ export class UnreadableRestoreCheckpointError extends FileSystemError {
   }
 }
 
+/**
+ * A checkpoint this tool did not save, or one others may have written: owned by a user who is
+ * neither this process's nor the base dir's owner, or writable by its group or others. Nothing
+ * of it is trusted: recovery ends its chain.
+ */
+export class ForeignRestoreCheckpointError extends UnreadableRestoreCheckpointError {
+  constructor(
+    message: string,
+    /** What is wrong with it, for the chain's failure event. */
+    readonly reason: string,
+  ) {
+    super(message, false);
+  }
+}
+
 /** Replaces the tenant's restore checkpoint, atomically and durably. */
 export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: RestoreCheckpoint): Promise<void> {
   const target = restoreCheckpointPathFor(tenantsDir, checkpoint.tenant);
@@ -131,9 +146,13 @@ export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: Rest
 /** The tenant's restore checkpoint; undefined when there is none. */
 export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<RestoreCheckpoint | undefined> {
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
-  const bytes = await readOwnFileIfPresent(file, CHECKPOINT_MAX_BYTES, `the checkpoint of the continuing restore of "${tenant}"`);
-  if (bytes === undefined) return undefined;
-  const text = bytes.toString('utf8');
+  const read = await readOwnFileIfPresent(file, CHECKPOINT_MAX_BYTES, `the checkpoint of the continuing restore of "${tenant}"`);
+  if (read === undefined) return undefined;
+  const foreign = await foreignCheckpoint(tenantsDir, read);
+  if (foreign !== undefined) {
+    throw new ForeignRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, foreign);
+  }
+  const text = read.bytes.toString('utf8');
   if (LATER_MAGIC.test(text.slice(0, 16))) {
     throw new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) was written by a later version of openclaw`, true);
   }
@@ -147,6 +166,19 @@ export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string):
   }
   if (!isCheckpoint(parsed, tenant)) throw damaged();
   return parsed;
+}
+
+/** What makes a checkpoint read not this tool's (ForeignRestoreCheckpointError), or undefined. */
+async function foreignCheckpoint(tenantsDir: string, read: OwnFileRead): Promise<string | undefined> {
+  const self = process.geteuid?.();
+  if (self === undefined) return undefined;
+  if ((read.mode & 0o022) !== 0) return `writable by ${(read.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(read.mode & 0o7777).toString(8).padStart(4, '0')}; saved 0600)`;
+  if (read.uid === self) return undefined;
+  // The base dir's owner writes there anyway, and owns everything the functions save through
+  // EFS's access point (they run as Lambda's own user); root's recovery on the gateway reads those.
+  const baseOwner = (await fs.stat(tenantsDir)).uid;
+  if (read.uid === baseOwner) return undefined;
+  return `owned by uid ${read.uid}, neither this process's user (uid ${self}) nor the base dir's owner (uid ${baseOwner})`;
 }
 
 function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
@@ -206,10 +238,13 @@ export interface EndedRestoreChain {
   readonly tenant: string;
   /**
    * `stale`: no piece saved it for the abandon time; `handing-over`: its first piece was killed
-   * before it queued its next; `damaged`: it does not read; `committed`: its last piece was
+   * before it queued its next; `damaged`: it does not read; `not-ours`: another user owns it,
+   * or others may write it (ForeignRestoreCheckpointError); `committed`: its last piece was
    * killed once its commit's journal was written, the commit finished by this recovery.
    */
-  readonly why: 'stale' | 'handing-over' | 'damaged' | 'committed';
+  readonly why: 'stale' | 'handing-over' | 'damaged' | 'not-ours' | 'committed';
+  /** `not-ours`: what is wrong with it (ForeignRestoreCheckpointError.reason). */
+  readonly reason?: string;
   /** `committed`: what it restored. */
   readonly committed?: CommittingRestore;
   readonly chain?: string;
@@ -244,6 +279,7 @@ export async function restoreChainState(
   try {
     checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
   } catch (error) {
+    if (error instanceof ForeignRestoreCheckpointError) return { state: 'abandoned', ended: { tenant, why: 'not-ours', reason: error.reason, savedAt: stat.mtime.toISOString() } };
     if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned', ended: { tenant, why: 'damaged', savedAt: stat.mtime.toISOString() } };
     throw error;
   }
