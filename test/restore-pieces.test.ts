@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateIdentity } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { newChainId } from '../shared/backup/continuation.js';
-import { StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
+import { AbortedError, StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
 import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest, type RestoreSuspended } from '../shared/restore/restore.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, type EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
@@ -458,6 +458,29 @@ describe('a restore in pieces', () => {
     chownSync(restoreCheckpointPathFor(base, 'acme'), 4242, 4242);
     await expect(loadRestoreCheckpoint(base, 'acme')).resolves.toMatchObject({ chain });
     chownSync(base, 0, 0);
+  });
+
+  it('a later piece stopped by its deadline while it replays says so and what to do: one line, the chain ended, the old tenant whole', async () => {
+    const chain = newChainId();
+    await piece({ force: true }, { chain, suspend: () => true });
+    await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } });
+    const acme = path.join(base, 'acme');
+    const now = describeTree(acme);
+    const deadline = new AbortController();
+    // The deadline comes once the archive is opened again, before the replay reaches the first write.
+    const location = new (class extends LocalFileLocation {
+      override read(...args: Parameters<LocalFileLocation['read']>): ReturnType<LocalFileLocation['read']> {
+        const opened = super.read(...args);
+        deadline.abort();
+        return opened;
+      }
+    })(archivePath);
+    const error = await piece({ location, signal: deadline.signal }, { chain, suspend: () => true, resume: { tenant: 'acme' } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^piece 3 of the continuing restore of "acme" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the \d+ writes earlier pieces made, .* restore again with a longer timeout for the restore function \(up to 900 s\), or with the CLI on a host that mounts the tenant volume \(one process, no invocation's limit\)$/);
+    expect(existsSync(restoreCheckpointPathFor(base, 'acme'))).toBe(false);
+    expect(describeTree(acme)).toEqual(now);
+    expect(hiddenNames()).toEqual([]);
   });
 
   it('kill -9 right after a piece saved its checkpoint: recovery leaves the chain, which goes on to the end', async () => {

@@ -439,7 +439,16 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       await removeRestoreCheckpoint(tenantsDir, tenant);
     }
     return result;
-  } catch (error) {
+  } catch (caught) {
+    let error = caught;
+    // Stopped by its deadline before its first write: every piece replays more than this one did.
+    if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {
+      error = new AbortedError(
+        `piece ${checkpoint.pieces + 1} of the continuing restore of "${checkpoint.tenant}" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the ${checkpoint.written} writes earlier pieces made, which took all its time, and every next piece would replay as much; ` +
+          `the chain ends here, what it had staged is removed, the slot holds what it held: restore again with a longer timeout for the restore function (up to 900 s), or with the CLI on a host that mounts the tenant volume (one process, no invocation's limit)`,
+        { cause: error },
+      );
+    }
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote
     // nothing and may well succeed when delivered again (the store unreachable).
