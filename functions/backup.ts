@@ -1,5 +1,5 @@
 // The backup function (`<prefix>-backup`): configuration, logger, metrics and clients are
-// created once per cold start; the handlers live in handlers.ts (direct and scheduled
+// created once per cold start; the handlers live in backup-handler.ts (direct and scheduled
 // invocations) and queue-handler.ts (batches from the work queue).
 
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -12,7 +12,8 @@ import { limitCpuBudget } from '../shared/cpu-budget.js';
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readCoordinatorConfig, readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from './events.js';
-import { backupHandler, type Handler } from './handlers.js';
+import { backupHandler } from './backup-handler.js';
+import type { Handler } from './handler-deps.js';
 import { createMetrics, powertoolsMetrics } from './metrics.js';
 import { isSqsBatch, workQueueHandler } from './queue-handler.js';
 

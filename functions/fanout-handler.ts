@@ -27,7 +27,7 @@ import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-p
 import { InvalidRequestError, RemoteError } from '../shared/errors.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { redact } from '../shared/storage/redact.js';
-import type { Handler } from './handlers.js';
+import type { Handler } from './handler-deps.js';
 import { ScheduledOperationError } from './scheduled-error.js';
 import { deadlineSignal } from './lambda-context.js';
 import type { ListPage } from './list-client.js';

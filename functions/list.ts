@@ -4,7 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 
 import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readFunctionConfig } from '../shared/control-plane/function-config.js';
-import { listHandler } from './handlers.js';
+import { listHandler } from './list-handler.js';
 
 const config = readFunctionConfig(process.env);
 const logger = new Logger({ serviceName: process.env[FUNCTION_ENV.serviceName] ?? 'openclaw-backup' });

@@ -17,7 +17,7 @@ import { isRecord } from '../shared/control-plane/protocol.js';
 import { recordBackupOutcome, type Db } from '../shared/control-plane/status-table.js';
 import { InvalidRequestError } from '../shared/errors.js';
 import type { CompletionDetail } from './events.js';
-import type { Handler } from './handlers.js';
+import type { Handler } from './handler-deps.js';
 import { noMetrics, type OperationMetrics } from './metrics.js';
 
 export interface MonitorDeps {

@@ -1,7 +1,7 @@
 // The backup function's other door: batches of work queue messages (control-plane/
 // work-queue.ts), handed over by its SQS event source mapping, which runs at most
 // MaximumConcurrency of them at once (infra/backup-fanout.ts). Each message is one tenant's
-// backup, run by the same `executeBackup` as a direct or scheduled one (handlers.ts), encrypted
+// backup, run by the same `executeBackup` as a direct or scheduled one (backup-handler.ts), encrypted
 // to the message's recipients when it carries any.
 //
 // The answer is the mapping's partial batch response: a message that failed is named in
@@ -36,7 +36,9 @@ import { DamagedChainEndedError } from '../shared/backup/continuation.js';
 import { isRecord } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
-import { executeBackup, prepareBaseDir, reservedForBackup, stoppedByItsDeadline, type Handler, type HandlerDeps } from './handlers.js';
+import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
+import type { Handler, HandlerDeps } from './handler-deps.js';
+import { stoppedByItsDeadline } from './invocation.js';
 
 export interface SqsRecord {
   readonly messageId: string;

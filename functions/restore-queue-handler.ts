@@ -1,6 +1,6 @@
 // The restore function's other door: the restore queue (`<prefix>-restore-work`), through
 // which a restore that outlasts its invocation hands each next piece to the next invocation
-// (handlers.ts executeRestore; shared/restore/restore-continuation.ts). Its SQS event source
+// (restore-handler.ts executeRestore; shared/restore/restore-continuation.ts). Its SQS event source
 // mapping hands over one message at a time.
 //
 // The answer is the mapping's partial batch response. A piece handed back (named in
@@ -14,7 +14,8 @@
 import { parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseRestoreWorkMessage, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import type { RestoreCommand, TenantOperations } from '../shared/operations.js';
-import { executeRestore, type Handler, type HandlerDeps } from './handlers.js';
+import type { Handler, HandlerDeps } from './handler-deps.js';
+import { executeRestore } from './restore-handler.js';
 import { isSqsBatch, type BatchResponse } from './queue-handler.js';
 
 /** Of an unreadable message's body in its log line. */

@@ -1,5 +1,5 @@
 // The restore function (`<prefix>-restore`): configuration, logger, metrics and clients are created once
-// per cold start; the handlers live in handlers.ts (direct invocations) and
+// per cold start; the handlers live in restore-handler.ts (direct invocations) and
 // restore-queue-handler.ts (the next pieces of a restore in pieces, from the restore queue).
 
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -13,7 +13,8 @@ import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readCoordinatorConfig, readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { completionPublisher } from './events.js';
-import { functionOperations, restoreHandler, type Handler } from './handlers.js';
+import { functionOperations, type Handler } from './handler-deps.js';
+import { restoreHandler } from './restore-handler.js';
 import { createMetrics, powertoolsMetrics } from './metrics.js';
 import { isSqsBatch } from './queue-handler.js';
 import { restoreQueueHandler } from './restore-queue-handler.js';

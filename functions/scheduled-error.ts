@@ -1,6 +1,6 @@
 // What a scheduled invocation throws when its operation failed, so that Lambda retries it and
 // counts it in Errors: the core error's name and the one safe line of its message. Kept apart
-// from handlers.ts so the coordinating functions (the fan-out) do not pull in the core that
+// from the handlers (backup-handler.ts, prune-handler.ts) so the coordinating functions (the fan-out) do not pull in the core that
 // runs backups, and with it its native modules.
 
 import type { ErrorBody } from '../shared/control-plane/protocol.js';

@@ -103,7 +103,7 @@ export class BackupFanOut extends Construct {
     props.functions.backupFunction.addEventSource(
       new SqsEventSource(this.queue, { batchSize: 1, maxConcurrency: this.maxConcurrency, reportBatchItemFailures: true }),
     );
-    // A backup that outlasts an invocation queues its next piece here (functions/handlers.ts).
+    // A backup that outlasts an invocation queues its next piece here (functions/backup-handler.ts).
     this.queue.grantSendMessages(props.functions.backupFunction);
     props.functions.backupFunction.addEnvironment(FUNCTION_ENV.workQueueUrl, this.queue.queueUrl);
 

@@ -14,6 +14,7 @@ import { newChainId } from '../shared/backup/continuation.js';
 import { AbortedError, StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
 import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest, type RestoreSuspended } from '../shared/restore/restore.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, type EndedRestoreChain } from '../shared/restore/restore-continuation.js';
+import { endedRestoreChainMessage } from '../shared/restore/restore-chain.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
@@ -448,6 +449,7 @@ describe('a restore in pieces', () => {
       const next = await piece({ onRestoreChainEnded: async (ended) => void told.push(ended) }, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 2 } });
       expect(next).toMatchObject({ chainEnded: true });
       expect(told).toEqual([expect.objectContaining({ tenant: 'acme', why: 'not-ours', reason: expect.stringMatching(reason) })]);
+      expect(endedRestoreChainMessage(told[0]!)).toMatch(/^the restore stopped continuing \(its checkpoint is not one it saved: (writable|owned) .*\): abandoned, what it had staged removed, the slot holds what it held: restore again$/);
       expect(describeTree(acme)).toEqual(now);
       expect(hiddenNames()).toEqual([]);
     }

@@ -126,3 +126,12 @@ function isSameKmsKey(asked: string, answered: string): boolean {
 }
 
 const KMS_ARN_PREFIX = 'arn:aws:kms:';
+
+/** A request's storage flags when they are only how its object is stored (S3ObjectFlags, which a work message carries); 'other' when they hold more (an endpoint, keys). */
+export function objectFlagsOf(storage: object | undefined): S3ObjectFlags | undefined | 'other' {
+  if (storage === undefined) return undefined;
+  const objectKeys: readonly string[] = S3_OBJECT_FLAGS.map(([key]) => key);
+  const given = Object.entries(storage).filter(([, value]) => value !== undefined);
+  if (given.some(([key]) => !objectKeys.includes(key))) return 'other';
+  return given.length === 0 ? undefined : (Object.fromEntries(given) as S3ObjectFlags);
+}

@@ -1,0 +1,116 @@
+// The ends of chains no piece of theirs will announce: backups in pieces that broke (ended by
+// the backup function's sweep, abandonBrokenChains) and restores in pieces that recovery ended
+// (restoreChainEnded). Each gets its completion event, log line and metrics here.
+
+import type { AbandonedBackup } from '../shared/backup/backup.js';
+import { DEFAULT_ABANDON_AFTER_MS } from '../shared/control-plane/function-config.js';
+import { errorBody } from '../shared/control-plane/protocol.js';
+import type { SweptBaseDir, TenantOperations } from '../shared/operations.js';
+import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
+import { endedRestoreChainMessage } from '../shared/restore/restore-chain.js';
+import type { HandlerDeps } from './handler-deps.js';
+import { timeLeft } from './invocation.js';
+import type { LambdaContext } from './lambda-context.js';
+import { noMetrics } from './metrics.js';
+
+/**
+ * Ends the chains of backups in pieces that broke (their state not saved for
+ * `abandonAfterMs`), each with a failure event. Never throws: a backup is not held up by
+ * another's leftovers.
+ */
+export async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperations, context: LambdaContext, swept: SweptBaseDir | undefined, signal: AbortSignal): Promise<void> {
+  if (deps.continueBackup === undefined || operations.abandonStaleBackups === undefined) return;
+  try {
+    const olderThanMs = deps.config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
+    // Each chain's event as soon as it is ended: the events too come within the share.
+    await operations.abandonStaleBackups(olderThanMs, swept, { signal, onAbandoned: (chain) => chainEnded(deps, context, chain) });
+  } catch (error) {
+    deps.logger.warn('could not look for abandoned backups', { errorMessage: (error as Error).message });
+  }
+}
+
+/** The event, log line and metrics of a broken chain that was ended (abandonBrokenChains). */
+async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: AbandonedBackup): Promise<void> {
+  const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;
+  if (chain.completed !== undefined) {
+    // Its last piece completed the archive and was killed before it ended the chain: a success, said once, now.
+    const { committed, stored } = chain.completed;
+    deps.logger.warn('ended a backup whose last piece stored its archive but never ended it', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, savedAt: chain.savedAt, ...(stored.unrecorded !== undefined && { unrecorded: stored.unrecorded }) });
+    await deps.publish(
+      {
+        operation: 'backup',
+        ok: true,
+        detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, manifestSha256: committed.manifestSha256 },
+      },
+      timeLeft(context),
+    );
+    (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'succeeded', trigger: 'queue', tenant: chain.tenant, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, files: committed.totals.files });
+    return;
+  }
+  const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${errorBody(chain.abortError).message}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
+  const message = `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
+  deps.logger.error('abandoned a backup that stopped continuing', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, startedAt: chain.startedAt, savedAt: chain.savedAt });
+  await deps.publish(
+    {
+      operation: 'backup',
+      ok: false,
+      detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, error: { code: 'CONTINUATION_ENDED', message } },
+    },
+    timeLeft(context),
+  );
+  (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: chain.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
+}
+
+/**
+ * The failure event, log line and metrics of a restore in pieces that recovery ended (no
+ * piece saved it for the abandon time, its first piece was killed before it queued the
+ * next, or its checkpoint is damaged): no piece of it will say so, its messages find no
+ * checkpoint. Never throws: the operation whose recovery ended it goes on.
+ */
+export function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: EndedRestoreChain) => Promise<void> {
+  return async (ended) => {
+    const durationMs = ended.startedAt === undefined ? 0 : Math.max(0, Date.now() - Date.parse(ended.startedAt)) || 0;
+    if (ended.committed !== undefined) {
+      // Its last piece was killed once its commit's journal was written, before it said so: a success, said once, now.
+      const { archiveTenant, bytes, archiveBytes, files, verified, replaced } = ended.committed;
+      try {
+        deps.logger.warn('finished a restore whose last piece committed but never said so', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, savedAt: ended.savedAt });
+        await deps.publish(
+          {
+            operation: 'restore',
+            ok: true,
+            detail: { tenant: ended.tenant, archiveTenant, location: ended.location ?? '', trigger: 'direct', requestId: context.awsRequestId, durationMs, bytes, archiveBytes, verified, replaced, ...(ended.chain !== undefined && { chain: ended.chain }) },
+          },
+          timeLeft(context),
+        );
+        (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: ended.tenant, durationMs, bytes, archiveBytes, files });
+      } catch (error) {
+        deps.logger.warn('could not publish the end of a restore whose last piece committed', { tenant: ended.tenant, errorMessage: (error as Error).message });
+      }
+      return;
+    }
+    const message = endedRestoreChainMessage(ended);
+    try {
+      deps.logger.error('ended a restore that stopped continuing', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, why: ended.why, savedAt: ended.savedAt });
+      await deps.publish(
+        {
+          operation: 'restore',
+          ok: false,
+          detail: {
+            tenant: ended.tenant,
+            location: ended.location ?? '',
+            trigger: 'direct',
+            requestId: context.awsRequestId,
+            durationMs,
+            error: { code: 'CONTINUATION_ENDED', message },
+            ...(ended.chain !== undefined && { chain: ended.chain }),
+          },
+        },
+        timeLeft(context),
+      );
+      (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'failed', trigger: 'direct', tenant: ended.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
+    } catch (error) {
+      deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
+    }
+  };
+}

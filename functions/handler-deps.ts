@@ -1,0 +1,52 @@
+// What every function's handler is built from (HandlerDeps: configuration, logger, event
+// publisher, the operations), so that tests build the handlers with a temporary base dir and
+// mocked clients while the entry files (backup.ts, restore.ts, prune.ts, list.ts) wire the
+// real ones at module scope; and the core operations on the EFS mount.
+
+import type { Logger } from '@aws-lambda-powertools/logger';
+
+import { DEFAULT_ABANDON_AFTER_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
+import type { RestoreWorkMessage, WorkMessage } from '../shared/control-plane/work-queue.js';
+import { localOperations, type IdentitySecretReader, type TenantOperations } from '../shared/operations.js';
+import type { PublishCompletion } from './events.js';
+import type { LambdaContext } from './lambda-context.js';
+import type { OperationMetrics } from './metrics.js';
+
+export interface HandlerDeps {
+  readonly config: FunctionConfig;
+  readonly logger: Logger;
+  readonly publish: PublishCompletion;
+  /** @default functionOperations(config) */
+  readonly operations?: TenantOperations;
+  /** The clock for a scheduled payload without an event time. @default () => new Date() */
+  readonly now?: () => Date;
+  /** Where each operation's metrics go. @default none */
+  readonly metrics?: OperationMetrics;
+  /** Reads `--identity-secret` (restore, its dry run, verify; Secrets Manager, identity-secrets.ts); absent: the flag is refused. */
+  readonly identitySecrets?: IdentitySecretReader;
+  /** Queues the next piece of a backup that outlasts its invocation (the work queue); absent: every backup runs in one invocation. */
+  readonly continueBackup?: (message: WorkMessage) => Promise<void>;
+  /** Queues the next piece of a restore that outlasts its invocation (the restore queue); absent: every restore runs in one invocation. */
+  readonly continueRestore?: (message: RestoreWorkMessage) => Promise<void>;
+}
+
+/**
+ * The core operations on the EFS mount. The gateway that writes the tenants' SQLite databases
+ * is another host, so their `-shm` is never trusted: databases in WAL mode are snapshotted from
+ * private copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
+ * EFS's NFSv4 locks are enforced between its clients, so one in rollback-journal mode is
+ * snapshotted in place under SQLite's read lock.
+ */
+export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
+  return localOperations(config.tenantsDir, {
+    sqliteWriters: 'cross-host',
+    sqliteLocksAcrossHosts: true,
+    // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
+    chainEnder: { by: 'gateway', abandonAfterMs: config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS },
+    ...(identitySecrets !== undefined && { identitySecrets }),
+    // No shell here (--pipe is refused in remote mode): an age file only `age` reads is downloaded and restored on a machine.
+    ageCli: 'download',
+  });
+}
+
+export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;

@@ -1,0 +1,60 @@
+// The list function's invocations (listHandler): the tenants on the EFS volume, names or
+// summaries, in pages, or with their ownership.
+
+import { MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
+import { skippedFields, tenantsPage } from '../shared/control-plane/list-pages.js';
+import { errorBody, failureResponse, pageOfNames, parseListRequest, type FailureResponse } from '../shared/control-plane/protocol.js';
+import { namesToBackUp } from '../shared/operations.js';
+import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
+import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
+import { withDeadline } from './invocation.js';
+import { logFailure } from './reporting.js';
+
+export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly strays?: readonly unknown[]; readonly next?: string } | FailureResponse;
+
+export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListResponse> {
+  const { config, logger } = deps;
+  const operations = deps.operations ?? functionOperations(config);
+  return async (event, context) => {
+    logger.addContext(context);
+    try {
+      const request = parseListRequest(event);
+      if (request.ownership) {
+        // The sweep before the listing stops at the deadline too (leftovers of many files took the whole invocation).
+        const { tenants, ownership, skipped } = await withDeadline(context, config, async (signal) => {
+          const [names, skippedNames] = await Promise.all([operations.listNames({ signal }), operations.listSkipped()]);
+          return {
+            tenants: names,
+            skipped: skippedNames,
+            ownership: await scanOwnership(config.tenantsDir, names, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
+          };
+        });
+        logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete, skipped: skipped.length });
+        // What doctor warns of besides: names in the base dir that no backup covers.
+        return { tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) };
+      }
+      if (request.pages) {
+        // Walked until the deadline: a shorter page, the CLI asks for the next (tenants of many files on EFS take minutes).
+        const page = await withDeadline(context, config, (signal) => tenantsPage(operations, request, MAX_RESPONSE_BYTES, signal));
+        logger.info('listed a page of tenants', { names: request.names, after: request.after, count: page.tenants.length, more: page.next !== undefined, skipped: page.skipped?.length ?? 0 });
+        return page;
+      }
+      if (request.after !== undefined || request.limit !== undefined) {
+        // The fan-out's (and the monitor's) pages: a skipped tenant among them, so its backup fails by name.
+        // Its sweep of the base dir stops at the deadline (a trash of 20,000 files took the whole invocation, and the fan-out got no page); the names are answered whole.
+        const page = pageOfNames(await withDeadline(context, config, (signal) => namesToBackUp(operations, signal)), request.after, request.limit);
+        logger.info('listed a page of tenant names', { after: request.after, count: page.tenants.length, more: page.next !== undefined });
+        return page;
+      }
+      // An older CLI's whole listing: the names' sweep stops at the deadline (the names are answered whole); summaries are never answered in part.
+      const [tenants, skipped] = await withDeadline(context, config, (signal) => Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries(), operations.listSkipped()]));
+      logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
+      if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
+      return { tenants, ...skippedFields(skipped) };
+    } catch (error) {
+      const body = errorBody(error);
+      logFailure(logger, 'list failed', error, body);
+      return failureResponse(error);
+    }
+  };
+}

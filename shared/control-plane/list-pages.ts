@@ -1,0 +1,96 @@
+// The paged answers of the list requests (`tenants list`, `tenants backups`): each page cut to
+// what fits a Lambda response (bounded-answers.ts), saying where the next begins.
+
+import { AbortedError } from '../errors.js';
+import type { BackupsListing } from '../catalog/backups.js';
+import type { TenantOperations } from '../operations.js';
+import type { SkippedTenant, TenantSummary } from '../tenant/tenants.js';
+import { fitting, MAX_RESPONSE_BYTES, responseBytes } from './bounded-answers.js';
+import { MAX_LIST_PAGE, pageOfNames, type ParsedListRequest } from './protocol.js';
+
+/**
+ * One page of `tenants list` (ListRequest.pages): the names or summaries sorted after `after`,
+ * at most `limit` (MAX_LIST_PAGE), cut further to what fits a Lambda answer, `next` when more
+ * follow; and the skipped tenants, on every page, as many as fit a quarter of the answer (the
+ * others counted in `skippedOmitted`), so that no skipped list, however long, makes a page
+ * too large to answer. Only the page's tenants are walked.
+ */
+export async function tenantsPage(operations: TenantOperations, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES, signal?: AbortSignal): Promise<ListPageAnswer> {
+  const limit = request.limit ?? MAX_LIST_PAGE;
+  const [listed, skipped] = await Promise.all([
+    request.names
+      ? // The sweep before it stops at the deadline; the names, read at once, are answered whole.
+        operations.listNames(signal === undefined ? undefined : { signal }).then((names) => pageOfNames(names, request.after, limit))
+      : // One more than the page, to know whether another follows.
+        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((summaries) => {
+          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name };
+          if (signal?.aborted !== true) return { tenants: summaries };
+          // The deadline cut the page short: the tenants walked, and the next page after the last.
+          const last = summaries.at(-1);
+          if (last === undefined) {
+            const where = request.after === undefined ? 'the first tenant' : `the first tenant after "${request.after}"`;
+            // The base dir's sweep comes first and stops there too: a leftover of many files may have taken the time, which the next listing goes on removing.
+            throw new AbortedError(`the list function ran out of time walking ${where} (or removing what interrupted operations left, which the next listing goes on with): list again, or list the tenants without --stack on a host that mounts the tenant volume`);
+          }
+          return { tenants: summaries, next: last.name };
+        }),
+    operations.listSkipped(),
+  ]);
+  const shown = skipped.slice(0, fitting(skipped, maxBytes * SKIPPED_SHARE).count);
+  const answer: ListPageAnswer = {
+    tenants: listed.tenants,
+    ...(listed.next !== undefined && { next: listed.next }),
+    ...skippedFields(shown),
+    ...(shown.length < skipped.length && { skippedOmitted: skipped.length - shown.length }),
+  };
+  if (responseBytes(answer) <= maxBytes) return answer;
+  // What the page holds besides its tenants, with room for the longest `next`; at least one tenant, for the listing to go on.
+  const kept = Math.max(1, fitting(listed.tenants, maxBytes - responseBytes({ ...answer, tenants: [], next: 'x'.repeat(64) })).count);
+  if (kept >= listed.tenants.length) return answer;
+  const tenants = listed.tenants.slice(0, kept);
+  const last = tenants[kept - 1]!;
+  return { ...answer, tenants, next: typeof last === 'string' ? last : last.name };
+}
+
+/**
+ * One page of `tenants backups` (its request's `pages`): the listing of the next `limit`
+ * objects (BackupsPage), asked again for a quarter as many while its answer would not fit a
+ * Lambda response (keys of a kilobyte each). Each page lists (from after the `after` it was
+ * asked for: S3's StartAfter) and inspects only its own objects, so the pages together cost
+ * what one listing does.
+ */
+export async function backupsPage(list: (limit: number) => Promise<BackupsListing>, maxBytes = MAX_RESPONSE_BYTES, limit = BACKUPS_PAGE_OBJECTS): Promise<BackupsListing> {
+  for (let objects = limit; ; objects = Math.ceil(objects / 4)) {
+    const page = await list(objects);
+    if (responseBytes(page) <= maxBytes || objects === 1) return page;
+  }
+}
+
+/** The objects one page of `tenants backups` inspects: 2,000 entries of up to 2 KB of JSON each fit an answer. */
+const BACKUPS_PAGE_OBJECTS = 2_000;
+
+/**
+ * The skipped tenants of a list answer, in two fields: `skipped`, the tenant names no command
+ * follows (a symlink), which every CLI names and fails on; `strays`, the directories whose
+ * names are no tenant names (`Acme`, `acme.old`), which this CLI only warns of. Apart, so that
+ * a CLI older than `strays` reads the answer as before them: were they in `skipped`, its
+ * `tenants list` would fail (exit 1) for a stray directory, as for a symlinked tenant.
+ */
+export function skippedFields(skipped: readonly SkippedTenant[]): { skipped?: SkippedTenant[]; strays?: SkippedTenant[] } {
+  const tenants = skipped.filter((entry) => entry.invalidName !== true);
+  const strays = skipped.filter((entry) => entry.invalidName === true);
+  return { ...(tenants.length > 0 && { skipped: tenants }), ...(strays.length > 0 && { strays }) };
+}
+
+export interface ListPageAnswer {
+  readonly tenants: readonly (string | TenantSummary)[];
+  readonly next?: string;
+  readonly skipped?: readonly SkippedTenant[];
+  /** The directories among the skipped whose names are no tenant names (skippedFields). */
+  readonly strays?: readonly SkippedTenant[];
+  /** The skipped tenants left out of `skipped` to keep the page within a Lambda answer. */
+  readonly skippedOmitted?: number;
+}
+
+/** The most of a list page its skipped tenants may take (a quarter: ~10,000 of them); the tenants get the rest. */
+const SKIPPED_SHARE = 0.25;
