@@ -2,9 +2,9 @@
 // the next reads the same archive again and replays what came before without writing; the
 // chain owns the tenant between pieces; nothing but the last piece's commit touches the slot.
 
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, statfsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -483,6 +483,36 @@ describe('a restore in pieces', () => {
     expect(existsSync(restoreCheckpointPathFor(base, 'acme'))).toBe(false);
     expect(describeTree(acme)).toEqual(now);
     expect(hiddenNames()).toEqual([]);
+  });
+
+  // A later piece that cannot create its lock for want of an inode would fail so on every
+  // delivery, land in the restore DLQ and leave the tenant busy for a day: it ends the chain.
+  it('a later piece with no inode left for its lock ends the chain in one line (checkpoint removed); once inodes are freed the next command removes its staging', async (context) => {
+    const volume = path.join(dir.path, 'volume');
+    mkdirSync(volume);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=400', 'tmpfs', volume], { stdio: 'ignore' });
+    } catch {
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const onVolume = path.join(volume, 'tenants');
+      const chain = newChainId();
+      await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), as: 'copy', pieces: { chain, suspend: () => true } });
+      const fill = path.join(volume, 'fill');
+      mkdirSync(fill);
+      for (let n = 0; statfsSync(volume).ffree > 0; n++) writeFileSync(path.join(fill, String(n)), '');
+      const error = await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), pieces: { chain, suspend: () => true, resume: { tenant: 'copy', piece: 2 } } }).catch((failure: unknown) => failure);
+      expect(error).toBeInstanceOf(FileSystemError);
+      expect((error as Error).message).toMatch(/^the continuing restore of "copy" cannot go on: the tenant volume has no room for its lock \(ENOSPC: no inode or no space left\), as it would not on another delivery; the chain ends here, .*: free inodes or space on the volume, then restore again$/);
+      expect(existsSync(restoreCheckpointPathFor(onVolume, 'copy'))).toBe(false);
+      rmSync(fill, { recursive: true });
+      await recoverTenant({ tenantsDir: onVolume, tenant: 'copy' }).catch(() => undefined);
+      expect(readdirSync(onVolume).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+      expect(existsSync(path.join(onVolume, 'copy'))).toBe(false);
+    } finally {
+      execFileSync('umount', [volume]);
+    }
   });
 
   it('kill -9 right after a piece saved its checkpoint: recovery leaves the chain, which goes on to the end', async () => {

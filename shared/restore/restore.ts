@@ -22,7 +22,7 @@ import type { ManifestNote } from '../archive/manifest.js';
 import { archiveCounts, copiedLinksNotice, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts, type ArchiveEntryLimit, type ArchiveSizeLimit } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
-import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
+import { acquireTenantLock, lockPathFor, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoverOptions, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { assertNoRestoreChain, loadRestoreCheckpoint, MAX_REWRITES, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
@@ -217,6 +217,9 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'ENOENT') throw error;
       await makeBaseDir();
       return acquireTenantLock(tenantsDir, tenant, 'restore', lockOptions);
+    }).catch(async (error: unknown) => {
+      if (resumeTenant !== undefined) await endChainWithoutRoomForLock(tenant, error);
+      throw error;
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
@@ -251,6 +254,24 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = checkpoint !== undefined ? checkpoint.owner : (request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined));
     owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
+  }
+
+  /**
+   * A later piece whose lock the volume has no room for (no inode left: ENOSPC, EDQUOT) would
+   * fail the same way on every delivery, land in the restore DLQ and leave the tenant busy for
+   * the abandon time: it ends the chain instead (its checkpoint removed, its failure event
+   * sent), unless a lock is there (a piece of the chain may be running: its message comes again).
+   */
+  async function endChainWithoutRoomForLock(tenant: string, error: unknown): Promise<void> {
+    const code = errnoCode(error instanceof FileSystemError ? error.cause : error);
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') return;
+    if ((await fs.lstat(lockPathFor(tenantsDir, tenant)).catch(() => undefined)) !== undefined) return;
+    if ((await loadRestoreCheckpoint(tenantsDir, tenant).catch(() => undefined))?.chain !== pieces!.chain) return;
+    await removeRestoreCheckpoint(tenantsDir, tenant);
+    throw new FileSystemError(
+      `the continuing restore of "${tenant}" cannot go on: the tenant volume has no room for its lock (${code}: no inode or no space left), as it would not on another delivery; the chain ends here, what it had staged is removed by the next command on the tenant, the slot holds what it held: free inodes or space on the volume, then restore again`,
+      { cause: error },
+    );
   }
 
   let createdDirectories: readonly string[] = [];
