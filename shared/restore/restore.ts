@@ -465,7 +465,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     // Stopped by its deadline before its first write: every piece replays more than this one did.
     if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {
       error = new AbortedError(
-        `piece ${checkpoint.pieces + 1} of the continuing restore of "${checkpoint.tenant}" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the ${checkpoint.written} writes earlier pieces made, which took all its time, and every next piece would replay as much; ` +
+        `piece ${checkpoint.pieces + 1} of the continuing restore of "${checkpoint.tenant}" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the ${checkpoint.written} writes earlier pieces made, which took all its time, and a next piece replays at least as much; ` +
           `the chain ends here, what it had staged is removed, the slot holds what it held: restore again with a longer timeout for the restore function (up to 900 s), or with the CLI on a host that mounts the tenant volume (one process, no invocation's limit)`,
         { cause: error },
       );
