@@ -533,7 +533,13 @@ describe('doctor', () => {
     ownership({ complete: false, tenantsOmitted: 79_998 });
     expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
       status: 'warn',
-      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user kept: counts are lower bounds)",
+      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user or holding entries of another kept: counts are lower bounds)",
+    });
+    // Its mismatched count is every tenant's, its entries only those answered: not set against each other ("500 of 42 entries").
+    ownership({ complete: false, tenantsOmitted: 79_998, mismatched: 500, samples: [{ path: 't079999/memory/main.sqlite', uid: 0, gid: 0 }] });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^500 entries are not owned by 1000:1000, e\.g\. t079999\/memory\/main\.sqlite \(0:0\): .*79998 tenants left out/),
     });
     // Names in the base dir that no backup covers, sent beside the report: a warning naming them.
     ownership({}, { skipped: [{ name: 'Acme', reason: 'not a valid tenant name', invalidName: true }, { name: 'acme.old', reason: 'not a valid tenant name', invalidName: true }] });
