@@ -300,6 +300,24 @@ describe('readRun', () => {
     }
   });
 
+  it('sees a write while read whose writer then sets the mtime back (utimes): its ctime moved', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    const mtime = new Date(Math.floor(Date.now() / 1000 - 3600) * 1000); // whole seconds: mtimeMs gives them back exactly
+    fs.utimesSync(file, mtime, mtime);
+    // Read between the stat before and the one after (as on NFS, or for a file just changed).
+    const tearing = tearingOnce(file, () => {}, { statfsSync: () => ({ type: 0x6969 }) });
+    const resetting: SyncFs = {
+      ...tearing,
+      readSync: (fd, buffer, offset, length, position) => {
+        const got = tearing.readSync(fd, buffer, offset, length, position);
+        fs.utimesSync(file, mtime, mtime);
+        return got;
+      },
+    };
+    expect(read(['state.json'], { syncFs: resetting }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
+  });
+
   it('leaves a file whose open fails (EIO) to the caller, whose own read reports it', () => {
     fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
     fs.writeFileSync(path.join(dir.path, 'b'), 'beta');

@@ -1,7 +1,7 @@
 // One attempt at reading each of a run of small files whole, with blocking calls: open
 // (never through a symlink, never waiting on a FIFO, through its directory, checked to be
 // the one at its path: file-access.ts `isOpenedAt`, and leaving its access time as it was),
-// fstat, read, fstat, close, and the SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
+// fstat, read, fstat, close, and the SHA-256 of what was read. A read counts only if the file's size, mtime, ctime and inode are the
 // same after it as before it and it got exactly that many bytes: the rule of stable-read.ts,
 // checked here once. A file that has not changed since well before the run began (its ctime,
 // which nothing but the kernel sets and every write, truncation and `utimes` moves to the
@@ -231,7 +231,7 @@ export function readRun(
         }
         const after = fs.fstatSync(fd);
         if (!after.isFile()) outcome = 2;
-        else if (got === size && after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino) {
+        else if (got === size && after.size === size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs && after.ino === before.ino) {
           outcome = 1;
           meta[at + 1] = size;
           meta[at + 2] = after.mode & 0o7777;
