@@ -533,7 +533,13 @@ describe('doctor', () => {
     ownership({ complete: false, tenantsOmitted: 79_998 });
     expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
       status: 'warn',
-      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user kept: counts are lower bounds)",
+      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user or holding entries of another kept: counts are lower bounds)",
+    });
+    // Its mismatched count is every tenant's, its entries only those answered: not set against each other ("500 of 42 entries").
+    ownership({ complete: false, tenantsOmitted: 79_998, mismatched: 500, samples: [{ path: 't079999/memory/main.sqlite', uid: 0, gid: 0 }] });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^500 entries are not owned by 1000:1000, e\.g\. t079999\/memory\/main\.sqlite \(0:0\): .*79998 tenants left out/),
     });
     // Names in the base dir that no backup covers, sent beside the report: a warning naming them.
     ownership({}, { skipped: [{ name: 'Acme', reason: 'not a valid tenant name', invalidName: true }, { name: 'acme.old', reason: 'not a valid tenant name', invalidName: true }] });
@@ -634,12 +640,12 @@ describe('doctor: the scheduled side', () => {
     expect(byName['work DLQ']).toEqual({
       check: 'work DLQ',
       status: 'warn',
-      detail: '2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq',
+      detail: "2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['restore DLQ']).toEqual({
       check: 'restore DLQ',
       status: 'warn',
-      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq",
+      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['last failures']).toEqual({
       check: 'last failures',
