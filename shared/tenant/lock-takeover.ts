@@ -48,6 +48,8 @@ const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 export interface CreateSteps {
   readonly tempWritten?: () => void;
   readonly linked?: () => void;
+  /** Where the lock is written in place: it exists, still empty. */
+  readonly openedInPlace?: () => void;
 }
 
 /**
@@ -76,8 +78,12 @@ export async function createLockFile(lockPath: string, temp: string, content: st
       const noRoomToLink = code === 'ENOSPC' || code === 'EDQUOT';
       if (code !== undefined && (LINK_UNSUPPORTED.has(code) || noRoomToLink)) {
         if (noRoomToLink) await fs.rm(temp, { force: true });
-        const inPlace = await writeNewFile(lockPath, content).catch(existsOr);
-        return inPlace === undefined ? exists : { created: true, ino: inPlace.ino };
+        const inPlace = await writeNewFile(lockPath, content, steps.openedInPlace).catch(existsOr);
+        if (inPlace === undefined) return exists;
+        // Read while still empty, it may have been taken for the lock of a writer that died
+        // (taken over once 5 s old): it is ours only if the name still holds it.
+        const named = await fs.lstat(lockPath).catch(() => undefined);
+        return named?.ino === inPlace.ino ? { created: true, ino: inPlace.ino } : exists;
       }
       throw error;
     }
@@ -120,9 +126,10 @@ function existsOr(error: unknown): undefined {
  * in it already; owning the lock gives it nothing more, and it still finds a live root
  * holder's lock busy.
  */
-async function writeNewFile(file: string, content: string): Promise<{ ino: number; ctimeMs: number }> {
+async function writeNewFile(file: string, content: string, opened?: () => void): Promise<{ ino: number; ctimeMs: number }> {
   const handle = await fs.open(file, 'wx', 0o600);
   try {
+    opened?.();
     await giveToDirectoryOwner(handle, path.dirname(file));
     await handle.writeFile(content);
     const { ino, ctimeMs } = await handle.stat();

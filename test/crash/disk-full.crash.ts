@@ -6,12 +6,12 @@
 // skipped with a note where it is not permitted.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
+import { createLockFile, readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
 import { hostId, ownerTag } from '../../shared/tenant/process-owner.js';
 import { sh, tempDir } from '../helpers/tree.js';
 import { cli, describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
@@ -286,6 +286,22 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     cases++;
     unfill(w);
     rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a lock written in place (the link would take an inode there is none of), taken over while still empty: its writer does not take it for its own', async () => {
+    const w = onTmpfs('no-inode-in-place-taken', 'size=12m,nr_inodes=400');
+    const lockPath = path.join(w.base, '.openclaw-lock-acme');
+    fillInodes(w);
+    rmSync(path.join(w.base, '.inode-0')); // one inode: the temporary's, then the lock's
+    const aside = path.join(w.base, '.openclaw-lock-acme.broken');
+    // Read empty, it is judged the lock of a writer that died (once 5 s old, as a stall may make it) and moved aside.
+    const outcome = await createLockFile(lockPath, path.join(w.base, '.openclaw-lock-acme.tmp'), '{"writer":true}', { openedInPlace: () => renameSync(lockPath, aside) });
+    cases++;
+    expect(outcome.created).toBe(false);
+    expect(existsSync(lockPath)).toBe(false);
+    rmSync(aside);
+    unfill(w);
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
