@@ -190,10 +190,11 @@ export function validateUnixSchedule(input: string): string {
     throw new CronScheduleError(`schedule "${schedule}": cron's macros are lower case (${schedule.toLowerCase()}): a crontab refuses it`);
   }
   if (schedule === '@reboot') return schedule;
+  if (schedule === '') throw new CronScheduleError('the schedule is empty: give 5 fields, e.g. "0 3 * * *" (03:00 every day, local time), or a macro such as @daily');
   const unix = expandMacro(schedule);
   const fields = unix.split(' ');
   if (fields.length !== 5) {
-    throw new CronScheduleError(`schedule "${schedule}" has ${fields.length} fields: expected 5 (minute hour day-of-month month day-of-week)`);
+    throw new CronScheduleError(`schedule "${schedule}" has ${fields.length} field${fields.length === 1 ? '' : 's'}: expected 5 (minute hour day-of-month month day-of-week)`);
   }
   if (fields.some((field) => /(^|[,/-])H/i.test(field))) throw new CronScheduleError(`schedule "${schedule}": hashed "H" values are not Unix cron`);
   parseUnix(schedule, fields);
