@@ -74,6 +74,8 @@ describe('remote mode from the command line', () => {
     const fromFlag = runCli(['--stack', 'x', 'tenants', 'list'], { env: { OPENCLAW_STACK: 'openclaw-backup' } });
     expect(fromFlag.status).toBe(2);
     expect(fromFlag.stderr).toMatch(/^openclaw: invalid --stack "x": /);
+    const long = runCli(['--stack', 'a'.repeat(300), 'tenants', 'list']);
+    expect(long.stderr).toMatch(/^openclaw: invalid --stack "a{64}"… \(300 characters\): the stack prefix/);
   });
 
   it('refuses a --region that is no region name before any AWS call, as local mode does (before: the SDK\'s "Region not accepted", exit 1)', () => {

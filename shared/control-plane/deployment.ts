@@ -4,6 +4,7 @@
 // rules; no AWS SDK, no CDK.
 
 import { UsageError } from '../errors.js';
+import { quotedValue } from '../format.js';
 
 /**
  * The deployment prefix: names the stack's resources, its exports and the EventBridge rules
@@ -17,7 +18,7 @@ export const DEFAULT_STACK_PREFIX = 'openclaw-backup';
 export function assertStackPrefix(stack: string, source: '--stack' | 'OPENCLAW_STACK' = '--stack'): string {
   if (!STACK_PREFIX_PATTERN.test(stack)) {
     throw new UsageError(
-      `invalid ${source} ${JSON.stringify(stack)}: the stack prefix is 2-24 lowercase letters, digits and "-" ` +
+      `invalid ${source} ${quotedValue(stack)}: the stack prefix is 2-24 lowercase letters, digits and "-" ` +
         `(the prefix the gateway was deployed with, e.g. ${DEFAULT_STACK_PREFIX})`,
     );
   }
