@@ -118,7 +118,7 @@ async function backupEveryTenant(context: CliContext, warnIfMisnamed: () => void
   if (isQueuedBackupAll(result)) {
     context.output.result(result, describeQueued(result, context.remote?.stack));
     if (result.complete === false) throw new ReportedError('BACKUP_ALL_INCOMPLETE', unlisted(result));
-    if (result.failed.length > 0) throw new ReportedError('BACKUP_ALL_INCOMPLETE', `${count(result.failed.length)} of ${count(result.tenants)} tenants were not queued`);
+    if (notQueued(result) > 0) throw new ReportedError('BACKUP_ALL_INCOMPLETE', `${count(notQueued(result))} of ${count(result.tenants)} tenants were not queued`);
     return;
   }
   context.output.result(result, describeAll(result, context.tenantsDir));
@@ -274,10 +274,16 @@ function describeQueued(result: QueuedBackupAll, stack: string | undefined): str
     `  they run on the gateway a bounded number at a time, from the queue ${result.queue ?? '?'}: follow them with \`openclaw${stack === undefined ? '' : ` --stack ${stack}`} doctor\` and the dashboard`,
   ];
   if (result.complete === false) lines.push(`  ${unlisted(result)}`);
-  if (result.failed.length > 0) {
-    lines.push(`  not queued ${result.failed.length}:`);
+  if (notQueued(result) > 0) {
+    lines.push(`  not queued ${count(notQueued(result))}:`);
     for (const failure of result.failed.slice(0, 10)) lines.push(`    ${failure.tenant}: ${failure.code}: ${shownText(failure.message)}`);
-    if (result.failed.length > 10) lines.push(`    … and ${result.failed.length - 10} more (see --json)`);
+    const shown = Math.min(result.failed.length, 10);
+    if (notQueued(result) > shown) lines.push(`    … and ${count(notQueued(result) - shown)} more (see --json${(result.failedOmitted ?? 0) > 0 ? `, which names ${count(result.failed.length)}: the gateway's answer holds at most 6 MB` : ''})`);
   }
   return lines;
+}
+
+/** The tenants a queued backup of all could not queue: those named, and those left out of the answer. */
+function notQueued(result: QueuedBackupAll): number {
+  return result.failed.length + (typeof result.failedOmitted === 'number' && result.failedOmitted > 0 ? result.failedOmitted : 0);
 }

@@ -6,7 +6,8 @@
 //
 // Before anything is listed, the template is checked against the gateway's own policy (the
 // bucket and key prefix the backup function may write): a wrong template fails once, here,
-// not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out that queued nothing throws, so Lambda
+// not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out whose payload is refused answers the refusal (a
+// retry would be refused the same way), counted Failed. A scheduled fan-out that queued nothing throws, so Lambda
 // retries it (nothing is doubled). One that ran out of time before it listed every tenant
 // hands the rest of its run on: it invokes itself (asynchronously) with the same run, time and
 // keys, after the last tenant it got past, so no tenant is queued twice (a Lambda retry of the
@@ -22,6 +23,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 
 import { fanOut, type FanOutOptions } from '../shared/control-plane/fan-out.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { fitting, MAX_RESPONSE_BYTES, responseBytes } from '../shared/control-plane/bounded-answers.js';
 import { errorBody, isFanOutPayload, parseFanOutRequest, type FailureResponse, type FanOutResult } from '../shared/control-plane/protocol.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import { InvalidRequestError, RemoteError } from '../shared/errors.js';
@@ -63,6 +65,18 @@ class RunAgainError extends RemoteError {
   }
 }
 
+/**
+ * A fan-out's answer with its `failed` list cut to what fits a Lambda answer, the others
+ * counted in `failedOmitted`: 40,000 tenants refused by SQS (a queue key the role may not use)
+ * made 9.3 MB, over Lambda's 6 MB, and the CLI got no answer of what happened. One that fits is
+ * unchanged.
+ */
+export function boundedFanOut(result: FanOutResult, maxBytes = MAX_RESPONSE_BYTES): FanOutResult {
+  if (responseBytes(result) <= maxBytes) return result;
+  const kept = fitting(result.failed, maxBytes - responseBytes({ ...result, failed: [], failedOmitted: result.failed.length })).count;
+  return { ...result, failed: result.failed.slice(0, kept), failedOmitted: result.failed.length - kept };
+}
+
 export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> {
   const { config, logger } = deps;
   const metrics = deps.metrics ?? noMetrics;
@@ -85,6 +99,8 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
     const scheduled = isFanOutPayload(event) && typeof (event as { cronName?: unknown }).cronName === 'string';
     const trigger = scheduled ? 'schedule' : 'direct';
     const deadline = deadlineSignal(context, Math.min(config.abortMarginMs, 30_000));
+    // Until the payload is read and allowed: a refusal then is the payload's, which a retry repeats.
+    let readingPayload = true;
     try {
       if (!isFanOutPayload(event)) throw new InvalidRequestError('fan-out request: expected { "source": "openclaw.fanout", "version": 1, "to": … }');
       const request = parseFanOutRequest(event, now);
@@ -93,6 +109,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       const timeZone = request.timeZone;
       assertRemoteStorage('backup', expandTemplate(request.to, { time: request.time, tenant: 'sample-tenant', ...(timeZone !== undefined && { timeZone }) }), undefined, config);
       assertOverwriteAllowed(request.overwrite, config);
+      readingPayload = false;
       const encryptTo = request.encryptTo ?? [];
       logger.info('fan-out started', { template: request.to, time: request.time.toISOString(), timeSource: request.timeSource, ...(timeZone !== undefined && { timeZone }), encryptedTo: encryptTo.length });
 
@@ -138,7 +155,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
           `the fan-out ran out of time before it listed every tenant (queued ${outcome.queued} of the ${outcome.tenants} it listed${listed}) and could not hand the rest on: it runs again, and the tenants queued already find their archives and are skipped`,
         );
       }
-      return {
+      return boundedFanOut({
         operation: 'backup-all',
         runId,
         time: request.time.toISOString(),
@@ -151,13 +168,19 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
         ...(!outcome.complete && outcome.lastListed !== undefined && { lastListed: outcome.lastListed }),
         ...(encryptTo.length > 0 && { encryptedTo: encryptTo }),
         queue: deps.queueUrl.split('/').pop() ?? deps.queueUrl,
-      };
+      });
     } catch (error) {
       const body = errorBody(error);
       if (body.outcome === 'failed') logger.error('fan-out failed', { errorCode: body.code, errorMessage: body.message });
       else logger.warn('fan-out refused', { errorCode: body.code, errorMessage: body.message });
+      // Lambda would run it twice more, each refused the same way (and then hand it to the DLQ): answered instead, still counted Failed (the fanout-failures alarm).
+      const notRetried = scheduled && readingPayload;
       if (!(error instanceof RunAgainError)) {
-        metrics.count('fanout', { [trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code });
+        metrics.count('fanout', { [trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code, ...(notRetried && { retried: false }) });
+      }
+      if (notRetried) {
+        logger.error('scheduled fan-out not retried', { errorCode: body.code, reason: 'its payload is refused, as the same payload retried would be: change the schedule (cron add --all again) or the stack' });
+        return { ok: false, error: body };
       }
       if (scheduled) throw new ScheduledOperationError(body, error instanceof Error ? error.name : 'Error');
       return { ok: false, error: body };

@@ -25,5 +25,5 @@ export { listHandler, type ListResponse } from './list-handler.js';
 export { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
 export { MIN_BACKUP_TIME_MS, stoppedByItsDeadline } from './invocation.js';
 export { ScheduledOperationError } from './scheduled-error.js';
-export { bounded, boundedListing, boundedPrune } from '../shared/control-plane/bounded-answers.js';
+export { bounded, boundedListing, boundedOwnership, boundedPrune } from '../shared/control-plane/bounded-answers.js';
 export { backupsPage, tenantsPage, type ListPageAnswer } from '../shared/control-plane/list-pages.js';

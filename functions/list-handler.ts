@@ -1,9 +1,10 @@
 // The list function's invocations (listHandler): the tenants on the EFS volume, names or
 // summaries, in pages, or with their ownership.
 
-import { MAX_RESPONSE_BYTES } from '../shared/control-plane/bounded-answers.js';
+import { boundedOwnership, MAX_RESPONSE_BYTES, responseBytes } from '../shared/control-plane/bounded-answers.js';
 import { skippedFields, tenantsPage } from '../shared/control-plane/list-pages.js';
 import { errorBody, failureResponse, pageOfNames, parseListRequest, type FailureResponse } from '../shared/control-plane/protocol.js';
+import { AbortedError, InvalidRequestError } from '../shared/errors.js';
 import { namesToBackUp } from '../shared/operations.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
@@ -31,7 +32,7 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         });
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete, skipped: skipped.length });
         // What doctor warns of besides: names in the base dir that no backup covers.
-        return { tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) };
+        return boundedOwnership({ tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) });
       }
       if (request.pages) {
         // Walked until the deadline: a shorter page, the CLI asks for the next (tenants of many files on EFS take minutes).
@@ -47,10 +48,16 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
         return page;
       }
       // An older CLI's whole listing: the names' sweep stops at the deadline (the names are answered whole); summaries are never answered in part.
-      const [tenants, skipped] = await withDeadline(context, config, (signal) => Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries(), operations.listSkipped()]));
+      const [tenants, skipped] = await withDeadline(context, config, async (signal) => {
+        const listed = await Promise.all([request.names ? operations.listNames({ signal }) : operations.listSummaries({ signal }), operations.listSkipped()]);
+        if (!request.names && signal.aborted) throw new AbortedError(`the list function ran out of time walking the tenants (${listed[0].length} walked): ${OLDER_CLI_LISTING}`);
+        return listed;
+      });
       logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
       if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
-      return { tenants, ...skippedFields(skipped) };
+      const answer = { tenants, ...skippedFields(skipped) };
+      if (responseBytes(answer) > MAX_RESPONSE_BYTES) throw new InvalidRequestError(`the ${tenants.length.toLocaleString('en-US')} tenants do not fit one Lambda answer (6 MB): ${OLDER_CLI_LISTING}`);
+      return answer;
     } catch (error) {
       const body = errorBody(error);
       logFailure(logger, 'list failed', error, body);
@@ -58,3 +65,6 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
     }
   };
 }
+
+/** What a caller of a whole listing (a CLI older than the list's pages) is told when the listing cannot be answered whole. */
+const OLDER_CLI_LISTING = 'this CLI lists in one answer; update it (it lists in pages), or list the tenants without --stack on a host that mounts the tenant volume';

@@ -6,9 +6,9 @@
 //
 // Alarms (each one notification per change of state, never one per tenant):
 //   backup-, restore-, prune-,           the functions' own `Failed` metric: every failure,
-//   fanout-failures                      direct invocations and answered scheduled prunes
-//                                        included (they answer {ok:false} and never reach
-//                                        Lambda's Errors)
+//   fanout-failures                      direct invocations, answered scheduled prunes and
+//                                        refused scheduled fan-outs included (they answer
+//                                        {ok:false} and never reach Lambda's Errors)
 //   throttles                            Lambda throttled any function of the stack
 //   backup-, restore-near-timeout        a run took 90 % of the 15-minute limit
 //   work-dlq, schedule-dlq               a backup gave up after its retries; a schedule

@@ -47,7 +47,7 @@ export class OperatorPolicy extends Construct {
       statements: [
         new iam.PolicyStatement({
           sid: 'InvokeFunctions',
-          actions: ['lambda:InvokeFunction', 'lambda:GetFunction', 'lambda:GetFunctionConfiguration'],
+          actions: ['lambda:InvokeFunction', 'lambda:GetFunction', 'lambda:GetFunctionConfiguration', 'lambda:GetFunctionEventInvokeConfig'],
           resources: props.functions.map((fn) => fn.functionArn),
         }),
         new iam.PolicyStatement({

@@ -51,6 +51,7 @@ export async function replaceFileWhole(directory: string, temp: string, target: 
   }
 }
 
-function noSpace(): Error {
+/** The failure of a write that took none of its bytes: one retried would spin for good. */
+export function noSpace(): Error {
   return Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
 }

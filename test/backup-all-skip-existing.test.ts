@@ -4,8 +4,8 @@
 // redone, and every archive verifies. Anything else at a tenant's destination still fails, as
 // without the flag. Before it, the run again failed on every archive already there (exit 1).
 
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -67,6 +67,12 @@ async function all(args: string[]) {
 
 async function verify(from: string, flags: string[] = []): Promise<number> {
   return (await runMain(['tenants', 'verify', '--from', from, ...flags])).status;
+}
+
+/** Sets a file's mtime to the nanosecond (utimes takes milliseconds): a record beside an archive names its mtime exactly. */
+function setMtimeNs(file: string, ns: bigint): void {
+  execFileSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, file]);
+  expect(statSync(file, { bigint: true }).mtimeNs).toBe(ns);
 }
 
 /** What each tenant's outcome was: 'ok' backed up, 'skipped', or the failure's code. */
@@ -209,20 +215,50 @@ describe('to local files', () => {
     expect(outcomes(after.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
   });
 
-  it('skips an encrypted archive only once a verification recorded whose it is: its bytes name no tenant', async () => {
+  it('skips a finished encrypted archive by what its backup recorded beside it, without its key; one cut short or without the record is refused', async () => {
+    // Before, every local encrypted archive was refused until verified with its key (its bytes name no tenant): an interrupted run could not finish.
     const encrypted = path.join(dir.path, 'local-encrypted');
     const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');
     expect((await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    const acme = path.join(encrypted, 'acme.tar.zst.age');
+    const beta = path.join(encrypted, 'beta.tar.zst.age');
+    const delta = path.join(encrypted, 'delta.tar.zst.age');
+    const record = (archive: string) => path.join(encrypted, `.${path.basename(archive)}.openclaw-verified`);
+    // beta cut short (its mtime kept): the record names another size. delta's record lost (a crash right after its rename).
+    const mtime = statSync(beta, { bigint: true }).mtimeNs;
+    truncateSync(beta, statSync(beta).size - 1);
+    setMtimeNs(beta, mtime);
+    rmSync(record(delta));
     const again = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
     expect(again.status).toBe(1);
-    expect(again.result.results[0].error.message).toBe(
-      `${path.join(encrypted, 'acme.tar.zst.age')} already exists and is not a complete backup of tenant "acme" (its encrypted bytes name no tenant: tenants verify it to record whose it is): not skipped; pass --overwrite to replace it`,
-    );
+    expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'skipped' });
+    const refusal = `already exists and is not a complete backup of tenant %s (its encrypted bytes name no tenant: tenants verify it to record whose it is): not skipped; pass --overwrite to replace it`;
+    expect(again.result.results[1].error.message).toBe(`${beta} ${refusal.replace('%s', '"beta"')}`);
+    expect(again.result.results[2].error.message).toBe(`${delta} ${refusal.replace('%s', '"delta"')}`);
+    // A verification records whose it is as before (and replaces the backup's record).
     const identityFile = path.join(dir.path, 'identity.txt');
     writeFileSync(identityFile, formatIdentity(key));
-    expect(await verify(path.join(encrypted, 'acme.tar.zst.age'), ['--identity', identityFile])).toBe(0);
+    expect(await verify(delta, ['--identity', identityFile])).toBe(0);
+    expect(await verify(acme, ['--identity', identityFile])).toBe(0);
     const verified = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
-    expect(outcomes(verified.result)).toEqual({ acme: 'skipped', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
+    expect(outcomes(verified.result)).toEqual({ acme: 'skipped', beta: 'DESTINATION_EXISTS', delta: 'skipped', gamma: 'skipped' });
+  });
+
+  it("refuses an encrypted archive whose backup's record beside it names another tenant", async () => {
+    const encrypted = path.join(dir.path, 'local-encrypted-moved');
+    const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');
+    expect((await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    // beta's archive and its record copied over acme's (mtime kept, as `cp -p` does).
+    for (const [from, to] of [
+      ['beta.tar.zst.age', 'acme.tar.zst.age'],
+      ['.beta.tar.zst.age.openclaw-verified', '.acme.tar.zst.age.openclaw-verified'],
+    ]) {
+      copyFileSync(path.join(encrypted, from!), path.join(encrypted, to!));
+      setMtimeNs(path.join(encrypted, to!), statSync(path.join(encrypted, from!), { bigint: true }).mtimeNs);
+    }
+    const again = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(outcomes(again.result).acme).toBe('DESTINATION_EXISTS');
+    expect(again.result.results[0].error.message).toContain('(it is a backup of tenant "beta")');
   });
 
   it('skips no backup this run would not write: a plain one when it encrypts, an encrypted one when it does not', async () => {

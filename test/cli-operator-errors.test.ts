@@ -830,6 +830,17 @@ describe.runIf(process.getuid?.() === 0)('what this user may not read', () => {
     expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination, '--dry-run'])).toMatchObject({ status: 0, stderr: '' });
     expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject({ status: 0, stderr: '' });
   });
+
+  it.runIf(existsSync('/usr/bin/setfacl'))('a file its mode bits grant but an ACL denies: the dry run fails naming it, as the backup does', () => {
+    // The dry run went by the mode bits (-rw-r--r--+): "would back up", exit 0, for a backup that then failed.
+    const tenants = baseWith('acl-denied', 'acme/config.json', 0o644);
+    const config = path.join(tenants, 'acme', 'config.json');
+    execFileSync('setfacl', ['-m', `u:${NOBODY}:---`, config]);
+    const destination = path.join(place, 'acl-denied.tar.zst');
+    const expected = { status: 1, stdout: '', stderr: `openclaw: cannot back up tenant "acme": permission denied (${config})${RUN_AS}\n` };
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination, '--dry-run'])).toEqual(expected);
+    expect(asNobody(['--tenants-dir', tenants, 'tenants', 'backup', 'acme', '--to', destination])).toMatchObject(expected);
+  });
 });
 
 describe('--max-bytes takes a size as --help shows one', () => {

@@ -418,6 +418,14 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
   });
 
+  it('erases the word typed with Ctrl-W, as the terminal did (before: Ctrl-W became part of the key)', async () => {
+    const script = verifyOnTerminal();
+    await untilPrompted();
+    script.stdin!.write(`# a comment\nnot the key  \x17\x17\x17${identity.slice(0, 20)}X\x17${identity}\r\x04`);
+    expect(await exitCode()).toBe('0');
+    expect(readFileSync(path.join(dir.path, 'out'), 'utf8')).toMatch(/^Intact: /);
+  });
+
   it('takes Ctrl-\\ for the quit it is (SIGQUIT, exit 131), the terminal restored first (before: part of the key)', async () => {
     const script = verifyOnTerminal();
     await untilPrompted();

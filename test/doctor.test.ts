@@ -22,7 +22,7 @@ import {
   DescribeMountTargetsCommand,
   EFSClient,
 } from '@aws-sdk/client-efs';
-import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient, ListEventSourceMappingsCommand, type FunctionConfiguration } from '@aws-sdk/client-lambda';
+import { GetFunctionConfigurationCommand, GetFunctionEventInvokeConfigCommand, InvokeCommand, LambdaClient, ListEventSourceMappingsCommand, type FunctionConfiguration } from '@aws-sdk/client-lambda';
 import { DynamoDBClient, GetItemCommand, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, ListRulesCommand } from '@aws-sdk/client-eventbridge';
 import { ListSchedulesCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
@@ -44,6 +44,7 @@ const scheduler = mockClient(SchedulerClient);
 const sqs = mockClient(SQSClient);
 const dynamodb = mockClient(DynamoDBClient);
 const events = mockClient(EventBridgeClient);
+const ASYNC_DLQ = 'OpenClawBackupStack-SchedulesDeadLetterQueue84E31400-Xk2'; 
 const QUEUE_URL = (name: string) => `https://sqs.eu-west-1.amazonaws.com/123456789012/${name}`;
 const FUNCTION_ARN = (name: string) => `arn:aws:lambda:eu-west-1:123456789012:function:${name}`;
 
@@ -63,6 +64,8 @@ function scheduledSide(options: { depths?: Record<string, [number, number]>; ten
     return { Attributes: { QueueArn: `arn:aws:sqs:eu-west-1:123456789012:${name}`, ApproximateNumberOfMessages: String(visible), ApproximateNumberOfMessagesNotVisible: String(inFlight) } };
   });
   lambda.on(ListEventSourceMappingsCommand).resolves({ EventSourceMappings: [{ State: 'Enabled', ScalingConfig: { MaximumConcurrency: 100 } }] });
+  // The async DLQ has no name of ours: the backup function's on-failure destination names it.
+  lambda.on(GetFunctionEventInvokeConfigCommand).resolves({ DestinationConfig: { OnFailure: { Destination: `arn:aws:sqs:eu-west-1:123456789012:${ASYNC_DLQ}` } } });
   dynamodb.on(QueryCommand).resolves({
     Items: options.tenants ?? [
       { kind: { S: 'tenant' }, name: { S: 'acme' }, lastSuccessAt: { S: '2026-06-03T03:10:00.000Z' } },
@@ -262,10 +265,11 @@ describe('doctor', () => {
       '  ok    work DLQ: empty',
       '  ok    schedule DLQ: empty',
       '  ok    restore DLQ: empty',
+      '  ok    async DLQ: empty',
       "  ok    last failures: no tenant's last backup failed (2 tenants on record)",
       expect.stringMatching(/^ {2}ok {4}freshness: all 2 tenants backed up within 26 hours as of \d{4}-\d\d-\d\d \d\d:\d\d UTC$/),
       "  ok    endpoints: AWS's own for Lambda, EFS, EC2, Scheduler, SQS, DynamoDB, EventBridge (no endpoint URL configured)",
-      '31 checks: 0 failed, 0 warnings',
+      '32 checks: 0 failed, 0 warnings',
       '',
     ]);
     // Read-only: EC2 Describe calls only, and the list function asked for the access point's user.
@@ -525,6 +529,12 @@ describe('doctor', () => {
       status: 'warn',
       detail: expect.stringMatching(/^2 of 42 entries are not owned by 1000:1000, e.g\. acme\/memory\/main\.sqlite \(0:0\): .*counts are lower bounds\)$/),
     });
+    // A report cut to fit Lambda's answer (a gateway of 80,000 tenants) says so.
+    ownership({ complete: false, tenantsOmitted: 79_998 });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
+      status: 'warn',
+      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user kept: counts are lower bounds)",
+    });
     // Names in the base dir that no backup covers, sent beside the report: a warning naming them.
     ownership({}, { skipped: [{ name: 'Acme', reason: 'not a valid tenant name', invalidName: true }, { name: 'acme.old', reason: 'not a valid tenant name', invalidName: true }] });
     const named = await doctorJson();
@@ -635,18 +645,32 @@ describe('doctor: the scheduled side', () => {
     expect(byName['work DLQ']).toEqual({
       check: 'work DLQ',
       status: 'warn',
-      detail: '2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq',
+      detail: "2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['restore DLQ']).toEqual({
       check: 'restore DLQ',
       status: 'warn',
-      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq",
+      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['last failures']).toEqual({
       check: 'last failures',
       status: 'warn',
       detail: "2 tenants' last backups failed: beta (2026-06-03 04:00 UTC, TENANT_BUSY: busy); acme (2026-06-03 03:20 UTC, UNREACHABLE: S3 did not answer)",
     });
+  });
+
+  // Where a scheduled backup, prune or fan-out ends after Lambda's retries: the stack names the queue nothing of ours, so doctor had never looked (only the async-dlq alarm did).
+  it('reports the async DLQ, found from the backup function\'s on-failure destination, and says when it cannot be found', async () => {
+    scheduledSide({ depths: { [ASYNC_DLQ]: [3, 0] } });
+    expect((await checksOf()).byName['async DLQ']).toEqual({
+      check: 'async DLQ',
+      status: 'warn',
+      detail: `3 messages: scheduled backups, prunes or fan-outs that failed after Lambda's retries, each with its event and error (aws sqs receive-message --queue-url ${QUEUE_URL(ASYNC_DLQ)}); run them again by hand once the cause is fixed`,
+    });
+    lambda.on(GetFunctionEventInvokeConfigCommand).rejects(Object.assign(new Error('not allowed'), { name: 'AccessDeniedException' }));
+    expect((await checksOf()).byName['async DLQ']).toMatchObject({ status: 'warn', detail: expect.stringMatching(/lambda:GetFunctionEventInvokeConfig denied\): attach this version's operator policy$/) });
+    lambda.on(GetFunctionEventInvokeConfigCommand).rejects(Object.assign(new Error('no config'), { name: 'ResourceNotFoundException' }));
+    expect((await checksOf()).byName['async DLQ']).toMatchObject({ status: 'warn', detail: 'openclaw-backup-backup has no queue for its failed scheduled runs: after Lambda\'s retries they are dropped, seen only in its logs' });
   });
 
   it('warns about crons whose target is none of the gateway\'s functions: they never back up', async () => {

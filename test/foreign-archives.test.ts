@@ -190,13 +190,23 @@ describe('archives made by GNU tar', () => {
     writeFileSync(holes, '');
     truncateSync(holes, 4 * 1024 * 1024);
     sh(`cd '${source}' && printf end >> tenants/acme/holes.bin`);
-    await expectRefused(archiveOf('sparse.tar.zst', `tar --sparse --format=${format} -cf - tenants/acme`), /^openclaw: \/\S+: sparse-file entry refused \(GNU tar --sparse wrote it.*\): re-create the archive without --sparse, or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse \(.*\): "tenants\/acme\/holes.bin"$/m);
+    await expectRefused(archiveOf('sparse.tar.zst', `tar --sparse --format=${format} -cf - tenants/acme`), /^openclaw: \/\S+: sparse-file entry refused \(GNU tar --sparse wrote it.*\): re-create the archive without --sparse \(bsdtar: with --no-read-sparse\), or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse \(.*\): "tenants\/acme\/holes.bin"$/m);
   });
 });
 
 describe('archives made by other tars', () => {
   it.skipIf(!BSDTAR).each(['ustar', 'pax', 'gnutar'])('restores bsdtar --format %s (needs bsdtar: Debian libarchive-tools)', async (format) => {
     await expectRestoredAsGnuTar(archiveOf(`bsdtar-${format}.tar.zst`, `bsdtar --format ${format} -cf - tenants/acme`));
+  });
+
+  // bsdtar stores a file with holes as a sparse entry by default (GNU tar only with --sparse): refused, saying how bsdtar makes one without.
+  it.skipIf(!BSDTAR)('refuses a file with holes as bsdtar stores it by default, naming --no-read-sparse; made with it, the archive restores (needs bsdtar)', async () => {
+    const holes = path.join(source, 'tenants', 'acme', 'holes.bin');
+    writeFileSync(holes, '');
+    truncateSync(holes, 4 * 1024 * 1024);
+    sh(`cd '${source}' && printf end >> tenants/acme/holes.bin`);
+    await expectRefused(archiveOf('bsdtar-sparse.tar.zst', 'bsdtar -cf - tenants/acme'), /^openclaw: \/\S+: sparse-file entry refused \(GNU tar --sparse wrote it, or bsdtar, which stores a file with holes so unless told --no-read-sparse.*\): re-create the archive without --sparse \(bsdtar: with --no-read-sparse\), .*: "tenants\/acme\/holes.bin"$/m);
+    await expectRestoredAsGnuTar(archiveOf('bsdtar-no-sparse.tar.zst', 'bsdtar --no-read-sparse -cf - tenants/acme'));
   });
 
   it.skipIf(!BUSYBOX)('restores busybox tar (needs busybox: Debian busybox)', async () => {

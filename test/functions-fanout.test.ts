@@ -8,7 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { generateIdentity } from '../shared/age/keys.js';
@@ -156,6 +156,26 @@ describe('fan-out handler', () => {
     expect(listed()).toBe(0);
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
     expect(counts.map((entry) => entry.counts)).toEqual(Array(4).fill({ refused: 1, durationMs: expect.any(Number) }));
+  });
+
+  // EventBridge Scheduler invokes asynchronously: a throw is run twice more by Lambda, each refused the same way, then left in the DLQ.
+  it('answers a scheduled run whose payload it refuses, counted Failed and logged as not retried, rather than throwing for Lambda to retry it', async () => {
+    const { handle, listed, counts } = fanOut(['acme']);
+    const refusals = [
+      payload({ cronName: 'nightly', to: 's3://other-bucket/{tenant}.tar.zst' }),
+      payload({ cronName: 'nightly', overwrite: true }),
+      { ...payload({ cronName: 'nightly' }), version: 9 },
+      payload({ cronName: 'nightly', encryptTo: ['age1notakey'] }),
+    ];
+    const errors = vi.spyOn(logger, 'error');
+    for (const refused of refusals) expect(await handle(refused, context)).toMatchObject({ ok: false, error: { outcome: expect.stringMatching(/^(refused|usage)$/) } });
+    expect(errors.mock.calls.filter(([message]) => message === 'scheduled fan-out not retried')).toHaveLength(refusals.length);
+    expect(counts.map((entry) => [entry.counts, entry.properties])).toEqual(
+      Array(refusals.length).fill([{ failed: 1, durationMs: expect.any(Number) }, expect.objectContaining({ trigger: 'schedule', retried: false })]),
+    );
+    expect(listed()).toBe(0);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    errors.mockRestore();
   });
 
   it('throws for a scheduled run that could queue nothing (Lambda runs it again), answers one that queued some', async () => {

@@ -18,7 +18,7 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, backupsPage, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
+import { backupHandler, backupsPage, boundedOwnership, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { AbortedError } from '../shared/errors.js';
 import { summarizeTenant, summarizeTenants } from '../shared/tenant/tenants.js';
@@ -690,6 +690,24 @@ describe('list handler', () => {
   });
 });
 
+describe('the ownership answer doctor reads', () => {
+  // 80,000 tenants on the list bundle made 8.2 MB, over Lambda's 6 MB: doctor read "failed instead of answering".
+  it('is cut to what fits a Lambda answer: the names first, then the tenants owned as expected, a tenant owned by another user kept', () => {
+    const names = Array.from({ length: 3_000 }, (_, index) => `tenant-${String(index).padStart(6, '0')}`);
+    const tenants = names.map((name, index) => ({ name, uid: index === 2_999 ? 0 : 1000, gid: 1000, entries: 12, mismatched: index === 2_999 ? 12 : 0 }));
+    const answer = { tenants: names, ownership: { expected: { uid: 1000, gid: 1000 }, base: { uid: 1000, gid: 1000, mode: '750' }, tenants, mismatched: 12, samples: [], complete: true } };
+    expect(boundedOwnership(answer, 1_000_000)).toBe(answer);
+    const withoutNames = boundedOwnership(answer, 250_000);
+    expect(withoutNames).toEqual({ ...answer, tenants: [] });
+    const cut = boundedOwnership(answer, 50_000);
+    expect(Buffer.byteLength(JSON.stringify(cut))).toBeLessThanOrEqual(50_000);
+    expect(cut.tenants).toEqual([]);
+    expect(cut.ownership.tenants[0]).toEqual(tenants[2_999]);
+    expect(cut.ownership).toMatchObject({ complete: false, mismatched: 12, tenantsOmitted: 3_000 - cut.ownership.tenants.length });
+    expect(cut.ownership.tenants.length).toBeGreaterThan(100);
+  });
+});
+
 describe('function modules', () => {
   it('read their configuration once and export a handler', async () => {
     vi.stubEnv('OPENCLAW_TENANTS_DIR', base);
@@ -749,6 +767,32 @@ describe('the list function at its deadline', () => {
     );
     // A page walked whole before the deadline is answered as before.
     expect(await tenantsPage(operations, { names: false, ownership: false, pages: true }, undefined, new AbortController().signal)).toMatchObject({ tenants: all.map((name) => ({ name })) });
+  });
+
+  // A CLI older than the list's pages asks `{}` (or `{ names: true }`) and shows what it gets as the whole list.
+  it('answers an older CLI\'s whole listing in one line, never in part, when the deadline stops its walks or it would not fit an answer', async () => {
+    const { operations } = recordingOperations();
+    const olderCli = /: this CLI lists in one answer; update it \(it lists in pages\), or list the tenants without --stack on a host that mounts the tenant volume$/;
+    // The walks had not all ended when the deadline came (before: walked on past it, and Lambda ended the invocation).
+    const walkedUntilTheDeadline: TenantOperations = {
+      ...operations,
+      listSummaries: async (page) => {
+        const walked = await operations.listSummaries(page);
+        const signal = page!.signal!;
+        if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        return walked.slice(0, 1);
+      },
+    };
+    const stopped = await listHandler({ config, logger, operations: walkedUntilTheDeadline })({}, fakeContext(2_000));
+    expect(stopped).toEqual({ ok: false, error: { code: 'ABORTED', outcome: 'failed', message: expect.stringMatching(/^the list function ran out of time walking the tenants \(1 walked\)/) } });
+    expect((stopped as { error: { message: string } }).error.message).toMatch(olderCli);
+    // 70,000 names of 60 characters: over Lambda's 6 MB answer, which Lambda refuses with no word of why.
+    const many = Array.from({ length: 70_000 }, (_, index) => `${'t'.repeat(54)}${String(index).padStart(6, '0')}`);
+    const tooMany = await listHandler({ config, logger, operations: { ...operations, listNames: async () => many } })({ names: true }, fakeContext());
+    expect(tooMany).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: expect.stringMatching(/^the 70,000 tenants do not fit one Lambda answer \(6 MB\)/) } });
+    expect((tooMany as { error: { message: string } }).error.message).toMatch(olderCli);
+    // One that fits and ends in time is answered whole, as before.
+    expect(await handlers().list({}, fakeContext())).toMatchObject({ tenants: (await operations.listNames()).map((name) => ({ name })) });
   });
 
   it('stops a tenant\'s walk on a local disk when the deadline\'s timer fires, though each call of that walk is synchronous', async () => {

@@ -41,7 +41,7 @@ import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { openLocation } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
-import { backupAt, DAY, makeTenants, s3Flags, writeWithFooterEntries } from './helpers/backups.js';
+import { backupAt, DAY, makeTenants, s3Flags, writeWithFooterEdited, writeWithFooterEntries } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { AWS_CLI, awsCliEnvironment, startCuttingProxy, startS3Server, startTaggingRefusingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
 import { cliPath, tempDir } from './helpers/tree.js';
@@ -293,6 +293,26 @@ describe('prune in a local directory', () => {
     });
     const listing = JSON.parse((await runMain(['--json', 'tenants', 'backups', 'acme', '--in', damaged])).stdout) as { backups: { name: string; note?: string }[] };
     expect(listing.backups.find((entry) => entry.name === 'newer.tar.zst')?.note).toBe(malformed);
+  });
+
+  it('counts no backup whose footer names another tenant than its marker (restore and verify refuse it): the whole older one stays', async () => {
+    const mixed = path.join(dir.path, 'mixed-ends');
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'whole.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(mixed, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
+    // Its length still right: the footer's frame only grows, what comes before it is the same.
+    writeWithFooterEdited(path.join(mixed, 'newer.tar.zst'), path.join(mixed, 'newer.tar.zst'), (payload) => payload.replace('"tenant":"acme"', '"tenant":"beta"'));
+    const verify = await runMain(['tenants', 'verify', '--from', path.join(mixed, 'newer.tar.zst')]);
+    expect(verify.stderr).toMatch(/the archive footer names tenant "beta" but its entries are for "acme"/);
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', mixed, '--keep-last', '1']);
+    expect(run.status).toBe(0);
+    expect(decisions(JSON.parse(run.stdout) as PruneResult)).toEqual({
+      keep: [
+        ['newer.tar.zst', ['incomplete: the footer names tenant "beta"; counted by no rule']],
+        ['whole.tar.zst', ['last']],
+      ],
+      remove: [],
+    });
+    expect(readdirSync(mixed).sort()).toEqual(['newer.tar.zst', 'whole.tar.zst']);
   });
 
   it('finishes when another prune of the directory removed some of the same backups first; refuses one that changed', async () => {

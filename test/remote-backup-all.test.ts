@@ -150,4 +150,37 @@ describe('tenants backup --all on a gateway', () => {
     const messages = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => parseWorkMessage(entry.MessageBody!)));
     expect(messages.map((message) => message.to)).toEqual(['s3://my-bucket/backups/acme/2026-06-03.tar.zst', 's3://my-bucket/backups/beta/2026-06-03.tar.zst']);
   });
+
+  // A queue whose key the fan-out's role may not use refuses every message: 40,000 failures made a
+  // 9.3 MB answer, which Lambda refuses (over 6 MB), and the CLI learnt nothing of what happened.
+  it('counts every tenant not queued when the fan-out\'s answer names only those that fit a Lambda answer', async () => {
+    const names = Array.from({ length: 40_000 }, (_, index) => `tenant-${String(index).padStart(6, '0')}`);
+    const handle = fanOutHandler({
+      config: { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', backupKeyPrefix: 'backups/', allowedSourceBuckets: [], abortMarginMs: 60_000 },
+      logger: new Logger({ serviceName: 'openclaw-backup', logLevel: 'SILENT' }),
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/openclaw-backup-work',
+      listPage: async (after, limit) => {
+        const start = after === undefined ? 0 : names.indexOf(after) + 1;
+        const tenants = names.slice(start, start + limit);
+        return start + limit < names.length ? { tenants, next: tenants.at(-1)! } : { tenants };
+      },
+      now: () => new Date('2026-06-03T09:00:00Z'),
+    });
+    const denied = 'The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.';
+    sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({ Successful: [], Failed: input.Entries!.map((entry) => ({ Id: entry.Id!, SenderFault: true, Code: 'KMS.AccessDeniedException', Message: denied })) }));
+    let answerBytes = 0;
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => {
+      const answer = encode(await handle(JSON.parse(new TextDecoder().decode(input.Payload)), lambdaContext({ awsRequestId: 'req-kms', functionName: 'openclaw-backup-fanout', memoryLimitInMB: '512', remaining: 300_000 })));
+      answerBytes = (answer as Uint8Array).length;
+      return { StatusCode: 200, Payload: answer };
+    });
+    const result = await backupAll();
+    expect(answerBytes).toBeLessThanOrEqual(4_000_000);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^Queued 0 of 40,000 tenants/);
+    expect(result.stdout).toContain(`  not queued 40,000:\n    tenant-000000: KMS.AccessDeniedException: SQS refused the message: ${denied}\n`);
+    expect(result.stdout).toMatch(/\n {4}… and 39,990 more \(see --json, which names [\d,]+: the gateway's answer holds at most 6 MB\)\n/);
+    expect(result.stderr).toBe('');
+  });
 });

@@ -262,7 +262,16 @@ function startBareEtagListingProxy(target: string): Promise<{ endpoint: string; 
 async function startListingRewritingProxy(
   target: string,
   rewrite: (xml: string) => string,
-  options: { readonly mergeSlashes?: boolean; readonly caseInsensitive?: boolean; readonly cutAtNul?: boolean; readonly backslashSeparates?: boolean; readonly trimsNameEnds?: boolean; readonly ntfsStreams?: boolean } = {},
+  options: {
+    readonly mergeSlashes?: boolean;
+    readonly caseInsensitive?: boolean;
+    readonly cutAtNul?: boolean;
+    readonly backslashSeparates?: boolean;
+    readonly trimsNameEnds?: boolean;
+    readonly ntfsStreams?: boolean;
+    readonly ntfsNamedStreams?: boolean;
+    readonly dropsInvisible?: boolean;
+  } = {},
 ): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const proxy = createServer((request, response) => {
     if (request.method !== 'GET' || !new URL(request.url ?? '/', 'http://proxy').searchParams.has('list-type')) {
@@ -276,8 +285,12 @@ async function startListingRewritingProxy(
         const trimmed = options.trimsNameEnds === true ? merged.replace(/(?<=\/)(%(0[0-9A-F]|1[0-9A-F]|20|7F))+|(%(0[0-9A-F]|1[0-9A-F]|20|7F))+(?=\/|$)/gi, '') : merged;
         // As a store keeping objects as files on NTFS, where "kept.tar.zst::$DATA" is the file's own data.
         const streamless = options.ntfsStreams === true ? trimmed.replace(/%3A%3A%24DATA$/i, '') : trimmed;
+        // As a store keeping objects as files on NTFS, where "kept.tar.zst:s" names a stream of the file ("removed" with it, when the file is).
+        const named = options.ntfsNamedStreams === true ? streamless.replace(/(%3A|:)[^/:%]*((%3A|:)%24DATA)?$/i, '') : streamless;
+        // As a store that drops characters drawn as nothing (a zero-width space).
+        const visible = options.dropsInvisible === true ? named.replace(/%E2%80%8B/gi, '') : named;
         // As a store keeping objects as files on a case-insensitive Windows volume: "A.zst." is "a.zst".
-        return options.caseInsensitive === true ? streamless.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : streamless;
+        return options.caseInsensitive === true ? visible.toLowerCase().replace(/(\.|%20)+(?=\/|$)/g, '') : visible;
       });
       forward(request, response, `${target}${url}`);
       return;
@@ -663,6 +676,9 @@ describe('a store that lists a second name for a backup it also lists, which it 
     ['a control character at the end', '%1F', 3, { trimsNameEnds: true }],
     ['the NTFS stream name "::$DATA" at the end', '%3A%3A%24DATA', 4, { ntfsStreams: true }],
     ['a space at the start', '%20', 5, { trimsNameEnds: true }],
+    // Before, these two were removed, and with them the backup kept (--keep-last 1 left none).
+    ['an NTFS named stream "s" at the end', '%3As', 6, { ntfsNamedStreams: true }],
+    ['a zero-width space in it', '%E2%80%8B', 7, { dropsInvisible: true }],
   ] as const)('never deletes the backup kept through its name with %s', async (what, encoded, run, store) => {
     const prefix = `trimmed-alias-${run}`;
     for (const day of ['01', '02', '03']) await backupAt(tenantsDir, 'acme', `s3://backups/${prefix}/acme-2026-02-${day}.tar.zst`, new Date(`2026-02-${day}T03:00:00Z`), server);

@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StorageError } from '../shared/errors.js';
+import { DestinationExistsError, StorageError } from '../shared/errors.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { S3Location } from '../shared/storage/s3.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -232,6 +232,49 @@ describe('a write whose answer is lost', () => {
         { Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) },
         { Key: 'openclaw-stored-bytes', Value: String(size) },
       ]);
+    } finally {
+      viaProxy.destroy();
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a write whose answer is lost, with credentials that may not look (write-only)', () => {
+  // Before, the retry's 412 said only "already exists: pass --overwrite to replace it", though
+  // the object there was this backup's own, stored whole (and for a multipart upload, that it
+  // was "aborted by something else": nothing stored).
+  it.each<[CommitRequest, number]>([
+    ['PutObject', MiB],
+    ['CompleteMultipartUpload', 12 * MiB],
+  ])('says the object found by the lost %s\'s retry may be its own (%i bytes)', async (commit, size) => {
+    const proxy = await startAnswerLosingProxy(server.endpoint, commit, { deniesLooks: true });
+    const viaProxy = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    const key = `lost-unseen/${commit}.tar.zst`;
+    try {
+      const data = randomBytes(size);
+      const location = new S3Location({ client: viaProxy, bucket: server.bucket, key, endpoint: proxy.endpoint, partSize: 5 * MiB, conditionalWrites: true });
+      const error = await location.write(bodyOf(data), writeOptions()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DestinationExistsError);
+      expect((error as Error).message).toBe(
+        `s3://${server.bucket}/${key} already exists, found so by a retry of this backup's own write whose first answer was lost: it may be this backup's archive, stored whole, and these credentials may not look (HEAD denied) to tell: list it with tenants backups (or verify it) with credentials that may read it, or pass --overwrite to write it again`,
+      );
+      expect(sha256(await readAll(await at(key).read()))).toBe(sha256(data));
+    } finally {
+      viaProxy.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('says only "already exists" of an object there before the write (its first attempt refused)', async () => {
+    const key = 'lost-unseen/there-before.tar.zst';
+    await at(key).write(bodyOf(randomBytes(1000)), writeOptions());
+    const proxy = await startAnswerLosingProxy(server.endpoint, 'PutObject', { deniesLooks: true, answersToLose: 0 });
+    const viaProxy = await createS3Client({ ...server.clientOptions, endpoint: proxy.endpoint });
+    try {
+      const location = new S3Location({ client: viaProxy, bucket: server.bucket, key, endpoint: proxy.endpoint, partSize: 5 * MiB, conditionalWrites: true });
+      const error = await location.write(bodyOf(randomBytes(MiB)), writeOptions()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DestinationExistsError);
+      expect((error as Error).message).toBe(`s3://${server.bucket}/${key} already exists: pass --overwrite to replace it`);
     } finally {
       viaProxy.destroy();
       await proxy.stop();

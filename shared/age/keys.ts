@@ -307,12 +307,13 @@ function tellTerminal(path: string, text: string): Promise<void> {
 /** Linux's /dev/ptmx (and /dev/pts/ptmx), device 5:2: each open makes a new pseudo-terminal, whose other side no one holds. */
 const PTMX_DEVICE = (5 << 8) | 2;
 
-/** Ctrl-D, Ctrl-C, Ctrl-\\, Ctrl-Z, Ctrl-U, and the keys that erase the last character typed. */
+/** Ctrl-D, Ctrl-C, Ctrl-\\, Ctrl-Z, Ctrl-U, Ctrl-W, and the keys that erase the last character typed. */
 const END_OF_INPUT = 0x04;
 const INTERRUPT = 0x03;
 const QUIT = 0x1c;
 const SUSPEND = 0x1a;
 const ERASE_LINE = 0x15;
+const ERASE_WORD = 0x17;
 const ERASE = new Set([0x7f, 0x08]);
 const NEWLINE = 0x0a;
 
@@ -320,7 +321,7 @@ const NEWLINE = 0x0a;
  * A key typed or pasted into a terminal, ended with Ctrl-D, read without echoing it (the
  * terminal showed the secret key, and kept it in its scrollback): the terminal is put in raw
  * mode while it is read, and so this does what the terminal did, ending at Ctrl-D, erasing
- * with Backspace and the line with Ctrl-U, and taking Ctrl-C for the interrupt it is (SIGINT
+ * with Backspace, the word with Ctrl-W and the line with Ctrl-U, and taking Ctrl-C for the interrupt it is (SIGINT
  * to this process, as the terminal sends it) and Ctrl-\\ for a quit (SIGQUIT, once the
  * terminal is restored: Node does not restore it on that signal). Ctrl-Z is not taken (it
  * was part of the key): a CLI stopped there would come back to a terminal that echoes the
@@ -378,10 +379,14 @@ function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: A
           return;
         }
         if (byte === SUSPEND) void tell('openclaw: Ctrl-Z does nothing while the key is read (stopped, this would leave the terminal showing what is typed); Ctrl-C stops\n');
-        else if (byte === ERASE_LINE) {
+        else if (byte === ERASE_LINE || byte === ERASE_WORD) {
           const lineStart = length === 0 ? 0 : typed.lastIndexOf(NEWLINE, length - 1) + 1;
-          typed.fill(0, lineStart, length);
-          length = lineStart;
+          // Ctrl-W, as the terminal's WERASE: the blanks before the cursor, then the word before them, within the line.
+          let from = byte === ERASE_LINE ? lineStart : length;
+          while (from > lineStart && isBlank(typed[from - 1]!)) from--;
+          while (from > lineStart && !isBlank(typed[from - 1]!)) from--;
+          typed.fill(0, from, length);
+          length = from;
         } else if (ERASE.has(byte)) length = Math.max(0, length - 1);
         else if (length >= MAX_KEY_FILE_BYTES) return finish(tooLarge());
         else type(byte === 0x0d ? 0x0a : byte);
@@ -391,6 +396,10 @@ function readTerminal(terminal: TerminalStream, tooLarge: () => Error, signal: A
     terminal.once('end', () => finish());
     terminal.once('error', (error) => finish(error));
   });
+}
+
+function isBlank(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09;
 }
 
 /** Everything a pipe's writers (or a terminal's typist) send until end of file, at most 16 MiB; `signal` ends the wait. */

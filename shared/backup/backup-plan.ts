@@ -5,10 +5,11 @@
 // database is left out when that database (recognised by its header) is snapshotted, so it
 // is listed as "may be left out". The destination is checked as the backup checks it before
 // it reads anything (an existing archive is refused without --overwrite): the plan carries
-// that refusal, and the CLI exits with it. A file whose mode bits deny this user reading it
-// is asked `access`: one the backup could not read fails the dry run as it would the backup.
+// that refusal, and the CLI exits with it. A file this user may not be able to read (any file,
+// for a user other than root: an ACL may deny what the mode bits grant) is asked `access`: one
+// the backup could not read fails the dry run as it would the backup.
 
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { accessSync, constants as fsConstants, promises as fs } from 'node:fs';
 
 import { describeError, isOpenClawError } from '../errors.js';
 import { backupReadError } from './backup.js';
@@ -21,6 +22,9 @@ import { databaseOf } from './live-files.js';
 import { SeenInodes } from './seen-inodes.js';
 import { absPathOf, firstNameOf, walkTenant, type WalkNotes } from './tenant-walk.js';
 import { shownPath } from '../format.js';
+
+/** Whether an ACL may deny this process reading a file its mode bits let it read: any user but root (no uids: Windows, none). */
+const ACLS_MAY_DENY = process.geteuid !== undefined && process.geteuid() !== 0;
 
 /** Largest files shown. */
 const LARGEST_SHOWN = 5;
@@ -75,18 +79,29 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
   const largest: { path: string; bytes: number }[] = [];
   const mayBeSkipped: ManifestNote[] = [];
   const linked = new SeenInodes();
-  for await (const item of walkTenant(tenantDir, notes, fileAccessFor(tenantDir), { statFiles: true })) {
+  const access = fileAccessFor(tenantDir);
+  // On a local disk a call on this thread: a promise per file took a dry run of 20,000 files from 0.35 to 0.6-1.2 s of CPU.
+  const mayRead = (file: string): void | Promise<void> => {
+    if (access.kind === 'parallel') return fs.access(file, fsConstants.R_OK);
+    accessSync(file, fsConstants.R_OK);
+  };
+  for await (const item of walkTenant(tenantDir, notes, access, { statFiles: true })) {
     if (signal?.aborted) break;
     if (item.kind === 'directory') totals.directories++;
     else if (item.kind === 'symlink') totals.symlinks++;
     else {
       totals.files++;
       // The backup reads every file: one this user may not read fails it, and its dry run as it
-      // fails on a directory it may not read (an ACL may grant what the mode bits deny).
-      if (item.stat?.deniedByMode === true) {
-        await fs.access(absPathOf(item), fsConstants.R_OK).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === 'EACCES' || error.code === 'EPERM') throw error;
-        });
+      // fails on a directory it may not read. An ACL may grant what the mode bits deny, or deny
+      // what they grant (`setfacl -m u:ME:---` on a file others may read): for any user but root,
+      // whom no ACL denies reading, every file is asked.
+      if (item.stat?.deniedByMode === true || ACLS_MAY_DENY) {
+        try {
+          await mayRead(absPathOf(item));
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'EACCES' || code === 'EPERM') throw error;
+        }
       }
       const bytes = item.stat?.size ?? 0;
       // A later name of a file is archived as a hard link: its content is stored once.

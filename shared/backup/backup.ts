@@ -29,7 +29,7 @@ import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenC
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { abortedError, onAbort, throwIfAborted } from '../storage/streams.js';
-import type { ArchiveLocation, PieceResult, StoreEndpoint, WriteOptions, WriteResult } from '../storage/types.js';
+import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type PieceResult, type StoreEndpoint, type WriteOptions, type WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { isMidCommit, recoverSlotWithin, type RecoverOptions, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
@@ -136,8 +136,6 @@ export interface BackupResult {
   readonly encryptedTo?: readonly string[];
 }
 
-/** Object metadata key for the manifest's digest (S3 user metadata, etc.). */
-export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
 
 export async function backupTenant(request: BackupRequest): Promise<BackupResult> {
   const result = await runBackup(request);

@@ -85,7 +85,8 @@ export interface BackupEntry {
   /**
    * Our archive whose last bytes hold no footer although its marker says it was written by a
    * version that ends every archive with one: the file or object is cut short (a copy that
-   * stopped, a full disk, a multipart upload someone completed early) or its end is damaged.
+   * stopped, a full disk, a multipart upload someone completed early) or its end is damaged
+   * (a footer naming another tenant than its marker, which restore refuses).
    */
   readonly incomplete?: true;
   /**
@@ -272,7 +273,9 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const createdAt = head.marker?.createdAt ?? metadata?.createdAt ?? facts.verified?.createdAt;
   const createdAtFrom = head.marker?.createdAt !== undefined ? 'archive' : metadata?.createdAt !== undefined ? 'metadata' : facts.verified !== undefined ? 'verification' : undefined;
   const manifestSha256 = footer?.manifestSha256 ?? facts.manifestSha256 ?? facts.verified?.manifestSha256;
-  if (footer !== undefined && footer.tenant !== head.marker?.tenant) notes.push(`the footer names tenant ${quotedPath(footer.tenant)}`);
+  // Restore and verify refuse such an archive: its end is no end of this backup.
+  const othersFooter = footer !== undefined && footer.tenant !== head.marker?.tenant;
+  if (othersFooter) notes.push(`the footer names tenant ${quotedPath(footer.tenant)}`);
   // The marker's creation time and the footer came in the same version: a dated marker promises a footer.
   const footless = footer === undefined && facts.tail !== undefined && head.marker?.createdAt !== undefined;
   // A footer that is there but cannot be read was named above: it is no missing one.
@@ -284,7 +287,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   const footerBytes = footer?.bytesBefore === undefined ? undefined : footer.bytesBefore + frameBytes!;
   const misfit = footerBytes !== undefined && footerBytes !== object.bytes && !resized;
   if (misfit) notes.push(`${object.bytes} bytes, but its footer says the archive is ${footerBytes}: cut in its middle, or bytes added`);
-  const incomplete = footless || resized || misfit;
+  const incomplete = footless || othersFooter || resized || misfit;
   // A mark for another digest is about another version of the archive.
   const verifiedAt = facts.verified !== undefined && (manifestSha256 === undefined || facts.verified.manifestSha256 === manifestSha256) ? facts.verified.verifiedAt : undefined;
   // Whole by its own bytes only where a footer can be read: for the rest, what the backup recorded as it completed (or a verification).

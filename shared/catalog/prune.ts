@@ -318,7 +318,7 @@ function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEn
   });
 }
 
-export const ALIAS_REASON = 'the same name but for case, Unicode form, a backslash for a slash, or dots, whitespace, control characters or an NTFS stream name around a segment as';
+export const ALIAS_REASON = 'the same name but for case, Unicode form, characters drawn as nothing, a backslash for a slash, or dots, whitespace, control characters or an NTFS stream name around a segment as';
 
 /**
  * A name as a case-insensitive or normalizing store may take it, folded further than any does
@@ -327,11 +327,30 @@ export const ALIAS_REASON = 'the same name but for case, Unicode form, a backsla
  * of what may end a segment without naming another file: dots and spaces (Windows:
  * `acme-1.tar.zst.`), whitespace and control characters (a store trimming names:
  * `acme-1.tar.zst\t`, and at a segment's start too) and NTFS's name of a file's own data or a
- * directory's index (`acme-1.tar.zst::$DATA`, `sub::$INDEX_ALLOCATION`), in any order.
+ * directory's index (`acme-1.tar.zst::$DATA`, `sub::$INDEX_ALLOCATION`), in any order; NTFS's
+ * name of another stream of a file (`acme-1.tar.zst:s`), and characters drawn as nothing
+ * (`acme-1\u200b.tar.zst`) anywhere.
  */
 function aliasName(location: string): string {
-  return location.normalize('NFKC').toUpperCase().toLowerCase().replace(/\\/g, '/').replace(ALIAS_SEGMENT_END, '').replace(ALIAS_SEGMENT_START, '');
+  return location
+    .replace(INVISIBLE, '')
+    .normalize('NFKC')
+    .toUpperCase()
+    .toLowerCase()
+    .replace(/\\/g, '/')
+    .replace(NTFS_NAMED_STREAM, '$1')
+    .replace(ALIAS_SEGMENT_END, '')
+    .replace(ALIAS_SEGMENT_START, '');
 }
+
+/** Characters drawn as nothing (zero-width space and joiners, BOM, soft hyphen…): a store, or the eye, may drop them. */
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/gu;
+/**
+ * A segment shaped as NTFS names a stream of a file (`acme-1.tar.zst:s`, `acme-1.tar.zst:s:$DATA`;
+ * a file's name holds no colon there), as the file: `2026-06-03T03:00:00.tar.zst`, two colons and
+ * no `$DATA`, is no such name and stays whole.
+ */
+const NTFS_NAMED_STREAM = /(?<=^|\/)([^:/]+):[^:/]*(?::\$data)?(?=\/|$)/gu;
 
 const ALIAS_SEGMENT_END = /(?:[.\s\p{Cc}]|::\$data|::\$index_allocation|:\$i30:\$index_allocation)+(?=\/|$)/gu;
 const ALIAS_SEGMENT_START = /(?<=\/)[\s\p{Cc}]+/gu;

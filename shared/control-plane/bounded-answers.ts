@@ -1,5 +1,5 @@
-// Answers bounded to what a Lambda response holds (6 MB): note lists, listings of backups and a
-// prune's decision lists cut, each saying what it left out. The functions shape their answers
+// Answers bounded to what a Lambda response holds (6 MB): note lists, listings of backups, a
+// prune's decision lists and doctor's ownership report cut, each saying what it left out. The functions shape their answers
 // with these; nothing here knows of Lambda beyond that size.
 
 import type { ManifestNote } from '../archive/manifest.js';
@@ -7,6 +7,7 @@ import type { BackupResult } from '../backup/backup.js';
 import type { BackupsListing } from '../catalog/backups.js';
 import type { PruneResult } from '../catalog/prune.js';
 import type { RestoreResult } from '../restore/restore.js';
+import type { OwnershipReport, TenantOwnership } from '../tenant/ownership.js';
 
 /**
  * Lambda answers at most 6 MB, counted in bytes of UTF-8 (a path of CJK characters takes three
@@ -110,4 +111,29 @@ export function bounded<T extends BackupResult | RestoreResult>(result: T, maxBy
     if (responseBytes(fitted) <= maxBytes) break;
   }
   return fitted;
+}
+
+/** What the list function answers `doctor` (ListRequest.ownership). */
+export interface OwnershipAnswer {
+  readonly tenants: readonly string[];
+  readonly ownership: OwnershipReport & { readonly tenantsOmitted?: number };
+  readonly skipped?: readonly unknown[];
+}
+
+/**
+ * An ownership answer whose JSON would not fit a Lambda response (80,000 tenants made 8.2 MB,
+ * and doctor read "failed instead of answering"), cut to what does: the tenants' names left out
+ * first (doctor reads the report), then the report's tenants, those owned by another user kept
+ * first, the others counted in `tenantsOmitted` and the report marked incomplete. One that fits
+ * is unchanged.
+ */
+export function boundedOwnership(answer: OwnershipAnswer, maxBytes = MAX_RESPONSE_BYTES): OwnershipAnswer {
+  if (responseBytes(answer) <= maxBytes) return answer;
+  const withoutNames = { ...answer, tenants: [] };
+  if (responseBytes(withoutNames) <= maxBytes) return withoutNames;
+  const { ownership } = answer;
+  const ownedElsewhere = (tenant: TenantOwnership) => tenant.uid !== ownership.expected.uid || tenant.gid !== ownership.expected.gid;
+  const ordered = [...ownership.tenants.filter(ownedElsewhere), ...ownership.tenants.filter((tenant) => !ownedElsewhere(tenant))];
+  const kept = fitting(ordered, maxBytes - responseBytes({ ...withoutNames, ownership: { ...ownership, tenants: [], complete: false, tenantsOmitted: ordered.length } })).count;
+  return { ...withoutNames, ownership: { ...ownership, tenants: ordered.slice(0, kept), complete: false, tenantsOmitted: ordered.length - kept } };
 }

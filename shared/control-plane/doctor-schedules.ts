@@ -6,7 +6,8 @@
 //               enabled, and how many backups it runs at once
 //   SQS         GetQueueUrl, GetQueueAttributes: the work queue's depth, the work DLQ, the
 //               schedule DLQ and the restore DLQ (with the command that moves a fixed DLQ's
-//               messages back)
+//               messages back), and the async DLQ, found from the backup function's
+//               on-failure destination (GetFunctionEventInvokeConfig: the queue has no name of ours)
 //   DynamoDB    the status table: the tenants whose last backup failed (the latest five),
 //               and the last freshness check (its time, the stale tenants it named)
 // Problems of state (messages in a DLQ, failed or stale tenants) are warnings; a missing
@@ -14,7 +15,7 @@
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { ListEventSourceMappingsCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { GetFunctionEventInvokeConfigCommand, ListEventSourceMappingsCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { ListSchedulesCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
@@ -43,6 +44,7 @@ export async function checkSchedulesAndQueues(plane: ControlPlane, clients: Sche
   const add = (check: string, status: CheckStatus, detail: string) => checks.push({ check, status, detail });
   await scheduleCheck(plane, clients, add);
   await queueChecks(plane, clients, add);
+  await asyncDeadLetterQueueCheck(plane, clients, add);
   await statusChecks(plane, clients, add, now());
   return checks;
 }
@@ -148,9 +150,44 @@ async function queueChecks(plane: ControlPlane, clients: ScheduleDoctorClients, 
     else {
       // A restore's piece delivered again goes on from where its chain stands (one whose chain ended is skipped).
       const again = check === 'work DLQ' ? 'run them again' : check === 'restore DLQ' ? 'go on with them' : undefined;
-      const redrive = again === undefined ? '' : `; once the cause is fixed, ${again}: aws sqs start-message-move-task --source-arn ${dlq.arn}`;
+      const redrive = again === undefined ? '' : `; once the cause is fixed, ${again}: aws sqs start-message-move-task --source-arn ${dlq.arn} (as a role the stack's queueRedrivers lists: the queue denies others)`;
       add(check, 'warn', `${dlq.visible + dlq.inFlight} message${dlq.visible + dlq.inFlight === 1 ? '' : 's'}: ${what}${redrive}`);
     }
+  }
+}
+
+/**
+ * The queue where the scheduled backups, prunes and fan-outs that failed after Lambda's
+ * retries end (and the monitor's failed events): the alarm `<prefix>-async-dlq` watched it,
+ * `doctor` did not, since the stack gives it no name; it is the backup function's on-failure
+ * destination. Its messages are Lambda's failure records (the event and the error), which no
+ * move task runs again.
+ */
+async function asyncDeadLetterQueueCheck(plane: ControlPlane, clients: ScheduleDoctorClients, add: Add): Promise<void> {
+  const check = 'async DLQ';
+  const backup = functionName(plane.stack, 'backup');
+  let destination: string | undefined;
+  try {
+    destination = (await clients.lambda.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: backup })))?.DestinationConfig?.OnFailure?.Destination;
+  } catch (error) {
+    const name = awsErrorName(error);
+    if (name === 'AccessDeniedException') {
+      add(check, 'warn', `cannot read where ${backup}'s failed scheduled runs go (lambda:GetFunctionEventInvokeConfig denied): attach this version's operator policy`);
+      return;
+    }
+    if (name !== 'ResourceNotFoundException') throw translateAwsError(error, plane, `reading the asynchronous invocation settings of ${backup}`);
+  }
+  const arn = destination?.split(':');
+  if (arn === undefined || arn[2] !== 'sqs' || arn[5] === undefined) {
+    add(check, 'warn', `${backup} has no queue for its failed scheduled runs: after Lambda's retries they are dropped, seen only in its logs`);
+    return;
+  }
+  const dlq = await queueDepth(plane, clients.sqs, arn[5]);
+  if (dlq === undefined) add(check, 'fail', `no queue ${arn[5]}, the on-failure destination of ${backup}: deploy this version of the stack`);
+  else if (dlq.visible + dlq.inFlight === 0) add(check, 'ok', 'empty');
+  else {
+    const messages = dlq.visible + dlq.inFlight;
+    add(check, 'warn', `${messages} message${messages === 1 ? '' : 's'}: scheduled backups, prunes or fan-outs that failed after Lambda's retries, each with its event and error (aws sqs receive-message --queue-url ${dlq.url}); run them again by hand once the cause is fixed`);
   }
 }
 

@@ -260,7 +260,12 @@ async function ownershipOnly(plane: ControlPlane, client: LambdaClient, uid: num
   const report = ownershipOf(answer);
   if (report === undefined) return { check, status: 'warn', detail: `${name} answered without an ownership report (an older gateway?)` };
   const who = `${report.expected.uid}:${report.expected.gid}`;
-  const partial = report.complete ? '' : ' (the scan stopped at its limit: counts are lower bounds)';
+  const omitted = typeof report.tenantsOmitted === 'number' && report.tenantsOmitted > 0 ? report.tenantsOmitted : 0;
+  const partial = report.complete
+    ? ''
+    : omitted > 0
+      ? ` (${omitted} tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user kept: counts are lower bounds)`
+      : ' (the scan stopped at its limit: counts are lower bounds)';
   if (report.base.uid !== report.expected.uid || report.base.gid !== report.expected.gid) {
     return { check, status: 'fail', detail: `the tenant base dir ${root} belongs to ${report.base.uid}:${report.base.gid}, not to the access point's user ${who}: restores cannot create tenants there` };
   }
@@ -288,6 +293,8 @@ interface OwnershipAnswer {
   readonly mismatched: number;
   readonly samples: readonly { readonly path: string; readonly uid: number; readonly gid: number }[];
   readonly complete: boolean;
+  /** Tenants the list function left out of its answer to fit it (handlers.ts boundedOwnership); those owned by another user are kept first. */
+  readonly tenantsOmitted?: number;
 }
 
 function ownershipOf(answer: unknown): OwnershipAnswer | undefined {

@@ -45,7 +45,8 @@
 // Responses:
 //   success           the core's result: BackupResult, RestoreResult, or { tenants }
 //                     (names, or summaries with `lastModified` as an ISO string), with
-//                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for,
+//                     `ownership` (shared/tenant/ownership.ts OwnershipReport) when asked for
+//                     (cut to fit an answer: `tenants` then empty, the report's `tenantsOmitted`),
 //                     and `next` (the name to ask `after` for) when a page has more behind it
 //                     (with `pages`, `skipped` on every page, as many as fit a quarter of
 //                     the answer, and `skippedOmitted` counting the others);
@@ -836,6 +837,8 @@ export interface FanOutResult {
   readonly queued: number;
   /** Tenants left out because they could not be queued, with the reason. */
   readonly failed: readonly { readonly tenant: string; readonly code: string; readonly message: string }[];
+  /** Tenants not queued beyond those in `failed`, left out of it to fit a Lambda answer (an older CLI counts only `failed`). */
+  readonly failedOmitted?: number;
   /**
    * False when the fan-out ran out of time before it listed every tenant: those after
    * `lastListed` (in name order; every one, without it) were neither queued nor named in

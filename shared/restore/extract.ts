@@ -149,6 +149,8 @@ export interface ExtractPieces {
   readonly copiedLinks?: CopiedLinks;
   /** What the last piece wrote last (ExtractionSuspended.lastWritten): the replay's call `skip` must be it. */
   readonly lastWritten?: string;
+  /** The piece before was killed after its first write: what it made past `skip` is replaced (resuming-tree-writer.ts). */
+  readonly rewrite?: boolean;
 }
 
 export interface CopiedLinks {
@@ -347,7 +349,7 @@ class Extraction {
       signal: this.options.signal,
     });
     const pieces = this.options.pieces;
-    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite, this.root, pieces.lastWritten);
+    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite, this.root, pieces.lastWritten, pieces.rewrite === true);
     this.writes = this.resuming ?? chosen;
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);
@@ -876,7 +878,8 @@ function assertNoneAbsent(header: TarHeader, segments: readonly string[]): void 
 function refusedType(header: TarHeader): UnsafeArchiveError {
   if (header.type === 'sparse-file') {
     return new UnsafeArchiveError(
-      'sparse-file entry refused (GNU tar --sparse wrote it; only files, directories and links are restored): re-create the archive without --sparse, ' +
+      'sparse-file entry refused (GNU tar --sparse wrote it, or bsdtar, which stores a file with holes so unless told --no-read-sparse; only files, directories and links are restored): ' +
+        're-create the archive without --sparse (bsdtar: with --no-read-sparse), ' +
         'or, from this archive alone, extract it with GNU tar and archive that tree again without --sparse ' +
         '(a restore leaves long runs of zeros unwritten, so the file comes back sparse all the same)',
       header.sparseName ?? header.name,

@@ -69,6 +69,8 @@ export interface ReadArchive {
   readonly marker?: ArchiveMarker;
   /** The trailing frame with the manifest's digest (archives from 0.1.0's listing on). */
   readonly footer?: ArchiveFooter;
+  /** Bytes after the footer's frame that decode to nothing (the footer is not the archive's end, as a listing reads it); absent: none. */
+  readonly bytesAfterFooter?: number;
   /** Bytes read from the location. */
   readonly archiveBytes: number;
   /** The stored bytes were an age file, decrypted (every chunk authenticated). */
@@ -163,13 +165,22 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   }
   // An age file without identities is refused here with a hint (also one that --pipe left
   // encrypted): the zstd decoder would call it "not a zstd stream".
+  /** The archive's bytes after decryption, read so far; and where its footer's frame ends. */
+  let plaintextBytes = 0;
+  let footerEnd: number | undefined;
+  async function* countedPlaintext(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      plaintextBytes += chunk.length;
+      yield chunk;
+    }
+  }
   const plaintext = plaintextArchive(counted(), {
     display: location.display,
     ...(options.identities !== undefined && { identities: options.identities }),
     ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
     onFormat: (isEncrypted) => (encrypted = isEncrypted),
   });
-  const frames = decompressFrames(plaintext, {
+  const frames = decompressFrames(countedPlaintext(plaintext), {
     signal,
     skippableNibbles: [ARCHIVE_MARKER_NIBBLE, ARCHIVE_FOOTER_NIBBLE],
     onSkippableFrame: (payload, nibble, offset) => {
@@ -187,6 +198,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
         throw new CorruptArchiveError(`the archive footer says ${groupThousands(parsed.bytesBefore)} bytes come before it, but ${groupThousands(offset)} do (bytes cut or added, or the footer was changed)`);
       }
       footer = parsed;
+      footerEnd = offset + SKIPPABLE_HEADER_BYTES + payload.length;
     },
   });
   async function* decoded(): AsyncGenerator<Buffer> {
@@ -217,7 +229,9 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   throwIfAborted(signal);
   assertEndsAgree(extracted, marker, footer);
   await assertRecordedDigest(location, extracted, signal);
-  return { extracted, marker, footer, archiveBytes, encrypted };
+  // Frames after the footer that decode to nothing (another tool's skippable frame, an empty frame): a listing finds no footer at the end.
+  const bytesAfterFooter = footerEnd === undefined ? 0 : plaintextBytes - footerEnd;
+  return { extracted, marker, footer, archiveBytes, encrypted, ...(bytesAfterFooter > 0 && { bytesAfterFooter }) };
 }
 
 /**

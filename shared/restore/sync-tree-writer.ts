@@ -6,6 +6,7 @@ import * as fsSync from 'node:fs';
 import { chmodSync, closeSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 
 import { fsPath } from '../raw-name.js';
+import { noSpace } from '../write-whole.js';
 import { PlannedFile, type HoleWrites } from './holes.js';
 import { copyLinkedFile, FILE_FLAGS, LINK_REFUSED, umaskStrips, type CopyBudget, type FileSink, type Owner, type TreeWriter } from './tree-writer.js';
 
@@ -99,5 +100,9 @@ class SyncFileSink extends PlannedFile implements FileSink {
 }
 
 function writeFully(fd: number, bytes: Buffer, from: number, length: number, position: number): void {
-  for (let written = 0; written < length; ) written += writeSync(fd, bytes, from + written, length - written, position + written);
+  for (let written = 0, wrote = 0; written < length; written += wrote) {
+    wrote = writeSync(fd, bytes, from + written, length - written, position + written);
+    // None of its bytes taken (a file system about to fill, a FUSE one): retried, it would spin for good.
+    if (wrote === 0) throw noSpace();
+  }
 }

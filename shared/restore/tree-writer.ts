@@ -102,7 +102,11 @@ export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: s
         for (let at = 0; at < got; at += hole) {
           const end = Math.min(at + hole, got);
           if (end - at === hole && buffer.compare(zeros, 0, hole, at, end) === 0) continue;
-          for (let written = at; written < end; ) written += fsSync.writeSync(to, buffer, written, end - written, position + written);
+          for (let written = at, wrote = 0; written < end; written += wrote) {
+            wrote = fsSync.writeSync(to, buffer, written, end - written, position + written);
+            // None of its bytes taken: retried, it would spin for good (writeWhole's failure).
+            if (wrote === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+          }
         }
         position += got;
       }

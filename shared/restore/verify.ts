@@ -16,6 +16,7 @@
 
 import type { ManifestNote } from '../archive/manifest.js';
 import { CorruptArchiveError, describeError } from '../errors.js';
+import { groupThousands } from '../format.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
 import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
@@ -84,6 +85,13 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
   if (read.marker?.createdAt !== undefined && read.footer === undefined) {
     throw new CorruptArchiveError(
       `incomplete: ${location.display} has no manifest footer at its end (cut short, or its backup never finished it): ` +
+        'every file in it matched its manifest and a restore can still read it, but it is not recorded as verified and prune counts it by no rule',
+    );
+  }
+  // Bytes after the footer: the listing finds no footer at the end and calls it cut short or damaged; verify agrees, as above.
+  if (read.bytesAfterFooter !== undefined) {
+    throw new CorruptArchiveError(
+      `incomplete: ${location.display} continues after its manifest footer (${groupThousands(read.bytesAfterFooter)} bytes follow it: appended by another tool?): ` +
         'every file in it matched its manifest and a restore can still read it, but it is not recorded as verified and prune counts it by no rule',
     );
   }

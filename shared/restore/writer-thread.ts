@@ -70,7 +70,11 @@ function workerMain(load: NodeJS.Require, copyLinked: typeof copyLinkedFile, ref
               const offset = ops[i + 1] as number;
               const length = ops[i + 2] as number;
               const position = ops[i + 3] as number;
-              for (let written = 0; written < length; ) written += fsSync.writeSync(fd, data!, offset + written, length - written, position + written);
+              // A write that takes none of its bytes (a file system about to fill, a FUSE one) would be retried for good: it fails as writeWhole's does.
+              for (let written = 0, wrote = 0; written < length; written += wrote) {
+                wrote = fsSync.writeSync(fd, data!, offset + written, length - written, position + written);
+                if (wrote === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+              }
               i += 4;
               break;
             }
@@ -78,7 +82,10 @@ function workerMain(load: NodeJS.Require, copyLinked: typeof copyLinkedFile, ref
               const length = ops[i + 1] as number;
               const position = ops[i + 2] as number;
               const zeros = new Uint8Array(length);
-              for (let written = 0; written < length; ) written += fsSync.writeSync(fd, zeros, written, length - written, position + written);
+              for (let written = 0, wrote = 0; written < length; written += wrote) {
+                wrote = fsSync.writeSync(fd, zeros, written, length - written, position + written);
+                if (wrote === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+              }
               i += 3;
               break;
             }

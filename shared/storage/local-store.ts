@@ -23,7 +23,7 @@ import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, namesLookedUp, READ_
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
-import { markedArchivePath, MAX_LOCAL_MARK_BYTES, parseLocalMark, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
+import { markedArchivePath, MAX_LOCAL_MARK_BYTES, parseLocalMark, parseLocalStoredRecord, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
 
 /** Directory levels below the store's directory that are listed. */
 const MAX_DEPTH = 8;
@@ -166,12 +166,20 @@ export class LocalArchiveStore implements ArchiveStore {
         readSync(fd, tail, 0, tail.length, stat.size - tail.length);
       }
       const markPath = verifiedMarkPath(object.location);
-      let verified;
-      if (this.marks.has(markPath)) {
-        const markBytes = readMark(markPath);
-        verified = markBytes === undefined ? undefined : parseLocalMark(markBytes, stat);
-      }
-      return { head, ...(tail !== undefined && { tail }), ...(verified !== undefined && { verified }) };
+      const markBytes = this.marks.has(markPath) ? readMark(markPath) : undefined;
+      const verified = markBytes === undefined ? undefined : parseLocalMark(markBytes, stat);
+      // Or, in its place, what the backup recorded as it completed an archive whose bytes name no tenant.
+      const stored = markBytes === undefined || verified !== undefined ? undefined : parseLocalStoredRecord(markBytes, stat);
+      return {
+        head,
+        ...(tail !== undefined && { tail }),
+        ...(verified !== undefined && { verified }),
+        ...(stored !== undefined && {
+          metadata: { tenant: stored.tenant, createdAt: stored.createdAt, toolVersion: stored.toolVersion, formatVersion: stored.formatVersion },
+          storedBytes: stat.size,
+          ...(stored.manifestSha256 !== undefined && { manifestSha256: stored.manifestSha256 }),
+        }),
+      };
     } catch (error) {
       throw this.fsError(error, object.location);
     } finally {

@@ -43,8 +43,12 @@ import { syncDirectory } from '../sync-directory.js';
 import { writeWhole } from '../write-whole.js';
 import { FileSystemClock, HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
-import { formatLocalMark, verifiedMarkPath } from './verified-mark.js';
+import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type ArchiveMetadata, type CheckWritableOptions, type ReadOptions, type VerifiedMark, type WriteOptions, type WriteResult } from './types.js';
+import { AGE_MAGIC_BYTES, isAgeFile } from '../age/probe.js';
+import { formatLocalMark, formatLocalStoredRecord, verifiedMarkPath } from './verified-mark.js';
+
+/** The first bytes of a written archive looked at: whether it is an age file. */
+const HEAD_PEEK_BYTES = AGE_MAGIC_BYTES;
 
 /** The StorageError code of a file system failure, by errno. */
 const STORAGE_CODES: Readonly<Record<string, StorageCode>> = {
@@ -177,11 +181,13 @@ export class LocalFileLocation implements ArchiveLocation {
       heartbeat.unref();
       const flushBehind = new FlushBehind(file, this.flushBehindBytes);
       let bytes = 0;
+      let head = Buffer.alloc(0);
       try {
         await pipeline(
           body,
           async (source: AsyncIterable<Buffer>) => {
             for await (const chunk of source) {
+              if (head.length < HEAD_PEEK_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_PEEK_BYTES - head.length)]);
               await writeWhole(file, [chunk]).catch(writeFailed);
               if (bytes === 0) crashPoint('archive:temp-opened');
               bytes += chunk.length;
@@ -208,8 +214,11 @@ export class LocalFileLocation implements ArchiveLocation {
       throwIfAborted(signal);
       crashPoint('archive:temp-written');
 
+      const manifestSha256 = options.finalMetadata?.()[MANIFEST_DIGEST_METADATA_KEY];
       await this.commit(temporary, options.overwrite);
       temporary = undefined;
+      clearInterval(heartbeat);
+      if (isAgeFile(head)) await this.recordStored(options.metadata, manifestSha256, written);
       // Best effort: the archive is already visible, and failing the write now would break
       // the all-or-nothing promise.
       await syncDirectory(directory).catch(() => {});
@@ -275,25 +284,46 @@ export class LocalFileLocation implements ArchiveLocation {
     if (this.openedOthers || (this.opened !== undefined && !sameArchive(this.opened, info))) {
       throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
     }
+    await this.writeMarkFile(formatLocalMark(mark, info), () => crashPoint('verify:mark-temp-written'));
+    await removeDeadPartials(dirname(this.path));
+  }
+
+  /**
+   * Records beside a just-committed encrypted archive (age: its bytes name no tenant) what
+   * its backup knows of it (verified-mark.ts StoredRecord), for the file now at the path if it
+   * is the one written. Best effort, as S3's size tag is: the archive is whole and visible
+   * already; without the record `--skip-existing` asks for a verification, as before it existed.
+   */
+  private async recordStored(metadata: ArchiveMetadata, manifestSha256: string | undefined, written: { readonly ino: number; readonly size: number }): Promise<void> {
+    try {
+      const now = await lstat(this.path);
+      if (now.ino !== written.ino || now.size !== written.size) return;
+      const { tenant, createdAt, toolVersion, formatVersion } = metadata;
+      await this.writeMarkFile(formatLocalStoredRecord({ tenant, createdAt, toolVersion, formatVersion, ...(manifestSha256 !== undefined && { manifestSha256 }) }, now));
+    } catch {
+      // The archive stands without it.
+    }
+  }
+
+  /** Writes the hidden file beside the archive (verified-mark.ts) whole, through a temporary file renamed over it. */
+  private async writeMarkFile(bytes: Buffer, beforeRename?: () => void): Promise<void> {
     const target = verifiedMarkPath(this.path);
-    const directory = dirname(target);
-    // Named as a temporary archive is, owner and all: one a killed verify left goes with
-    // theirs, at the next verification or backup written into this directory.
-    const temporary = `${directory}/${basename(target).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
+    // Named as a temporary archive is, owner and all: one a killed verify or backup left goes
+    // with theirs, at the next verification or backup written into this directory.
+    const temporary = `${dirname(target)}/${basename(target).slice(0, 160)}.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`;
     try {
       const handle = await open(temporary, 'wx', ARCHIVE_FILE_MODE);
       try {
-        await writeWhole(handle, [formatLocalMark(mark, info)]);
+        await writeWhole(handle, [bytes]);
       } finally {
         await handle.close();
       }
-      crashPoint('verify:mark-temp-written');
+      beforeRename?.();
       await rename(temporary, target);
     } catch (error) {
       await unlink(temporary).catch(() => {});
       throw this.fsError(error, 'write', target);
     }
-    await removeDeadPartials(directory);
   }
 
   /**

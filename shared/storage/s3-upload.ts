@@ -56,6 +56,28 @@ import { release } from '../released-buffers.js';
 import { abortedError, destroyQuietly, onAbort } from './streams.js';
 import { PART_STALL_MS, WATCH_PROGRESS_OPTIONS, watchProgress } from './part-progress.js';
 
+/**
+ * The committing request failed on a retry of the SDK's, and nothing could look at the key
+ * (HEAD denied to write-only credentials, or no answer): its first attempt may have stored this
+ * very upload, its answer lost, and the retry then failed on it (412 under If-None-Match,
+ * NoSuchUpload for a completed multipart upload). Told apart from an object that was there
+ * before (a first attempt's 412) and from an upload aborted by something else.
+ */
+export class CommitUnconfirmed extends Error {
+  constructor(
+    readonly target: Pick<UploadTarget, 'Bucket' | 'Key'>,
+    readonly failure: unknown,
+  ) {
+    super(`the commit of s3://${target.Bucket}/${target.Key} failed on a retry, unseen`, { cause: failure });
+  }
+}
+
+/** Whether the SDK sent the request more than once: an earlier attempt may have been carried out. */
+function retried(error: unknown): boolean {
+  const attempts = typeof error === 'object' && error !== null ? (error as { $metadata?: { attempts?: number } }).$metadata?.attempts : undefined;
+  return attempts !== undefined && attempts > 1;
+}
+
 /** What every request of the upload names: the object and the headers it is created with. */
 export interface UploadTarget {
   readonly Bucket: string;
@@ -333,27 +355,29 @@ class Uploader {
     try {
       result = await request();
     } catch (error) {
-      result = await this.landedDespiteFailure();
-      if (result === undefined) throw error;
+      const landed = await this.landedDespiteFailure();
+      if (landed === 'unseen' && retried(error)) throw new CommitUnconfirmed(this.upload.target, error);
+      if (typeof landed !== 'object') throw error;
+      result = landed;
     }
     this.committed = true;
     return result;
   }
 
-  /** This upload's object at the key (its size and all its user metadata), or undefined: not there, another object, or no answer. */
-  private async landedDespiteFailure(): Promise<StreamUploadResult | undefined> {
+  /** This upload's object at the key (its size and all its user metadata); 'another': not there, or another object; 'unseen': no look (denied, no answer, nothing to tell it by). */
+  private async landedDespiteFailure(): Promise<StreamUploadResult | 'another' | 'unseen'> {
     const { sdk, client, target, signal } = this.upload;
     const expected = Object.entries(target.Metadata ?? {});
-    if (expected.length === 0 || signal?.aborted) return undefined;
+    if (expected.length === 0 || signal?.aborted) return 'unseen';
     const deadline = AbortSignal.timeout(this.upload.abortTimeoutMs ?? ABORT_UPLOAD_TIMEOUT_MS);
     try {
       const head = await client.send(new sdk.HeadObjectCommand({ Bucket: target.Bucket, Key: target.Key }), {
         abortSignal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
       });
       const ours = head.ETag !== undefined && head.ContentLength === this.bytes && expected.every(([name, value]) => head.Metadata?.[name] === value);
-      return ours ? { bytes: this.bytes, ...(head.VersionId !== undefined && { versionId: head.VersionId }), ...appliedOf(head) } : undefined;
-    } catch {
-      return undefined;
+      return ours ? { bytes: this.bytes, ...(head.VersionId !== undefined && { versionId: head.VersionId }), ...appliedOf(head) } : 'another';
+    } catch (error) {
+      return s3StatusCode(error) === 404 || s3ErrorName(error) === 'NotFound' ? 'another' : 'unseen';
     }
   }
 

@@ -72,7 +72,7 @@ import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error
 import { formatS3Url } from './s3-url.js';
 import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 import { PartStalled } from './part-progress.js';
-import { MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
+import { CommitUnconfirmed, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, readAtMost, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
@@ -786,6 +786,14 @@ export class S3Location implements ArchiveLocation {
     }
     // The body's errors belong to the caller: passed on untouched.
     if (failure.source === 'body' || failure.source === 'committing') return failure.error;
+    // Before "aborted by something else": a completed upload is no longer there to abort either.
+    if (failure.error instanceof CommitUnconfirmed) {
+      const said = translateS3Error(failure.error.failure, context);
+      const mayBeOurs = `found so by a retry of this backup's own write whose first answer was lost: it may be this backup's archive, stored whole, and these credentials may not look (HEAD denied) to tell: list it with tenants backups (or verify it) with credentials that may read it`;
+      if (said instanceof DestinationExistsError) return new DestinationExistsError(`${context.display} already exists, ${mayBeOurs}, or pass --overwrite to write it again`, {}, { cause: failure.error.failure });
+      if (failure.uploadGone) return new StorageError(`the multipart upload of ${context.display} was gone, ${mayBeOurs}; else it was aborted by something else, and the backup is to run again`, 'S3', { cause: failure.error.failure });
+      return said;
+    }
     // Whatever the store said to the part or the completion that failed (AWS: NoSuchUpload; an
     // emulator: HTTP 500), an upload it no longer knows was aborted by someone else.
     if (failure.uploadGone && !(failure.error instanceof PartStalled)) {

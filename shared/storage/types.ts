@@ -39,6 +39,9 @@ export interface PieceResult extends WriteResult {
 }
 
 /** Facts about an archive that a location may record beside the bytes (e.g. S3 metadata). */
+/** The finalMetadata key of the manifest's digest (S3: a tag; local: the stored record, verified-mark.ts). */
+export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
+
 export interface ArchiveMetadata {
   readonly tenant: string;
   readonly formatVersion: number;

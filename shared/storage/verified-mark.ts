@@ -4,6 +4,11 @@
 //     names the archive's size and mtime: a mark whose archive changed since is ignored;
 //   - on an S3 object, the tag `openclaw-verified` (`<time> <manifest sha256>`), next to the
 //     backup's own `openclaw-manifest-sha256` tag (s3.ts tagsFor).
+// The same hidden file beside a local age-encrypted archive (--encrypt-to, or `--pipe "age …"`),
+// whose bytes name no tenant, holds, until a verification replaces it,
+// what the backup recorded as it completed the file: its tenant, creation time, tool version
+// and manifest digest, for that size and mtime (a local StoredRecord: what S3's metadata and
+// size tag say of an object), so that `--skip-existing` and the listings know it without its key.
 // Marks are read from places anyone with write access can change, so they are parsed as
 // strictly as the archive's own metadata; a malformed mark is no mark.
 
@@ -15,6 +20,7 @@ import type { VerifiedMark } from './types.js';
 
 export const VERIFIED_MARK_SUFFIX = '.openclaw-verified';
 const LOCAL_FORMAT = 'openclawmu-verified';
+const STORED_FORMAT = 'openclawmu-stored';
 /** Largest mark file read. */
 export const MAX_LOCAL_MARK_BYTES = 4096;
 /** The S3 tag key (METADATA_PREFIX + 'verified'). */
@@ -39,22 +45,50 @@ export function formatLocalMark(mark: VerifiedMark, archive: Pick<Stats, 'size' 
 
 /** The mark in `bytes`, if it is well formed and names this size and mtime of the archive. */
 export function parseLocalMark(bytes: Buffer, archive: Pick<Stats, 'size' | 'mtimeMs'>): VerifiedMark | undefined {
-  if (bytes.length > MAX_LOCAL_MARK_BYTES) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const record = value as Record<string, unknown>;
-  if (record.format !== LOCAL_FORMAT || record.archiveBytes !== archive.size || record.archiveMtimeMs !== archive.mtimeMs) return undefined;
+  const record = parsedObject(bytes);
+  if (record === undefined || record.format !== LOCAL_FORMAT || record.archiveBytes !== archive.size || record.archiveMtimeMs !== archive.mtimeMs) return undefined;
   const mark = markOf(record.verifiedAt, record.manifestSha256, record.createdAt);
   // Marks before this version name no tenant; nor, as taken, does one naming what no tenant
   // is called (`../x`, control characters): it would take the archive away from the tenant its
   // path names, into a listing no one asks for.
   const tenant = record.tenant;
   return mark !== undefined && typeof tenant === 'string' && isValidTenantName(tenant) ? { ...mark, tenant } : mark;
+}
+
+/** What the backup that completed a local archive recorded beside it (in the mark's file, until a verification's mark replaces it). */
+export interface StoredRecord {
+  readonly tenant: string;
+  readonly createdAt: string;
+  readonly toolVersion: string;
+  readonly formatVersion: number;
+  readonly manifestSha256?: string;
+}
+
+export function formatLocalStoredRecord(record: StoredRecord, archive: Pick<Stats, 'size' | 'mtimeMs'>): Buffer {
+  return Buffer.from(`${JSON.stringify({ format: STORED_FORMAT, ...record, archiveBytes: archive.size, archiveMtimeMs: archive.mtimeMs })}\n`);
+}
+
+/** The record in `bytes`, if it is well formed and names this size and mtime of the archive. */
+export function parseLocalStoredRecord(bytes: Buffer, archive: Pick<Stats, 'size' | 'mtimeMs'>): StoredRecord | undefined {
+  const record = parsedObject(bytes);
+  if (record === undefined || record.format !== STORED_FORMAT || record.archiveBytes !== archive.size || record.archiveMtimeMs !== archive.mtimeMs) return undefined;
+  const { tenant, createdAt, toolVersion, formatVersion, manifestSha256 } = record;
+  if (typeof tenant !== 'string' || !isValidTenantName(tenant)) return undefined;
+  if (typeof createdAt !== 'string' || !ISO_TIME.test(createdAt) || Number.isNaN(Date.parse(createdAt))) return undefined;
+  if (typeof toolVersion !== 'string' || toolVersion.length === 0 || toolVersion.length > 64) return undefined;
+  if (typeof formatVersion !== 'number' || !Number.isSafeInteger(formatVersion) || formatVersion < 1) return undefined;
+  if (manifestSha256 !== undefined && (typeof manifestSha256 !== 'string' || !SHA256_HEX.test(manifestSha256))) return undefined;
+  return { tenant, createdAt, toolVersion, formatVersion, ...(manifestSha256 !== undefined && { manifestSha256 }) };
+}
+
+function parsedObject(bytes: Buffer): Record<string, unknown> | undefined {
+  if (bytes.length > MAX_LOCAL_MARK_BYTES) return undefined;
+  try {
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The tag's value: `<verifiedAt> <manifestSha256> <createdAt>` (tag values allow spaces, not JSON's quotes; the tenant is in the object's metadata). */

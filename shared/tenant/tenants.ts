@@ -272,9 +272,20 @@ export async function summarizeTenants(tenantsDir: string, page: ListPage = {}):
   if (page.after !== undefined) tenants = tenants.filter((tenant) => tenant.name > page.after!);
   if (page.limit !== undefined) tenants = tenants.slice(0, page.limit);
   const { signal } = page;
-  if (signal === undefined) return Promise.all(tenants.map((tenant) => summaryOf(tenantsDir, tenant)));
+  // Walked a few at a time, in order, so that a page cut by the deadline holds the tenants
+  // before the cut: all at once, every walk shared the network volume's round trips and none
+  // had ended when it came (200 tenants of 400 files behind 5 ms: "ran out of time walking the
+  // first tenant" at every try, though the first alone took 0.1 s).
   const done: (TenantSummary | undefined)[] = tenants.map(() => undefined);
-  const walks = Promise.all(tenants.map((tenant, index) => summaryOf(tenantsDir, tenant, signal).then((summary) => (done[index] = summary))));
+  let next = 0;
+  const walkInOrder = async (): Promise<void> => {
+    while (next < tenants.length && signal?.aborted !== true) {
+      const index = next++;
+      done[index] = await summaryOf(tenantsDir, tenants[index]!, signal);
+    }
+  };
+  const walks = Promise.all(Array.from({ length: Math.min(TENANTS_WALKED_AT_ONCE, tenants.length) }, walkInOrder));
+  if (signal === undefined) return (await walks, done as TenantSummary[]);
   let stopped: () => void = () => undefined;
   const stop = new Promise<void>((resolve) => {
     stopped = resolve;
@@ -291,6 +302,9 @@ export async function summarizeTenants(tenantsDir: string, page: ListPage = {}):
   const ended = done.findIndex((summary) => summary === undefined);
   return (ended === -1 ? done : done.slice(0, ended)) as TenantSummary[];
 }
+
+/** How many tenants' walks run at once: each walks its directories in parallel on a network volume, so a few keep its round trips busy. */
+const TENANTS_WALKED_AT_ONCE = 16;
 
 /** One listed tenant's summary: walked when it is `ok`, stopped by `signal` (which throws its reason). */
 function summaryOf(tenantsDir: string, tenant: TenantSummary, signal?: AbortSignal): Promise<TenantSummary> {

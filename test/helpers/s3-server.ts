@@ -245,9 +245,9 @@ export type CommitRequest = 'PutObject' | 'CompleteMultipartUpload';
  * unlike s3rver, it refuses a PutObject or CompleteMultipartUpload that carries
  * `If-None-Match: *` with 412 when the key already exists.
  */
-export async function startAnswerLosingProxy(target: string, lose: CommitRequest): Promise<RecordingServer> {
+export async function startAnswerLosingProxy(target: string, lose: CommitRequest, options: { readonly deniesLooks?: boolean; readonly answersToLose?: number } = {}): Promise<RecordingServer> {
   const requests: RecordedRequest[] = [];
-  let answersToLose = 1;
+  let answersToLose = options.answersToLose ?? 1;
   const commitOf = (method: string | undefined, url: URL): CommitRequest | undefined => {
     if (method === 'POST' && url.searchParams.has('uploadId')) return 'CompleteMultipartUpload';
     if (method === 'PUT' && !url.searchParams.has('uploadId') && !url.searchParams.has('tagging') && !url.searchParams.has('partNumber')) return 'PutObject';
@@ -267,6 +267,13 @@ export async function startAnswerLosingProxy(target: string, lose: CommitRequest
       requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
       const url = new URL(request.url ?? '/', 'http://proxy');
       const commit = commitOf(request.method, url);
+      // Write-only credentials: a look at an object (HEAD, GET) is denied.
+      if (options.deniesLooks === true && (request.method === 'HEAD' || (request.method === 'GET' && url.pathname.split('/').length > 2 && url.search === ''))) {
+        request.resume();
+        response.writeHead(403, { 'content-type': 'application/xml' });
+        response.end(request.method === 'HEAD' ? undefined : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+        return;
+      }
       if (commit !== undefined && request.headers['if-none-match'] === '*' && (await keyExists(url.pathname))) {
         request.resume();
         response.writeHead(412, { 'content-type': 'application/xml' });
