@@ -634,12 +634,12 @@ describe('doctor: the scheduled side', () => {
     expect(byName['work DLQ']).toEqual({
       check: 'work DLQ',
       status: 'warn',
-      detail: '2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq',
+      detail: "2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['restore DLQ']).toEqual({
       check: 'restore DLQ',
       status: 'warn',
-      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq",
+      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['last failures']).toEqual({
       check: 'last failures',
