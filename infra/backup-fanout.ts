@@ -24,7 +24,7 @@ import { Construct } from 'constructs';
 import { defaultBackupConcurrency, MAX_CONCURRENCY, MIN_CONCURRENCY, type EfsThroughput } from './backup-concurrency.js';
 import type { BackupFunctions } from './backup-functions.js';
 import { coordinatorFunction } from './coordinator-function.js';
-import { SECURE_QUEUE_PROPS } from './secure-defaults.js';
+import { allowSendersOnly, SECURE_QUEUE_PROPS } from './secure-defaults.js';
 import { ProblemList } from './validation.js';
 import { FUNCTION_ENV, functionName, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, workDeadLetterQueueName, workQueueName } from '../shared/control-plane/deployment.js';
 
@@ -122,6 +122,8 @@ export class BackupFanOut extends Construct {
       memorySizeMiB: FANOUT_MEMORY_MIB,
     });
     this.queue.grantSendMessages(this.fanOutFunction);
+    // Only the fan-out and the backup function (its next pieces) queue backups (and the redrivers).
+    allowSendersOnly(this.queue, [props.functions.backupFunction.role!, this.fanOutFunction.role!], props.functions.queueRedrivers);
     props.functions.listFunction.grantInvoke(this.fanOutFunction);
     // A scheduled fan-out out of time hands the rest of its run on to itself (fanout-handler.ts):
     // named, since its own ARN in its role's policy would make the function depend on itself.

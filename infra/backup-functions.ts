@@ -52,6 +52,7 @@ import {
   LIST_TIMEOUT,
   LONG_TASK_TIMEOUT,
   SECURE_QUEUE_PROPS,
+  allowSendersOnly,
   logGroupProps,
   vcpusForMemory,
 } from './secure-defaults.js';
@@ -93,6 +94,14 @@ export interface BackupFunctionsProps {
    * @default []
    */
   readonly extraSourceBuckets?: readonly string[];
+  /**
+   * Principals (ARNs) besides the functions that may send to the restore queue, and to the
+   * work queue (BackupFanOutProps.queueRedrivers): the role that redrives their dead-letter
+   * queues (`aws sqs start-message-move-task` sends with the caller's permissions). Every other
+   * principal is denied `sqs:SendMessage` by the queues' policies.
+   * @default []
+   */
+  readonly queueRedrivers?: readonly string[];
   /**
    * The only S3-compatible endpoints a request may name: `https://host[:port]` allows that
    * host, `https://host[:port]/path` (a store behind a proxy) that path and below it only; the
@@ -171,6 +180,8 @@ export class BackupFunctions extends Construct {
   /** The restore function's queue of next pieces (a restore in pieces), and its dead-letter queue. */
   readonly restoreQueue: sqs.Queue;
   readonly restoreDeadLetterQueue: sqs.Queue;
+  /** Principals besides the functions that may send to the restore and work queues (BackupFunctionsProps.queueRedrivers). */
+  readonly queueRedrivers: readonly string[];
   readonly listFunction: nodejs.NodejsFunction;
   /** Removes old archives (`tenants prune`); no file system. */
   readonly pruneFunction: nodejs.NodejsFunction;
@@ -319,6 +330,7 @@ export class BackupFunctions extends Construct {
     // the backup function's, reads the archives and may replace tenants. A piece handed back
     // (it wrote nothing, or could not queue its next) comes again after the function's timeout
     // and the lock's stale age; after its last attempt it waits in the restore DLQ.
+    this.queueRedrivers = props.queueRedrivers ?? [];
     this.restoreDeadLetterQueue = new sqs.Queue(this, 'RestoreDeadLetterQueue', { ...SECURE_QUEUE_PROPS, queueName: restoreDeadLetterQueueName(props.prefix) });
     Validations.of(this.restoreDeadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
@@ -332,6 +344,8 @@ export class BackupFunctions extends Construct {
     });
     this.restoreFunction.addEventSource(new SqsEventSource(this.restoreQueue, { batchSize: 1, reportBatchItemFailures: true }));
     this.restoreQueue.grantSendMessages(this.restoreFunction);
+    // Each message names a chain's piece: only the restore role queues one (and the redrivers).
+    allowSendersOnly(this.restoreQueue, [this.restoreFunction.role!], this.queueRedrivers);
     this.restoreFunction.addEnvironment(FUNCTION_ENV.restoreQueueUrl, this.restoreQueue.queueUrl);
 
     bucket.grantBackupWrite(this.backupFunction, { allowOverwrite: props.allowOverwrite ?? false });
@@ -493,6 +507,12 @@ function validate(props: BackupFunctionsProps): void {
     problems.check(
       /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/.test(keyArn),
       `extraSourceKmsKeyArns: ${JSON.stringify(keyArn)} is not a KMS key ARN`,
+    );
+  }
+  for (const principal of props.queueRedrivers ?? []) {
+    problems.check(
+      /^arn:aws[a-z-]*:iam::\d{12}:(?:role|user)\/[\w+=,.@/-]+$/.test(principal),
+      `queueRedrivers: ${JSON.stringify(principal)} is not the ARN of an IAM role or user (arn:aws:iam::<account>:role/<name>)`,
     );
   }
   if (props.architecture !== undefined) {

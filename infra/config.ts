@@ -39,6 +39,7 @@ export const CONTEXT_KEYS = [
   'replicationKmsKeyArn',
   'extraSourceBuckets',
   'extraSourceKmsKeyArns',
+  'queueRedrivers',
   // What the functions may do and reach.
   'allowedEndpoints',
   'allowOverwrite',
@@ -217,6 +218,7 @@ export function readConfig(lookup: (key: string) => unknown, givenKeys: Iterable
     extraSourceBuckets: list('extraSourceBuckets'),
     extraSourceKmsKeyArns: list('extraSourceKmsKeyArns'),
     functions: {
+      queueRedrivers: list('queueRedrivers'),
       architecture: oneOf('architecture', ['x86_64', 'arm64'] as const),
       memorySizeMiB: int('memorySizeMiB'),
       ephemeralStorageMiB: int('ephemeralStorageMiB'),

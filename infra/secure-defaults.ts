@@ -90,6 +90,26 @@ export const SECURE_QUEUE_PROPS = {
   retentionPeriod: Duration.days(14),
 } as const satisfies sqs.QueueProps;
 
+/**
+ * A queue's resource policy: only `senders` (the roles of the functions that queue on it) and
+ * `redrivers` (principal ARNs the deployment names: a DLQ's redrive sends to its source queue
+ * with the caller's own permissions) may send to it. Denied to any other principal of the
+ * account, whatever its IAM policies allow (a message names a tenant and what to do with it:
+ * a piece of a restore chain, a backup). TLS-only comes from SECURE_QUEUE_PROPS.
+ */
+export function allowSendersOnly(queue: sqs.Queue, senders: readonly iam.IRole[], redrivers: readonly string[] = []): void {
+  queue.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'SendOnlyFromItsSenders',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['sqs:SendMessage'],
+      resources: [queue.queueArn],
+      conditions: { ArnNotEquals: { 'aws:PrincipalArn': [...senders.map((role) => role.roleArn), ...redrivers] } },
+    }),
+  );
+}
+
 /** File system settings for a standalone deployment: encrypted, backed up, kept on delete. */
 export const SECURE_FILE_SYSTEM_PROPS = {
   encrypted: true,

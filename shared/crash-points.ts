@@ -43,6 +43,8 @@ export const CRASH_POINTS = [
   'restore:staging-discarded',
   // A restore in pieces (restore.ts, restore/restore-continuation.ts): a piece marked its checkpoint as written past, or saved it and stopped.
   'restore:piece-marked',
+  // A piece issued a write past its checkpoint (resuming-tree-writer.ts); `@n`: its n-th.
+  'restore:piece-wrote',
   'restore:piece-saved',
   // A piece queued its next (RestorePieces.handOver), its checkpoint not yet saved as handed over.
   'restore:piece-handed-over',

@@ -321,9 +321,9 @@ export async function readOwnFile(file: string, maxBytes: number): Promise<Buffe
  * readOwnFile, or undefined where there is no such file: a state file a chain may have. Any
  * other failure to read it is one line naming `what` it is.
  */
-export async function readOwnFileIfPresent(file: string, maxBytes: number, what: string): Promise<Buffer | undefined> {
+export async function readOwnFileIfPresent(file: string, maxBytes: number, what: string): Promise<OwnFileRead | undefined> {
   try {
-    return await readOwnFile(file, maxBytes);
+    return await readOwnFileAndOwner(file, maxBytes);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     if (error instanceof FileSystemError) throw error;
@@ -331,14 +331,21 @@ export async function readOwnFileIfPresent(file: string, maxBytes: number, what:
   }
 }
 
-/** readOwnFile, with the uid of the file read (whose records the caller may trust: the restore journal's writer). */
-export async function readOwnFileAndOwner(file: string, maxBytes: number): Promise<{ bytes: Buffer; uid: number }> {
+/** A file read by readOwnFileAndOwner: its bytes, and its owner and mode when it was read. */
+export interface OwnFileRead {
+  readonly bytes: Buffer;
+  readonly uid: number;
+  readonly mode: number;
+}
+
+/** readOwnFile, with the uid and mode of the file read (whose records the caller may trust: the restore journal's writer). */
+export async function readOwnFileAndOwner(file: string, maxBytes: number): Promise<OwnFileRead> {
   const { handle, stat } = await openOwnFile(file);
   try {
     const limit = Math.min(maxBytes, Math.max(stat.size, 64 * 1024));
     const bytes = await readUpTo(handle, limit);
     if (bytes.length === limit && bytes.length < stat.size) throw new FileSystemError(`${shownPath(file)} is larger than any file this tool makes there (${stat.size} bytes): someone else who can write in its directory put it there; remove it, then run the command again`);
-    return { bytes, uid: stat.uid };
+    return { bytes, uid: stat.uid, mode: stat.mode };
   } finally {
     await handle.close();
   }

@@ -533,7 +533,13 @@ describe('doctor', () => {
     ownership({ complete: false, tenantsOmitted: 79_998 });
     expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
       status: 'warn',
-      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user kept: counts are lower bounds)",
+      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user or holding entries of another kept: counts are lower bounds)",
+    });
+    // Its mismatched count is every tenant's, its entries only those answered: not set against each other ("500 of 42 entries").
+    ownership({ complete: false, tenantsOmitted: 79_998, mismatched: 500, samples: [{ path: 't079999/memory/main.sqlite', uid: 0, gid: 0 }] });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^500 entries are not owned by 1000:1000, e\.g\. t079999\/memory\/main\.sqlite \(0:0\): .*79998 tenants left out/),
     });
     // Names in the base dir that no backup covers, sent beside the report: a warning naming them.
     ownership({}, { skipped: [{ name: 'Acme', reason: 'not a valid tenant name', invalidName: true }, { name: 'acme.old', reason: 'not a valid tenant name', invalidName: true }] });
@@ -599,6 +605,17 @@ describe('doctor', () => {
     expect(cidrContains('bad', '10.0.0.0/8')).toBe(false);
   });
 
+  it('refuses an expectation no access point can meet before any call: a relative root path, an ID past 2^32-1', async () => {
+    for (const [flags, message] of [
+      [['--expect-root-path', 'tenants'], "option '--expect-root-path <path>' argument 'tenants' is invalid. must be an absolute path, as the access point's root directory is, e.g. /tenants"],
+      [['--expect-uid', '4294967296'], "option '--expect-uid <uid>' argument '4294967296' is invalid. must be a whole number from 0 to 4294967295"],
+      [['--expect-gid', '-1'], "option '--expect-gid <gid>' argument '-1' is invalid. must be a whole number from 0 to 4294967295"],
+    ] as const) {
+      const result = await run(['--stack', 'openclaw-backup', 'doctor', '--region', 'eu-west-1', ...flags]);
+      expect(result, flags.join(' ')).toEqual({ status: 2, stdout: '', stderr: `openclaw: ${message} (see openclaw doctor --help)\n` });
+    }
+  });
+
   it('needs remote mode for the gateway\'s checks', async () => {
     const result = await run(['doctor', '--expect-uid', '1000']);
     expect(result).toEqual({ status: 2, stdout: '', stderr: 'openclaw: doctor works on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK (without, doctor checks the local base dir)\n' });
@@ -634,12 +651,12 @@ describe('doctor: the scheduled side', () => {
     expect(byName['work DLQ']).toEqual({
       check: 'work DLQ',
       status: 'warn',
-      detail: '2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq',
+      detail: "2 messages: queued backups gave up after their last attempt (see the failures below); once the cause is fixed, run them again: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['restore DLQ']).toEqual({
       check: 'restore DLQ',
       status: 'warn',
-      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq",
+      detail: "1 message: pieces of restores in pieces gave up after their last attempt: each one's tenant stays busy until its chain is abandoned, 24 h after its last piece (docs/scale.md); once the cause is fixed, go on with them: aws sqs start-message-move-task --source-arn arn:aws:sqs:eu-west-1:123456789012:openclaw-backup-restore-work-dlq (as a role the stack's queueRedrivers lists: the queue denies others)",
     });
     expect(byName['last failures']).toEqual({
       check: 'last failures',

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createTenantArchive, type ArchiveSummary, type SuspendedArchive } from '../shared/backup/tenant-archive.js';
-import { readRun, READ_LINKED, META_FIELDS, DIGEST_BYTES } from '../shared/backup/read-run.js';
+import { readRun, READ_LINKED, META_FIELDS, DIGEST_BYTES, SETTLED_CTIME_MARGIN_MS } from '../shared/backup/read-run.js';
 import * as nodeFs from 'node:fs';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { repoRoot, runCli, sh, tempDir } from './helpers/tree.js';
@@ -254,7 +254,7 @@ describe('the read-ahead', () => {
     const meta = new Float64Array(paths.length * META_FIELDS);
     let reads = 0;
     const counting = { ...nodeFs, readSync: (...args: Parameters<typeof nodeFs.readSync>) => (reads++, nodeFs.readSync(...args)) } as never;
-    const done = readRun(counting, () => {}, paths, 0, paths.length, Buffer.alloc(4096), meta, Buffer.alloc(paths.length * DIGEST_BYTES), 1024, '');
+    const done = readRun(counting, () => {}, paths, 0, paths.length, Buffer.alloc(4096), meta, Buffer.alloc(paths.length * DIGEST_BYTES), 1024, '', SETTLED_CTIME_MARGIN_MS);
     expect(done).toBe(3);
     expect([meta[0], meta[META_FIELDS], meta[2 * META_FIELDS]]).toEqual([1, READ_LINKED, READ_LINKED]);
     expect(reads).toBe(1);

@@ -830,6 +830,40 @@ describe('schedules, failures and events', () => {
     t.hasOutput('RulePrefix', { Value: 'acme-bak-', Export: { Name: 'acme-bak-RulePrefix' } });
   });
 
+  // A message names a tenant and what to do with it (a backup; a restore chain's next piece):
+  // only the roles that queue them may send, and the principals named to redrive their DLQs.
+  it('lets only the roles that queue on them send to the work and restore queues (and the configured redrivers), over TLS only', () => {
+    const roleOf = (t: Template, functionName: string) => {
+      const fn = resourcesOf(t, 'AWS::Lambda::Function')[logicalId(t, 'AWS::Lambda::Function', { FunctionName: functionName })]!;
+      return (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    };
+    for (const redrivers of [[], ['arn:aws:iam::123456789012:role/queue-redrive']]) {
+      const t = template(redrivers.length === 0 ? {} : { 'openclaw:queueRedrivers': redrivers.join(',') });
+      for (const [queueName, senders] of [
+        ['openclaw-backup-work', ['openclaw-backup-backup', 'openclaw-backup-fanout']],
+        ['openclaw-backup-restore-work', ['openclaw-backup-restore']],
+      ] as const) {
+        const queue = logicalId(t, 'AWS::SQS::Queue', { QueueName: queueName });
+        const policies = Object.values(resourcesOf(t, 'AWS::SQS::QueuePolicy')).filter((policy) => JSON.stringify(policy.Properties.Queues) === JSON.stringify([{ Ref: queue }]));
+        expect(policies, queueName).toHaveLength(1);
+        const statements = (policies[0]!.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+        expect(statements, queueName).toEqual(
+          expect.arrayContaining([
+            expect.objectContaining({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            {
+              Sid: 'SendOnlyFromItsSenders',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 'sqs:SendMessage',
+              Resource: { 'Fn::GetAtt': [queue, 'Arn'] },
+              Condition: { ArnNotEquals: { 'aws:PrincipalArn': [...senders.map((name) => ({ 'Fn::GetAtt': [roleOf(t, name), 'Arn'] })), ...redrivers] } },
+            },
+          ]),
+        );
+      }
+    }
+  });
+
   it('sends failed asynchronous invocations to an encrypted, TLS-only dead-letter queue', () => {
     const t = template();
     // The asynchronous invocations' queue is the only one without a fixed name.

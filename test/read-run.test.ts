@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun, type SyncFs } from '../shared/backup/read-run.js';
+import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun, SETTLED_CTIME_MARGIN_MS, type SyncFs } from '../shared/backup/read-run.js';
 import { OWN_FD_LINKS } from '../shared/file-access.js';
 import { tempDir } from './helpers/tree.js';
 
@@ -30,14 +30,14 @@ interface Outcome {
 }
 
 /** readRun over `names` (in `dir`), into an arena of `arenaBytes`, through the links a backup's readers use: how many it dealt with, and each outcome. */
-function read(names: readonly string[], options: { arenaBytes?: number; maxFileBytes?: number; from?: number; syncFs?: SyncFs } = {}) {
+function read(names: readonly string[], options: { arenaBytes?: number; maxFileBytes?: number; from?: number; syncFs?: SyncFs; ctimeMarginMs?: number } = {}) {
   // Real paths, as the walk hands them out.
   const paths = names.map((name) => path.join(fs.realpathSync(dir.path), name));
   const from = options.from ?? 0;
   const arena = Buffer.alloc(options.arenaBytes ?? 1024);
   const meta = new Float64Array(paths.length * META_FIELDS);
   const digests = Buffer.alloc(paths.length * DIGEST_BYTES);
-  const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20, OWN_FD_LINKS);
+  const count = readRun(options.syncFs ?? fs, digestInto, paths, from, paths.length, arena, meta, digests, options.maxFileBytes ?? 1 << 20, OWN_FD_LINKS, options.ctimeMarginMs ?? SETTLED_CTIME_MARGIN_MS);
   const outcomes: Outcome[] = [];
   for (let i = 0; i < count; i++) {
     const at = i * META_FIELDS;
@@ -164,6 +164,160 @@ describe('readRun', () => {
     expect(read(['state.json'], { syncFs: rewriting }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
   });
 
+  it('reads a file unchanged since before the run with one fstat, after the read; a larger one (past its first 64 KiB) and a new one with two', () => {
+    fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
+    fs.writeFileSync(path.join(dir.path, 'b'), '');
+    fs.writeFileSync(path.join(dir.path, 'large'), 'x'.repeat(100_000));
+    let stats = 0;
+    const counting: SyncFs = {
+      ...fs,
+      constants: fs.constants,
+      fstatSync: (fd) => {
+        stats++;
+        return fs.fstatSync(fd);
+      },
+    };
+    // A margin in the future: every file counts as last changed before the run.
+    const settled = read(['a', 'b', 'large'], { syncFs: counting, arenaBytes: 200_000, ctimeMarginMs: -60_000 });
+    expect(settled.outcomes.map(({ outcome, content }) => [outcome, content?.length])).toEqual([[READ_WHOLE, 5], [READ_WHOLE, 0], [READ_WHOLE, 100_000]]);
+    expect(settled.outcomes[2]!.sha256).toBe(sha('x'.repeat(100_000)));
+    expect(stats).toBe(1 + 1 + 2);
+    stats = 0;
+    // Just written: the stat before the read, and the one after.
+    expect(read(['a', 'b'], { syncFs: counting }).outcomes.map(({ content }) => content)).toEqual(['alpha', '']);
+    expect(stats).toBe(4);
+  });
+
+  it('takes both stats on a file system whose server stamps ctime (NFS), or whose type cannot be told', () => {
+    fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
+    let stats = 0;
+    const onFileSystem = (statfsSync: SyncFs['statfsSync']): SyncFs => ({
+      ...fs,
+      constants: fs.constants,
+      statfsSync,
+      fstatSync: (fd) => {
+        stats++;
+        return fs.fstatSync(fd);
+      },
+    });
+    const nfs = onFileSystem(() => ({ type: 0x6969 }));
+    expect(read(['a'], { syncFs: nfs, ctimeMarginMs: -60_000 }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'alpha' })]);
+    expect(stats).toBe(2);
+    stats = 0;
+    const untold = onFileSystem(() => {
+      throw Object.assign(new Error('EIO: i/o error, statfs'), { code: 'EIO' });
+    });
+    expect(read(['a'], { syncFs: untold, ctimeMarginMs: -60_000 }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'alpha' })]);
+    expect(stats).toBe(2);
+  });
+
+  it('never takes a read torn by a write for the file: a file written while read is read again between two stats', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    // Older than the run by more than the margin (20 ms here; the kernel's clock for ctime lags by a tick at most).
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    let writes = 0;
+    // The first read gets five bytes, the file is rewritten, then it gets the rest: torn.
+    const tearing: SyncFs = {
+      ...fs,
+      constants: fs.constants,
+      readSync: (fd, buffer, offset, length, position) => {
+        if (writes > 0) return fs.readSync(fd, buffer, offset, length, position);
+        const head = fs.readSync(fd, buffer, offset, 5, position);
+        fs.writeFileSync(file, 'BBBBBBBBBB');
+        writes++;
+        return head + fs.readSync(fd, buffer, offset + head, length - head, position + head);
+      },
+    };
+    expect(read(['state.json'], { syncFs: tearing, ctimeMarginMs: 20 }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'BBBBBBBBBB' })]);
+    expect(writes).toBe(1);
+  });
+
+  /** A SyncFs whose first read of the file gets five bytes, then `beforeWrite` runs and the file is rewritten, then it gets the rest. */
+  function tearingOnce(file: string, beforeWrite: () => void, overrides: Partial<SyncFs> = {}): SyncFs & { writes: number } {
+    const tearing = {
+      ...fs,
+      constants: fs.constants,
+      ...overrides,
+      writes: 0,
+      readSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number => {
+        if (tearing.writes > 0) return fs.readSync(fd, buffer, offset, length, position);
+        const head = fs.readSync(fd, buffer, offset, 5, position);
+        beforeWrite();
+        fs.writeFileSync(file, 'BBBBBBBBBB');
+        tearing.writes++;
+        return head + fs.readSync(fd, buffer, offset + head, length - head, position + head);
+      },
+    };
+    return tearing;
+  }
+
+  it('takes no torn read for settled on a file system that keeps whole seconds (ext2-4 with 128-byte inodes): a write just after the run began can be stamped a second and a tick before it', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    // ctime as such a file system gives it: whole seconds, from a clock up to a tick (10 ms) behind.
+    const wholeSeconds: Partial<SyncFs> = {
+      fstatSync: (fd) => {
+        const stat = fs.fstatSync(fd);
+        return Object.assign(stat, { ctimeMs: Math.floor((stat.ctimeMs - 10) / 1000) * 1000 });
+      },
+    };
+    const tearing = tearingOnce(file, () => {}, wholeSeconds);
+    // The run starts a few ms past a whole second: its write is stamped with the second before.
+    for (let past = Date.now() % 1000; past < 1 || past > 4; past = Date.now() % 1000);
+    expect(read(['state.json'], { syncFs: tearing }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'BBBBBBBBBB' })]);
+    expect(tearing.writes).toBe(1);
+  });
+
+  it('leaves every file to the caller when the clock is stepped back during the run: a write while read is stamped before the run began', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    fs.writeFileSync(path.join(dir.path, 'other'), 'settled');
+    // The wall clock reads 5 s ahead of the kernel's until it is stepped back, just before the write.
+    const kernelNow = Date.now.bind(Date);
+    let ahead = 5000;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => kernelNow() + ahead);
+    try {
+      const tearing = tearingOnce(file, () => (ahead = 0));
+      expect(read(['state.json', 'other'], { syncFs: tearing }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }, { outcome: READ_ELSEWHERE }]);
+      expect(tearing.writes).toBe(1);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it('takes nothing out of a FIFO swapped in for a file: its bytes stay for its reader', () => {
+    const fifo = path.join(dir.path, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const end = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      fs.writeSync(end, 'for its reader');
+      expect(read(['fifo'], { ctimeMarginMs: -60_000 }).outcomes).toEqual([{ outcome: READ_VANISHED }]);
+      const left = Buffer.alloc(64);
+      expect(left.toString('utf8', 0, fs.readSync(end, left, 0, 64, null))).toBe('for its reader');
+    } finally {
+      fs.closeSync(end);
+    }
+  });
+
+  it('sees a write while read whose writer then sets the mtime back (utimes): its ctime moved', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    const mtime = new Date(Math.floor(Date.now() / 1000 - 3600) * 1000); // whole seconds: mtimeMs gives them back exactly
+    fs.utimesSync(file, mtime, mtime);
+    // Read between the stat before and the one after (as on NFS, or for a file just changed).
+    const tearing = tearingOnce(file, () => {}, { statfsSync: () => ({ type: 0x6969 }) });
+    const resetting: SyncFs = {
+      ...tearing,
+      readSync: (fd, buffer, offset, length, position) => {
+        const got = tearing.readSync(fd, buffer, offset, length, position);
+        fs.utimesSync(file, mtime, mtime);
+        return got;
+      },
+    };
+    expect(read(['state.json'], { syncFs: resetting }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
+  });
+
   it('leaves a file whose open fails (EIO) to the caller, whose own read reports it', () => {
     fs.writeFileSync(path.join(dir.path, 'a'), 'alpha');
     fs.writeFileSync(path.join(dir.path, 'b'), 'beta');
@@ -253,7 +407,7 @@ describe('readRun', () => {
         const crypto = require('node:crypto');
         const meta = new Float64Array(2 * ${META_FIELDS});
         const arena = Buffer.alloc(1024);
-        const count = readRun(fs, (bytes, into, at) => into.set(crypto.createHash('sha256').update(bytes).digest(), at), ${JSON.stringify(paths)}, 0, 2, arena, meta, Buffer.alloc(2 * ${DIGEST_BYTES}), 1 << 20, '/proc/' + process.pid + '/fd/');
+        const count = readRun(fs, (bytes, into, at) => into.set(crypto.createHash('sha256').update(bytes).digest(), at), ${JSON.stringify(paths)}, 0, 2, arena, meta, Buffer.alloc(2 * ${DIGEST_BYTES}), 1 << 20, '/proc/' + process.pid + '/fd/', ${SETTLED_CTIME_MARGIN_MS});
         process.stdout.write(JSON.stringify({ count, outcomes: [meta[0], meta[${META_FIELDS}]], content: arena.subarray(0, meta[1] + meta[${META_FIELDS} + 1]).toString() }));`;
       const run = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', program], { encoding: 'utf8' });
       expect(JSON.parse(run)).toEqual({ count: 2, outcomes: [READ_WHOLE, READ_WHOLE], content: 'readable by alland this one' });

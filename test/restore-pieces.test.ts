@@ -2,18 +2,19 @@
 // the next reads the same archive again and replays what came before without writing; the
 // chain owns the tenant between pieces; nothing but the last piece's commit touches the slot.
 
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, watch, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, statfsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, linkSync, utimesSync, watch, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { generateIdentity } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { newChainId } from '../shared/backup/continuation.js';
-import { StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
+import { AbortedError, StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
 import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest, type RestoreSuspended } from '../shared/restore/restore.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, type EndedRestoreChain } from '../shared/restore/restore-continuation.js';
+import { endedRestoreChainMessage } from '../shared/restore/restore-chain.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
@@ -383,20 +384,164 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
-  it('ends the chain when a piece was killed while it wrote: one line, staging removed, the old tenant whole', async () => {
+  // A piece killed (kill -9, out of memory) after its first write: its message comes again,
+  // and that delivery replays to the checkpoint's count and writes the rest again, replacing
+  // what the killed piece left past it (files cut, links, symlinks, directories of any mode).
+  it('kill -9 after the n-th write of a later piece, for every n, on each writer: the next delivery writes again from the checkpoint and the tree is the archive\'s (contents, modes, link counts)', async () => {
+    let rounds = 0;
+    for (const writer of ['sync', 'parallel', 'threads'] as const) {
+      const request = writer === 'parallel' ? { fileAccess: PARALLEL_ACCESS } : writer === 'threads' ? { workerThresholdBytes: 0 } : {};
+      for (let n = 1; ; n = Math.ceil(n * 1.5)) {
+        const chain = newChainId();
+        await piece({ as: 'copy', ...request }, { chain, suspend: () => true });
+        // From a file: writer threads do not start under `--input-type=module -e`.
+        const script = path.join(dir.path, 'piece.mjs');
+        writeFileSync(script, resumeScript(chain, 'copy', false, writer));
+        const killed = spawnSync(process.execPath, [script], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: `restore:piece-wrote@${n}` }, encoding: 'utf8' });
+        const what = `${writer}, killed after write ${n}`;
+        if (killed.signal !== 'SIGKILL') {
+          // Past its last write: it ran to the end and committed.
+          expect(killed.status, `${what}: ${killed.stderr}`).toBe(0);
+          expect(n, writer).toBeGreaterThan(10);
+          chmodSync(path.join(base, 'copy', 'locked'), 0o755);
+          rmSync(path.join(base, 'copy'), { recursive: true });
+          break;
+        }
+        rounds++;
+        expect(await loadRestoreCheckpoint(base, 'copy'), what).toMatchObject({ writing: true });
+        await recoverTenant({ tenantsDir: base, tenant: 'copy' });
+        // One piece that writes one entry again, then one to the end: past the killed piece's last write too.
+        await expect(piece(request, { chain, suspend: () => true, resume: { tenant: 'copy' } }), what).resolves.toMatchObject({ suspended: true });
+        expect(await loadRestoreCheckpoint(base, 'copy'), what).toMatchObject({ writing: false, rewriting: true });
+        const result = await piece(request, { chain, suspend: () => false, resume: { tenant: 'copy' } });
+        expect(result, what).toMatchObject({ tenant: 'copy', verified: true });
+        const copy = path.join(base, 'copy');
+        chmodSync(path.join(copy, 'locked'), 0o555);
+        expect(describeTree(copy), what).toEqual(original);
+        expect(linkCounts(copy), what).toEqual(linkCounts(path.join(base, 'acme')));
+        expect(hiddenNames(), what).toEqual([]);
+        chmodSync(path.join(copy, 'locked'), 0o755);
+        rmSync(copy, { recursive: true });
+      }
+    }
+    expect(rounds).toBeGreaterThan(20);
+  }, 300_000);
+
+  it('kill -9 of a last piece once it set the directories\' final modes (a 0555 one among them): the next delivery writes again and sets them again, the tree whole', async () => {
+    const chain = newChainId();
+    await piece({ as: 'copy' }, { chain, suspend: () => true });
+    const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'copy', false)], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:verified' }, encoding: 'utf8' });
+    expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    const staged = readdirSync(base).find((name) => name.startsWith('.openclaw-staging-'))!;
+    expect(statSync(path.join(base, staged, 'locked')).mode & 0o777).toBe(0o555);
+    const result = await piece({}, { chain, suspend: () => false, resume: { tenant: 'copy' } });
+    expect(result).toMatchObject({ tenant: 'copy', verified: true });
+    expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    expect(linkCounts(path.join(base, 'copy'))).toEqual(linkCounts(path.join(base, 'acme')));
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  it('ends the chain once pieces in a row were killed while they wrote (the same kill would come again): one line, staging removed, the old tenant whole', async () => {
     const chain = newChainId();
     await piece({ force: true }, { chain, suspend: () => true });
     const acme = path.join(base, 'acme');
     writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
     const now = describeTree(acme);
-    const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'acme')], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:piece-marked' }, encoding: 'utf8' });
-    expect(killed.signal).toBe('SIGKILL');
-    expect((await loadRestoreCheckpoint(base, 'acme'))?.writing).toBe(true);
+    for (let kill = 1; kill <= 3; kill++) {
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', resumeScript(chain, 'acme')], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:piece-wrote' }, encoding: 'utf8' });
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      expect(await loadRestoreCheckpoint(base, 'acme')).toMatchObject({ writing: true, ...(kill > 1 && { rewrites: kill - 1 }) });
+    }
     const error = await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } }).catch((failure: unknown) => failure);
     expect(error).toBeInstanceOf(FileSystemError);
-    expect((error as Error).message).toMatch(/stopped while it wrote .* the slot holds what it held: restore again$/);
+    expect((error as Error).message).toMatch(/^the continuing restore of "acme" cannot go on: 3 pieces in a row were killed while they wrote past its checkpoint .* restore again with more memory for the restore function, or from the CLI$/);
     expect(describeTree(acme)).toEqual(now);
     expect(hiddenNames()).toEqual([]);
+  });
+
+  // The checkpoint decides what the next piece skips: one another user wrote, or others could
+  // have, is not trusted (a planted count commits a tree missing what it skips).
+  it('ends the chain when its checkpoint is not this tool\'s (writable by group or others, or another user\'s): one event, staging removed, the old tenant whole', async () => {
+    const acme = path.join(base, 'acme');
+    writeFileSync(path.join(acme, 'config.json'), 'the tenant as it is now');
+    const now = describeTree(acme);
+    for (const [change, reason] of [
+      [(file: string) => chmodSync(file, 0o666), /^writable by its group \(mode 0666; saved 0600\)$/],
+      [(file: string) => chmodSync(file, 0o602), /^writable by others \(mode 0602; saved 0600\)$/],
+      [(file: string) => chownSync(file, 4242, 4242), /^owned by uid 4242, neither this process's user \(uid 0\) nor the base dir's owner \(uid 0\)$/],
+    ] as const) {
+      const chain = newChainId();
+      await piece({ force: true }, { chain, suspend: () => true });
+      change(restoreCheckpointPathFor(base, 'acme'));
+      await expect(loadRestoreCheckpoint(base, 'acme')).rejects.toThrow(/^the checkpoint of the continuing restore of "acme" \(.*\) is .*: not one this tool saved, so no piece goes on from it$/);
+      const told: EndedRestoreChain[] = [];
+      const next = await piece({ onRestoreChainEnded: async (ended) => void told.push(ended) }, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 2 } });
+      expect(next).toMatchObject({ chainEnded: true });
+      expect(told).toEqual([expect.objectContaining({ tenant: 'acme', why: 'not-ours', reason: expect.stringMatching(reason) })]);
+      expect(endedRestoreChainMessage(told[0]!)).toMatch(/^the restore stopped continuing \(its checkpoint is not one it saved: (writable|owned) .*\): abandoned, what it had staged removed, the slot holds what it held: restore again$/);
+      expect(describeTree(acme)).toEqual(now);
+      expect(hiddenNames()).toEqual([]);
+    }
+    // The functions save through EFS's access point as Lambda's own user: what they save belongs to the base dir's owner.
+    chownSync(base, 4242, 4242);
+    const chain = newChainId();
+    await piece({ force: true }, { chain, suspend: () => true });
+    chownSync(restoreCheckpointPathFor(base, 'acme'), 4242, 4242);
+    await expect(loadRestoreCheckpoint(base, 'acme')).resolves.toMatchObject({ chain });
+    chownSync(base, 0, 0);
+  });
+
+  it('a later piece stopped by its deadline while it replays says so and what to do: one line, the chain ended, the old tenant whole', async () => {
+    const chain = newChainId();
+    await piece({ force: true }, { chain, suspend: () => true });
+    await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } });
+    const acme = path.join(base, 'acme');
+    const now = describeTree(acme);
+    const deadline = new AbortController();
+    // The deadline comes once the archive is opened again, before the replay reaches the first write.
+    const location = new (class extends LocalFileLocation {
+      override read(...args: Parameters<LocalFileLocation['read']>): ReturnType<LocalFileLocation['read']> {
+        const opened = super.read(...args);
+        deadline.abort();
+        return opened;
+      }
+    })(archivePath);
+    const error = await piece({ location, signal: deadline.signal }, { chain, suspend: () => true, resume: { tenant: 'acme' } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^piece 3 of the continuing restore of "acme" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the \d+ writes earlier pieces made, .* restore again with a longer timeout for the restore function \(up to 900 s\), or with the CLI on a host that mounts the tenant volume \(one process, no invocation's limit\)$/);
+    expect(existsSync(restoreCheckpointPathFor(base, 'acme'))).toBe(false);
+    expect(describeTree(acme)).toEqual(now);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // A later piece that cannot create its lock for want of an inode would fail so on every
+  // delivery, land in the restore DLQ and leave the tenant busy for a day: it ends the chain.
+  it('a later piece with no inode left for its lock ends the chain in one line (checkpoint removed); once inodes are freed the next command removes its staging', async (context) => {
+    const volume = path.join(dir.path, 'volume');
+    mkdirSync(volume);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=400', 'tmpfs', volume], { stdio: 'ignore' });
+    } catch {
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const onVolume = path.join(volume, 'tenants');
+      const chain = newChainId();
+      await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), as: 'copy', pieces: { chain, suspend: () => true } });
+      const fill = path.join(volume, 'fill');
+      mkdirSync(fill);
+      for (let n = 0; statfsSync(volume).ffree > 0; n++) writeFileSync(path.join(fill, String(n)), '');
+      const error = await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), pieces: { chain, suspend: () => true, resume: { tenant: 'copy', piece: 2 } } }).catch((failure: unknown) => failure);
+      expect(error).toBeInstanceOf(FileSystemError);
+      expect((error as Error).message).toMatch(/^the continuing restore of "copy" cannot go on: the tenant volume has no room for its lock \(ENOSPC: no inode or no space left\), as it would not on another delivery; the chain ends here, .*: free inodes or space on the volume, then restore again$/);
+      expect(existsSync(restoreCheckpointPathFor(onVolume, 'copy'))).toBe(false);
+      rmSync(fill, { recursive: true });
+      await recoverTenant({ tenantsDir: onVolume, tenant: 'copy' }).catch(() => undefined);
+      expect(readdirSync(onVolume).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+      expect(existsSync(path.join(onVolume, 'copy'))).toBe(false);
+    } finally {
+      execFileSync('umount', [volume]);
+    }
   });
 
   it('kill -9 right after a piece saved its checkpoint: recovery leaves the chain, which goes on to the end', async () => {
@@ -623,11 +768,25 @@ function laterPieceScript(chain: string, tenant: string, n: number, handedOver: 
 }
 
 /** A next piece in a process of its own (dist/: built by `npm run build`), which a crash point may kill. */
-function resumeScript(chain: string, tenant: string, suspend = true): string {
+function resumeScript(chain: string, tenant: string, suspend = true, writer: 'sync' | 'parallel' | 'threads' = 'sync'): string {
   const dist = path.resolve('dist/shared');
+  const request = writer === 'parallel' ? 'fileAccess: PARALLEL_ACCESS,' : writer === 'threads' ? 'workerThresholdBytes: 0,' : '';
   return `
     import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
     import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
-    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => ${suspend}, resume: { tenant: ${JSON.stringify(tenant)} } } });
+    import { PARALLEL_ACCESS } from ${JSON.stringify(path.join(dist, 'file-access.js'))};
+    await restoreTenantPiece({ tenantsDir: ${JSON.stringify(base)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), ${request} pieces: { chain: ${JSON.stringify(chain)}, suspend: () => ${suspend}, resume: { tenant: ${JSON.stringify(tenant)} } } });
   `;
+}
+
+/** Each file's number of names, by path (describeTree leaves them out). */
+function linkCounts(root: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  const visit = (relPath: string) => {
+    const stat = lstatSync(path.join(root, relPath));
+    if (stat.isFile()) counts[relPath] = stat.nlink;
+    if (stat.isDirectory()) for (const name of readdirSync(path.join(root, relPath))) if (!(relPath === '' && name === 'pty')) visit(path.join(relPath, name));
+  };
+  visit('');
+  return counts;
 }

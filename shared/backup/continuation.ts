@@ -161,7 +161,7 @@ const CONTINUATION_MAX_BYTES = 256 * 1024 * 1024;
 /** The tenant's continuation state; undefined when there is none. */
 export async function loadContinuation(tenantsDir: string, tenant: string): Promise<Continuation | undefined> {
   const file = continuationPathFor(tenantsDir, tenant);
-  const bytes = await readOwnFileIfPresent(file, CONTINUATION_MAX_BYTES, `the state of the continuing backup of "${tenant}"`);
+  const bytes = (await readOwnFileIfPresent(file, CONTINUATION_MAX_BYTES, `the state of the continuing backup of "${tenant}"`))?.bytes;
   if (bytes === undefined) return undefined;
   const damaged = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`, false);
   const later = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) was written by a later version of openclaw`, true);

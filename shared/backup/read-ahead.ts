@@ -23,7 +23,7 @@ import { CacheWarmer } from './cache-warmer.js';
 import { cpuBudget } from '../cpu-budget.js';
 import { CALLS_IN_FLIGHT, CAN_CHECK_OPENED_PATHS, isVanished, OWN_FD_LINKS, PARALLEL_ACCESS, type FileAccess, type Maybe, type OpenDirectory } from '../file-access.js';
 import { fsPath } from '../raw-name.js';
-import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_LINKED, READ_VANISHED, READ_WHOLE, readRun } from './read-run.js';
+import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_LINKED, READ_VANISHED, READ_WHOLE, readRun, SETTLED_CTIME_MARGIN_MS } from './read-run.js';
 import { ARENA_BYTES, ARENAS_PER_THREAD, READER_THREAD_SOURCE, RUN_PATHS, STATE_ARENAS, STATE_RELEASES, STATE_STOP, type ReaderPart, type ReaderRequest, type ReaderSetup } from './reader-thread.js';
 import type { LinkIdentity } from './link-key.js';
 import { absPathOf, type TenantWalk, type WalkItem } from './tenant-walk.js';
@@ -345,7 +345,7 @@ class ThisThreadReader implements Reader {
     for (;;) {
       // The previous part has been released (parts are read one at a time, in order).
       const records = (this.records ??= new ArenaRecords(Buffer.allocUnsafeSlow(FIRST_ARENA_BYTES)));
-      const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, records.content, records.meta, records.digests, ARENA_BYTES, FD_LINKS_TO_CHECK);
+      const count = readRun(syncFs, digestInto, segment.paths, slot, segment.paths.length, records.content, records.meta, records.digests, ARENA_BYTES, FD_LINKS_TO_CHECK, SETTLED_CTIME_MARGIN_MS);
       // Stopped short for room: a larger arena next time (the part keeps this one).
       if (slot + count < segment.paths.length && records.content.length < ARENA_BYTES) {
         this.records = new ArenaRecords(Buffer.allocUnsafeSlow(Math.min(records.content.length * 2, ARENA_BYTES)));
@@ -380,7 +380,7 @@ class ReaderThread {
     const stateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (STATE_ARENAS + ARENAS_PER_THREAD));
     this.state = new Int32Array(stateBuffer);
     this.arenas = arenas.map((arena, i) => new ArenaRecords(Buffer.from(arena), metas[i], digests[i]));
-    const setup: ReaderSetup = { arenas, metas, digests, state: stateBuffer, maxFileBytes: ARENA_BYTES, fdLinks: FD_LINKS_TO_CHECK };
+    const setup: ReaderSetup = { arenas, metas, digests, state: stateBuffer, maxFileBytes: ARENA_BYTES, fdLinks: FD_LINKS_TO_CHECK, ctimeMarginMs: SETTLED_CTIME_MARGIN_MS };
     this.worker = new Worker(READER_THREAD_SOURCE, { eval: true, workerData: setup, resourceLimits: READER_HEAP_LIMITS });
     this.worker.once('online', () => (this.online = true));
     this.worker.on('message', (part: ReaderPart) => this.received(part));

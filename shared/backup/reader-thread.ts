@@ -38,6 +38,8 @@ export interface ReaderSetup {
   readonly maxFileBytes: number;
   /** readRun's `fdLinks`. */
   readonly fdLinks: string;
+  /** readRun's `ctimeMarginMs`. */
+  readonly ctimeMarginMs: number;
 }
 
 /** A run of paths to read, in order, joined by NUL (which no path holds): one string is copied whole, an array of them one by one. */
@@ -78,7 +80,7 @@ function readerMain(load: NodeJS.Require, read: typeof readRun, queued: typeof r
   const { parentPort, workerData } = load('node:worker_threads') as typeof import('node:worker_threads');
   const fs = load('node:fs') as typeof import('node:fs');
   const crypto = load('node:crypto') as typeof import('node:crypto');
-  const { arenas, metas, digests, state: stateBuffer, maxFileBytes, fdLinks } = workerData as ReaderSetup;
+  const { arenas, metas, digests, state: stateBuffer, maxFileBytes, fdLinks, ctimeMarginMs } = workerData as ReaderSetup;
   const state = new Int32Array(stateBuffer);
   const views = arenas.map((arena) => new Uint8Array(arena));
   const metaViews = metas.map((meta) => new Float64Array(meta));
@@ -108,6 +110,7 @@ function readerMain(load: NodeJS.Require, read: typeof readRun, queued: typeof r
         digestViews[arena]!,
         maxFileBytes,
         fdLinks,
+        ctimeMarginMs,
       );
       const elapsedMs = performance.now() - started;
       const queuedAfter = queued(fs);

@@ -150,7 +150,7 @@ async function queueChecks(plane: ControlPlane, clients: ScheduleDoctorClients, 
     else {
       // A restore's piece delivered again goes on from where its chain stands (one whose chain ended is skipped).
       const again = check === 'work DLQ' ? 'run them again' : check === 'restore DLQ' ? 'go on with them' : undefined;
-      const redrive = again === undefined ? '' : `; once the cause is fixed, ${again}: aws sqs start-message-move-task --source-arn ${dlq.arn}`;
+      const redrive = again === undefined ? '' : `; once the cause is fixed, ${again}: aws sqs start-message-move-task --source-arn ${dlq.arn} (as a role the stack's queueRedrivers lists: the queue denies others)`;
       add(check, 'warn', `${dlq.visible + dlq.inFlight} message${dlq.visible + dlq.inFlight === 1 ? '' : 's'}: ${what}${redrive}`);
     }
   }

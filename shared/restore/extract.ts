@@ -149,6 +149,8 @@ export interface ExtractPieces {
   readonly copiedLinks?: CopiedLinks;
   /** What the last piece wrote last (ExtractionSuspended.lastWritten): the replay's call `skip` must be it. */
   readonly lastWritten?: string;
+  /** The piece before was killed after its first write: what it made past `skip` is replaced (resuming-tree-writer.ts). */
+  readonly rewrite?: boolean;
 }
 
 export interface CopiedLinks {
@@ -347,7 +349,7 @@ class Extraction {
       signal: this.options.signal,
     });
     const pieces = this.options.pieces;
-    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite, this.root, pieces.lastWritten);
+    this.resuming = pieces === undefined ? undefined : new ResumingTreeWriter(chosen, pieces.skip, pieces.beforeFirstWrite, this.root, pieces.lastWritten, pieces.rewrite === true);
     this.writes = this.resuming ?? chosen;
     // The chunk holding this first entry began before there was a writer.
     this.writes.beginChunk(this.currentChunk!);

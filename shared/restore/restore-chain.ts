@@ -34,8 +34,10 @@ export function endedRestoreChainMessage(ended: EndedRestoreChain): string {
   const why =
     ended.why === 'damaged'
       ? `its checkpoint is damaged (saved ${ended.savedAt})`
-      : ended.why === 'handing-over'
-        ? 'its first piece stopped (killed) before it queued the next'
-        : `no piece since ${ended.savedAt}`;
+      : ended.why === 'not-ours'
+        ? `its checkpoint is not one it saved: ${ended.reason ?? 'another user\'s'}`
+        : ended.why === 'handing-over'
+          ? 'its first piece stopped (killed) before it queued the next'
+          : `no piece since ${ended.savedAt}`;
   return `the restore stopped continuing${ended.pieces === undefined ? '' : ` after ${ended.pieces} invocation(s)`} (${why}): abandoned, what it had staged removed, the slot holds what it held: restore again`;
 }

@@ -11,8 +11,11 @@
 // Written as the backup's state is (write-whole.ts replaceFileWhole): mode 0600, a temporary file fsync'ed and
 // renamed over the last one, the directory fsync'ed: a crash leaves the previous checkpoint
 // or the new one whole. A piece marks the checkpoint `writing` before its first real write:
-// a piece that finds that mark met staging its predecessor may have written past the count
-// (killed), which no replay can trust, and ends the chain instead of going on.
+// a piece that finds that mark meets staging its predecessor may have written past the count
+// (killed, OOM): it replays to the count and writes the rest again, replacing what the killed
+// piece left past it (resuming-tree-writer.ts `rewrite`; every later piece of the chain too,
+// `rewriting`: how far it wrote is not known), and counts that in `rewrites`; a
+// piece killed so MAX_REWRITES times in a row ends the chain (the same kill would come again).
 //
 // While the file exists the chain owns the tenant between its pieces: backups and other
 // restores of it are refused as busy (assertNoRestoreChain); recovery (tenant/slot.ts) leaves
@@ -26,7 +29,7 @@ import path from 'node:path';
 
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
-import { readOwnFileIfPresent } from '../file-access.js';
+import { readOwnFileIfPresent, type OwnFileRead } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import { replaceFileWhole } from '../write-whole.js';
@@ -34,6 +37,8 @@ import { replaceFileWhole } from '../write-whole.js';
 const MAGIC = 'OCRC1\n';
 const LATER_MAGIC = /^OCRC(?:[2-9]|[1-9]\d+)\n/;
 export const RESTORE_CHECKPOINT_VERSION = 1;
+/** Pieces in a row killed after their first write past the same checkpoint that a chain writes again after (the next ends it). */
+export const MAX_REWRITES = 2;
 /** Far above any checkpoint's size (a few hundred bytes): a larger file under its name is not one. */
 const CHECKPOINT_MAX_BYTES = 64 * 1024;
 
@@ -65,6 +70,13 @@ export interface RestoreCheckpoint {
   readonly savedAt: string;
   /** Set by a piece before its first write: found by the next piece, this one stopped without saving (killed). */
   readonly writing: boolean;
+  /** How many pieces in a row found their predecessor killed while it wrote and wrote again from `written`; absent: none. */
+  readonly rewrites?: number;
+  /**
+   * A piece of the chain was killed after its first write: how far it wrote is not known, so
+   * every later piece replaces what stands where it writes (resuming-tree-writer.ts `rewrite`).
+   */
+  readonly rewriting?: true;
   /**
    * Set by a piece that saved its checkpoint and has not yet queued its next piece
    * (RestorePieces.handOver), cleared once it has. Found under the tenant's lock with `pieces`
@@ -106,6 +118,21 @@ export class UnreadableRestoreCheckpointError extends FileSystemError {
   }
 }
 
+/**
+ * A checkpoint this tool did not save, or one others may have written: owned by a user who is
+ * neither this process's nor the base dir's owner, or writable by its group or others. Nothing
+ * of it is trusted: recovery ends its chain.
+ */
+export class ForeignRestoreCheckpointError extends UnreadableRestoreCheckpointError {
+  constructor(
+    message: string,
+    /** What is wrong with it, for the chain's failure event. */
+    readonly reason: string,
+  ) {
+    super(message, false);
+  }
+}
+
 /** Replaces the tenant's restore checkpoint, atomically and durably. */
 export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: RestoreCheckpoint): Promise<void> {
   const target = restoreCheckpointPathFor(tenantsDir, checkpoint.tenant);
@@ -119,9 +146,13 @@ export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: Rest
 /** The tenant's restore checkpoint; undefined when there is none. */
 export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string): Promise<RestoreCheckpoint | undefined> {
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
-  const bytes = await readOwnFileIfPresent(file, CHECKPOINT_MAX_BYTES, `the checkpoint of the continuing restore of "${tenant}"`);
-  if (bytes === undefined) return undefined;
-  const text = bytes.toString('utf8');
+  const read = await readOwnFileIfPresent(file, CHECKPOINT_MAX_BYTES, `the checkpoint of the continuing restore of "${tenant}"`);
+  if (read === undefined) return undefined;
+  const foreign = await foreignCheckpoint(tenantsDir, read);
+  if (foreign !== undefined) {
+    throw new ForeignRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, foreign);
+  }
+  const text = read.bytes.toString('utf8');
   if (LATER_MAGIC.test(text.slice(0, 16))) {
     throw new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) was written by a later version of openclaw`, true);
   }
@@ -135,6 +166,19 @@ export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string):
   }
   if (!isCheckpoint(parsed, tenant)) throw damaged();
   return parsed;
+}
+
+/** What makes a checkpoint read not this tool's (ForeignRestoreCheckpointError), or undefined. */
+async function foreignCheckpoint(tenantsDir: string, read: OwnFileRead): Promise<string | undefined> {
+  const self = process.geteuid?.();
+  if (self === undefined) return undefined;
+  if ((read.mode & 0o022) !== 0) return `writable by ${(read.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(read.mode & 0o7777).toString(8).padStart(4, '0')}; saved 0600)`;
+  if (read.uid === self) return undefined;
+  // The base dir's owner writes there anyway, and owns everything the functions save through
+  // EFS's access point (they run as Lambda's own user); root's recovery on the gateway reads those.
+  const baseOwner = (await fs.stat(tenantsDir)).uid;
+  if (read.uid === baseOwner) return undefined;
+  return `owned by uid ${read.uid}, neither this process's user (uid ${self}) nor the base dir's owner (uid ${baseOwner})`;
 }
 
 function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
@@ -159,6 +203,8 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     typeof value.force === 'boolean' &&
     (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&
+    (value.rewrites === undefined || (Number.isSafeInteger(value.rewrites) && value.rewrites >= 1)) &&
+    (value.rewriting === undefined || value.rewriting === true) &&
     (value.handingOver === undefined || value.handingOver === true) &&
     (value.committing === undefined || isCommitting(value.committing)) &&
     (value.owner === undefined || (isRecord(value.owner) && Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
@@ -192,10 +238,13 @@ export interface EndedRestoreChain {
   readonly tenant: string;
   /**
    * `stale`: no piece saved it for the abandon time; `handing-over`: its first piece was killed
-   * before it queued its next; `damaged`: it does not read; `committed`: its last piece was
+   * before it queued its next; `damaged`: it does not read; `not-ours`: another user owns it,
+   * or others may write it (ForeignRestoreCheckpointError); `committed`: its last piece was
    * killed once its commit's journal was written, the commit finished by this recovery.
    */
-  readonly why: 'stale' | 'handing-over' | 'damaged' | 'committed';
+  readonly why: 'stale' | 'handing-over' | 'damaged' | 'not-ours' | 'committed';
+  /** `not-ours`: what is wrong with it (ForeignRestoreCheckpointError.reason). */
+  readonly reason?: string;
   /** `committed`: what it restored. */
   readonly committed?: CommittingRestore;
   readonly chain?: string;
@@ -230,6 +279,7 @@ export async function restoreChainState(
   try {
     checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
   } catch (error) {
+    if (error instanceof ForeignRestoreCheckpointError) return { state: 'abandoned', ended: { tenant, why: 'not-ours', reason: error.reason, savedAt: stat.mtime.toISOString() } };
     if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned', ended: { tenant, why: 'damaged', savedAt: stat.mtime.toISOString() } };
     throw error;
   }

@@ -22,10 +22,10 @@ import type { ManifestNote } from '../archive/manifest.js';
 import { archiveCounts, copiedLinksNotice, encryptionNotices, ephemeralNotice, NO_MANIFEST_NOTICE, readTenantArchive, type ArchiveCounts, type ArchiveEntryLimit, type ArchiveSizeLimit } from './read-archive.js';
 import { assertTenantName } from '../tenant/names.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
-import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
+import { acquireTenantLock, lockPathFor, type TenantLock } from '../tenant/lock.js';
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoverOptions, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
-import { assertNoRestoreChain, loadRestoreCheckpoint, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
+import { assertNoRestoreChain, loadRestoreCheckpoint, MAX_REWRITES, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
 import { ExtractionSuspended } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
@@ -217,6 +217,9 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (errnoCode(error instanceof FileSystemError ? error.cause : error) !== 'ENOENT') throw error;
       await makeBaseDir();
       return acquireTenantLock(tenantsDir, tenant, 'restore', lockOptions);
+    }).catch(async (error: unknown) => {
+      if (resumeTenant !== undefined) await endChainWithoutRoomForLock(tenant, error);
+      throw error;
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
@@ -241,15 +244,34 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         await removeRestoreCheckpoint(tenantsDir, tenant);
         throw error;
       });
-      if (checkpoint.writing) {
+      // Killed after its first write: this piece writes again past the count, unless pieces in a row were killed so.
+      if (checkpoint.writing && (checkpoint.rewrites ?? 0) >= MAX_REWRITES) {
         throw new FileSystemError(
-          `a piece of the continuing restore of "${tenant}" stopped while it wrote (killed, or out of time): the staging directory may hold more than its checkpoint counts, so the restore cannot go on from it; what it had staged is removed, the slot holds what it held: restore again`,
+          `the continuing restore of "${tenant}" cannot go on: ${(checkpoint.rewrites ?? 0) + 1} pieces in a row were killed while they wrote past its checkpoint (out of memory, or the function's timeout), and the next would be too; what it had staged is removed, the slot holds what it held: restore again with more memory for the restore function, or from the CLI`,
         );
       }
     }
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = checkpoint !== undefined ? checkpoint.owner : (request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined));
     owner = wanted === undefined || (wanted.uid === self?.uid && wanted.gid === self.gid) ? undefined : wanted;
+  }
+
+  /**
+   * A later piece whose lock the volume has no room for (no inode left: ENOSPC, EDQUOT) would
+   * fail the same way on every delivery, land in the restore DLQ and leave the tenant busy for
+   * the abandon time: it ends the chain instead (its checkpoint removed, its failure event
+   * sent), unless a lock is there (a piece of the chain may be running: its message comes again).
+   */
+  async function endChainWithoutRoomForLock(tenant: string, error: unknown): Promise<void> {
+    const code = errnoCode(error instanceof FileSystemError ? error.cause : error);
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') return;
+    if ((await fs.lstat(lockPathFor(tenantsDir, tenant)).catch(() => undefined)) !== undefined) return;
+    if ((await loadRestoreCheckpoint(tenantsDir, tenant).catch(() => undefined))?.chain !== pieces!.chain) return;
+    await removeRestoreCheckpoint(tenantsDir, tenant);
+    throw new FileSystemError(
+      `the continuing restore of "${tenant}" cannot go on: the tenant volume has no room for its lock (${code}: no inode or no space left), as it would not on another delivery; the chain ends here, what it had staged is removed by the next command on the tenant, the slot holds what it held: free inodes or space on the volume, then restore again`,
+      { cause: error },
+    );
   }
 
   let createdDirectories: readonly string[] = [];
@@ -263,7 +285,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
-  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten'>): RestoreCheckpoint {
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten' | 'rewriting'>): RestoreCheckpoint {
     const now = new Date().toISOString();
     return {
       version: RESTORE_CHECKPOINT_VERSION,
@@ -335,10 +357,13 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
           skip: checkpoint?.written ?? 0,
           ...(checkpoint?.copiedLinks !== undefined && { copiedLinks: checkpoint.copiedLinks }),
           ...(checkpoint?.lastWritten !== undefined && { lastWritten: checkpoint.lastWritten }),
+          ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewrite: true }),
           suspend: (backlogMs) => identity !== undefined && pieces.suspend(backlogMs),
           beforeFirstWrite: async () => {
             if (checkpoint === undefined) return;
-            await saveRestoreCheckpoint(tenantsDir, { ...checkpoint, writing: true, savedAt: new Date().toISOString() });
+            const { committing: _, ...latest } = checkpoint;
+            const rewrites = checkpoint.writing ? { rewrites: (checkpoint.rewrites ?? 0) + 1 } : {};
+            await saveRestoreCheckpoint(tenantsDir, { ...latest, writing: true, ...rewrites, savedAt: new Date().toISOString() });
             marked = true;
             crashPoint('restore:piece-marked');
           },
@@ -367,7 +392,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (error instanceof ExtractionSuspended) {
         const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }) });
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }), ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
@@ -435,7 +460,16 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       await removeRestoreCheckpoint(tenantsDir, tenant);
     }
     return result;
-  } catch (error) {
+  } catch (caught) {
+    let error = caught;
+    // Stopped by its deadline before its first write: every piece replays more than this one did.
+    if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {
+      error = new AbortedError(
+        `piece ${checkpoint.pieces + 1} of the continuing restore of "${checkpoint.tenant}" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the ${checkpoint.written} writes earlier pieces made, which took all its time, and a next piece replays at least as much; ` +
+          `the chain ends here, what it had staged is removed, the slot holds what it held: restore again with a longer timeout for the restore function (up to 900 s), or with the CLI on a host that mounts the tenant volume (one process, no invocation's limit)`,
+        { cause: error },
+      );
+    }
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote
     // nothing and may well succeed when delivered again (the store unreachable).

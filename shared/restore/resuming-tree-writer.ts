@@ -5,10 +5,21 @@
 // its identity) and the extraction decides the same calls in the same order, so call N here is
 // call N of the piece that stopped. `calls` counts every call made: once the writer has been
 // flushed between two entries, the count every piece up to this one completed.
+//
+// `rewrite`: the piece before this one was killed after its first write (its checkpoint still
+// marked `writing`), so what its calls after `skip` made may lie in the staging directory,
+// whole or cut. The staging directory is the chain's own (0700, pinned), so all of it is what
+// that piece made from the same calls: each call after `skip` first looks at its path (lstat,
+// never followed) and removes what stands there (a file, symlink or hard link: unlinked, and
+// made again), keeps a directory (its mode opened to its owner: a killed last piece may have
+// set a directory's final 0555 already; the last piece sets every one again), and refuses a
+// directory where the archive has no directory (not a kill's doing). Below a directory this
+// piece made where nothing stood, nothing is looked at: nothing can be there.
 
-import { lstatSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 
+import { crashPoint } from '../crash-points.js';
 import { FileSystemError } from '../errors.js';
 import { fsPath } from '../raw-name.js';
 import { DiscardingTreeWriter } from './discarding-tree-writer.js';
@@ -39,6 +50,10 @@ export class ResumingTreeWriter implements TreeWriter {
   private last: string | undefined;
   /** Directories below the root this piece made or found still directories (lstat): what it writes into. */
   private readonly directories = new Set<string>();
+  /** `rewrite`: directories below the root this piece made where nothing stood; nothing below them is the killed piece's. */
+  private readonly fresh = new Set<string>();
+  /** `rewrite`: whether the root's mode has been looked at. */
+  private rootOpened = false;
 
   constructor(
     private readonly real: TreeWriter,
@@ -49,6 +64,8 @@ export class ResumingTreeWriter implements TreeWriter {
     private readonly root: string,
     /** What the last piece's last call created, below the root (its checkpoint's `lastWritten`); absent: not checked (a checkpoint of before it was kept). */
     private readonly lastBefore: string | undefined,
+    /** The piece before was killed after its first write: what it made past `skip` is replaced (see the top of the file). */
+    private readonly rewrite = false,
   ) {}
 
   /** The path, below the root, of the last entry this piece created ('' for the root): the next piece's `lastBefore`. */
@@ -105,17 +122,52 @@ export class ResumingTreeWriter implements TreeWriter {
       this.started = this.beforeFirstWrite();
     }
     const started = this.started;
-    if (started === undefined) return write();
+    if (started === undefined) return this.issued(write());
     return started.then(() => {
       this.started = undefined;
-      return write();
+      return this.issued(write());
     });
   }
 
+  private issued<T>(made: T): T {
+    crashPoint('restore:piece-wrote');
+    return made;
+  }
+
   mkdir(absPath: string): Promise<void> | undefined {
-    const made = this.next(absPath, () => this.real.mkdir(absPath)) as Promise<void> | undefined;
+    const made = this.next(absPath, () => (this.rewrite && this.clearForRewrite(absPath, true) === 'kept' ? undefined : this.real.mkdir(absPath))) as Promise<void> | undefined;
     if (this.calls > this.skip) this.directories.add(path.relative(this.root, absPath));
     return made;
+  }
+
+  /**
+   * `rewrite`: what the killed piece may have made at `absPath` removed before this call makes
+   * it again; a directory wanted where one stands is `kept`, its mode opened to its owner.
+   */
+  private clearForRewrite(absPath: string, directory: boolean): 'kept' | 'clear' {
+    const relative = path.relative(this.root, absPath);
+    const parent = path.dirname(relative);
+    if (this.fresh.has(parent)) {
+      if (directory) this.fresh.add(relative);
+      return 'clear';
+    }
+    const at = fsPath(absPath);
+    const stat = lstatSync(at, { throwIfNoEntry: false });
+    if (stat === undefined) {
+      if (directory) this.fresh.add(relative);
+      return 'clear';
+    }
+    if (stat.isDirectory()) {
+      if (!directory) {
+        throw new StagingChangedError(
+          `the continuing restore cannot go on: ${JSON.stringify(relative)} is a directory in its staging directory where the archive has none: someone who can write there changed it between the pieces; what it had staged is removed, the slot holds what it held: restore again`,
+        );
+      }
+      openToOwner(at, stat);
+      return 'kept';
+    }
+    unlinkSync(at);
+    return 'clear';
   }
 
   /**
@@ -127,6 +179,10 @@ export class ResumingTreeWriter implements TreeWriter {
    */
   private assertDirectoriesStand(absDir: string): void {
     const relative = path.relative(this.root, absDir);
+    if (this.rewrite && !this.rootOpened) {
+      this.rootOpened = true;
+      openToOwner(fsPath(this.root), lstatSync(fsPath(this.root)));
+    }
     if (relative === '' || this.directories.has(relative)) return;
     let below = '';
     for (const segment of relative.split(path.sep)) {
@@ -138,21 +194,28 @@ export class ResumingTreeWriter implements TreeWriter {
           `the continuing restore cannot go on: ${JSON.stringify(below)}, a directory an earlier piece made in its staging directory, is ${stat === undefined ? 'gone' : stat.isSymbolicLink() ? 'a symlink now' : 'no directory now'}: someone who can write there changed it between the pieces; what it had staged is removed, the slot holds what it held: restore again`,
         );
       }
+      if (this.rewrite) openToOwner(fsPath(path.join(this.root, below)), stat);
       this.directories.add(below);
     }
   }
 
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
-    return (this.next(absPath, () => this.real.openFile(absPath, size, mode, mtime)) as FileSink | Promise<FileSink> | undefined) ?? this.discarding.openFile();
+    return (this.next(absPath, () => this.replacing(absPath, () => this.real.openFile(absPath, size, mode, mtime))) as FileSink | Promise<FileSink> | undefined) ?? this.discarding.openFile();
   }
 
   symlink(target: string, absPath: string, mtime: Date): Promise<void> | undefined {
-    return this.next(absPath, () => this.real.symlink(target, absPath, mtime)) as Promise<void> | undefined;
+    return this.next(absPath, () => this.replacing(absPath, () => this.real.symlink(target, absPath, mtime))) as Promise<void> | undefined;
   }
 
   /** The target's directory is looked at too: through a symlink planted there the link (or, where links are refused, the copy) would take a file outside. */
   link(existingPath: string, absPath: string): Promise<void> | undefined {
-    return this.next(absPath, () => this.real.link(existingPath, absPath), path.dirname(existingPath)) as Promise<void> | undefined;
+    return this.next(absPath, () => this.replacing(absPath, () => this.real.link(existingPath, absPath)), path.dirname(existingPath)) as Promise<void> | undefined;
+  }
+
+  /** `write`, after what the killed piece made at `absPath` was removed (`rewrite`). */
+  private replacing<T>(absPath: string, write: () => T): T {
+    if (this.rewrite) this.clearForRewrite(absPath, false);
+    return write();
   }
 
   /** The time the real writer's queued writes still need (TreeWriter.backlogMs). */
@@ -172,4 +235,9 @@ export class ResumingTreeWriter implements TreeWriter {
     if (this.skip > 0) this.assertDirectoriesStand(absPath);
     return this.real.setAttributes(absPath, mode, mtime);
   }
+}
+
+/** A directory the killed piece made or set the final mode of: writable by its owner again until the last piece sets it. */
+function openToOwner(at: string | Buffer, stat: Stats): void {
+  if ((stat.mode & 0o700) !== 0o700) chmodSync(at, (stat.mode & 0o7777) | 0o700);
 }

@@ -18,6 +18,9 @@
 //   the rename;
 // - after the rename, the moved file is checked once more and linked back if it is another
 //   (never expected: it guards the cases below).
+// - with no inode left for a claim, a taker goes on without one unless it sees the claim of
+//   another that may live: the rename lets one of two such takers move the judged lock, and
+//   the check after it links back a lock moved that was not the judged one.
 // A taker killed at any step leaves a claim of a dead owner, ignored and removed by the
 // next taker (on another host: once it is STALE_AFTER_MS old), and maybe the judged lock
 // under its aside name, removed by the sweep; the lock name is free or holds the dead lock.
@@ -65,7 +68,11 @@ export async function createLockFile(lockPath: string, temp: string, content: st
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return exists;
-      if (code !== undefined && LINK_UNSUPPORTED.has(code)) {
+      // A link takes an inode of its own on some file systems (tmpfs): with the last one
+      // taken by the temporary file, the lock is written in place once that is removed.
+      const noRoomToLink = code === 'ENOSPC' || code === 'EDQUOT';
+      if (code !== undefined && (LINK_UNSUPPORTED.has(code) || noRoomToLink)) {
+        if (noRoomToLink) await fs.rm(temp, { force: true });
         const inPlace = await writeNewFile(lockPath, content).catch(existsOr);
         return inPlace === undefined ? exists : { created: true, ino: inPlace.ino };
       }
@@ -206,9 +213,21 @@ export type TakeoverOutcome = 'moved' | 'replaced' | 'contended';
 export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps = {}): Promise<TakeoverOutcome> {
   if (!(await holdsJudged(lockPath, judged))) return 'replaced';
   const claim = besideLockName(lockPath, CLAIM_KIND);
-  await fs.writeFile(claim, '', { flag: 'wx', mode: 0o600 });
+  const claimed = await fs.writeFile(claim, '', { flag: 'wx', mode: 0o600 }).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOSPC' && error.code !== 'EDQUOT') throw error;
+      return false;
+    },
+  );
   try {
-    if (await anotherTakerAtWork(lockPath, claim, (await fs.lstat(claim)).ctimeMs)) return 'contended';
+    // No inode left for a claim (a disk filled after its holder was killed): the dead lock's
+    // inode is the one the taker's own lock needs, so it goes on without one, unless a taker
+    // that may live has claimed it. Two such takers are kept apart by the rename (one moves
+    // the judged lock) and by the check after it (a lock moved that is not the judged one is
+    // linked back).
+    const claimedAtMs = claimed ? (await fs.lstat(claim)).ctimeMs : undefined;
+    if (await anotherTakerAtWork(lockPath, claim, claimedAtMs)) return 'contended';
     if (!(await holdsJudged(lockPath, judged))) return 'replaced';
     steps.checked?.();
     try {
@@ -221,12 +240,15 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
     // The rename may change the file's ctime: the inode and the content tell it now.
     const moved = await readLockFile(aside).catch(() => undefined);
     if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) {
-      await fs.link(aside, lockPath).catch(() => undefined);
+      await fs.link(aside, lockPath).catch(async (error: NodeJS.ErrnoException) => {
+        // A link takes an inode on some file systems (tmpfs), which a taker without a claim may lack: back by rename, while the name is free.
+        if ((error.code === 'ENOSPC' || error.code === 'EDQUOT') && (await fs.lstat(lockPath).catch(() => undefined)) === undefined) await fs.rename(aside, lockPath).catch(() => undefined);
+      });
     }
     await fs.rm(aside, { force: true });
     return 'moved';
   } finally {
-    await fs.rm(claim, { force: true }).catch(() => undefined);
+    if (claimed) await fs.rm(claim, { force: true }).catch(() => undefined);
   }
 }
 
@@ -270,13 +292,14 @@ async function holdsJudged(lockPath: string, judged: LockFileState): Promise<boo
 
 /**
  * Whether the directory holds the claim of another taker of `lockPath` whose owner is not
- * provably gone (by the file system's clock: `claimedAtMs`, our own claim's ctime). Claims
- * of gone owners are removed on the way: they never move anything again.
+ * provably gone (by the file system's clock: `claimedAtMs`, our own claim's ctime; without a
+ * claim of our own, a taker on another host is never judged gone). Claims of gone owners are
+ * removed on the way: they never move anything again.
  */
-async function anotherTakerAtWork(lockPath: string, ownClaim: string, claimedAtMs: number): Promise<boolean> {
-  const clock = { now: async () => claimedAtMs };
+async function anotherTakerAtWork(lockPath: string, ownClaim: string, claimedAtMs: number | undefined): Promise<boolean> {
   for (const claim of await filesBesideLock(lockPath, [CLAIM_KIND])) {
     if (claim.path === ownClaim) continue;
+    const clock = { now: async () => claimedAtMs ?? claim.stat.mtimeMs };
     if (!(await isOwnerGone(claim.owner!, claim.stat.mtimeMs, STALE_AFTER_MS, clock))) return true;
     await fs.rm(claim.path, { force: true }).catch(() => undefined);
   }

@@ -25,7 +25,7 @@ import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { READ_FLAGS } from '../file-access.js';
 import { hiddenNames } from './hidden-names.js';
-import { createEmptyLockFile, createLockFile, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
+import { createEmptyLockFile, createLockFile, filesBesideLock, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, OWNER_TAG_PATTERN, parseOwnerTag, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
@@ -110,7 +110,11 @@ export async function acquireTenantLock(
 
   let firstSeen: { state: LockFileState; at: number } | undefined;
   for (let takeovers = 0; takeovers < 3; ) {
-    const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation);
+    const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation).catch(async (error: unknown) => {
+      // A process killed while it made or took over the lock left a file beside it: with no inode left, that is the one the lock needs.
+      if (NO_ROOM.has(errnoCode((error as Error).cause) ?? '') && (await removeFilesOfGoneTakers(lockPath))) return createTenantLockFile(tenantsDir, tenant, content, operation);
+      throw error;
+    }).catch((error: unknown) => takeableWithoutRoom(error, tenantsDir, tenant));
     if (attempt.created) {
       crashPoint('lock:acquired');
       const heartbeatMs = options.heartbeatMs ?? LOCK_HEARTBEAT_MS;
@@ -171,6 +175,36 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
   const record = parseRecord(held.content) ?? (held.content === '' ? (await emptyLockHolder(lockPath, held.ino))?.record : undefined);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
+}
+
+/**
+ * A lock could not be created for want of room (no inode left: every try makes a file). Where
+ * the lock there is held by a process of this pid namespace that is gone, it is judged and
+ * taken over as always (its inode is what the new lock takes), by the time its own mtime
+ * gives: the file system's clock cannot be read without a file, and a holder elsewhere is
+ * never judged gone by it. Else the failure stands.
+ */
+async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: string): Promise<CreateOutcome & { readonly holder?: string }> {
+  if (!NO_ROOM.has(errnoCode((error as Error).cause) ?? '')) throw error;
+  const held = await readLockFile(lockPathFor(tenantsDir, tenant)).catch(() => undefined);
+  if (held === undefined || !(await isLockHolderGoneHere(tenantsDir, tenant))) throw error;
+  return { created: false, fileSystemNowMs: held.mtimeMs };
+}
+
+/**
+ * Removes the files beside `lockPath` of processes of this pid namespace now gone: takers'
+ * claims and moved-aside locks, lock temporaries, and empty locks' second names not linked as
+ * the lock; whether it removed any.
+ */
+async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
+  let removed = false;
+  const lock = await fs.lstat(lockPath).catch(() => undefined);
+  for (const file of await filesBesideLock(lockPath, ['taking', 'broken', 'tmp', '(?:backup|restore|recover)\\.held']).catch(() => [])) {
+    if (file.owner === undefined || !isLocal(file.owner) || isProcessAlive(file.owner.pid, file.owner.started) || file.stat.ino === lock?.ino) continue;
+    await fs.rm(file.path, { force: true });
+    removed = true;
+  }
+  return removed;
 }
 
 /**

@@ -11,6 +11,8 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
+import { hostId, ownerTag } from '../../shared/tenant/process-owner.js';
 import { sh, tempDir } from '../helpers/tree.js';
 import { cli, describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
 
@@ -227,15 +229,23 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
 
   // Killed, then the last inode taken by something else: no lock can be made (each is a new
   // file), and only a lock holder removed what the restore left. What a gone restore left to
-  // be removed is removed first.
-  for (const [point, holds] of [
-    ['restore:staging-created', 'old'],
-    ['journal:extracting:temp-written', 'old'],
-    ['restore:extracting', 'old'],
-    ['restore:verified', 'old'],
-    ['journal:committing:temp-written', 'old'],
-    ['commit:old-moved-to-trash', 'new'],
-    ['commit:journal-removed', 'new'],
+  // be removed is removed first; a dead restore's lock is taken over without a claim file, and
+  // the inode it frees holds the new lock (written in place where a link takes an inode too).
+  for (const [point, holds, said] of [
+    ['lock:temp-written', 'old', 'nothing to recover'],
+    ['lock:acquired', 'old', 'nothing to recover'],
+    ['restore:staging-created', 'old', 'removed leftovers'],
+    ['journal:extracting:temp-written', 'old', 'removed leftovers'],
+    ['restore:journal-written', 'old', 'removed an unfinished restore'],
+    ['restore:extracting', 'old', 'removed an unfinished restore'],
+    ['restore:verified', 'old', 'removed an unfinished restore'],
+    ['journal:committing:temp-written', 'old', 'removed an unfinished restore'],
+    ['commit:journal-written', 'new', 'finished an interrupted restore'],
+    ['commit:old-moved-aside', 'new', 'finished an interrupted restore'],
+    ['commit:new-moved-in', 'new', 'finished an interrupted restore'],
+    ['commit:old-moved-to-trash', 'new', 'finished an interrupted restore'],
+    ['commit:journal-removed', 'new', 'removed leftovers'],
+    ['restore:committed', 'new', 'nothing to recover'],
   ] as const) {
     it(`a restore killed at ${point}, then no inode left: recover frees what it left and settles the tenant`, () => {
       const w = onTmpfs(`no-inode-after-${point}`, 'size=12m,nr_inodes=400');
@@ -245,11 +255,92 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
       const run = w.cli(['tenants', 'recover', 'acme']);
       cases++;
       expect(run.status, describeRun(run)).toBe(0);
-      expect(run.stdout).toMatch(/^Tenant "acme": (removed an unfinished restore|removed leftovers|finished an interrupted restore)/);
+      expect(run.stdout).toMatch(new RegExp(`^Tenant "acme": ${said}`));
       unfill(w);
       w.expectSettled({ holds, tenants: ['acme', 'beta'] });
     });
   }
+
+  it('a restore killed holding an empty lock (no byte left), then no inode left either: recover takes over both its names and settles', () => {
+    const w = onTmpfs('no-inode-empty-lock', 'size=12m,nr_inodes=400');
+    fill(w.base, 0);
+    w.killAt('lock:acquired', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    expect(readdirSync(w.base).filter((name) => name.endsWith('.restore.held'))).toHaveLength(1);
+    fillInodes(w);
+    expect(statfsSync(w.base).ffree).toBe(0);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": nothing to recover\n');
+    cases++;
+    unfill(w);
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a takeover without a claim (no inode left) that moved a lock other than the one it judged puts it back, though a link would take an inode', async () => {
+    const w = onTmpfs('no-inode-takeover-put-back', 'size=12m,nr_inodes=400');
+    const lockPath = path.join(w.base, '.openclaw-lock-acme');
+    writeFileSync(lockPath, '{"judged":true}');
+    const judged = (await readLockFile(lockPath))!;
+    fillInodes(w);
+    const next = '{"the next holder":true}';
+    // Between its check and its rename, the judged lock is released and another is created with the inode freed.
+    const outcome = await takeOverLock(lockPath, judged, path.join(w.base, '.openclaw-lock-acme.broken'), {
+      checked: () => {
+        rmSync(lockPath);
+        writeFileSync(lockPath, next);
+      },
+    });
+    cases++;
+    expect(outcome).toBe('moved');
+    expect(readFileSync(lockPath, 'utf8')).toBe(next);
+    rmSync(lockPath);
+    unfill(w);
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  for (const point of ['lock:stale-checked', 'lock:stale-moved-aside'] as const) {
+    it(`a restore killed mid-commit, no inode left, then recover killed taking over its lock (${point}): the next recover frees what that taker left and finishes`, () => {
+      const w = onTmpfs(`no-inode-taker-killed-${point}`, 'size=12m,nr_inodes=400');
+      w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+      fillInodes(w);
+      w.killAt(point, ['tenants', 'recover', 'acme']);
+      const run = w.cli(['tenants', 'recover', 'acme']);
+      cases++;
+      expect(run.status, describeRun(run)).toBe(0);
+      expect(run.stdout).toMatch(/^Tenant "acme": finished an interrupted restore/);
+      unfill(w);
+      w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+    });
+  }
+
+  it('an empty lock\'s second name left unlinked by a process now gone, then no inode left: the next command removes it and takes the lock with its inode', () => {
+    const w = onTmpfs('no-inode-held-unlinked', 'size=12m,nr_inodes=400');
+    const gone = spawnSync('true');
+    const held = path.join(w.base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.restore.held`);
+    writeFileSync(held, '');
+    fillInodes(w);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": nothing to recover\n');
+    cases++;
+    expect(existsSync(held)).toBe(false);
+    unfill(w);
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a restore killed mid-commit, another host taking over its lock (a claim), then no inode left: recover leaves the lock to that taker, and takes it once the claim is gone', () => {
+    const w = onTmpfs('no-inode-claimed', 'size=12m,nr_inodes=400');
+    w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    const claim = path.join(w.base, '.openclaw-lock-acme.7-9-ffffffffffff.0123456789ab.taking');
+    writeFileSync(claim, '');
+    fillInodes(w);
+    const run = w.cli(['tenants', 'recover', 'acme']);
+    cases++;
+    expect(run.status, describeRun(run)).not.toBe(0);
+    expect(run.stderr).toMatch(/^openclaw: tenant "acme" is busy: another command is taking over its lock \S+, whose holder is gone\n$/);
+    expect(readdirSync(w.base)).toContain('.openclaw-lock-acme');
+    rmSync(claim);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toMatch(/^Tenant "acme": finished an interrupted restore/);
+    unfill(w);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
+  });
 
   it('an encrypted backup killed with a plaintext copy in its scratch area, then no inode left: recover removes the scratch area and settles', () => {
     const w = onTmpfs('no-inode-after-scratch', 'size=12m,nr_inodes=400');
@@ -406,9 +497,10 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
   });
 
-  it('a restore killed mid-commit, then no inode left: recover cannot free anything without the lock, says what to do, and does it once a file is removed', () => {
+  it('a restore killed mid-commit, its lock gone, then no inode left: recover cannot free anything without the lock, says what to do, and does it once a file is removed', () => {
     const w = onTmpfs('no-inode-mid-commit', 'size=12m,nr_inodes=400');
     w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    rmSync(path.join(w.base, '.openclaw-lock-acme')); // taken over by a command that then failed, say: no dead lock's inode to take
     fillInodes(w);
     const run = w.cli(['tenants', 'recover', 'acme']);
     cases++;
