@@ -37,7 +37,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { backupHandler, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { restoreHandler } from '../functions/restore-handler.js';
+import type { HandlerDeps } from '../functions/handler-deps.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { formatIdentity, generateIdentity, isAgeFile } from '../shared/age/index.js';
 import { findArchiveFooterFrame } from '../shared/archive/manifest.js';

@@ -23,7 +23,7 @@ import { TenantNotFoundError, StorageError } from '../shared/errors.js';
 import { createMetrics, powertoolsMetrics } from '../functions/metrics.js';
 import { monitorHandler } from '../functions/monitor-handler.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
-import { pruneHandler } from '../functions/handlers.js';
+import { pruneHandler } from '../functions/prune-handler.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import { fakeStatusTable } from './helpers/fake-status-table.js';
 import { lambdaContext } from './helpers/lambda-context.js';
