@@ -605,6 +605,17 @@ describe('doctor', () => {
     expect(cidrContains('bad', '10.0.0.0/8')).toBe(false);
   });
 
+  it('refuses an expectation no access point can meet before any call: a relative root path, an ID past 2^32-1', async () => {
+    for (const [flags, message] of [
+      [['--expect-root-path', 'tenants'], "option '--expect-root-path <path>' argument 'tenants' is invalid. must be an absolute path, as the access point's root directory is, e.g. /tenants"],
+      [['--expect-uid', '4294967296'], "option '--expect-uid <uid>' argument '4294967296' is invalid. must be a whole number from 0 to 4294967295"],
+      [['--expect-gid', '-1'], "option '--expect-gid <gid>' argument '-1' is invalid. must be a whole number from 0 to 4294967295"],
+    ] as const) {
+      const result = await run(['--stack', 'openclaw-backup', 'doctor', '--region', 'eu-west-1', ...flags]);
+      expect(result, flags.join(' ')).toEqual({ status: 2, stdout: '', stderr: `openclaw: ${message} (see openclaw doctor --help)\n` });
+    }
+  });
+
   it('needs remote mode for the gateway\'s checks', async () => {
     const result = await run(['doctor', '--expect-uid', '1000']);
     expect(result).toEqual({ status: 2, stdout: '', stderr: 'openclaw: doctor works on a deployed gateway: give --stack <prefix> or set OPENCLAW_STACK (without, doctor checks the local base dir)\n' });

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FileSystemError, TenantBusyError } from '../shared/errors.js';
 import { READ_FLAGS } from '../shared/file-access.js';
 import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
+import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { acquireTenantLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
 import { lettingWaitingOpensGo } from './helpers/fifo.js';
 import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
@@ -186,7 +187,7 @@ describe('taking over a stale lock', () => {
   }, 30_000);
 
   it('lets only one of two takers of one dead lock through (the other would move aside the lock the first just created)', async () => {
-    const lockPath = plantDeadLock({ ageMs: 10_000 });
+    plantDeadLock({ ageMs: 10_000 });
 
     // A has judged the dead lock stale and seen that the name still holds it: the rename is next.
     const a = await takerPausedAt('lock:stale-checked,lock:stale-moved-aside');
@@ -220,6 +221,30 @@ describe('taking over a stale lock', () => {
     await lock.release();
     expect(readdirSync(base)).toEqual(['acme']);
   }, 30_000);
+
+  it("puts back, instead of removing, a live holder's lock that a taker now gone moved aside (a taker without a claim, killed before it linked it back)", async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'restore');
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(lock.path, aside);
+
+    // Another command's sweep of the base dir (this process's own leaves a tenant it holds alone).
+    const listed = runCli(['--tenants-dir', base, 'tenants', 'list']);
+    expect(listed.status, listed.stderr).toBe(0);
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme', 'acme']);
+    await lock.assertHeld();
+    await expect(acquireTenantLock(base, 'acme', 'backup')).rejects.toThrow(/a restore by pid \d+ on \S+ holds it/);
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it("removes a dead holder's lock that a taker now gone moved aside", async () => {
+    const lockPath = plantDeadLock({ ageMs: 10_000 });
+    const gone = spawnSync('true');
+    await fs.rename(lockPath, path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`));
+    await sweepBaseDir(base);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
 
   it('waits until the lock of a dead holder is no longer fresh, then takes it over', async () => {
     plantDeadLock();

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { describeError, describeSystemError, RecoveryNeededError, TenantBusyError } from '../errors.js';
 import { HIDDEN_PREFIX, hiddenNames, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { acquireTenantLock, isLockHeldHere } from './lock.js';
+import { acquireTenantLock, isLockHeldHere, lockPathFor, settleMovedAsideLock } from './lock.js';
 import { recoverSlot, type RecoverOptions } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
@@ -79,10 +79,15 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       // An empty lock's second name (lock.ts) goes with the lock, when it is taken over: it is
       // told by its inode (a FUSE mount's attribute cache may give a link count from before the link).
       if (hidden.kind === 'lock-held' && stat !== undefined && (await isTheLock(tenantsDir, hidden.tenant, stat.ino))) continue;
-      if (stat !== undefined && (await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) {
-        await fs.rm(full, { force: true }).catch(() => undefined);
-        changed = true;
+      if (stat === undefined || !(await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) continue;
+      // A lock its taker moved aside may be a live holder's (lock.ts settleMovedAsideLock).
+      if (hidden.kind === 'lock-broken') {
+        const settled = await settleMovedAsideLock(lockPathFor(tenantsDir, hidden.tenant), full, await clock.now()).catch(() => 'kept' as const);
+        changed ||= settled !== 'kept';
+        continue;
       }
+      await fs.rm(full, { force: true }).catch(() => undefined);
+      changed = true;
     }
     if (leftovers.every((hidden) => hidden.owner !== undefined)) continue;
     // A restore in pieces of it (the functions'): whether it ended is left to a sweep or an

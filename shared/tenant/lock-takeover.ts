@@ -24,6 +24,10 @@
 // A taker killed at any step leaves a claim of a dead owner, ignored and removed by the
 // next taker (on another host: once it is STALE_AFTER_MS old), and maybe the judged lock
 // under its aside name, removed by the sweep; the lock name is free or holds the dead lock.
+// A taker without a claim killed between its rename and the link back may leave a live
+// holder's lock under its aside name: the sweep and a taker with no inode left put that back
+// while the name is free (lock.ts settleMovedAsideLock); a command that creates a lock under
+// the free name first (not the sweep's, or `recover` of that very tenant) runs beside that holder.
 // Not covered: a holder or taker on another host frozen past STALE_AFTER_MS that wakes up
 // mid-step, and takers of older versions, which make no claim.
 
@@ -33,6 +37,7 @@ import path from 'node:path';
 
 import { openOwnFile, readUpTo } from '../file-access.js';
 import { shownPath } from '../format.js';
+import { writeWhole } from '../write-whole.js';
 
 import { isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, type ProcessOwner } from './process-owner.js';
 
@@ -44,6 +49,8 @@ const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 export interface CreateSteps {
   readonly tempWritten?: () => void;
   readonly linked?: () => void;
+  /** Where the lock is written in place: it exists, still empty. */
+  readonly openedInPlace?: () => void;
 }
 
 /**
@@ -72,8 +79,12 @@ export async function createLockFile(lockPath: string, temp: string, content: st
       const noRoomToLink = code === 'ENOSPC' || code === 'EDQUOT';
       if (code !== undefined && (LINK_UNSUPPORTED.has(code) || noRoomToLink)) {
         if (noRoomToLink) await fs.rm(temp, { force: true });
-        const inPlace = await writeNewFile(lockPath, content).catch(existsOr);
-        return inPlace === undefined ? exists : { created: true, ino: inPlace.ino };
+        const inPlace = await writeNewFile(lockPath, content, steps.openedInPlace).catch(existsOr);
+        if (inPlace === undefined) return exists;
+        // Read while still empty, it may have been taken for the lock of a writer that died
+        // (taken over once 5 s old): it is ours only if the name still holds it.
+        const named = await fs.lstat(lockPath).catch(() => undefined);
+        return named?.ino === inPlace.ino ? { created: true, ino: inPlace.ino } : exists;
       }
       throw error;
     }
@@ -116,11 +127,12 @@ function existsOr(error: unknown): undefined {
  * in it already; owning the lock gives it nothing more, and it still finds a live root
  * holder's lock busy.
  */
-async function writeNewFile(file: string, content: string): Promise<{ ino: number; ctimeMs: number }> {
+async function writeNewFile(file: string, content: string, opened?: () => void): Promise<{ ino: number; ctimeMs: number }> {
   const handle = await fs.open(file, 'wx', 0o600);
   try {
+    opened?.();
     await giveToDirectoryOwner(handle, path.dirname(file));
-    await handle.writeFile(content);
+    await writeWhole(handle, [Buffer.from(content)]);
     const { ino, ctimeMs } = await handle.stat();
     await handle.close();
     return { ino, ctimeMs };
@@ -238,16 +250,31 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
     steps.movedAside?.();
     // The rename may change the file's ctime: the inode and the content tell it now.
     const moved = await readLockFile(aside).catch(() => undefined);
-    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) {
-      await fs.link(aside, lockPath).catch(async (error: NodeJS.ErrnoException) => {
-        // A link takes an inode on some file systems (tmpfs), which a taker without a claim may lack: back by rename, while the name is free.
-        if ((error.code === 'ENOSPC' || error.code === 'EDQUOT') && (await fs.lstat(lockPath).catch(() => undefined)) === undefined) await fs.rename(aside, lockPath).catch(() => undefined);
-      });
-    }
+    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) await putLockBack(aside, lockPath);
     await fs.rm(aside, { force: true });
     return 'moved';
   } finally {
     if (claimed) await fs.rm(claim, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Puts the lock moved to `aside` back under `lockPath`, unless that name holds another file
+ * by then; whether it did. The link keeps `aside` as a second name, for the caller to remove.
+ */
+export async function putLockBack(aside: string, lockPath: string): Promise<boolean> {
+  try {
+    await fs.link(aside, lockPath);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A link takes an inode on some file systems (tmpfs), which a taker without a claim may lack: back by rename, while the name is free.
+    if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code ?? '')) return false;
+    if ((await fs.lstat(lockPath).catch(() => undefined)) !== undefined) return false;
+    return fs.rename(aside, lockPath).then(
+      () => true,
+      () => false,
+    );
   }
 }
 

@@ -25,7 +25,7 @@ import { crashPoint } from '../crash-points.js';
 import { errnoCode, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { READ_FLAGS } from '../file-access.js';
 import { hiddenNames } from './hidden-names.js';
-import { createEmptyLockFile, createLockFile, filesBesideLock, freshForMs, isSameFile, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
+import { createEmptyLockFile, createLockFile, filesBesideLock, freshForMs, isSameFile, putLockBack, readLockFile, takeOverLock, type CreateOutcome, type LockFileState } from './lock-takeover.js';
 import { HEARTBEAT_MS, hostId, isLocal, isProcessAlive, OWNER_TAG_PATTERN, parseOwnerTag, STALE_AFTER_MS, thisProcess, touchWithFileSystemClock, type ProcessOwner } from './process-owner.js';
 
 export const LOCK_HEARTBEAT_MS = HEARTBEAT_MS;
@@ -199,12 +199,49 @@ async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: s
 async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
   let removed = false;
   const lock = await fs.lstat(lockPath).catch(() => undefined);
-  for (const file of await filesBesideLock(lockPath, ['taking', 'broken', 'tmp', '(?:backup|restore|recover)\\.held']).catch(() => [])) {
+  const files = await filesBesideLock(lockPath, ['taking', 'broken', 'tmp', '(?:backup|restore|recover)\\.held']).catch(() => []);
+  // Moved-aside locks first: an empty one's holder is told by its second name, which may be among the others.
+  const asideFirst = [...files.filter((file) => file.path.endsWith('.broken')), ...files.filter((file) => !file.path.endsWith('.broken'))];
+  for (const file of asideFirst) {
     if (file.owner === undefined || !isLocal(file.owner) || isProcessAlive(file.owner.pid, file.owner.started) || file.stat.ino === lock?.ino) continue;
+    if (file.path.endsWith('.broken')) {
+      // The file system's clock cannot be read without a file: a holder elsewhere is not judged gone.
+      removed ||= (await settleMovedAsideLock(lockPath, file.path, undefined)) === 'removed';
+      continue;
+    }
     await fs.rm(file.path, { force: true });
     removed = true;
   }
   return removed;
+}
+
+/**
+ * Settles a lock a taker now gone moved aside (`aside`): removed when its own holder is gone
+ * too (the lock that taker judged), else put back under `lockPath` while that name is free.
+ * A taker without a claim (no inode left for one) may have moved the live lock of a holder
+ * that took over the same dead lock a moment earlier, and been killed before it linked it
+ * back: removing it let the next command take the lock while that holder still ran.
+ * `fileSystemNowMs`: the file system's clock (a holder elsewhere, or one the lock does not
+ * name, is judged by its heartbeat's age); undefined: only a holder of this pid namespace is judged.
+ */
+export async function settleMovedAsideLock(lockPath: string, aside: string, fileSystemNowMs: number | undefined): Promise<'removed' | 'restored' | 'kept'> {
+  const moved = await readLockFile(aside).catch(() => null);
+  if (moved === undefined) return 'kept'; // removed meanwhile
+  if (moved !== null) {
+    const holder = parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined);
+    const owner = holder === undefined ? undefined : localOwner(holder);
+    // Without the clock, a lock that names no holder is judged as before there was a put-back: gone.
+    const holderGone =
+      fileSystemNowMs !== undefined ? isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) : holder === undefined || (owner !== undefined && !isProcessAlive(owner.pid, owner.started));
+    if (!holderGone) {
+      if (!(await putLockBack(aside, lockPath))) return 'kept';
+      await fs.rm(aside, { force: true });
+      return 'restored';
+    }
+  }
+  // Its holder is gone, or it is no lock (a file of another kind planted under its name).
+  await fs.rm(aside, { force: true });
+  return 'removed';
 }
 
 /**

@@ -6,12 +6,12 @@
 // skipped with a note where it is not permitted.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
+import { createLockFile, readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
 import { hostId, ownerTag } from '../../shared/tenant/process-owner.js';
 import { sh, tempDir } from '../helpers/tree.js';
 import { cli, describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
@@ -275,6 +275,36 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
   });
 
+  it('a restore killed holding an empty lock (no byte left), a recover killed after moving it aside, then no inode left: the next recover removes it, told dead by its second name, and settles', () => {
+    const w = onTmpfs('no-inode-empty-lock-moved', 'size=12m,nr_inodes=400');
+    fill(w.base, 0);
+    w.killAt('lock:acquired', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    w.killAt('lock:stale-moved-aside', ['tenants', 'recover', 'acme']);
+    expect(readdirSync(w.base).filter((name) => name.endsWith('.broken') || name.endsWith('.restore.held'))).toHaveLength(2);
+    fillInodes(w);
+    expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": nothing to recover\n');
+    cases++;
+    unfill(w);
+    rmSync(path.join(w.base, '.filler'));
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('a lock written in place (the link would take an inode there is none of), taken over while still empty: its writer does not take it for its own', async () => {
+    const w = onTmpfs('no-inode-in-place-taken', 'size=12m,nr_inodes=400');
+    const lockPath = path.join(w.base, '.openclaw-lock-acme');
+    fillInodes(w);
+    rmSync(path.join(w.base, '.inode-0')); // one inode: the temporary's, then the lock's
+    const aside = path.join(w.base, '.openclaw-lock-acme.broken');
+    // Read empty, it is judged the lock of a writer that died (once 5 s old, as a stall may make it) and moved aside.
+    const outcome = await createLockFile(lockPath, path.join(w.base, '.openclaw-lock-acme.tmp'), '{"writer":true}', { openedInPlace: () => renameSync(lockPath, aside) });
+    cases++;
+    expect(outcome.created).toBe(false);
+    expect(existsSync(lockPath)).toBe(false);
+    rmSync(aside);
+    unfill(w);
+    w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
   it('a takeover without a claim (no inode left) that moved a lock other than the one it judged puts it back, though a link would take an inode', async () => {
     const w = onTmpfs('no-inode-takeover-put-back', 'size=12m,nr_inodes=400');
     const lockPath = path.join(w.base, '.openclaw-lock-acme');
@@ -295,6 +325,37 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     rmSync(lockPath);
     unfill(w);
     w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
+  });
+
+  it('two recovers taking over a dead lock without claims (no inode left), the later killed after moving the live lock of the one that won: the next recover puts that lock back instead of removing it, and is told it is busy', async () => {
+    const w = onTmpfs('no-inode-claimless-taker-killed', 'size=12m,nr_inodes=400');
+    w.killAt('commit:old-moved-aside', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
+    fillInodes(w);
+    const lockPath = path.join(w.base, '.openclaw-lock-acme');
+    // The later taker checked that the name still held the dead lock, then waits to rename it.
+    const later = w.spawn(['tenants', 'recover', 'acme'], { OPENCLAW_TEST_PAUSE_AT: 'lock:stale-checked', OPENCLAW_TEST_CRASH_AT: 'lock:stale-moved-aside' });
+    const laterDone = exited(later);
+    await stopped(later);
+    const winner = w.spawn(['tenants', 'recover', 'acme'], { OPENCLAW_TEST_PAUSE_AT: 'lock:acquired' });
+    const winnerDone = exited(winner);
+    try {
+      await stopped(winner);
+      expect(readFileSync(lockPath, 'utf8')).toContain(`"pid":${winner.pid},`);
+      later.kill('SIGCONT');
+      expect((await laterDone).signal).toBe('SIGKILL');
+      expect(existsSync(lockPath)).toBe(false); // the winner's lock, under the killed taker's aside name
+      const run = w.cli(['tenants', 'recover', 'acme']);
+      cases++;
+      expect(run.status, describeRun(run)).toBe(1);
+      expect(run.stderr).toMatch(/; it is held by another command, which may still run: /);
+      expect(readFileSync(lockPath, 'utf8')).toContain(`"pid":${winner.pid},`);
+      expect(readdirSync(w.base).filter((name) => name.endsWith('.broken'))).toEqual([]);
+    } finally {
+      winner.kill('SIGCONT');
+    }
+    expect(expectOk(await winnerDone).stdout).toMatch(/^Tenant "acme": finished an interrupted restore/);
+    unfill(w);
+    w.expectSettled({ holds: 'new', tenants: ['acme', 'beta'] });
   });
 
   for (const point of ['lock:stale-checked', 'lock:stale-moved-aside'] as const) {
