@@ -16,7 +16,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, functionOperations, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { functionOperations, type HandlerDeps } from '../functions/handler-deps.js';
+import { restoreHandler } from '../functions/restore-handler.js';
 import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
