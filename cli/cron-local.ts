@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { CommanderError } from 'commander';
 
-import { CronCommandError, UsageError } from '../shared/errors.js';
+import { CronCommandError, FileSystemError, UsageError, errnoMessage } from '../shared/errors.js';
 import { assertNotPlaintextAsAge } from '../shared/archive/encrypted-archive.js';
 import { crontabEntries, crontabEntry, withEntry, withoutEntry, type CrontabPaths, type LocalCronEntry } from '../shared/schedule/crontab.js';
 import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
@@ -34,8 +34,44 @@ export interface LocalCronFlags {
   readonly log?: string;
 }
 
+/**
+ * A cron name's length here: a gateway's schedule names fit 64 characters with the prefix and
+ * tenant; on this machine the name is in the default log file's (`cron-<tenant>-<name>.log`),
+ * which past 255 bytes cannot be created, and every run failed with nothing logged.
+ */
+const MAX_LOCAL_CRON_NAME_LENGTH = 64;
+
+/**
+ * Refuses a log file that a run could never open: a directory, or one below a file. The shell
+ * of each run fails its `>>` then, and the cron failed every time with nothing logged.
+ */
+function assertLogFilePath(log: string): void {
+  for (let at = log; ; at = path.dirname(at)) {
+    const found = existing(at);
+    if (found !== undefined) {
+      if (at === log && found.isDirectory()) throw new UsageError(`the cron's log file ${log} is a directory: give a file's path, e.g. ${path.join(log, 'cron.log')}`);
+      if (at !== log && !found.isDirectory()) throw new UsageError(`the cron's log file ${log} cannot be created: ${at} is not a directory`);
+      return;
+    }
+    if (path.dirname(at) === at) return;
+  }
+}
+
+/** What is at `at`; undefined where nothing is, or where a file stands for one of its directories (ENOTDIR). */
+function existing(at: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(at, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
+  }
+}
+
 export async function addLocalCron(context: CliContext, tenant: string, flags: LocalCronFlags): Promise<void> {
   assertCronName(flags.name);
+  if (flags.name.length > MAX_LOCAL_CRON_NAME_LENGTH) {
+    throw new CronCommandError(`the cron name "${flags.name.slice(0, 16)}…" is ${flags.name.length} characters: give one of at most ${MAX_LOCAL_CRON_NAME_LENGTH} (it names the cron's log file)`);
+  }
   // cron-parser is loaded only by the commands that need it.
   const { validateUnixSchedule } = await import('../shared/schedule/cron-schedule.js');
   const schedule = validateUnixSchedule(flags.schedule);
@@ -46,6 +82,7 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     tenantsDir: context.tenantsDir,
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
+  assertLogFilePath(paths.log);
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
   const { backedUp, restores, restoredAs } = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 
@@ -76,7 +113,11 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
   const crontab = crontabCommand();
   const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
     const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
-    mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new FileSystemError(`cannot create ${path.dirname(paths.log)}, the directory of the cron's log file: ${errnoMessage(error) ?? (error as Error).message}`);
+    }
     await installCrontab(crontab, edited.text);
     return { replaced: edited.replaced, others: crontabEntries(edited.text).filter((entry) => !(entry.tenant === tenant && entry.name === flags.name)) };
   });

@@ -49,7 +49,7 @@ export function registerCron(program: Command, context: CliContext): void {
       .command('add')
       .description('schedule an openclaw command for one tenant (a backup, prune, verify…; remote mode: a backup or a prune), or a backup of every tenant (--all)')
       .argument('[tenant]', 'tenant name (none with --all)')
-      .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields, e.g. "0 3 * * *" (remote mode: in --timezone; local mode: in this machine\'s local time)', once())
+      .requiredOption('--schedule <cron>', 'when, as 5 Unix cron fields, e.g. "0 3 * * *", or a macro: @daily, @hourly, @weekly, @monthly, @yearly (@reboot: local mode only) (remote mode: in --timezone; local mode: in this machine\'s local time)', once())
       .requiredOption('--name <name>', 'a name for this cron, unique per tenant, e.g. nightly-backup', once())
       .option('--cmd <command>', 'one tenant: the openclaw command to run, e.g. "openclaw tenants backup acme --to …" (any openclaw command; remote mode: tenants backup or tenants prune); $(date +FORMAT) is expanded when it runs', once())
       .option('--all', 'remote mode, every tenant: one schedule fans out one backup per tenant, run a bounded number at a time')
@@ -93,10 +93,14 @@ export function registerCron(program: Command, context: CliContext): void {
       .command('rm')
       .alias('remove')
       .description('remove a scheduled backup: cron rm <tenant> <name>, or cron rm --all <name>')
-      .argument('<tenant>', 'tenant name (with --all: the cron\'s name)')
+      .usage('[options] <tenant> <name> | --all <name>')
+      .argument('[tenant]', 'tenant name (with --all: the cron\'s name)')
       .argument('[name]', 'the cron\'s name')
       .option('--all', 'remove a cron of every tenant (cron add --all)'),
-  ).action(async (first: string, second: string | undefined, flags: { all?: boolean }) => {
+  ).action(async (first: string | undefined, second: string | undefined, flags: { all?: boolean }) => {
+    if (first === undefined) {
+      throw new UsageError(flags.all === true ? 'cron rm --all needs the cron\'s name: cron rm --all <name>' : 'cron rm needs the tenant and the cron\'s name: cron rm <tenant> <name> (or cron rm --all <name>)');
+    }
     await removeCron(context, first, second, flags.all === true);
   });
 

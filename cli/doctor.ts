@@ -17,9 +17,9 @@ export function registerDoctor(program: Command, context: CliContext): void {
     program
       .command('doctor')
       .description('check the deployed gateway: functions, EFS file system, access point, mount targets, network paths, tenant ownership, schedules, queues, last failures, freshness (remote mode); locally, as root, the directories above the base dir')
-      .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants', once())
-      .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', once(wholeNumber))
-      .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', once(wholeNumber)),
+      .option('--expect-root-path <path>', 'the access point\'s expected root directory, e.g. /tenants', once(absolutePath))
+      .option('--expect-uid <uid>', 'the access point\'s expected POSIX user ID', once(posixId))
+      .option('--expect-gid <gid>', 'the access point\'s expected POSIX group ID', once(posixId)),
   ).action(async (flags: { expectRootPath?: string; expectUid?: number; expectGid?: number }) => {
     if (context.remote === undefined && flags.expectRootPath === undefined && flags.expectUid === undefined && flags.expectGid === undefined) {
       await localDoctor(context);
@@ -117,7 +117,14 @@ function endpointsCheck(endpoints: Record<string, ConfiguredEndpoint | null>): C
   };
 }
 
-function wholeNumber(value: string): number {
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('must be a whole number');
+/** An EFS access point's POSIX user or group ID: 0 to 2^32-1 (one past it never matched, and the check failed naming no mistake). */
+function posixId(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 4_294_967_295) throw new InvalidArgumentError('must be a whole number from 0 to 4294967295');
   return Number(value);
+}
+
+/** An access point's root directory is absolute (EFS refuses any other): a relative one never matched. */
+function absolutePath(value: string): string {
+  if (!value.startsWith('/')) throw new InvalidArgumentError('must be an absolute path, as the access point\'s root directory is, e.g. /tenants');
+  return value;
 }

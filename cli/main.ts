@@ -179,11 +179,12 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
     },
     get remote(): ControlPlane | undefined {
       // `--stack ''` runs locally even when OPENCLAW_STACK is set.
-      const stack = (program.opts().stack as string | undefined) ?? process.env.OPENCLAW_STACK;
+      const given = program.opts().stack as string | undefined;
+      const stack = given ?? process.env.OPENCLAW_STACK;
       if (stack === undefined || stack === '') return undefined;
       // A region that is no hostname component is refused here, not by the SDK inside the first call (exit 1).
       if (controlFlags.region !== undefined) assertRegion(controlFlags.region);
-      return { stack: assertStackPrefix(stack), ...controlFlags };
+      return { stack: assertStackPrefix(stack, given === undefined ? 'OPENCLAW_STACK' : '--stack'), ...controlFlags };
     },
     get tenantsDir() {
       const remote = this.remote;

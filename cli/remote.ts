@@ -17,7 +17,7 @@ import { MAX_LISTED_BACKUPS, mergeBackupsPages, tooManyBackups, type BackupsList
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
-import { AbortedError, AgeBadIdentityError, InvalidRequestError, OpenClawError, RemoteError, StorageError, UsageError } from '../shared/errors.js';
+import { AbortedError, AgeBadIdentityError, InvalidRequestError, OpenClawError, RemoteError, UsageError } from '../shared/errors.js';
 import type { BackupCommand, IdentitySources, PruneCommand, QueuedBackupAll, RestoreCommand, StorageFlags, TenantOperations } from '../shared/operations.js';
 import { FANOUT_PAYLOAD_SOURCE, FANOUT_PAYLOAD_VERSION, assertAllTenantsDestination, type FanOutPayload } from '../shared/schedule/cron-command.js';
 import type { RestoreResult } from '../shared/restore/restore.js';

@@ -29,7 +29,7 @@ export function registerBackups(tenants: Command, context: CliContext): void {
 
 export function* describeListing(listing: BackupsListing): Generator<string> {
   if (listing.backups.length === 0) {
-    yield `no backups of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${plural(listing.otherObjects, 'other object')} there)` : ''}`;
+    yield `no backups of "${listing.tenant}" in ${shownPath(listing.location)}${via(listing.endpoint)}${listing.otherObjects > 0 ? ` (${otherObjects(listing)})` : ''}`;
     return;
   }
   const row = (entry: BackupEntry) => [
@@ -48,9 +48,18 @@ export function* describeListing(listing: BackupsListing): Generator<string> {
   yield* tableLines(['CREATED', 'SIZE', 'VERSION', 'MANIFEST', 'CONTENT', 'VERIFIED', 'LOCATION'], function* () {
     for (const entry of listing.backups) yield row(entry);
   }, [1]);
+  if (listing.otherObjects > 0) yield `(and ${otherObjects(listing)})`;
   if (omitted > 0) {
     yield `… and ${plural(omitted, 'older backup')}, left out of the gateway's answer (a Lambda response holds at most 6 MB; a gateway of this version answers in pages): run tenants backups without --stack to list them all, or prune them`;
   }
+}
+
+/**
+ * The objects listed but not shown: an encrypted or piped archive of this tenant among them
+ * when nothing attributes it yet (README: a verification mark, or a directory named after it).
+ */
+function otherObjects(listing: BackupsListing): string {
+  return `${plural(listing.otherObjects, 'other object')} there: another tenant's, no archive, or one that does not name "${listing.tenant}" (encrypted or piped) and was never checked by tenants verify --from`;
 }
 
 function describeContent(entry: BackupEntry): string {

@@ -66,7 +66,7 @@ export type RestoreRun =
 /** A restore to run: the request's command, and for a later piece the chain and tenant it goes on with (the restore queue's message). */
 export interface PreparedRestore {
   readonly command: RestoreCommand;
-  readonly continues?: { readonly chain: string; readonly tenant: string; readonly piece?: number };
+  readonly continues?: { readonly chain: string; readonly tenant: string; readonly piece: number };
 }
 
 /**
@@ -152,7 +152,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
         chain: continues?.chain ?? newChainId(),
         // The writes queued on EFS finish before the piece hands over: up to 4,096 files, a minute or more.
         suspend: (backlogMs: number) => context.getRemainingTimeInMillis() < margin + backlogMs,
-        ...(continues !== undefined && { resume: { tenant: continues.tenant, ...(continues.piece !== undefined && { piece: continues.piece }) } }),
+        ...(continues !== undefined && { resume: { tenant: continues.tenant, piece: continues.piece } }),
         // Under the tenant's lock: a first piece killed before it had handed over leaves a chain
         // recovery ends (no message of it comes again); a later one's message comes again and hands over again.
         handOver: (suspended: RestoreSuspended) =>

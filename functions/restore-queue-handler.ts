@@ -32,7 +32,7 @@ export function restoreQueueHandler(deps: HandlerDeps & { readonly operations: T
         deps.logger.appendKeys({ messageId: record.messageId, attempt });
         try {
           const { message, command } = parseRestoreWorkMessage(record.body, (value) => parseRestoreFunctionRequest(value).command as RestoreCommand);
-          return { command, continues: { chain: message.continues.chain, tenant: message.tenant, ...(message.piece !== undefined && { piece: message.piece }) } };
+          return { command, continues: { chain: message.continues.chain, tenant: message.tenant, piece: message.piece } };
         } catch (error) {
           if (!(error instanceof NewerWorkMessageError)) unreadable = error instanceof UnreadableWorkMessageError ? error : new UnreadableWorkMessageError((error as Error).message, undefined, { cause: error });
           throw unreadable ?? error;

@@ -92,6 +92,14 @@ export function quotedPath(path: string): string {
   return `"${shownPath(path).replaceAll('"', '\\"')}"`;
 }
 
+/**
+ * A value given on the command line, quoted as JSON quotes it, for a message that refuses it:
+ * one past `chars` characters by its start and its length, so that the one line stays readable.
+ */
+export function quotedValue(value: string, chars = 64): string {
+  return value.length > chars ? `${JSON.stringify(startOf(value, chars))}… (${groupThousands(value.length)} characters)` : JSON.stringify(value);
+}
+
 /** The first `chars` UTF-16 units of `text`, not splitting a surrogate pair. */
 function startOf(text: string, chars: number): string {
   const end = /[\ud800-\udbff]/.test(text.charAt(chars - 1)) ? chars - 1 : chars;

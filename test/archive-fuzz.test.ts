@@ -5,6 +5,7 @@
 // exit outside 0-3 or a stack on stderr); and the zstd decoder alone, every frame streamed
 // (fzstd on Node 20) and decoded whole.
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -34,3 +35,18 @@ it('finds nothing in 150 mutants of zstd CLI output through the decoder alone, s
   expect(failures.map((failure) => `[${failure.what}] ${failure.problem}`)).toEqual([]);
   expect(tried).toBe(150);
 }, 120_000);
+
+it('refuses a mistyped flag or value of npm run fuzz in one line, exit 2 (before: the defaults, or 0 mutants and exit 0)', () => {
+  const script = path.join(import.meta.dirname, 'fuzz', 'archive-fuzz.ts');
+  for (const [args, problem] of [
+    [['--seconds', 'abc'], '--seconds "abc": give a whole number from 1'],
+    [['--second', '600'], 'unknown argument "--second"'],
+    [['--seed'], '--seed needs a value'],
+    [['--cli-every', '0'], '--cli-every "0": give a whole number from 1'],
+  ] as const) {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', env: { ...process.env, TSX_DISABLE_CACHE: '1' } });
+    expect(run.status, args.join(' ')).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`archive-fuzz: ${problem} (usage: npm run fuzz -- [--seconds N] [--seed N] [--cli-every N] [--decoder-seconds N] [--out DIR])\n`);
+  }
+}, 60_000);

@@ -111,6 +111,8 @@ describe('tenants backups in a local directory', () => {
     expect(lines[1]).toMatch(/^CREATED\s+SIZE\s+VERSION\s+MANIFEST\s+CONTENT\s+VERIFIED\s+LOCATION$/);
     expect(lines[2]).toMatch(/^2026-06-03 03:00:00 UTC\s+[\d.]+ KiB\s+0\.1\.0\s+[0-9a-f]{12}\s+tar\.zst\s+-\s+.*3\.tar\.zst$/);
     expect(lines.find((line) => line.includes('secret.tar.zst.age'))).toMatch(/^\? \(file .*\)\s.*encrypted \(age: X25519\)\s+-\s+.*secret\.tar\.zst\.age$/);
+    // What is not shown is counted, and how an encrypted archive of the tenant would be shown is said.
+    expect(lines.at(-1)).toBe('(and 3 other objects there: another tenant\'s, no archive, or one that does not name "acme" (encrypted or piped) and was never checked by tenants verify --from)');
   });
 
   it('shows a verification, and dates an older archive by the time its verification recorded', async () => {
@@ -133,7 +135,7 @@ describe('tenants backups in a local directory', () => {
   it('lists nothing, with exit 0, for a tenant without archives; fails on a missing directory', async () => {
     const none = await runMain(['tenants', 'backups', 'gamma', '--in', backups]);
     expect(none.status).toBe(0);
-    expect(none.stdout).toBe(`no backups of "gamma" in ${backups} (9 other objects there)\n`);
+    expect(none.stdout).toBe(`no backups of "gamma" in ${backups} (9 other objects there: another tenant's, no archive, or one that does not name "gamma" (encrypted or piped) and was never checked by tenants verify --from)\n`);
     const missing = await runMain(['tenants', 'backups', 'acme', '--in', path.join(dir.path, 'nowhere')]);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe(`openclaw: no such directory or file: ${path.join(dir.path, 'nowhere')}\n`);

@@ -385,8 +385,10 @@ describe('a destination that looks like a mistyped URL', () => {
 
   it('says which directory to give when --in is an archive', () => {
     const expected = `openclaw: ${archive} is not a directory: give the directory the archives are in, ${dir.path} (tenants verify --from ${archive} checks this one)\n`;
-    expect(runCli(['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', archive])).toMatchObject({ status: 1, stdout: '', stderr: expected });
-    expect(runCli(['--tenants-dir', base, 'tenants', 'prune', 'acme', '--in', archive, '--keep-last', '1'])).toMatchObject({ status: 1, stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', archive])).toMatchObject({ status: 2, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'prune', 'acme', '--in', archive, '--keep-last', '1'])).toMatchObject({ status: 2, stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'prune', 'acme', '--in', archive, '--keep-last', '1', '--dry-run'])).toMatchObject({ status: 2, stderr: expected });
+    expect(JSON.parse(runCli(['--json', '--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', archive]).stdout)).toEqual({ error: { code: 'USAGE', message: expected.slice('openclaw: '.length, -1) } });
     expect(existsSync(archive)).toBe(true);
   });
 });

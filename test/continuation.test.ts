@@ -226,7 +226,7 @@ describe('ending broken chains under a deadline', () => {
   // state at once: the one that took the lock second found the state gone, "ended" the chain
   // again and published a second failure event, saying its upload could not be aborted.
   it('ends a chain once when another run ended it between the look and the lock', async () => {
-    const { base, file, dayAgo, aborted, open } = await staleChain('ended-meanwhile');
+    const { base, file, aborted, open } = await staleChain('ended-meanwhile');
     const realStat = fsPromises.stat.bind(fsPromises);
     const heard: string[] = [];
     let other: Awaited<ReturnType<typeof abandonStaleBackups>> | undefined;

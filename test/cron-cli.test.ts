@@ -591,6 +591,13 @@ describe('cron rm', () => {
     const usage = await run(['--stack', 'openclaw-backup', 'cron', 'rm', 'acme']);
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/cron rm needs the tenant and the cron's name/);
+    // With --all the one argument is the cron's name: a missing one is named so, not as a tenant.
+    const noName = await run(['--stack', 'openclaw-backup', 'cron', 'rm', '--all']);
+    expect(noName.status).toBe(2);
+    expect(noName.stderr).toBe('openclaw: cron rm --all needs the cron\'s name: cron rm --all <name>\n');
+    const nothing = await run(['--stack', 'openclaw-backup', 'cron', 'rm']);
+    expect(nothing.status).toBe(2);
+    expect(nothing.stderr).toBe('openclaw: cron rm needs the tenant and the cron\'s name: cron rm <tenant> <name> (or cron rm --all <name>)\n');
   });
 });
 

@@ -208,6 +208,10 @@ describe('validateUnixSchedule (local crontab lines)', () => {
   });
   it('refuses what a crontab refuses', () => {
     expect(() => validateUnixSchedule('0 0 3 * * *')).toThrow(/expected 5/);
+    expect(() => validateUnixSchedule('  ')).toThrow(/^the schedule is empty: give 5 fields, e\.g\. "0 3 \* \* \*"/);
+    expect(() => validateUnixSchedule('daily')).toThrow(/^schedule "daily" has 1 field: expected 5/);
+    // A long value is quoted by its start: the message stays one readable line.
+    expect(() => validateUnixSchedule('0 '.repeat(300))).toThrow(/^schedule "(0 ){32}"… \(599 characters\) has 300 fields: expected 5/);
     expect(() => validateUnixSchedule('61 * * * *')).toThrow(/invalid schedule/);
     // EventBridge's extensions, which cron-parser accepts and Debian's crontab refuses ("bad day-of-month").
     for (const [schedule, what] of [['0 3 L * *', '"L" \\(last day'], ['0 3 ? * 1', '"\\?"'], ['0 3 * * 5L', '"5L"'], ['0 3 * * 1#2', '"1#2"'], ['0 3 1,L * *', '"L"'], ['5/15 * * * *', '"5/15" \\(a step needs a range: 5-59/15\\)'], ['0 1,2/6 * * *', '"2/6" \\(a step needs a range: 2-23/6\\)']] as const) {

@@ -238,6 +238,18 @@ describe('cron add in local mode', () => {
       expect(run.stderr).toMatch(message);
     }
     expect(openclaw(['cron', 'add', 'acme', '--schedule', '0 3 * *', '--name', 'nightly', '--cmd', 'openclaw tenants list']).stderr).toMatch(/has 4 fields/);
+    // A log no run could open (a directory, a path below a file) or a name no log file can
+    // carry (past 255 bytes): each run's `>>` failed and the cron failed every time, unlogged.
+    const list = ['--schedule', '0 3 * * *', '--cmd', 'openclaw tenants list'];
+    const logIsDirectory = openclaw(['cron', 'add', 'acme', '--name', 'nightly', ...list, '--log', dir.path]);
+    expect(logIsDirectory.status).toBe(2);
+    expect(logIsDirectory.stderr).toBe(`openclaw: the cron's log file ${dir.path} is a directory: give a file's path, e.g. ${dir.path}/cron.log\n`);
+    const logBelowFile = openclaw(['cron', 'add', 'acme', '--name', 'nightly', ...list, '--log', `${crontabFile}/logs/x.log`]);
+    expect(logBelowFile.status).toBe(2);
+    expect(logBelowFile.stderr).toBe(`openclaw: the cron's log file ${crontabFile}/logs/x.log cannot be created: ${crontabFile} is not a directory\n`);
+    const longName = openclaw(['cron', 'add', 'acme', '--name', 'n'.repeat(300), ...list]);
+    expect(longName.status).toBe(2);
+    expect(longName.stderr).toBe('openclaw: the cron name "nnnnnnnnnnnnnnnn…" is 300 characters: give one of at most 64 (it names the cron\'s log file)\n');
     expect(readFileSync(crontabFile, 'utf8')).toBe(THEIRS);
     const remoteLog = runCli(['--stack', 'openclaw-backup', ...nightly('s3://b/x.tar.zst', '--log', '/tmp/x.log')], { env: { AWS_REGION: 'eu-west-1' } });
     expect(remoteLog.status).toBe(2);

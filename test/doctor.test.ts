@@ -533,7 +533,13 @@ describe('doctor', () => {
     ownership({ complete: false, tenantsOmitted: 79_998 });
     expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
       status: 'warn',
-      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user kept: counts are lower bounds)",
+      detail: "1000:1000 owns the base dir and all 42 entries of 2 tenants (79998 tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user or holding entries of another kept: counts are lower bounds)",
+    });
+    // Its mismatched count is every tenant's, its entries only those answered: not set against each other ("500 of 42 entries").
+    ownership({ complete: false, tenantsOmitted: 79_998, mismatched: 500, samples: [{ path: 't079999/memory/main.sqlite', uid: 0, gid: 0 }] });
+    expect((await doctorJson()).byName['tenant ownership']).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^500 entries are not owned by 1000:1000, e\.g\. t079999\/memory\/main\.sqlite \(0:0\): .*79998 tenants left out/),
     });
     // Names in the base dir that no backup covers, sent beside the report: a warning naming them.
     ownership({}, { skipped: [{ name: 'Acme', reason: 'not a valid tenant name', invalidName: true }, { name: 'acme.old', reason: 'not a valid tenant name', invalidName: true }] });
@@ -597,6 +603,17 @@ describe('doctor', () => {
     expect(cidrContains('10.0.1.0/24', '10.0.0.0/16')).toBe(false);
     expect(cidrContains('10.0.0.12/32', '10.0.0.12/32')).toBe(true);
     expect(cidrContains('bad', '10.0.0.0/8')).toBe(false);
+  });
+
+  it('refuses an expectation no access point can meet before any call: a relative root path, an ID past 2^32-1', async () => {
+    for (const [flags, message] of [
+      [['--expect-root-path', 'tenants'], "option '--expect-root-path <path>' argument 'tenants' is invalid. must be an absolute path, as the access point's root directory is, e.g. /tenants"],
+      [['--expect-uid', '4294967296'], "option '--expect-uid <uid>' argument '4294967296' is invalid. must be a whole number from 0 to 4294967295"],
+      [['--expect-gid', '-1'], "option '--expect-gid <gid>' argument '-1' is invalid. must be a whole number from 0 to 4294967295"],
+    ] as const) {
+      const result = await run(['--stack', 'openclaw-backup', 'doctor', '--region', 'eu-west-1', ...flags]);
+      expect(result, flags.join(' ')).toEqual({ status: 2, stdout: '', stderr: `openclaw: ${message} (see openclaw doctor --help)\n` });
+    }
   });
 
   it('needs remote mode for the gateway\'s checks', async () => {

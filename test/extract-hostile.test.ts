@@ -756,7 +756,7 @@ describe('duplicates, the manifest and truncation', () => {
     const digests = vi.spyOn(TreeDigest.prototype, 'digests');
     const take = vi.spyOn(TreeDigest.prototype, 'take');
     try {
-      const { result } = await accepted(archive);
+      await accepted(archive);
       const taken = take.mock.calls.map(([path]) => path);
       expect([...taken].sort()).toEqual(['', 'a', 'a/b', 'c']);
       expect(digests).not.toHaveBeenCalled();

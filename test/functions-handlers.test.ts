@@ -706,6 +706,16 @@ describe('the ownership answer doctor reads', () => {
     expect(cut.ownership).toMatchObject({ complete: false, mismatched: 12, tenantsOmitted: 3_000 - cut.ownership.tenants.length });
     expect(cut.ownership.tenants.length).toBeGreaterThan(100);
   });
+
+  it('keeps, after the tenants owned by another user, those holding entries owned by another', () => {
+    // 72,000 tenants from the list bundle: the one whose files were another user's, named last, was left out.
+    const names = Array.from({ length: 3_000 }, (_, index) => `tenant-${String(index).padStart(6, '0')}`);
+    const tenants = names.map((name, index) => ({ name, uid: index === 0 ? 0 : 1000, gid: 1000, entries: 12, mismatched: index === 0 || index === 2_999 ? 5 : 0 }));
+    const answer = { tenants: names, ownership: { expected: { uid: 1000, gid: 1000 }, base: { uid: 1000, gid: 1000, mode: '750' }, tenants, mismatched: 10, samples: [], complete: true } };
+    const cut = boundedOwnership(answer, 50_000);
+    expect(cut.ownership.tenants.slice(0, 2)).toEqual([tenants[0], tenants[2_999]]);
+    expect(cut.ownership.tenantsOmitted).toBe(3_000 - cut.ownership.tenants.length);
+  });
 });
 
 describe('function modules', () => {

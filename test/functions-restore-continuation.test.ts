@@ -6,7 +6,7 @@
 // one commits. Also: the object written again between pieces, a backup of the tenant while
 // its restore is mid-chain, and a piece delivered again.
 
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, linkSync, chmodSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, linkSync, chmodSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -230,6 +230,41 @@ describe('the restore function, a restore larger than one invocation', () => {
     // The ended chains' staging: removed by a recovery whose share of the (here virtual) time allows.
     await recoverTenant({ tenantsDir: base, tenant: 'stale' });
     expect(hidden().filter((name) => name.includes('-stale'))).toEqual([]);
+  });
+
+  it('refuses a queued piece whose message names no piece number (logged with its body, a failure event, not handed back): the chain does not fork, its own message goes on', async () => {
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'numbered' }, budgetContext('req-n1'))).toMatchObject({ suspended: true });
+    const message = queue.shift()!;
+    expect(message.piece).toBe(2);
+    const { piece: _, ...unnumbered } = message;
+    expect(await deliver(unnumbered as RestoreWorkMessage, 'unnumbered')).toEqual({ batchItemFailures: [] });
+    expect(queue).toEqual([]);
+    expect(events()).toEqual([
+      { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'numbered', error: { code: 'INVALID_REQUEST', message: 'restore queue message: "piece" must be a whole number from 2' } }) },
+    ]);
+    eventBridge.resetHistory();
+    expect(await deliver(message, 'numbered')).toEqual({ batchItemFailures: [] });
+    await drainQueue();
+    expect(describeTree(path.join(base, 'numbered'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'numbered' }) }]);
+  });
+
+  it('ends in one line, with its failure event, a chain whose checkpoint does not say what its last piece wrote last (damaged: the replay could not be checked)', async () => {
+    makeTenant('unchecked');
+    const before = describeTree(path.join(base, 'unchecked'));
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'unchecked', force: true }, budgetContext('req-u1'))).toMatchObject({ suspended: true });
+    const { lastWritten, ...unchecked } = (await loadRestoreCheckpoint(base, 'unchecked'))!;
+    expect(lastWritten).toEqual(expect.any(String));
+    writeFileSync(restoreCheckpointPathFor(base, 'unchecked'), readFileSync(restoreCheckpointPathFor(base, 'unchecked'), 'utf8').replace(`,"lastWritten":${JSON.stringify(lastWritten)}`, ''));
+    expect(readFileSync(restoreCheckpointPathFor(base, 'unchecked'), 'utf8')).toContain(JSON.stringify(unchecked.staging));
+    expect(await deliver(queue.shift()!, 'unchecked')).toEqual({ batchItemFailures: [] });
+    expect(queue).toEqual([]);
+    expect(events()).toEqual([
+      { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'unchecked', error: { code: 'CONTINUATION_ENDED', message: expect.stringMatching(/^the restore stopped continuing \(its checkpoint is damaged \(saved .*\)\): abandoned, what it had staged removed, the slot holds what it held: restore again$/) } }) },
+    ]);
+    expect(describeTree(path.join(base, 'unchecked'))).toEqual(before);
+    await recoverTenant({ tenantsDir: base, tenant: 'unchecked' });
+    expect(hidden().filter((name) => name.includes('-unchecked'))).toEqual([]);
   });
 
   it('a last piece that committed but was killed before it published: the next recovery of the tenant (here a backup) publishes the restore\'s success event, once', async () => {

@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { copyLinkedFile } from '../shared/restore/tree-writer.js';
+
 import { createTenantArchive, type ArchiveSummary, type SuspendedArchive } from '../shared/backup/tenant-archive.js';
 import { readRun, READ_LINKED, META_FIELDS, DIGEST_BYTES, SETTLED_CTIME_MARGIN_MS } from '../shared/backup/read-run.js';
 import * as nodeFs from 'node:fs';
@@ -273,6 +275,14 @@ describe('a file system that refuses a hard link (EMLINK past its limit, EPERM o
   // as another user than root where the test is root, for whom a read-only file's mode holds.
   const NOBODY = 65534;
   const asRoot = process.getuid?.() === 0;
+
+  it('refuses to copy a target that is a FIFO now (put there between the pieces of a restore), in one line, rather than wait for a writer for good', () => {
+    const fifo = path.join(dir.path, 'planted-fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const copy = path.join(dir.path, 'copy-of-fifo');
+    expect(() => copyLinkedFile(nodeFs, fifo, copy, undefined)).toThrow(`${fifo}, the target of a hard link, is no regular file now: someone who can write there changed it while the restore ran`);
+    expect(existsSync(copy)).toBe(false);
+  });
   it.skipIf(!hasStrace).each([
     ['SyncTreeWriter', 'EMLINK'],
     ['ParallelTreeWriter', 'EPERM'],

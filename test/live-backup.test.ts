@@ -1302,6 +1302,27 @@ describe('files that change or vanish while read', () => {
     }
   });
 
+  it('re-reads a small file rewritten during the read whose writer set the mtime back (utimes): its ctime moved', async () => {
+    const file = path.join(dir.path, 'state.json');
+    writeFileSync(file, '{"version":1}');
+    const mtime = new Date(Math.floor(Date.now() / 1000 - 3600) * 1000); // whole seconds: mtimeMs gives them back exactly
+    await fs.utimes(file, mtime, mtime);
+    const handle = await fs.open(file, 'r');
+    try {
+      const read = await readWhole(handle, await handle.stat(), 1 << 20, undefined, {
+        afterRead: async (attempt) => {
+          if (attempt > 1) return;
+          await fs.writeFile(file, '{"version":2}'); // the same size
+          await fs.utimes(file, mtime, mtime);
+        },
+      });
+      expect(read).toMatchObject({ stable: true, reads: 2 });
+      expect(read?.content.toString()).toBe('{"version":2}');
+    } finally {
+      await handle.close();
+    }
+  });
+
   it.each([
     ['synchronous', SYNC_ACCESS],
     ['promise', PARALLEL_ACCESS],

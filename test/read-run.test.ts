@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { DIGEST_BYTES, META_FIELDS, READ_ELSEWHERE, READ_VANISHED, READ_WHOLE, readRun, SETTLED_CTIME_MARGIN_MS, type SyncFs } from '../shared/backup/read-run.js';
 import { OWN_FD_LINKS } from '../shared/file-access.js';
@@ -231,6 +231,91 @@ describe('readRun', () => {
     };
     expect(read(['state.json'], { syncFs: tearing, ctimeMarginMs: 20 }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'BBBBBBBBBB' })]);
     expect(writes).toBe(1);
+  });
+
+  /** A SyncFs whose first read of the file gets five bytes, then `beforeWrite` runs and the file is rewritten, then it gets the rest. */
+  function tearingOnce(file: string, beforeWrite: () => void, overrides: Partial<SyncFs> = {}): SyncFs & { writes: number } {
+    const tearing = {
+      ...fs,
+      constants: fs.constants,
+      ...overrides,
+      writes: 0,
+      readSync: (fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number => {
+        if (tearing.writes > 0) return fs.readSync(fd, buffer, offset, length, position);
+        const head = fs.readSync(fd, buffer, offset, 5, position);
+        beforeWrite();
+        fs.writeFileSync(file, 'BBBBBBBBBB');
+        tearing.writes++;
+        return head + fs.readSync(fd, buffer, offset + head, length - head, position + head);
+      },
+    };
+    return tearing;
+  }
+
+  it('takes no torn read for settled on a file system that keeps whole seconds (ext2-4 with 128-byte inodes): a write just after the run began can be stamped a second and a tick before it', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    // ctime as such a file system gives it: whole seconds, from a clock up to a tick (10 ms) behind.
+    const wholeSeconds: Partial<SyncFs> = {
+      fstatSync: (fd) => {
+        const stat = fs.fstatSync(fd);
+        return Object.assign(stat, { ctimeMs: Math.floor((stat.ctimeMs - 10) / 1000) * 1000 });
+      },
+    };
+    const tearing = tearingOnce(file, () => {}, wholeSeconds);
+    // The run starts a few ms past a whole second: its write is stamped with the second before.
+    for (let past = Date.now() % 1000; past < 1 || past > 4; past = Date.now() % 1000);
+    expect(read(['state.json'], { syncFs: tearing }).outcomes).toEqual([expect.objectContaining({ outcome: READ_WHOLE, content: 'BBBBBBBBBB' })]);
+    expect(tearing.writes).toBe(1);
+  });
+
+  it('leaves every file to the caller when the clock is stepped back during the run: a write while read is stamped before the run began', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    fs.writeFileSync(path.join(dir.path, 'other'), 'settled');
+    // The wall clock reads 5 s ahead of the kernel's until it is stepped back, just before the write.
+    const kernelNow = Date.now.bind(Date);
+    let ahead = 5000;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => kernelNow() + ahead);
+    try {
+      const tearing = tearingOnce(file, () => (ahead = 0));
+      expect(read(['state.json', 'other'], { syncFs: tearing }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }, { outcome: READ_ELSEWHERE }]);
+      expect(tearing.writes).toBe(1);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it('takes nothing out of a FIFO swapped in for a file: its bytes stay for its reader', () => {
+    const fifo = path.join(dir.path, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const end = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      fs.writeSync(end, 'for its reader');
+      expect(read(['fifo'], { ctimeMarginMs: -60_000 }).outcomes).toEqual([{ outcome: READ_VANISHED }]);
+      const left = Buffer.alloc(64);
+      expect(left.toString('utf8', 0, fs.readSync(end, left, 0, 64, null))).toBe('for its reader');
+    } finally {
+      fs.closeSync(end);
+    }
+  });
+
+  it('sees a write while read whose writer then sets the mtime back (utimes): its ctime moved', () => {
+    const file = path.join(dir.path, 'state.json');
+    fs.writeFileSync(file, 'AAAAAAAAAA');
+    const mtime = new Date(Math.floor(Date.now() / 1000 - 3600) * 1000); // whole seconds: mtimeMs gives them back exactly
+    fs.utimesSync(file, mtime, mtime);
+    // Read between the stat before and the one after (as on NFS, or for a file just changed).
+    const tearing = tearingOnce(file, () => {}, { statfsSync: () => ({ type: 0x6969 }) });
+    const resetting: SyncFs = {
+      ...tearing,
+      readSync: (fd, buffer, offset, length, position) => {
+        const got = tearing.readSync(fd, buffer, offset, length, position);
+        fs.utimesSync(file, mtime, mtime);
+        return got;
+      },
+    };
+    expect(read(['state.json'], { syncFs: resetting }).outcomes).toEqual([{ outcome: READ_ELSEWHERE }]);
   });
 
   it('leaves a file whose open fails (EIO) to the caller, whose own read reports it', () => {

@@ -67,9 +67,15 @@ describe('remote mode from the command line', () => {
     expect(local.stderr).toMatch(/--to must be s3:\/\/bucket\/key/);
   });
 
-  it('validates the stack prefix from the flag and the environment', () => {
-    expect(runCli(['tenants', 'list'], { env: { OPENCLAW_STACK: 'Not A Prefix' } }).stderr).toMatch(/^openclaw: invalid --stack "Not A Prefix"/);
-    expect(runCli(['--stack', 'x', 'tenants', 'list']).status).toBe(2);
+  it('validates the stack prefix from the flag and the environment, naming where the bad one came from', () => {
+    const fromEnvironment = runCli(['tenants', 'list'], { env: { OPENCLAW_STACK: 'Not A Prefix' } });
+    expect(fromEnvironment.status).toBe(2);
+    expect(fromEnvironment.stderr).toMatch(/^openclaw: invalid OPENCLAW_STACK "Not A Prefix": the stack prefix is 2-24 lowercase letters/);
+    const fromFlag = runCli(['--stack', 'x', 'tenants', 'list'], { env: { OPENCLAW_STACK: 'openclaw-backup' } });
+    expect(fromFlag.status).toBe(2);
+    expect(fromFlag.stderr).toMatch(/^openclaw: invalid --stack "x": /);
+    const long = runCli(['--stack', 'a'.repeat(300), 'tenants', 'list']);
+    expect(long.stderr).toMatch(/^openclaw: invalid --stack "a{64}"… \(300 characters\): the stack prefix/);
   });
 
   it('refuses a --region that is no region name before any AWS call, as local mode does (before: the SDK\'s "Region not accepted", exit 1)', () => {

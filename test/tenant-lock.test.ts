@@ -186,7 +186,7 @@ describe('taking over a stale lock', () => {
   }, 30_000);
 
   it('lets only one of two takers of one dead lock through (the other would move aside the lock the first just created)', async () => {
-    const lockPath = plantDeadLock({ ageMs: 10_000 });
+    plantDeadLock({ ageMs: 10_000 });
 
     // A has judged the dead lock stale and seen that the name still holds it: the rename is next.
     const a = await takerPausedAt('lock:stale-checked,lock:stale-moved-aside');

@@ -172,7 +172,7 @@ describe('tenants verify on a local archive', () => {
   it.each([
     ['another tool\'s skippable frame', Buffer.from('502a4d1804000000abcd0000', 'hex')],
     ['an empty zstd frame', Buffer.from('28b52ffd2000010000', 'hex')],
-  ])('exits 3 on an archive with %s after its footer (before: intact and marked verified, while the listing found no footer at its end), marks nothing, and agrees with prune', async (_what, appended) => {
+  ])('exits 3 on an archive with %s after its footer (before: intact and marked verified, while the listing found no footer at its end), marks nothing, and agrees with prune and the listing, which name the bytes after it', async (_what, appended) => {
     const appendedDir = path.join(dir.path, `after-footer-${appended.length}`, 'acme');
     mkdirSync(appendedDir, { recursive: true });
     const longer = path.join(appendedDir, '2026-06-03.tar.zst');
@@ -184,7 +184,10 @@ describe('tenants verify on a local archive', () => {
     );
     expect(readdirSync(appendedDir)).toEqual(['2026-06-03.tar.zst']);
     const prune = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', path.dirname(appendedDir), '--keep-last', '1', '--dry-run']);
-    expect(JSON.parse(prune.stdout).keep).toEqual([expect.objectContaining({ uncounted: true, reasons: ['incomplete: no footer at its end: the file is cut short or its end is damaged; counted by no rule'] })]);
+    // Before: 'no footer at its end: the file is cut short or its end is damaged', of a file whole and longer.
+    expect(JSON.parse(prune.stdout).keep).toEqual([expect.objectContaining({ uncounted: true, reasons: [`incomplete: ${appended.length} bytes follow its footer: appended by another tool?; counted by no rule`] })]);
+    const listed = await runMain(['--json', 'tenants', 'backups', 'acme', '--in', path.dirname(appendedDir)]);
+    expect(JSON.parse(listed.stdout).backups).toEqual([expect.objectContaining({ incomplete: true, note: `${appended.length} bytes follow its footer: appended by another tool?` })]);
     const restored = await runMain(['--tenants-dir', path.join(dir.path, `after-footer-restore-${appended.length}`), 'tenants', 'restore', '--from', longer, '--as', 'fresh']);
     expect(restored.status).toBe(0);
   });

@@ -12,7 +12,6 @@ import { addonZstdCodec } from '../shared/archive/zstd-codec-addon.js';
 import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
 import { zstdCodec, type ZstdCodec } from '../shared/archive/zstd-codec.js';
 import { decompressFrames } from '../shared/archive/zstd-decoder.js';
-import { FrameWriter } from '../shared/archive/zstd-encoder.js';
 import { ArchiveLimitError, CorruptArchiveError } from '../shared/errors.js';
 
 const KiB = 1024;

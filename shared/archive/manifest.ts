@@ -465,6 +465,25 @@ export function findArchiveFooterFrame(tail: Buffer): { readonly footer: Archive
   return undefined;
 }
 
+/**
+ * How many bytes follow our footer frame in `tail` when it is not at its end (another tool
+ * appended frames: verify refuses such an archive); undefined when no footer lies before the end.
+ */
+export function bytesAfterArchiveFooter(tail: Buffer): number | undefined {
+  const magic = SKIPPABLE_MAGIC_BASE + ARCHIVE_FOOTER_NIBBLE;
+  for (let at = tail.length - SKIPPABLE_HEADER_BYTES; at >= 0; at--) {
+    if (tail.readUInt32LE(at) !== magic) continue;
+    const end = at + SKIPPABLE_HEADER_BYTES + tail.readUInt32LE(at + 4);
+    if (end >= tail.length) continue;
+    try {
+      if (parseArchiveFooter(tail.subarray(at + SKIPPABLE_HEADER_BYTES, end)) !== undefined) return tail.length - end;
+    } catch {
+      // Not a footer of ours that reads: keep looking before it.
+    }
+  }
+  return undefined;
+}
+
 /** A skippable frame's JSON payload when it says it is ours; undefined for another tool's frame of the same nibble. */
 function ourPayload(payload: Buffer): Record<string, unknown> | undefined {
   let value: unknown;

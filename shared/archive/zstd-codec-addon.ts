@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { releasable } from '../released-buffers.js';
-import type { CodecChoice, StreamingFrameDecoder, ZstdCodec } from './zstd-codec.js';
+import type { CodecChoice, StreamingFrameDecoder } from './zstd-codec.js';
 
 interface NativeZstd {
   compress(data: Buffer, level: number): Promise<Buffer>;

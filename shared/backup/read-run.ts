@@ -1,7 +1,7 @@
 // One attempt at reading each of a run of small files whole, with blocking calls: open
 // (never through a symlink, never waiting on a FIFO, through its directory, checked to be
 // the one at its path: file-access.ts `isOpenedAt`, and leaving its access time as it was),
-// fstat, read, fstat, close, and the SHA-256 of what was read. A read counts only if the file's size, mtime and inode are the
+// fstat, read, fstat, close, and the SHA-256 of what was read. A read counts only if the file's size, mtime, ctime and inode are the
 // same after it as before it and it got exactly that many bytes: the rule of stable-read.ts,
 // checked here once. A file that has not changed since well before the run began (its ctime,
 // which nothing but the kernel sets and every write, truncation and `utimes` moves to the
@@ -9,15 +9,16 @@
 // after: if it held exactly its size, nothing can have changed it while it was read, and the
 // stat before it would have said the same. Only where the directory's file system stamps
 // ctime with this host's clock (a local disk, tmpfs; not NFS, SMB, FUSE, 9p or Ceph, whose
-// servers stamp it): one `fstat` less a file (~0.5 µs: ~3 % of the CPU of a backup of tiny files);
-// a clock stepped back by more than the margin during a run could let a write while read
-// through, which a second stat would have caught only if it also moved the mtime. A file with more than one name is not read (READ_LINKED): the caller
+// servers stamp it): one `fstat` less a file (~0.5 µs: ~3 % of the CPU of a backup of tiny files).
+// A clock stepped back during a run would stamp a write while read before the run's start: a
+// run whose wall clock fell behind its monotonic one leaves every file it read to the caller.
+// A file with more than one name is not read (READ_LINKED): the caller
 // reads it only if it is not a name of a file it archived already. Everything else (a file that changed while read, is larger than the
 // caller wants here, or failed in any way but vanishing) is left to the caller, which reads
 // it the general way (live-files.ts: re-reads, databases, spooling, the errors it throws).
 //
 // `readRun` runs on the backup's own thread and, as source text, on reader threads
-// (reader-thread.ts): it uses nothing but its arguments and `Date.now()` (not even the constants below, which
+// (reader-thread.ts): it uses nothing but its arguments, `Date.now()` and `performance.now()` (not even the constants below, which
 // it spells out), and declares no inner functions or classes (a bundler that keeps names
 // would call a helper of its own from them).
 
@@ -38,9 +39,11 @@ export const READ_LINKED = 4;
 /**
  * readRun's `ctimeMarginMs` for the backup's readers: a file last changed at least this long
  * before a run began is read with one stat. The kernel stamps ctime from a clock that lags
- * the one `Date.now()` reads by up to a tick (~4-10 ms); a second covers that many times over.
+ * the one `Date.now()` reads by up to a tick (~4-10 ms), and ext2-4 with 128-byte inodes
+ * keep whole seconds: a write just after the run began can be stamped up to a second and a
+ * tick before it. Two seconds cover both.
  */
-export const SETTLED_CTIME_MARGIN_MS = 1000;
+export const SETTLED_CTIME_MARGIN_MS = 2000;
 
 /** Numbers per path in a run's `meta`: outcome, size, mode, mtime (ms), offset of the content, ctime (ms: READ_LINKED only). */
 export const META_FIELDS = 6;
@@ -88,7 +91,10 @@ export function readRun(
   ctimeMarginMs: number,
 ): number {
   // Files whose ctime is before this were last changed before the run began (see the top).
-  const settledBefore = fdLinks === '' ? -Infinity : Date.now() - ctimeMarginMs;
+  const startedAt = Date.now();
+  const settledBefore = fdLinks === '' ? -Infinity : startedAt - ctimeMarginMs;
+  // How far the wall clock is ahead of the monotonic one: less at the end means it was stepped back.
+  const wallAhead = startedAt - performance.now();
   const plainFlags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
   // Without touching the file's access time (Linux): a backup reads every file, and where the
   // last access is a day old (relatime) the read would write each file's inode, ~0.5 µs a file
@@ -183,8 +189,8 @@ export function readRun(
         try {
           got = first > 0 ? fs.readSync(fd, content, used, first, 0) : 0;
         } catch {
-          // No regular file (a directory swapped in answers EISDIR; a FIFO swapped in after the
-          // listing EAGAIN, or what its own writer wrote), or the read below meets it again.
+          // No regular file (a directory swapped in answers EISDIR, a FIFO ESPIPE: a read at an
+          // offset takes nothing out of a pipe), or the read below meets it again.
           got = -1;
         }
         before = fs.fstatSync(fd);
@@ -225,7 +231,7 @@ export function readRun(
         }
         const after = fs.fstatSync(fd);
         if (!after.isFile()) outcome = 2;
-        else if (got === size && after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino) {
+        else if (got === size && after.size === size && after.mtimeMs === before.mtimeMs && after.ctimeMs === before.ctimeMs && after.ino === before.ino) {
           outcome = 1;
           meta[at + 1] = size;
           meta[at + 2] = after.mode & 0o7777;
@@ -252,6 +258,11 @@ export function readRun(
     } catch {
       // as above
     }
+  }
+  // Stepped back (by more than NTP's slewing could in a run): a write while read may carry a
+  // ctime from before the run, so no file of it counts as read.
+  if (settledBefore > -Infinity && Date.now() - performance.now() < wallAhead - 100) {
+    for (let at = 0; at < (index - from) * 6; at += 6) if (meta[at] === 1) meta[at] = 3;
   }
   return index - from;
 }

@@ -1,5 +1,5 @@
 // Reading a file that may be written while it is read, as GNU tar does but one step further:
-// a read counts only if the file's size and mtime (fstat on the open handle) are the same
+// a read counts only if the file's size, mtime and ctime (fstat on the open handle) are the same
 // after the read as before it, and the read got exactly that many bytes. Otherwise the file
 // is read again, at most REREAD_ATTEMPTS more times with a short pause before each (writers
 // tend to write in bursts); if it never holds still, the last read is what the caller gets,
@@ -47,9 +47,12 @@ export interface WholeRead {
   readonly reads: number;
 }
 
-/** Whether two stats of one open file describe the same content, as far as stat can tell. */
+/**
+ * Whether two stats of one open file describe the same content, as far as stat can tell: the
+ * ctime too, which a writer that sets the mtime back after its write (utimes) cannot set back.
+ */
 export function sameVersion(a: Stats, b: Stats): boolean {
-  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
 }
 
 /**

@@ -21,6 +21,7 @@
 import { AGE_MAGIC_BYTES, isAgeFile, summarizeAgeHeader } from '../age/probe.js';
 import {
   ARCHIVE_MARKER_NIBBLE,
+  bytesAfterArchiveFooter,
   findArchiveFooterFrame,
   parseArchiveMarker,
   type ArchiveFooter,
@@ -279,7 +280,10 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   // The marker's creation time and the footer came in the same version: a dated marker promises a footer.
   const footless = footer === undefined && facts.tail !== undefined && head.marker?.createdAt !== undefined;
   // A footer that is there but cannot be read was named above: it is no missing one.
-  if (footless && malformed === undefined) notes.push('no footer at its end: the file is cut short or its end is damaged');
+  if (footless && malformed === undefined) {
+    const appended = bytesAfterArchiveFooter(facts.tail!);
+    notes.push(appended === undefined ? 'no footer at its end: the file is cut short or its end is damaged' : `${appended} bytes follow its footer: appended by another tool?`);
+  }
   // The size the backup completed, where it recorded one: any other is not what it stored.
   const resized = facts.storedBytes !== undefined && facts.storedBytes !== object.bytes;
   if (resized) notes.push(`${object.bytes} bytes, but the backup that wrote it stored ${facts.storedBytes}: cut short or replaced by another tool`);

@@ -4,6 +4,7 @@
 // rules; no AWS SDK, no CDK.
 
 import { UsageError } from '../errors.js';
+import { quotedValue } from '../format.js';
 
 /**
  * The deployment prefix: names the stack's resources, its exports and the EventBridge rules
@@ -13,10 +14,11 @@ import { UsageError } from '../errors.js';
 export const STACK_PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,22}[a-z0-9]$/;
 export const DEFAULT_STACK_PREFIX = 'openclaw-backup';
 
-export function assertStackPrefix(stack: string): string {
+/** `source`: where the prefix came from, as the message names it (`--stack`, or `OPENCLAW_STACK` when the environment set it). */
+export function assertStackPrefix(stack: string, source: '--stack' | 'OPENCLAW_STACK' = '--stack'): string {
   if (!STACK_PREFIX_PATTERN.test(stack)) {
     throw new UsageError(
-      `invalid --stack ${JSON.stringify(stack)}: the stack prefix is 2-24 lowercase letters, digits and "-" ` +
+      `invalid ${source} ${quotedValue(stack)}: the stack prefix is 2-24 lowercase letters, digits and "-" ` +
         `(the prefix the gateway was deployed with, e.g. ${DEFAULT_STACK_PREFIX})`,
     );
   }

@@ -264,7 +264,7 @@ async function ownershipOnly(plane: ControlPlane, client: LambdaClient, uid: num
   const partial = report.complete
     ? ''
     : omitted > 0
-      ? ` (${omitted} tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user kept: counts are lower bounds)`
+      ? ` (${omitted} tenants left out of the list function's answer, which Lambda limits to 6 MB, those owned by another user or holding entries of another kept: counts are lower bounds)`
       : ' (the scan stopped at its limit: counts are lower bounds)';
   if (report.base.uid !== report.expected.uid || report.base.gid !== report.expected.gid) {
     return { check, status: 'fail', detail: `the tenant base dir ${root} belongs to ${report.base.uid}:${report.base.gid}, not to the access point's user ${who}: restores cannot create tenants there` };
@@ -280,7 +280,8 @@ async function ownershipOnly(plane: ControlPlane, client: LambdaClient, uid: num
     return {
       check,
       status: 'warn',
-      detail: `${report.mismatched} of ${entries} entries are not owned by ${who}, e.g. ${sample}: backups may not read them, and restores give them to ${who}${partial}`,
+      // `mismatched` counts every tenant's entries, `entries` only those of the tenants answered.
+      detail: `${report.mismatched}${omitted > 0 ? '' : ` of ${entries}`} entries are not owned by ${who}, e.g. ${sample}: backups may not read them, and restores give them to ${who}${partial}`,
     };
   }
   return { check, status: report.complete ? 'ok' : 'warn', detail: `${who} owns the base dir and all ${entries} entries of ${report.tenants.length} tenant${report.tenants.length === 1 ? '' : 's'}${partial}` };

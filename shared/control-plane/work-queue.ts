@@ -208,7 +208,7 @@ function unknownKeys(record: Record<string, unknown>, allowed: readonly string[]
 //     "command": { "from": "s3://…", "limits": {…},            the restore request's archive,
 //                  "identitySecret": "…" },                     limits and secret name (never a key)
 //     "continues": { "chain": "…", "trigger": "direct" },
-//     "piece": 2 }                                               the piece it runs (absent: before stop 44)
+//     "piece": 2 }                                               the piece it runs
 // `as` and `force` travel in the chain's checkpoint, not here. Refused as the backup's
 // messages are: an unknown version, kind or field waits in the DLQ for a newer consumer.
 
@@ -222,10 +222,10 @@ export interface RestoreWorkMessage {
   readonly continues: Continues;
   /**
    * The piece this message runs (2 and on): a delivery that finds its chain's checkpoint past
-   * it is a duplicate of a piece already run, answered as done (restore.ts). Absent in the
-   * messages of versions before it: those pieces run whatever the checkpoint says.
+   * it is a duplicate of a piece already run, answered as done (restore.ts). Every message
+   * carries it: one without would run whatever the checkpoint says, a second copy of the chain.
    */
-  readonly piece?: number;
+  readonly piece: number;
 }
 
 export function encodeRestoreWorkMessage(message: RestoreWorkMessage): string {
@@ -268,9 +268,9 @@ export function parseRestoreWorkMessage<C>(body: string, parseCommand: (command:
   }
   if (continues.trigger !== 'direct') throw unreadable('"continues.trigger" must be "direct" (a restore is asked for directly)');
   const piece = record.piece;
-  if (piece !== undefined && !(Number.isSafeInteger(piece) && (piece as number) >= 2)) throw unreadable('"piece" must be a whole number from 2');
+  if (!(Number.isSafeInteger(piece) && (piece as number) >= 2)) throw unreadable('"piece" must be a whole number from 2');
   return {
-    message: { version: WORK_MESSAGE_VERSION, kind: 'restore', tenant, command: command as RestoreWorkMessage['command'], continues, ...(piece !== undefined && { piece: piece as number }) },
+    message: { version: WORK_MESSAGE_VERSION, kind: 'restore', tenant, command: command as RestoreWorkMessage['command'], continues, piece: piece as number },
     command: parsed,
   };
 }

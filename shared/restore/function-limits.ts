@@ -7,9 +7,11 @@ import { DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS, type Function
 import { formatBytes } from '../format.js';
 
 /**
- * The largest archive a restore can finish in the invocation's time left, at the throughput
- * the deployment counts on: a restore cannot continue in another invocation (docs/scale.md),
- * so a larger one is refused before anything is written.
+ * The largest archive a restore can read in the invocation's time left, at the throughput the
+ * deployment counts on: a restore in pieces continues in another invocation for its entries,
+ * but every piece reads the archive from its start (docs/scale.md, "A restore that
+ * continues"), so a larger one is refused before anything is written, with or without the
+ * restore queue.
  */
 export function restoreLimit(remainingMs: number, config: FunctionConfig): { bytes: number; reason: string } {
   const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;

@@ -59,7 +59,7 @@ export interface RestoreCheckpoint {
   readonly pieces: number;
   /** Hard links the pieces so far made copies of (the file system refused them): counted against --max-bytes by every later piece. Absent: none. */
   readonly copiedLinks?: { readonly names: number; readonly bytes: number };
-  /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written`. Absent: not checked (saved by an earlier version). */
+  /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written` (a checkpoint without it is damaged). */
   readonly lastWritten?: string;
   readonly force: boolean;
   /** The limits the first piece was given (--max-entries, --max-bytes): every later piece's, whatever its message says. Absent: the request's (an earlier version's checkpoint). */
@@ -199,7 +199,7 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
     (value.copiedLinks === undefined || (isRecord(value.copiedLinks) && Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
-    (value.lastWritten === undefined || typeof value.lastWritten === 'string') &&
+    typeof value.lastWritten === 'string' &&
     typeof value.force === 'boolean' &&
     (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&
     typeof value.writing === 'boolean' &&

@@ -65,7 +65,7 @@ export function copyBudget(maxBytes: number): CopyBudget {
  * its parameters and globals: the writer threads run its source text (writer-thread.ts).
  */
 export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: string | Buffer, absPath: string | Buffer, budget: CopyBudget | undefined): void {
-  const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fsSync.constants;
+  const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fsSync.constants;
   const stat = fsSync.lstatSync(existingPath);
   if (budget !== undefined) {
     // In numbers (exact to 8 PiB): a limit need not be a whole number (Infinity).
@@ -77,18 +77,23 @@ export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: s
   const mode = stat.mode & 0o7777;
   let from: number;
   try {
-    from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW);
+    from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (error) {
     // Restoring as its owner (not root), a mode that denies the owner reading (0o200, 0o000).
     if ((error as NodeJS.ErrnoException).code !== 'EACCES' || !stat.isFile()) throw error;
     fsSync.chmodSync(existingPath, mode | 0o400);
     try {
-      from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW);
+      from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     } finally {
       fsSync.chmodSync(existingPath, mode);
     }
   }
   try {
+    // O_NONBLOCK and this look: a FIFO put in the target's place (by its user, between the
+    // pieces of a restore) had the open wait for a writer for good; a regular file ignores it.
+    if (!fsSync.fstatSync(from).isFile()) {
+      throw Object.assign(new Error(`${existingPath.toString()}, the target of a hard link, is no regular file now: someone who can write there changed it while the restore ran`), { code: 'OPENCLAW_LINK_TARGET_CHANGED' });
+    }
     // O_EXCL: no symlink in absPath's place is followed; 0o600 until the mode is set.
     const to = fsSync.openSync(absPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {

@@ -21,6 +21,7 @@
 import { CronExpressionParser, type CronExpression } from 'cron-parser';
 
 import { CronScheduleError } from '../errors.js';
+import { quotedValue } from '../format.js';
 
 export interface ConvertedSchedule {
   /** The schedule as given, whitespace collapsed (macros kept as written). */
@@ -56,13 +57,13 @@ export function toEventBridgeCron(input: string): ConvertedSchedule {
   const fields = unix.split(' ');
   if (fields.length === 6 || fields.length === 7) {
     throw new CronScheduleError(
-      `schedule "${schedule}" has ${fields.length} fields: EventBridge has no seconds field; give the 5 Unix fields ` +
+      `schedule ${quotedValue(schedule)} has ${fields.length} fields: EventBridge has no seconds field; give the 5 Unix fields ` +
         '(minute hour day-of-month month day-of-week)',
     );
   }
   if (fields.length !== 5) {
     throw new CronScheduleError(
-      `schedule "${schedule}" has ${fields.length} field${fields.length === 1 ? '' : 's'}: expected 5 ` +
+      `schedule ${quotedValue(schedule)} has ${fields.length} field${fields.length === 1 ? '' : 's'}: expected 5 ` +
         '(minute hour day-of-month month day-of-week), e.g. "0 3 * * *"',
     );
   }
@@ -190,10 +191,11 @@ export function validateUnixSchedule(input: string): string {
     throw new CronScheduleError(`schedule "${schedule}": cron's macros are lower case (${schedule.toLowerCase()}): a crontab refuses it`);
   }
   if (schedule === '@reboot') return schedule;
+  if (schedule === '') throw new CronScheduleError('the schedule is empty: give 5 fields, e.g. "0 3 * * *" (03:00 every day, local time), or a macro such as @daily');
   const unix = expandMacro(schedule);
   const fields = unix.split(' ');
   if (fields.length !== 5) {
-    throw new CronScheduleError(`schedule "${schedule}" has ${fields.length} fields: expected 5 (minute hour day-of-month month day-of-week)`);
+    throw new CronScheduleError(`schedule ${quotedValue(schedule)} has ${fields.length} field${fields.length === 1 ? '' : 's'}: expected 5 (minute hour day-of-month month day-of-week)`);
   }
   if (fields.some((field) => /(^|[,/-])H/i.test(field))) throw new CronScheduleError(`schedule "${schedule}": hashed "H" values are not Unix cron`);
   parseUnix(schedule, fields);
@@ -223,7 +225,7 @@ export interface ScheduleShape {
 export function scheduleShape(input: string): ScheduleShape {
   const schedule = input.trim().split(/\s+/).join(' ');
   const fields = expandMacro(schedule).split(' ');
-  if (fields.length !== 5) throw new CronScheduleError(`schedule "${schedule}" has ${fields.length} fields: expected 5 (minute hour day-of-month month day-of-week)`);
+  if (fields.length !== 5) throw new CronScheduleError(`schedule ${quotedValue(schedule)} has ${fields.length} fields: expected 5 (minute hour day-of-month month day-of-week)`);
   const { parsed } = parseUnix(schedule, fields);
   const { minute, hour, dayOfMonth, month, dayOfWeek } = parsed.fields;
   const numbers = (values: readonly (number | string)[]) => [...new Set(values.filter((value): value is number => typeof value === 'number'))].sort((a, b) => a - b);

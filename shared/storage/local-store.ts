@@ -18,7 +18,7 @@ import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, re
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import { errnoMessage, OpenClawError, StorageError } from '../errors.js';
+import { errnoMessage, OpenClawError, StorageError, UsageError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, namesLookedUp, READ_FLAGS } from '../file-access.js';
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
@@ -50,11 +50,11 @@ export class LocalArchiveStore implements ArchiveStore {
     const info = await stat(this.directory).catch((error: unknown) => {
       throw this.fsError(error, this.directory);
     });
-    // `--in` one archive (as --from takes it) said only "is not a directory".
-    if (!info.isDirectory()) {
-      const hint = info.isFile() ? `: give the directory the archives are in, ${dirname(this.display)} (tenants verify --from ${this.display} checks this one)` : '';
-      throw new StorageError(`${this.display} is not a directory${hint}`, 'NOT_A_DIRECTORY');
+    // `--in` one archive (as --from takes it): the command line names the wrong thing, as with a bad URL.
+    if (info.isFile()) {
+      throw new UsageError(`${this.display} is not a directory: give the directory the archives are in, ${dirname(this.display)} (tenants verify --from ${this.display} checks this one)`);
     }
+    if (!info.isDirectory()) throw new StorageError(`${this.display} is not a directory`, 'NOT_A_DIRECTORY');
     // `dir` is read through `pinned`, its descriptor's /proc/self/fd/N where procfs is mounted,
     // and each subdirectory opened through its parent's, without following a symlink: by its
     // path, a subdirectory the directory's owner swapped for a symlink between the parent's

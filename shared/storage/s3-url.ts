@@ -10,6 +10,7 @@
 // The URL is taken literally: no percent-decoding, exactly like `aws s3 cp`.
 
 import { InvalidNameError, UsageError } from '../errors.js';
+import { quotedValue } from '../format.js';
 
 export interface S3Url {
   readonly bucket: string;
@@ -96,7 +97,7 @@ export function parseS3Url(text: string, access: KeyAccess = 'write'): S3Url {
   const key = rest.slice(slash + 1);
   const keyProblem = access === 'read' ? readableKeyProblemOf(key) : keyProblemOf(key);
   if (keyProblem !== undefined) {
-    throw new InvalidNameError(`invalid S3 object key ${JSON.stringify(key)}: ${keyProblem}`);
+    throw new InvalidNameError(`invalid S3 object key ${quotedValue(key, 200)}: ${keyProblem}`);
   }
   return { bucket, key };
 }

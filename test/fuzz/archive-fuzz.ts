@@ -955,16 +955,31 @@ export async function fuzz(options: { seconds: number; seed: number; cliEvery: n
   return { tried, failures };
 }
 
+function usage(problem: string): never {
+  process.stderr.write(`archive-fuzz: ${problem} (usage: npm run fuzz -- [--seconds N] [--seed N] [--cli-every N] [--decoder-seconds N] [--out DIR])\n`);
+  process.exit(2);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  // A mistyped flag or value (`--second 600`, `--seconds 10m`) had run the defaults, or 0 mutants, and exited 0.
+  const known = ['--seconds', '--seed', '--cli-every', '--decoder-seconds', '--out'];
+  for (let at = 0; at < args.length; at += 2) {
+    if (!known.includes(args[at]!) || args[at + 1] === undefined) usage(`${known.includes(args[at]!) ? `${args[at]} needs a value` : `unknown argument ${JSON.stringify(args[at])}`}`);
+  }
   const flag = (name: string, fallback: string) => {
     const at = args.indexOf(name);
-    return at >= 0 && args[at + 1] !== undefined ? args[at + 1]! : fallback;
+    return at >= 0 ? args[at + 1]! : fallback;
   };
-  const seconds = Number(flag('--seconds', '60'));
-  const seed = Number(flag('--seed', String(Date.now() % 1_000_000)));
-  const cliEvery = Number(flag('--cli-every', '100'));
-  const decoderSeconds = Number(flag('--decoder-seconds', '0'));
+  const whole = (name: string, fallback: string, least: number) => {
+    const value = flag(name, fallback);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < least) usage(`${name} ${JSON.stringify(value)}: give a whole number${least > 0 ? ` from ${least}` : ''}`);
+    return Number(value);
+  };
+  const seconds = whole('--seconds', '60', 1);
+  const seed = whole('--seed', String(Date.now() % 1_000_000), 0);
+  const cliEvery = whole('--cli-every', '100', 1);
+  const decoderSeconds = whole('--decoder-seconds', '0', 0);
   const work = mkdtempSync(path.join(os.tmpdir(), 'openclaw-fuzz-'));
   const out = path.resolve(flag('--out', path.join(process.cwd(), 'fuzz-failures')));
   process.stdout.write(`seed ${seed}, ${seconds} s, CLI every ${cliEvery}, failures to ${out}\n`);
