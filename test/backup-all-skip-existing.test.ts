@@ -261,6 +261,30 @@ describe('to local files', () => {
     expect(again.result.results[0].error.message).toContain('(it is a backup of tenant "beta")');
   });
 
+  it('refuses an encrypted archive a verification found damaged, its size and mtime kept (bit rot): the record beside it goes', async () => {
+    const encrypted = path.join(dir.path, 'local-encrypted-damaged');
+    const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');
+    expect((await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    const acme = path.join(encrypted, 'acme.tar.zst.age');
+    const mtime = statSync(acme, { bigint: true }).mtimeNs;
+    const bytes = readFileSync(acme);
+    bytes[bytes.length - 40]! ^= 0x5a;
+    writeFileSync(acme, bytes);
+    setMtimeNs(acme, mtime);
+    const identityFile = path.join(dir.path, 'identity-damaged.txt');
+    writeFileSync(identityFile, formatIdentity(key));
+    // Before, the record stayed: verify said damaged (exit 3) while --skip-existing skipped it and prune counted it whole.
+    expect(await verify(acme, ['--identity', identityFile])).toBe(3);
+    expect(existsSync(path.join(encrypted, '.acme.tar.zst.age.openclaw-verified'))).toBe(false);
+    const again = await all(['--to', encryptedTemplate, '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(outcomes(again.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    // A wrong key shows nothing damaged: the record stays.
+    const other = path.join(dir.path, 'identity-other.txt');
+    writeFileSync(other, formatIdentity(generateIdentity()));
+    expect(await verify(path.join(encrypted, 'beta.tar.zst.age'), ['--identity', other])).not.toBe(0);
+    expect(existsSync(path.join(encrypted, '.beta.tar.zst.age.openclaw-verified'))).toBe(true);
+  });
+
   it('skips no backup this run would not write: a plain one when it encrypts, an encrypted one when it does not', async () => {
     // Before, a plain archive counted as done for a run given --encrypt-to (exit 0: the tenant's data left unencrypted).
     const plain = path.join(dir.path, 'local-plain-then-encrypted');

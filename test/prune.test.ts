@@ -444,6 +444,29 @@ describe('prune in a local directory', () => {
     expect(result.notes.filter((note) => note.includes('not looked at'))).toEqual([]);
   });
 
+  it('takes names with one colon for as many backups (a file system other than NTFS keeps each): `acme:DATE` ones go by the rules; a stream of a kept file stays', async () => {
+    const colons = path.join(dir.path, 'colons');
+    for (const day of [1, 2, 3]) await backupAt(tenantsDir, 'acme', path.join(colons, `acme:2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    for (const [minute, day] of [['15', 4], ['30', 5]] as const) {
+      await backupAt(tenantsDir, 'acme', path.join(colons, `acme-2026-03-04T03:${minute}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    }
+    const result = await pruneBackups({ store: new LocalArchiveStore(colons), tenant: 'acme', policy: { last: 1 }, dryRun: true });
+    expect(decisions(result)).toEqual({
+      keep: [['acme-2026-03-04T03:30.tar.zst', ['last']]],
+      remove: ['acme:2026-03-01.tar.zst', 'acme:2026-03-02.tar.zst', 'acme:2026-03-03.tar.zst', 'acme-2026-03-04T03:15.tar.zst'],
+    });
+    // On NTFS (no colon in a file's name) an older copy listed as a stream of the kept file, and the file of a kept stream: removing either removes the kept one.
+    const streams = path.join(dir.path, 'streams');
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'acme-kept.tar.zst'), new Date('2026-03-05T00:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'acme-kept.tar.zst:s'), new Date('2026-03-01T00:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'acme-new.tar.zst:s'), new Date('2026-03-09T00:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'acme-new.tar.zst'), new Date('2026-03-01T00:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'acme-old.tar.zst'), new Date('2026-02-01T00:00:00Z'));
+    const kept = decisions(await pruneBackups({ store: new LocalArchiveStore(streams), tenant: 'acme', policy: { last: 2 }, dryRun: true }));
+    expect(kept.keep.map(([name]) => name).sort()).toEqual(['acme-kept.tar.zst', 'acme-kept.tar.zst:s', 'acme-new.tar.zst', 'acme-new.tar.zst:s']);
+    expect(kept.remove).toEqual(['acme-old.tar.zst']);
+  });
+
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
     const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
     expect(none.status).toBe(2);

@@ -291,7 +291,7 @@ async function tenantsListing(store: ArchiveStore, tenant: string, isCounted: (e
  * case or Unicode form may take it (aliasName: two names it takes for one both hold it or neither).
  */
 function namesTenant(location: string, tenant: string): boolean {
-  return aliasName(location.replace(/^s3:\/\//, '')).includes(tenant);
+  return fileAliasName(location.replace(/^s3:\/\//, '')).includes(tenant);
 }
 
 function notLookedAtNote(count: number, location: string, tenant: string): string {
@@ -309,9 +309,19 @@ function notLookedAtNote(count: number, location: string, tenant: string): strin
  */
 function keepingAliasesOfKept(remove: readonly BackupEntry[], keep: Map<BackupEntry, string[]>): BackupEntry[] {
   const keptByName = new Map<string, BackupEntry>();
-  for (const entry of keep.keys()) keptByName.set(aliasName(entry.location), entry);
+  // A kept name shaped as a stream of a file, by that file: removing the file removes its streams.
+  const keptByFile = new Map<string, BackupEntry>();
+  for (const entry of keep.keys()) {
+    const name = aliasName(entry.location);
+    keptByName.set(name, entry);
+    const file = streamsFolded(name);
+    if (file !== name) keptByFile.set(file, entry);
+  }
   return remove.filter((entry) => {
-    const kept = keptByName.get(aliasName(entry.location));
+    const name = aliasName(entry.location);
+    // A stream of a kept file, or the file of a kept stream; never two streams of one name
+    // (`acme:2026-06-01.tar.zst` and `acme:2026-06-02.tar.zst`, each a file off NTFS, are two backups).
+    const kept = keptByName.get(name) ?? keptByName.get(streamsFolded(name)) ?? keptByFile.get(name);
     if (kept === undefined) return true;
     keep.set(entry, [`${ALIAS_REASON} ${kept.location}, which is kept: a store that takes one for the other would remove both`]);
     return false;
@@ -327,9 +337,9 @@ export const ALIAS_REASON = 'the same name but for case, Unicode form, character
  * of what may end a segment without naming another file: dots and spaces (Windows:
  * `acme-1.tar.zst.`), whitespace and control characters (a store trimming names:
  * `acme-1.tar.zst\t`, and at a segment's start too) and NTFS's name of a file's own data or a
- * directory's index (`acme-1.tar.zst::$DATA`, `sub::$INDEX_ALLOCATION`), in any order; NTFS's
- * name of another stream of a file (`acme-1.tar.zst:s`), and characters drawn as nothing
- * (`acme-1\u200b.tar.zst`) anywhere.
+ * directory's index (`acme-1.tar.zst::$DATA`, `sub::$INDEX_ALLOCATION`), in any order; and
+ * characters drawn as nothing (`acme-1\u200b.tar.zst`) anywhere. NTFS's name of another stream
+ * of a file (`acme-1.tar.zst:s`) is that file's only beside the file's own name (streamsFolded).
  */
 function aliasName(location: string): string {
   return location
@@ -338,9 +348,21 @@ function aliasName(location: string): string {
     .toUpperCase()
     .toLowerCase()
     .replace(/\\/g, '/')
-    .replace(NTFS_NAMED_STREAM, '$1')
     .replace(ALIAS_SEGMENT_END, '')
     .replace(ALIAS_SEGMENT_START, '');
+}
+
+/** An alias name (aliasName) with each segment shaped as an NTFS named stream (`acme-1.tar.zst:s`) taken as its file's name. */
+function streamsFolded(name: string): string {
+  const scheme = name.startsWith(S3_SCHEME) ? S3_SCHEME : '';
+  return scheme + name.slice(scheme.length).replace(NTFS_NAMED_STREAM, '$1').replace(ALIAS_SEGMENT_END, '');
+}
+
+const S3_SCHEME = 's3://';
+
+/** The name of the file `location` names as NTFS takes it (aliasName, streams folded): namesTenant looks at a stream only where its file's name holds the tenant. */
+function fileAliasName(location: string): string {
+  return streamsFolded(aliasName(location));
 }
 
 /** Characters drawn as nothing (zero-width space and joiners, BOM, soft hyphen…): a store, or the eye, may drop them. */

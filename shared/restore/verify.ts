@@ -15,7 +15,7 @@
 // a restore still reads it, its data being whole.
 
 import type { ManifestNote } from '../archive/manifest.js';
-import { CorruptArchiveError, describeError } from '../errors.js';
+import { AgeDamagedError, CorruptArchiveError, describeError } from '../errors.js';
 import { groupThousands } from '../format.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
 import type { ExtractProgress } from './extract.js';
@@ -66,6 +66,16 @@ export interface VerifyResult extends ArchiveCounts {
 }
 
 export async function verifyArchive(request: VerifyRequest): Promise<VerifyResult> {
+  try {
+    return await verifyRead(request);
+  } catch (error) {
+    // Damaged or incomplete: whatever recorded it whole beside it is about bytes it no longer holds.
+    if (error instanceof CorruptArchiveError || error instanceof AgeDamagedError) await request.location.forgetWhole?.().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function verifyRead(request: VerifyRequest): Promise<VerifyResult> {
   const started = Date.now();
   const { location, signal } = request;
   const read = await readTenantArchive(location, {

@@ -288,6 +288,14 @@ export class LocalFileLocation implements ArchiveLocation {
     await removeDeadPartials(dirname(this.path));
   }
 
+  /** Removes the mark or record beside the archive, if the file at the path is still the one read (the caller found it damaged). */
+  async forgetWhole(): Promise<void> {
+    if (this.opened === undefined || this.openedOthers) return;
+    const info = await stat(this.path).catch(() => undefined);
+    if (info === undefined || !sameArchive(this.opened, info)) return;
+    await unlink(verifiedMarkPath(this.path)).catch(() => undefined);
+  }
+
   /**
    * Records beside a just-committed encrypted archive (age: its bytes name no tenant) what
    * its backup knows of it (verified-mark.ts StoredRecord), for the file now at the path if it

@@ -141,6 +141,10 @@ class PipeLocation implements ArchiveLocation {
     return this.inner.markVerified(mark, options);
   }
 
+  forgetWhole(options?: ReadOptions): Promise<void> {
+    return this.inner.forgetWhole?.(options) ?? Promise.resolve();
+  }
+
   /** The digest belongs to the manifest the command's output carries, which a backup through it recorded. */
   recordedDigest(options?: ReadOptions & { readonly expected?: string }): Promise<string | undefined> {
     return this.inner.recordedDigest?.(options) ?? Promise.resolve(undefined);

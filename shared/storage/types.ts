@@ -213,6 +213,14 @@ export interface ArchiveLocation {
   markVerified?(mark: VerifiedMark, options?: ReadOptions): Promise<void>;
 
   /**
+   * Forgets what recorded the archive `read` opened whole (a local verification's mark, or the
+   * record its backup wrote beside an encrypted one), after a verification found its bytes damaged:
+   * its size and mtime unchanged (bit rot, a write in place under `touch -r`), the listings,
+   * `--skip-existing` and prune would count it whole still. Best effort; optional (S3: not done).
+   */
+  forgetWhole?(options?: ReadOptions): Promise<void>;
+
+  /**
    * The manifest digest recorded beside the archive `read` opened (the backup's S3 object
    * tag), to be compared with the manifest its bytes carry: a store or caching proxy that
    * serves another object's bytes for this one is found out before a restore moves them in.

@@ -33,6 +33,7 @@ import path from 'node:path';
 
 import { openOwnFile, readUpTo } from '../file-access.js';
 import { shownPath } from '../format.js';
+import { writeWhole } from '../write-whole.js';
 
 import { isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, type ProcessOwner } from './process-owner.js';
 
@@ -120,7 +121,7 @@ async function writeNewFile(file: string, content: string): Promise<{ ino: numbe
   const handle = await fs.open(file, 'wx', 0o600);
   try {
     await giveToDirectoryOwner(handle, path.dirname(file));
-    await handle.writeFile(content);
+    await writeWhole(handle, [Buffer.from(content)]);
     const { ino, ctimeMs } = await handle.stat();
     await handle.close();
     return { ino, ctimeMs };

@@ -30,6 +30,7 @@ import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from '
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
+import { writeWhole } from '../write-whole.js';
 import { removeRestoreCheckpoint, restoreChainState, type EndedRestoreChain } from '../restore/restore-continuation.js';
 
 export { TRASH_MARKER } from './trash-marker.js';
@@ -924,7 +925,7 @@ async function writeJournal(tenantsDir: string, journal: Journal): Promise<void>
   try {
     const handle = await fs.open(temp, 'wx', 0o600);
     try {
-      await handle.writeFile(JSON.stringify({ ...journal, writer: undefined }));
+      await writeWhole(handle, [Buffer.from(JSON.stringify({ ...journal, writer: undefined }))]);
       await handle.sync();
     } finally {
       await handle.close();

@@ -6,6 +6,8 @@
 
 import { constants as fsConstants, promises as fs } from 'node:fs';
 
+import { writeWhole } from '../write-whole.js';
+
 /** The file a tree the tool may remove carries at its top. */
 export const TRASH_MARKER = '.openclaw-trash';
 
@@ -28,7 +30,7 @@ export async function writeTrashMarker(link: string, ino: bigint): Promise<void>
   await fs.rm(marker, { force: true });
   const handle = await fs.open(marker, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o600);
   try {
-    await handle.writeFile(markerContent({ ino }));
+    await writeWhole(handle, [Buffer.from(markerContent({ ino }))]);
     await handle.sync();
   } finally {
     await handle.close();
