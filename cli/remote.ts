@@ -303,7 +303,7 @@ async function forwarded(plane: ControlPlane, storage: StorageFlags | undefined)
 interface Listing {
   readonly tenants: unknown[];
   readonly skipped: unknown;
-  /** The directories whose names are no tenant names, apart from `skipped` (handlers.ts skippedFields); none from a gateway older than them. */
+  /** The directories whose names are no tenant names, apart from `skipped` (shared/control-plane/list-pages.ts skippedFields); none from a gateway older than them. */
   readonly strays?: unknown;
   /** The skipped tenants the last page counted but did not name. */
   readonly skippedOmitted?: unknown;

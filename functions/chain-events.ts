@@ -2,9 +2,8 @@
 // the backup function's sweep, abandonBrokenChains) and restores in pieces that recovery ended
 // (restoreChainEnded). Each gets its completion event, log line and metrics here.
 
-import type { AbandonedBackup } from '../shared/backup/backup.js';
+import { abandonedBackupMessage, type AbandonedBackup } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS } from '../shared/control-plane/function-config.js';
-import { errorBody } from '../shared/control-plane/protocol.js';
 import type { SweptBaseDir, TenantOperations } from '../shared/operations.js';
 import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
 import { endedRestoreChainMessage } from '../shared/restore/restore-chain.js';
@@ -47,8 +46,7 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
     (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'succeeded', trigger: 'queue', tenant: chain.tenant, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, files: committed.totals.files });
     return;
   }
-  const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${errorBody(chain.abortError).message}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
-  const message = `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
+  const message = abandonedBackupMessage(chain);
   deps.logger.error('abandoned a backup that stopped continuing', { tenant: chain.tenant, location: chain.location, chain: chain.chain, pieces: chain.pieces, startedAt: chain.startedAt, savedAt: chain.savedAt });
   await deps.publish(
     {

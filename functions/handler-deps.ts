@@ -2,6 +2,19 @@
 // publisher, the operations), so that tests build the handlers with a temporary base dir and
 // mocked clients while the entry files (backup.ts, restore.ts, prune.ts, list.ts) wire the
 // real ones at module scope; and the core operations on the EFS mount.
+//
+// Each handler is a thin adapter: validate the event → check what remote mode allows →
+// run one core operation (the same `localOperations` the CLI runs, on the EFS mount) under
+// a deadline → publish the completion event → record its metrics → answer. The restore
+// function also answers `tenants verify` and `tenants backups` (reading archives is its job
+// and its role's), and both backup and restore answer their dry runs, without completion
+// events; the prune function (S3 only, the one role that may delete) answers `tenants prune`,
+// direct or scheduled. Direct invocations get the result or `{ ok: false, error }` (and count
+// in the `Failed` metric, which Lambda's Errors never sees); a cron invocation rethrows, so
+// Lambda retries it and the failure reaches the on-failure destination and the Errors alarm
+// (but for a backup its invocation's deadline stopped, which a retry would not get past, and
+// for an event that does not read as a schedule, which a retry would not read either).
+// Queued backups (a fan-out) go through queue-handler.ts, over the same `executeBackup`.
 
 import type { Logger } from '@aws-lambda-powertools/logger';
 

@@ -9,6 +9,7 @@ import { namesToBackUp } from '../shared/operations.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
 import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
 import { withDeadline } from './invocation.js';
+import { noMetrics } from './metrics.js';
 import { logFailure } from './reporting.js';
 
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly strays?: readonly unknown[]; readonly next?: string } | FailureResponse;
@@ -18,6 +19,7 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
   const operations = deps.operations ?? functionOperations(config);
   return async (event, context) => {
     logger.addContext(context);
+    const startedAt = Date.now();
     try {
       const request = parseListRequest(event);
       if (request.ownership) {
@@ -61,6 +63,8 @@ export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListRes
     } catch (error) {
       const body = errorBody(error);
       logFailure(logger, 'list failed', error, body);
+      // Answered, Lambda's Errors never sees it: a failure (not a caller's bad request) counts in Failed, which list-errors reads.
+      if (body.outcome === 'failed') (deps.metrics ?? noMetrics).record({ operation: 'list', outcome: 'failed', trigger: 'direct', durationMs: Date.now() - startedAt, errorCode: body.code });
       return failureResponse(error);
     }
   };

@@ -162,7 +162,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
         onCommitted: tellRestored,
       };
       // Every piece reads the archive from its start, the last one all of it: its bytes must
-      // still fit one invocation; its entries (the staging) need not.
+      // still fit one invocation (the first piece judges them); its entries (the staging) need not.
       return operations.restorePiece!(command, { ...hooks, maxArchiveBytes, pieces });
     }).finally(() => leftovers.dispose());
     if ('chainEnded' in outcome) {

@@ -285,7 +285,9 @@ export class BackupBucket extends Construct {
    * interrupted upload, tag the finished archive with its manifest digest (by version in a
    * versioned bucket), read an archive under the prefix (HeadObject and its one-byte GET
    * diagnosis need GetObject), and list the prefix so a missing key answers 404 instead of
-   * 403. Nothing that removes data: no s3:DeleteObject (not even a delete marker), no
+   * 403. No s3:GetObjectTagging: the backup function reads no tags (`--skip-existing`, which
+   * judges archives by theirs, is the CLI's; listings and verification are the restore
+   * function's). Nothing that removes data: no s3:DeleteObject (not even a delete marker), no
    * version actions. Unless `allowOverwrite`, an object can only be created where none
    * exists: PutObject and CompleteMultipartUpload must carry If-None-Match (the function
    * sends it on AWS), CreateMultipartUpload and UploadPart (which cannot) are let through by

@@ -18,8 +18,9 @@
 //   stale-tenants                        a tenant had no successful backup for 26 hours
 //   freshness-check-missing              the freshness check has not reported for 3 hours
 //   coordinator-errors                   the fan-out or the monitor crashed
-//   list-errors                          the list function failed (the CLI, the fan-out and
-//                                        the monitor invoke it; their alarms name the caller)
+//   list-errors                          the list function failed: crashed (Errors) or answered
+//                                        a failure, not a caller's bad request (its `Failed`);
+//                                        the CLI, the fan-out and the monitor invoke it
 // (BackupSchedules keeps its alarms on the backup and restore functions' Errors and on the
 // asynchronous invocations' dead-letter queue.)
 
@@ -231,7 +232,13 @@ export class BackupObservability extends Construct {
     );
     alarm(
       'list-errors',
-      functions.listFunction.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+      new cloudwatch.MathExpression({
+        // Crashes and timeouts (Errors), and the failures it answers as { ok: false } (its Failed).
+        expression: sumOfSparse(['errors', 'failed']),
+        usingMetrics: { errors: functions.listFunction.metricErrors({ period: fiveMinutes, statistic: 'Sum' }), failed: custom('failed', 'list', 'Sum', fiveMinutes) },
+        period: fiveMinutes,
+        label: 'Errors and failures',
+      }),
       'The list function failed: `openclaw tenants list`, the fan-out or the freshness check could not read the tenants (see the list function\'s logs)',
     );
     this.alarmsByName = named;

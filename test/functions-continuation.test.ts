@@ -37,7 +37,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { backupHandler, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { restoreHandler } from '../functions/restore-handler.js';
+import type { HandlerDeps } from '../functions/handler-deps.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { formatIdentity, generateIdentity, isAgeFile } from '../shared/age/index.js';
 import { findArchiveFooterFrame } from '../shared/archive/manifest.js';
@@ -46,7 +48,7 @@ import { compareWalkOrder } from '../shared/backup/tenant-walk.js';
 import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, queueingDeps, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
 import { lambdaContext } from './helpers/lambda-context.js';
-import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startLookRefusingProxy, startRecordingProxy, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startCompletedUploadProxy, startLookRefusingProxy, startRecordingProxy, startS3Server, startTagReadRefusingProxy, isTagRead, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, sh, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-continuation-');
@@ -249,6 +251,26 @@ describe('a backup that continues across invocations', () => {
       const completions = proxy.requests.filter((request) => request.method === 'POST' && request.url.includes('uploadId='));
       expect(completions).toHaveLength(1);
       expect(completions[0]!.headers['if-none-match']).toBe('*');
+    } finally {
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await proxy.stop();
+    }
+  });
+
+  it('needs no s3:GetObjectTagging, which its role lacks: a backup in pieces, its dry run and a backup meeting an archive at its key read no tags', async () => {
+    const tenant = 'no-tag-reads';
+    makeTenant(tenant);
+    const proxy = await startTagReadRefusingProxy(server.endpoint);
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+    try {
+      const to = `s3://backups/${tenant}/one.tar.zst`;
+      expect(await backupHandler(deps())({ tenant, to, dryRun: true }, budgetContext('req-dry', 900_000))).toMatchObject({ operation: 'backup-plan', tenant });
+      expect(await backupHandler(deps())({ tenant, to }, budgetContext('req-1', 8000))).toMatchObject({ suspended: true });
+      expect(await drainQueue()).toBeGreaterThan(0);
+      expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded' })]);
+      expect(await backupHandler(deps())({ tenant, to }, budgetContext('req-again', 900_000))).toMatchObject({ ok: false, error: { code: 'DESTINATION_EXISTS' } });
+      expect(proxy.requests.filter((request) => isTagRead(request.method, request.url))).toEqual([]);
+      expect(proxy.requests.filter((request) => request.method === 'PUT' && request.url.includes('tagging')).length).toBeGreaterThan(0);
     } finally {
       vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
       await proxy.stop();

@@ -1,6 +1,6 @@
 // The fan-out function's handler (functions/fanout-handler.ts) over mocked SQS and a page
 // source, the list client it and the monitor use (functions/list-client.ts) over a mocked
-// Lambda, and the list function's pages (functions/handlers.ts listHandler on a temp dir).
+// Lambda, and the list function's pages (functions/list-handler.ts on a temp dir).
 
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
@@ -14,7 +14,8 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import { generateIdentity } from '../shared/age/keys.js';
 import { parseWorkMessage } from '../shared/control-plane/work-queue.js';
 import { fanOutHandler } from '../functions/fanout-handler.js';
-import { listHandler, ScheduledOperationError } from '../functions/handlers.js';
+import { listHandler } from '../functions/list-handler.js';
+import { ScheduledOperationError } from '../functions/scheduled-error.js';
 import { allTenantNames, listFunctionPages } from '../functions/list-client.js';
 import type { MetricCounts } from '../functions/metrics.js';
 import { tempDir } from './helpers/tree.js';

@@ -18,7 +18,12 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { cronTargetInput, parseCronCommand } from '../shared/schedule/cron-command.js';
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, backupsPage, boundedOwnership, listHandler, restoreHandler, ScheduledOperationError, tenantsPage } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { backupsPage, tenantsPage } from '../shared/control-plane/list-pages.js';
+import { boundedOwnership } from '../shared/control-plane/bounded-answers.js';
+import { listHandler } from '../functions/list-handler.js';
+import { restoreHandler } from '../functions/restore-handler.js';
+import { ScheduledOperationError } from '../functions/scheduled-error.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { AbortedError } from '../shared/errors.js';
 import { summarizeTenant, summarizeTenants } from '../shared/tenant/tenants.js';
@@ -772,11 +777,35 @@ describe('the list function at its deadline', () => {
     const none: TenantOperations = { ...operations, listSummaries: async () => [] };
     await expect(tenantsPage(none, { names: false, ownership: false, pages: true, after: all[0] }, undefined, stopped.signal)).rejects.toThrow(
       new AbortedError(
-        `the list function ran out of time walking the first tenant after "${all[0]}" (or removing what interrupted operations left, which the next listing goes on with): list again, or list the tenants without --stack on a host that mounts the tenant volume`,
+        `the list function ran out of time removing what interrupted operations left in the base dir, before walking the first tenant after "${all[0]}" (the next listing goes on removing it): list again, or list the tenants without --stack on a host that mounts the tenant volume`,
       ),
     );
     // A page walked whole before the deadline is answered as before.
     expect(await tenantsPage(operations, { names: false, ownership: false, pages: true }, undefined, new AbortController().signal)).toMatchObject({ tenants: all.map((name) => ({ name })) });
+  });
+
+  it('goes on past a tenant whose walk outlasts a whole invocation: named as not walked, the next page after it', async () => {
+    const volume = tempDir('openclaw-unwalkable-');
+    try {
+      for (const name of ['a-huge', 'b-small', 'c-small']) mkdirSync(path.join(volume.path, name, 'sessions'), { recursive: true });
+      for (let f = 0; f < 5_000; f++) writeFileSync(path.join(volume.path, 'a-huge', 'sessions', `s-${f}.jsonl`), '{}\n');
+      for (const name of ['b-small', 'c-small']) writeFileSync(path.join(volume.path, name, 'sessions', 's.jsonl'), '{}\n');
+      const operations = localOperations(volume.path);
+      // The deadline comes as soon as the walks have begun: the first tenant's, of 5,000 files, cannot have ended.
+      const deadline = new AbortController();
+      const { signal } = deadline;
+      const aborted = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+      let looked = false;
+      Object.defineProperty(signal, 'aborted', { get: () => { if (!looked) { looked = true; setImmediate(() => deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'))); } return aborted.call(signal) as boolean; } });
+      const first = await tenantsPage(operations, { names: false, ownership: false, pages: true }, undefined, signal);
+      expect(first.tenants[0]).toEqual({ name: 'a-huge', state: 'unreadable', detail: expect.stringMatching(/^not walked: its walk outlasted the list function's invocation .*: tenants list without --stack on a host that mounts the tenant volume sums it$/) });
+      expect(first.next).toBe((first.tenants.at(-1) as { name: string }).name);
+      const rest = await tenantsPage(operations, { names: false, ownership: false, pages: true, after: first.next! }, undefined, new AbortController().signal);
+      expect([...first.tenants, ...rest.tenants].map((tenant) => (tenant as { name: string }).name)).toEqual(['a-huge', 'b-small', 'c-small']);
+      expect(rest.next).toBeUndefined();
+    } finally {
+      volume.cleanup();
+    }
   });
 
   // A CLI older than the list's pages asks `{}` (or `{ names: true }`) and shows what it gets as the whole list.

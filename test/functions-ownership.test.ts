@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { listHandler } from '../functions/handlers.js';
+import { listHandler } from '../functions/list-handler.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { scanOwnership } from '../shared/tenant/ownership.js';
 import { tempDir } from './helpers/tree.js';

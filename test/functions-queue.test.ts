@@ -26,7 +26,7 @@ import { completionPublisher } from '../functions/events.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { OperationRecord } from '../functions/metrics.js';
 import { isSqsBatch, workQueueHandler, type SqsRecord } from '../functions/queue-handler.js';
-import { backupHandler } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
 import { publishedEvents } from './helpers/continuation.js';
 import { sh, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';

@@ -16,7 +16,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, functionOperations, restoreHandler, type HandlerDeps } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { functionOperations, type HandlerDeps } from '../functions/handler-deps.js';
+import { restoreHandler } from '../functions/restore-handler.js';
 import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
@@ -288,6 +290,20 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(answer).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/the restore function can restore in the \d+ s it has left at 0\.00001 MB\/s \(OPENCLAW_RESTORE_MBPS\)/) } });
     expect(queue).toEqual([]);
     expect(hidden()).toEqual([]);
+  });
+
+  it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {
+    const first = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'late' }, budgetContext('req-late'));
+    expect(first).toMatchObject({ suspended: true });
+    // This piece's time left reads almost nothing at the rate the deployment counts on.
+    const slow = { ...deps(), config: { ...config, restoreMBps: 0.000_01 } };
+    const message = queue.shift()!;
+    expect(await restoreQueueHandler(slow)({ Records: [{ messageId: 'late-1', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext('req-late-1'))).toEqual({ batchItemFailures: [] });
+    expect(events()).toEqual([]);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'late'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'late' }) }]);
+    expect(hidden().filter((name) => name.includes('-late'))).toEqual([]);
   });
 
   it('refuses to go on when the object was written again between pieces: failure event, staging gone, the old tenant whole', async () => {

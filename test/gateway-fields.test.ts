@@ -17,7 +17,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { fanOutHandler } from '../functions/fanout-handler.js';
-import { backupHandler, pruneHandler } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { pruneHandler } from '../functions/prune-handler.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { generateIdentity } from '../shared/age/keys.js';
 import { ADDED_FIELDS, FIELD_CHECK_RUN_ID, FIELD_CHECK_TENANT, addedFieldsOf, olderGatewayError, refusedFields } from '../shared/control-plane/gateway-fields.js';

@@ -23,7 +23,8 @@ import { TenantNotFoundError, StorageError } from '../shared/errors.js';
 import { createMetrics, powertoolsMetrics } from '../functions/metrics.js';
 import { monitorHandler } from '../functions/monitor-handler.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
-import { pruneHandler } from '../functions/handlers.js';
+import { pruneHandler } from '../functions/prune-handler.js';
+import { listHandler } from '../functions/list-handler.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import { fakeStatusTable } from './helpers/fake-status-table.js';
 import { lambdaContext } from './helpers/lambda-context.js';
@@ -489,20 +490,37 @@ describe('alarms that reach someone', () => {
     expect(mathFires(throttles, Object.fromEntries(terms.map(({ Id }) => [Id, 0])))).toBe(false);
   });
 
-  it('the list function failing alone, in a period nothing else ran, puts list-errors in ALARM', () => {
+  it('the list function failing alone, in a period nothing else ran, puts list-errors in ALARM: crashed, or a failure it answered; a caller\'s bad request does not', async () => {
     const t = template();
     const list = idOf(t, 'AWS::Lambda::Function', { FunctionName: 'openclaw-backup-list' });
-    expect(alarmNamed(t, 'list-errors')).toMatchObject({
-      Namespace: 'AWS/Lambda',
-      MetricName: 'Errors',
-      Dimensions: [{ Name: 'FunctionName', Value: { Ref: list } }],
-      Statistic: 'Sum',
-      Period: 300,
-      Threshold: 1,
-      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      TreatMissingData: 'notBreaching',
-      EvaluationPeriods: 1,
+    const alarm = alarmNamed(t, 'list-errors');
+    expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', TreatMissingData: 'notBreaching', EvaluationPeriods: 1 });
+    type Stat = { Id: string; MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: unknown }[] }; Period: number; Stat: string } };
+    const terms = alarm.Metrics as Stat[];
+    expect(terms.find((term) => term.Id === 'errors')!.MetricStat).toEqual({ Metric: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: list } }] }, Period: 300, Stat: 'Sum' });
+    expect(mathFires(alarm, { errors: 1 })).toBe(true);
+    expect(mathFires(alarm, { failed: 1 })).toBe(true);
+    expect(mathFires(alarm, {})).toBe(false);
+    // The failures it answers ({ ok: false }: Lambda's Errors never sees them) reach its `failed` term through the EMF documents.
+    const failed = terms.find((term) => term.Id === 'failed')!.MetricStat!;
+    const failedTerm = { ...failed.Metric, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' };
+    const documents = captureEmf();
+    const unused = async () => Promise.reject(new Error('unused'));
+    const handle = listHandler({
+      config: { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', allowedSourceBuckets: [], abortMarginMs: 1000 },
+      logger,
+      metrics: powertoolsMetrics(createMetrics('openclaw-backup')),
+      operations: {
+        backup: unused, backupAll: unused, restore: unused, planBackup: unused, planRestore: unused, verify: unused, listBackups: unused, prune: unused, recover: unused,
+        listNames: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, scandir \'/mnt/tenants\''), { code: 'EIO' })),
+        listSummaries: async () => [],
+        listSkipped: async () => [],
+      },
     });
+    expect(await handle({ names: 'yes' }, context)).toMatchObject({ ok: false, error: { outcome: 'usage' } });
+    expect(firesOn(failedTerm, documents)).toBe(false);
+    expect(await handle({ names: true }, context)).toMatchObject({ ok: false, error: { outcome: 'failed' } });
+    expect(firesOn(failedTerm, documents)).toBe(true);
   });
 
   it('a tenant without a success for 26 hours puts stale-tenants in ALARM (mocked clock and clients)', async () => {

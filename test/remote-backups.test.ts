@@ -21,7 +21,11 @@ import { localOperations, type BackupsCommand, type OperationHooks } from '../sh
 import { InvalidRequestError } from '../shared/errors.js';
 import { failureResponse, isRecord } from '../shared/control-plane/protocol.js';
 import { skippedFields } from '../shared/control-plane/list-pages.js';
-import { backupHandler, listHandler, pruneHandler, restoreHandler, ScheduledOperationError } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { listHandler } from '../functions/list-handler.js';
+import { pruneHandler } from '../functions/prune-handler.js';
+import { restoreHandler } from '../functions/restore-handler.js';
+import { ScheduledOperationError } from '../functions/scheduled-error.js';
 import type { PruneResult } from '../shared/catalog/prune.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';

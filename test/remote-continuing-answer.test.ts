@@ -17,7 +17,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { backupHandler, type HandlerDeps } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import type { HandlerDeps } from '../functions/handler-deps.js';
 import type { WorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, queueingDeps, stubRoleReachingS3At, writeSessionTurns } from './helpers/continuation.js';
 import { oldCliBackup } from './helpers/old-cli-backup.js';

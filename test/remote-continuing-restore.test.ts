@@ -12,7 +12,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { completionPublisher } from '../functions/events.js';
-import { backupHandler, restoreHandler } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { restoreHandler } from '../functions/restore-handler.js';
 import type { RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { budgetContext, continuationConfig, stubRoleReachingS3At, writeSessionTurns } from './helpers/continuation.js';
 import { runMain, stubRemoteCaller } from './helpers/run-main.js';

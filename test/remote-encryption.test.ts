@@ -27,7 +27,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { completionPublisher } from '../functions/events.js';
 import { fanOutHandler } from '../functions/fanout-handler.js';
-import { backupHandler, listHandler, restoreHandler } from '../functions/handlers.js';
+import { backupHandler } from '../functions/backup-handler.js';
+import { listHandler } from '../functions/list-handler.js';
+import { restoreHandler } from '../functions/restore-handler.js';
 import { listFunctionPages } from '../functions/list-client.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { secretIdentityReader } from '../functions/identity-secrets.js';

@@ -427,6 +427,51 @@ describe('a restore in pieces', () => {
     expect(rounds).toBeGreaterThan(20);
   }, 300_000);
 
+  it('a killed piece\'s leftovers swapped between the pieces (a fifo where its next file goes, symlinks out where its directories were or go): the next delivery replaces them, touching nothing they lead to; a directory where a file goes ends the chain in one line', async () => {
+    const tree = path.join(dir.path, 'small-tree');
+    const small = path.join(tree, 'small');
+    mkdirSync(small, { recursive: true });
+    writeFileSync(path.join(small, 'a.txt'), 'first\n');
+    for (const d of ['d0', 'd1']) {
+      mkdirSync(path.join(small, d, 'sub'), { recursive: true });
+      for (let f = 0; f < 5; f++) writeFileSync(path.join(small, d, 'sub', `f${f}`), `${d} ${f}\n`, { mode: f % 2 === 0 ? 0o644 : 0o400 });
+    }
+    archivePath = path.join(dir.path, 'small.tar.zst');
+    await backupTenant({ tenantsDir: tree, tenant: 'small', location: archive() });
+    const outside = path.join(dir.path, 'outside');
+    mkdirSync(path.join(outside, 'sub'), { recursive: true });
+    writeFileSync(path.join(outside, 'sub', 'f0'), 'not the tenant\'s\n');
+    const before = describeTree(outside);
+    const script = path.join(dir.path, 'piece.mjs');
+    /** A chain whose second piece was killed after its 6th write (a.txt came first: d0, d0/sub, d0/sub/f0 to f3); its staging directory. */
+    const killedChain = async (as: string) => {
+      const chain = newChainId();
+      await piece({ as }, { chain, suspend: () => true });
+      writeFileSync(script, resumeScript(chain, as, false));
+      const killed = spawnSync(process.execPath, [script], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:piece-wrote@6' }, encoding: 'utf8' });
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      const staging = path.join(base, hiddenNames().find((name) => name.startsWith(`.openclaw-staging-${as}-`))!);
+      expect(readdirSync(path.join(staging, 'd0', 'sub')).sort()).toEqual(['f0', 'f1', 'f2', 'f3']);
+      return { chain, staging };
+    };
+
+    const first = await killedChain('copy');
+    execFileSync('mkfifo', [path.join(first.staging, 'd0', 'sub', 'f4')]);
+    renameSync(path.join(first.staging, 'd0', 'sub'), path.join(dir.path, 'moved-sub'));
+    symlinkSync(path.join(outside, 'sub'), path.join(first.staging, 'd0', 'sub'));
+    symlinkSync(outside, path.join(first.staging, 'd1'));
+    await expect(piece({}, { chain: first.chain, suspend: () => false, resume: { tenant: 'copy' } })).resolves.toMatchObject({ tenant: 'copy', verified: true });
+    expect(describeTree(path.join(base, 'copy'))).toEqual(describeTree(small));
+    expect(describeTree(outside)).toEqual(before);
+
+    const second = await killedChain('other');
+    mkdirSync(path.join(second.staging, 'd0', 'sub', 'f4', 'inner'), { recursive: true });
+    const error = await piece({}, { chain: second.chain, suspend: () => false, resume: { tenant: 'other' } }).catch((failure: unknown) => failure);
+    expect((error as Error).message).toMatch(/^the continuing restore cannot go on: "d0\/sub\/f4" is a directory in its staging directory where the archive has none: .* restore again$/);
+    expect(existsSync(path.join(base, 'other'))).toBe(false);
+    expect(hiddenNames()).toEqual([]);
+  });
+
   it('kill -9 of a last piece once it set the directories\' final modes (a 0555 one among them): the next delivery writes again and sets them again, the tree whole', async () => {
     const chain = newChainId();
     await piece({ as: 'copy' }, { chain, suspend: () => true });

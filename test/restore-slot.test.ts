@@ -16,7 +16,7 @@ import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { journalPathFor, recoverSlot } from '../shared/tenant/slot.js';
 import { summarizeTenants } from '../shared/tenant/tenants.js';
 import { localOperations } from '../shared/operations.js';
-import { tenantsPage } from '../functions/handlers.js';
+import { tenantsPage } from '../shared/control-plane/list-pages.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { pausedCli } from './helpers/processes.js';
 import { TarBuilder } from './helpers/tar-builder.js';

@@ -25,7 +25,8 @@ import { assertNoRestoreChain } from '../restore/restore-continuation.js';
 import { assertNoContinuation, chainGoesOn, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
-import { ContinuationEndedError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
+import { ContinuationEndedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
+import { redact } from '../storage/redact.js';
 import { assertTenantName } from '../tenant/names.js';
 import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
 import { abortedError, onAbort, throwIfAborted } from '../storage/streams.js';
@@ -489,6 +490,12 @@ export interface AbandonedBackup {
   readonly abortError?: unknown;
   /** Its last piece had completed the archive (then was killed): stored whole, tagged now, nothing aborted. */
   readonly completed?: CompletedChain;
+}
+
+/** What a broken chain's failure event says: how far it came, and where its upload went. */
+export function abandonedBackupMessage(chain: AbandonedBackup): string {
+  const note = chain.abortError === undefined ? '' : `; its multipart upload could not be aborted (${redact(describeError(chain.abortError))}): a bucket lifecycle rule AbortIncompleteMultipartUpload removes it`;
+  return `the backup stopped continuing after ${chain.pieces} invocation(s) (no piece since ${chain.savedAt}): abandoned${note}`;
 }
 
 /** The archive of a chain whose last piece completed it and was killed before it ended the chain. */

@@ -284,7 +284,7 @@ export async function removeContinuation(tenantsDir: string, tenant: string): Pr
 /**
  * Who ends a chain that broke, as the busy message tells: `tenants recover` where the base dir
  * is mounted (the CLI's local mode, the default), or the gateway's backup function, which ends
- * every chain no piece has saved for `abandonAfterMs` at its next invocation (handlers.ts).
+ * every chain no piece has saved for `abandonAfterMs` at its next invocation (functions/chain-events.ts).
  */
 export type ChainEnder = { readonly by: 'recover' } | { readonly by: 'gateway'; readonly abandonAfterMs: number };
 

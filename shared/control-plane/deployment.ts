@@ -173,7 +173,7 @@ export const EVENT_DETAIL_TYPES = {
  * dimension (10,000 tenants would be 10,000 metrics, each billed).
  */
 export const METRIC_NAMESPACE = 'OpenClawBackup';
-export const METRIC_OPERATIONS = ['backup', 'restore', 'prune', 'fanout', 'freshness'] as const;
+export const METRIC_OPERATIONS = ['backup', 'restore', 'prune', 'fanout', 'freshness', 'list'] as const;
 export type MetricOperation = (typeof METRIC_OPERATIONS)[number];
 export const METRIC_NAMES = {
   /** One per operation that did its job. */

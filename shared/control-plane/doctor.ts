@@ -294,7 +294,7 @@ interface OwnershipAnswer {
   readonly mismatched: number;
   readonly samples: readonly { readonly path: string; readonly uid: number; readonly gid: number }[];
   readonly complete: boolean;
-  /** Tenants the list function left out of its answer to fit it (handlers.ts boundedOwnership); those owned by another user are kept first. */
+  /** Tenants the list function left out of its answer to fit it (bounded-answers.ts boundedOwnership); those owned by another user are kept first. */
   readonly tenantsOmitted?: number;
 }
 

@@ -29,8 +29,8 @@ export async function tenantsPage(operations: TenantOperations, request: ParsedL
           const last = summaries.at(-1);
           if (last === undefined) {
             const where = request.after === undefined ? 'the first tenant' : `the first tenant after "${request.after}"`;
-            // The base dir's sweep comes first and stops there too: a leftover of many files may have taken the time, which the next listing goes on removing.
-            throw new AbortedError(`the list function ran out of time walking ${where} (or removing what interrupted operations left, which the next listing goes on with): list again, or list the tenants without --stack on a host that mounts the tenant volume`);
+            // No walk began (one that began answers its tenant as not walked, summarizeTenants): the base dir's sweep before the walks took the time, which the next listing goes on with.
+            throw new AbortedError(`the list function ran out of time removing what interrupted operations left in the base dir, before walking ${where} (the next listing goes on removing it): list again, or list the tenants without --stack on a host that mounts the tenant volume`);
           }
           return { tenants: summaries, next: last.name };
         }),

@@ -11,7 +11,7 @@ import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 
 import { completionPublisher } from '../../functions/events.js';
-import type { HandlerDeps } from '../../functions/handlers.js';
+import type { HandlerDeps } from '../../functions/handler-deps.js';
 import type { LambdaContext } from '../../functions/lambda-context.js';
 import type { FunctionConfig } from '../../shared/control-plane/function-config.js';
 import { encodeWorkMessage, type WorkMessage } from '../../shared/control-plane/work-queue.js';

@@ -3,7 +3,7 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 
-import { listHandler } from '../../functions/handlers.js';
+import { listHandler } from '../../functions/list-handler.js';
 
 const [tenantsDir] = process.argv.slice(2);
 const handle = listHandler({

@@ -377,6 +377,22 @@ export function startTaggingRefusingProxy(target: string): Promise<RecordingServ
   );
 }
 
+/**
+ * An HTTP proxy in front of `target` (s3rver) that refuses every GetObjectTagging with 403
+ * AccessDenied, as AWS does for a role without s3:GetObjectTagging (the backup function's);
+ * everything else passes through untouched.
+ */
+export function startTagReadRefusingProxy(target: string): Promise<RecordingServer> {
+  return startRefusingProxy(target, (request) =>
+    isTagRead(request.method ?? '', request.url ?? '/') ? { status: 403, body: '<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>0</RequestId></Error>' } : undefined,
+  );
+}
+
+/** Is this request a GetObjectTagging (GET `?tagging`)? */
+export function isTagRead(method: string, url: string): boolean {
+  return method === 'GET' && new URL(url, 'http://proxy').searchParams.has('tagging');
+}
+
 /** What a test does as a CompleteMultipartUpload reaches the completed-upload proxy. */
 export interface CompletingHooks {
   /** Called as the completion arrives, before it is carried out: a test reads there what a client killed right then leaves. */
