@@ -47,7 +47,7 @@ const MAX_LOCAL_CRON_NAME_LENGTH = 64;
  */
 function assertLogFilePath(log: string): void {
   for (let at = log; ; at = path.dirname(at)) {
-    const found = existing(at);
+    const found = existing(log, at);
     if (found !== undefined) {
       if (at === log && found.isDirectory()) throw new UsageError(`the cron's log file ${log} is a directory: give a file's path, e.g. ${path.join(log, 'cron.log')}`);
       if (at !== log && !found.isDirectory()) throw new UsageError(`the cron's log file ${log} cannot be created: ${at} is not a directory`);
@@ -57,13 +57,17 @@ function assertLogFilePath(log: string): void {
   }
 }
 
-/** What is at `at`; undefined where nothing is, or where a file stands for one of its directories (ENOTDIR). */
-function existing(at: string): ReturnType<typeof statSync> {
+/**
+ * What is at `at`, on the way to the log file `log`; undefined where nothing is, or where a file
+ * stands for one of its directories (ENOTDIR). A path that cannot be looked up (a name past 255
+ * bytes, a symlink loop, a directory this user cannot search) no run could open either.
+ */
+function existing(log: string, at: string): ReturnType<typeof statSync> {
   try {
     return statSync(at, { throwIfNoEntry: false });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw error;
+    throw new UsageError(`the cron's log file ${log} cannot be created: ${errnoMessage(error) ?? (error as Error).message}`);
   }
 }
 

@@ -79,7 +79,11 @@ describe('continuation state', () => {
       JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, upload: { ...json.upload, parts: null } }),
       JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, archive: { ...json.archive, waiting: null } }),
       JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, archive: { ...json.archive, archiveBytes: '1' } }),
-      JSON.stringify({ ...json, frameBytes: -4, tailBytes: 4 })];
+      JSON.stringify({ ...json, frameBytes: -4, tailBytes: 4 }),
+      // Its creation time goes into the manifest the last piece writes, and its times into the events: each a time, its pieces a count.
+      ...[['createdAt', '2026-12-07T0X:00:00.000Z'], ['createdAt', 5], ['startedAt', null], ['savedAt', ['2026-12-07T00:00:00.000Z']], ['pieces', '2'], ['pieces', 0]].map(([field, value]) =>
+        JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0, [field as string]: value })),
+    ];
     for (const text of damagedJsons) {
       writeFileSync(file, withJson(text));
       await expect(loadContinuation(base, 'acme'), text).rejects.toThrow(/^the state of the continuing backup of "acme" \(.*\) is damaged$/);

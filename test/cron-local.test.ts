@@ -247,6 +247,14 @@ describe('cron add in local mode', () => {
     const logBelowFile = openclaw(['cron', 'add', 'acme', '--name', 'nightly', ...list, '--log', `${crontabFile}/logs/x.log`]);
     expect(logBelowFile.status).toBe(2);
     expect(logBelowFile.stderr).toBe(`openclaw: the cron's log file ${crontabFile}/logs/x.log cannot be created: ${crontabFile} is not a directory\n`);
+    // One no lookup reaches (a segment past 255 bytes, a symlink loop) was "unexpected error: ENAMETOOLONG…", exit 1.
+    const logTooLong = openclaw(['cron', 'add', 'acme', '--name', 'nightly', ...list, '--log', `${dir.path}/${'l'.repeat(300)}/x.log`]);
+    expect(logTooLong.status).toBe(2);
+    expect(logTooLong.stderr).toMatch(/^openclaw: the cron's log file \S+\/x\.log cannot be created: a name is too long for this file system\n$/i);
+    symlinkSync('loop', path.join(dir.path, 'loop'));
+    const logInLoop = openclaw(['cron', 'add', 'acme', '--name', 'nightly', ...list, '--log', `${dir.path}/loop/x.log`]);
+    expect(logInLoop.status).toBe(2);
+    expect(logInLoop.stderr).toMatch(/^openclaw: the cron's log file \S+\/loop\/x\.log cannot be created: [^\n]*symbolic links[^\n]*\n$/i);
     const longName = openclaw(['cron', 'add', 'acme', '--name', 'n'.repeat(300), ...list]);
     expect(longName.status).toBe(2);
     expect(longName.stderr).toBe('openclaw: the cron name "nnnnnnnnnnnnnnnn…" is 300 characters: give one of at most 64 (it names the cron\'s log file)\n');

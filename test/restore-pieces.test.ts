@@ -750,15 +750,16 @@ describe('a restore in pieces', () => {
     await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } })).resolves.toMatchObject({ chainEnded: true });
   });
 
-  it('takes a checkpoint whose copiedLinks, limits or owner is null as damaged: one line, and recovery ends the chain', async () => {
-    for (const field of ['copiedLinks', 'limits', 'owner']) {
+  it('takes a checkpoint whose copiedLinks, limits or owner is null, or whose times are no strings, as damaged: one line, and recovery ends the chain', async () => {
+    // Date.parse takes 5 and ["2026-…"] for times too.
+    for (const [field, value] of [['copiedLinks', null], ['limits', null], ['owner', null], ['startedAt', 5], ['savedAt', ['2026-12-07T00:00:00.000Z']]] as const) {
       const chain = newChainId();
       await piece({ as: 'copy' }, { chain, suspend: () => true });
       const file = restoreCheckpointPathFor(base, 'copy');
       const text = readFileSync(file, 'utf8');
       const newline = text.indexOf('\n') + 1;
-      writeFileSync(file, text.slice(0, newline) + JSON.stringify({ ...JSON.parse(text.slice(newline)), [field]: null }), { mode: 0o600 });
-      await expect(loadRestoreCheckpoint(base, 'copy')).rejects.toThrow(/^the checkpoint of the continuing restore of "copy" \(.*\) is damaged$/);
+      writeFileSync(file, text.slice(0, newline) + JSON.stringify({ ...JSON.parse(text.slice(newline)), [field]: value }), { mode: 0o600 });
+      await expect(loadRestoreCheckpoint(base, 'copy'), field).rejects.toThrow(/^the checkpoint of the continuing restore of "copy" \(.*\) is damaged$/);
       await expect(recoverTenant({ tenantsDir: base, tenant: 'copy' })).resolves.toMatchObject({ restoreChain: { outcome: 'ended' } });
       expect(hiddenNames()).toEqual([]);
     }

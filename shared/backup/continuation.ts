@@ -179,6 +179,8 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   if (typeof state.version === 'number' && state.version > CONTINUATION_FORMAT_VERSION) throw later();
   if (state.version !== CONTINUATION_FORMAT_VERSION || state.tenant !== tenant) throw damaged();
   if (typeof state.chain !== 'string' || typeof state.location !== 'string' || !isUploadRecord(state.upload) || !isArchiveRecord(state.archive)) throw damaged();
+  // The creation time goes into the manifest the last piece writes (one it cannot parse makes the archive unrestorable), the others into the events.
+  if (!isIsoTime(state.createdAt) || !isIsoTime(state.startedAt) || !isIsoTime(state.savedAt) || !(isByteCount(state.pieces) && state.pieces >= 1)) throw damaged();
   if (!isByteCount(frameBytes) || !isByteCount(tailBytes)) throw damaged();
   if (record !== undefined && !(isRecord(record) && isEncryptionRecord(record))) throw damaged();
   if (state.committing !== undefined && !(isRecord(state.committing) && isCommittingArchive(state.committing))) throw damaged();
@@ -191,6 +193,11 @@ export async function loadContinuation(tenantsDir: string, tenant: string): Prom
   const encryption: SavedEncryption | undefined =
     record === undefined ? undefined : { recipients: record.recipients, stream: { chunkIndex: record.chunkIndex, payloadKey: take(keyBytes), pending: take(pendingBytes) } };
   return { state, pendingFrame, ...(encryption !== undefined && { encryption }), tail: take(tailBytes) };
+}
+
+/** A time as a piece saves it (Date's toISOString). */
+function isIsoTime(value: unknown): boolean {
+  return typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/.test(value) && !Number.isNaN(Date.parse(value));
 }
 
 /** An object whose fields can be read (JSON's null is an object to typeof). */

@@ -208,9 +208,14 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     (value.handingOver === undefined || value.handingOver === true) &&
     (value.committing === undefined || isCommitting(value.committing)) &&
     (value.owner === undefined || (isRecord(value.owner) && Number.isSafeInteger(value.owner.uid) && value.owner.uid >= 0 && Number.isSafeInteger(value.owner.gid) && value.owner.gid >= 0)) &&
-    !Number.isNaN(Date.parse(value.startedAt)) &&
-    !Number.isNaN(Date.parse(value.savedAt))
+    isTime(value.startedAt) &&
+    isTime(value.savedAt)
   );
+}
+
+/** A time as a piece saves it: a string Date.parse reads (which takes 5 and ["2026-…"] too). */
+function isTime(value: unknown): boolean {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }
 
 /** An object whose fields can be read (JSON's null is an object to typeof). */

@@ -62,7 +62,7 @@ export class ResumingTreeWriter implements TreeWriter {
     private readonly beforeFirstWrite: () => Promise<void>,
     /** The tenant root every call's path lies below. */
     private readonly root: string,
-    /** What the last piece's last call created, below the root (its checkpoint's `lastWritten`); absent: not checked (a checkpoint of before it was kept). */
+    /** What the last piece's last call created, below the root (its checkpoint's `lastWritten`, which every checkpoint read holds); absent: the first piece (nothing replayed). */
     private readonly lastBefore: string | undefined,
     /** The piece before was killed after its first write: what it made past `skip` is replaced (see the top of the file). */
     private readonly rewrite = false,

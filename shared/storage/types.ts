@@ -38,10 +38,10 @@ export interface PieceResult extends WriteResult {
   readonly suspended?: UploadCheckpoint;
 }
 
-/** Facts about an archive that a location may record beside the bytes (e.g. S3 metadata). */
 /** The finalMetadata key of the manifest's digest (S3: a tag; local: the stored record, verified-mark.ts). */
 export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
 
+/** Facts about an archive that a location may record beside the bytes (e.g. S3 metadata). */
 export interface ArchiveMetadata {
   readonly tenant: string;
   readonly formatVersion: number;
