@@ -60,7 +60,7 @@ export interface RestoreCheckpoint {
   /** Hard links the pieces so far made copies of (the file system refused them): counted against --max-bytes by every later piece. Absent: none. */
   readonly copiedLinks?: { readonly names: number; readonly bytes: number };
   /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written` (a checkpoint without it is damaged). */
-  readonly lastWritten?: string;
+  readonly lastWritten: string;
   readonly force: boolean;
   /** The limits the first piece was given (--max-entries, --max-bytes): every later piece's, whatever its message says. Absent: the request's (an earlier version's checkpoint). */
   readonly limits?: { readonly maxEntries: number; readonly maxBytes: number };
