@@ -185,6 +185,14 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     const tenant = continues?.tenant ?? command?.as ?? (error instanceof UnreadableWorkMessageError ? error.tenant : undefined) ?? null;
     const body = errorBody(error, secretsOf(command?.storage));
     logFailure(logger, 'restore failed', error, body);
+    // A restore queue message that does not read as a chain's piece (no piece number, a field
+    // of the wrong type) is no tenant's restore: a tenant event would say "failed" while its
+    // real chain, if any, goes on and says "succeeded". The queue handler logs it with its
+    // body; counted in Failed, the restore-failures alarm sees it.
+    if (error instanceof UnreadableWorkMessageError) {
+      metrics.record({ operation: 'restore', outcome: 'failed', trigger: 'direct', tenant, durationMs: Date.now() - started, errorCode: body.code });
+      return { outcome: 'failed', error, body, comesAgain: false };
+    }
     // A later piece that failed without ending its chain (it wrote nothing, S3 unreachable): its
     // message comes again and the chain goes on; the chain's end is its one completion event.
     if (continues !== undefined && (await restoreChainGoesOn(config.tenantsDir, continues.tenant, continues.chain))) {

@@ -8,7 +8,8 @@
 // checkpoint: one that failed before writing anything (S3 unreachable), or could not queue
 // its own next piece. A piece that ended its chain (succeeded, or failed: its completion event
 // sent) is not, and neither is a message that will never read (not JSON, a field of the wrong
-// type: a failure event, logged with its body). A message of a version, kind or field this
+// type, no piece number: no chain's piece, so no tenant event; logged with its body and
+// counted in Failed). A message of a version, kind or field this
 // function does not know is handed back, so it ends in the restore DLQ intact for a redrive.
 
 import { parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
@@ -40,7 +41,7 @@ export function restoreQueueHandler(deps: HandlerDeps & { readonly operations: T
       });
       if (run.outcome !== 'failed') continue;
       if (run.error === unreadable) {
-        deps.logger.error('queued restore piece not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'the message does not read as a restore queue message, as it would not on another receive', body: record.body.slice(0, LOGGED_BODY_CHARS) });
+        deps.logger.error('queued restore piece not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'the message does not read as a restore queue message, as it would not on another receive: no chain\'s piece, so no tenant event', body: record.body.slice(0, LOGGED_BODY_CHARS) });
       } else if (run.comesAgain || run.error instanceof NewerWorkMessageError) {
         failures.push({ itemIdentifier: record.messageId });
       }

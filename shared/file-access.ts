@@ -338,6 +338,23 @@ export interface OwnFileRead {
   readonly mode: number;
 }
 
+/**
+ * What makes a file read from the base dir (a chain's checkpoint or state) not one this tool
+ * saved there, or undefined: writable by its group or others (saved 0600), or owned by a user
+ * who is neither this process's nor the base dir's owner. The base dir's owner writes there
+ * anyway, and owns everything the functions save through EFS's access point (they run as
+ * Lambda's own user); root's recovery on the gateway reads those.
+ */
+export async function notSavedByThisTool(baseDir: string, read: OwnFileRead): Promise<string | undefined> {
+  const self = process.geteuid?.();
+  if (self === undefined) return undefined;
+  if ((read.mode & 0o022) !== 0) return `writable by ${(read.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(read.mode & 0o7777).toString(8).padStart(4, '0')}; saved 0600)`;
+  if (read.uid === self) return undefined;
+  const baseOwner = (await fs.stat(baseDir)).uid;
+  if (read.uid === baseOwner) return undefined;
+  return `owned by uid ${read.uid}, neither this process's user (uid ${self}) nor the base dir's owner (uid ${baseOwner})`;
+}
+
 /** readOwnFile, with the uid and mode of the file read (whose records the caller may trust: the restore journal's writer). */
 export async function readOwnFileAndOwner(file: string, maxBytes: number): Promise<OwnFileRead> {
   const { handle, stat } = await openOwnFile(file);

@@ -6,7 +6,7 @@
 // a chain that broke, damaged or a day old, aborting its upload, and leaves a younger one be.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -90,6 +90,34 @@ describe('continuation state', () => {
     }
     writeFileSync(file, withJson(JSON.stringify({ ...json, frameBytes: 0, tailBytes: 0 })));
     await expect(loadContinuation(base, 'acme')).resolves.toMatchObject({ state: sample('acme').state });
+    await saveContinuation(base, sample('acme'));
+  });
+
+  // The state decides what the next piece skips and which upload it completes: one another
+  // user wrote, or others could have, is not trusted (as the restore checkpoint's rule).
+  it.runIf(process.geteuid?.() === 0)('refuses, as damaged, a state writable by group or others or owned by another user than this process\'s and the base dir\'s', async () => {
+    const file = continuationPathFor(base, 'acme');
+    for (const [change, reason] of [
+      [() => chmodSync(file, 0o660), /is writable by its group \(mode 0660; saved 0600\)/],
+      [() => chmodSync(file, 0o602), /is writable by others \(mode 0602; saved 0600\)/],
+      [() => chownSync(file, 4242, 4242), /is owned by uid 4242, neither this process's user \(uid 0\) nor the base dir's owner \(uid 0\)/],
+    ] as const) {
+      await saveContinuation(base, sample('acme'));
+      change();
+      const error = await loadContinuation(base, 'acme').catch((failure: unknown) => failure);
+      expect(error).toMatchObject({ laterFormat: false });
+      expect((error as Error).message).toMatch(/^the state of the continuing backup of "acme" \(.*\) is .*: not one this tool saved, so no piece goes on from it$/);
+      expect((error as Error).message).toMatch(reason);
+    }
+    // The functions save through EFS's access point as Lambda's own user: what they save belongs to the base dir's owner.
+    chownSync(base, 4242, 4242);
+    try {
+      await saveContinuation(base, sample('acme'));
+      chownSync(file, 4242, 4242);
+      await expect(loadContinuation(base, 'acme')).resolves.toMatchObject({ state: sample('acme').state });
+    } finally {
+      chownSync(base, 0, 0);
+    }
     await saveContinuation(base, sample('acme'));
   });
 

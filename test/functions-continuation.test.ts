@@ -28,7 +28,7 @@
 // while a last piece that cannot record its commit keeps the upload and comes again.
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
@@ -646,6 +646,31 @@ describe('a backup whose saved state is damaged between pieces', () => {
       },
     ]);
     expect(await backupHandler(deps())({ tenant: 'damaged', to: 's3://backups/damaged/two.tar.zst' }, budgetContext('req-4', 900_000))).toMatchObject({ operation: 'backup', tenant: 'damaged' });
+  });
+});
+
+describe('a backup whose saved state is not one this tool saved', () => {
+  it('ends its chain at the next piece as a damaged one: one failure event, the state removed', async () => {
+    makeTenant('planted');
+    const to = 's3://backups/planted/one.tar.zst';
+    await backupHandler(deps())({ tenant: 'planted', to }, budgetContext('req-1'));
+    const file = continuationPathFor(base, 'planted');
+    chmodSync(file, 0o666);
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    expect(await workQueueHandler(deps())({ Records: [record] }, budgetContext('req-2'))).toEqual({ batchItemFailures: [] });
+    expect(existsSync(file)).toBe(false);
+    expect(events()).toEqual([
+      {
+        detailType: 'OpenClaw Backup Failed',
+        detail: expect.objectContaining({
+          tenant: 'planted',
+          error: {
+            code: 'FILESYSTEM',
+            message: `the state of the continuing backup of "planted" (${file}) is writable by its group (mode 0666; saved 0600): not one this tool saved, so no piece goes on from it: the backup to ${to} is ended (its state removed; a multipart upload it started stays at the store until a bucket lifecycle rule AbortIncompleteMultipartUpload removes it)`,
+          },
+        }),
+      },
+    ]);
   });
 });
 

@@ -11,6 +11,8 @@
 // plaintext not sealed yet (at most 64 KiB) and the payload key. The key decrypts the
 // archive: the file is created mode 0600, next to the tenant's plaintext data it guards no
 // less, and the key never leaves it (not in the queue's message, the results, events or logs).
+// A state file another user owns (but the base dir's owner), or that its group or others may
+// write, is not one this tool saved: it is refused as damaged, and its chain ends.
 //
 // While the file exists the chain owns the tenant between its pieces, as a lock would: a new
 // backup or a restore of the tenant is refused (TenantBusyError) until the chain ends,
@@ -29,7 +31,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
-import { readOwnFileIfPresent } from '../file-access.js';
+import { notSavedByThisTool, readOwnFileIfPresent } from '../file-access.js';
 import { replaceFileWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
@@ -51,7 +53,7 @@ export const CONTINUATION_FORMAT_VERSION = 1;
 export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
 
 /**
- * A state file this version cannot continue from: damaged (nothing can continue it), or
+ * A state file this version cannot continue from: damaged or not this tool's (nothing can continue it), or
  * `laterFormat`: written by a later version, which may still be continuing it.
  */
 export class UnreadableContinuationError extends FileSystemError {
@@ -161,8 +163,12 @@ const CONTINUATION_MAX_BYTES = 256 * 1024 * 1024;
 /** The tenant's continuation state; undefined when there is none. */
 export async function loadContinuation(tenantsDir: string, tenant: string): Promise<Continuation | undefined> {
   const file = continuationPathFor(tenantsDir, tenant);
-  const bytes = (await readOwnFileIfPresent(file, CONTINUATION_MAX_BYTES, `the state of the continuing backup of "${tenant}"`))?.bytes;
-  if (bytes === undefined) return undefined;
+  const read = await readOwnFileIfPresent(file, CONTINUATION_MAX_BYTES, `the state of the continuing backup of "${tenant}"`);
+  if (read === undefined) return undefined;
+  // A planted state would choose what the next piece skips, and the upload it completes.
+  const foreign = await notSavedByThisTool(tenantsDir, read);
+  if (foreign !== undefined) throw new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, false);
+  const { bytes } = read;
   const damaged = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) is damaged`, false);
   const later = () => new UnreadableContinuationError(`the state of the continuing backup of "${tenant}" (${file}) was written by a later version of openclaw`, true);
   if (LATER_MAGIC.test(bytes.subarray(0, 16).toString('latin1'))) throw later();

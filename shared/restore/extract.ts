@@ -165,7 +165,7 @@ export class ExtractionSuspended extends Error {
     /** The copies of refused hard links every piece so far made. */
     readonly copiedLinks: CopiedLinks,
     /** The path below the tenant root of the last entry this piece created. */
-    readonly lastWritten: string | undefined,
+    readonly lastWritten: string,
   ) {
     super(`the extraction stopped for the next piece after ${written} writes`);
   }
@@ -719,10 +719,11 @@ class Extraction {
    */
   async suspendIfAsked(asked: (backlogMs: number) => boolean): Promise<void> {
     const resuming = this.resuming;
-    // Asked only once this piece wrote: a replay does not look at the clock.
-    if (resuming === undefined || !resuming.wrote || this.body !== undefined || !asked(resuming.backlogMs())) return;
+    // Asked only once this piece wrote (it has a last entry): a replay does not look at the clock.
+    const lastWritten = resuming?.lastWritten;
+    if (resuming === undefined || lastWritten === undefined || this.body !== undefined || !asked(resuming.backlogMs())) return;
     await resuming.flush();
-    throw new ExtractionSuspended(resuming.calls, copiedLinks(this.budget), resuming.lastWritten);
+    throw new ExtractionSuspended(resuming.calls, copiedLinks(this.budget), lastWritten);
   }
 
   /** After a failure: the open file closed, writes in flight settled. */

@@ -29,7 +29,7 @@ import path from 'node:path';
 
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
-import { readOwnFileIfPresent, type OwnFileRead } from '../file-access.js';
+import { notSavedByThisTool, readOwnFileIfPresent } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import { replaceFileWhole } from '../write-whole.js';
@@ -60,7 +60,7 @@ export interface RestoreCheckpoint {
   /** Hard links the pieces so far made copies of (the file system refused them): counted against --max-bytes by every later piece. Absent: none. */
   readonly copiedLinks?: { readonly names: number; readonly bytes: number };
   /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written` (a checkpoint without it is damaged). */
-  readonly lastWritten?: string;
+  readonly lastWritten: string;
   readonly force: boolean;
   /** The limits the first piece was given (--max-entries, --max-bytes): every later piece's, whatever its message says. Absent: the request's (an earlier version's checkpoint). */
   readonly limits?: { readonly maxEntries: number; readonly maxBytes: number };
@@ -148,7 +148,7 @@ export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string):
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
   const read = await readOwnFileIfPresent(file, CHECKPOINT_MAX_BYTES, `the checkpoint of the continuing restore of "${tenant}"`);
   if (read === undefined) return undefined;
-  const foreign = await foreignCheckpoint(tenantsDir, read);
+  const foreign = await notSavedByThisTool(tenantsDir, read);
   if (foreign !== undefined) {
     throw new ForeignRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, foreign);
   }
@@ -166,19 +166,6 @@ export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string):
   }
   if (!isCheckpoint(parsed, tenant)) throw damaged();
   return parsed;
-}
-
-/** What makes a checkpoint read not this tool's (ForeignRestoreCheckpointError), or undefined. */
-async function foreignCheckpoint(tenantsDir: string, read: OwnFileRead): Promise<string | undefined> {
-  const self = process.geteuid?.();
-  if (self === undefined) return undefined;
-  if ((read.mode & 0o022) !== 0) return `writable by ${(read.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(read.mode & 0o7777).toString(8).padStart(4, '0')}; saved 0600)`;
-  if (read.uid === self) return undefined;
-  // The base dir's owner writes there anyway, and owns everything the functions save through
-  // EFS's access point (they run as Lambda's own user); root's recovery on the gateway reads those.
-  const baseOwner = (await fs.stat(tenantsDir)).uid;
-  if (read.uid === baseOwner) return undefined;
-  return `owned by uid ${read.uid}, neither this process's user (uid ${self}) nor the base dir's owner (uid ${baseOwner})`;
 }
 
 function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {

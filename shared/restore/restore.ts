@@ -118,7 +118,8 @@ export interface RestorePieces {
   readonly suspend: (backlogMs: number) => boolean;
   /**
    * A later piece: the tenant the chain restores into (its checkpoint's name), and which piece
-   * it is (the queue message's; absent in older messages). Absent: the first piece.
+   * it is (the queue message's, which always names it; absent: a caller that runs its pieces
+   * one after another and never twice, so no duplicate to recognise). Absent: the first piece.
    */
   readonly resume?: { readonly tenant: string; readonly piece?: number };
   /**
@@ -359,7 +360,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         pieces: {
           skip: checkpoint?.written ?? 0,
           ...(checkpoint?.copiedLinks !== undefined && { copiedLinks: checkpoint.copiedLinks }),
-          ...(checkpoint?.lastWritten !== undefined && { lastWritten: checkpoint.lastWritten }),
+          ...(checkpoint !== undefined && { lastWritten: checkpoint.lastWritten }),
           ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewrite: true }),
           suspend: (backlogMs) => identity !== undefined && pieces.suspend(backlogMs),
           beforeFirstWrite: async () => {
@@ -395,7 +396,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (error instanceof ExtractionSuspended) {
         const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.lastWritten !== undefined && { lastWritten: error.lastWritten }), ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, lastWritten: error.lastWritten, ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };

@@ -68,7 +68,7 @@ export class ResumingTreeWriter implements TreeWriter {
     private readonly rewrite = false,
   ) {}
 
-  /** The path, below the root, of the last entry this piece created ('' for the root): the next piece's `lastBefore`. */
+  /** The path, below the root, of the last entry this piece created ('' for the root): the next piece's `lastBefore`; undefined until this piece writes. */
   get lastWritten(): string | undefined {
     return this.last === undefined ? undefined : path.relative(this.root, this.last);
   }
@@ -84,11 +84,6 @@ export class ResumingTreeWriter implements TreeWriter {
 
   get readsChunksLater(): boolean {
     return this.real.readsChunksLater;
-  }
-
-  /** Whether this piece has written anything. */
-  get wrote(): boolean {
-    return this.calls > this.skip;
   }
 
   beginChunk(chunk: Buffer): void {
