@@ -136,11 +136,11 @@ export const MAX_MANIFEST_VALUES = 2 * 1024 * 1024;
 const MAX_PATH_CHARS = 32 * 1024;
 const MAX_REASON_CHARS = 64 * 1024;
 const MAX_LABEL_CHARS = 256;
-const SHA256_HEX = /^[0-9a-f]{64}$/;
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** What Date#toISOString writes, and its variants with an offset or fewer fraction digits. */
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 /** Printable labels: no control characters (they are shown to people as they are). */
-const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+export const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
 /**
  * Parses and checks the whole shape of a manifest read from an archive (either version).

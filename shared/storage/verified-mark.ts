@@ -15,6 +15,7 @@
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
+import { LABEL, SHA256_HEX } from '../archive/manifest.js';
 import { isValidTenantName } from '../tenant/names.js';
 import type { VerifiedMark } from './types.js';
 
@@ -26,9 +27,8 @@ export const MAX_LOCAL_MARK_BYTES = 4096;
 /** The S3 tag key (METADATA_PREFIX + 'verified'). */
 export const VERIFIED_TAG = 'openclaw-verified';
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** A tool version as the archive's marker may hold one (manifest.ts label): 1 to 64 characters, none a control character. */
-const TOOL_VERSION_LABEL = /^[^\u0000-\u001f\u007f-\u009f]{1,64}$/;
+/** A tool version's length in a record: 1 to 64 characters (none a control character: manifest.ts's LABEL). */
+const MAX_TOOL_VERSION_CHARS = 64;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 /** `.<archive>.openclaw-verified` in the archive's directory. */
@@ -77,7 +77,7 @@ export function parseLocalStoredRecord(bytes: Buffer, archive: Pick<Stats, 'size
   const { tenant, createdAt, toolVersion, formatVersion, manifestSha256 } = record;
   if (typeof tenant !== 'string' || !isValidTenantName(tenant)) return undefined;
   if (typeof createdAt !== 'string' || !ISO_TIME.test(createdAt) || Number.isNaN(Date.parse(createdAt))) return undefined;
-  if (typeof toolVersion !== 'string' || !TOOL_VERSION_LABEL.test(toolVersion)) return undefined;
+  if (typeof toolVersion !== 'string' || toolVersion.length < 1 || toolVersion.length > MAX_TOOL_VERSION_CHARS || !LABEL.test(toolVersion)) return undefined;
   if (typeof formatVersion !== 'number' || !Number.isSafeInteger(formatVersion) || formatVersion < 1) return undefined;
   if (manifestSha256 !== undefined && (typeof manifestSha256 !== 'string' || !SHA256_HEX.test(manifestSha256))) return undefined;
   return { tenant, createdAt, toolVersion, formatVersion, ...(manifestSha256 !== undefined && { manifestSha256 }) };
