@@ -76,8 +76,22 @@ function restoreChainLine(chain: NonNullable<RecoverResult['restoreChain']>): st
   if (chain.outcome === 'continuing') {
     return `a restore in pieces${from} continues (checkpoint saved ${chain.savedAt ?? 'recently'}): left alone; recover ends it after ${chain.endsAfter} if no piece saves it before`;
   }
-  return `ended a restore in pieces${from} that stopped continuing or whose checkpoint was damaged: what it had staged was removed, the slot holds what it held`;
+  const why =
+    chain.why === 'stale'
+      ? `that stopped continuing (no piece since ${chain.savedAt ?? 'the abandon time'})`
+      : chain.why === 'handing-over'
+        ? 'whose first piece was killed before it queued the next'
+        : chain.why === 'damaged'
+          ? 'whose checkpoint was damaged'
+          : chain.why === 'not-ours'
+            ? `whose checkpoint is not one this tool saved (${chain.reason ?? 'another user\'s'})${chain.reason?.startsWith('owned by') === true ? FOREIGN_OWNER_HINT : ''}`
+            : 'that stopped continuing or whose checkpoint was damaged';
+  return `ended a restore in pieces${from} ${why}: what it had staged was removed, the slot holds what it held; no completion event comes for it (recover publishes none, and a piece of it still queued finds it ended and skips): restore again`;
 }
+
+/** A checkpoint of the restore function's user, read by root on a host where that user does not own the base dir. */
+const FOREIGN_OWNER_HINT =
+  '; if that user is the restore function\'s (the EFS access point\'s), the chain was live: give the base dir to that user (chown), so that recovery trusts what the functions save there';
 
 /**
  * `--keep`: one of KEEP_CHOICES, given once (commander's choices keep the last in silence:

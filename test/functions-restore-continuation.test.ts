@@ -16,6 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { completionPublisher } from '../functions/events.js';
+import { AbortedError } from '../shared/errors.js';
 import { backupHandler } from '../functions/backup-handler.js';
 import { functionOperations, type HandlerDeps } from '../functions/handler-deps.js';
 import type { OperationRecord } from '../functions/metrics.js';
@@ -189,6 +190,36 @@ describe('the restore function, a restore larger than one invocation', () => {
     // when their share of the (here virtual) time allows, else by the next command on the tenant.
     await recoverTenant({ tenantsDir: base, tenant: 'handed' });
     expect(hidden()).toEqual([]);
+  });
+
+  it('a later piece stopped by its deadline after it began writing is handed back, no event: delivered again, it writes again from the checkpoint and the chain ends with one success event', async () => {
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'late-stop' }, budgetContext('req-s1'))).toMatchObject({ suspended: true });
+    const real = deps();
+    // The invocation's deadline comes once the piece has written (it is asked whether to stop only from then on), and it does not stop.
+    const stopping = {
+      ...real,
+      operations: {
+        ...real.operations,
+        restorePiece: (command: Parameters<NonNullable<typeof real.operations.restorePiece>>[0], hooks: Parameters<NonNullable<typeof real.operations.restorePiece>>[1]) => {
+          const deadline = new AbortController();
+          const suspend = () => {
+            deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+            return false;
+          };
+          return real.operations.restorePiece!(command, { ...hooks, signal: deadline.signal, pieces: { ...hooks.pieces, suspend } });
+        },
+      },
+    };
+    const message = queue.shift()!;
+    const record = { Records: [{ messageId: 's', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] };
+    expect(await restoreQueueHandler(stopping)(record, budgetContext('req-s2'))).toEqual({ batchItemFailures: [{ itemIdentifier: 's' }] });
+    expect(events()).toEqual([]);
+    expect(await loadRestoreCheckpoint(base, 'late-stop')).toMatchObject({ chain: message.continues.chain, writing: true });
+    expect(await restoreQueueHandler(deps())(record, budgetContext('req-s3'))).toEqual({ batchItemFailures: [] });
+    await drainQueue();
+    expect(describeTree(path.join(base, 'late-stop'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'late-stop' }) }]);
+    expect(hidden().filter((name) => name.includes('-late-stop'))).toEqual([]);
   });
 
   it('a chain that stopped continuing, ended by the recovery of a later backup or restore of the tenant: one failure event (CONTINUATION_ENDED), its late message does nothing', async () => {

@@ -20,7 +20,7 @@ import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { describeTree, tempDir } from './helpers/tree.js';
+import { describeTree, runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 let base: string;
@@ -536,6 +536,22 @@ describe('a restore in pieces', () => {
     chownSync(base, 0, 0);
   });
 
+  // Pieces run as the access point's user (uid 1001) on a base dir another owns (uid 1000):
+  // root's `tenants recover` on the gateway had ended the live chain and said it "stopped
+  // continuing or whose checkpoint was damaged", and nothing said no event would come.
+  it('tenants recover (root) of a chain whose checkpoint another user saved says why it ended it, what to change, and that no completion event comes', async () => {
+    const chain = newChainId();
+    await piece({ as: 'copy' }, { chain, suspend: () => true });
+    chownSync(restoreCheckpointPathFor(base, 'copy'), 4242, 4242);
+    const run = runCli(['tenants', 'recover', 'copy'], { env: { OPENCLAW_TENANTS_DIR: base } });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(
+      /^Tenant "copy": ended a restore in pieces whose checkpoint is not one this tool saved \(owned by uid 4242, neither this process's user \(uid 0\) nor the base dir's owner \(uid 0\)\); if that user is the restore function's \(the EFS access point's\), the chain was live: give the base dir to that user \(chown\), so that recovery trusts what the functions save there: what it had staged was removed, the slot holds what it held; no completion event comes for it \(recover publishes none, and a piece of it still queued finds it ended and skips\): restore again$/m,
+    );
+    expect(hiddenNames()).toEqual([]);
+  });
+
   it('a later piece stopped by its deadline while it replays says so and what to do: one line, the chain ended, the old tenant whole', async () => {
     const chain = newChainId();
     await piece({ force: true }, { chain, suspend: () => true });
@@ -556,6 +572,30 @@ describe('a restore in pieces', () => {
     expect((error as Error).message).toMatch(/^piece 3 of the continuing restore of "acme" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the \d+ writes earlier pieces made, .* restore again with a longer timeout for the restore function \(up to 900 s\), or with the CLI on a host that mounts the tenant volume \(one process, no invocation's limit\)$/);
     expect(existsSync(restoreCheckpointPathFor(base, 'acme'))).toBe(false);
     expect(describeTree(acme)).toEqual(now);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  // Its flush, or one large file, outlasting what its time left said (a slower volume): it had
+  // ended the whole chain (10,201 of 20,205 entries staged, through the bundle at 1 ms a request).
+  it('a later piece stopped by its deadline after it began writing keeps the chain, as a killed one does: its message delivered again writes again from the checkpoint and the tree is the archive\'s', async () => {
+    const chain = newChainId();
+    await piece({ force: true }, { chain, suspend: () => true });
+    await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } });
+    const before = await loadRestoreCheckpoint(base, 'acme');
+    const deadline = new AbortController();
+    // The deadline comes once this piece has written (a piece is asked whether to stop only from then on), and it does not stop.
+    const suspend = () => {
+      deadline.abort();
+      return false;
+    };
+    const error = await piece({ signal: deadline.signal }, { chain, suspend, resume: { tenant: 'acme', piece: 3 } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^piece 3 of the continuing restore of "acme" was stopped by its deadline after it began writing: the chain goes on from its checkpoint when its message comes again \(that piece writes again what this one wrote past it\)$/);
+    expect(await loadRestoreCheckpoint(base, 'acme')).toMatchObject({ chain, written: before!.written, pieces: before!.pieces, writing: true });
+    let result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 3 } });
+    for (let n = 4; 'suspended' in result; n++) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme', piece: n } });
+    expect(result).toMatchObject({ tenant: 'acme', replaced: true });
+    expect(describeTree(path.join(base, 'acme'))).toEqual(original);
     expect(hiddenNames()).toEqual([]);
   });
 

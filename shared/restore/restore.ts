@@ -197,6 +197,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   let identity: string | undefined;
   /** Whether this piece has marked its checkpoint as written past (a failure from then on ends the chain). */
   let marked = false;
+  /** Whether the archive was read to its end (this piece is the last: it commits from here). */
+  let extractedAll = false;
   let suspendedResult: RestoreSuspended | undefined;
 
   let lock: TenantLock | undefined;
@@ -416,6 +418,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       committed = true; // the base dir holds the chain's staging
       return suspendedResult!;
     }
+    extractedAll = true;
     const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
@@ -474,10 +477,21 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         { cause: error },
       );
     }
+    // Stopped by its deadline once it wrote (its queued writes or one large file outlasted the
+    // time its stop counted on): as if killed there, its checkpoint keeps the mark and its
+    // message, delivered again, writes again from the count (MAX_REWRITES bounds the repeats).
+    // Ending the chain had thrown away what every piece before it staged.
+    const stoppedWriting = checkpoint !== undefined && marked && !extractedAll && staging !== undefined && error instanceof AbortedError && signal?.aborted === true;
+    if (stoppedWriting) {
+      error = new AbortedError(
+        `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline after it began writing: the chain goes on from its checkpoint when its message comes again (that piece writes again what this one wrote past it)`,
+        { cause: error },
+      );
+    }
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote
     // nothing and may well succeed when delivered again (the store unreachable).
-    if (checkpoint !== undefined && staging !== undefined && (marked || !mayRetry(error))) {
+    if (checkpoint !== undefined && staging !== undefined && !stoppedWriting && (marked || !mayRetry(error))) {
       await removeRestoreCheckpoint(tenantsDir, checkpoint.tenant);
     } else if (checkpoint !== undefined) {
       staging = undefined; // still the chain's

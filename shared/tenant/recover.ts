@@ -15,7 +15,7 @@ import { describeSystemError, errnoCode, errnoMessage, FileSystemError, OpenClaw
 import { openLocation } from '../storage/open-location.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { loadRestoreCheckpoint, restoreChainState, restoreCheckpointPathFor, type RestoreCheckpoint } from '../restore/restore-continuation.js';
+import { loadRestoreCheckpoint, restoreChainState, restoreCheckpointPathFor, type EndedRestoreChain, type RestoreCheckpoint } from '../restore/restore-continuation.js';
 import { assertTenantName } from './names.js';
 import { acquireTenantLock, isLockHolderGoneHere, type TenantLock } from './lock.js';
 import { tenantDirFor, tenantsDirNotFound } from './tenants.js';
@@ -39,7 +39,15 @@ export interface RecoverResult {
   /** The tenant's backup in pieces: ended, or left to continue; absent: none. */
   readonly continuation?: ChainRecovery;
   /** The tenant's restore in pieces (restore/restore-continuation.ts): left to continue, or ended (abandoned or damaged; its staging removed); absent: none. */
-  readonly restoreChain?: { readonly outcome: 'continuing' | 'ended'; readonly location?: string; readonly savedAt?: string; readonly endsAfter?: string };
+  readonly restoreChain?: {
+    readonly outcome: 'continuing' | 'ended';
+    readonly location?: string;
+    readonly savedAt?: string;
+    readonly endsAfter?: string;
+    /** `ended`: why (EndedRestoreChain's `why`, and a `not-ours` checkpoint's `reason`), when it was found so before recovery. */
+    readonly why?: EndedRestoreChain['why'];
+    readonly reason?: string;
+  };
   /**
    * What a `--keep` decision, carried out, could not finish: the trees it moved to trash that
    * could not be deleted (the next command tries again). Absent: none.
@@ -63,7 +71,7 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
     const recovered = settled === 'none' && freed ? 'removed-leftovers' : settled;
     const open = request.open ?? ((location: string) => openLocation(location, {}));
     const continuation = await endBrokenChain(tenantsDir, tenant, abandonAfterMs, open);
-    const restoreChain = restoreChainBefore.state === 'none' ? undefined : await restoreChainOutcome(tenantsDir, tenant, checkpoint, abandonAfterMs);
+    const restoreChain = restoreChainBefore.state === 'none' ? undefined : await restoreChainOutcome(tenantsDir, tenant, checkpoint, abandonAfterMs, restoreChainBefore.state === 'abandoned' ? restoreChainBefore.ended : undefined);
     // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
     if (recovered === 'none' && continuation === undefined && restoreChain === undefined) await tenantDirFor(tenantsDir, tenant);
     return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }), ...(restoreChain !== undefined && { restoreChain }), ...(notices.length > 0 && { notices }) };
@@ -75,10 +83,10 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
 }
 
 /** What recovery left of the tenant's restore in pieces: its checkpoint still there (young), or gone (ended). */
-async function restoreChainOutcome(tenantsDir: string, tenant: string, checkpoint: RestoreCheckpoint | undefined, abandonAfterMs: number): Promise<NonNullable<RecoverResult['restoreChain']>> {
+async function restoreChainOutcome(tenantsDir: string, tenant: string, checkpoint: RestoreCheckpoint | undefined, abandonAfterMs: number, ended: EndedRestoreChain | undefined): Promise<NonNullable<RecoverResult['restoreChain']>> {
   const stat = await fs.lstat(restoreCheckpointPathFor(tenantsDir, tenant)).catch(() => undefined);
   const about = checkpoint === undefined ? {} : { location: checkpoint.location, savedAt: checkpoint.savedAt };
-  if (stat === undefined) return { outcome: 'ended', ...about };
+  if (stat === undefined) return { outcome: 'ended', ...about, ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }) }) };
   return { outcome: 'continuing', ...about, endsAfter: new Date(stat.mtimeMs + abandonAfterMs).toISOString() };
 }
 
