@@ -1,7 +1,8 @@
 // `tenants prune NAME --in LOCATION --keep-…`: removes the tenant's backups that no rule of
 // the retention policy keeps (retention.ts, restic's `forget` semantics), dated by the
 // manifest's creation time as the listing reads it (backups.ts). Below a prefix of many tenants
-// it looks only at the objects whose location holds the tenant's name (tenantsListing).
+// it looks only at the objects whose location holds the tenant's name, or whose name is a date
+// alone (tenantsListing).
 //
 // What it never removes:
 //   - a backup it cannot date or attribute (no recorded creation time, or only its path names
@@ -272,7 +273,8 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * prefix of many tenants), only the objects whose names do are looked at, for on S3 each look is
  * a request (~1 ms of CPU: a million objects of other tenants outlasted the prune function's
  * 15 minutes); a backup's key names its tenant wherever a template wrote it ({tenant} is
- * required there). Deciding from fewer backups never removes one that the whole set would keep
+ * required there). Names of a date alone (namesNoOne) are looked at too: no template writes
+ * another tenant's so. Deciding from fewer backups never removes one that the whole set would keep
  * (each rule keeps at least what it keeps of the whole: the newest N, the newest of each period,
  * those within the span before any later newest: applyRetention's partOfLarger), so a backup under a name that does not name the
  * tenant is merely left alone, neither removed nor counted (a note says how many objects were
@@ -280,11 +282,31 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * (one tenant's backups by date alone, `--to s3://bkt/$(date +%F).tar.zst`), every object is looked at, as before.
  */
 async function tenantsListing(store: ArchiveStore, tenant: string, isCounted: (entry: BackupEntry) => boolean, signal: AbortSignal | undefined): Promise<BackupsListing> {
-  const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) });
+  const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) || namesNoOne(object.name) });
   // No backup a rule counts under a name holding the tenant's (only others' such as acme-eu's, a cut-short one, or none): its
   // backups, if any, are named otherwise. A kept cut-short acme/… alone had left every later prune removing nothing.
-  return !named.backups.some(isCounted) && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
+  const underItsName = named.backups.some((entry) => isCounted(entry) && namesTenant(entry.location, tenant));
+  return !underItsName && (named.notLookedAt ?? 0) > 0 ? listBackups(store, tenant, { signal }) : named;
 }
+
+/**
+ * Whether a name below the listed location names no one: nothing but a date and time (digits,
+ * separators, `T`, `Z`, `W`, month and day abbreviations: what `{date:FORMAT}` or `$(date …)`
+ * writes) and an archive's extensions. Such a name, `2026-06-01.tar.zst` or
+ * `2026/06/01/0300.tar.zst.age`, is no other tenant's by its name (a `{tenant}` template puts
+ * the tenant's name in every key), so it is worth a request: a tenant that was backed up by date
+ * before its backups were named after it had those never looked at, never removed, never counted
+ * (`--keep-last 2` kept the two newest named ones and every dated one for ever).
+ */
+export function namesNoOne(name: string): boolean {
+  const words = name.toLowerCase().match(/[^\d\s\-_:+.,/]+/g) ?? [];
+  return /\d/.test(name) && words.every((word) => DATE_AND_EXTENSION_WORDS.has(word));
+}
+
+const DATE_AND_EXTENSION_WORDS = new Set([
+  ...'t z w jan feb mar apr may jun jul aug sep oct nov dec mon tue wed thu fri sat sun'.split(' '),
+  ...'tar zst zstd age gz tgz xz bz2 gpg enc'.split(' '),
+]);
 
 /**
  * Whether a location (bucket and key, or path) holds the tenant's name, as a store that folds
