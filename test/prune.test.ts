@@ -1316,6 +1316,25 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(result.notes).toContain('20 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted');
   });
 
+  it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), judges what it looked at, says why not the rest, and removes nothing it did not look at', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (let other = 0; other < 5; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
+    // Backups of acme under names of words, not its own: looked at only where every object is.
+    for (const day of [1, 2]) objects[`daily/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    const over = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 6 });
+    expect([over.keep, over.remove]).toEqual([[], []]);
+    expect(read()).toEqual([]);
+    expect(s3.commandCalls(DeleteObjectCommand)).toEqual([]);
+    expect(over.notes[0]).toBe(
+      '7 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted; ' +
+        'no backup of "acme" that a rule counts is under a name holding its own, yet these were not looked at either: more than 6 are too many to look at one by one in a run (give --in a prefix holding only its backups to have them judged)',
+    );
+    // At the limit, every object is looked at and the older one goes.
+    const at = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 7 });
+    expect(at.keep.map((decision) => decision.location)).toEqual(['s3://bkt/daily/2026-06-02.tar.zst']);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key)).toEqual(['daily/2026-06-01.tar.zst']);
+  });
+
   it('looks at every object where no backup of the tenant is under a name holding its own (backups named by date alone), or the location holds it', async () => {
     const byDate: Record<string, Buffer> = {};
     for (const day of [1, 2, 3]) byDate[`2026-06-0${day}.tar.zst`] = archive('acme', day);
