@@ -458,6 +458,21 @@ describe('prune in a local directory', () => {
     expect(readdirSync(mixed).sort()).toEqual(['2026-03-03.tar.zst', '2026-03-06.tar.zst', 'acme-2026-03-04.tar.zst', 'acme-2026-03-05.tar.zst']);
   });
 
+  it('names an object whose name holds the tenant\'s only after a colon (`x.tar.zst:acme`, a stream of x.tar.zst on NTFS) in a note of its own, and never removes it', async () => {
+    const streams = path.join(dir.path, 'stream-named');
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'x.tar.zst:acme'), new Date('2026-03-01T03:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'y.tar.zst:acme'), new Date('2026-03-02T03:00:00Z'));
+    for (const day of [3, 4]) await backupAt(tenantsDir, 'acme', path.join(streams, `acme-2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    writeFileSync(path.join(streams, 'README.txt'), 'notes\n');
+    const result = await pruneBackups({ store: new LocalArchiveStore(streams), tenant: 'acme', policy: { last: 1 } });
+    expect(decisions(result)).toEqual({ keep: [['acme-2026-03-04.tar.zst', ['last']]], remove: ['acme-2026-03-03.tar.zst'] });
+    expect(result.notes.slice(0, 2)).toEqual([
+      `1 object in ${streams} whose name does not hold "acme" was not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted`,
+      `${path.join(streams, 'x.tar.zst:acme')} and 1 more were not looked at: their names hold "acme" only after a colon, where NTFS names a stream of another file, so they are neither removed nor counted (rename them to prune them with the rest, or remove them by hand)`,
+    ]);
+    expect(readdirSync(streams).sort()).toEqual(['README.txt', 'acme-2026-03-04.tar.zst', 'x.tar.zst:acme', 'y.tar.zst:acme']);
+  });
+
   it('looks at a name that names no one (a date and time, an archive\'s extensions) and passes over one that may name another tenant', () => {
     for (const name of ['2026-06-01.tar.zst', '2026/06/01/030000.tar.zst.age', '20260601T030000Z.tar.zst', '2026-06-01T03:00:00.000Z.tar.zst', 'Mon-01-Jun-2026.tar.zst', '2026-W23.tar.gz', '1780282800.tar.zst']) {
       expect([name, namesNoOne(name)]).toEqual([name, true]);

@@ -162,7 +162,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
   const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry);
   const lookAtAllLimit = request.lookAtAllLimit ?? LOOK_AT_ALL_LIMIT;
-  const { listing, lookedAtAll } = await tenantsListing(store, tenant, isCounted, lookAtAllLimit, signal);
+  const { listing, lookedAtAll, streamNamed } = await tenantsListing(store, tenant, isCounted, lookAtAllLimit, signal);
   const dated = listing.backups.filter(isCounted);
   // Sets, not arrays searched per backup: 100,000 backups took 1.4 s of CPU here alone.
   const counted = new Set(dated);
@@ -176,7 +176,9 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     keep.set(entry, [keptUncounted(entry, isFuture(entry))]);
   }
   const notes: string[] = [];
-  if ((listing.notLookedAt ?? 0) > 0) notes.push(notLookedAtNote(listing.notLookedAt!, store.display, tenant, lookedAtAll === false ? lookAtAllLimit : undefined));
+  const otherNamed = (listing.notLookedAt ?? 0) - streamNamed.count;
+  if (otherNamed > 0) notes.push(notLookedAtNote(otherNamed, store.display, tenant, lookedAtAll === false ? lookAtAllLimit : undefined));
+  if (streamNamed.first !== undefined) notes.push(streamNamedNote(streamNamed.count, streamNamed.first, tenant));
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
   const denied = listing.backups.filter((entry) => entry.tagsDenied === true).length;
   if (denied > 0) {
@@ -302,17 +304,33 @@ async function tenantsListing(
   isCounted: (entry: BackupEntry) => boolean,
   lookAtAllLimit: number,
   signal: AbortSignal | undefined,
-): Promise<{ listing: BackupsListing; lookedAtAll?: boolean }> {
-  const named = await listBackups(store, tenant, { signal, looksAt: (object) => namesTenant(object.location, tenant) || namesNoOne(object.name) });
+): Promise<{ listing: BackupsListing; lookedAtAll?: boolean; streamNamed: StreamNamed }> {
+  const streamNamed = { count: 0, first: undefined as string | undefined };
+  const looksAt = (object: StoredObject) => {
+    if (namesTenant(object.location, tenant) || namesNoOne(object.name)) return true;
+    // Its name holds the tenant's only where NTFS would name a stream of another file: said apart, as the generic note would deny it.
+    if (aliasName(object.location.replace(/^s3:\/\//, '')).includes(tenant)) {
+      streamNamed.count += 1;
+      if (streamNamed.first === undefined || object.location < streamNamed.first) streamNamed.first = object.location;
+    }
+    return false;
+  };
+  const named = await listBackups(store, tenant, { signal, looksAt });
   // No backup a rule counts under a name holding the tenant's (only others' such as acme-eu's, a cut-short one, or none): its
   // backups, if any, are named otherwise. A kept cut-short acme/… alone had left every later prune removing nothing.
   const underItsName = named.backups.some((entry) => isCounted(entry) && namesTenant(entry.location, tenant));
   const notLookedAt = named.notLookedAt ?? 0;
-  if (underItsName || notLookedAt === 0) return { listing: named };
+  if (underItsName || notLookedAt === 0) return { listing: named, streamNamed };
   // More than a run can look at (a million objects of other tenants outlasted the function's 15 minutes, each run anew):
   // what was looked at is judged, as where backups are under its name; the rest is left alone, said so.
-  if (notLookedAt > lookAtAllLimit) return { listing: named, lookedAtAll: false };
-  return { listing: await listBackups(store, tenant, { signal }), lookedAtAll: true };
+  if (notLookedAt > lookAtAllLimit) return { listing: named, lookedAtAll: false, streamNamed };
+  return { listing: await listBackups(store, tenant, { signal }), lookedAtAll: true, streamNamed: { count: 0, first: undefined } };
+}
+
+/** The objects not looked at whose names hold the tenant's only as NTFS names a stream of another file (`x.tar.zst:acme`). */
+interface StreamNamed {
+  readonly count: number;
+  readonly first: string | undefined;
 }
 
 /**
@@ -347,6 +365,14 @@ function notLookedAtNote(count: number, location: string, tenant: string, overLi
   const note = `${objects} in ${location} whose ${count === 1 ? 'name does' : 'names do'} not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
   if (overLimit === undefined) return note;
   return `${note}; no backup of "${tenant}" that a rule counts is under a name holding its own, yet these were not looked at either: more than ${overLimit.toLocaleString('en-US')} are too many to look at one by one in a run (give --in a prefix holding only its backups to have them judged)`;
+}
+
+function streamNamedNote(count: number, first: string, tenant: string): string {
+  const others = count === 1 ? '' : ` and ${count - 1} more`;
+  return (
+    `${first}${others} ${count === 1 ? 'was' : 'were'} not looked at: ${count === 1 ? 'its name holds' : 'their names hold'} "${tenant}" only after a colon, where NTFS names a stream of another file, ` +
+    `so ${count === 1 ? 'it is' : 'they are'} neither removed nor counted (rename ${count === 1 ? 'it' : 'them'} to prune ${count === 1 ? 'it' : 'them'} with the rest, or remove ${count === 1 ? 'it' : 'them'} by hand)`
+  );
 }
 
 /**
