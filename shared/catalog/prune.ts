@@ -336,18 +336,17 @@ interface StreamNamed {
 /**
  * Whether a name below the listed location names no one: nothing but a date and time (digits,
  * separators, `T`, `Z`, `W`, month and day abbreviations: what `{date:FORMAT}` or `$(date …)`
- * writes) and an archive's extensions, starting with a year or seconds since 1970. Such a name, `2026-06-01.tar.zst` or
- * `2026/06/01/0300.tar.zst.age`, is no other tenant's by its name (a `{tenant}` template puts
+ * writes) and an archive's extensions, starting with a year or seconds since 1970. Such a
+ * name, `2026-06-01.tar.zst` or `2026/06/01/0300.tar.zst.age`, is no other tenant's by its name (a `{tenant}` template puts
  * the tenant's name in every key), so it is worth a request: a tenant that was backed up by date
  * before its backups were named after it had those never looked at, never removed, never counted
  * (`--keep-last 2` kept the two newest named ones and every dated one for ever).
  */
 export function namesNoOne(name: string): boolean {
   const words = name.toLowerCase().match(/[^\d\s\-_:+.,/]+/g) ?? [];
-  // It starts with a year (2026, 202606, 20260601T…) or seconds since 1970: a tenant may be named
-  // by digits alone (`1001/2026-06-01.tar.zst` is tenant 1001's, and below a bucket-wide prefix
-  // every prune would look at each of its objects).
-  // (A name may start with a day's or month's name: `Mon-01-Jun-2026.tar.zst`.)
+  // It starts with a year (2026, 202606, 20260601T…), seconds since 1970, or a day's or month's
+  // name (`Mon-01-Jun-2026.tar.zst`): a tenant may be named by digits alone (`1001/2026-06-01.tar.zst`
+  // is tenant 1001's, and below a bucket-wide prefix every prune would look at each of its objects).
   const first = /[a-z]+|\d+/i.exec(name)?.[0];
   const dated = first !== undefined && (!/^\d/.test(first) || /^(?:19|20|21)\d\d(?:\d\d){0,5}$/.test(first) || /^[12]\d{9}$/.test(first));
   return /\d/.test(name) && dated && words.every((word) => DATE_AND_EXTENSION_WORDS.has(word));
