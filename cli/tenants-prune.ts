@@ -23,8 +23,9 @@ export function registerPrune(tenants: Command, context: CliContext): void {
         "adds a delete marker: the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output\n" +
         'says when). A backup that changed since the listing (written again, e.g. by backup --overwrite) is skipped with a\n' +
         'note, not removed (exit 0). Only objects whose location (bucket and key, or path) holds the tenant\'s name, in any\n' +
-        'case, are looked at (another tenant\'s object below a shared prefix would cost a request): a backup of the tenant under\n' +
-        'a name without it is left alone, counted by no rule (a note says how many objects were not looked at), unless none of\n' +
+        'case, or whose name is a date and time alone (2026-06-03.tar.zst), are looked at (another tenant\'s object below a\n' +
+        'shared prefix would cost a request): a backup of the tenant under another name is left alone, counted by no rule\n' +
+        '(a note says how many objects were not looked at), unless none of\n' +
         'its backups that a rule counts has its name: then every object is looked at.\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +

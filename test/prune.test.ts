@@ -34,7 +34,7 @@ import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { AbortedError, ObjectLockedError, StorageError } from '../shared/errors.js';
-import { pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
+import { namesNoOne, pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -442,6 +442,45 @@ describe('prune in a local directory', () => {
     const result = await pruneBackups({ store: new LocalArchiveStore(byDate), tenant: 'acme', policy: { last: 1 }, dryRun: true });
     expect(decisions(result).remove).toEqual(['2026-03-01.tar.zst', '2026-03-02.tar.zst']);
     expect(result.notes.filter((note) => note.includes('not looked at'))).toEqual([]);
+  });
+
+  it('counts backups named by date alone beside ones named after the tenant (a --to changed to a {tenant} template): --keep-last counts them all by their time; another tenant\'s dated ones stay', async () => {
+    const mixed = path.join(dir.path, 'dated-then-named');
+    for (const day of [1, 2, 3]) await backupAt(tenantsDir, 'acme', path.join(mixed, `2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    for (const day of [4, 5]) await backupAt(tenantsDir, 'acme', path.join(mixed, `acme-2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    // Another tenant's, named by date alone too: looked at, and not acme's.
+    await backupAt(tenantsDir, 'beta', path.join(mixed, '2026-03-06.tar.zst'), new Date('2026-03-06T03:00:00Z'));
+    const dry = await pruneBackups({ store: new LocalArchiveStore(mixed), tenant: 'acme', policy: { last: 3 }, dryRun: true });
+    expect(decisions(dry)).toEqual({ keep: [['acme-2026-03-05.tar.zst', ['last']], ['acme-2026-03-04.tar.zst', ['last']], ['2026-03-03.tar.zst', ['last']]], remove: ['2026-03-01.tar.zst', '2026-03-02.tar.zst'] });
+    expect(dry.notes.filter((note) => note.includes('not looked at'))).toEqual([]);
+    const real = await pruneBackups({ store: new LocalArchiveStore(mixed), tenant: 'acme', policy: { last: 3 } });
+    expect(decisions(real)).toEqual(decisions(dry));
+    expect(readdirSync(mixed).sort()).toEqual(['2026-03-03.tar.zst', '2026-03-06.tar.zst', 'acme-2026-03-04.tar.zst', 'acme-2026-03-05.tar.zst']);
+  });
+
+  it('names an object whose name holds the tenant\'s only after a colon (`x.tar.zst:acme`, a stream of x.tar.zst on NTFS) in a note of its own, and never removes it', async () => {
+    const streams = path.join(dir.path, 'stream-named');
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'x.tar.zst:acme'), new Date('2026-03-01T03:00:00Z'));
+    await backupAt(tenantsDir, 'acme', path.join(streams, 'y.tar.zst:acme'), new Date('2026-03-02T03:00:00Z'));
+    for (const day of [3, 4]) await backupAt(tenantsDir, 'acme', path.join(streams, `acme-2026-03-0${day}.tar.zst`), new Date(`2026-03-0${day}T03:00:00Z`));
+    writeFileSync(path.join(streams, 'README.txt'), 'notes\n');
+    const result = await pruneBackups({ store: new LocalArchiveStore(streams), tenant: 'acme', policy: { last: 1 } });
+    expect(decisions(result)).toEqual({ keep: [['acme-2026-03-04.tar.zst', ['last']]], remove: ['acme-2026-03-03.tar.zst'] });
+    expect(result.notes.slice(0, 2)).toEqual([
+      `1 object in ${streams} whose name does not hold "acme" was not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted`,
+      `${path.join(streams, 'x.tar.zst:acme')} and 1 more were not looked at: their names hold "acme" only after a colon, where NTFS names a stream of another file, so they are neither removed nor counted (rename them to prune them with the rest, or remove them by hand)`,
+    ]);
+    expect(readdirSync(streams).sort()).toEqual(['README.txt', 'acme-2026-03-04.tar.zst', 'x.tar.zst:acme', 'y.tar.zst:acme']);
+  });
+
+  it('looks at a name that names no one (a date and time, an archive\'s extensions) and passes over one that may name another tenant', () => {
+    for (const name of ['2026-06-01.tar.zst', '2026/06/01/030000.tar.zst.age', '20260601T030000Z.tar.zst', '2026-06-01T03:00:00.000Z.tar.zst', 'Mon-01-Jun-2026.tar.zst', '2026-W23.tar.gz', '1780282800.tar.zst']) {
+      expect([name, namesNoOne(name)]).toEqual([name, true]);
+    }
+    // A tenant named by digits alone (tenant names may be) is no date: below a bucket-wide prefix each of its objects would be a request of every prune.
+    for (const name of ['daily/2026-06-01.tar.zst', 'globex-2026-06-01.tar.zst', 'x.tar.zst:acme', 'README.txt', 'notes-2026.txt', 'tar.zst', '', '1001/2026-06-01.tar.zst', '42-2026-06-01.tar.zst', '0042.tar.zst']) {
+      expect([name, namesNoOne(name)]).toEqual([name, false]);
+    }
   });
 
   it('takes names with one colon for as many backups (a file system other than NTFS keeps each): `acme:DATE` ones go by the rules; a stream of a kept file stays', async () => {
@@ -1278,6 +1317,38 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(result.notes).toContain(
       '51 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted',
     );
+  });
+
+  it('looks at the objects named by date alone too (no other tenant\'s by name): the tenant\'s go by the rules with its named ones, another\'s stay; names of other tenants still cost nothing', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [1, 2]) objects[`2026-06-0${day}.tar.zst`] = archive('acme', day);
+    objects['2026-06-04.tar.zst'] = archive('globex-1', 4);
+    for (const day of [3, 5]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    for (let other = 0; other < 20; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
+    const result = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 3 } });
+    expect(result.keep.map((decision) => decision.location)).toEqual(['s3://bkt/acme/2026-06-05.tar.zst', 's3://bkt/acme/2026-06-03.tar.zst', 's3://bkt/2026-06-02.tar.zst']);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key)).toEqual(['2026-06-01.tar.zst']);
+    expect(read().filter((key) => key.startsWith('globex-'))).toEqual([]);
+    expect(result.notes).toContain('20 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted');
+  });
+
+  it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), judges what it looked at, says why not the rest, and removes nothing it did not look at', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (let other = 0; other < 5; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
+    // Backups of acme under names of words, not its own: looked at only where every object is.
+    for (const day of [1, 2]) objects[`daily/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    const over = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 6 });
+    expect([over.keep, over.remove]).toEqual([[], []]);
+    expect(read()).toEqual([]);
+    expect(s3.commandCalls(DeleteObjectCommand)).toEqual([]);
+    expect(over.notes[0]).toBe(
+      '7 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted; ' +
+        'no backup of "acme" that a rule counts is under a name holding its own, yet these were not looked at either: more than 6 are too many to look at one by one in a run (give --in a prefix holding only its backups to have them judged)',
+    );
+    // At the limit, every object is looked at and the older one goes.
+    const at = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 7 });
+    expect(at.keep.map((decision) => decision.location)).toEqual(['s3://bkt/daily/2026-06-02.tar.zst']);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key)).toEqual(['daily/2026-06-01.tar.zst']);
   });
 
   it('looks at every object where no backup of the tenant is under a name holding its own (backups named by date alone), or the location holds it', async () => {
