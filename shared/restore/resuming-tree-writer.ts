@@ -14,7 +14,9 @@
 // made again), keeps a directory (its mode opened to its owner: a killed last piece may have
 // set a directory's final 0555 already; the last piece sets every one again), and refuses a
 // directory where the archive has no directory (not a kill's doing). Below a directory this
-// piece made where nothing stood, nothing is looked at: nothing can be there.
+// piece made where nothing stood, nothing is looked at: nothing can be there. A link call
+// first takes back the read bit a killed copy of it may have left lent to its target
+// (`takeBackLentBit`).
 
 import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -204,7 +206,14 @@ export class ResumingTreeWriter implements TreeWriter {
 
   /** The target's directory is looked at too: through a symlink planted there the link (or, where links are refused, the copy) would take a file outside. */
   link(existingPath: string, absPath: string): Promise<void> | undefined {
-    return this.next(absPath, () => this.replacing(absPath, () => this.real.link(existingPath, absPath)), path.dirname(existingPath)) as Promise<void> | undefined;
+    return this.next(
+      absPath,
+      () => {
+        if (this.rewrite) takeBackLentBit(existingPath, absPath);
+        return this.replacing(absPath, () => this.real.link(existingPath, absPath));
+      },
+      path.dirname(existingPath),
+    ) as Promise<void> | undefined;
   }
 
   /** `write`, after what the killed piece made at `absPath` was removed (`rewrite`). */
@@ -230,6 +239,21 @@ export class ResumingTreeWriter implements TreeWriter {
     if (this.skip > 0) this.assertDirectoriesStand(absPath);
     return this.real.setAttributes(absPath, mode, mtime);
   }
+}
+
+/**
+ * `rewrite`, a link call: where the killed piece was making it a copy (the link refused) of a
+ * target whose mode denies its owner reading, it made the copy first, empty with mode 0, and
+ * then lent the target the read bit while it opened it (tree-writer.ts copyLinkedFile). Killed
+ * before it took the bit back, the target keeps it, and a target before the checkpoint is not
+ * written again: with that mark standing, a target with the read bit has it lent, and loses it
+ * (no target that had the bit was ever lent it, so none is made a copy that way).
+ */
+function takeBackLentBit(existingPath: string, absPath: string): void {
+  const copy = lstatSync(fsPath(absPath), { throwIfNoEntry: false });
+  if (copy === undefined || !copy.isFile() || (copy.mode & 0o7777) !== 0 || copy.size !== 0) return;
+  const target = lstatSync(fsPath(existingPath), { throwIfNoEntry: false });
+  if (target?.isFile() && (target.mode & 0o400) !== 0) chmodSync(fsPath(existingPath), target.mode & 0o7777 & ~0o400);
 }
 
 /** A directory the killed piece made or set the final mode of: writable by its owner again until the last piece sets it. */

@@ -76,26 +76,41 @@ export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: s
   if (budget !== undefined) Atomics.add(budget.counts, 2, 1n);
   const mode = stat.mode & 0o7777;
   let from: number;
+  // O_EXCL: no symlink in absPath's place is followed; 0o600 until the mode is set.
+  let to: number | undefined;
   try {
     from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (error) {
     // Restoring as its owner (not root), a mode that denies the owner reading (0o200, 0o000).
     if ((error as NodeJS.ErrnoException).code !== 'EACCES' || !stat.isFile()) throw error;
-    fsSync.chmodSync(existingPath, mode | 0o400);
+    // The copy is made first, empty with mode 0, what tells a later piece of a restore
+    // (resuming-tree-writer.ts `rewrite`) that this one may have been killed while the target
+    // held the lent bit: the target lies before its checkpoint and is not written again.
+    to = fsSync.openSync(absPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0);
     try {
-      from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-    } finally {
-      fsSync.chmodSync(existingPath, mode);
+      fsSync.chmodSync(existingPath, mode | 0o400);
+      try {
+        from = fsSync.openSync(existingPath, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      } finally {
+        fsSync.chmodSync(existingPath, mode);
+      }
+    } catch (failure) {
+      fsSync.closeSync(to);
+      fsSync.unlinkSync(absPath);
+      throw failure;
     }
   }
   try {
     // O_NONBLOCK and this look: a FIFO put in the target's place (by its user, between the
     // pieces of a restore) had the open wait for a writer for good; a regular file ignores it.
     if (!fsSync.fstatSync(from).isFile()) {
+      if (to !== undefined) {
+        fsSync.closeSync(to);
+        fsSync.unlinkSync(absPath);
+      }
       throw Object.assign(new Error(`${existingPath.toString()}, the target of a hard link, is no regular file now: someone who can write there changed it while the restore ran`), { code: 'OPENCLAW_LINK_TARGET_CHANGED' });
     }
-    // O_EXCL: no symlink in absPath's place is followed; 0o600 until the mode is set.
-    const to = fsSync.openSync(absPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    to ??= fsSync.openSync(absPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     try {
       const hole = 64 * 1024;
       const zeros = Buffer.alloc(hole);
