@@ -284,7 +284,8 @@ export class S3Location implements ArchiveLocation {
         ...(piece?.committing !== undefined && { committing: piece.committing }),
         ...(resume !== undefined && { resume }),
         beforeCommit: (stored) => {
-          tags = tagsFor({ ...options.finalMetadata?.(), [STORED_BYTES_METADATA_KEY]: String(stored) });
+          // No size tag for bytes their maker knows cut short (a --pipe command's age output shorter than age makes): the object is then unconfirmed, not a completed backup.
+          tags = tagsFor({ ...options.finalMetadata?.(), ...(options.bodyWhole?.() !== false && { [STORED_BYTES_METADATA_KEY]: String(stored) }) });
         },
         ...(signal !== undefined && { signal }),
         ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
