@@ -163,7 +163,11 @@ class PipeLocation implements ArchiveLocation {
     try {
       const result = await this.inner.write(filter.output, { ...options, bodyWhole: () => filter.ageOutputWhole() });
       await filter.closed;
-      const notes = [...(filter.withoutPipefail ? [WITHOUT_PIPEFAIL_NOTE] : []), ...(filter.stderrLetGo ? [stderrLetGoNote(this.options)] : [])];
+      const notes = [
+        ...(filter.withoutPipefail ? [WITHOUT_PIPEFAIL_NOTE] : []),
+        ...(filter.stderrLetGo ? [stderrLetGoNote(this.options)] : []),
+        ...(filter.ageOutputWhole() === false ? [NOT_AGE_SIZED_NOTE] : []),
+      ];
       return notes.length === 0 ? result : { ...result, note: notes.join('; ') };
     } catch (error) {
       filter.fail(error);
@@ -612,6 +616,8 @@ function killedInPipeline(code: number | null): string {
 }
 
 /** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
+const NOT_AGE_SIZED_NOTE =
+  "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it";
 const WITHOUT_PIPEFAIL_NOTE = 'the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen';
 
 /** What a backup says when the command's stderr was let go (Filter.stderrLetGo). */
