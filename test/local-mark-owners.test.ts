@@ -83,6 +83,22 @@ describe.skipIf(process.geteuid?.() !== 0)('a record planted in a directory othe
     expect(readFileSync(path.join(out, 'acme-9.tar.zst.age')).length).toBe(322);
   });
 
+  it('does not make backup --skip-existing skip the tenant (its backup never taken): it fails, naming the file', async () => {
+    // Before: "skipped acme … (already there)", exit 0, and no backup of acme written.
+    const next = path.join(dir.path, 'out', 'next');
+    mkdirSync(next, { mode: 0o1777 });
+    chmodSync(next, 0o1777);
+    const archive = path.join(next, 'acme.tar.zst.age');
+    writeFileSync(archive, Buffer.concat([Buffer.from('age-encryption.org/v1\n'), Buffer.alloc(300, 7)]));
+    chownSync(archive, OTHER, OTHER);
+    const record = path.join(next, '.acme.tar.zst.age.openclaw-verified');
+    writeFileSync(record, formatLocalStoredRecord({ tenant: 'acme', createdAt: new Date().toISOString(), toolVersion: '0.1.0', formatVersion: 2 }, statSync(archive)));
+    chownSync(record, OTHER, OTHER);
+    const run = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(next, '{tenant}.tar.zst.age'), '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).results[0]).toMatchObject({ tenant: 'acme', ok: false, error: { code: 'DESTINATION_EXISTS' } });
+  });
+
   it('is not taken when root owns it but others may write it, nor when root owns it beside the other user\'s file', async () => {
     plant('acme-10.tar.zst.age', { uid: 0, mode: 0o666, archiveUid: 0 });
     plant('acme-11.tar.zst.age', { uid: 0, mode: 0o600, archiveUid: OTHER });
