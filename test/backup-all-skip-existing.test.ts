@@ -244,6 +244,23 @@ describe('to local files', () => {
     expect(outcomes(verified.result)).toEqual({ acme: 'skipped', beta: 'DESTINATION_EXISTS', delta: 'skipped', gamma: 'skipped' });
   });
 
+  it('records no --pipe age output its command cut short (exit 0): --skip-existing refuses it; a whole one through age is skipped', async () => {
+    // Before, `age | { head -c 300; cat >/dev/null; }` exiting 0 left 300 bytes and a record naming them: --skip-existing skipped all four, prune counted them.
+    const piped = path.join(dir.path, 'local-piped-cut');
+    const pipedTemplate = path.join(piped, '{tenant}.tar.zst.age');
+    const cut = `age -r ${key.recipient.text} | { head -c 300; cat >/dev/null; }`;
+    expect((await all(['--to', pipedTemplate, '--pipe', cut])).status).toBe(0);
+    expect(readdirSync(piped).sort()).toEqual(TENANTS.map((name) => `${name}.tar.zst.age`));
+    const again = await all(['--to', pipedTemplate, '--pipe', `age -r ${key.recipient.text}`, '--skip-existing']);
+    expect(again.status).toBe(1);
+    expect(outcomes(again.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
+    // Through age itself (one chunk, and many: delta's 12 MiB), the record is written and the run skips them.
+    expect((await all(['--to', pipedTemplate, '--pipe', `age -r ${key.recipient.text}`, '--overwrite'])).status).toBe(0);
+    expect(readdirSync(piped).filter((name) => name.endsWith('.openclaw-verified'))).toHaveLength(4);
+    const whole = await all(['--to', pipedTemplate, '--pipe', `age -r ${key.recipient.text}`, '--skip-existing']);
+    expect(outcomes(whole.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+  });
+
   it("refuses an encrypted archive whose backup's record beside it names another tenant", async () => {
     const encrypted = path.join(dir.path, 'local-encrypted-moved');
     const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');
@@ -405,6 +422,18 @@ describe('to S3 (s3rver)', () => {
     const again = await all(['--to', template, '--encrypt-to', key.recipient.text, '--skip-existing', ...s3Flags(server)]);
     expect(again.stderr).toBe('');
     expect(outcomes(again.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+  });
+
+  it('tags no stored size on a --pipe age output its command cut short (exit 0): --skip-existing refuses it', async () => {
+    const template = 's3://backups/piped-cut/{tenant}.tar.zst.age';
+    const cut = `age -r ${key.recipient.text} | { head -c 300; cat >/dev/null; }`;
+    expect((await all(['--to', template, '--pipe', cut, ...s3Flags(server)])).status).toBe(0);
+    const again = await all(['--to', template, '--pipe', `age -r ${key.recipient.text}`, '--skip-existing', ...s3Flags(server)]);
+    expect(outcomes(again.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
+    const whole = 's3://backups/piped-whole/{tenant}.tar.zst.age';
+    expect((await all(['--to', whole, '--pipe', `age -r ${key.recipient.text}`, ...s3Flags(server)])).status).toBe(0);
+    const skipped = await all(['--to', whole, '--pipe', `age -r ${key.recipient.text}`, '--skip-existing', ...s3Flags(server)]);
+    expect(outcomes(skipped.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
   });
 
   it('redoes nothing and verifies all four', async () => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { generateIdentity } from '../shared/age/keys.js';
 import { AbortedError, DestinationExistsError, PipeCommandError, StorageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { MemoryLocation, MemoryStore } from '../shared/storage/memory.js';
@@ -217,6 +218,18 @@ describe('--pipe failures', () => {
     const inner = new S3Location({ client, bucket: server.bucket, key: `pipe/pipeline-${counter++}.tar.zst`, endpoint: server.endpoint, partSize: 5 * MiB });
     expect((await pipeError(withPipeCommand(inner, command).write(bodyOf(randomBytes(300_000)), writeOptions()))).message).toMatch(message);
     await expect(inner.read()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  // `age -r R | { head -c 300; cat >/dev/null; }` exits 0 with 300 bytes: before, "Backed up … 300 B stored" without a word (and a record said it was complete).
+  it.skipIf(!existsSync('/usr/bin/age'))('says so when its age output is not as long as age makes one of the archive, and not when it is (one chunk or many)', async () => {
+    const recipient = generateIdentity().recipient.text;
+    const cut = await withPipeCommand(localFile(), `age -r ${recipient} | { head -c 300; cat >/dev/null; }`).write(bodyOf(randomBytes(100_000)), writeOptions());
+    expect(cut.note).toBe("the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it");
+    for (const bytes of [1, 65_536, 200_000]) {
+      expect((await withPipeCommand(localFile(), `age -r ${recipient}`).write(bodyOf(randomBytes(bytes)), writeOptions())).note, String(bytes)).toBeUndefined();
+    }
+    // Output that is no age file is the command's to judge, as before.
+    expect((await withPipeCommand(localFile(), 'cat').write(bodyOf(randomBytes(1000)), writeOptions())).note).toBeUndefined();
   });
 
   // Where no shell has pipefail (Debian's dash 0.5.12 as /bin/sh, no bash installed) the

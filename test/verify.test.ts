@@ -3,7 +3,7 @@
 // directory, 1 unreadable); the verification mark beside the archive; and, on a table of
 // hostile and damaged archives, the same verdict as a restore, word for word.
 
-import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -349,6 +349,21 @@ describe('tenants verify against s3rver', () => {
       'openclaw-stored-bytes': String(head.ContentLength),
       'openclaw-verified': `${result.recorded} ${result.manifestSha256} ${CREATED.toISOString()}`,
     });
+  });
+
+  it('removes the tags saying an object is whole (verified, size stored) once it finds it damaged, keeping the others', async () => {
+    // Bit rot under a verified object, its tags kept: before, verify exited 3 and the object stayed tagged verified (listed so, counted by prune).
+    await backupAt(tenantsDir, 'acme', 's3://backups/acme/rotted.tar.zst', CREATED, server);
+    expect((await runMain(['tenants', 'verify', '--from', 's3://backups/acme/rotted.tar.zst', ...s3Flags(server)])).status).toBe(0);
+    const tagsOf = async () => Object.fromEntries(((await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted.tar.zst' }))).TagSet ?? []).map((tag) => [tag.Key, tag.Value]));
+    const tagged = await tagsOf();
+    expect(Object.keys(tagged).sort()).toEqual(['openclaw-manifest-sha256', 'openclaw-stored-bytes', 'openclaw-verified']);
+    const body = Buffer.from(readFileSync(archive));
+    body[Math.floor(body.length / 2)]! ^= 0x5a;
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'acme/rotted.tar.zst', Body: body }));
+    await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted.tar.zst', Tagging: { TagSet: Object.entries(tagged).map(([Key, Value]) => ({ Key, Value: String(Value) })) } }));
+    expect((await runMain(['tenants', 'verify', '--from', 's3://backups/acme/rotted.tar.zst', ...s3Flags(server)])).status).toBe(3);
+    expect(await tagsOf()).toEqual({ 'openclaw-manifest-sha256': tagged['openclaw-manifest-sha256'] });
   });
 
   it('exits 3 on a damaged object', async () => {

@@ -26,6 +26,12 @@ const LAST_CHUNK_FLAG = 1;
 const MAX_CHUNKS = 2 ** 48;
 const AEAD_OPTIONS = { authTagLength: TAG_BYTES } as const;
 
+/** The bytes after the header of an age file of `plaintextBytes`: the nonce, then each chunk sealed (one empty chunk for nothing), as age and this tool's encryptor write them. */
+export function agePayloadBytes(plaintextBytes: number): number {
+  const chunks = Math.max(1, Math.ceil(plaintextBytes / CHUNK_BYTES));
+  return PAYLOAD_NONCE_BYTES + plaintextBytes + chunks * TAG_BYTES;
+}
+
 /** payload key = HKDF-SHA-256(ikm = file key, salt = nonce, info = "payload"). */
 export function derivePayloadKey(fileKey: Uint8Array, nonce: Uint8Array): KeyObject {
   return createSecretKey(Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', PAYLOAD_KEY_BYTES)));

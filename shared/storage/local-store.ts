@@ -14,7 +14,7 @@
 // Synchronous calls: a local disk answers them faster than a hop to libuv's pool costs
 // (file-access.ts), and a directory may hold thousands of files.
 
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -23,7 +23,7 @@ import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, namesLookedUp, READ_
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
-import { markedArchivePath, MAX_LOCAL_MARK_BYTES, parseLocalMark, parseLocalStoredRecord, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
+import { markedArchivePath, markNotTrusted, MAX_LOCAL_MARK_BYTES, parseLocalMark, parseLocalStoredRecord, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
 
 /** Directory levels below the store's directory that are listed. */
 const MAX_DEPTH = 8;
@@ -166,7 +166,7 @@ export class LocalArchiveStore implements ArchiveStore {
         readSync(fd, tail, 0, tail.length, stat.size - tail.length);
       }
       const markPath = verifiedMarkPath(object.location);
-      const markBytes = this.marks.has(markPath) ? readMark(markPath) : undefined;
+      const markBytes = this.marks.has(markPath) ? readMark(markPath, stat) : undefined;
       const verified = markBytes === undefined ? undefined : parseLocalMark(markBytes, stat);
       // Or, in its place, what the backup recorded as it completed an archive whose bytes name no tenant.
       const stored = markBytes === undefined || verified !== undefined ? undefined : parseLocalStoredRecord(markBytes, stat);
@@ -268,7 +268,8 @@ export class LocalArchiveStore implements ArchiveStore {
  * symlink is not followed (to /dev/zero it was read forever, memory growing), a FIFO not
  * waited on (opening one blocked the process, deaf to SIGTERM), a large file not read whole.
  */
-function readMark(path: string): Buffer | undefined {
+/** The bytes of the mark at `path` beside `archive`, if it is a regular file of at most MAX_LOCAL_MARK_BYTES this tool may have written (verified-mark.ts markNotTrusted). */
+function readMark(path: string, archive: Stats): Buffer | undefined {
   let fd: number;
   try {
     fd = openSync(path, READ_FLAGS);
@@ -278,6 +279,10 @@ function readMark(path: string): Buffer | undefined {
   try {
     const info = fstatSync(fd);
     if (!info.isFile() || info.size > MAX_LOCAL_MARK_BYTES) return undefined;
+    const self = process.geteuid?.();
+    // The directory's owner is looked up only for a mark neither this user's nor root's.
+    const directoryUid = info.uid === self || info.uid === 0 ? info.uid : statSync(dirname(path)).uid;
+    if (markNotTrusted({ mark: info, archiveUid: archive.uid, directoryUid, self }) !== undefined) return undefined;
     const bytes = Buffer.alloc(MAX_LOCAL_MARK_BYTES + 1);
     let length = 0;
     for (let read; length < bytes.length && (read = readSync(fd, bytes, length, bytes.length - length, length)) > 0; ) length += read;

@@ -218,7 +218,8 @@ export class LocalFileLocation implements ArchiveLocation {
       await this.commit(temporary, options.overwrite);
       temporary = undefined;
       clearInterval(heartbeat);
-      if (isAgeFile(head)) await this.recordStored(options.metadata, manifestSha256, written);
+      // Not for bytes their maker knows cut short (a --pipe command's age output shorter than age makes): nothing then says its backup completed it.
+      if (isAgeFile(head) && options.bodyWhole?.() !== false) await this.recordStored(options.metadata, manifestSha256, written);
       // Best effort: the archive is already visible, and failing the write now would break
       // the all-or-nothing promise.
       await syncDirectory(directory).catch(() => {});

@@ -50,6 +50,7 @@ import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { AgeHeaderLimitError, NO_MORE_PROCESSES, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
 import { AgeHeaderReader } from '../age/header.js';
+import { agePayloadBytes } from '../age/stream.js';
 import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
 import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
@@ -160,9 +161,13 @@ class PipeLocation implements ArchiveLocation {
     }
     const filter = new Filter(this.command, this.options, body, signal, this.options.writesAge === true);
     try {
-      const result = await this.inner.write(filter.output, options);
+      const result = await this.inner.write(filter.output, { ...options, bodyWhole: () => filter.ageOutputWhole() });
       await filter.closed;
-      const notes = [...(filter.withoutPipefail ? [WITHOUT_PIPEFAIL_NOTE] : []), ...(filter.stderrLetGo ? [stderrLetGoNote(this.options)] : [])];
+      const notes = [
+        ...(filter.withoutPipefail ? [WITHOUT_PIPEFAIL_NOTE] : []),
+        ...(filter.stderrLetGo ? [stderrLetGoNote(this.options)] : []),
+        ...(filter.ageOutputWhole() === false ? [NOT_AGE_SIZED_NOTE] : []),
+      ];
       return notes.length === 0 ? result : { ...result, note: notes.join('; ') };
     } catch (error) {
       filter.fail(error);
@@ -218,10 +223,10 @@ class Filter {
   private inputEnded = false;
   private inputBytes = 0;
   private outputBytes = 0;
-  /** The first AGE_MAGIC_BYTES of the command's output (when it must be an age file). */
+  /** The first AGE_MAGIC_BYTES of the command's output. */
   private outputStart = Buffer.alloc(0);
   /**
-   * What the output's start shows when it must be an age file: a binary one's header is read
+   * What the output's start shows (followed always; failing the write only when it must be an age file): a binary one's header is read
    * whole (`reading` until its MAC line; then `header` its length), which takes a file whose
    * line ends a text tool converted, or one cut after its header, for what it is; one past the
    * reader's bounds (`large`: thousands of recipients) is taken as the age file it starts as.
@@ -362,7 +367,7 @@ class Filter {
     });
     stdout.on('data', (chunk: Buffer) => {
       this.outputBytes += chunk.length;
-      if (writesAge) this.readAgeOutput(chunk);
+      this.readAgeOutput(chunk);
     });
     stdout.pipe(this.output, { end: false });
 
@@ -451,7 +456,21 @@ class Filter {
     }
     // Known now: stopped before more is stored (its bytes may be the archive's own, unencrypted:
     // `--pipe cat`), as it would be at its exit.
-    if (this.ageOutput.state === 'bad') this.fail(notAgeError(this.notAgeOutput()!));
+    if (this.writesAge && this.ageOutput.state === 'bad') this.fail(notAgeError(this.notAgeOutput()!));
+  }
+
+  /**
+   * Once the command has exited 0: whether its output, a binary age file, is as long as age
+   * makes one of the input it read (header, then agePayloadBytes); false for one cut short
+   * (`age -r … | head -c N` exited 0) or one of something else than that input (`zstd | age`,
+   * which a record cannot vouch for either); undefined when that cannot be told (no age file,
+   * armored, a header past the reader's bounds).
+   */
+  ageOutputWhole(): boolean | undefined {
+    const output = this.ageOutput;
+    if (output.state === 'reading') return false;
+    if (output.state !== 'header') return undefined;
+    return this.outputBytes === output.bytes + agePayloadBytes(this.inputBytes);
   }
 
   /** Why the output is no age file, when it must be one and is not; undefined when it is. */
@@ -597,6 +616,8 @@ function killedInPipeline(code: number | null): string {
 }
 
 /** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
+const NOT_AGE_SIZED_NOTE =
+  "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it";
 const WITHOUT_PIPEFAIL_NOTE = 'the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen';
 
 /** What a backup says when the command's stderr was let go (Filter.stderrLetGo). */

@@ -284,7 +284,8 @@ export class S3Location implements ArchiveLocation {
         ...(piece?.committing !== undefined && { committing: piece.committing }),
         ...(resume !== undefined && { resume }),
         beforeCommit: (stored) => {
-          tags = tagsFor({ ...options.finalMetadata?.(), [STORED_BYTES_METADATA_KEY]: String(stored) });
+          // No size tag for bytes their maker knows cut short (a --pipe command's age output shorter than age makes): the object is then unconfirmed, not a completed backup.
+          tags = tagsFor({ ...options.finalMetadata?.(), ...(options.bodyWhole?.() !== false && { [STORED_BYTES_METADATA_KEY]: String(stored) }) });
         },
         ...(signal !== undefined && { signal }),
         ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
@@ -506,6 +507,37 @@ export class S3Location implements ArchiveLocation {
           new sdk.PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [...kept, { Key: VERIFIED_TAG, Value: formatMarkTag(mark) }] } }),
           { abortSignal },
         );
+      });
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      throw translateS3Error(error, context);
+    }
+  }
+
+  /**
+   * Removes the tags that say the object `read` opened is whole (its verification mark, the
+   * size its backup stored), the caller having found it damaged: as forgetWhole does of the
+   * record beside a local archive. Only of the version read (by its version ID, else while its
+   * ETag is unchanged); best effort. Before, verify said damaged (exit 3) while the object kept
+   * `openclaw-verified`, so `tenants backups` listed it verified and prune counted it whole.
+   */
+  async forgetWhole(options: ReadOptions = {}): Promise<void> {
+    const { signal } = options;
+    if (this.opened === undefined) return;
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
+    const versionId = this.opened.versionId;
+    const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
+    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`]);
+    try {
+      await this.answered(context, signal, async (abortSignal) => {
+        if (versionId === undefined && this.opened?.etag !== undefined) {
+          const head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal });
+          if (head.ETag !== this.opened.etag) return;
+        }
+        const current = await this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal });
+        const kept = (current.TagSet ?? []).filter((tag) => tag.Key === undefined || !forgotten.has(tag.Key));
+        if (kept.length === (current.TagSet ?? []).length) return;
+        await this.client.send(new sdk.PutObjectTaggingCommand({ ...target, Tagging: { TagSet: kept } }), { abortSignal });
       });
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);

@@ -61,6 +61,13 @@ export interface WriteOptions {
    * once, after the body's last byte was consumed and before the write is committed.
    */
   readonly finalMetadata?: () => Readonly<Record<string, string>>;
+  /**
+   * Whether the body's bytes, now ended, are whole as far as their maker can tell (a `--pipe`
+   * command's: an age file as long as age makes one of what it read); false: cut short, so no
+   * record beside a local archive (verified-mark.ts StoredRecord) nor S3 size tag says its
+   * backup completed it. Undefined, or no function: whole.
+   */
+  readonly bodyWhole?: () => boolean | undefined;
   readonly signal?: AbortSignal;
 }
 

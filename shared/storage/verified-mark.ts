@@ -4,13 +4,21 @@
 //     names the archive's size and mtime: a mark whose archive changed since is ignored;
 //   - on an S3 object, the tag `openclaw-verified` (`<time> <manifest sha256>`), next to the
 //     backup's own `openclaw-manifest-sha256` tag (s3.ts tagsFor).
-// The same hidden file beside a local age-encrypted archive (--encrypt-to, or `--pipe "age …"`),
+// The same hidden file beside a local age-encrypted archive (--encrypt-to, or `--pipe "age …"` whose
+// output is as long as age makes one of the archive: WriteOptions.bodyWhole),
 // whose bytes name no tenant, holds, until a verification replaces it,
 // what the backup recorded as it completed the file: its tenant, creation time, tool version
 // and manifest digest, for that size and mtime (a local StoredRecord: what S3's metadata and
 // size tag say of an object), so that `--skip-existing` and the listings know it without its key.
 // Marks are read from places anyone with write access can change, so they are parsed as
-// strictly as the archive's own metadata; a malformed mark is no mark.
+// strictly as the archive's own metadata; a malformed mark is no mark. Nor is one another
+// user may have written (`markNotTrusted`, the rule file-access.ts notSavedByThisTool gives
+// the restore checkpoint): a mark is taken only if its owner is the archive's, and is this
+// process's user, root, or the owner of the directory it is in, and neither its group nor
+// others may write it. Before, in a backup directory others may write in (mode 1777, root's),
+// another user's junk file with a record beside it naming tenant acme and the time now was
+// listed as acme's newest encrypted backup, and root's `tenants prune acme --keep-last 1`
+// removed both real backups, which that user could not have removed (the sticky bit).
 
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -30,6 +38,23 @@ export const VERIFIED_TAG = 'openclaw-verified';
 /** A tool version's length in a record: 1 to 64 characters (none a control character: manifest.ts's LABEL). */
 const MAX_TOOL_VERSION_CHARS = 64;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/** Who made a mark and the archive beside it: their owners, the mark's mode, the directory's owner, and this process's user (undefined where there are no uids). */
+export interface MarkOwners {
+  readonly mark: { readonly uid: number; readonly mode: number };
+  readonly archiveUid: number;
+  readonly directoryUid: number;
+  readonly self: number | undefined;
+}
+
+/** Why a mark is not to be trusted as this tool's (see above), or undefined if it may be. */
+export function markNotTrusted({ mark, archiveUid, directoryUid, self }: MarkOwners): string | undefined {
+  if (self === undefined) return undefined;
+  if ((mark.mode & 0o022) !== 0) return `writable by ${(mark.mode & 0o020) !== 0 ? 'its group' : 'others'}`;
+  if (mark.uid !== archiveUid) return `owned by uid ${mark.uid}, the archive by uid ${archiveUid}`;
+  if (mark.uid !== self && mark.uid !== 0 && mark.uid !== directoryUid) return `owned by uid ${mark.uid}, neither this process's user (uid ${self}), root, nor the directory's owner (uid ${directoryUid})`;
+  return undefined;
+}
 
 /** `.<archive>.openclaw-verified` in the archive's directory. */
 export function verifiedMarkPath(archivePath: string): string {

@@ -1,0 +1,111 @@
+// The hidden `.NAME.openclaw-verified` file beside a local archive (verified-mark.ts) is
+// taken only from whoever may have written the archive as this tool: its owner must be the
+// archive's, and this process's user, root or the directory's owner, and neither its group
+// nor others may write it. Before, in a backup directory others may write in (1777, root's),
+// another user's junk file with a record beside it naming tenant "acme" and the time now
+// was listed as acme's newest backup, and root's `prune --keep-last 1` removed both real
+// backups, which that user could not have removed (the sticky bit).
+
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { generateIdentity } from '../shared/age/keys.js';
+import { formatLocalStoredRecord, markNotTrusted } from '../shared/storage/verified-mark.js';
+import { makeTenants } from './helpers/backups.js';
+import { runMain } from './helpers/run-main.js';
+import { tempDir } from './helpers/tree.js';
+
+const OTHER = 1000;
+
+describe('whose marks a listing takes', () => {
+  it('takes its own, root\'s and the directory owner\'s, owned as the archive is and writable by no one else', () => {
+    const mark = { uid: 1000, mode: 0o100600 };
+    expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 1000 })).toBeUndefined();
+    expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 1000, self: 0 })).toBeUndefined();
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 0, directoryUid: 1000, self: 1000 })).toBeUndefined();
+    expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, neither this process's user (uid 0), root, nor the directory's owner (uid 0)");
+    expect(markNotTrusted({ mark, archiveUid: 0, directoryUid: 1000, self: 0 })).toBe('owned by uid 1000, the archive by uid 0');
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100620 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by its group');
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100602 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by others');
+  });
+});
+
+describe.skipIf(process.geteuid?.() !== 0)('a record planted in a directory others may write in (root)', () => {
+  const dir = tempDir('openclaw-mark-owners-');
+  const tenantsDir = path.join(dir.path, 'tenants');
+  const out = path.join(dir.path, 'out', 'acme');
+  const key = generateIdentity();
+
+  beforeAll(async () => {
+    makeTenants(tenantsDir, ['acme']);
+    for (const n of [1, 2]) {
+      const run = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', path.join(out, `acme-${n}.tar.zst.age`), '--encrypt-to', key.recipient.text]);
+      expect(run.status, run.stderr).toBe(0);
+    }
+    chmodSync(out, 0o1777);
+  });
+  afterAll(() => dir.cleanup());
+
+  /** A file of the other user's beside the backups, with a record naming acme and `createdAt`; `as` sets the record's owner and mode. */
+  function plant(name: string, as: { readonly uid: number; readonly mode: number; readonly archiveUid: number }): void {
+    const archive = path.join(out, name);
+    writeFileSync(archive, Buffer.concat([Buffer.from('age-encryption.org/v1\n'), Buffer.alloc(300, 7)]));
+    chownSync(archive, as.archiveUid, as.archiveUid);
+    const record = path.join(out, `.${name}.openclaw-verified`);
+    writeFileSync(record, formatLocalStoredRecord({ tenant: 'acme', createdAt: new Date(Date.now() - 1000).toISOString(), toolVersion: '0.1.0', formatVersion: 2, manifestSha256: 'a'.repeat(64) }, statSync(archive)));
+    chownSync(record, as.uid, as.uid);
+    chmodSync(record, as.mode);
+  }
+
+  /** The creation time `tenants backups` lists for the file named (undefined: undated, no record taken). */
+  async function datedAs(name: string): Promise<string | undefined> {
+    const listed = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', out]);
+    const backups = JSON.parse(listed.stdout).backups as { location: string; createdAt?: string }[];
+    const found = backups.find((backup) => path.basename(backup.location) === name);
+    expect(found, name).toBeDefined();
+    return found!.createdAt;
+  }
+
+  async function pruneKeepLast1(): Promise<{ status: number; stdout: string; stderr: string }> {
+    return runMain(['--tenants-dir', tenantsDir, 'tenants', 'prune', 'acme', '--in', out, '--keep-last', '1']);
+  }
+
+  it("is not the tenant's newest backup: prune --keep-last 1 keeps the newest real one", async () => {
+    plant('acme-9.tar.zst.age', { uid: OTHER, mode: 0o644, archiveUid: OTHER });
+    expect(await datedAs('acme-9.tar.zst.age')).toBeUndefined();
+    expect(await datedAs('acme-2.tar.zst.age')).toBeDefined();
+    const pruned = await pruneKeepLast1();
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(existsSync(path.join(out, 'acme-2.tar.zst.age'))).toBe(true);
+    expect(existsSync(path.join(out, 'acme-1.tar.zst.age'))).toBe(false);
+    expect(readFileSync(path.join(out, 'acme-9.tar.zst.age')).length).toBe(322);
+  });
+
+  it('does not make backup --skip-existing skip the tenant (its backup never taken): it fails, naming the file', async () => {
+    // Before: "skipped acme … (already there)", exit 0, and no backup of acme written.
+    const next = path.join(dir.path, 'out', 'next');
+    mkdirSync(next, { mode: 0o1777 });
+    chmodSync(next, 0o1777);
+    const archive = path.join(next, 'acme.tar.zst.age');
+    writeFileSync(archive, Buffer.concat([Buffer.from('age-encryption.org/v1\n'), Buffer.alloc(300, 7)]));
+    chownSync(archive, OTHER, OTHER);
+    const record = path.join(next, '.acme.tar.zst.age.openclaw-verified');
+    writeFileSync(record, formatLocalStoredRecord({ tenant: 'acme', createdAt: new Date().toISOString(), toolVersion: '0.1.0', formatVersion: 2 }, statSync(archive)));
+    chownSync(record, OTHER, OTHER);
+    const run = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(next, '{tenant}.tar.zst.age'), '--encrypt-to', key.recipient.text, '--skip-existing']);
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).results[0]).toMatchObject({ tenant: 'acme', ok: false, error: { code: 'DESTINATION_EXISTS' } });
+  });
+
+  it('is not taken when root owns it but others may write it, nor when root owns it beside the other user\'s file', async () => {
+    plant('acme-10.tar.zst.age', { uid: 0, mode: 0o666, archiveUid: 0 });
+    plant('acme-11.tar.zst.age', { uid: 0, mode: 0o600, archiveUid: OTHER });
+    expect(await datedAs('acme-10.tar.zst.age')).toBeUndefined();
+    expect(await datedAs('acme-11.tar.zst.age')).toBeUndefined();
+    const pruned = await pruneKeepLast1();
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(existsSync(path.join(out, 'acme-2.tar.zst.age'))).toBe(true);
+  });
+});
