@@ -589,6 +589,48 @@ describe('a restore in pieces', () => {
     }
   });
 
+  // The same with the lock of a piece killed mid-way still there (its message comes again):
+  // not taken for a running piece's (handed back on every delivery, the chain left for the
+  // restore DLQ, the tenant busy for a day), but taken over, and the chain ends at its checkpoint.
+  it('a later piece with no inode left, its killed predecessor\'s lock still there, ends the chain in one line as well', async (context) => {
+    const volume = path.join(dir.path, 'volume');
+    mkdirSync(volume);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=400', 'tmpfs', volume], { stdio: 'ignore' });
+    } catch {
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const onVolume = path.join(volume, 'tenants');
+      const chain = newChainId();
+      await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), as: 'copy', pieces: { chain, suspend: () => true } });
+      const dist = path.resolve('dist/shared');
+      const script = `
+        import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
+        import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
+        await restoreTenantPiece({ tenantsDir: ${JSON.stringify(onVolume)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => true, resume: { tenant: 'copy', piece: 2 } } });
+      `;
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:piece-marked' }, encoding: 'utf8' });
+      expect(killed.signal).toBe('SIGKILL');
+      expect(readdirSync(onVolume).filter((name) => name.includes('lock'))).not.toEqual([]);
+      const fill = path.join(volume, 'fill');
+      mkdirSync(fill);
+      for (let n = 0; statfsSync(volume).ffree > 0; n++) writeFileSync(path.join(fill, String(n)), '');
+      const error = await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), pieces: { chain, suspend: () => true, resume: { tenant: 'copy', piece: 2 } } }).catch((failure: unknown) => failure);
+      // The dead holder's lock is taken over in place (no inode needed); the checkpoint's save then finds none: the chain ends there, in one line.
+      expect(error).toBeInstanceOf(FileSystemError);
+      expect((error as Error).message).toMatch(/^cannot save the checkpoint of the continuing restore of "copy" \(.*\): no inode left on the device/);
+      expect(existsSync(restoreCheckpointPathFor(onVolume, 'copy'))).toBe(false);
+      expect(readdirSync(onVolume)).toEqual([]);
+      rmSync(fill, { recursive: true });
+      await recoverTenant({ tenantsDir: onVolume, tenant: 'copy' }).catch(() => undefined);
+      expect(readdirSync(onVolume).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+      expect(existsSync(path.join(onVolume, 'copy'))).toBe(false);
+    } finally {
+      execFileSync('umount', [volume]);
+    }
+  });
+
   it('kill -9 right after a piece saved its checkpoint: recovery leaves the chain, which goes on to the end', async () => {
     const chain = newChainId();
     await piece({ as: 'copy' }, { chain, suspend: () => true });
