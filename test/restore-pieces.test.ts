@@ -19,6 +19,7 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
+import { acquireTenantLock } from '../shared/tenant/lock.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 
@@ -557,6 +558,29 @@ describe('a restore in pieces', () => {
     expect(existsSync(restoreCheckpointPathFor(base, 'acme'))).toBe(false);
     expect(describeTree(acme)).toEqual(now);
     expect(hiddenNames()).toEqual([]);
+  });
+
+  // A piece whose time went before it could read (here: waiting for the lock its chain's
+  // previous piece still held to hand over) was told it "replays the writes earlier pieces
+  // made, which took all its time", and its chain was ended: a healthy chain, ended by one
+  // late start, and advice (a longer timeout) that had nothing to do with it.
+  it('a later piece whose deadline comes before it reads the archive (a late start) leaves its chain as it was, for its message to come again, and says so', async () => {
+    const chain = newChainId();
+    await piece({ force: true }, { chain, suspend: () => true });
+    const before = await loadRestoreCheckpoint(base, 'acme');
+    const acme = path.join(base, 'acme');
+    const now = describeTree(acme);
+    const held = await acquireTenantLock(base, 'acme', 'restore', { target: `restore chain ${chain}` });
+    const deadline = new AbortController();
+    setTimeout(() => deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out')), 200);
+    setTimeout(() => void held.release(), 600);
+    const error = await piece({ signal: deadline.signal }, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 2 } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^piece 2 of the continuing restore of "acme" was stopped by its deadline before it began to read the archive \(its time went to its start: waiting for the tenant's lock, the leftovers of interrupted operations\): it wrote nothing, the chain goes on from its checkpoint when its message comes again$/);
+    expect(await loadRestoreCheckpoint(base, 'acme')).toEqual(before);
+    expect(describeTree(acme)).toEqual(now);
+    // Delivered again, with its time: the chain goes on (to its end, as any: the tests above).
+    expect(await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 2 } })).toMatchObject({ suspended: true, chain, pieces: 2, written: before!.written + 1 });
   });
 
   // A later piece that cannot create its lock for want of an inode would fail so on every
