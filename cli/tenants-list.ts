@@ -37,7 +37,7 @@ export function registerList(tenants: Command, context: CliContext): void {
         ...(unsettled ? [describeState(tenant)] : []),
       ]);
       context.output.result({ tenants, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
-      reportSkipped(context, skipped);
+      reportSkipped(context, skipped, tenants.filter((tenant) => tenant.state === 'unreadable').map((tenant) => tenant.name));
     });
 }
 
@@ -48,14 +48,20 @@ function withSkipped(skipped: SkippedTenants): { skipped?: SkippedTenants; skipp
 
 /**
  * A tenant the listing leaves out is named on stderr (stdout stays one real tenant a line) and fails the command, as in `backup --all`;
- * those a gateway's answer had no room to name are counted.
+ * those a gateway's answer had no room to name are counted. `unsummed`: tenants listed whose
+ * size and files are not known (unreadable, or not walked by the list function: the STATE
+ * column says which), which fail it too: a script reading the table exited 0 on a '-'.
  */
-function reportSkipped(context: CliContext, skipped: SkippedTenants): void {
+function reportSkipped(context: CliContext, skipped: SkippedTenants, unsummed: readonly string[] = []): void {
   // A directory whose name is no tenant name is warned of only: no command can name it, and a listing that failed for a stray `acme.old` would break every script over it.
   for (const stray of skipped) if (stray.invalidName === true) context.output.notice(`warning: ${stray.reason}`);
   const tenants = skipped.filter((tenant) => tenant.invalidName !== true);
   const omitted = skipped.omitted ?? 0;
-  if (tenants.length === 0 && omitted === 0) return;
+  if (unsummed.length > 0) context.output.notice(`${plural(unsummed.length, 'tenant')} listed without its size and files (its STATE says why): ${unsummed.join(', ')}`);
+  if (tenants.length === 0 && omitted === 0) {
+    if (unsummed.length > 0) throw new ReportedError('TENANTS_NOT_SUMMED', `${unsummed.length} tenant(s) listed but not summed: ${unsummed.join(', ')}`);
+    return;
+  }
   for (const tenant of tenants) context.output.notice(`${tenant.reason}: skipped`);
   if (omitted > 0) {
     context.output.notice(

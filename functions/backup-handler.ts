@@ -23,7 +23,7 @@ import { bounded, cut } from '../shared/control-plane/bounded-answers.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { continuingAnswer, errorBody, isScheduledEvent, parseBackupFunctionRequest, parseCronPayload, isRecord, type ErrorBody, type FailureResponse } from '../shared/control-plane/protocol.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
-import { UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
+import { NewerWorkMessageError, UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError } from '../shared/errors.js';
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
@@ -271,6 +271,10 @@ export async function executeBackup(
       metrics.record({ operation: 'backup', outcome: 'skipped', trigger, tenant, durationMs, errorCode: body.code, reason, ...runKeys(prepared) });
       return { outcome: 'skipped', reason, body };
     }
+    // A work queue message a newer version wrote is no tenant's failure: handed back on every
+    // receive until the work DLQ keeps it for a redrive, it is logged and counted by the queue
+    // handler (handBackNewerMessage), with no completion event (every receive sent one).
+    if (error instanceof NewerWorkMessageError) return { outcome: 'failed', error, body };
     logFailure(logger, 'backup failed', error, body);
     // A piece that failed with its chain's state left as it started (disk full as it saved):
     // its message comes again and the chain goes on; its end (success, or its abandonment)

@@ -13,8 +13,9 @@
 // (an earlier attempt, or a repeated fan-out, wrote it); and the same backup running in another
 // invocation (SQS delivered its message twice: its lock names the same archive). All are
 // logged and counted as skipped. A message of a version, kind or field this function does not
-// know fails like a backup, so it ends in the DLQ intact, for a redrive once a function that
-// reads it is deployed. Any other message that cannot be read (not JSON, a field of the wrong
+// know is handed back, so it ends in the DLQ intact, for a redrive once a function that
+// reads it is deployed: no tenant's failure, so no completion event (each receive sent one),
+// logged on each receive and counted in Failed on its first (handBackNewerMessage). Any other message that cannot be read (not JSON, a field of the wrong
 // type) never will: it is a failure (counted in Failed, its failure event sent, logged with its
 // body) but is not handed back, as three receives of it would fail alike.
 // A backup its invocation's deadline stopped (one that cannot continue in pieces: one file
@@ -38,7 +39,9 @@ import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkM
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
 import type { Handler, HandlerDeps } from './handler-deps.js';
+import { noMetrics } from './metrics.js';
 import { stoppedByItsDeadline } from './invocation.js';
+import type { ErrorBody } from '../shared/control-plane/protocol.js';
 
 export interface SqsRecord {
   readonly messageId: string;
@@ -100,6 +103,7 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       let continuesChain = false;
       const retried = (error: unknown) =>
         error !== unreadable && !(error instanceof DamagedChainEndedError) && !(hadTheWholeInvocation && stoppedByItsDeadline(error) && !continuesChain);
+      const began = Date.now();
       const run = await executeBackup(
         deps,
         context,
@@ -135,7 +139,10 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
       );
       ranBefore = true;
       if (run.outcome !== 'failed') continue;
-      if (run.error === unreadable) {
+      if (run.error instanceof NewerWorkMessageError) {
+        handBackNewerMessage(deps, 'backup', record, attempt, run.body, Date.now() - began);
+        failures.push({ itemIdentifier: record.messageId });
+      } else if (run.error === unreadable) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: UNREADABLE_MESSAGE_REASON, body: record.body.slice(0, LOGGED_BODY_CHARS) });
       } else if (run.error instanceof DamagedChainEndedError) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'its chain\'s state was damaged and the chain is ended: another receive would find nothing to continue' });
@@ -147,4 +154,26 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
     }
     return { batchItemFailures: failures };
   };
+}
+
+/**
+ * A queued message of a version, kind or field this function does not know (a newer version
+ * wrote it): handed back on every receive, so that after its last it waits intact in the DLQ
+ * for a redrive once that version is deployed. Logged on each receive; counted in Failed on its
+ * first only (the failures alarm goes off once, the DLQ's when it gets there); no completion
+ * event: the tenant it names had nothing run, and an event on every receive told a monitor of
+ * as many failures of a tenant it could not even name.
+ */
+export function handBackNewerMessage(deps: HandlerDeps, operation: 'backup' | 'restore', record: SqsRecord, attempt: number, body: ErrorBody, durationMs: number): void {
+  const dlq = operation === 'backup' ? 'work DLQ' : 'restore DLQ';
+  const tenant = tenantNamedIn(record.body) ?? null;
+  deps.logger.error(`queued ${operation} handed back unread`, {
+    messageId: record.messageId,
+    attempt,
+    tenant,
+    errorCode: body.code,
+    errorMessage: body.message,
+    reason: `a newer version wrote it: it goes to the ${dlq} as it is after its last receive; deploy that version, then redrive the ${dlq}`,
+  });
+  if (attempt <= 1) (deps.metrics ?? noMetrics).record({ operation, outcome: 'failed', trigger: operation === 'backup' ? 'queue' : 'direct', tenant, durationMs, errorCode: body.code });
 }

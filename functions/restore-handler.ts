@@ -14,7 +14,7 @@ import { DEFAULT_CONTINUE_MARGIN_MS, type FunctionConfig } from '../shared/contr
 import { backupsPage } from '../shared/control-plane/list-pages.js';
 import { continuingRestoreAnswer, errorBody, parseRestoreFunctionRequest, isRecord, type ErrorBody, type FailureResponse } from '../shared/control-plane/protocol.js';
 import { assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
-import { UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
+import { NewerWorkMessageError, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError } from '../shared/errors.js';
 import type { BackupsCommand, RestoreCommand, TenantOperations, VerifyCommand } from '../shared/operations.js';
 import { restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
@@ -184,6 +184,10 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     const continues = prepared?.continues;
     const tenant = continues?.tenant ?? command?.as ?? (error instanceof UnreadableWorkMessageError ? error.tenant : undefined) ?? null;
     const body = errorBody(error, secretsOf(command?.storage));
+    // A restore queue message a newer version wrote is no tenant's failure: handed back on every
+    // receive until the restore DLQ keeps it for a redrive, it is logged and counted by the
+    // queue handler (handBackNewerMessage), with no completion event (every receive sent one).
+    if (error instanceof NewerWorkMessageError) return { outcome: 'failed', error, body, comesAgain: true };
     logFailure(logger, 'restore failed', error, body);
     // A restore queue message that does not read as a chain's piece (no piece number, a field
     // of the wrong type) is no tenant's restore: a tenant event would say "failed" while its

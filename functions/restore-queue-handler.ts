@@ -10,14 +10,15 @@
 // sent) is not, and neither is a message that will never read (not JSON, a field of the wrong
 // type, no piece number: no chain's piece, so no tenant event; logged with its body and
 // counted in Failed). A message of a version, kind or field this
-// function does not know is handed back, so it ends in the restore DLQ intact for a redrive.
+// function does not know is handed back, so it ends in the restore DLQ intact for a redrive,
+// with no tenant event (handBackNewerMessage).
 
 import { parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseRestoreWorkMessage, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import type { RestoreCommand, TenantOperations } from '../shared/operations.js';
 import type { Handler, HandlerDeps } from './handler-deps.js';
 import { executeRestore } from './restore-handler.js';
-import { isSqsBatch, type BatchResponse } from './queue-handler.js';
+import { handBackNewerMessage, isSqsBatch, type BatchResponse } from './queue-handler.js';
 
 /** Of an unreadable message's body in its log line. */
 const LOGGED_BODY_CHARS = 8_192;
@@ -29,6 +30,7 @@ export function restoreQueueHandler(deps: HandlerDeps & { readonly operations: T
     for (const record of event.Records) {
       const attempt = Number(record.attributes?.ApproximateReceiveCount ?? '1');
       let unreadable: unknown;
+      const began = Date.now();
       const run = await executeRestore(deps, context, () => {
         deps.logger.appendKeys({ messageId: record.messageId, attempt });
         try {
@@ -40,9 +42,12 @@ export function restoreQueueHandler(deps: HandlerDeps & { readonly operations: T
         }
       });
       if (run.outcome !== 'failed') continue;
-      if (run.error === unreadable) {
+      if (run.error instanceof NewerWorkMessageError) {
+        handBackNewerMessage(deps, 'restore', record, attempt, run.body, Date.now() - began);
+        failures.push({ itemIdentifier: record.messageId });
+      } else if (run.error === unreadable) {
         deps.logger.error('queued restore piece not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'the message does not read as a restore queue message, as it would not on another receive: no chain\'s piece, so no tenant event', body: record.body.slice(0, LOGGED_BODY_CHARS) });
-      } else if (run.comesAgain || run.error instanceof NewerWorkMessageError) {
+      } else if (run.comesAgain) {
         failures.push({ itemIdentifier: record.messageId });
       }
     }

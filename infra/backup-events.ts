@@ -9,6 +9,11 @@
 // CDK's `SnsTopic` target would let any EventBridge rule publish (no aws:SourceArn), so
 // the rule gets a target that grants nothing and the topic a statement naming the rule. The key policy grants to both services stay unconditioned:
 // AWS documents no aws:SourceArn in KMS requests made for EventBridge deliveries.
+// Who may publish: any principal of the account whose IAM policies allow events:PutEvents on
+// the bus (a wildcard policy does), with any source: the rules here and the monitor's take
+// only this account's events (`account`), so an account a bus policy lets in (the default
+// bus shared with an organization) cannot forge a "Backup Succeeded"; within the account,
+// IAM decides (infra/README.md, useDefaultEventBus).
 
 import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -101,6 +106,8 @@ export class BackupEvents extends Construct {
       eventBus: this.eventBus,
       eventPattern: {
         source: [EVENT_SOURCE],
+        // Only this account's: a bus opened to other accounts (the default bus shared with an organization) passes theirs on too.
+        account: [stack.account],
         detailType: [EVENT_DETAIL_TYPES.backup.failed, EVENT_DETAIL_TYPES.restore.failed],
         detail: { trigger: [{ 'anything-but': 'queue' }] },
       },

@@ -143,7 +143,8 @@ export class BackupObservability extends Construct {
     new events.Rule(this, 'OutcomeRule', {
       description: 'Hands every backup\'s completion event to the monitor, which records it in the status table',
       eventBus: props.eventBus,
-      eventPattern: { source: [EVENT_SOURCE], detailType: [EVENT_DETAIL_TYPES.backup.ok, EVENT_DETAIL_TYPES.backup.failed] },
+      // Only this account's: a "Backup Succeeded" from an account a bus policy lets in (the default bus shared with an organization) would mark a tenant fresh.
+      eventPattern: { source: [EVENT_SOURCE], account: [Stack.of(this).account], detailType: [EVENT_DETAIL_TYPES.backup.ok, EVENT_DETAIL_TYPES.backup.failed] },
       targets: [new targets.LambdaFunction(this.monitorFunction, { deadLetterQueue: props.asyncDeadLetterQueue, retryAttempts: 20, maxEventAge: Duration.hours(6) })],
     });
     const stack = Stack.of(this);

@@ -119,6 +119,8 @@ const CODES = {
   BACKUP_ALL_INCOMPLETE: 'failed',
   /** `tenants list`: a name that looks like a tenant was left out (a symlinked directory; each named on stderr already). */
   TENANTS_SKIPPED: 'failed',
+  /** `tenants list`: a tenant was listed but not summed (unreadable, or its walk outlasted the list function; its STATE column says which). */
+  TENANTS_NOT_SUMMED: 'failed',
 } as const satisfies Record<string, Outcome>;
 
 export type ErrorCode = keyof typeof CODES;
@@ -537,7 +539,7 @@ export class WireError extends OpenClawError {
 export class ReportedError extends OpenClawError {
   readonly outcome: Outcome;
   constructor(
-    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'BACKUP_ALL_INCOMPLETE' | 'DRY_RUN_REFUSED' | 'TENANTS_SKIPPED',
+    readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'BACKUP_ALL_INCOMPLETE' | 'DRY_RUN_REFUSED' | 'TENANTS_SKIPPED' | 'TENANTS_NOT_SUMMED',
     message: string,
   ) {
     super(message);

@@ -160,9 +160,25 @@ describe('work queue handler', () => {
     const answer = await handle({ Records: [record('m-newer', newer), record('m-new-field', newField)] }, context());
     expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-newer' }, { itemIdentifier: 'm-new-field' }] });
     expect(records.map((entry) => [entry.outcome, entry.errorCode, entry.tenant])).toEqual([
-      ['failed', 'INVALID_REQUEST', null],
-      ['failed', 'INVALID_REQUEST', null],
+      ['failed', 'INVALID_REQUEST', 'acme'],
+      ['failed', 'INVALID_REQUEST', 'acme'],
     ]);
+  });
+
+  // Every receive published "OpenClaw Backup Failed" (tenant null) and counted Failed: three
+  // failure events for one message that only waits for a redrive, and nothing ran.
+  it('hands back a message of a newer version on every receive without a completion event, counted in Failed on its first receive only', async () => {
+    const { handle, lines, records } = handlerWatchingItsLog(() => {});
+    const newer = JSON.stringify({ ...message('acme'), version: 2 });
+    for (const receive of [1, 2, 3]) {
+      expect(await handle({ Records: [record('m-newer', newer, receive)] }, context())).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-newer' }] });
+    }
+    expect(events()).toEqual([]);
+    expect(records.map((entry) => [entry.outcome, entry.errorCode, entry.tenant])).toEqual([['failed', 'INVALID_REQUEST', 'acme']]);
+    const handedBack = lines.filter((line) => line.message === 'queued backup handed back unread');
+    expect(handedBack.map((line) => line.attempt)).toEqual([1, 2, 3]);
+    expect(handedBack[0]).toMatchObject({ tenant: 'acme', errorMessage: expect.stringMatching(/^work queue message: version 2 is not one this backup function knows/), reason: expect.stringMatching(/newer version wrote it: it goes to the work DLQ .*redrive the work DLQ$/) });
+    expect(lines.filter((line) => line.message === 'backup failed')).toEqual([]);
   });
 
   it('answers a message that will never read (not JSON, a field of the wrong type): a failure of the tenant it names, logged with its body, not handed back', async () => {

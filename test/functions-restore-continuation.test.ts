@@ -293,6 +293,27 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'numbered' }) }]);
   });
 
+  // Every receive published "OpenClaw Restore Failed" (tenant null) and counted Refused
+  // (which no alarm watches): as many failure events as receives, for a message that waits for a redrive.
+  it('hands back a queued piece of a newer version on every receive without a tenant event, counted in Failed on its first receive only', async () => {
+    const records: OperationRecord[] = [];
+    const counted = { ...deps(), metrics: { record: (record: OperationRecord) => void records.push(record), count: () => undefined } };
+    const body = JSON.stringify({ version: 2, kind: 'restore', tenant: 'later', command: { from: 's3://backups/acme/one.tar.zst' }, continues: { chain: 'c'.repeat(24), trigger: 'direct' }, piece: 2 });
+    const logged = vi.spyOn(logger, 'error');
+    try {
+      for (const receive of ['1', '2', '3']) {
+        const record = { messageId: 'newer', body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: receive } };
+        expect(await restoreQueueHandler(counted)({ Records: [record] }, budgetContext(`req-newer-${receive}`))).toEqual({ batchItemFailures: [{ itemIdentifier: 'newer' }] });
+      }
+      expect(logged.mock.calls.map(([message, attributes]) => [message, (attributes as { attempt: number }).attempt])).toEqual([1, 2, 3].map((attempt) => ['queued restore handed back unread', attempt]));
+      expect(logged).toHaveBeenCalledWith('queued restore handed back unread', expect.objectContaining({ tenant: 'later', errorMessage: expect.stringMatching(/version 2 is not one this restore function knows/), reason: expect.stringMatching(/restore DLQ/) }));
+    } finally {
+      logged.mockRestore();
+    }
+    expect(events()).toEqual([]);
+    expect(records).toEqual([expect.objectContaining({ operation: 'restore', outcome: 'failed', tenant: 'later', errorCode: 'INVALID_REQUEST' })]);
+  });
+
   it('ends in one line, with its failure event, a chain whose checkpoint does not say what its last piece wrote last (damaged: the replay could not be checked)', async () => {
     makeTenant('unchecked');
     const before = describeTree(path.join(base, 'unchecked'));

@@ -254,7 +254,8 @@ describe('the coordinating functions', () => {
     });
     t.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: idOf(t, 'AWS::Events::EventBus', { Name: 'openclaw-backup-events' }) },
-      EventPattern: { source: ['openclaw.backup'], 'detail-type': ['OpenClaw Backup Succeeded', 'OpenClaw Backup Failed'] },
+      // Only this account's events: a bus shared with other accounts let them mark a tenant fresh.
+      EventPattern: { source: ['openclaw.backup'], account: [{ Ref: 'AWS::AccountId' }], 'detail-type': ['OpenClaw Backup Succeeded', 'OpenClaw Backup Failed'] },
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [monitor, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 20, MaximumEventAgeInSeconds: 21600 } })],
     });
     t.hasResourceProperties('AWS::Scheduler::Schedule', {

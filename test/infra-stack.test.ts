@@ -925,7 +925,7 @@ describe('schedules, failures and events', () => {
     const topic = logicalId(t, 'AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     t.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: bus },
-      EventPattern: { source: ['openclaw.backup'], 'detail-type': ['OpenClaw Backup Failed', 'OpenClaw Restore Failed'], detail: { trigger: [{ 'anything-but': 'queue' }] } },
+      EventPattern: { source: ['openclaw.backup'], account: [{ Ref: 'AWS::AccountId' }], 'detail-type': ['OpenClaw Backup Failed', 'OpenClaw Restore Failed'], detail: { trigger: [{ 'anything-but': 'queue' }] } },
       Targets: [Match.objectLike({ Arn: { Ref: topic } })],
     });
     t.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
@@ -960,6 +960,8 @@ describe('schedules, failures and events', () => {
       FunctionName: 'openclaw-backup-backup',
       Environment: { Variables: Match.objectLike({ OPENCLAW_EVENT_BUS: 'default' }) },
     });
+    // The default bus is the one an organization is most often let into: the monitor takes this account's events only.
+    t.hasResourceProperties('AWS::Events::Rule', { EventBusName: 'default', EventPattern: Match.objectLike({ source: ['openclaw.backup'], account: [{ Ref: 'AWS::AccountId' }] }) });
   });
 });
 

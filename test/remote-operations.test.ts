@@ -202,6 +202,19 @@ describe('remote executor', () => {
       expect.stringMatching(/^beta\s+1 B\s+1\s+2026-06-01T10:00:00.000Z\s+ok$/),
       '',
     ]);
+    // A tenant the list function could not walk in its invocation: listed with '-' and exit 0, a script could not tell.
+    const notWalked = 'not walked: its walk outlasted the list function\'s invocation (a tenant of some 200,000 files on EFS): tenants list without --stack on a host that mounts the tenant volume sums it';
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({
+      StatusCode: 200,
+      Payload: encode({ tenants: [{ name: 'a-huge', state: 'unreadable', detail: notWalked }, { name: 'beta', state: 'ok', bytes: 1, files: 1, lastModified: '2026-06-01T10:00:00.000Z' }] }) as never,
+    });
+    const unsummed = await run(['tenants', 'list']);
+    expect(unsummed).toEqual({ status: 1, stdout: expect.stringMatching(/^NAME.*STATE\na-huge\s+-\s+-\s+-\s+unreadable: not walked: .*\nbeta\s+1 B/), stderr: 'openclaw: 1 tenant listed without its size and files (its STATE says why): a-huge\n' });
+    expect(JSON.parse((await run(['--json', 'tenants', 'list'])).stdout.split('\n')[0]!)).toMatchObject({ tenants: [{ name: 'a-huge', state: 'unreadable' }, { name: 'beta', state: 'ok' }] });
+    // Names need no walk: exit 0.
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['a-huge', 'beta'] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'a-huge\nbeta\n', stderr: '' });
+
     // Recovery is settled where the volume is mounted, not through the functions.
     const recover = await run(['tenants', 'recover', 'acme', '--keep', 'old']);
     expect(recover.status).toBe(2);

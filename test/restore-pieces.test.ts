@@ -19,6 +19,7 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
+import { acquireTenantLock } from '../shared/tenant/lock.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { describeTree, runCli, tempDir } from './helpers/tree.js';
 
@@ -656,6 +657,29 @@ describe('a restore in pieces', () => {
     expect(hiddenNames()).toEqual([]);
   });
 
+  // A piece whose time went before it could read (here: waiting for the lock its chain's
+  // previous piece still held to hand over) was told it "replays the writes earlier pieces
+  // made, which took all its time", and its chain was ended: a healthy chain, ended by one
+  // late start, and advice (a longer timeout) that had nothing to do with it.
+  it('a later piece whose deadline comes before it reads the archive (a late start) leaves its chain as it was, for its message to come again, and says so', async () => {
+    const chain = newChainId();
+    await piece({ force: true }, { chain, suspend: () => true });
+    const before = await loadRestoreCheckpoint(base, 'acme');
+    const acme = path.join(base, 'acme');
+    const now = describeTree(acme);
+    const held = await acquireTenantLock(base, 'acme', 'restore', { target: `restore chain ${chain}` });
+    const deadline = new AbortController();
+    setTimeout(() => deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out')), 200);
+    setTimeout(() => void held.release(), 600);
+    const error = await piece({ signal: deadline.signal }, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 2 } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^piece 2 of the continuing restore of "acme" was stopped by its deadline before it began to read the archive \(its time went to its start: waiting for the tenant's lock, the leftovers of interrupted operations\): it wrote nothing, the chain goes on from its checkpoint when its message comes again$/);
+    expect(await loadRestoreCheckpoint(base, 'acme')).toEqual(before);
+    expect(describeTree(acme)).toEqual(now);
+    // Delivered again, with its time: the chain goes on (to its end, as any: the tests above).
+    expect(await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme', piece: 2 } })).toMatchObject({ suspended: true, chain, pieces: 2, written: before!.written + 1 });
+  });
+
   // A later piece that cannot create its lock for want of an inode would fail so on every
   // delivery, land in the restore DLQ and leave the tenant busy for a day: it ends the chain.
   it('a later piece with no inode left for its lock ends the chain in one line (checkpoint removed); once inodes are freed the next command removes its staging', async (context) => {
@@ -677,6 +701,48 @@ describe('a restore in pieces', () => {
       expect(error).toBeInstanceOf(FileSystemError);
       expect((error as Error).message).toMatch(/^the continuing restore of "copy" cannot go on: the tenant volume has no room for its lock \(ENOSPC: no inode or no space left\), as it would not on another delivery; the chain ends here, .*: free inodes or space on the volume, then restore again$/);
       expect(existsSync(restoreCheckpointPathFor(onVolume, 'copy'))).toBe(false);
+      rmSync(fill, { recursive: true });
+      await recoverTenant({ tenantsDir: onVolume, tenant: 'copy' }).catch(() => undefined);
+      expect(readdirSync(onVolume).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+      expect(existsSync(path.join(onVolume, 'copy'))).toBe(false);
+    } finally {
+      execFileSync('umount', [volume]);
+    }
+  });
+
+  // The same with the lock of a piece killed mid-way still there (its message comes again):
+  // not taken for a running piece's (handed back on every delivery, the chain left for the
+  // restore DLQ, the tenant busy for a day), but taken over, and the chain ends at its checkpoint.
+  it('a later piece with no inode left, its killed predecessor\'s lock still there, ends the chain in one line as well', async (context) => {
+    const volume = path.join(dir.path, 'volume');
+    mkdirSync(volume);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=400', 'tmpfs', volume], { stdio: 'ignore' });
+    } catch {
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const onVolume = path.join(volume, 'tenants');
+      const chain = newChainId();
+      await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), as: 'copy', pieces: { chain, suspend: () => true } });
+      const dist = path.resolve('dist/shared');
+      const script = `
+        import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
+        import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
+        await restoreTenantPiece({ tenantsDir: ${JSON.stringify(onVolume)}, location: new LocalFileLocation(${JSON.stringify(archivePath)}), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => true, resume: { tenant: 'copy', piece: 2 } } });
+      `;
+      const killed = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, OPENCLAW_TEST_CRASH_AT: 'restore:piece-marked' }, encoding: 'utf8' });
+      expect(killed.signal).toBe('SIGKILL');
+      expect(readdirSync(onVolume).filter((name) => name.includes('lock'))).not.toEqual([]);
+      const fill = path.join(volume, 'fill');
+      mkdirSync(fill);
+      for (let n = 0; statfsSync(volume).ffree > 0; n++) writeFileSync(path.join(fill, String(n)), '');
+      const error = await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), pieces: { chain, suspend: () => true, resume: { tenant: 'copy', piece: 2 } } }).catch((failure: unknown) => failure);
+      // The dead holder's lock is taken over in place (no inode needed); the checkpoint's save then finds none: the chain ends there, in one line.
+      expect(error).toBeInstanceOf(FileSystemError);
+      expect((error as Error).message).toMatch(/^cannot save the checkpoint of the continuing restore of "copy" \(.*\): no inode left on the device/);
+      expect(existsSync(restoreCheckpointPathFor(onVolume, 'copy'))).toBe(false);
+      expect(readdirSync(onVolume)).toEqual([]);
       rmSync(fill, { recursive: true });
       await recoverTenant({ tenantsDir: onVolume, tenant: 'copy' }).catch(() => undefined);
       expect(readdirSync(onVolume).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);

@@ -370,6 +370,7 @@ const FROM_WIRE: { readonly [C in ErrorCode]: (message: string) => OpenClawError
   DRY_RUN_REFUSED: wireOnly('DRY_RUN_REFUSED', 'refused'),
   BACKUP_ALL_INCOMPLETE: wireOnly('BACKUP_ALL_INCOMPLETE', 'failed'),
   TENANTS_SKIPPED: wireOnly('TENANTS_SKIPPED', 'failed'),
+  TENANTS_NOT_SUMMED: wireOnly('TENANTS_NOT_SUMMED', 'failed'),
 };
 
 // ---------------------------------------------------------------------------------------

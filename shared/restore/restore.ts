@@ -326,6 +326,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   let committed = false;
+  /** A later piece whose deadline had come before it began to read the archive. */
+  let lateStart = false;
   try {
     await makeBaseDir();
     await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended }).catch(() => undefined);
@@ -346,6 +348,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       }
     }
 
+    // A later piece whose deadline came during its start (the lock its chain's previous piece
+    // held to hand over, the leftovers' share): it reads and writes nothing, and its chain is as
+    // it was for its message's next delivery, which has an invocation of its own.
+    lateStart = checkpoint !== undefined && signal?.aborted === true;
     const read = await readTenantArchive(location, {
       limits,
       signal,
@@ -470,7 +476,12 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   } catch (caught) {
     let error = caught;
     // Stopped by its deadline before its first write: every piece replays more than this one did.
-    if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {
+    if (lateStart && error instanceof AbortedError) {
+      error = new AbortedError(
+        `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline before it began to read the archive (its time went to its start: waiting for the tenant's lock, the leftovers of interrupted operations): it wrote nothing, the chain goes on from its checkpoint when its message comes again`,
+        { cause: error },
+      );
+    } else if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {
       error = new AbortedError(
         `piece ${checkpoint.pieces + 1} of the continuing restore of "${checkpoint.tenant}" was stopped by its deadline before it wrote anything: it reads the archive again from its start and replays the ${checkpoint.written} writes earlier pieces made, which took all its time, and a next piece replays at least as much; ` +
           `the chain ends here, what it had staged is removed, the slot holds what it held: restore again with a longer timeout for the restore function (up to 900 s), or with the CLI on a host that mounts the tenant volume (one process, no invocation's limit)`,
@@ -491,7 +502,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote
     // nothing and may well succeed when delivered again (the store unreachable).
-    if (checkpoint !== undefined && staging !== undefined && !stoppedWriting && (marked || !mayRetry(error))) {
+    if (checkpoint !== undefined && staging !== undefined && !stoppedWriting && (marked || (!mayRetry(error) && !lateStart))) {
       await removeRestoreCheckpoint(tenantsDir, checkpoint.tenant);
     } else if (checkpoint !== undefined) {
       staging = undefined; // still the chain's
