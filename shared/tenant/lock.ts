@@ -143,6 +143,7 @@ export async function acquireTenantLock(
       if (outcome === 'moved' && emptyHolder !== undefined) await fs.rm(emptyHolder.path, { force: true }).catch(() => undefined);
       if (outcome !== 'contended') takeovers++;
       else if (Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+      else if (attempt.noRoom !== undefined) throw noRoomToJudgeClaim(attempt.noRoom);
       else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
       continue;
     }
@@ -184,11 +185,26 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
  * gives: the file system's clock cannot be read without a file, and a holder elsewhere is
  * never judged gone by it. Else the failure stands.
  */
-async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: string): Promise<CreateOutcome & { readonly holder?: string }> {
+async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: string): Promise<CreateOutcome & { readonly holder?: string; readonly noRoom?: Error }> {
   if (!NO_ROOM.has(errnoCode((error as Error).cause) ?? '')) throw error;
   const held = await readLockFile(lockPathFor(tenantsDir, tenant)).catch(() => undefined);
   if (held === undefined || !(await isLockHolderGoneHere(tenantsDir, tenant))) throw error;
-  return { created: false, fileSystemNowMs: held.mtimeMs };
+  return { created: false, fileSystemNowMs: held.mtimeMs, noRoom: error as Error };
+}
+
+/**
+ * A dead holder's lock, on a disk with no inode left, that another taker's claim keeps from
+ * being taken over: one of another host is judged gone by its age on the file system's clock,
+ * which takes a file to read, so without an inode it never is, however old. The failure is the
+ * missing inode (freeing one lets the next command judge the claim), not a busy tenant: before,
+ * every command said "busy: another command is taking over its lock" (exit 3) for as long as
+ * the disk stayed full.
+ */
+function noRoomToJudgeClaim(noRoom: Error): FileSystemError {
+  return new FileSystemError(
+    `${noRoom.message}; its holder is gone, and a claim to take it over beside it, of a command on another host or one still at work, cannot be judged gone without a file to date it by`,
+    { cause: noRoom.cause },
+  );
 }
 
 /**
@@ -272,7 +288,7 @@ async function createTenantLockFile(
   tenant: string,
   content: string,
   operation: TenantOperation,
-): Promise<CreateOutcome & { readonly holder?: string }> {
+): Promise<CreateOutcome & { readonly holder?: string; readonly noRoom?: Error }> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const temp = path.join(tenantsDir, hiddenNames.lockTemp(tenant));
   try {
