@@ -27,7 +27,9 @@
 // A taker without a claim killed between its rename and the link back may leave a live
 // holder's lock under its aside name: the sweep and a taker with no inode left put that back
 // while the name is free (lock.ts settleMovedAsideLock); a command that creates a lock under
-// the free name first (not the sweep's, or `recover` of that very tenant) runs beside that holder.
+// the free name first (`recover`, `backup` or `restore` of that very tenant, whose sweeps leave
+// it) finds the moved lock in its recovery, renames it over its own and stops busy
+// (lock.ts handBackMovedAsideLock, tenant/slot.ts recoverSlot).
 // Not covered: a holder or taker on another host frozen past STALE_AFTER_MS that wakes up
 // mid-step, and takers of older versions, which make no claim.
 

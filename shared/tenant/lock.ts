@@ -172,7 +172,8 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
   const held = await readLockFile(lockPath);
   // A lookup may be answered from a cache of when there was no lock (a FUSE mount's negative
   // entries): none only if the directory's listing, asked of the file system, lacks it too.
-  if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath));
+  // A live holder's lock that a taker without a claim moved aside, killed before the put-back: that holder runs.
+  if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath)) && !(await liveLockMovedAside(lockPath));
   const record = parseRecord(held.content) ?? (held.content === '' ? (await emptyLockHolder(lockPath, held.ino))?.record : undefined);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
@@ -258,6 +259,38 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   // Its holder is gone, or it is no lock (a file of another kind planted under its name).
   await fs.rm(aside, { force: true });
   return 'removed';
+}
+
+/** Whether a lock moved aside beside `lockPath` names a holder of this pid namespace that lives (judged without a file: no other). */
+async function liveLockMovedAside(lockPath: string): Promise<boolean> {
+  for (const file of await filesBesideLock(lockPath, ['broken']).catch(() => [])) {
+    const moved = await readLockFile(file.path).catch(() => undefined);
+    const holder = moved === undefined ? undefined : (parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined));
+    const owner = holder === undefined ? undefined : localOwner(holder);
+    if (owner !== undefined && isProcessAlive(owner.pid, owner.started)) return true;
+  }
+  return false;
+}
+
+/**
+ * Called by the command that has just taken the tenant's lock, for a lock a taker now gone
+ * moved aside (`aside`; a taker without a claim, no inode left, killed between its rename and
+ * the put-back): if its holder lives, this command's lock was made under the name that taker
+ * left free, and that holder still runs. The name is handed back to it (the moved lock renamed
+ * over the lock just taken, which no one else writes) and the command stops, busy, before its
+ * recovery touches anything of that holder's (a live restore's staging). Before, the recovery
+ * removed the moved lock as the gone taker's leftover, and the command ran beside its holder.
+ * Its holder gone (or no lock there): nothing is done; the recovery removes it.
+ * `fileSystemNowMs`: the file system's clock, by which a holder elsewhere is judged.
+ */
+export async function handBackMovedAsideLock(tenantsDir: string, tenant: string, aside: string, fileSystemNowMs: number): Promise<void> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  const moved = await readLockFile(aside).catch(() => undefined);
+  if (moved === undefined) return;
+  const holder = parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined);
+  if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs)) return;
+  await fs.rename(aside, lockPath);
+  throw busyError(tenant, lockPath, holder, { silentMs: fileSystemNowMs - moved.mtimeMs, staleMs: LOCK_STALE_MS });
 }
 
 /**
