@@ -115,14 +115,14 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     );
   }
   const crontab = crontabCommand();
-  const { replaced, others } = await withCrontabLock(crontabLockPath(), async () => {
+  const { replaced, others } = await withCrontabLock(crontabLockPath(), async (staging) => {
     const edited = withEntry(await readCrontab(crontab), tenant, flags.name, line, flags.replace === true);
     try {
       mkdirSync(path.dirname(paths.log), { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new FileSystemError(`cannot create ${path.dirname(paths.log)}, the directory of the cron's log file: ${errnoMessage(error) ?? (error as Error).message}`);
     }
-    await installCrontab(crontab, edited.text);
+    await installCrontab(crontab, edited.text, staging);
     return { replaced: edited.replaced, others: crontabEntries(edited.text).filter((entry) => !(entry.tenant === tenant && entry.name === flags.name)) };
   });
 
@@ -344,7 +344,7 @@ export async function listLocalCrons(context: CliContext, tenant: string | undef
 export async function removeLocalCron(context: CliContext, tenant: string, name: string): Promise<void> {
   assertCronName(name);
   const crontab = crontabCommand();
-  await withCrontabLock(crontabLockPath(), async () => installCrontab(crontab, withoutEntry(await readCrontab(crontab), tenant, name)));
+  await withCrontabLock(crontabLockPath(), async (staging) => installCrontab(crontab, withoutEntry(await readCrontab(crontab), tenant, name), staging));
   context.output.result({ operation: 'cron-rm', mode: 'local', tenant, name }, [`Removed cron "${name}" of tenant "${tenant}" from this user's crontab`]);
 }
 

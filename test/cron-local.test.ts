@@ -637,4 +637,45 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
     expect(ran.status, ran.stderr).toBe(0);
     expect(existsSync(path.join(backups, `acme-${CRON_DAY}.tar.zst`))).toBe(true);
   });
+
+  // `crontab -` runs in a session of its own and outlives the CLI. Fed through a pipe, it took
+  // the end of what the CLI had written when killed (a socket pair's ~200 KB) for the end of
+  // the crontab: 3426 of 8000 jobs were left. Its input is a file now, read whole.
+  it('installs the whole crontab when cron add is killed while crontab - runs, and the next cron command works and leaves nothing', () => {
+    const jobs = Array.from({ length: 8000 }, (_, i) => `* * * * * /bin/true job${String(i).padStart(4, '0')}`.padEnd(63, '#')).join('\n') + '\n';
+    const theirs = path.join(dir.path, 'theirs.crontab');
+    writeFileSync(theirs, jobs);
+    const installing = path.join(dir.path, 'installing');
+    // crontab, once it has been handed its input: the CLI is killed there.
+    const slowCrontab = path.join(dir.path, 'slow-crontab');
+    writeFileSync(slowCrontab, `#!/bin/sh\n[ "$1" = - ] && touch '${installing}' && sleep 1\nexec crontab "$@"\n`);
+    chmodSync(slowCrontab, 0o755);
+    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
+    const script = [
+      'set -e',
+      'mount -t tmpfs -o mode=1730 tmpfs /var/spool/cron/crontabs',
+      'chgrp crontab /var/spool/cron/crontabs',
+      `crontab ${quote(theirs)}`,
+      `OPENCLAW_CRONTAB=${quote(slowCrontab)} ${cli(...nightly(`${dir.path}/acme-$(date +%F).tar.zst`))} >/dev/null 2>&1 & added=$!`, // (node makes the pipe it shares non-blocking, and crontab -l then lost output)
+      `until [ -e ${quote(installing)} ]; do sleep 0.02; done`,
+      'kill -9 $added',
+      'wait $added || true',
+      // crontab - ends its install on its own.
+      'sleep 2',
+      'echo "=== killed"',
+      'crontab -l',
+      `${cli('cron', 'rm', 'acme', 'nightly')} >/dev/null`,
+      'echo "=== after"',
+      'crontab -l',
+    ].join('\n');
+    const run = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, HOME: home, OPENCLAW_CRONTAB: '' }, maxBuffer: 16 * 1024 * 1024 });
+    expect(run.status, run.stderr).toBe(0);
+    const [, killed, after] = run.stdout.split(/^=== (?:killed|after)\n/m);
+    const ours = killed!.split('\n').filter((line) => line.endsWith('# openclaw:acme:nightly'));
+    expect(ours).toHaveLength(1);
+    expect(killed!.replace(`${ours[0]}\n`, '')).toBe(jobs);
+    expect(after).toBe(jobs);
+    expect(readdirSync(path.join(home, '.openclaw'))).toEqual(['logs']);
+  }, 60_000);
 });

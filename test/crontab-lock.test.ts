@@ -105,6 +105,17 @@ describe('a crontab lock taker killed mid-step', () => {
     expect(leftovers()).toEqual([]);
   }, 30_000);
 
+  it('killed between staging the new crontab and unlinking it: the next cron command removes the staged text, and each edit is given a fresh name for it', async () => {
+    await withCrontabLock(lockPath, async () => undefined);
+    const staged = path.join(path.dirname(lockPath), `crontab.lock.${goneOwner()}.0123456789ab.new`);
+    writeFileSync(staged, '15 * * * * /usr/local/bin/rotate --all\n');
+
+    const given = await withCrontabLock(lockPath, async (staging) => staging);
+    expect(leftovers()).toEqual([]);
+    expect(path.dirname(given)).toBe(path.dirname(lockPath));
+    expect(path.basename(given)).toMatch(new RegExp(`^crontab\\.lock\\.${ownerTag(thisProcess()).replace(/[.]/g, '\\.')}\\.[0-9a-f]{12}\\.new$`));
+  });
+
   it("leaves alone a live taker's files", async () => {
     await withCrontabLock(lockPath, async () => undefined);
     const live = [`crontab.lock.${ownerTag(thisProcess())}.0123456789ab.stale`, `crontab.lock.${ownerTag(thisProcess())}.0123456789ab.tmp`];

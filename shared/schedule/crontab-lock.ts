@@ -7,7 +7,9 @@
 // owner is provably gone (process-owner.ts) is taken over, one held by a live process is
 // waited for: an edit takes milliseconds. Every file a taker makes beside the lock (the
 // temporary lock, a dead lock moved aside, a claim: `crontab.lock.<owner>.<rand>.<kind>`)
-// names its process, so the next holder removes those of a taker killed between two steps.
+// names its process, so the next holder removes those of a taker killed between two steps;
+// so does the file the new crontab is handed to `crontab -` from (`<owner>.<rand>.new`:
+// crontab-runner.ts), should the command be killed before it unlinks it.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -23,13 +25,19 @@ const WAIT_MS = 30_000;
 const POLL_MS = 25;
 /** A lock that names no owner (half-written by a writer without hard links) is taken over once it is this old. */
 const UNREADABLE_STALE_MS = 5_000;
+/** The kind of the file a new crontab is staged in (withCrontabLock's `staging`). */
+const STAGING_KIND = 'new';
 
-/** Holds the crontab lock at `lockPath` while `edit` runs. */
-export async function withCrontabLock<T>(lockPath: string, edit: () => Promise<T>, options: { readonly waitMs?: number } = {}): Promise<T> {
+/**
+ * Holds the crontab lock at `lockPath` while `edit` runs. `edit` is given a name beside the
+ * lock for a file of its own (the new crontab's text, installCrontab's `staging`), which the
+ * next cron command removes should this process be killed before it does.
+ */
+export async function withCrontabLock<T>(lockPath: string, edit: (staging: string) => Promise<T>, options: { readonly waitMs?: number } = {}): Promise<T> {
   const release = await acquire(lockPath, options.waitMs ?? WAIT_MS);
   try {
     await removeLeftovers(lockPath);
-    return await edit();
+    return await edit(besideLockName(lockPath, STAGING_KIND));
   } finally {
     await release();
   }
@@ -89,7 +97,7 @@ function isStale(held: LockFileState, fileSystemNowMs: number): boolean {
  * cannot be removed now is tried again by the next cron command.
  */
 async function removeLeftovers(lockPath: string): Promise<void> {
-  const leftovers = await filesBesideLock(lockPath, ['tmp', 'stale', 'taking'], { ownerless: true }).catch(() => []);
+  const leftovers = await filesBesideLock(lockPath, ['tmp', 'stale', 'taking', STAGING_KIND], { ownerless: true }).catch(() => []);
   const clock = new FileSystemClock(() => besideLockName(lockPath, 'tmp'));
   for (const { path: file, owner, stat } of leftovers) {
     const gone = owner === undefined ? Date.now() - Math.max(stat.mtimeMs, stat.ctimeMs) > STALE_AFTER_MS : await isOwnerGone(owner, stat.mtimeMs, STALE_AFTER_MS, clock);

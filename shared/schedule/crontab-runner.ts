@@ -5,8 +5,10 @@
 // are LocalCronError CRONTAB_FAILED with crontab's own first line of complaint.
 
 import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 
-import { LocalCronError } from '../errors.js';
+import { errnoMessage, LocalCronError } from '../errors.js';
+import { writeWhole } from '../write-whole.js';
 
 /** The user's crontab, '' when there is none yet. */
 export async function readCrontab(command: string): Promise<string> {
@@ -17,10 +19,40 @@ export async function readCrontab(command: string): Promise<string> {
   throw failed(command, 'read', status, stderr);
 }
 
-/** Installs `text` as the user's whole crontab. */
-export async function installCrontab(command: string, text: string): Promise<void> {
-  const { status, stderr } = await runCrontab(command, ['-'], text);
-  if (status !== 0) throw failed(command, 'install', status, stderr);
+/**
+ * Installs `text` as the user's whole crontab. `crontab -` reads it from a file (`staging`,
+ * written whole, opened, then unlinked: nothing stays), not a pipe: `crontab -`, in a session
+ * of its own, outlives this process, and fed through a pipe, it read what this process had
+ * written when killed (the ~200 KB a socket pair buffers), took the end of its input for the end
+ * of the crontab, and installed that: killed mid-install, `cron add` on a crontab of 8000 jobs
+ * left 3426. From a file, it reads the whole text, whatever becomes of this process.
+ */
+export async function installCrontab(command: string, text: string, staging: string): Promise<void> {
+  const input = await stagedInput(staging, text);
+  try {
+    const { status, stderr } = await runCrontab(command, ['-'], input);
+    if (status !== 0) throw failed(command, 'install', status, stderr);
+  } finally {
+    await input.close().catch(() => undefined);
+  }
+}
+
+/** `text` in the file `staging`, opened for reading from its start, its name removed. */
+async function stagedInput(staging: string, text: string): Promise<fs.FileHandle> {
+  try {
+    const written = await fs.open(staging, 'wx', 0o600);
+    try {
+      await writeWhole(written, [Buffer.from(text)]);
+    } finally {
+      await written.close();
+    }
+    const input = await fs.open(staging, 'r');
+    await fs.rm(staging, { force: true }).catch(() => undefined); // else: the next cron command removes it (crontab-lock.ts)
+    return input;
+  } catch (error) {
+    await fs.rm(staging, { force: true }).catch(() => undefined);
+    throw new LocalCronError('CRONTAB_FAILED', `cannot write the new crontab to ${staging}, to install it from: ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
 }
 
 interface Ran {
@@ -29,17 +61,17 @@ interface Ran {
   readonly stderr: string;
 }
 
-function runCrontab(command: string, args: string[], input?: string): Promise<Ran> {
+function runCrontab(command: string, args: string[], input?: fs.FileHandle): Promise<Ran> {
   return new Promise((resolve, reject) => {
     // In a process group (a session) of its own: a Ctrl-C or a hang-up, which the terminal
     // sends to the whole foreground group, would kill `crontab -` mid-install, though the
     // CLI waits for a crontab change it started to finish (cli/main.ts), and under nohup
     // ignores the hang-up. It needs no terminal: its input and output are pipes.
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(command, args, { stdio: [input?.fd ?? 'ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'ENOENT'
@@ -49,9 +81,7 @@ function runCrontab(command: string, args: string[], input?: string): Promise<Ra
             : new LocalCronError('CRONTAB_FAILED', `cannot run ${command}: ${error.message}`, { cause: error }),
       );
     });
-    child.stdin.on('error', () => undefined); // a crontab that exits early: judged by its status
     child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(input ?? '');
   });
 }
 

@@ -27,7 +27,9 @@
 // A taker without a claim killed between its rename and the link back may leave a live
 // holder's lock under its aside name: the sweep and a taker with no inode left put that back
 // while the name is free (lock.ts settleMovedAsideLock); a command that creates a lock under
-// the free name first (not the sweep's, or `recover` of that very tenant) runs beside that holder.
+// the free name first (`recover`, `backup` or `restore` of that very tenant, whose sweeps leave
+// it) finds the moved lock in its recovery, renames it over its own and stops busy
+// (lock.ts handBackMovedAsideLock, tenant/slot.ts recoverSlot).
 // Not covered: a holder or taker on another host frozen past STALE_AFTER_MS that wakes up
 // mid-step, and takers of older versions, which make no claim.
 
@@ -261,6 +263,13 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
 /**
  * Puts the lock moved to `aside` back under `lockPath`, unless that name holds another file
  * by then; whether it did. The link keeps `aside` as a second name, for the caller to remove.
+ * Where no link can be made (a file system without hard links; no inode left for one, as a link
+ * takes on tmpfs), the name is reserved first with an empty file of our own (O_EXCL: fails if
+ * a lock is there), and the lock renamed over it: a rename alone replaces whatever holds the
+ * name, and a lock created between a look at the name and the rename was overwritten (its
+ * holder ran on, beside this lock's). Only with no inode left even for that reservation is the
+ * lock renamed without one: then no lock can be created by anyone (each needs an inode), but for
+ * one freed between the failed reservation and the rename.
  */
 export async function putLockBack(aside: string, lockPath: string): Promise<boolean> {
   try {
@@ -268,13 +277,23 @@ export async function putLockBack(aside: string, lockPath: string): Promise<bool
     return true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    // A link takes an inode on some file systems (tmpfs), which a taker without a claim may lack: back by rename, while the name is free.
     if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code ?? '')) return false;
-    if ((await fs.lstat(lockPath).catch(() => undefined)) !== undefined) return false;
-    return fs.rename(aside, lockPath).then(
-      () => true,
-      () => false,
-    );
+  }
+  const reserved = await writeNewFile(lockPath, '').then(
+    (file) => file.ino,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOSPC' || error.code === 'EDQUOT') return undefined;
+      return null; // another file holds the name (EEXIST), or it cannot be made there
+    },
+  );
+  if (reserved === null) return false;
+  try {
+    await fs.rename(aside, lockPath);
+    return true;
+  } catch {
+    // The lock moved aside is gone meanwhile: the reservation goes too, if it is still ours.
+    if (reserved !== undefined && (await fs.lstat(lockPath).catch(() => undefined))?.ino === reserved) await fs.rm(lockPath, { force: true }).catch(() => undefined);
+    return false;
   }
 }
 

@@ -143,6 +143,7 @@ export async function acquireTenantLock(
       if (outcome === 'moved' && emptyHolder !== undefined) await fs.rm(emptyHolder.path, { force: true }).catch(() => undefined);
       if (outcome !== 'contended') takeovers++;
       else if (Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
+      else if (attempt.noRoom !== undefined) throw noRoomToJudgeClaim(attempt.noRoom);
       else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
       continue;
     }
@@ -171,7 +172,8 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
   const held = await readLockFile(lockPath);
   // A lookup may be answered from a cache of when there was no lock (a FUSE mount's negative
   // entries): none only if the directory's listing, asked of the file system, lacks it too.
-  if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath));
+  // A live holder's lock that a taker without a claim moved aside, killed before the put-back: that holder runs.
+  if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath)) && !(await liveLockMovedAside(lockPath));
   const record = parseRecord(held.content) ?? (held.content === '' ? (await emptyLockHolder(lockPath, held.ino))?.record : undefined);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
@@ -184,11 +186,26 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
  * gives: the file system's clock cannot be read without a file, and a holder elsewhere is
  * never judged gone by it. Else the failure stands.
  */
-async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: string): Promise<CreateOutcome & { readonly holder?: string }> {
+async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: string): Promise<CreateOutcome & { readonly holder?: string; readonly noRoom?: Error }> {
   if (!NO_ROOM.has(errnoCode((error as Error).cause) ?? '')) throw error;
   const held = await readLockFile(lockPathFor(tenantsDir, tenant)).catch(() => undefined);
   if (held === undefined || !(await isLockHolderGoneHere(tenantsDir, tenant))) throw error;
-  return { created: false, fileSystemNowMs: held.mtimeMs };
+  return { created: false, fileSystemNowMs: held.mtimeMs, noRoom: error as Error };
+}
+
+/**
+ * A dead holder's lock, on a disk with no inode left, that another taker's claim keeps from
+ * being taken over: one of another host is judged gone by its age on the file system's clock,
+ * which takes a file to read, so without an inode it never is, however old. The failure is the
+ * missing inode (freeing one lets the next command judge the claim), not a busy tenant: before,
+ * every command said "busy: another command is taking over its lock" (exit 3) for as long as
+ * the disk stayed full.
+ */
+function noRoomToJudgeClaim(noRoom: Error): FileSystemError {
+  return new FileSystemError(
+    `${noRoom.message}; its holder is gone, and a claim to take it over beside it, of a command on another host or one still at work, cannot be judged gone without a file to date it by`,
+    { cause: noRoom.cause },
+  );
 }
 
 /**
@@ -244,6 +261,38 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   return 'removed';
 }
 
+/** Whether a lock moved aside beside `lockPath` names a holder of this pid namespace that lives (judged without a file: no other). */
+async function liveLockMovedAside(lockPath: string): Promise<boolean> {
+  for (const file of await filesBesideLock(lockPath, ['broken']).catch(() => [])) {
+    const moved = await readLockFile(file.path).catch(() => undefined);
+    const holder = moved === undefined ? undefined : (parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined));
+    const owner = holder === undefined ? undefined : localOwner(holder);
+    if (owner !== undefined && isProcessAlive(owner.pid, owner.started)) return true;
+  }
+  return false;
+}
+
+/**
+ * Called by the command that has just taken the tenant's lock, for a lock a taker now gone
+ * moved aside (`aside`; a taker without a claim, no inode left, killed between its rename and
+ * the put-back): if its holder lives, this command's lock was made under the name that taker
+ * left free, and that holder still runs. The name is handed back to it (the moved lock renamed
+ * over the lock just taken, which no one else writes) and the command stops, busy, before its
+ * recovery touches anything of that holder's (a live restore's staging). Before, the recovery
+ * removed the moved lock as the gone taker's leftover, and the command ran beside its holder.
+ * Its holder gone (or no lock there): nothing is done; the recovery removes it.
+ * `fileSystemNowMs`: the file system's clock, by which a holder elsewhere is judged.
+ */
+export async function handBackMovedAsideLock(tenantsDir: string, tenant: string, aside: string, fileSystemNowMs: number): Promise<void> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  const moved = await readLockFile(aside).catch(() => undefined);
+  if (moved === undefined) return;
+  const holder = parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined);
+  if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs)) return;
+  await fs.rename(aside, lockPath);
+  throw busyError(tenant, lockPath, holder, { silentMs: fileSystemNowMs - moved.mtimeMs, staleMs: LOCK_STALE_MS });
+}
+
 /**
  * `heartbeat`: how long the lock has gone untouched, by the file system's clock. A holder on
  * another host (a Lambda invocation killed at its timeout) cannot be asked whether it lives:
@@ -272,7 +321,7 @@ async function createTenantLockFile(
   tenant: string,
   content: string,
   operation: TenantOperation,
-): Promise<CreateOutcome & { readonly holder?: string }> {
+): Promise<CreateOutcome & { readonly holder?: string; readonly noRoom?: Error }> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const temp = path.join(tenantsDir, hiddenNames.lockTemp(tenant));
   try {

@@ -27,6 +27,7 @@ import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, R
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
+import { handBackMovedAsideLock } from './lock.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
@@ -268,8 +269,9 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
  * delete the only copy of a tenant.
  */
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
-  const journal = await readJournal(tenantsDir, tenant);
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
+  await handBackLiveLocks(tenantsDir, leftovers);
+  const journal = await readJournal(tenantsDir, tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
   // (RemovalStoppedError) leave only garbage, never a slot mid-commit. A replay that fails
@@ -602,6 +604,20 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
       if (notices === undefined) throw error;
       notices.push(leftoverNotice(error));
     }
+  }
+}
+
+/** Stops (busy) when a gone taker moved aside the lock of a holder that still runs, handing it the lock's name back (lock.ts handBackMovedAsideLock). */
+async function handBackLiveLocks(tenantsDir: string, leftovers: readonly HiddenName[]): Promise<void> {
+  const movedAside = leftovers.filter((hidden) => hidden.kind === 'lock-broken' && hidden.owner !== undefined);
+  if (movedAside.length === 0) return;
+  const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(movedAside[0]!.tenant)));
+  for (const hidden of movedAside) {
+    const full = path.join(tenantsDir, hidden.name);
+    const stat = await fs.lstat(full).catch(() => undefined);
+    // A live taker's: its own put-back follows.
+    if (stat === undefined || !(await isOwnerGone(hidden.owner!, stat.mtimeMs, STALE_AFTER_MS, clock))) continue;
+    await handBackMovedAsideLock(tenantsDir, hidden.tenant, full, await clock.now());
   }
 }
 
