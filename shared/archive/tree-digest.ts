@@ -322,8 +322,9 @@ function hexOf({ hash, unhashed }: OpenDirectory): string {
  * SHA-256 in hex, in one call: `crypto.hash` (Node 20.12 and later) makes no Hash object,
  * whose native memory (~800 bytes) waits for a collection; a restore checking 200,000
  * directories made one each, 14-18 MiB of its peak RSS. Earlier Node takes `createHash`.
+ * The restore hashes a file's content with it too when the content arrives in one piece (extract.ts).
  */
-const sha256Hex: (bytes: Buffer | string) => string =
+export const sha256Hex: (bytes: Buffer | string) => string =
   typeof (crypto as Partial<typeof crypto>).hash === 'function'
     ? (bytes) => crypto.hash('sha256', bytes, 'hex')
     : (bytes) => createHash('sha256').update(bytes).digest('hex');

@@ -53,7 +53,7 @@ import { rawByteLength } from '../raw-name.js';
 import { release } from '../released-buffers.js';
 import { throwIfAborted } from '../storage/streams.js';
 import { TarReader, type TarHeader } from '../archive/tar-format.js';
-import { TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
+import { sha256Hex, TreeDigest, type DirectoryDigest } from '../archive/tree-digest.js';
 import { chooseTreeWriter } from './choose-tree-writer.js';
 import { ResumingTreeWriter } from './resuming-tree-writer.js';
 import { PathTable } from './path-table.js';
@@ -104,6 +104,8 @@ const DUPLICATE_ENTRY =
   'extract it with GNU tar and archive that tree again';
 /** Progress is reported every this many entries (and for every file over 1 MiB). */
 const PROGRESS_EVERY_ENTRIES = 64;
+/** The content digest of an empty file. */
+const EMPTY_SHA256 = sha256Hex('');
 
 export interface ExtractProgress {
   readonly entries: number;
@@ -249,7 +251,11 @@ type Implied = readonly [parent: number, impliedDirectories: number];
 
 type Body =
   | { readonly kind: 'manifest'; readonly bytes: Buffer; filled: number }
-  | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; readonly hash: Hash }
+  /**
+   * `hash`: made once the content arrives in more than one piece; content that arrives whole
+   * in one piece (nearly every small file) is hashed in one call into `sha256`: no Hash object.
+   */
+  | { readonly kind: 'file'; readonly relPath: string; readonly sink: FileSink; hash: Hash | undefined; sha256: string | undefined }
   /** Content of a left-out entry: read past. */
   | { readonly kind: 'skipped' };
 
@@ -563,7 +569,7 @@ class Extraction {
   }
 
   private startFile(relPath: string, sink: FileSink, size: number): Promise<void> | undefined {
-    this.startBody({ kind: 'file', relPath, sink, hash: createHash('sha256') }, size);
+    this.startBody({ kind: 'file', relPath, sink, hash: undefined, sha256: size === 0 ? EMPTY_SHA256 : undefined }, size);
     return this.remaining === 0 ? this.endBody() : undefined;
   }
 
@@ -630,10 +636,12 @@ class Extraction {
   /** Content of the current entry. */
   data(bytes: Buffer): Promise<void> | undefined {
     const body = this.body!;
+    const whole = bytes.length === this.remaining;
     this.remaining -= bytes.length;
     if (body.kind === 'manifest') body.filled += bytes.copy(body.bytes, body.filled); // the chunk may be handed to the writer thread
     else if (body.kind === 'file') {
-      body.hash.update(bytes);
+      if (whole && body.hash === undefined) body.sha256 = sha256Hex(bytes);
+      else (body.hash ??= createHash('sha256')).update(bytes);
       const pending = body.sink.write(bytes);
       if (pending !== undefined) return this.remaining === 0 ? pending.then(() => this.endBody()) : pending;
     }
@@ -652,7 +660,7 @@ class Extraction {
     const done = body.sink.finish();
     const record = (): undefined => {
       const { size } = body.sink;
-      this.digest.add({ path: body.relPath, type: 'file', size, sha256: body.hash.digest('hex') });
+      this.digest.add({ path: body.relPath, type: 'file', size, sha256: body.sha256 ?? body.hash!.digest('hex') });
       return this.progress(size);
     };
     if (done === undefined) return record();
