@@ -499,7 +499,8 @@ describe('prune in a local directory', () => {
       expect([name, namesNoOne(name)]).toEqual([name, true]);
     }
     // A tenant named by digits alone (tenant names may be) is no date: below a bucket-wide prefix each of its objects would be a request of every prune.
-    for (const name of ['daily/2026-06-01.tar.zst', 'globex-2026-06-01.tar.zst', 'x.tar.zst:acme', 'README.txt', 'notes-2026.txt', 'tar.zst', '', '1001/2026-06-01.tar.zst', '42-2026-06-01.tar.zst', '0042.tar.zst']) {
+    // Nor one named by a word of a date's or an archive's name (tenant names may be `age`, `t`, `tar`): only a day's or month's name starts a date.
+    for (const name of ['daily/2026-06-01.tar.zst', 'globex-2026-06-01.tar.zst', 'x.tar.zst:acme', 'README.txt', 'notes-2026.txt', 'tar.zst', '', '1001/2026-06-01.tar.zst', '42-2026-06-01.tar.zst', '0042.tar.zst', 'age/2026-06-01.tar.zst', 't-2026-06-01.tar.zst', 'tar/20260601.tar.zst', 'enc-1780282800.tar.zst.age', 'z/2026-06-01T03:00:00Z.tar.zst']) {
       expect([name, namesNoOne(name)]).toEqual([name, false]);
     }
   });

@@ -358,15 +358,14 @@ export function namesNoOne(name: string): boolean {
   // It starts with a year (2026, 202606, 20260601T…), seconds since 1970, or a day's or month's
   // name (`Mon-01-Jun-2026.tar.zst`): a tenant may be named by digits alone (`1001/2026-06-01.tar.zst`
   // is tenant 1001's, and below a bucket-wide prefix every prune would look at each of its objects).
+  // A word first must be a day's or month's name: a tenant may be named `age`, `t` or `tar` too (`age/2026-06-01.tar.zst`).
   const first = /[a-z]+|\d+/i.exec(name)?.[0];
-  const dated = first !== undefined && (!/^\d/.test(first) || /^(?:19|20|21)\d\d(?:\d\d){0,5}$/.test(first) || /^[12]\d{9}$/.test(first));
+  const dated = first !== undefined && (DAY_AND_MONTH_NAMES.has(first.toLowerCase()) || /^(?:19|20|21)\d\d(?:\d\d){0,5}$/.test(first) || /^[12]\d{9}$/.test(first));
   return /\d/.test(name) && dated && words.every((word) => DATE_AND_EXTENSION_WORDS.has(word));
 }
 
-const DATE_AND_EXTENSION_WORDS = new Set([
-  ...'t z w jan feb mar apr may jun jul aug sep oct nov dec mon tue wed thu fri sat sun'.split(' '),
-  ...'tar zst zstd age gz tgz xz bz2 gpg enc'.split(' '),
-]);
+const DAY_AND_MONTH_NAMES = new Set('jan feb mar apr may jun jul aug sep oct nov dec mon tue wed thu fri sat sun'.split(' '));
+const DATE_AND_EXTENSION_WORDS = new Set([...DAY_AND_MONTH_NAMES, ...'t z w'.split(' '), ...'tar zst zstd age gz tgz xz bz2 gpg enc'.split(' ')]);
 
 /**
  * Whether a location (bucket and key, or path) holds the tenant's name, as a store that folds
