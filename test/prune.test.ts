@@ -33,7 +33,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
-import { AbortedError, ObjectLockedError, StorageError } from '../shared/errors.js';
+import { AbortedError, ObjectLockedError, PruneStoppedError, StorageError } from '../shared/errors.js';
 import { GONE_REASON, namesNoOne, pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
@@ -1297,6 +1297,45 @@ it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many
   const again = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
   expect(again.removed).toBe(2);
   expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toEqual(['4.tar.zst']);
+});
+
+it('interrupted after finding a backup already gone (another prune at work) and removing one, says how many of each', async () => {
+  const where = path.join(dir.path, 'interrupted-gone');
+  for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', path.join(where, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+  const store = await openStore(where, {});
+  const controller = new AbortController();
+  let removals = 0;
+  // The other prune removed the first one; this one is interrupted as its second removal is done.
+  const racing: ArchiveStore = storeWith(store, {
+    remove: async (...args: Parameters<ArchiveStore['remove']>) => {
+      if (removals === 0) rmSync(args[0].location);
+      const outcome = await store.remove(...args);
+      if (++removals === 2) controller.abort(new AbortedError('interrupted by SIGTERM'));
+      return outcome;
+    },
+  });
+  const error = await pruneBackups({ store: racing, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(PruneStoppedError);
+  expect((error as Error).message).toBe('prune removed 1 of 3 backups; 1 already gone, then stopped (run it again to remove the rest): interrupted by SIGTERM');
+  expect(readdirSync(where).filter((file) => !file.startsWith('.')).sort()).toEqual(['2.tar.zst', '3.tar.zst']);
+});
+
+it('interrupted having removed none but found one already gone, still says it stopped part way (a prune stopped, which a Lambda retry finishes), not stopped before it removed anything', async () => {
+  const where = path.join(dir.path, 'interrupted-all-gone');
+  for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', path.join(where, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+  const store = await openStore(where, {});
+  const controller = new AbortController();
+  const racing: ArchiveStore = storeWith(store, {
+    remove: async (...args: Parameters<ArchiveStore['remove']>) => {
+      rmSync(args[0].location);
+      const outcome = await store.remove(...args);
+      controller.abort(new AbortedError('interrupted by SIGTERM'));
+      return outcome;
+    },
+  });
+  const error = await pruneBackups({ store: racing, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(PruneStoppedError);
+  expect((error as Error).message).toBe('prune removed 0 of 2 backups; 1 already gone, then stopped (run it again to remove the rest): interrupted by SIGTERM');
 });
 
 it('interrupted after a removal the store refused, names the refused one', async () => {

@@ -259,11 +259,13 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
       }
     } catch (error) {
       // Interrupted (Ctrl-C, the Lambda deadline) after some removals: say how far it got, as a failure does.
-      if ((removed > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
+      // Past the listing with some already gone (another prune at work) it is stopped part way too: a run again finishes.
+      if ((removed > 0 || gone > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
         const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
         // The refused are named, as a prune that ran to its end names them: a run again would be refused them again.
         const named = refused.length === 0 ? '' : ` (${refused.slice(0, 3).map((refusal) => refusal.location).join(', ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''})`;
-        throw new PruneStoppedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
+        const goneCount = gone === 0 ? '' : `; ${gone} already gone`;
+        throw new PruneStoppedError(`prune removed ${removed} of ${remove.length} backups${goneCount}${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
       }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
