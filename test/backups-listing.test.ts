@@ -591,7 +591,7 @@ describe('what a listing holds per backup', () => {
       }),
       deletionTerms: async () => ({ versioning: 'off', lifecycle: 'known', objectLock: 'off' }),
       holdOf: async () => undefined,
-      remove: async () => {},
+      remove: async () => 'removed' as const,
     };
     const before = liveBytes();
     const listing = await listBackups(store, 'acme');
@@ -688,7 +688,7 @@ describe('what a listing holds per backup', () => {
       inspect: async (): Promise<ObjectFacts> => ({ head: Buffer.alloc(16, 0x41), metadata: { tenant: 'acme', createdAt: JUNE_1.toISOString() }, storedBytes: 4096 }),
       deletionTerms: async () => ({ versioning: 'off', lifecycle: 'known', objectLock: 'off' }),
       holdOf: async () => undefined,
-      remove: async () => {},
+      remove: async () => 'removed' as const,
     };
     await expect(listBackups(store, 'acme')).rejects.toThrow(/^s3:\/\/b\/backups\/acme\/ holds more than 100000 backups of "acme": give a narrower prefix or directory$/);
   });

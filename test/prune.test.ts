@@ -33,8 +33,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
-import { AbortedError, ObjectLockedError, StorageError } from '../shared/errors.js';
-import { namesNoOne, pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
+import { AbortedError, ObjectLockedError, PruneStoppedError, StorageError } from '../shared/errors.js';
+import { GONE_REASON, namesNoOne, pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -322,10 +322,31 @@ describe('prune in a local directory', () => {
     const listed = await store.list();
     const byName = (name: string) => listed.find((object) => object.name === name)!;
     rmSync(path.join(both, '0.tar.zst')); // the other prune was quicker
-    await store.remove(byName('0.tar.zst'));
+    expect(await store.remove(byName('0.tar.zst'))).toBe('gone');
     writeFileSync(path.join(both, '1.tar.zst'), 'a new archive under the old name');
     await expect(store.remove(byName('1.tar.zst'))).rejects.toThrow(/1\.tar\.zst changed since it was listed: not removed/);
     expect(readdirSync(both).sort()).toEqual(['1.tar.zst', '2.tar.zst', '3.tar.zst']);
+  });
+
+  it('two prunes at once: the one whose turn came second counts none of the removals the other made (removed 0, no bytes), names them skipped as gone, and succeeds', async () => {
+    const twice = path.join(dir.path, 'twice');
+    for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', path.join(twice, `acme-${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+    const store = await openStore(twice, {});
+    // This prune has listed and decided when another prune of the directory runs to its end.
+    let other: PruneResult | undefined;
+    const second: ArchiveStore = storeWith(store, {
+      deletionTerms: async (options?: { signal?: AbortSignal }) => {
+        other = await pruneBackups({ store: await openStore(twice, {}), tenant: 'acme', policy: { last: 1 } });
+        return store.deletionTerms(options);
+      },
+    });
+    const result = await pruneBackups({ store: second, tenant: 'acme', policy: { last: 1 } });
+    expect([other!.removed, other!.bytesRemoved > 0]).toEqual([3, true]);
+    expect(decisions(result).remove).toEqual(['acme-0.tar.zst', 'acme-1.tar.zst', 'acme-2.tar.zst']);
+    expect([result.removed, result.bytesRemoved]).toEqual([0, 0]);
+    expect(result.skipped).toEqual(['acme-0.tar.zst', 'acme-1.tar.zst', 'acme-2.tar.zst'].map((file) => ({ location: path.join(twice, file), reason: GONE_REASON })));
+    expect(result.notes).toContain('3 backups chosen for removal were already gone when their turn came (another prune removed them first?): not counted as removed here');
+    expect(readdirSync(twice).filter((file) => !file.startsWith('.'))).toEqual(['acme-3.tar.zst']);
   });
 
   // `--in` a directory another user may write (the service user's backups, pruned by root):
@@ -478,7 +499,8 @@ describe('prune in a local directory', () => {
       expect([name, namesNoOne(name)]).toEqual([name, true]);
     }
     // A tenant named by digits alone (tenant names may be) is no date: below a bucket-wide prefix each of its objects would be a request of every prune.
-    for (const name of ['daily/2026-06-01.tar.zst', 'globex-2026-06-01.tar.zst', 'x.tar.zst:acme', 'README.txt', 'notes-2026.txt', 'tar.zst', '', '1001/2026-06-01.tar.zst', '42-2026-06-01.tar.zst', '0042.tar.zst']) {
+    // Nor one named by a word of a date's or an archive's name (tenant names may be `age`, `t`, `tar`): only a day's or month's name starts a date.
+    for (const name of ['daily/2026-06-01.tar.zst', 'globex-2026-06-01.tar.zst', 'x.tar.zst:acme', 'README.txt', 'notes-2026.txt', 'tar.zst', '', '1001/2026-06-01.tar.zst', '42-2026-06-01.tar.zst', '0042.tar.zst', 'age/2026-06-01.tar.zst', 't-2026-06-01.tar.zst', 'tar/20260601.tar.zst', 'enc-1780282800.tar.zst.age', 'z/2026-06-01T03:00:00Z.tar.zst']) {
       expect([name, namesNoOne(name)]).toEqual([name, false]);
     }
   });
@@ -591,6 +613,27 @@ describe('prune below an s3rver prefix', () => {
       ['0.tar.zst', rewritten.toISOString()],
       ['2.tar.zst', new Date(JUNE_1 + 2 * DAY).toISOString()],
     ]);
+  });
+
+  it('two prunes at once: the one whose turn came second counts none of the removals the other made (the HEAD before each delete finds it gone)', async () => {
+    for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/twice/acme/${day}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
+    const options = { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' };
+    const store = await openStore('s3://backups/twice/acme/', options);
+    let other: PruneResult | undefined;
+    const second: ArchiveStore = storeWith(store, {
+      deletionTerms: async (signalOptions?: { signal?: AbortSignal }) => {
+        other = await pruneBackups({ store: await openStore('s3://backups/twice/acme/', options), tenant: 'acme', policy: { last: 1 } });
+        return store.deletionTerms(signalOptions);
+      },
+    });
+    const result = await pruneBackups({ store: second, tenant: 'acme', policy: { last: 1 } });
+    expect(other!.removed).toBe(2);
+    expect([result.removed, result.bytesRemoved]).toEqual([0, 0]);
+    expect(result.skipped.map((skip) => [skip.location, skip.reason])).toEqual([
+      ['s3://backups/twice/acme/0.tar.zst', GONE_REASON],
+      ['s3://backups/twice/acme/1.tar.zst', GONE_REASON],
+    ]);
+    expect((await keys()).filter((key) => key!.startsWith('twice/'))).toEqual(['twice/acme/2.tar.zst']);
   });
 
   it('asks no Object Lock retention or legal hold of the backups it removes when the bucket was never versioned (Object Lock needs versioning; s3rver answers neither)', async () => {
@@ -936,6 +979,24 @@ describe('prune against a versioned bucket with Object Lock (S3 mocked)', () => 
     expect(lines.filter((line) => line.includes('note: s3://backups/backups/acme/2026-06-01.tar.zst changed since it was listed (written again?): not removed'))).toHaveLength(1);
   });
 
+  it('counts not as removed a backup another prune deleted first (S3 answers the If-Match delete with 404 NoSuchKey): removed 1, its bytes only; the table says skipped', async () => {
+    retainUntil = new Date(Date.now() - DAY);
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
+      if (input.Key.endsWith('2026-06-01.tar.zst')) throw s3Error('NoSuchKey', 404);
+      return { DeleteMarker: true };
+    });
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = JSON.parse(run.stdout) as PruneResult;
+    expect(result).toMatchObject({ removed: 1, bytesRemoved: bytesOf('backups/acme/2026-06-02.tar.zst').length, skipped: [{ location: 's3://backups/backups/acme/2026-06-01.tar.zst', reason: GONE_REASON }] });
+    const human = await runMain(['tenants', 'prune', 'acme', '--in', 's3://backups/backups/acme/', '--keep-last', '1', '--region', 'us-east-1']);
+    const lines = human.stdout.split('\n');
+    expect(lines[0]).toMatch(/^Kept 1 and removed 1 backup \(/);
+    expect(lines.find((line) => line.includes('2026-06-01.tar.zst') && !line.includes('note:'))).toMatch(/^\s+skipped\s/);
+    expect(lines).toContain('  note: 1 backup chosen for removal was already gone when its turn came (another prune removed it first?): not counted as removed here');
+  });
+
   it('goes on past a backup the store refuses to delete (Object Lock whose retention it could not read), then fails naming it, exit 1', async () => {
     s3.on(GetObjectRetentionCommand).rejects(s3Error('AccessDenied', 403));
     s3.on(GetObjectLegalHoldCommand).rejects(s3Error('AccessDenied', 403));
@@ -1224,8 +1285,9 @@ it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many
   // Interrupted as the second removal is done: the first two are gone, the other two still there.
   const interrupted: ArchiveStore = storeWith(store, {
     remove: async (...args: Parameters<ArchiveStore['remove']>) => {
-      await store.remove(...args);
+      const outcome = await store.remove(...args);
       if (++removals === 2) controller.abort(new AbortedError('interrupted by SIGINT'));
+      return outcome;
     },
   });
   const error = await pruneBackups({ store: interrupted, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
@@ -1235,6 +1297,45 @@ it('interrupted after some removals (Ctrl-C, the Lambda deadline), says how many
   const again = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
   expect(again.removed).toBe(2);
   expect(readdirSync(where).filter((file) => !file.startsWith('.'))).toEqual(['4.tar.zst']);
+});
+
+it('interrupted after finding a backup already gone (another prune at work) and removing one, says how many of each', async () => {
+  const where = path.join(dir.path, 'interrupted-gone');
+  for (let day = 0; day < 4; day++) await backupAt(tenantsDir, 'acme', path.join(where, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+  const store = await openStore(where, {});
+  const controller = new AbortController();
+  let removals = 0;
+  // The other prune removed the first one; this one is interrupted as its second removal is done.
+  const racing: ArchiveStore = storeWith(store, {
+    remove: async (...args: Parameters<ArchiveStore['remove']>) => {
+      if (removals === 0) rmSync(args[0].location);
+      const outcome = await store.remove(...args);
+      if (++removals === 2) controller.abort(new AbortedError('interrupted by SIGTERM'));
+      return outcome;
+    },
+  });
+  const error = await pruneBackups({ store: racing, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(PruneStoppedError);
+  expect((error as Error).message).toBe('prune removed 1 of 3 backups; 1 already gone, then stopped (run it again to remove the rest): interrupted by SIGTERM');
+  expect(readdirSync(where).filter((file) => !file.startsWith('.')).sort()).toEqual(['2.tar.zst', '3.tar.zst']);
+});
+
+it('interrupted having removed none but found one already gone, still says it stopped part way (a prune stopped, which a Lambda retry finishes), not stopped before it removed anything', async () => {
+  const where = path.join(dir.path, 'interrupted-all-gone');
+  for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', path.join(where, `${day}.tar.zst`), new Date(JUNE_1 + day * DAY));
+  const store = await openStore(where, {});
+  const controller = new AbortController();
+  const racing: ArchiveStore = storeWith(store, {
+    remove: async (...args: Parameters<ArchiveStore['remove']>) => {
+      rmSync(args[0].location);
+      const outcome = await store.remove(...args);
+      controller.abort(new AbortedError('interrupted by SIGTERM'));
+      return outcome;
+    },
+  });
+  const error = await pruneBackups({ store: racing, tenant: 'acme', policy: { last: 1 }, signal: controller.signal }).catch((caught: unknown) => caught);
+  expect(error).toBeInstanceOf(PruneStoppedError);
+  expect((error as Error).message).toBe('prune removed 0 of 2 backups; 1 already gone, then stopped (run it again to remove the rest): interrupted by SIGTERM');
 });
 
 it('interrupted after a removal the store refused, names the refused one', async () => {

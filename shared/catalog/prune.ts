@@ -102,7 +102,7 @@ export interface PruneResult {
   readonly remove: readonly PruneDecision[];
   /** How many were removed (0 in a dry run). */
   readonly removed: number;
-  /** Chosen for removal but not removed: changed since the listing (empty in a dry run). */
+  /** Chosen for removal but not removed by this run: changed since the listing, or already gone (empty in a dry run). */
   readonly skipped: readonly PruneSkip[];
   readonly bytesRemoved: number;
   /** The newest verified backup, kept whatever the policy says. */
@@ -152,6 +152,7 @@ export const NO_RULE_REASON = 'no keep rule matches';
 export const FUTURE_REASON = 'dated in the future (made on a host whose clock was ahead?): counted by no rule';
 export const UNCONFIRMED_REASON = 'not shown whole: encrypted, piped or archived, and no size tag from its backup nor verification mark (completed by another tool, or its backup could not tag it?); counted by no rule';
 export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
+export const GONE_REASON = 'already gone when its turn came (another prune removed it first?): not counted as removed';
 
 export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {
   const { store, tenant, policy, signal } = request;
@@ -245,17 +246,26 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   let bytesRemoved = 0;
   const skipped: PruneSkip[] = [];
   const refused: { readonly location: string; readonly error: StorageError }[] = [];
+  let gone = 0;
   for (const entry of remove) {
     try {
       throwIfAborted(signal);
-      await store.remove(storedObject(entry), { signal });
+      // Gone before its turn (another prune of the same place was quicker): not this run's removal, so not counted in
+      // removed nor bytesRemoved (two prunes at once had each said it removed them all, doubling the success events' sums).
+      if ((await store.remove(storedObject(entry), { signal })) === 'gone') {
+        gone += 1;
+        skipped.push({ location: entry.location, reason: GONE_REASON });
+        continue;
+      }
     } catch (error) {
       // Interrupted (Ctrl-C, the Lambda deadline) after some removals: say how far it got, as a failure does.
-      if ((removed > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
+      // Past the listing with some already gone (another prune at work) it is stopped part way too: a run again finishes.
+      if ((removed > 0 || gone > 0 || refused.length > 0) && (signal?.aborted === true || isAbortError(error))) {
         const reason = signal?.aborted === true ? abortedError(signal) : (error as Error);
         // The refused are named, as a prune that ran to its end names them: a run again would be refused them again.
         const named = refused.length === 0 ? '' : ` (${refused.slice(0, 3).map((refusal) => refusal.location).join(', ')}${refused.length > 3 ? ` and ${refused.length - 3} more` : ''})`;
-        throw new PruneStoppedError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
+        const goneCount = gone === 0 ? '' : `; ${gone} already gone`;
+        throw new PruneStoppedError(`prune removed ${removed} of ${remove.length} backups${goneCount}${refusedCount(refused)}${named}, then stopped (run it again to remove the rest): ${reason.message}`, { cause: error });
       }
       if (error instanceof StorageError && error.code === 'CHANGED') {
         skipped.push({ location: entry.location, reason: CHANGED_REASON });
@@ -279,7 +289,10 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     throw new StorageError(`prune removed ${removed} of ${remove.length} backups${refusedCount(refused)}: ${first.error.message}${others}`, 'ACCESS_DENIED', { cause: first.error });
   }
   const uploads = await staleUploads(request, dryRun, notes);
-  return { ...result, ...uploads, notes: [...notes, ...skipped.map((skip) => `${skip.location} ${skip.reason}`)], removed, bytesRemoved, skipped };
+  // The changed are named one by one; the gone (any number, where two prunes ran at once) in one note.
+  const goneNote = gone === 0 ? [] : [`${gone === 1 ? '1 backup' : `${gone} backups`} chosen for removal ${gone === 1 ? 'was' : 'were'} already gone when ${gone === 1 ? 'its' : 'their'} turn came (another prune removed ${gone === 1 ? 'it' : 'them'} first?): not counted as removed here`];
+  const changedNotes = skipped.filter((skip) => skip.reason !== GONE_REASON).map((skip) => `${skip.location} ${skip.reason}`);
+  return { ...result, ...uploads, notes: [...notes, ...changedNotes, ...goneNote], removed, bytesRemoved, skipped };
 }
 
 /**
@@ -347,15 +360,14 @@ export function namesNoOne(name: string): boolean {
   // It starts with a year (2026, 202606, 20260601T…), seconds since 1970, or a day's or month's
   // name (`Mon-01-Jun-2026.tar.zst`): a tenant may be named by digits alone (`1001/2026-06-01.tar.zst`
   // is tenant 1001's, and below a bucket-wide prefix every prune would look at each of its objects).
+  // A word first must be a day's or month's name: a tenant may be named `age`, `t` or `tar` too (`age/2026-06-01.tar.zst`).
   const first = /[a-z]+|\d+/i.exec(name)?.[0];
-  const dated = first !== undefined && (!/^\d/.test(first) || /^(?:19|20|21)\d\d(?:\d\d){0,5}$/.test(first) || /^[12]\d{9}$/.test(first));
+  const dated = first !== undefined && (DAY_AND_MONTH_NAMES.has(first.toLowerCase()) || /^(?:19|20|21)\d\d(?:\d\d){0,5}$/.test(first) || /^[12]\d{9}$/.test(first));
   return /\d/.test(name) && dated && words.every((word) => DATE_AND_EXTENSION_WORDS.has(word));
 }
 
-const DATE_AND_EXTENSION_WORDS = new Set([
-  ...'t z w jan feb mar apr may jun jul aug sep oct nov dec mon tue wed thu fri sat sun'.split(' '),
-  ...'tar zst zstd age gz tgz xz bz2 gpg enc'.split(' '),
-]);
+const DAY_AND_MONTH_NAMES = new Set('jan feb mar apr may jun jul aug sep oct nov dec mon tue wed thu fri sat sun'.split(' '));
+const DATE_AND_EXTENSION_WORDS = new Set([...DAY_AND_MONTH_NAMES, ...'t z w'.split(' '), ...'tar zst zstd age gz tgz xz bz2 gpg enc'.split(' ')]);
 
 /**
  * Whether a location (bucket and key, or path) holds the tenant's name, as a store that folds

@@ -156,10 +156,11 @@ export interface ArchiveStore {
   holdOf(object: StoredObject, options?: ReadOptions): Promise<ObjectHold | undefined>;
   /**
    * Removes the archive (and its verification mark). Refuses (StorageError CHANGED) when the
-   * object is no longer the one listed, where the store can tell; one already gone counts as
-   * removed (another prune was quicker).
+   * object is no longer the one listed, where the store can tell. One already gone is no
+   * failure (another prune was quicker): 'gone', where the store can tell that this call found
+   * nothing to remove, so a prune counts only what it removed itself; else 'removed'.
    */
-  remove(object: StoredObject, options?: ReadOptions): Promise<void>;
+  remove(object: StoredObject, options?: ReadOptions): Promise<'removed' | 'gone'>;
   /**
    * Removes the verification marks the last `list` saw whose archive is gone: what a prune
    * killed between removing an archive and its mark leaves (stores whose marks live apart

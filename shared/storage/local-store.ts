@@ -195,8 +195,8 @@ export class LocalArchiveStore implements ArchiveStore {
     return undefined;
   }
 
-  /** Removes the archive; one already gone (another prune of the same directory) is removed, as S3's DeleteObject has it. */
-  async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
+  /** Removes the archive; one already gone (another prune of the same directory) is 'gone', no failure. */
+  async remove(object: StoredObject, options: ReadOptions = {}): Promise<'removed' | 'gone'> {
     throwIfAborted(options.signal);
     let directory: number | undefined;
     if (CAN_CHECK_OPENED_PATHS) {
@@ -205,12 +205,13 @@ export class LocalArchiveStore implements ArchiveStore {
       } catch (error) {
         // Its directory gone (or no longer one): so is the file listed in it.
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return 'gone';
         throw this.fsError(error, dirname(object.location));
       }
     }
     // The name in the pinned directory: a directory on the way swapped later leads nowhere else.
     const at = (file: string) => (directory === undefined ? file : `${FD_LINKS}${directory}/${basename(file)}`);
+    let outcome: 'removed' | 'gone' = 'gone';
     try {
       const now = await lstat(at(object.location)).catch((error: unknown) => {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -226,14 +227,20 @@ export class LocalArchiveStore implements ArchiveStore {
         ) {
           throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
         }
-        await unlink(at(object.location)).catch((error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location, 'remove');
-        });
+        // ENOENT: another prune unlinked it between the two calls.
+        outcome = await unlink(at(object.location)).then(
+          () => 'removed' as const,
+          (error: unknown) => {
+            if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.fsError(error, object.location, 'remove');
+            return 'gone' as const;
+          },
+        );
       }
       await unlink(at(verifiedMarkPath(object.location))).catch(() => undefined);
     } finally {
       if (directory !== undefined) closeSync(directory);
     }
+    return outcome;
   }
 
   async removeStrayMarks(options: ReadOptions = {}): Promise<void> {

@@ -446,18 +446,25 @@ export class S3ArchiveStore implements ArchiveStore {
     };
   }
 
-  async remove(object: StoredObject, options: ReadOptions = {}): Promise<void> {
+  /**
+   * 'gone' where S3 said the key was not there (the conditional delete's 404, or the HEAD's):
+   * an unconditional DeleteObject answers 204 either way, so one removed by another between
+   * the HEAD and it is taken for 'removed'.
+   */
+  async remove(object: StoredObject, options: ReadOptions = {}): Promise<'removed' | 'gone'> {
     const sdk = await loadS3Sdk();
     if (this.conditionalDeletes && object.etag !== undefined) {
-      if ((await this.deleteIfMatch(sdk, object, quotedEtag(object.etag), options.signal)) === 'done') return;
+      const conditional = await this.deleteIfMatch(sdk, object, quotedEtag(object.etag), options.signal);
+      if (conditional !== 'refused') return conditional;
       this.conditionalDeletes = false;
     }
-    if (!(await this.stillAsListed(sdk, object, options.signal))) return;
+    if (!(await this.stillAsListed(sdk, object, options.signal))) return 'gone';
     await this.call(
       (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
       options.signal,
       object.location,
     );
+    return 'removed';
   }
 
   async unfinishedUploads(options: UploadsOptions = {}): Promise<UnfinishedUpload[] | undefined> {
@@ -567,21 +574,21 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 
   /** DeleteObject with If-Match: 'done' (deleted, or already gone), or 'refused' when the store does not take the header. */
-  private async deleteIfMatch(sdk: S3Sdk, object: StoredObject, etag: string, signal: AbortSignal | undefined): Promise<'done' | 'refused'> {
+  private async deleteIfMatch(sdk: S3Sdk, object: StoredObject, etag: string, signal: AbortSignal | undefined): Promise<'removed' | 'gone' | 'refused'> {
     try {
       await this.answered(
         signal,
         (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object), IfMatch: etag }), { abortSignal }),
         object.location,
       );
-      return 'done';
+      return 'removed';
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
       if (error instanceof OpenClawError) throw error;
       const name = s3ErrorName(error) ?? '';
       const status = s3StatusCode(error);
       if (status === 412 || name === 'PreconditionFailed' || name === 'ConditionalRequestConflict') throw changedSinceListed(object, error);
-      if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket')) return 'done';
+      if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket')) return 'gone';
       if (REFUSES_CONDITION.has(name) || status === 501) return 'refused';
       throw translateS3Error(error, this.context(object.location));
     }
