@@ -74,7 +74,8 @@ function chainLine(chain: ChainRecovery): string {
 function restoreChainLine(chain: NonNullable<RecoverResult['restoreChain']>): string {
   const from = chain.location === undefined ? '' : ` from ${chain.location}`;
   if (chain.outcome === 'continuing') {
-    return `a restore in pieces${from} continues (checkpoint saved ${chain.savedAt ?? 'recently'}): left alone; recover ends it after ${chain.endsAfter} if no piece saves it before`;
+    const whose = chain.foreign === undefined ? '' : `; its checkpoint is ${chain.foreign}: the restore function's user's, if its EFS access point is not the base dir's owner`;
+    return `a restore in pieces${from} continues (checkpoint saved ${chain.savedAt ?? 'recently'}${whose}): left alone; recover ends it after ${chain.endsAfter} if no piece saves it before`;
   }
   const why =
     chain.why === 'stale'

@@ -348,11 +348,18 @@ export interface OwnFileRead {
 export async function notSavedByThisTool(baseDir: string, read: OwnFileRead): Promise<string | undefined> {
   const self = process.geteuid?.();
   if (self === undefined) return undefined;
-  if ((read.mode & 0o022) !== 0) return `writable by ${(read.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(read.mode & 0o7777).toString(8).padStart(4, '0')}; saved 0600)`;
+  const writable = writableByOthers(read);
+  if (writable !== undefined) return writable;
   if (read.uid === self) return undefined;
   const baseOwner = (await fs.stat(baseDir)).uid;
   if (read.uid === baseOwner) return undefined;
   return `owned by uid ${read.uid}, neither this process's user (uid ${self}) nor the base dir's owner (uid ${baseOwner})`;
+}
+
+/** What makes a file read from the base dir one others than its owner may have written (it is saved 0600), or undefined. */
+export function writableByOthers(read: OwnFileRead): string | undefined {
+  if ((read.mode & 0o022) === 0) return undefined;
+  return `writable by ${(read.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(read.mode & 0o7777).toString(8).padStart(4, '0')}; saved 0600)`;
 }
 
 /** readOwnFile, with the uid and mode of the file read (whose records the caller may trust: the restore journal's writer). */

@@ -23,7 +23,8 @@ import type { OperationRecord } from '../functions/metrics.js';
 import { restoreHandler } from '../functions/restore-handler.js';
 import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
-import { loadRestoreCheckpoint, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
+import { loadRestoreCheckpoint, MAX_REWRITES, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
+import { RESTORE_PIECE_RECEIVES } from '../shared/control-plane/deployment.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
 import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
@@ -220,6 +221,41 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(describeTree(path.join(base, 'late-stop'))).toEqual(describeTree(path.join(base, 'acme')));
     expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'late-stop' }) }]);
     expect(hidden().filter((name) => name.includes('-late-stop'))).toEqual([]);
+  });
+
+  // Every delivery of a piece stopped by its deadline once it wrote (replay and rewrite outlast
+  // the invocation each time): the queue receives the message at most RESTORE_PIECE_RECEIVES
+  // times, then moves it to the restore DLQ. With MAX_REWRITES 2 and three receives, the
+  // delivery that ends the chain (the fourth) never came: the message sat in the DLQ, no
+  // event, the tenant busy for the abandon time.
+  it('a piece stopped by its deadline after it began writing on every delivery: its last receive before the restore DLQ ends the chain, one Failed event, nothing left', async () => {
+    expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'loop-stop' }, budgetContext('req-l1'))).toMatchObject({ suspended: true });
+    const real = deps();
+    const stopping = {
+      ...real,
+      operations: {
+        ...real.operations,
+        restorePiece: (command: Parameters<NonNullable<typeof real.operations.restorePiece>>[0], hooks: Parameters<NonNullable<typeof real.operations.restorePiece>>[1]) => {
+          const deadline = new AbortController();
+          const suspend = () => {
+            deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+            return false;
+          };
+          return real.operations.restorePiece!(command, { ...hooks, signal: deadline.signal, pieces: { ...hooks.pieces, suspend } });
+        },
+      },
+    };
+    expect(RESTORE_PIECE_RECEIVES).toBeGreaterThanOrEqual(MAX_REWRITES + 3); // one receive spare
+    const body = encodeRestoreWorkMessage(queue.shift()!);
+    let answer: unknown;
+    for (let receive = 1; receive <= RESTORE_PIECE_RECEIVES; receive++) {
+      answer = await restoreQueueHandler(stopping)({ Records: [{ messageId: 'l', body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: String(receive) } }] }, budgetContext(`req-l${receive + 1}`));
+      if (receive < RESTORE_PIECE_RECEIVES && (answer as { batchItemFailures: unknown[] }).batchItemFailures.length === 0) break;
+    }
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'loop-stop', error: expect.objectContaining({ message: expect.stringMatching(/cannot go on: 3 pieces in a row were killed while they wrote past its checkpoint/) }) }) }]);
+    expect(existsSync(path.join(base, 'loop-stop'))).toBe(false);
+    expect(hidden().filter((name) => name.includes('-loop-stop'))).toEqual([]);
   });
 
   it('a chain that stopped continuing, ended by the recovery of a later backup or restore of the tenant: one failure event (CONTINUATION_ENDED), its late message does nothing', async () => {

@@ -15,7 +15,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { Duration } from 'aws-cdk-lib';
 import { fixtureApp, removeTestOutdirs } from '../infra/fixtures/app.js';
 import { BackupFanOut } from '../infra/backup-fanout.js';
-import { WORK_REDELIVERY_MARGIN_MS } from '../shared/control-plane/deployment.js';
+import { RESTORE_PIECE_RECEIVES, WORK_REDELIVERY_MARGIN_MS } from '../shared/control-plane/deployment.js';
 import { LOCK_STALE_MS } from '../shared/tenant/lock.js';
 import { backupReadBudgetMiBps, defaultBackupConcurrency } from '../infra/backup-concurrency.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
@@ -134,13 +134,13 @@ describe('the work queue', () => {
     t.hasOutput('BackupConcurrency', { Value: '100' });
   });
 
-  it('hands each next piece of a restore in pieces to the restore function through a queue of its own, sent only by that function, with a DLQ after three attempts', () => {
+  it('hands each next piece of a restore in pieces to the restore function through a queue of its own, sent only by that function, with a DLQ after five attempts (a chain\'s rewrite cap ends it first)', () => {
     const t = template();
     const restoreQueue = queue(t, 'openclaw-backup-restore-work');
     const dlq = queue(t, 'openclaw-backup-restore-work-dlq');
     const visibility = resources(t, 'AWS::SQS::Queue')[restoreQueue]!.Properties;
     const timeout = resources(t, 'AWS::Lambda::Function')[fn(t, 'restore')]!.Properties.Timeout as number;
-    expect(visibility).toMatchObject({ RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 3 }, SqsManagedSseEnabled: true });
+    expect(visibility).toMatchObject({ RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: RESTORE_PIECE_RECEIVES }, SqsManagedSseEnabled: true });
     expect(visibility.VisibilityTimeout as number).toBeGreaterThanOrEqual(timeout + WORK_REDELIVERY_MARGIN_MS / 1000);
     t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: fn(t, 'restore') },

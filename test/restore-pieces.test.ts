@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { generateIdentity } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
-import { newChainId } from '../shared/backup/continuation.js';
+import { DEFAULT_ABANDON_AFTER_MS, newChainId } from '../shared/backup/continuation.js';
 import { AbortedError, StorageError, TenantBusyError, FileSystemError } from '../shared/errors.js';
 import { restoreTenant, restoreTenantPiece, type RestorePieces, type RestoreRequest, type RestoreSuspended } from '../shared/restore/restore.js';
 import { loadRestoreCheckpoint, restoreCheckpointPathFor, type EndedRestoreChain } from '../shared/restore/restore-continuation.js';
@@ -595,18 +595,57 @@ describe('a restore in pieces', () => {
   });
 
   // Pieces run as the access point's user (uid 1001) on a base dir another owns (uid 1000):
-  // root's `tenants recover` on the gateway had ended the live chain and said it "stopped
-  // continuing or whose checkpoint was damaged", and nothing said no event would come.
-  it('tenants recover (root) of a chain whose checkpoint another user saved says why it ended it, what to change, and that no completion event comes', async () => {
+  // root's CLI on the gateway took the functions' live checkpoint for "not ours" and ended the
+  // chain: `tenants recover` ended it, and `tenants restore --as copy` (no --force) recovered it
+  // first, in silence, and restored in its place (its staging moved aside as not-removed).
+  it('root\'s CLI leaves a live chain whose checkpoint another user saved alone (recover, restore, backup refused busy, saying whose it is); the chain goes on and comes out whole', async () => {
     const chain = newChainId();
     await piece({ as: 'copy' }, { chain, suspend: () => true });
-    chownSync(restoreCheckpointPathFor(base, 'copy'), 4242, 4242);
-    const run = runCli(['tenants', 'recover', 'copy'], { env: { OPENCLAW_TENANTS_DIR: base } });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(
-      /^Tenant "copy": ended a restore in pieces whose checkpoint is not one this tool saved \(owned by uid 4242, neither this process's user \(uid 0\) nor the base dir's owner \(uid 0\)\); if that user is the restore function's \(the EFS access point's\), the chain was live: give the base dir to that user \(chown\), so that recovery trusts what the functions save there: what it had staged was removed, the slot holds what it held; no completion event comes for it \(recover publishes none, and a piece of it still queued finds it ended and skips\): restore again$/m,
+    const checkpointFile = restoreCheckpointPathFor(base, 'copy');
+    chownSync(checkpointFile, 4242, 4242);
+    const left = hiddenNames();
+    const env = { OPENCLAW_TENANTS_DIR: base };
+    const recovered = runCli(['tenants', 'recover', 'copy'], { env });
+    expect(recovered.stderr).toBe('');
+    expect(recovered.status).toBe(0);
+    expect(recovered.stdout).toMatch(
+      /^Tenant "copy": a restore in pieces from .*acme\.tar\.zst continues \(checkpoint saved \S+; its checkpoint is owned by uid 4242, neither this process's user \(uid 0\) nor the base dir's owner \(uid 0\): the restore function's user's, if its EFS access point is not the base dir's owner\): left alone; recover ends it after \S+ if no piece saves it before$/m,
     );
+    for (const args of [['tenants', 'restore', '--from', archivePath, '--as', 'copy'], ['tenants', 'backup', 'copy', '--to', path.join(dir.path, 'copy.tar.zst')]]) {
+      const refused = runCli(args, { env });
+      expect(refused.status, refused.stdout).toBe(3);
+      expect(refused.stderr).toMatch(/^openclaw: tenant "copy" is busy: a restore of it continues across invocations \(checkpoint .*, saved \S+ by uid 4242: the restore function's user, if its EFS access point is not the base dir's owner\); /);
+    }
+    expect(hiddenNames()).toEqual(left);
+    expect(existsSync(path.join(base, 'copy'))).toBe(false);
+    // The pieces' own user saved it (this one, in the test): the chain goes on from where it was.
+    chownSync(checkpointFile, 0, 0);
+    let result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+    while ('suspended' in result) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+    expect(result).toMatchObject({ tenant: 'copy', verified: true });
+    chmodSync(path.join(base, 'copy', 'locked'), 0o555);
+    expect(describeTree(path.join(base, 'copy'))).toEqual(original);
+    expect(hiddenNames()).toEqual([]);
+  });
+
+  it('another user\'s checkpoint is ended by root\'s recover once stale, and at once when others may write it', async () => {
+    const env = { OPENCLAW_TENANTS_DIR: base };
+    const chain = newChainId();
+    await piece({ as: 'copy' }, { chain, suspend: () => true });
+    const checkpointFile = restoreCheckpointPathFor(base, 'copy');
+    chownSync(checkpointFile, 4242, 4242);
+    const past = new Date(Date.now() - 2 * DEFAULT_ABANDON_AFTER_MS);
+    utimesSync(checkpointFile, past, past);
+    const stale = runCli(['tenants', 'recover', 'copy'], { env });
+    expect(stale.status, stale.stderr).toBe(0);
+    expect(stale.stdout).toMatch(/^Tenant "copy": ended a restore in pieces from .* that stopped continuing \(no piece since \S+\): what it had staged was removed/m);
+    expect(hiddenNames()).toEqual([]);
+    await piece({ as: 'copy' }, { chain: newChainId(), suspend: () => true });
+    chownSync(checkpointFile, 4242, 4242);
+    chmodSync(checkpointFile, 0o620);
+    const writable = runCli(['tenants', 'recover', 'copy'], { env });
+    expect(writable.status, writable.stderr).toBe(0);
+    expect(writable.stdout).toMatch(/^Tenant "copy": ended a restore in pieces whose checkpoint is not one this tool saved \(writable by its group \(mode 0620; saved 0600\)\): what it had staged was removed/m);
     expect(hiddenNames()).toEqual([]);
   });
 

@@ -66,6 +66,16 @@ export function restoreQueueName(stack: string): string {
   return `${stack}-restore-work`;
 }
 
+/**
+ * Receives of a piece's message on the restore queue before it goes to the restore DLQ (the
+ * stack's maxReceiveCount): pieces killed or stopped by their deadline after they wrote use a
+ * receive each, and the one that ends their chain (one line, one Failed event) is receive
+ * MAX_REWRITES + 2 (restore/restore-continuation.ts); one more is spare for a delivery handed
+ * back before it wrote (the store unreachable). With 3, that ending receive never came: the
+ * message sat in the DLQ, no event, the tenant busy for the abandon time.
+ */
+export const RESTORE_PIECE_RECEIVES = 5;
+
 export function restoreDeadLetterQueueName(stack: string): string {
   return `${stack}-restore-work-dlq`;
 }

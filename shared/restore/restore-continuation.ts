@@ -29,7 +29,7 @@ import path from 'node:path';
 
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
-import { notSavedByThisTool, readOwnFileIfPresent } from '../file-access.js';
+import { notSavedByThisTool, readOwnFileIfPresent, writableByOthers } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
 import { replaceFileWhole } from '../write-whole.js';
@@ -120,14 +120,19 @@ export class UnreadableRestoreCheckpointError extends FileSystemError {
 
 /**
  * A checkpoint this tool did not save, or one others may have written: owned by a user who is
- * neither this process's nor the base dir's owner, or writable by its group or others. Nothing
- * of it is trusted: recovery ends its chain.
+ * neither this process's nor the base dir's owner, or writable by its group or others. No piece
+ * goes on from it (a planted count commits a tree missing what it skips). Recovery ends its
+ * chain at once when others may have written it; one another user saved (the restore
+ * function's user, seen by root on a gateway whose base dir that user does not own) stays live
+ * until it is stale (restoreChainState), unless a piece of a chain finds it.
  */
 export class ForeignRestoreCheckpointError extends UnreadableRestoreCheckpointError {
   constructor(
     message: string,
     /** What is wrong with it, for the chain's failure event. */
     readonly reason: string,
+    /** The checkpoint, when it is only another user's (mode 0600) and well-formed. */
+    readonly checkpoint?: RestoreCheckpoint,
   ) {
     super(message, false);
   }
@@ -150,21 +155,29 @@ export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string):
   if (read === undefined) return undefined;
   const foreign = await notSavedByThisTool(tenantsDir, read);
   if (foreign !== undefined) {
-    throw new ForeignRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, foreign);
+    const wellFormed = writableByOthers(read) === undefined ? parseRestoreCheckpoint(read.bytes, tenant, file, () => undefined) : undefined;
+    throw new ForeignRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, foreign, wellFormed);
   }
-  const text = read.bytes.toString('utf8');
+  return parseRestoreCheckpoint(read.bytes, tenant, file, (error) => {
+    throw error;
+  });
+}
+
+/** The checkpoint `bytes` hold, or what `unreadable` makes of why they do not read as one. */
+function parseRestoreCheckpoint(bytes: Buffer, tenant: string, file: string, unreadable: (error: UnreadableRestoreCheckpointError) => undefined): RestoreCheckpoint | undefined {
+  const text = bytes.toString('utf8');
   if (LATER_MAGIC.test(text.slice(0, 16))) {
-    throw new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) was written by a later version of openclaw`, true);
+    return unreadable(new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) was written by a later version of openclaw`, true));
   }
-  const damaged = () => new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is damaged`, false);
-  if (!text.startsWith(MAGIC)) throw damaged();
+  const damaged = () => unreadable(new UnreadableRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is damaged`, false));
+  if (!text.startsWith(MAGIC)) return damaged();
   let parsed: RestoreCheckpoint;
   try {
     parsed = JSON.parse(text.slice(MAGIC.length)) as RestoreCheckpoint;
   } catch {
-    throw damaged();
+    return damaged();
   }
-  if (!isCheckpoint(parsed, tenant)) throw damaged();
+  if (!isCheckpoint(parsed, tenant)) return damaged();
   return parsed;
 }
 
@@ -252,15 +265,19 @@ export interface EndedRestoreChain {
  * directory is the chain's, left alone), `abandoned` (no piece saved it for `abandonAfterMs`,
  * its first piece was killed before it handed over, or it is damaged:
  * the caller removes it, then settles the staging as any interrupted restore's), or none.
- * A checkpoint of a later version counts as live: that version may still go on with it.
+ * A checkpoint of a later version counts as live: that version may still go on with it. One
+ * only another user saved (mode 0600, well-formed: the restore function's, read by root on a
+ * gateway whose base dir that user does not own) is judged as this user's would be, `foreign`
+ * saying whose it is, unless `endForeign` (a piece of a chain, which never goes on from it):
+ * ending it had ended a live chain and let a restore take the slot from under it.
  */
 export async function restoreChainState(
   tenantsDir: string,
   tenant: string,
   abandonAfterMs = DEFAULT_ABANDON_AFTER_MS,
-  now = Date.now(),
+  { endForeign = false, now = Date.now() }: { readonly endForeign?: boolean; readonly now?: number } = {},
 ): Promise<
-  | { readonly state: 'live'; readonly staging?: string; readonly committing?: EndedRestoreChain }
+  | { readonly state: 'live'; readonly staging?: string; readonly committing?: EndedRestoreChain; readonly foreign?: string }
   | { readonly state: 'abandoned'; readonly ended: EndedRestoreChain; readonly committing?: EndedRestoreChain }
   | { readonly state: 'none' }
 > {
@@ -268,12 +285,15 @@ export async function restoreChainState(
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat === undefined) return { state: 'none' };
   let checkpoint: RestoreCheckpoint | undefined;
+  let foreign: string | undefined;
   try {
     checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);
   } catch (error) {
-    if (error instanceof ForeignRestoreCheckpointError) return { state: 'abandoned', ended: { tenant, why: 'not-ours', reason: error.reason, savedAt: stat.mtime.toISOString() } };
-    if (error instanceof UnreadableRestoreCheckpointError) return error.laterFormat ? { state: 'live' } : { state: 'abandoned', ended: { tenant, why: 'damaged', savedAt: stat.mtime.toISOString() } };
-    throw error;
+    if (!(error instanceof UnreadableRestoreCheckpointError)) throw error;
+    if (!(error instanceof ForeignRestoreCheckpointError)) return error.laterFormat ? { state: 'live' } : { state: 'abandoned', ended: { tenant, why: 'damaged', savedAt: stat.mtime.toISOString() } };
+    if (error.checkpoint === undefined || endForeign) return { state: 'abandoned', ended: { tenant, why: 'not-ours', reason: error.reason, savedAt: stat.mtime.toISOString() } };
+    checkpoint = error.checkpoint;
+    foreign = error.reason;
   }
   if (checkpoint === undefined) return { state: 'none' };
   // Asked under the tenant's lock (recovery), which its first piece held from saving this to handing over: that piece is gone.
@@ -282,7 +302,7 @@ export async function restoreChainState(
   // Its last piece's commit: finished if its journal got past extracting (the caller knows).
   const committing = checkpoint.committing === undefined ? {} : { committing: { tenant, why: 'committed' as const, chain, location, pieces, startedAt, savedAt, committed: checkpoint.committing } };
   if (handingOver || now - stat.mtimeMs > abandonAfterMs) return { state: 'abandoned', ended: { tenant, why: handingOver ? 'handing-over' : 'stale', chain, location, pieces, startedAt, savedAt }, ...committing };
-  return { state: 'live', staging: checkpoint.staging, ...committing };
+  return { state: 'live', staging: checkpoint.staging, ...committing, ...(foreign !== undefined && { foreign }) };
 }
 
 /** Refuses to start an operation on a tenant that a continuing restore owns between its pieces. */
@@ -290,8 +310,12 @@ export async function assertNoRestoreChain(tenantsDir: string, tenant: string, o
   const file = restoreCheckpointPathFor(tenantsDir, tenant);
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat === undefined) return;
+  const self = process.geteuid?.();
+  const baseOwner = self === undefined || stat.uid === self ? undefined : (await fs.stat(tenantsDir).catch(() => undefined))?.uid;
+  // The restore function's, read by root on a gateway whose base dir its user does not own (restoreChainState).
+  const saver = baseOwner === undefined || stat.uid === baseOwner ? '' : ` by uid ${stat.uid}: the restore function's user, if its EFS access point is not the base dir's owner`;
   throw new TenantBusyError(
-    `tenant "${tenant}" is busy: a restore of it continues across invocations (checkpoint ${file}, saved ${stat.mtime.toISOString()}); ` +
+    `tenant "${tenant}" is busy: a restore of it continues across invocations (checkpoint ${file}, saved ${stat.mtime.toISOString()}${saver}); ` +
       `the ${operation} can run once it ends (its completion event, or \`tenants list\`); one no piece saves again is ended by the first backup, restore ` +
       `or \`openclaw tenants recover ${tenant}\` after ${new Date(stat.mtimeMs + DEFAULT_ABANDON_AFTER_MS).toISOString()} (recover also ends one whose checkpoint is damaged)`,
   );

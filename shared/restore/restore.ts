@@ -226,7 +226,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     });
     await assertNoContinuation(tenantsDir, tenant, 'restore', request.chainEnder);
     // Recovery first: it ends a restore chain no piece saved for the abandon time, and leaves a live one, refused next.
-    recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended });
+    recovered = await recoverSlotWithin(tenantsDir, tenant, { notices: recoveryNotices, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended, ...(resumeTenant !== undefined && { endForeignRestoreChain: true }) });
     if (resumeTenant === undefined) await assertNoRestoreChain(tenantsDir, tenant, 'restore');
     if (resumeTenant !== undefined) {
       checkpoint = await loadRestoreCheckpoint(tenantsDir, tenant);

@@ -15,7 +15,7 @@ import { describeSystemError, errnoCode, errnoMessage, FileSystemError, OpenClaw
 import { openLocation } from '../storage/open-location.js';
 import type { ArchiveLocation } from '../storage/types.js';
 import { sweepBaseDir } from './base-dir-sweep.js';
-import { loadRestoreCheckpoint, restoreChainState, restoreCheckpointPathFor, type EndedRestoreChain, type RestoreCheckpoint } from '../restore/restore-continuation.js';
+import { ForeignRestoreCheckpointError, loadRestoreCheckpoint, restoreChainState, restoreCheckpointPathFor, type EndedRestoreChain, type RestoreCheckpoint } from '../restore/restore-continuation.js';
 import { assertTenantName } from './names.js';
 import { acquireTenantLock, isLockHolderGoneHere, type TenantLock } from './lock.js';
 import { tenantDirFor, tenantsDirNotFound } from './tenants.js';
@@ -47,6 +47,8 @@ export interface RecoverResult {
     /** `ended`: why (EndedRestoreChain's `why`, and a `not-ours` checkpoint's `reason`), when it was found so before recovery. */
     readonly why?: EndedRestoreChain['why'];
     readonly reason?: string;
+    /** `continuing`: whose its checkpoint is when only another user saved it (restoreChainState's `foreign`): live all the same. */
+    readonly foreign?: string;
   };
   /**
    * What a `--keep` decision, carried out, could not finish: the trees it moved to trash that
@@ -66,12 +68,12 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
     const notices: string[] = [];
     const abandonAfterMs = request.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
     const restoreChainBefore = await restoreChainState(tenantsDir, tenant, abandonAfterMs);
-    const checkpoint = restoreChainBefore.state === 'none' ? undefined : await loadRestoreCheckpoint(tenantsDir, tenant).catch(() => undefined);
+    const checkpoint = restoreChainBefore.state === 'none' ? undefined : await loadRestoreCheckpoint(tenantsDir, tenant).catch((error: unknown) => (error instanceof ForeignRestoreCheckpointError ? error.checkpoint : undefined));
     const settled = keep === undefined ? await recoverSlot(tenantsDir, tenant, { restoreAbandonAfterMs: abandonAfterMs }) : await recoverSlotKeeping(tenantsDir, tenant, keep, notices);
     const recovered = settled === 'none' && freed ? 'removed-leftovers' : settled;
     const open = request.open ?? ((location: string) => openLocation(location, {}));
     const continuation = await endBrokenChain(tenantsDir, tenant, abandonAfterMs, open);
-    const restoreChain = restoreChainBefore.state === 'none' ? undefined : await restoreChainOutcome(tenantsDir, tenant, checkpoint, abandonAfterMs, restoreChainBefore.state === 'abandoned' ? restoreChainBefore.ended : undefined);
+    const restoreChain = restoreChainBefore.state === 'none' ? undefined : await restoreChainOutcome(tenantsDir, tenant, checkpoint, abandonAfterMs, restoreChainBefore);
     // Nothing to settle and no tenant: the name is wrong, as backup or restore would say.
     if (recovered === 'none' && continuation === undefined && restoreChain === undefined) await tenantDirFor(tenantsDir, tenant);
     return { operation: 'recover', tenant, recovered, ...(continuation !== undefined && { continuation }), ...(restoreChain !== undefined && { restoreChain }), ...(notices.length > 0 && { notices }) };
@@ -83,11 +85,19 @@ export async function recoverTenant(request: RecoverRequest): Promise<RecoverRes
 }
 
 /** What recovery left of the tenant's restore in pieces: its checkpoint still there (young), or gone (ended). */
-async function restoreChainOutcome(tenantsDir: string, tenant: string, checkpoint: RestoreCheckpoint | undefined, abandonAfterMs: number, ended: EndedRestoreChain | undefined): Promise<NonNullable<RecoverResult['restoreChain']>> {
+async function restoreChainOutcome(
+  tenantsDir: string,
+  tenant: string,
+  checkpoint: RestoreCheckpoint | undefined,
+  abandonAfterMs: number,
+  before: Awaited<ReturnType<typeof restoreChainState>>,
+): Promise<NonNullable<RecoverResult['restoreChain']>> {
   const stat = await fs.lstat(restoreCheckpointPathFor(tenantsDir, tenant)).catch(() => undefined);
   const about = checkpoint === undefined ? {} : { location: checkpoint.location, savedAt: checkpoint.savedAt };
+  const ended = before.state === 'abandoned' ? before.ended : undefined;
   if (stat === undefined) return { outcome: 'ended', ...about, ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }) }) };
-  return { outcome: 'continuing', ...about, endsAfter: new Date(stat.mtimeMs + abandonAfterMs).toISOString() };
+  const foreign = before.state === 'live' ? before.foreign : undefined;
+  return { outcome: 'continuing', ...about, endsAfter: new Date(stat.mtimeMs + abandonAfterMs).toISOString(), ...(foreign !== undefined && { foreign }) };
 }
 
 /**

@@ -316,7 +316,7 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
  * journal is settled as any interrupted restore's.
  */
 async function heldByRestoreChain(tenantsDir: string, tenant: string, journal: Journal | undefined, options: RecoverOptions): Promise<{ readonly held: boolean; readonly ended?: EndedRestoreChain }> {
-  const chain = await restoreChainState(tenantsDir, tenant, options.restoreAbandonAfterMs);
+  const chain = await restoreChainState(tenantsDir, tenant, options.restoreAbandonAfterMs, { endForeign: options.endForeignRestoreChain === true });
   if (chain.state === 'none') return { held: false };
   // Its last piece killed once its commit's journal was written (or after the commit): the commit is finished.
   if (chain.committing !== undefined && journal?.phase !== 'extracting') {
@@ -396,6 +396,11 @@ export interface RecoverOptions {
   readonly onRestoreChainEnded?: (ended: EndedRestoreChain) => Promise<void>;
   /** A restore in pieces whose checkpoint no piece saved for this long is ended (restore-continuation.ts). @default DEFAULT_ABANDON_AFTER_MS */
   readonly restoreAbandonAfterMs?: number;
+  /**
+   * A restore checkpoint only another user saved (restoreChainState) ends its chain at once
+   * (a piece of a chain: it never goes on from one); absent: it is live until it is stale.
+   */
+  readonly endForeignRestoreChain?: boolean;
   /**
    * The base dir's names, read by the caller before it took the tenant's lock (one listing
    * for a whole `backup --all` instead of one per tenant). Enough to recover from: the
