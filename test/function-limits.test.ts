@@ -86,6 +86,16 @@ describe('the restore function', () => {
     expect(restoreChainLimit(900_000, defaults).reason).toMatch(/^the restore function can restore in 3 pieces of 720 s at 40 MB\/s written \(OPENCLAW_RESTORE_MBPS\) and 80 MB\/s replayed/);
   });
 
+  it('in pieces takes on nothing when its time left is within its margins, and says so', () => {
+    const limit = restoreChainLimit(150_000, config, 1);
+    expect(limit).toEqual({
+      bytes: 0,
+      reason:
+        'the restore function can restore in pieces: its 150 s left are within its abort and continue margins (OPENCLAW_ABORT_MARGIN_MS, OPENCLAW_CONTINUE_MARGIN_MS), so a piece has no time to write: ' +
+        'restore it with a longer timeout for the restore function, or with the CLI in local mode on a host that mounts the tenant volume',
+    });
+  });
+
   it('counts each piece from the time left less both margins, and the pieces a day holds from the time left', () => {
     // 300 s left: pieces of 120 s, 288 of them in a day; at 40 and 100 MB/s the same 3 pieces as the stack's, a sixth of the bytes.
     const limit = restoreChainLimit(300_000, config);

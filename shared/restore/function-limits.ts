@@ -134,6 +134,12 @@ export function restoreChainLimit(remainingMs: number, config: FunctionConfig, a
     replayBytesPerSecond: replayMBps * 1e6,
     maxPieces: Math.max(1, Math.floor(abandonAfterMs / Math.max(1, remainingMs))),
   };
+  if (pieceSeconds <= 0) {
+    return {
+      bytes: 0,
+      reason: `the restore function can restore in pieces: its ${Math.floor(remainingMs / 1000)} s left are within its abort and continue margins (OPENCLAW_ABORT_MARGIN_MS, OPENCLAW_CONTINUE_MARGIN_MS), so a piece has no time to write: restore it with a longer timeout for the restore function, or with the CLI in local mode on a host that mounts the tenant volume`,
+    };
+  }
   const largest = largestChain(rates);
   const rated = `at ${mbps} MB/s written (OPENCLAW_RESTORE_MBPS) and ${replayMBps} MB/s replayed (OPENCLAW_RESTORE_REPLAY_MBPS)`;
   const pieces = `${groupThousands(largest.pieces)} ${largest.pieces === 1 ? 'piece' : 'pieces'} of ${Math.floor(pieceSeconds)} s`;
