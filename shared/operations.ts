@@ -158,7 +158,7 @@ export interface OperationHooks<P> {
 
 /** `maxArchiveBytes`, `maxArchiveEntries`: refuse up front an archive larger than this, of more entries (restore.ts); the restore function's time limit; `cleanupBy`, when its cleanup must end. */
 export interface RestoreHooks extends OperationHooks<RestoreProgress> {
-  readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  readonly maxArchiveBytes?: ArchiveSizeLimit | ((archiveBytes: number | undefined) => ArchiveSizeLimit);
   readonly maxArchiveEntries?: (archiveBytes: number | undefined) => ArchiveEntryLimit;
   /** Stops removing leftovers of interrupted operations once aborted (RestoreRequest.leftoversSignal). */
   readonly leftoversSignal?: AbortSignal;

@@ -29,6 +29,7 @@ const base = path.join(dir.path, 'mnt-tenants');
 let server: S3TestServer;
 let sqs: SqsStandIn;
 const handlers: Record<string, Handler> = {};
+const bundles: Record<string, string> = {};
 
 /** A context whose time left is the margins and `overMs` more, counted in real time. */
 function context(overMs: number): unknown {
@@ -74,6 +75,7 @@ beforeAll(async () => {
   for (const name of ['backup', 'restore']) {
     const outdir = path.join(dir.path, 'asset', name);
     const bundle = await bundleFunction(name, outdir);
+    bundles[name] = bundle;
     expect(checkAsset(outdir), `${name} asset`).toEqual([]);
     handlers[name] = ((await import(pathToFileURL(bundle).href)) as { handler: Handler }).handler;
   }
@@ -86,14 +88,30 @@ afterAll(async () => {
   dir.cleanup();
 });
 
+/**
+ * A context whose clock moves 50 ms each time the handler asks it (budgetContext's), so the
+ * time the first piece judges the archive by, and where each piece stops, do not hang on the
+ * machine's load.
+ */
+function lookingContext(budgetMs: number): unknown {
+  let looks = 0;
+  return { ...(context(0) as object), getRemainingTimeInMillis: () => Math.max(0, budgetMs - 50 * looks++) };
+}
+
+/** The restore bundle loaded again (its configuration is read once, at its cold start) with `env` added. */
+async function restoreBundleWith(env: Record<string, string | undefined>, name: string): Promise<Handler> {
+  for (const [key, value] of Object.entries(env)) vi.stubEnv(key, value);
+  return ((await import(`${pathToFileURL(bundles.restore!).href}?${name}`)) as { handler: Handler }).handler;
+}
+
 /** Runs a handler with Powertools' log lines kept off the test output. */
-async function invoke(name: string, event: unknown, overMs: number): Promise<Record<string, unknown>> {
+async function invoke(name: string | Handler, event: unknown, overMs: number | (() => unknown)): Promise<Record<string, unknown>> {
   const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   // The SQS client's note that it sends to the queue URL's host (the stand-in's) rather than AWS's.
   const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
   try {
-    return await handlers[name]!(event, context(overMs));
+    return await (typeof name === 'string' ? handlers[name]! : name)(event, typeof overMs === 'number' ? context(overMs) : overMs());
   } finally {
     out.mockRestore();
     err.mockRestore();
@@ -104,7 +122,8 @@ async function invoke(name: string, event: unknown, overMs: number): Promise<Rec
 describe('the bundled restore function', () => {
   it.runIf(builtIns)('restores a tenant in pieces handed over through the restore queue: every file, mode, link as backed up', async () => {
     expect(await invoke('backup', { tenant: 'acme', to: 's3://backups/pieces/acme.tar.zst' }, 600_000)).toMatchObject({ operation: 'backup', tenant: 'acme' });
-    const first = await invoke('restore', { from: 's3://backups/pieces/acme.tar.zst', as: 'acme-copy' }, 0);
+    // The first piece judges the chain by its own time beyond the margins (restoreChainLimit): a second of it, on the looking clock.
+    const first = await invoke('restore', { from: 's3://backups/pieces/acme.tar.zst', as: 'acme-copy' }, () => lookingContext(DEFAULT_ABORT_MARGIN_MS + DEFAULT_CONTINUE_MARGIN_MS + 1_000));
     expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'acme-copy', pieces: 1, ok: false, error: { code: 'RESTORE_CONTINUES' } });
     let pieces = 1;
     for (let body = sqs.sent.shift(); body !== undefined; body = sqs.sent.shift()) {
@@ -119,5 +138,39 @@ describe('the bundled restore function', () => {
     expect(describeTree(copy)).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' }));
     expect(statSync(path.join(copy, 'shared.txt')).ino).toBe(statSync(path.join(copy, 'second-name.txt')).ino);
     expect(readdirSync(base).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+  }, 300_000);
+
+  it.runIf(builtIns)('restores in pieces an archive one invocation is refused: a chain whose pieces replay faster than they write takes on more than one piece writes', async () => {
+    const backup = await invoke('backup', { tenant: 'acme', to: 's3://backups/pieces/big.tar.zst' }, 600_000);
+    const archiveBytes = backup.archiveBytes as number;
+    // 5 s invocations, 1 + 3 s of margins: one invocation writes ~4 s, a piece ~1 s. Written at a
+    // tenth of the archive a second, one invocation writes at most 40% of it; replayed at ten
+    // archives a second, a piece replays it all in 0.1 s, so a chain of ~10 pieces takes it on.
+    const rates = {
+      OPENCLAW_ABORT_MARGIN_MS: '1000',
+      OPENCLAW_CONTINUE_MARGIN_MS: '3000',
+      OPENCLAW_RESTORE_MBPS: String(archiveBytes / 10 / 1e6),
+      OPENCLAW_RESTORE_REPLAY_MBPS: String((archiveBytes * 10) / 1e6),
+    };
+    try {
+      const oneInvocation = await restoreBundleWith({ ...rates, OPENCLAW_RESTORE_QUEUE_URL: undefined }, 'one-invocation');
+      const refused = await invoke(oneInvocation, { from: 's3://backups/pieces/big.tar.zst', as: 'acme-big' }, () => lookingContext(5_000));
+      expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/the restore function can restore in the 3 s it has left at [\d.e-]+ MB\/s \(OPENCLAW_RESTORE_MBPS\)/) } });
+
+      const inPieces = await restoreBundleWith({ ...rates, OPENCLAW_RESTORE_QUEUE_URL: sqs.queueUrl }, 'in-pieces');
+      const first = await invoke(inPieces, { from: 's3://backups/pieces/big.tar.zst', as: 'acme-big' }, () => lookingContext(5_000));
+      expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'acme-big', pieces: 1 });
+      let pieces = 1;
+      for (let body = sqs.sent.shift(); body !== undefined; body = sqs.sent.shift()) {
+        expect(await invoke(inPieces, { Records: [{ messageId: `big-${pieces}`, body, eventSource: 'aws:sqs' }] }, () => lookingContext(5_000))).toEqual({ batchItemFailures: [] });
+        pieces++;
+        if (pieces > 500) throw new Error('the chain does not end');
+      }
+      expect(pieces).toBeGreaterThanOrEqual(2);
+      expect(describeTree(path.join(base, 'acme-big'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' }));
+      expect(readdirSync(base).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+    } finally {
+      vi.stubEnv('OPENCLAW_RESTORE_QUEUE_URL', sqs.queueUrl);
+    }
   }, 300_000);
 });

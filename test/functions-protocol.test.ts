@@ -187,6 +187,7 @@ describe('configuration', () => {
       continueMarginMs: 120_000,
       abandonAfterMs: 86_400_000,
       restoreMBps: 40,
+      restoreReplayMBps: 80,
       restoreEntriesPerSecond: 200,
       connectTimeoutMs: 3_000,
       requestTimeoutMs: 10_000,
@@ -201,6 +202,7 @@ describe('configuration', () => {
       continueMarginMs: 120_000,
       abandonAfterMs: 86_400_000,
       restoreMBps: 40,
+      restoreReplayMBps: 80,
       restoreEntriesPerSecond: 200,
       connectTimeoutMs: 3_000,
       requestTimeoutMs: 10_000,
@@ -211,10 +213,11 @@ describe('configuration', () => {
       requestTimeoutMs: 2_500,
     });
     expect(readFunctionConfig({ OPENCLAW_CPUS: '2' }).cpus).toBe(2);
-    expect(readFunctionConfig({ OPENCLAW_CONTINUE_MARGIN_MS: '90000', OPENCLAW_ABANDON_AFTER_MS: '3600000', OPENCLAW_RESTORE_MBPS: '120', OPENCLAW_RESTORE_ENTRIES_PER_SECOND: '50' })).toMatchObject({
+    expect(readFunctionConfig({ OPENCLAW_CONTINUE_MARGIN_MS: '90000', OPENCLAW_ABANDON_AFTER_MS: '3600000', OPENCLAW_RESTORE_MBPS: '120', OPENCLAW_RESTORE_REPLAY_MBPS: '250', OPENCLAW_RESTORE_ENTRIES_PER_SECOND: '50' })).toMatchObject({
       continueMarginMs: 90_000,
       abandonAfterMs: 3_600_000,
       restoreMBps: 120,
+      restoreReplayMBps: 250,
       restoreEntriesPerSecond: 50,
     });
     expect(readFunctionConfig({ OPENCLAW_ALLOWED_ENDPOINTS: 'https://minio.internal:9000/, http://10.0.0.5:9000' }).allowedEndpoints).toEqual([
@@ -236,6 +239,7 @@ describe('configuration', () => {
       expect(() => readFunctionConfig({ OPENCLAW_ABANDON_AFTER_MS: early })).toThrow(/OPENCLAW_ABANDON_AFTER_MS must be a whole number of milliseconds \(at least 3600000\)/);
     }
     expect(() => readFunctionConfig({ OPENCLAW_RESTORE_MBPS: '0' })).toThrow(/OPENCLAW_RESTORE_MBPS must be a positive number of MB\/s/);
+    expect(() => readFunctionConfig({ OPENCLAW_RESTORE_REPLAY_MBPS: '-5' })).toThrow(/OPENCLAW_RESTORE_REPLAY_MBPS must be a positive number of MB\/s, got "-5"/);
     expect(() => readFunctionConfig({ OPENCLAW_RESTORE_ENTRIES_PER_SECOND: 'many' })).toThrow(/OPENCLAW_RESTORE_ENTRIES_PER_SECOND must be a positive number of entries a second, got "many"/);
     for (const cpus of ['0', '1.5', 'two']) {
       expect(() => readFunctionConfig({ OPENCLAW_CPUS: cpus })).toThrow(/OPENCLAW_CPUS must be a whole number of CPUs \(at least 1\)/);

@@ -383,10 +383,17 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(hidden().filter((name) => name.includes('-told'))).toEqual([]);
   });
 
-  it('still refuses up front an archive of more bytes than one invocation reads (every piece reads it from its start)', async () => {
-    const slow = { ...deps(), config: { ...config, restoreMBps: 0.000_01 } };
+  it('still refuses up front an archive of more bytes than a chain restores (every piece replays what earlier pieces wrote before it writes)', async () => {
+    // Replayed no faster than written: a second piece would replay for its whole time, so the chain is one piece.
+    const slow = { ...deps(), config: { ...config, restoreMBps: 0.000_01, restoreReplayMBps: 0.000_01 } };
     const answer = await restoreHandler(slow)({ from: 's3://backups/acme/one.tar.zst', as: 'too-big' }, budgetContext('req-big'));
-    expect(answer).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/the restore function can restore in the \d+ s it has left at 0\.00001 MB\/s \(OPENCLAW_RESTORE_MBPS\)/) } });
+    expect(answer).toMatchObject({
+      ok: false,
+      error: {
+        code: 'ARCHIVE_LIMIT',
+        message: expect.stringMatching(/is 1\.7 KiB, more than the \d+ B the restore function can restore in 1 piece of \d+ s at 0\.00001 MB\/s written \(OPENCLAW_RESTORE_MBPS\) and 0\.00001 MB\/s replayed \(OPENCLAW_RESTORE_REPLAY_MBPS\), each replaying/),
+      },
+    });
     expect(queue).toEqual([]);
     expect(hidden()).toEqual([]);
   });

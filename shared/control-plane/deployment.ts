@@ -141,6 +141,7 @@ export const FUNCTION_ENV = {
   continueMargin: 'OPENCLAW_CONTINUE_MARGIN_MS',
   abandonAfter: 'OPENCLAW_ABANDON_AFTER_MS',
   restoreMBps: 'OPENCLAW_RESTORE_MBPS',
+  restoreReplayMBps: 'OPENCLAW_RESTORE_REPLAY_MBPS',
   restoreEntriesPerSecond: 'OPENCLAW_RESTORE_ENTRIES_PER_SECOND',
   connectTimeout: 'OPENCLAW_CONNECT_TIMEOUT_MS',
   requestTimeout: 'OPENCLAW_REQUEST_TIMEOUT_MS',

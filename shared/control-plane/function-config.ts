@@ -23,6 +23,10 @@
 //   OPENCLAW_RESTORE_MBPS             optional: the restore throughput the restore function counts
 //                                     on (MB/s); it refuses up front an archive larger than that
 //                                     rate restores in the invocation's time left (40)
+//   OPENCLAW_RESTORE_REPLAY_MBPS      optional: the rate (MB/s of stored archive) at which a later
+//                                     piece of a restore in pieces reads again, without writing,
+//                                     what earlier pieces wrote; with OPENCLAW_RESTORE_MBPS it
+//                                     bounds the archive a restore in pieces takes on (80)
 //   OPENCLAW_RESTORE_ENTRIES_PER_SECOND optional: the files, directories and links a second the
 //                                     restore function counts on staging; it refuses up front an
 //                                     archive whose footer counts more than that rate stages in
@@ -65,6 +69,8 @@ export interface FunctionConfig {
   readonly continueMarginMs?: number;
   /** The restore throughput (MB/s of stored archive) the restore function counts on to refuse what it cannot finish. @default DEFAULT_RESTORE_MBPS */
   readonly restoreMBps?: number;
+  /** The rate (MB/s of stored archive) a later piece of a restore in pieces replays what earlier pieces wrote (read from S3, decrypted, decompressed, hashed, nothing written). @default DEFAULT_RESTORE_REPLAY_MBPS */
+  readonly restoreReplayMBps?: number;
   /** The entries (files, directories, links) a second the restore function counts on staging, to refuse what it cannot finish. @default DEFAULT_RESTORE_ENTRIES_PER_SECOND */
   readonly restoreEntriesPerSecond?: number;
   /** A backup in pieces whose state has not been saved for this long has broken: it is cleaned up. @default DEFAULT_ABANDON_AFTER_MS */
@@ -88,6 +94,13 @@ export const MIN_ABANDON_AFTER_MS = 3_600_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
 export const DEFAULT_CONTINUE_MARGIN_MS = 120_000;
 export const DEFAULT_RESTORE_MBPS = 40;
+/**
+ * A later restore piece's replay (docs/scale.md): through the bundle under Node 24 from s3rver,
+ * 1.61 GB replayed in 19-28 s on a 2-core machine at load 12-13 (57-84 MB/s), 185-220 MB a
+ * second of the piece's CPU; counted at 80 as one GET stream from S3 in a function of about one
+ * vCPU (not measured here), and a compressible archive's stored bytes cost more to decode.
+ */
+export const DEFAULT_RESTORE_REPLAY_MBPS = 80;
 /** EFS's ~5 ms to create a file (docs/scale.md). */
 export const DEFAULT_RESTORE_ENTRIES_PER_SECOND = 200;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
@@ -143,6 +156,9 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
   const restoreText = text(ENV.restoreMBps);
   const restoreMBps = restoreText === undefined ? DEFAULT_RESTORE_MBPS : Number(restoreText);
   if (!(Number.isFinite(restoreMBps) && restoreMBps > 0)) throw new FunctionConfigError(`${ENV.restoreMBps} must be a positive number of MB/s, got ${JSON.stringify(restoreText)}`);
+  const replayText = text(ENV.restoreReplayMBps);
+  const restoreReplayMBps = replayText === undefined ? DEFAULT_RESTORE_REPLAY_MBPS : Number(replayText);
+  if (!(Number.isFinite(restoreReplayMBps) && restoreReplayMBps > 0)) throw new FunctionConfigError(`${ENV.restoreReplayMBps} must be a positive number of MB/s, got ${JSON.stringify(replayText)}`);
   const entriesText = text(ENV.restoreEntriesPerSecond);
   const restoreEntriesPerSecond = entriesText === undefined ? DEFAULT_RESTORE_ENTRIES_PER_SECOND : Number(entriesText);
   if (!(Number.isFinite(restoreEntriesPerSecond) && restoreEntriesPerSecond > 0)) {
@@ -168,6 +184,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     continueMarginMs,
     abandonAfterMs,
     restoreMBps,
+    restoreReplayMBps,
     restoreEntriesPerSecond,
     connectTimeoutMs,
     requestTimeoutMs,

@@ -1,17 +1,24 @@
 // What a restore run by a function may take on, from the time its invocation has left: the
 // bytes and the entries it can restore before its deadline, at the rates the deployment counts
 // on (FunctionConfig: OPENCLAW_RESTORE_MBPS, OPENCLAW_RESTORE_ENTRIES_PER_SECOND). An archive
-// that counts more is refused before anything is written.
+// that counts more is refused before anything is written. A restore in pieces is judged by what
+// a chain of pieces can do (restoreChainLimit): each piece replays what earlier ones wrote
+// (OPENCLAW_RESTORE_REPLAY_MBPS) before it writes (OPENCLAW_RESTORE_MBPS).
 
-import { DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_MBPS, type FunctionConfig } from '../control-plane/function-config.js';
-import { formatBytes } from '../format.js';
+import {
+  DEFAULT_ABANDON_AFTER_MS,
+  DEFAULT_CONTINUE_MARGIN_MS,
+  DEFAULT_RESTORE_ENTRIES_PER_SECOND,
+  DEFAULT_RESTORE_MBPS,
+  DEFAULT_RESTORE_REPLAY_MBPS,
+  type FunctionConfig,
+} from '../control-plane/function-config.js';
+import { formatBytes, groupThousands } from '../format.js';
 
 /**
- * The largest archive a restore can read in the invocation's time left, at the throughput the
- * deployment counts on: a restore in pieces continues in another invocation for its entries,
- * but every piece reads the archive from its start (docs/scale.md, "A restore that
- * continues"), so a larger one is refused before anything is written, with or without the
- * restore queue.
+ * The largest archive a restore in one invocation (no restore queue, or a request with a store
+ * of its own) can read in the invocation's time left, at the throughput the deployment counts
+ * on: a larger one is refused before anything is written.
  */
 export function restoreLimit(remainingMs: number, config: FunctionConfig): { bytes: number; reason: string } {
   const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
@@ -45,4 +52,109 @@ export function restoreEntryLimit(remainingMs: number, config: FunctionConfig, a
 /** The seconds a restore may work: the invocation's time left (`remainingMs`), less its abort margin. */
 function restoreSecondsLeft(remainingMs: number, config: FunctionConfig): number {
   return Math.max(0, remainingMs - config.abortMarginMs) / 1000;
+}
+
+/**
+ * The least share of a piece's working time the last piece of a chain keeps for writing, once
+ * it has replayed what earlier pieces wrote: a chain whose next piece would replay for longer is
+ * refused up front. The share bounds the chain's waste too: its pieces each write at least it.
+ */
+export const MIN_WRITE_SHARE = 0.25;
+
+/** What a chain of restore pieces can do, each piece working `pieceSeconds`. */
+export interface ChainRates {
+  /** The time a piece writes and replays in: its invocation's, less the abort and continue margins. */
+  readonly pieceSeconds: number;
+  /** Bytes of stored archive a second a piece writes (OPENCLAW_RESTORE_MBPS). */
+  readonly writeBytesPerSecond: number;
+  /** Bytes of stored archive a second a piece replays, writing nothing (OPENCLAW_RESTORE_REPLAY_MBPS). */
+  readonly replayBytesPerSecond: number;
+  /** The most pieces a chain may take (the tenant is busy, its backups refused, until it ends). */
+  readonly maxPieces: number;
+}
+
+/** No loop below runs longer than this many pieces, whatever the rates. */
+const PIECES_COUNTED = 1_000_000;
+
+/**
+ * The pieces a chain takes to restore `archiveBytes`: piece k replays the P(k) bytes earlier
+ * pieces wrote, in P(k)/replay s, then writes for the rest of its time, so
+ * P(k+1) = P(k) + write × (T − P(k)/replay). `undefined`: no piece that keeps MIN_WRITE_SHARE
+ * of its time for writing finishes it (the replay of what earlier pieces wrote grows toward the
+ * whole piece). The piece bound is not applied: the caller compares.
+ */
+export function chainPieces(archiveBytes: number, rates: ChainRates): number | undefined {
+  const { pieceSeconds, writeBytesPerSecond: write, replayBytesPerSecond: replay } = rates;
+  let written = 0;
+  for (let piece = 1; piece <= PIECES_COUNTED; piece++) {
+    const replaySeconds = written / replay;
+    if (replaySeconds > (1 - MIN_WRITE_SHARE) * pieceSeconds) return undefined;
+    const writes = write * (pieceSeconds - replaySeconds);
+    if (archiveBytes - written <= writes) return piece;
+    if (writes <= 0) return undefined;
+    written += writes;
+  }
+  return undefined;
+}
+
+/**
+ * The largest archive a chain restores within `maxPieces`, each of which (the last one too)
+ * keeps MIN_WRITE_SHARE of its time for writing, and the pieces that takes.
+ * `by`: what stops it there, the share (a next piece would replay too long) or the piece bound.
+ */
+export function largestChain(rates: ChainRates): { readonly bytes: number; readonly pieces: number; readonly by: 'share' | 'pieces' } {
+  const { pieceSeconds, writeBytesPerSecond: write, replayBytesPerSecond: replay } = rates;
+  const maxPieces = Math.min(Math.max(1, Math.floor(rates.maxPieces)), PIECES_COUNTED);
+  let written = 0;
+  for (let piece = 1; piece <= maxPieces; piece++) {
+    const replaySeconds = written / replay;
+    if (replaySeconds > (1 - MIN_WRITE_SHARE) * pieceSeconds || pieceSeconds <= 0) return { bytes: Math.floor(written), pieces: piece - 1, by: 'share' };
+    written += write * (pieceSeconds - replaySeconds);
+  }
+  return { bytes: Math.floor(written), pieces: maxPieces, by: 'pieces' };
+}
+
+/**
+ * The largest archive the restore function restores in pieces, judged by its first piece from
+ * its time left: every later piece is taken to have as long (a fresh invocation of the same
+ * timeout, less its own sweep), works until the abort and continue margins, and reads the
+ * archive from its start, replaying what earlier pieces wrote before it writes. The chain may
+ * take the pieces that fit in OPENCLAW_ABANDON_AFTER_MS (a day: the tenant is busy all along).
+ * `archiveBytes` (the stored size, when the store told it) lets the reason name the pieces such
+ * an archive would take.
+ */
+export function restoreChainLimit(remainingMs: number, config: FunctionConfig, archiveBytes?: number): { bytes: number; reason: string } {
+  const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
+  const replayMBps = config.restoreReplayMBps ?? DEFAULT_RESTORE_REPLAY_MBPS;
+  const abandonAfterMs = config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
+  const pieceSeconds = Math.max(0, remainingMs - config.abortMarginMs - (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS)) / 1000;
+  const rates: ChainRates = {
+    pieceSeconds,
+    writeBytesPerSecond: mbps * 1e6,
+    replayBytesPerSecond: replayMBps * 1e6,
+    maxPieces: Math.max(1, Math.floor(abandonAfterMs / Math.max(1, remainingMs))),
+  };
+  if (pieceSeconds <= 0) {
+    return {
+      bytes: 0,
+      reason: `the restore function can restore in pieces: its ${Math.floor(remainingMs / 1000)} s left are within its abort and continue margins (OPENCLAW_ABORT_MARGIN_MS, OPENCLAW_CONTINUE_MARGIN_MS), so a piece has no time to write: restore it with a longer timeout for the restore function, or with the CLI in local mode on a host that mounts the tenant volume`,
+    };
+  }
+  const largest = largestChain(rates);
+  const rated = `at ${mbps} MB/s written (OPENCLAW_RESTORE_MBPS) and ${replayMBps} MB/s replayed (OPENCLAW_RESTORE_REPLAY_MBPS)`;
+  const pieces = `${groupThousands(largest.pieces)} ${largest.pieces === 1 ? 'piece' : 'pieces'} of ${Math.floor(pieceSeconds)} s`;
+  const needs = archiveBytes === undefined || archiveBytes <= largest.bytes ? undefined : chainPieces(archiveBytes, rates);
+  const why =
+    largest.by === 'pieces'
+      ? `the ${pieces} that fit in ${hours(abandonAfterMs)} (OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs) ${rated}${needs === undefined ? '' : `; it would take ${groupThousands(needs)} pieces`}`
+      : `${pieces} ${rated}, each replaying what earlier pieces wrote before it writes (a next piece would replay for over ${Math.round((1 - MIN_WRITE_SHARE) * 100)}% of its time)`;
+  return {
+    bytes: largest.bytes,
+    reason: `the restore function can restore in ${why}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
+  };
+}
+
+function hours(ms: number): string {
+  const h = ms / 3_600_000;
+  return `${Number.isInteger(h) ? h : h.toFixed(1)} h`;
 }

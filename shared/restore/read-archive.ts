@@ -42,8 +42,8 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
   readonly ageCli?: AgeCliRoute;
   /** `archiveTotalBytes`: the stored archive's size, when the location told it (ReadOptions.onSize). */
   readonly onProgress?: (progress: ExtractProgress & { readonly archiveBytes: number; readonly archiveTotalBytes?: number }) => void;
-  /** Refuse, before anything is extracted, an archive whose stored size (as the location tells it) is larger; `reason` ends the message. A function: asked then (the time left once leftovers were swept). */
-  readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  /** Refuse, before anything is extracted, an archive whose stored size (as the location tells it) is larger; `reason` ends the message. A function: asked then (the time left once leftovers were swept), given the stored size when the location told it. */
+  readonly maxArchiveBytes?: ArchiveSizeLimit | ((archiveBytes: number | undefined) => ArchiveSizeLimit);
   /**
    * Refuse, before anything is extracted, an archive whose footer counts more entries to create
    * (a location that reads its last bytes: S3); `reason` ends the message. Asked once the size passed.
@@ -146,7 +146,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     source.destroy();
     throw new StorageError(`${location.display} cannot be told to be the archive an earlier piece read: the restore cannot go on from it`, 'CHANGED');
   }
-  const limit = typeof options.maxArchiveBytes === 'function' ? options.maxArchiveBytes() : options.maxArchiveBytes;
+  const limit = typeof options.maxArchiveBytes === 'function' ? options.maxArchiveBytes(archiveTotalBytes) : options.maxArchiveBytes;
   if (limit !== undefined && archiveTotalBytes !== undefined && archiveTotalBytes > limit.bytes) {
     source.destroy();
     throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);

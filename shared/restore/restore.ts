@@ -58,7 +58,7 @@ export interface RestoreRequest {
   /** Where the hints send an age file only the `age` CLI reads (encrypted-archive.ts AgeCliRoute). @default 'pipe' */
   readonly ageCli?: AgeCliRoute;
   /** Refuse, before extracting anything, an archive stored larger than this (the restore function: what its time left can restore). */
-  readonly maxArchiveBytes?: ArchiveSizeLimit | (() => ArchiveSizeLimit);
+  readonly maxArchiveBytes?: ArchiveSizeLimit | ((archiveBytes: number | undefined) => ArchiveSizeLimit);
   /** Refuse, before extracting anything, an archive whose footer counts more entries (the restore function: what its time left can stage). */
   readonly maxArchiveEntries?: (archiveBytes: number | undefined) => ArchiveEntryLimit;
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */

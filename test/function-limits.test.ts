@@ -1,0 +1,105 @@
+// What the restore function takes on (shared/restore/function-limits.ts): in one invocation,
+// what its time left writes; in pieces, what a chain writes when every piece first replays
+// what earlier pieces wrote, each piece keeping a share of its time for writing, within the
+// pieces that fit in the abandon time.
+
+import { describe, expect, it } from 'vitest';
+
+import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_RESTORE_REPLAY_MBPS, type FunctionConfig } from '../shared/control-plane/function-config.js';
+import { chainPieces, largestChain, MIN_WRITE_SHARE, restoreChainLimit, restoreLimit, type ChainRates } from '../shared/restore/function-limits.js';
+
+const config: FunctionConfig = { tenantsDir: '/mnt/tenants', allowedSourceBuckets: [], abortMarginMs: DEFAULT_ABORT_MARGIN_MS, restoreReplayMBps: 100 };
+/** The stack's piece: 900 s, less 60 s of abort margin and 120 s of continue margin; 40 MB/s written, 100 MB/s replayed, 96 pieces (a day). */
+const stack: ChainRates = { pieceSeconds: 720, writeBytesPerSecond: 40e6, replayBytesPerSecond: 100e6, maxPieces: 96 };
+const GB = 1e9;
+
+describe('a restore chain', () => {
+  it('keeps a quarter of each piece for writing', () => {
+    expect(MIN_WRITE_SHARE).toBe(0.25);
+  });
+
+  // Piece 1 writes 720 s × 40 MB/s = 28.8 GB; piece 2 replays them in 288 s and writes 432 s: 46.08 GB;
+  // piece 3 replays 460.8 s (under 540 s, 75% of 720) and writes 259.2 s: 56.448 GB; piece 4 would replay 564.48 s.
+  it.each([
+    [1 * GB, 1],
+    [28.8 * GB, 1],
+    [28.8 * GB + 1, 2],
+    [46.08 * GB - 1e3, 2],
+    [46.08 * GB + 1e3, 3],
+    [56.448 * GB - 1e3, 3],
+    [56.448 * GB + 1e3, undefined],
+    [1_000 * GB, undefined],
+  ])('at the stack defaults, %d bytes take %s pieces', (bytes, pieces) => {
+    expect(chainPieces(bytes, stack)).toBe(pieces);
+  });
+
+  it.each([
+    // replay MB/s, largest GB, pieces, what stops it
+    [100, 56.448, 3, 'share'],
+    [200, 113.801_011_2, 7, 'share'], // 144 GB × (1 − 0.8^7)
+    [40, 28.8, 1, 'share'], // a replay no faster than the writes: a second piece would replay for all its time
+    [30, 28.8, 1, 'share'],
+    [4_000, 2_880 * GB * (1 - 0.99 ** 96) / GB, 96, 'pieces'], // 138 pieces by the share alone: the day bounds it
+  ] as const)('replayed at %d MB/s, a chain restores up to %d GB in %d pieces (bound by the %s)', (replayMBps, largestGB, pieces, by) => {
+    const largest = largestChain({ ...stack, replayBytesPerSecond: replayMBps * 1e6 });
+    expect(largest.bytes / GB).toBeCloseTo(largestGB, 5);
+    expect(largest).toMatchObject({ pieces, by });
+  });
+
+  it('takes on nothing when a piece has no time beyond its margins', () => {
+    expect(largestChain({ ...stack, pieceSeconds: 0 })).toEqual({ bytes: 0, pieces: 0, by: 'share' });
+    expect(chainPieces(1, { ...stack, pieceSeconds: 0 })).toBeUndefined();
+  });
+});
+
+describe('the restore function', () => {
+  it('in one invocation takes on what its time left writes, as before (840 s × 40 MB/s)', () => {
+    expect(restoreLimit(900_000, config).bytes).toBe(33.6 * GB);
+  });
+
+  it('in pieces takes on what a chain of pieces as long as its own first piece writes: 1.7 times the one-invocation limit', () => {
+    const limit = restoreChainLimit(900_000, config, 40 * GB);
+    expect(limit.bytes / GB).toBeCloseTo(56.448, 5);
+    expect(limit.bytes).toBeGreaterThan(restoreLimit(900_000, config).bytes);
+    expect(limit.reason).toBe(
+      'the restore function can restore in 3 pieces of 720 s at 40 MB/s written (OPENCLAW_RESTORE_MBPS) and 100 MB/s replayed (OPENCLAW_RESTORE_REPLAY_MBPS), ' +
+        'each replaying what earlier pieces wrote before it writes (a next piece would replay for over 75% of its time): restore it with the CLI in local mode on a host that mounts the tenant volume',
+    );
+  });
+
+  it('in pieces refuses a chain longer than the abandon time, naming the pieces it would take and those that fit', () => {
+    // 1,000 MB/s replayed (q = 0.96): 4 pieces of 900 s fit in an hour; 200 GB would take 8.
+    const limit = restoreChainLimit(900_000, { ...config, restoreReplayMBps: 1_000, abandonAfterMs: 3_600_000 }, 200 * GB);
+    expect(limit.bytes / GB).toBeCloseTo(720 * (1 - 0.96 ** 4), 5);
+    expect(limit.reason).toBe(
+      'the restore function can restore in the 4 pieces of 720 s that fit in 1 h (OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs) ' +
+        'at 40 MB/s written (OPENCLAW_RESTORE_MBPS) and 1000 MB/s replayed (OPENCLAW_RESTORE_REPLAY_MBPS); it would take 8 pieces: ' +
+        'restore it with the CLI in local mode on a host that mounts the tenant volume',
+    );
+  });
+
+  it('at the defaults (40 MB/s written, 80 replayed) takes on 50.4 GB in 3 pieces of a 15-minute invocation', () => {
+    // 28.8 GB; 28.8 + 14.4 (360 s replayed); + 7.2 (540 s replayed: 75%, still allowed); a fourth would replay 630 s.
+    const { restoreReplayMBps: _, ...defaults } = config;
+    expect(DEFAULT_RESTORE_REPLAY_MBPS).toBe(80);
+    expect(restoreChainLimit(900_000, defaults).bytes / GB).toBeCloseTo(50.4, 5);
+    expect(restoreChainLimit(900_000, defaults).reason).toMatch(/^the restore function can restore in 3 pieces of 720 s at 40 MB\/s written \(OPENCLAW_RESTORE_MBPS\) and 80 MB\/s replayed/);
+  });
+
+  it('in pieces takes on nothing when its time left is within its margins, and says so', () => {
+    const limit = restoreChainLimit(150_000, config, 1);
+    expect(limit).toEqual({
+      bytes: 0,
+      reason:
+        'the restore function can restore in pieces: its 150 s left are within its abort and continue margins (OPENCLAW_ABORT_MARGIN_MS, OPENCLAW_CONTINUE_MARGIN_MS), so a piece has no time to write: ' +
+        'restore it with a longer timeout for the restore function, or with the CLI in local mode on a host that mounts the tenant volume',
+    });
+  });
+
+  it('counts each piece from the time left less both margins, and the pieces a day holds from the time left', () => {
+    // 300 s left: pieces of 120 s, 288 of them in a day; at 40 and 100 MB/s the same 3 pieces as the stack's, a sixth of the bytes.
+    const limit = restoreChainLimit(300_000, config);
+    expect(limit.bytes / GB).toBeCloseTo(56.448 / 6, 5);
+    expect(limit.reason).toMatch(/^the restore function can restore in 3 pieces of 120 s at/);
+  });
+});
