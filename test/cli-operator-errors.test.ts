@@ -878,6 +878,20 @@ describe('a damaged archive is named', () => {
     },
   );
 
+  // An empty file (a failed download, a `> FILE` that wrote nothing) said "empty or truncated", not what to do.
+  it.each([['verify', ['tenants', 'verify', '--no-record']], ['restore', ['tenants', 'restore', '--as', 'empty']]])('empty, by %s, saying what to give instead', (_label, command) => {
+    const empty = path.join(dir.path, 'empty.tar.zst');
+    writeFileSync(empty, '');
+    const run = runCli(['--tenants-dir', base, ...command, '--from', empty]);
+    expect(run).toMatchObject({
+      status: 3,
+      stdout: '',
+      stderr: `openclaw: ${empty}: the archive holds no tenant entries (it is empty, or was cut short before its first): give the path of a complete backup (tenants backups NAME --in DIR lists those in a directory)\n`,
+    });
+    expect(existsSync(path.join(base, 'empty'))).toBe(false);
+    rmSync(empty);
+  });
+
   // So is one refused as unsafe (a GNU tar of the tenant's directory, not of tenants/acme) or past a limit.
   it.each([['verify', ['tenants', 'verify', '--no-record']], ['restore', ['tenants', 'restore', '--as', 'gnu']]])('refused as unsafe or too large, by %s', (_label, command) => {
     const gnu = path.join(dir.path, 'gnu.tar.zst');
