@@ -910,6 +910,38 @@ describe('a damaged archive is named', () => {
   });
 });
 
+describe('a destination that is a device, FIFO or socket', () => {
+  // `--to /dev/null --overwrite` (a trial run, as root) renamed the archive over /dev/null: a
+  // regular file of mode 0600 from then on, which every other user's programs failed to write.
+  const refusal = (where: string, kind: string) =>
+    `openclaw: ${where} is ${kind}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write\n`;
+
+  it('is refused, with --overwrite too, and left as it was', () => {
+    const fifo = path.join(dir.path, 'fifo.tar.zst');
+    execFileSync('mkfifo', [fifo]);
+    for (const flags of [[], ['--overwrite']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', fifo, ...flags]);
+      expect(run, flags.join(' ')).toMatchObject({ status: 1, stdout: '', stderr: refusal(fifo, 'a FIFO') });
+    }
+    // The dry run says so too (a refused dry run exits 3), rather than that --overwrite would replace it.
+    const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', fifo, '--overwrite', '--dry-run']);
+    expect(dry.status).toBe(3);
+    expect(dry.stdout).toContain(`the backup would be REFUSED: ${fifo} is a FIFO, not an archive file`);
+    expect(execFileSync('stat', ['-c', '%F', fifo], { encoding: 'utf8' })).toBe('fifo\n');
+    expect(readdirSync(dir.path).filter((name) => name.startsWith('.fifo'))).toEqual([]);
+    rmSync(fifo);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('a character device such as /dev/null, as root', () => {
+    const devNull = path.join(dir.path, 'null');
+    execFileSync('mknod', ['-m', '666', devNull, 'c', '1', '3']);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', devNull, '--overwrite']);
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: refusal(devNull, 'a character device') });
+    expect(execFileSync('stat', ['-c', '%F %a', devNull], { encoding: 'utf8' })).toBe('character special file 666\n');
+    rmSync(devNull);
+  });
+});
+
 describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {
   // It said "a parent directory vanished" of /proc, which is there.
   it('says the directory takes none, not that it vanished', () => {

@@ -31,6 +31,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync } from 'node:fs';
 import { link, lstat, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -133,6 +134,7 @@ export class LocalFileLocation implements ArchiveLocation {
       if (existing.isDirectory()) {
         throw new StorageError(`${this.display} is a directory, not an archive file: name the archive in it, e.g. ${join(this.display, 'NAME.tar.zst')}`, 'NOT_A_FILE');
       }
+      this.assertReplaceable(existing);
       if (!options.overwrite) throw this.existsError();
     }
     // The nearest existing ancestor must be a writable directory: it is where `mkdir -p`
@@ -171,7 +173,9 @@ export class LocalFileLocation implements ArchiveLocation {
     const createdDirectories: string[] = [];
     try {
       throwIfAborted(signal);
-      if (!options.overwrite && (await this.statTarget()) !== undefined) throw this.existsError();
+      const existing = await this.statTarget();
+      if (existing !== undefined) this.assertReplaceable(existing);
+      if (!options.overwrite && existing !== undefined) throw this.existsError();
       ({ temporary, handle } = await this.openTemporary(directory, createdDirectories));
 
       const file = handle;
@@ -392,6 +396,17 @@ export class LocalFileLocation implements ArchiveLocation {
       if (error.code === 'ENOENT') return undefined;
       throw this.fsError(error, 'check');
     });
+  }
+
+  /**
+   * A device, FIFO or socket at the destination is no archive to replace: `--to /dev/null
+   * --overwrite` (a trial run) renamed the archive over root's /dev/null, a regular file of
+   * mode 0600 from then on, which every other user's programs failed to write.
+   */
+  private assertReplaceable(existing: Stats): void {
+    if (existing.isFile() || existing.isSymbolicLink() || existing.isDirectory()) return;
+    const kind = existing.isCharacterDevice() ? 'a character device' : existing.isBlockDevice() ? 'a block device' : existing.isFIFO() ? 'a FIFO' : existing.isSocket() ? 'a socket' : 'no regular file';
+    throw new StorageError(`${this.display} is ${kind}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
   }
 
   private existsError(): DestinationExistsError {
