@@ -928,6 +928,12 @@ describe('a destination that is a device, FIFO or socket', () => {
     expect(dry.status).toBe(3);
     expect(dry.stdout).toContain(`the backup would be REFUSED: ${fifo} is a FIFO, not an archive file`);
     expect(execFileSync('stat', ['-c', '%F', fifo], { encoding: 'utf8' })).toBe('fifo\n');
+    // Given to --from, it is named so too, with what to give instead (it said "is not a regular file").
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', fifo, '--as', 'fifo'])).toMatchObject({
+      status: 1,
+      stdout: '',
+      stderr: `openclaw: ${fifo} is a FIFO, not an archive file: give the path of one (tenants backups NAME --in DIR lists those in a directory)\n`,
+    });
     expect(readdirSync(dir.path).filter((name) => name.startsWith('.fifo'))).toEqual([]);
     rmSync(fifo);
   });

@@ -108,6 +108,11 @@ function sameArchive(a: ArchiveIdentity, b: ArchiveIdentity): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
+/** What a path that is no file, directory or symlink is, as a message names it. */
+function nonFileKind(info: Stats): string {
+  return info.isCharacterDevice() ? 'a character device' : info.isBlockDevice() ? 'a block device' : info.isFIFO() ? 'a FIFO' : info.isSocket() ? 'a socket' : 'no regular file';
+}
+
 export class LocalFileLocation implements ArchiveLocation {
   readonly path: string;
   readonly display: string;
@@ -256,7 +261,10 @@ export class LocalFileLocation implements ArchiveLocation {
     if (!info.isFile()) {
       await handle.close();
       // `--from` a backup directory (as `backups --in` takes one) said only "is not a regular file".
-      const what = info.isDirectory() ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)` : 'not a regular file';
+      // `--from /dev/null` or a FIFO said "is not a regular file", and not what to give instead.
+      const what = info.isDirectory()
+        ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)`
+        : `${nonFileKind(info)}, not an archive file: give the path of one (tenants backups NAME --in DIR lists those in a directory)`;
       throw new StorageError(`${this.display} is ${what}`, 'NOT_A_FILE');
     }
     const identity = { size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
@@ -405,8 +413,7 @@ export class LocalFileLocation implements ArchiveLocation {
    */
   private assertReplaceable(existing: Stats): void {
     if (existing.isFile() || existing.isSymbolicLink() || existing.isDirectory()) return;
-    const kind = existing.isCharacterDevice() ? 'a character device' : existing.isBlockDevice() ? 'a block device' : existing.isFIFO() ? 'a FIFO' : existing.isSocket() ? 'a socket' : 'no regular file';
-    throw new StorageError(`${this.display} is ${kind}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
+    throw new StorageError(`${this.display} is ${nonFileKind(existing)}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
   }
 
   private existsError(): DestinationExistsError {
