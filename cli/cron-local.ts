@@ -16,7 +16,7 @@ import { withCrontabLock } from '../shared/schedule/crontab-lock.js';
 import { installCrontab, readCrontab } from '../shared/schedule/crontab-runner.js';
 import { assertCronName, assertCronTenant, splitWords, type Word } from '../shared/schedule/cron-command.js';
 import { expandTemplate, formatDate } from '../shared/schedule/destination-template.js';
-import { validateLocationOptions } from '../shared/storage/open-location.js';
+import { assertWrittenAsPath, validateLocationOptions } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { parseStallTimeout } from '../shared/storage/part-progress.js';
 import { assertLocalPath } from '../shared/local-path.js';
@@ -315,7 +315,12 @@ function assertAbsolutePaths(flags: Readonly<Record<string, unknown>>): void {
   for (const [name, flag] of PATH_FLAGS) {
     const value = flags[name];
     for (const given of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
-      if (typeof given !== 'string' || isS3Url(given) || given.startsWith('file://') || path.isAbsolute(given)) continue;
+      if (typeof given !== 'string' || isS3Url(given)) continue;
+      // What the command itself refuses, with its message: a mistyped URL (`s3:/b/k`, `S3://…`,
+      // `https://…`), a leading space, a Windows path. Each is no relative path, and was called one.
+      if (name === 'to' || name === 'from' || name === 'in') assertWrittenAsPath(given, name === 'in' ? 'store' : 'archive');
+      if (!given.startsWith('~')) assertLocalPath(given, flag);
+      if (given.startsWith('file://') || path.isAbsolute(given)) continue;
       // Unquoted, cron's shell expands it to the home directory of its run, which no check here
       // sees; quoted, it is a directory ~ there. It was called a relative path.
       if (given.startsWith('~')) {

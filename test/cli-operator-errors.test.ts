@@ -878,6 +878,20 @@ describe('a damaged archive is named', () => {
     },
   );
 
+  // An empty file (a failed download, a `> FILE` that wrote nothing) said "empty or truncated", not what to do.
+  it.each([['verify', ['tenants', 'verify', '--no-record']], ['restore', ['tenants', 'restore', '--as', 'empty']]])('empty, by %s, saying what to give instead', (_label, command) => {
+    const empty = path.join(dir.path, 'empty.tar.zst');
+    writeFileSync(empty, '');
+    const run = runCli(['--tenants-dir', base, ...command, '--from', empty]);
+    expect(run).toMatchObject({
+      status: 3,
+      stdout: '',
+      stderr: `openclaw: ${empty}: the archive holds no tenant entries (it is empty, or was cut short before its first): give the path of a complete backup (tenants backups NAME --in DIR lists those in a directory)\n`,
+    });
+    expect(existsSync(path.join(base, 'empty'))).toBe(false);
+    rmSync(empty);
+  });
+
   // So is one refused as unsafe (a GNU tar of the tenant's directory, not of tenants/acme) or past a limit.
   it.each([['verify', ['tenants', 'verify', '--no-record']], ['restore', ['tenants', 'restore', '--as', 'gnu']]])('refused as unsafe or too large, by %s', (_label, command) => {
     const gnu = path.join(dir.path, 'gnu.tar.zst');
@@ -893,6 +907,44 @@ describe('a damaged archive is named', () => {
       stdout: '',
       stderr: `openclaw: ${archive}: the archive has more than 2 entries (raise --max-entries if it is genuine)\n`,
     });
+  });
+});
+
+describe('a destination that is a device, FIFO or socket', () => {
+  // `--to /dev/null --overwrite` (a trial run, as root) renamed the archive over /dev/null: a
+  // regular file of mode 0600 from then on, which every other user's programs failed to write.
+  const refusal = (where: string, kind: string) =>
+    `openclaw: ${where} is ${kind}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write\n`;
+
+  it('is refused, with --overwrite too, and left as it was', () => {
+    const fifo = path.join(dir.path, 'fifo.tar.zst');
+    execFileSync('mkfifo', [fifo]);
+    for (const flags of [[], ['--overwrite']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', fifo, ...flags]);
+      expect(run, flags.join(' ')).toMatchObject({ status: 1, stdout: '', stderr: refusal(fifo, 'a FIFO') });
+    }
+    // The dry run says so too (a refused dry run exits 3), rather than that --overwrite would replace it.
+    const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', fifo, '--overwrite', '--dry-run']);
+    expect(dry.status).toBe(3);
+    expect(dry.stdout).toContain(`the backup would be REFUSED: ${fifo} is a FIFO, not an archive file`);
+    expect(execFileSync('stat', ['-c', '%F', fifo], { encoding: 'utf8' })).toBe('fifo\n');
+    // Given to --from, it is named so too, with what to give instead (it said "is not a regular file").
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', fifo, '--as', 'fifo'])).toMatchObject({
+      status: 1,
+      stdout: '',
+      stderr: `openclaw: ${fifo} is a FIFO, not an archive file: give the path of one (tenants backups NAME --in DIR lists those in a directory)\n`,
+    });
+    expect(readdirSync(dir.path).filter((name) => name.startsWith('.fifo'))).toEqual([]);
+    rmSync(fifo);
+  });
+
+  it.skipIf(process.geteuid?.() !== 0)('a character device such as /dev/null, as root', () => {
+    const devNull = path.join(dir.path, 'null');
+    execFileSync('mknod', ['-m', '666', devNull, 'c', '1', '3']);
+    const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', devNull, '--overwrite']);
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: refusal(devNull, 'a character device') });
+    expect(execFileSync('stat', ['-c', '%F %a', devNull], { encoding: 'utf8' })).toBe('character special file 666\n');
+    rmSync(devNull);
   });
 });
 

@@ -286,6 +286,12 @@ describe('cron add in local mode', () => {
       ['openclaw tenants backup acme --to ~/acme.tar.zst', /^openclaw: --cmd: --to "~\/acme\.tar\.zst" starts with ~, /],
       ['openclaw tenants prune acme --in ./backups --keep-last 3', /^openclaw: --cmd: --in "\.\/backups" is a relative path/],
       ['openclaw tenants backup acme --to /b/x.tar.zst.age --recipients-file keys.txt', /^openclaw: --cmd: --recipients-file "keys\.txt" is a relative path/],
+      // No relative path either: the command's own refusal, which says what to write instead.
+      ['openclaw tenants backup acme --to s3:/backups/acme/$(date +%F).tar.zst', /^openclaw: --cmd: "s3:\/backups\/acme\/2026-12-31\.tar\.zst" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/key /],
+      ['openclaw tenants backup acme --to S3://backups/acme/$(date +%F).tar.zst', /^openclaw: --cmd: S3 URLs are written in lowercase: s3:\/\/bucket\/key\n$/],
+      ['openclaw tenants backup acme --to https://backups.s3.amazonaws.com/acme/$(date +%F).tar.zst', /^openclaw: --cmd: .*s3:\/\/backups\/acme\/2026-12-31\.tar\.zst/],
+      ['openclaw tenants prune acme --in s3:backups/acme/ --keep-last 3', /^openclaw: --cmd: "s3:backups\/acme\/" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/prefix\/ /],
+      ['openclaw tenants backup acme --to C:/b/$(date +%F).tar.zst', /^openclaw: --cmd: --to "C:\/b\/2026-12-31\.tar\.zst" is a Windows path: write a path of this machine, from \/ /],
       // How the object is stored: a refused class or key fails every run.
       ['openclaw tenants backup acme --to s3://backups/acme/$(date +%F).tar.zst --storage-class GLACIER', /^openclaw: --cmd: --storage-class GLACIER is refused: .*lifecycle rule/],
       ['openclaw tenants backup acme --to s3://backups/acme/x.tar.zst --sse-kms-key-id alias/backups', /^openclaw: --cmd: --sse-kms-key-id names the key of --sse aws:kms/],

@@ -694,7 +694,9 @@ class Extraction {
     await this.writes?.flush();
     this.resuming?.assertReplayed();
     const { tenant, paths } = this;
-    if (tenant === undefined) throw new CorruptArchiveError('the archive holds no tenant entries (empty or truncated)');
+    if (tenant === undefined) throw new CorruptArchiveError(
+        'the archive holds no tenant entries (it is empty, or was cut short before its first): give the path of a complete backup (tenants backups NAME --in DIR lists those in a directory)',
+      );
     if (!this.rootListed) paths.setDirectoryAttributes(PathTable.ROOT, 0o750, Date.now());
     assertLinksStayInside(paths, tenant, this.linkWork, () => this.assertLinkWorkAffordable());
     let manifest: VerifiedManifest | undefined;

@@ -31,6 +31,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync } from 'node:fs';
 import { link, lstat, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -107,6 +108,11 @@ function sameArchive(a: ArchiveIdentity, b: ArchiveIdentity): boolean {
   return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
+/** What a path that is no file, directory or symlink is, as a message names it. */
+function nonFileKind(info: Stats): string {
+  return info.isCharacterDevice() ? 'a character device' : info.isBlockDevice() ? 'a block device' : info.isFIFO() ? 'a FIFO' : info.isSocket() ? 'a socket' : 'no regular file';
+}
+
 export class LocalFileLocation implements ArchiveLocation {
   readonly path: string;
   readonly display: string;
@@ -133,6 +139,7 @@ export class LocalFileLocation implements ArchiveLocation {
       if (existing.isDirectory()) {
         throw new StorageError(`${this.display} is a directory, not an archive file: name the archive in it, e.g. ${join(this.display, 'NAME.tar.zst')}`, 'NOT_A_FILE');
       }
+      this.assertReplaceable(existing);
       if (!options.overwrite) throw this.existsError();
     }
     // The nearest existing ancestor must be a writable directory: it is where `mkdir -p`
@@ -171,7 +178,9 @@ export class LocalFileLocation implements ArchiveLocation {
     const createdDirectories: string[] = [];
     try {
       throwIfAborted(signal);
-      if (!options.overwrite && (await this.statTarget()) !== undefined) throw this.existsError();
+      const existing = await this.statTarget();
+      if (existing !== undefined) this.assertReplaceable(existing);
+      if (!options.overwrite && existing !== undefined) throw this.existsError();
       ({ temporary, handle } = await this.openTemporary(directory, createdDirectories));
 
       const file = handle;
@@ -253,7 +262,10 @@ export class LocalFileLocation implements ArchiveLocation {
     if (!info.isFile()) {
       await handle.close();
       // `--from` a backup directory (as `backups --in` takes one) said only "is not a regular file".
-      const what = info.isDirectory() ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)` : 'not a regular file';
+      // `--from /dev/null` or a FIFO said "is not a regular file", and not what to give instead.
+      const what = info.isDirectory()
+        ? `a directory, not an archive file: give the archive's path (tenants backups NAME --in ${this.display} lists a tenant's archives in it)`
+        : `${nonFileKind(info)}, not an archive file: give the path of one (tenants backups NAME --in DIR lists those in a directory)`;
       throw new StorageError(`${this.display} is ${what}`, 'NOT_A_FILE');
     }
     const identity = { size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
@@ -393,6 +405,16 @@ export class LocalFileLocation implements ArchiveLocation {
       if (error.code === 'ENOENT') return undefined;
       throw this.fsError(error, 'check');
     });
+  }
+
+  /**
+   * A device, FIFO or socket at the destination is no archive to replace: `--to /dev/null
+   * --overwrite` (a trial run) renamed the archive over root's /dev/null, a regular file of
+   * mode 0600 from then on, which every other user's programs failed to write.
+   */
+  private assertReplaceable(existing: Stats): void {
+    if (existing.isFile() || existing.isSymbolicLink() || existing.isDirectory()) return;
+    throw new StorageError(`${this.display} is ${nonFileKind(existing)}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
   }
 
   private existsError(): DestinationExistsError {
