@@ -294,7 +294,11 @@ export class LocalFileLocation implements ArchiveLocation {
     if (this.opened === undefined || this.openedOthers) return;
     const info = await stat(this.path).catch(() => undefined);
     if (info === undefined || !sameArchive(this.opened, info)) return;
-    await unlink(verifiedMarkPath(this.path)).catch(() => undefined);
+    await unlink(verifiedMarkPath(this.path)).catch((error: unknown) => {
+      // None there (a directory by its name is no mark either): nothing records it whole.
+      const code = errnoCode(error);
+      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw this.fsError(error, 'write', verifiedMarkPath(this.path));
+    });
   }
 
   /**
