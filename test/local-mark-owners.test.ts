@@ -121,6 +121,24 @@ describe.skipIf(process.geteuid?.() !== 0)('a record planted in a directory othe
     expect(JSON.parse(listed.stdout).backups).toMatchObject([{ location: archive, verifiedAt: expect.any(String) }]);
   });
 
+  it("writes no mark root's listings would not take (another user's archive in root's directory) and says why", async () => {
+    // Before: "recorded as verified beside the archive", then listed as never checked by tenants verify.
+    const shared = path.join(dir.path, 'shared');
+    mkdirSync(shared);
+    const archive = path.join(shared, 'acme.tar.zst.age');
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', archive, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    rmSync(path.join(shared, '.acme.tar.zst.age.openclaw-verified'));
+    chownSync(archive, OTHER, OTHER);
+    const identityFile = path.join(dir.path, 'identity-shared.txt');
+    writeFileSync(identityFile, formatIdentity(key), { mode: 0o600 });
+    const verified = await runMain(['--json', 'tenants', 'verify', '--from', archive, '--identity', identityFile]);
+    expect(verified.status, verified.stderr).toBe(0);
+    const result = JSON.parse(verified.stdout) as { recorded?: string; notices: string[] };
+    expect(result.recorded).toBeUndefined();
+    expect(result.notices).toContainEqual(expect.stringContaining(`would not be taken by listings run as uid 0 (it would be owned by uid 0, the archive by uid ${OTHER}`));
+    expect(existsSync(path.join(shared, '.acme.tar.zst.age.openclaw-verified'))).toBe(false);
+  });
+
   it('is not taken when root owns it but others may write it, nor when root owns it beside the other user\'s file', async () => {
     plant('acme-10.tar.zst.age', { uid: 0, mode: 0o666, archiveUid: 0 });
     plant('acme-11.tar.zst.age', { uid: 0, mode: 0o600, archiveUid: OTHER });
