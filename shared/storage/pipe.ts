@@ -626,6 +626,8 @@ function killedInPipeline(code: number | null): string {
 
 /** Longer than any line of an armored age file (64 columns; its BEGIN and END lines): no armor. */
 const MAX_ARMOR_LINE_CHARS = 1_024;
+/** The columns of every line of an armored age file's body but its last. */
+const ARMOR_COLUMNS = 64;
 
 /**
  * Follows an ASCII-armored age file (`age -a`) as it streams by, for Filter.ageOutputWhole: how
@@ -644,11 +646,22 @@ class ArmoredAgeOutput {
   /** `large`: a header past the reader's bounds, taken as age's own to judge (as a binary one). */
   private state: 'body' | 'ended' | 'malformed' | 'large' = 'body';
   private finished = false;
+  /** A line of the body shorter than 64 columns, or padded, was read: it must be its last. */
+  private shortLine = false;
 
   push(chunk: Buffer): void {
     for (let offset = 0; offset < chunk.length && this.state !== 'malformed'; ) {
       const newline = chunk.indexOf(0x0a, offset);
       const end = newline === -1 ? chunk.length : newline;
+      // A whole line of the body past the header, as age writes all but its last (64 columns): counted without a string of it.
+      if (newline !== -1 && this.line === '' && this.reader === undefined && this.state === 'body' && !this.shortLine && end - offset === ARMOR_COLUMNS && chunk[offset] !== 0x2d) {
+        const padding = chunk[end - 1] === 0x3d ? (chunk[end - 2] === 0x3d ? 2 : 1) : 0;
+        this.decodedBytes += (ARMOR_COLUMNS / 4) * 3 - padding;
+        if (padding > 0) this.shortLine = true;
+        this.lines++;
+        offset = newline + 1;
+        continue;
+      }
       if (this.line.length + end - offset > MAX_ARMOR_LINE_CHARS) {
         this.state = 'malformed';
         return;
@@ -684,11 +697,13 @@ class ArmoredAgeOutput {
       this.state = 'ended';
       return;
     }
-    if (line.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(line)) {
+    // Only the last line of the body may be shorter than 64 columns (or hold padding).
+    if (this.shortLine || line.length % 4 !== 0 || line.length > ARMOR_COLUMNS || !/^[A-Za-z0-9+/]*={0,2}$/.test(line)) {
       this.state = 'malformed';
       return;
     }
     const padding = line.endsWith('==') ? 2 : line.endsWith('=') ? 1 : 0;
+    if (line.length < ARMOR_COLUMNS || padding > 0) this.shortLine = true;
     this.decodedBytes += (line.length / 4) * 3 - padding;
     if (this.reader === undefined) return;
     try {
