@@ -6,12 +6,12 @@
 // was listed as acme's newest backup, and root's `prune --keep-last 1` removed both real
 // backups, which that user could not have removed (the sticky bit).
 
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { generateIdentity } from '../shared/age/keys.js';
+import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { formatLocalStoredRecord, markNotTrusted } from '../shared/storage/verified-mark.js';
 import { makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
@@ -27,6 +27,10 @@ describe('whose marks a listing takes', () => {
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 0, directoryUid: 1000, self: 1000 })).toBeUndefined();
     expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, neither this process's user (uid 0), root, nor the directory's owner (uid 0)");
     expect(markNotTrusted({ mark, archiveUid: 0, directoryUid: 1000, self: 0 })).toBe('owned by uid 1000, the archive by uid 0');
+    // Root's (sudo … tenants verify) beside an archive of the user running it or of the directory's owner, whose own marks are taken; not beside anyone else's (who can rewrite it keeping its size and mtime).
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 1000, self: 0 })).toBeUndefined();
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 0, self: 1000 })).toBeUndefined();
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe('owned by uid 0, the archive by uid 1000');
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100620 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by its group');
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100602 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by others');
   });
@@ -97,6 +101,42 @@ describe.skipIf(process.geteuid?.() !== 0)('a record planted in a directory othe
     const run = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(next, '{tenant}.tar.zst.age'), '--encrypt-to', key.recipient.text, '--skip-existing']);
     expect(run.status).toBe(1);
     expect(JSON.parse(run.stdout).results[0]).toMatchObject({ tenant: 'acme', ok: false, error: { code: 'DESTINATION_EXISTS' } });
+  });
+
+  it("takes root's verification of a user's archive in that user's directory (sudo … tenants verify), as it takes that user's own", async () => {
+    // Before: "recorded as verified beside the archive", then listed undated and unattributed, the hint "tenants verify it" a loop.
+    const home = path.join(dir.path, 'home');
+    mkdirSync(home);
+    const archive = path.join(home, 'acme.tar.zst.age');
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', archive, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    rmSync(path.join(home, '.acme.tar.zst.age.openclaw-verified'));
+    chownSync(archive, OTHER, OTHER);
+    chownSync(home, OTHER, OTHER);
+    const identityFile = path.join(dir.path, 'identity.txt');
+    writeFileSync(identityFile, formatIdentity(key), { mode: 0o600 });
+    const verified = await runMain(['tenants', 'verify', '--from', archive, '--identity', identityFile]);
+    expect(verified.status, verified.stderr).toBe(0);
+    expect(statSync(path.join(home, '.acme.tar.zst.age.openclaw-verified')).uid).toBe(0);
+    const listed = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', home]);
+    expect(JSON.parse(listed.stdout).backups).toMatchObject([{ location: archive, verifiedAt: expect.any(String) }]);
+  });
+
+  it("writes no mark root's listings would not take (another user's archive in root's directory) and says why", async () => {
+    // Before: "recorded as verified beside the archive", then listed as never checked by tenants verify.
+    const shared = path.join(dir.path, 'shared');
+    mkdirSync(shared);
+    const archive = path.join(shared, 'acme.tar.zst.age');
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', archive, '--encrypt-to', key.recipient.text])).status).toBe(0);
+    rmSync(path.join(shared, '.acme.tar.zst.age.openclaw-verified'));
+    chownSync(archive, OTHER, OTHER);
+    const identityFile = path.join(dir.path, 'identity-shared.txt');
+    writeFileSync(identityFile, formatIdentity(key), { mode: 0o600 });
+    const verified = await runMain(['--json', 'tenants', 'verify', '--from', archive, '--identity', identityFile]);
+    expect(verified.status, verified.stderr).toBe(0);
+    const result = JSON.parse(verified.stdout) as { recorded?: string; notices: string[] };
+    expect(result.recorded).toBeUndefined();
+    expect(result.notices).toContainEqual(expect.stringContaining(`would not be taken by listings run as uid 0 (it would be owned by uid 0, the archive by uid ${OTHER}`));
+    expect(existsSync(path.join(shared, '.acme.tar.zst.age.openclaw-verified'))).toBe(false);
   });
 
   it('is not taken when root owns it but others may write it, nor when root owns it beside the other user\'s file', async () => {

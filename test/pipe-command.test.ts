@@ -232,6 +232,23 @@ describe('--pipe failures', () => {
     expect((await withPipeCommand(localFile(), 'cat').write(bodyOf(randomBytes(1000)), writeOptions())).note).toBeUndefined();
   });
 
+  // `age -a -r R | { head -c 300; cat >/dev/null; }` exits 0 with 300 bytes: before, no note (an armored output was not judged) and, on S3, a size tag of 300 that listed it whole.
+  it.skipIf(!existsSync('/usr/bin/age'))('says so when its armored age output is cut short, even just before its END line, and not when it is whole', async () => {
+    const recipient = generateIdentity().recipient.text;
+    const body = randomBytes(100_000);
+    const whole = await withPipeCommand(localFile(), `age -a -r ${recipient}`).write(bodyOf(body), writeOptions());
+    expect(whole.note).toBeUndefined();
+    for (const kept of [300, whole.bytes - 34]) {
+      const cut = await withPipeCommand(localFile(), `age -a -r ${recipient} | { head -c ${kept}; cat >/dev/null; }`).write(bodyOf(body), writeOptions());
+      expect(cut.note, String(kept)).toBe("the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it");
+    }
+    // Every length of the binary file modulo 48 (its base64 lines' 64 columns hold 48 bytes): a padded last line of 64 columns among them.
+    for (let bytes = 70_000; bytes < 70_048; bytes++) {
+      expect((await withPipeCommand(localFile(), `age -a -r ${recipient}`).write(bodyOf(body.subarray(0, bytes)), writeOptions())).note, String(bytes)).toBeUndefined();
+    }
+    expect((await withPipeCommand(localFile(), `age -a -r ${recipient}`).write(bodyOf(Buffer.alloc(0)), writeOptions())).note).toBeUndefined();
+  });
+
   // Where no shell has pipefail (Debian's dash 0.5.12 as /bin/sh, no bash installed) the
   // archive `{ cat; exit 2; } | cat` wrote was stored, and the backup said nothing of it.
   it.skipIf(!existsSync('/usr/bin/dash') || !existsSync('/bin/bash'))('says so when the command ran without pipefail, and not when it ran with it', async () => {

@@ -15,6 +15,7 @@ import { skippableFrame } from '../shared/archive/zstd-format.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { verifyArchive } from '../shared/restore/verify.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
+import { S3Location } from '../shared/storage/s3.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
 import { backupAt, flipByte, makeTenants, s3Flags, writeWithFooterEdited } from './helpers/backups.js';
@@ -364,6 +365,32 @@ describe('tenants verify against s3rver', () => {
     await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted.tar.zst', Tagging: { TagSet: Object.entries(tagged).map(([Key, Value]) => ({ Key, Value: String(Value) })) } }));
     expect((await runMain(['tenants', 'verify', '--from', 's3://backups/acme/rotted.tar.zst', ...s3Flags(server)])).status).toBe(3);
     expect(await tagsOf()).toEqual({ 'openclaw-manifest-sha256': tagged['openclaw-manifest-sha256'] });
+  });
+
+  it('says with its verdict that the tags calling a damaged object whole stay when it may not remove them', async () => {
+    // A role without s3:PutObjectTagging: before, exit 3 and not a word, the object still tagged verified (listed so, counted by prune).
+    await backupAt(tenantsDir, 'acme', 's3://backups/acme/rotted-denied.tar.zst', CREATED, server);
+    expect((await runMain(['tenants', 'verify', '--from', 's3://backups/acme/rotted-denied.tar.zst', ...s3Flags(server)])).status).toBe(0);
+    const { TagSet } = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted-denied.tar.zst' }));
+    const body = Buffer.from(readFileSync(archive));
+    body[Math.floor(body.length / 2)]! ^= 0x5a;
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'acme/rotted-denied.tar.zst', Body: body }));
+    await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted-denied.tar.zst', Tagging: { TagSet: TagSet ?? [] } }));
+    const denied = await createS3Client(server.clientOptions);
+    denied.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectTaggingCommand') throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 } });
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    try {
+      const verdict = verifyArchive({ location: new S3Location({ client: denied, bucket: 'backups', key: 'acme/rotted-denied.tar.zst' }) });
+      await expect(verdict).rejects.toMatchObject({ code: 'CORRUPT_ARCHIVE', message: expect.stringContaining('could not be removed, so listings and prune may still count it whole') });
+    } finally {
+      denied.destroy();
+    }
+    expect((await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted-denied.tar.zst' }))).TagSet).toEqual(TagSet);
   });
 
   it('exits 3 on a damaged object', async () => {

@@ -24,6 +24,8 @@ export const VERSION_PREFIX = 'age-encryption.org/';
 const VERSION_LINE = 'age-encryption.org/v1';
 /** The first line of an ASCII-armored age file (`age -a`). */
 export const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
+/** The last line of an ASCII-armored age file. */
+export const ARMOR_END = '-----END AGE ENCRYPTED FILE-----';
 const COLUMNS_PER_LINE = 64;
 const BYTES_PER_LINE = (COLUMNS_PER_LINE / 4) * 3;
 const MAC_BYTES = 32;

@@ -70,9 +70,22 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
     return await verifyRead(request);
   } catch (error) {
     // Damaged or incomplete: whatever recorded it whole beside it is about bytes it no longer holds.
-    if (error instanceof CorruptArchiveError || error instanceof AgeDamagedError) await request.location.forgetWhole?.().catch(() => undefined);
+    if (error instanceof CorruptArchiveError || error instanceof AgeDamagedError) {
+      const kept = await request.location.forgetWhole?.().then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      // The verdict stands; what still calls the archive whole is said with it (before: nothing, the object still listed verified).
+      if (kept !== undefined) throw withRecordKept(error, kept);
+    }
     throw error;
   }
+}
+
+/** `error` (the archive damaged), saying that what records the archive whole beside it could not be removed (a role without s3:PutObjectTagging, a directory not this user's to write). */
+function withRecordKept(error: CorruptArchiveError | AgeDamagedError, failure: unknown): CorruptArchiveError | AgeDamagedError {
+  const message = `${error.message}; what records it whole beside it (its verification mark, the size its backup stored) could not be removed, so listings and prune may still count it whole: ${describeError(failure)}`;
+  return error instanceof AgeDamagedError ? new AgeDamagedError(message, error.part, { cause: error }) : new CorruptArchiveError(message, { cause: error });
 }
 
 async function verifyRead(request: VerifyRequest): Promise<VerifyResult> {

@@ -287,8 +287,8 @@ function readMark(path: string, archive: Stats): Buffer | undefined {
     const info = fstatSync(fd);
     if (!info.isFile() || info.size > MAX_LOCAL_MARK_BYTES) return undefined;
     const self = process.geteuid?.();
-    // The directory's owner is looked up only for a mark neither this user's nor root's.
-    const directoryUid = info.uid === self || info.uid === 0 ? info.uid : statSync(dirname(path)).uid;
+    // The directory's owner is looked up only for a mark that is not this user's or root's beside an archive of the same owner.
+    const directoryUid = info.uid === archive.uid && (info.uid === self || info.uid === 0) ? info.uid : statSync(dirname(path)).uid;
     if (markNotTrusted({ mark: info, archiveUid: archive.uid, directoryUid, self }) !== undefined) return undefined;
     const bytes = Buffer.alloc(MAX_LOCAL_MARK_BYTES + 1);
     let length = 0;

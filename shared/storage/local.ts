@@ -46,7 +46,7 @@ import { FileSystemClock, HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type ArchiveMetadata, type CheckWritableOptions, type ReadOptions, type VerifiedMark, type WriteOptions, type WriteResult } from './types.js';
 import { AGE_MAGIC_BYTES, isAgeFile } from '../age/probe.js';
-import { formatLocalMark, formatLocalStoredRecord, verifiedMarkPath } from './verified-mark.js';
+import { formatLocalMark, formatLocalStoredRecord, markNotTrusted, verifiedMarkPath } from './verified-mark.js';
 
 /** The first bytes of a written archive looked at: whether it is an age file. */
 const HEAD_PEEK_BYTES = AGE_MAGIC_BYTES;
@@ -297,6 +297,18 @@ export class LocalFileLocation implements ArchiveLocation {
     if (this.openedOthers || (this.opened !== undefined && !sameArchive(this.opened, info))) {
       throw new StorageError(`${this.display} changed after it was verified: not marked`, 'CHANGED');
     }
+    // A mark the listings would not take (verified-mark.ts markNotTrusted) is not written: root's verification of another user's archive in root's (or a shared) directory said "recorded as verified", and the listing then called it never verified.
+    const self = process.geteuid?.();
+    if (self !== undefined) {
+      const directoryUid = (await stat(dirname(this.path)).catch(() => undefined))?.uid ?? info.uid;
+      const why = markNotTrusted({ mark: { uid: self, mode: ARCHIVE_FILE_MODE }, archiveUid: info.uid, directoryUid, self });
+      if (why !== undefined) {
+        throw new StorageError(
+          `a mark beside ${this.display} would not be taken by listings run as uid ${self} (it would be ${why}: that user may rewrite the archive keeping its size and mtime): not marked; give the archive to uid ${self} or to the directory's owner, or verify it as uid ${info.uid}`,
+          'ACCESS_DENIED',
+        );
+      }
+    }
     await this.writeMarkFile(formatLocalMark(mark, info), () => crashPoint('verify:mark-temp-written'));
     await removeDeadPartials(dirname(this.path));
   }
@@ -306,7 +318,11 @@ export class LocalFileLocation implements ArchiveLocation {
     if (this.opened === undefined || this.openedOthers) return;
     const info = await stat(this.path).catch(() => undefined);
     if (info === undefined || !sameArchive(this.opened, info)) return;
-    await unlink(verifiedMarkPath(this.path)).catch(() => undefined);
+    await unlink(verifiedMarkPath(this.path)).catch((error: unknown) => {
+      // None there (a directory by its name is no mark either): nothing records it whole.
+      const code = errnoCode(error);
+      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'ENOTDIR') throw this.fsError(error, 'write', verifiedMarkPath(this.path));
+    });
   }
 
   /**

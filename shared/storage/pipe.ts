@@ -49,7 +49,7 @@ import { constants as osConstants } from 'node:os';
 import type { Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { AgeHeaderLimitError, NO_MORE_PROCESSES, OpenClawError, PipeCommandError, StorageError } from '../errors.js';
-import { AgeHeaderReader } from '../age/header.js';
+import { AgeHeaderReader, ARMOR_BEGIN, ARMOR_END } from '../age/header.js';
 import { agePayloadBytes } from '../age/stream.js';
 import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
@@ -231,7 +231,11 @@ class Filter {
    * line ends a text tool converted, or one cut after its header, for what it is; one past the
    * reader's bounds (`large`: thousands of recipients) is taken as the age file it starts as.
    */
-  private ageOutput: { readonly state: 'start' | 'armored' | 'large' | 'bad' } | { readonly state: 'reading'; readonly reader: AgeHeaderReader } | { readonly state: 'header'; readonly bytes: number } = { state: 'start' };
+  private ageOutput:
+    | { readonly state: 'start' | 'large' | 'bad' }
+    | { readonly state: 'armored'; readonly armor: ArmoredAgeOutput }
+    | { readonly state: 'reading'; readonly reader: AgeHeaderReader }
+    | { readonly state: 'header'; readonly bytes: number } = { state: 'start' };
   private stdinError: NodeJS.ErrnoException | undefined;
   /** A process the command left running still held its input once it had exited (stopWaitingForInput). */
   private inputHeldAfterExit = false;
@@ -437,13 +441,16 @@ class Filter {
       this.outputStart = Buffer.concat([this.outputStart, rest.subarray(0, taken)]);
       rest = rest.subarray(taken);
       if (this.outputStart.length < AGE_MAGIC_BYTES) return;
-      if (isArmoredAgeFile(this.outputStart)) this.ageOutput = { state: 'armored' };
-      else if (!isAgeFile(this.outputStart)) this.ageOutput = { state: 'bad' };
+      if (isArmoredAgeFile(this.outputStart)) {
+        this.ageOutput = { state: 'armored', armor: new ArmoredAgeOutput() };
+        rest = Buffer.concat([this.outputStart, rest]);
+      } else if (!isAgeFile(this.outputStart)) this.ageOutput = { state: 'bad' };
       else {
         this.ageOutput = { state: 'reading', reader: new AgeHeaderReader() };
         rest = Buffer.concat([this.outputStart, rest]);
       }
     }
+    if (this.ageOutput.state === 'armored') this.ageOutput.armor.push(rest);
     if (this.ageOutput.state === 'reading' && rest.length > 0) {
       try {
         const done = this.ageOutput.reader.push(rest);
@@ -463,11 +470,13 @@ class Filter {
    * Once the command has exited 0: whether its output, a binary age file, is as long as age
    * makes one of the input it read (header, then agePayloadBytes); false for one cut short
    * (`age -r … | head -c N` exited 0) or one of something else than that input (`zstd | age`,
-   * which a record cannot vouch for either); undefined when that cannot be told (no age file,
-   * armored, a header past the reader's bounds).
+   * which a record cannot vouch for either); an armored one (`age -a`) likewise, by the bytes its
+   * base64 lines hold, and only if it ends with its END line; undefined when that cannot be
+   * told (no age file, a header past the reader's bounds).
    */
   ageOutputWhole(): boolean | undefined {
     const output = this.ageOutput;
+    if (output.state === 'armored') return output.armor.holds(agePayloadBytes(this.inputBytes));
     if (output.state === 'reading') return false;
     if (output.state !== 'header') return undefined;
     return this.outputBytes === output.bytes + agePayloadBytes(this.inputBytes);
@@ -615,9 +624,104 @@ function killedInPipeline(code: number | null): string {
   return name === undefined ? '' : ` (128 + ${name})`;
 }
 
-/** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
+/** Longer than any line of an armored age file (64 columns; its BEGIN and END lines): no armor. */
+const MAX_ARMOR_LINE_CHARS = 1_024;
+/** The columns of every line of an armored age file's body but its last. */
+const ARMOR_COLUMNS = 64;
+
+/**
+ * Follows an ASCII-armored age file (`age -a`) as it streams by, for Filter.ageOutputWhole: how
+ * many bytes of the binary file its base64 lines hold, the binary header's length (decoded
+ * from its first lines), and whether it ended with its END line (then only blank lines).
+ * Before, an armored output was not judged at all: `age -a -r R | head -c 300` exiting 0
+ * stored 300 bytes with no note, and on S3 a size tag of 300 that listed it whole (counted
+ * by prune and --skip-existing as the tenant's newest backup).
+ */
+class ArmoredAgeOutput {
+  private line = '';
+  private lines = 0;
+  private decodedBytes = 0;
+  private reader: AgeHeaderReader | undefined = new AgeHeaderReader();
+  private headerBytes: number | undefined;
+  /** `large`: a header past the reader's bounds, taken as age's own to judge (as a binary one). */
+  private state: 'body' | 'ended' | 'malformed' | 'large' = 'body';
+  private finished = false;
+  /** A line of the body shorter than 64 columns, or padded, was read: it must be its last. */
+  private shortLine = false;
+
+  push(chunk: Buffer): void {
+    for (let offset = 0; offset < chunk.length && this.state !== 'malformed'; ) {
+      const newline = chunk.indexOf(0x0a, offset);
+      const end = newline === -1 ? chunk.length : newline;
+      // A whole line of the body past the header, as age writes all but its last (64 columns): counted without a string of it.
+      if (newline !== -1 && this.line === '' && this.reader === undefined && this.state === 'body' && !this.shortLine && end - offset === ARMOR_COLUMNS && chunk[offset] !== 0x2d) {
+        const padding = chunk[end - 1] === 0x3d ? (chunk[end - 2] === 0x3d ? 2 : 1) : 0;
+        this.decodedBytes += (ARMOR_COLUMNS / 4) * 3 - padding;
+        if (padding > 0) this.shortLine = true;
+        this.lines++;
+        offset = newline + 1;
+        continue;
+      }
+      if (this.line.length + end - offset > MAX_ARMOR_LINE_CHARS) {
+        this.state = 'malformed';
+        return;
+      }
+      this.line += chunk.toString('latin1', offset, end);
+      if (newline === -1) return;
+      this.endLine();
+      offset = newline + 1;
+    }
+  }
+
+  /** Whether the output, now ended, is an armored age file of a header and `payloadBytes` (undefined: cannot tell). */
+  holds(payloadBytes: number): boolean | undefined {
+    if (!this.finished && this.line !== '') this.endLine();
+    this.finished = true;
+    if (this.state === 'large') return undefined;
+    return this.state === 'ended' && this.headerBytes !== undefined && this.decodedBytes === this.headerBytes + payloadBytes;
+  }
+
+  private endLine(): void {
+    const line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
+    this.line = '';
+    if (this.state === 'malformed' || this.state === 'large') return;
+    if (this.lines++ === 0) {
+      if (line !== ARMOR_BEGIN) this.state = 'malformed';
+      return;
+    }
+    if (this.state === 'ended') {
+      if (line.trim() !== '') this.state = 'malformed';
+      return;
+    }
+    if (line === ARMOR_END) {
+      this.state = 'ended';
+      return;
+    }
+    // Only the last line of the body may be shorter than 64 columns (or hold padding).
+    if (this.shortLine || line.length % 4 !== 0 || line.length > ARMOR_COLUMNS || !/^[A-Za-z0-9+/]*={0,2}$/.test(line)) {
+      this.state = 'malformed';
+      return;
+    }
+    const padding = line.endsWith('==') ? 2 : line.endsWith('=') ? 1 : 0;
+    if (line.length < ARMOR_COLUMNS || padding > 0) this.shortLine = true;
+    this.decodedBytes += (line.length / 4) * 3 - padding;
+    if (this.reader === undefined) return;
+    try {
+      const done = this.reader.push(Buffer.from(line, 'base64'));
+      if (done !== undefined) {
+        this.headerBytes = done.header.length;
+        this.reader = undefined;
+      }
+    } catch (error) {
+      this.state = error instanceof AgeHeaderLimitError ? 'large' : 'malformed';
+    }
+  }
+}
+
+/** What a backup says when its command's age output is not as long as age makes one of the archive it read (Filter.ageOutputWhole). */
 const NOT_AGE_SIZED_NOTE =
   "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it";
+/** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
 const WITHOUT_PIPEFAIL_NOTE = 'the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen';
 
 /** What a backup says when the command's stderr was let go (Filter.stderrLetGo). */

@@ -541,7 +541,10 @@ export class S3Location implements ArchiveLocation {
       });
     } catch (error) {
       if (signal?.aborted) throw abortedError(signal);
-      throw translateS3Error(error, context);
+      const translated = translateS3Error(error, context);
+      // A store without object tagging holds no tags to remove.
+      if (translated instanceof StorageError && translated.code === 'NOT_SUPPORTED') return;
+      throw translated;
     }
   }
 

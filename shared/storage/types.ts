@@ -223,7 +223,8 @@ export interface ArchiveLocation {
    * Forgets what recorded the archive `read` opened whole (a local verification's mark, or the
    * record its backup wrote beside an encrypted one), after a verification found its bytes damaged:
    * its size and mtime unchanged (bit rot, a write in place under `touch -r`), the listings,
-   * `--skip-existing` and prune would count it whole still. Best effort; optional (S3: not done).
+   * `--skip-existing` and prune would count it whole still. Optional; rejects when what
+   * records it whole is there and could not be removed (verify then says so with its verdict).
    */
   forgetWhole?(options?: ReadOptions): Promise<void>;
 

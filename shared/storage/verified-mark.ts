@@ -15,7 +15,9 @@
 // user may have written (`markNotTrusted`, the rule file-access.ts notSavedByThisTool gives
 // the restore checkpoint): a mark is taken only if its owner is the archive's, and is this
 // process's user, root, or the owner of the directory it is in, and neither its group nor
-// others may write it. Before, in a backup directory others may write in (mode 1777, root's),
+// others may write it; root's is taken too beside an archive of this process's user or the
+// directory's owner (whose own marks are taken: `sudo openclaw tenants verify` of a user's
+// archive in that user's directory wrote a mark no listing took, the hint to verify it a loop). Before, in a backup directory others may write in (mode 1777, root's),
 // another user's junk file with a record beside it naming tenant acme and the time now was
 // listed as acme's newest encrypted backup, and root's `tenants prune acme --keep-last 1`
 // removed both real backups, which that user could not have removed (the sticky bit).
@@ -51,7 +53,9 @@ export interface MarkOwners {
 export function markNotTrusted({ mark, archiveUid, directoryUid, self }: MarkOwners): string | undefined {
   if (self === undefined) return undefined;
   if ((mark.mode & 0o022) !== 0) return `writable by ${(mark.mode & 0o020) !== 0 ? 'its group' : 'others'}`;
-  if (mark.uid !== archiveUid) return `owned by uid ${mark.uid}, the archive by uid ${archiveUid}`;
+  // Root's (a `sudo … tenants verify` of a user's archive) beside an archive whose owner could have written the mark itself: that owner could rewrite the archive anyway.
+  const rootsForTrustedOwner = mark.uid === 0 && (archiveUid === self || archiveUid === directoryUid);
+  if (mark.uid !== archiveUid && !rootsForTrustedOwner) return `owned by uid ${mark.uid}, the archive by uid ${archiveUid}`;
   if (mark.uid !== self && mark.uid !== 0 && mark.uid !== directoryUid) return `owned by uid ${mark.uid}, neither this process's user (uid ${self}), root, nor the directory's owner (uid ${directoryUid})`;
   return undefined;
 }
