@@ -69,6 +69,11 @@ describe('whether a lock holder is gone, judged without a file', () => {
     expect(await isLockHolderGoneHere(base, 'acme')).toBe(false);
   });
 
+  it("is not gone when there is no lock but the lock moved aside is another host's, which cannot be judged here (its taker may be between its rename and its put-back)", async () => {
+    writeFileSync(path.join(base, `.openclaw-lock-acme.${ownerTag()}.0123456789ab.broken`), record({ pid: deadPid(), started: 1, hostId: 'aaaaaaaaaaaa' }));
+    expect(await isLockHolderGoneHere(base, 'acme')).toBe(false);
+  });
+
   it("is gone when there is no lock and the lock moved aside is a dead holder's (the lock that taker judged)", async () => {
     writeFileSync(movedAsideByGoneTaker(), record(dead()));
     expect(await isLockHolderGoneHere(base, 'acme')).toBe(true);
