@@ -258,6 +258,30 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
+  it.each([
+    ['recover', []],
+    ['backup', ['--to', 'ARCHIVE']],
+  ])("never runs beside a live holder when a put-back was killed between its reservation and its rename: %s takes the empty name over, then hands it back and stops busy", async (command, args) => {
+    const lock = await acquireTenantLock(base, 'acme', 'restore');
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(lock.path, aside);
+    // The empty file a put-back reserves the name with (lock-takeover.ts putLockBack), its maker killed before the rename; old enough to be taken over.
+    writeFileSync(lock.path, '', { flag: 'wx' });
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(lock.path, old, old);
+
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    const ran = runCli(['--tenants-dir', base, 'tenants', command, 'acme', ...args.map((arg) => (arg === 'ARCHIVE' ? archive : arg))]);
+    expect(ran.stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a restore by pid ${process.pid} on \\S+ holds it since `));
+    expect(ran.status).toBe(3);
+    expect(existsSync(archive)).toBe(false);
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme', 'acme']);
+    await lock.assertHeld();
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
   it("removes a dead holder's lock that a taker now gone moved aside", async () => {
     const lockPath = plantDeadLock({ ageMs: 10_000 });
     const gone = spawnSync('true');

@@ -261,13 +261,21 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   return 'removed';
 }
 
-/** Whether a lock moved aside beside `lockPath` names a holder of this pid namespace that lives (judged without a file: no other). */
+/**
+ * Whether a lock moved aside beside `lockPath` names a holder that may live: one of this pid
+ * namespace that lives, or one of another host, which cannot be judged without a file (its
+ * heartbeat's age is read on the file system's clock). Before, only the first counted: with a
+ * taker between its rename and its put-back, another host's live restore was judged gone, and
+ * `tenants recover` on a disk with no inode left removed its staging from under it. A lock that
+ * names no holder is judged gone, as settleMovedAsideLock does without the clock.
+ */
 async function liveLockMovedAside(lockPath: string): Promise<boolean> {
   for (const file of await filesBesideLock(lockPath, ['broken']).catch(() => [])) {
     const moved = await readLockFile(file.path).catch(() => undefined);
     const holder = moved === undefined ? undefined : (parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined));
-    const owner = holder === undefined ? undefined : localOwner(holder);
-    if (owner !== undefined && isProcessAlive(owner.pid, owner.started)) return true;
+    if (holder === undefined) continue;
+    const owner = localOwner(holder);
+    if (owner === undefined || isProcessAlive(owner.pid, owner.started)) return true;
   }
   return false;
 }
