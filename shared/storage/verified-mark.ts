@@ -26,6 +26,7 @@ import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import { LABEL, SHA256_HEX } from '../archive/manifest.js';
+import { writableByOthers } from '../file-access.js';
 import { isValidTenantName } from '../tenant/names.js';
 import type { VerifiedMark } from './types.js';
 
@@ -52,7 +53,8 @@ export interface MarkOwners {
 /** Why a mark is not to be trusted as this tool's (see above), or undefined if it may be. */
 export function markNotTrusted({ mark, archiveUid, directoryUid, self }: MarkOwners): string | undefined {
   if (self === undefined) return undefined;
-  if ((mark.mode & 0o022) !== 0) return `writable by ${(mark.mode & 0o020) !== 0 ? 'its group' : 'others'}`;
+  const writable = writableByOthers(mark);
+  if (writable !== undefined) return writable;
   // Root's (a `sudo … tenants verify` of a user's archive) beside an archive whose owner could have written the mark itself: that owner could rewrite the archive anyway.
   const rootsForTrustedOwner = mark.uid === 0 && (archiveUid === self || archiveUid === directoryUid);
   if (mark.uid !== archiveUid && !rootsForTrustedOwner) return `owned by uid ${mark.uid}, the archive by uid ${archiveUid}`;
