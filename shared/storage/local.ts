@@ -139,7 +139,7 @@ export class LocalFileLocation implements ArchiveLocation {
       if (existing.isDirectory()) {
         throw new StorageError(`${this.display} is a directory, not an archive file: name the archive in it, e.g. ${join(this.display, 'NAME.tar.zst')}`, 'NOT_A_FILE');
       }
-      this.assertReplaceable(existing);
+      await this.assertReplaceable(existing);
       if (!options.overwrite) throw this.existsError();
     }
     // The nearest existing ancestor must be a writable directory: it is where `mkdir -p`
@@ -179,7 +179,7 @@ export class LocalFileLocation implements ArchiveLocation {
     try {
       throwIfAborted(signal);
       const existing = await this.statTarget();
-      if (existing !== undefined) this.assertReplaceable(existing);
+      if (existing !== undefined) await this.assertReplaceable(existing);
       if (!options.overwrite && existing !== undefined) throw this.existsError();
       ({ temporary, handle } = await this.openTemporary(directory, createdDirectories));
 
@@ -426,11 +426,15 @@ export class LocalFileLocation implements ArchiveLocation {
   /**
    * A device, FIFO or socket at the destination is no archive to replace: `--to /dev/null
    * --overwrite` (a trial run) renamed the archive over root's /dev/null, a regular file of
-   * mode 0600 from then on, which every other user's programs failed to write.
+   * mode 0600 from then on, which every other user's programs failed to write. Nor is a
+   * symlink to one (`existing` is the lstat of the path), which the rename replaces as well:
+   * `--to /dev/stdout --overwrite` made root's /dev/stdout a regular file.
    */
-  private assertReplaceable(existing: Stats): void {
-    if (existing.isFile() || existing.isSymbolicLink() || existing.isDirectory()) return;
-    throw new StorageError(`${this.display} is ${nonFileKind(existing)}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
+  private async assertReplaceable(existing: Stats): Promise<void> {
+    const target = existing.isSymbolicLink() ? await stat(this.path).catch(() => undefined) : existing;
+    if (target === undefined || target.isFile() || target.isSymbolicLink() || target.isDirectory()) return;
+    const what = existing.isSymbolicLink() ? `a symlink to ${nonFileKind(target)}` : nonFileKind(target);
+    throw new StorageError(`${this.display} is ${what}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
   }
 
   private existsError(): DestinationExistsError {
