@@ -45,7 +45,7 @@ import { writeWhole } from '../write-whole.js';
 import { FileSystemClock, HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type ArchiveMetadata, type CheckWritableOptions, type ReadOptions, type VerifiedMark, type WriteOptions, type WriteResult } from './types.js';
-import { AGE_MAGIC_BYTES, isAgeFile } from '../age/probe.js';
+import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile } from '../age/probe.js';
 import { formatLocalMark, formatLocalStoredRecord, markNotTrusted, verifiedMarkPath } from './verified-mark.js';
 
 /** The first bytes of a written archive looked at: whether it is an age file. */
@@ -227,8 +227,9 @@ export class LocalFileLocation implements ArchiveLocation {
       await this.commit(temporary, options.overwrite);
       temporary = undefined;
       clearInterval(heartbeat);
-      // Not for bytes their maker knows cut short (a --pipe command's age output shorter than age makes): nothing then says its backup completed it.
-      if (isAgeFile(head) && options.bodyWhole?.() !== false) await this.recordStored(options.metadata, manifestSha256, written);
+      // An age file, binary or armored (`--pipe "age -a …"`, as S3's size tag has it), but not bytes their maker knows cut short
+      // (a --pipe command's age output shorter than age makes): nothing then says its backup completed it.
+      if ((isAgeFile(head) || isArmoredAgeFile(head)) && options.bodyWhole?.() !== false) await this.recordStored(options.metadata, manifestSha256, written);
       // Best effort: the archive is already visible, and failing the write now would break
       // the all-or-nothing promise.
       await syncDirectory(directory).catch(() => {});

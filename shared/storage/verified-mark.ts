@@ -4,8 +4,8 @@
 //     names the archive's size and mtime: a mark whose archive changed since is ignored;
 //   - on an S3 object, the tag `openclaw-verified` (`<time> <manifest sha256>`), next to the
 //     backup's own `openclaw-manifest-sha256` tag (s3.ts tagsFor).
-// The same hidden file beside a local age-encrypted archive (--encrypt-to, or `--pipe "age …"` whose
-// output is as long as age makes one of the archive: WriteOptions.bodyWhole),
+// The same hidden file beside a local age-encrypted archive (--encrypt-to, or `--pipe "age …"`, `age -a`
+// too, whose output is as long as age makes one of the archive: WriteOptions.bodyWhole),
 // whose bytes name no tenant, holds, until a verification replaces it,
 // what the backup recorded as it completed the file: its tenant, creation time, tool version
 // and manifest digest, for that size and mtime (a local StoredRecord: what S3's metadata and
