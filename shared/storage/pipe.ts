@@ -723,7 +723,7 @@ class ArmoredAgeOutput {
 
 /** What a backup says when its command's age output is not as long as age makes one of the archive it read (Filter.ageOutputWhole). */
 const NOT_AGE_SIZED_NOTE =
-  "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it";
+  "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify it (--identity KEY_FILE; an armored one, age -a: --pipe 'age -d -i KEY_FILE')";
 /** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
 const WITHOUT_PIPEFAIL_NOTE = 'the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen';
 
