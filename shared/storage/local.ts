@@ -305,7 +305,7 @@ export class LocalFileLocation implements ArchiveLocation {
       const why = markNotTrusted({ mark: { uid: self, mode: ARCHIVE_FILE_MODE }, archiveUid: info.uid, directoryUid, self });
       if (why !== undefined) {
         throw new StorageError(
-          `a mark beside ${this.display} would not be taken by listings run as uid ${self} (it would be ${why}: that user may rewrite the archive keeping its size and mtime): not marked; give the archive to uid ${self} or to the directory's owner, or verify it as uid ${info.uid}`,
+          `a mark beside ${this.display} would not be taken by listings run as uid ${self} (it would be ${why}: that user may rewrite the archive keeping its size and mtime): not marked; give the archive to uid ${self}${directoryUid === self ? '' : ` or to the directory's owner (uid ${directoryUid})`}, or verify it as uid ${info.uid}`,
           'ACCESS_DENIED',
         );
       }
