@@ -57,9 +57,10 @@ function reportSkipped(context: CliContext, skipped: SkippedTenants, unsummed: r
   for (const stray of skipped) if (stray.invalidName === true) context.output.notice(`warning: ${stray.reason}`);
   const tenants = skipped.filter((tenant) => tenant.invalidName !== true);
   const omitted = skipped.omitted ?? 0;
-  if (unsummed.length > 0) context.output.notice(`${plural(unsummed.length, 'tenant')} listed without its size and files (its STATE says why): ${unsummed.join(', ')}`);
+  const its = unsummed.length === 1 ? 'its' : 'their';
+  if (unsummed.length > 0) context.output.notice(`${plural(unsummed.length, 'tenant')} listed without ${its} size and files (${its} STATE says why): ${unsummed.join(', ')}`);
   if (tenants.length === 0 && omitted === 0) {
-    if (unsummed.length > 0) throw new ReportedError('TENANTS_NOT_SUMMED', `${unsummed.length} tenant(s) listed but not summed: ${unsummed.join(', ')}`);
+    if (unsummed.length > 0) throw new ReportedError('TENANTS_NOT_SUMMED', `${plural(unsummed.length, 'tenant')} listed but not summed: ${unsummed.join(', ')}`);
     return;
   }
   for (const tenant of tenants) context.output.notice(`${tenant.reason}: skipped`);

@@ -357,7 +357,7 @@ export async function notSavedByThisTool(baseDir: string, read: OwnFileRead): Pr
 }
 
 /** What makes a file read from the base dir one others than its owner may have written (it is saved 0600), or undefined. */
-export function writableByOthers(read: OwnFileRead): string | undefined {
+export function writableByOthers(read: Pick<OwnFileRead, 'mode'>): string | undefined {
   if ((read.mode & 0o022) === 0) return undefined;
   return `writable by ${(read.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(read.mode & 0o7777).toString(8).padStart(4, '0')}; saved 0600)`;
 }

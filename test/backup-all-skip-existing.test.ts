@@ -261,6 +261,24 @@ describe('to local files', () => {
     expect(outcomes(whole.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
   });
 
+  it('records an armored --pipe age output (age -a) whole as a binary one: --skip-existing skips it; one cut short is refused', async () => {
+    // Before, only a binary age file got a record: a second `backup --all --skip-existing --pipe "age -a …"` failed
+    // every tenant ("already exists and is not a complete backup"), where on S3 (its size tag) it skipped them.
+    const armored = path.join(dir.path, 'local-armored');
+    const template = path.join(armored, '{tenant}.tar.zst.age');
+    const ageArmored = `age -a -r ${key.recipient.text}`;
+    expect((await all(['--to', template, '--pipe', ageArmored])).status).toBe(0);
+    expect(readdirSync(armored).filter((name) => name.endsWith('.openclaw-verified'))).toHaveLength(4);
+    const whole = await all(['--to', template, '--pipe', ageArmored, '--skip-existing']);
+    expect(outcomes(whole.result)).toEqual({ acme: 'skipped', beta: 'skipped', delta: 'skipped', gamma: 'skipped' });
+    const cutDir = path.join(dir.path, 'local-armored-cut');
+    const cutTemplate = path.join(cutDir, '{tenant}.tar.zst.age');
+    expect((await all(['--to', cutTemplate, '--pipe', `${ageArmored} | { head -c 300; cat >/dev/null; }`])).status).toBe(0);
+    expect(readdirSync(cutDir).filter((name) => name.endsWith('.openclaw-verified'))).toEqual([]);
+    const again = await all(['--to', cutTemplate, '--pipe', ageArmored, '--skip-existing']);
+    expect(outcomes(again.result)).toEqual({ acme: 'DESTINATION_EXISTS', beta: 'DESTINATION_EXISTS', delta: 'DESTINATION_EXISTS', gamma: 'DESTINATION_EXISTS' });
+  });
+
   it("refuses an encrypted archive whose backup's record beside it names another tenant", async () => {
     const encrypted = path.join(dir.path, 'local-encrypted-moved');
     const encryptedTemplate = path.join(encrypted, '{tenant}.tar.zst.age');

@@ -6,7 +6,7 @@
 // (its state damaged, or a day old) keeps a tenant busy only until `tenants recover` ends it.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -945,6 +945,19 @@ describe('a destination that is a device, FIFO or socket', () => {
     expect(run).toMatchObject({ status: 1, stdout: '', stderr: refusal(devNull, 'a character device') });
     expect(execFileSync('stat', ['-c', '%F %a', devNull], { encoding: 'utf8' })).toBe('character special file 666\n');
     rmSync(devNull);
+  });
+
+  // The rename replaces a symlink: `--to /dev/stdout --overwrite` (its "already exists" answered
+  // with --overwrite) made root's /dev/stdout, a symlink to /proc/self/fd/1, a regular file.
+  it('a symlink to one, such as /dev/stdout, with --overwrite too, and the symlink left as it was', () => {
+    const link = path.join(dir.path, 'stdout.tar.zst');
+    symlinkSync('/dev/null', link);
+    for (const flags of [[], ['--overwrite']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', link, ...flags]);
+      expect(run, flags.join(' ')).toMatchObject({ status: 1, stdout: '', stderr: refusal(link, 'a symlink to a character device') });
+    }
+    expect(readlinkSync(link)).toBe('/dev/null');
+    rmSync(link);
   });
 });
 

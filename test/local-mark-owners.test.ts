@@ -31,8 +31,8 @@ describe('whose marks a listing takes', () => {
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 1000, self: 0 })).toBeUndefined();
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 0, self: 1000 })).toBeUndefined();
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe('owned by uid 0, the archive by uid 1000');
-    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100620 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by its group');
-    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100602 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by others');
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100620 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by its group (mode 0620; saved 0600)');
+    expect(markNotTrusted({ mark: { uid: 0, mode: 0o100602 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by others (mode 0602; saved 0600)');
   });
 });
 

@@ -224,7 +224,7 @@ describe('--pipe failures', () => {
   it.skipIf(!existsSync('/usr/bin/age'))('says so when its age output is not as long as age makes one of the archive, and not when it is (one chunk or many)', async () => {
     const recipient = generateIdentity().recipient.text;
     const cut = await withPipeCommand(localFile(), `age -r ${recipient} | { head -c 300; cat >/dev/null; }`).write(bodyOf(randomBytes(100_000)), writeOptions());
-    expect(cut.note).toBe("the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it");
+    expect(cut.note).toBe("the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify it (--identity KEY_FILE; an armored one, age -a: --pipe 'age -d -i KEY_FILE')");
     for (const bytes of [1, 65_536, 200_000]) {
       expect((await withPipeCommand(localFile(), `age -r ${recipient}`).write(bodyOf(randomBytes(bytes)), writeOptions())).note, String(bytes)).toBeUndefined();
     }
@@ -240,7 +240,7 @@ describe('--pipe failures', () => {
     expect(whole.note).toBeUndefined();
     for (const kept of [300, whole.bytes - 34]) {
       const cut = await withPipeCommand(localFile(), `age -a -r ${recipient} | { head -c ${kept}; cat >/dev/null; }`).write(bodyOf(body), writeOptions());
-      expect(cut.note, String(kept)).toBe("the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it");
+      expect(cut.note, String(kept)).toBe("the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify it (--identity KEY_FILE; an armored one, age -a: --pipe 'age -d -i KEY_FILE')");
     }
     // Every length of the binary file modulo 48 (its base64 lines' 64 columns hold 48 bytes): a padded last line of 64 columns among them.
     for (let bytes = 70_000; bytes < 70_048; bytes++) {

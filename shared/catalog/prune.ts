@@ -349,7 +349,8 @@ interface StreamNamed {
 /**
  * Whether a name below the listed location names no one: nothing but a date and time (digits,
  * separators, `T`, `Z`, `W`, month and day abbreviations: what `{date:FORMAT}` or `$(date …)`
- * writes) and an archive's extensions, starting with a year or seconds since 1970. Such a
+ * writes) and an archive's extensions, starting with a year, seconds since 1970, or a day's or
+ * month's name. Such a
  * name, `2026-06-01.tar.zst` or `2026/06/01/0300.tar.zst.age`, is no other tenant's by its name (a `{tenant}` template puts
  * the tenant's name in every key), so it is worth a request: a tenant that was backed up by date
  * before its backups were named after it had those never looked at, never removed, never counted

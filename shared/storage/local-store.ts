@@ -270,12 +270,12 @@ export class LocalArchiveStore implements ArchiveStore {
 }
 
 /**
- * The bytes of the mark at `path` if it is a regular file of at most MAX_LOCAL_MARK_BYTES,
- * else undefined (no mark). Anyone who can write the directory can put anything there: a
- * symlink is not followed (to /dev/zero it was read forever, memory growing), a FIFO not
- * waited on (opening one blocked the process, deaf to SIGTERM), a large file not read whole.
+ * The bytes of the mark at `path` beside `archive` if it is a regular file of at most
+ * MAX_LOCAL_MARK_BYTES that this tool may have written (verified-mark.ts markNotTrusted), else
+ * undefined (no mark). Anyone who can write the directory can put anything there: a symlink
+ * is not followed (to /dev/zero it was read forever, memory growing), a FIFO not waited on
+ * (opening one blocked the process, deaf to SIGTERM), a large file not read whole.
  */
-/** The bytes of the mark at `path` beside `archive`, if it is a regular file of at most MAX_LOCAL_MARK_BYTES this tool may have written (verified-mark.ts markNotTrusted). */
 function readMark(path: string, archive: Stats): Buffer | undefined {
   let fd: number;
   try {

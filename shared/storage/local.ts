@@ -45,7 +45,7 @@ import { writeWhole } from '../write-whole.js';
 import { FileSystemClock, HEARTBEAT_MS, isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS, touchWithFileSystemClock } from '../tenant/process-owner.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
 import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type ArchiveMetadata, type CheckWritableOptions, type ReadOptions, type VerifiedMark, type WriteOptions, type WriteResult } from './types.js';
-import { AGE_MAGIC_BYTES, isAgeFile } from '../age/probe.js';
+import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile } from '../age/probe.js';
 import { formatLocalMark, formatLocalStoredRecord, markNotTrusted, verifiedMarkPath } from './verified-mark.js';
 
 /** The first bytes of a written archive looked at: whether it is an age file. */
@@ -139,7 +139,7 @@ export class LocalFileLocation implements ArchiveLocation {
       if (existing.isDirectory()) {
         throw new StorageError(`${this.display} is a directory, not an archive file: name the archive in it, e.g. ${join(this.display, 'NAME.tar.zst')}`, 'NOT_A_FILE');
       }
-      this.assertReplaceable(existing);
+      await this.assertReplaceable(existing);
       if (!options.overwrite) throw this.existsError();
     }
     // The nearest existing ancestor must be a writable directory: it is where `mkdir -p`
@@ -179,7 +179,7 @@ export class LocalFileLocation implements ArchiveLocation {
     try {
       throwIfAborted(signal);
       const existing = await this.statTarget();
-      if (existing !== undefined) this.assertReplaceable(existing);
+      if (existing !== undefined) await this.assertReplaceable(existing);
       if (!options.overwrite && existing !== undefined) throw this.existsError();
       ({ temporary, handle } = await this.openTemporary(directory, createdDirectories));
 
@@ -227,8 +227,9 @@ export class LocalFileLocation implements ArchiveLocation {
       await this.commit(temporary, options.overwrite);
       temporary = undefined;
       clearInterval(heartbeat);
-      // Not for bytes their maker knows cut short (a --pipe command's age output shorter than age makes): nothing then says its backup completed it.
-      if (isAgeFile(head) && options.bodyWhole?.() !== false) await this.recordStored(options.metadata, manifestSha256, written);
+      // An age file, binary or armored (`--pipe "age -a …"`, as S3's size tag has it), but not bytes their maker knows cut short
+      // (a --pipe command's age output shorter than age makes): nothing then says its backup completed it.
+      if ((isAgeFile(head) || isArmoredAgeFile(head)) && options.bodyWhole?.() !== false) await this.recordStored(options.metadata, manifestSha256, written);
       // Best effort: the archive is already visible, and failing the write now would break
       // the all-or-nothing promise.
       await syncDirectory(directory).catch(() => {});
@@ -304,7 +305,7 @@ export class LocalFileLocation implements ArchiveLocation {
       const why = markNotTrusted({ mark: { uid: self, mode: ARCHIVE_FILE_MODE }, archiveUid: info.uid, directoryUid, self });
       if (why !== undefined) {
         throw new StorageError(
-          `a mark beside ${this.display} would not be taken by listings run as uid ${self} (it would be ${why}: that user may rewrite the archive keeping its size and mtime): not marked; give the archive to uid ${self} or to the directory's owner, or verify it as uid ${info.uid}`,
+          `a mark beside ${this.display} would not be taken by listings run as uid ${self} (it would be ${why}: that user may rewrite the archive keeping its size and mtime): not marked; give the archive to uid ${self}${directoryUid === self ? '' : ` or to the directory's owner (uid ${directoryUid})`}, or verify it as uid ${info.uid}`,
           'ACCESS_DENIED',
         );
       }
@@ -426,11 +427,15 @@ export class LocalFileLocation implements ArchiveLocation {
   /**
    * A device, FIFO or socket at the destination is no archive to replace: `--to /dev/null
    * --overwrite` (a trial run) renamed the archive over root's /dev/null, a regular file of
-   * mode 0600 from then on, which every other user's programs failed to write.
+   * mode 0600 from then on, which every other user's programs failed to write. Nor is a
+   * symlink to one (`existing` is the lstat of the path), which the rename replaces as well:
+   * `--to /dev/stdout --overwrite` made root's /dev/stdout a regular file.
    */
-  private assertReplaceable(existing: Stats): void {
-    if (existing.isFile() || existing.isSymbolicLink() || existing.isDirectory()) return;
-    throw new StorageError(`${this.display} is ${nonFileKind(existing)}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
+  private async assertReplaceable(existing: Stats): Promise<void> {
+    const target = existing.isSymbolicLink() ? await stat(this.path).catch(() => undefined) : existing;
+    if (target === undefined || target.isFile() || target.isSymbolicLink() || target.isDirectory()) return;
+    const what = existing.isSymbolicLink() ? `a symlink to ${nonFileKind(target)}` : nonFileKind(target);
+    throw new StorageError(`${this.display} is ${what}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
   }
 
   private existsError(): DestinationExistsError {

@@ -20,7 +20,10 @@
 // with bytes after it, or age -a's armor): a wrapper script's "encrypting…" on stdout before
 // age's bytes, a tool other than age, CRLF line ends from a text conversion, or a header alone
 // (age died in a pipeline whose status hid it), was stored under that name and reported backed
-// up, and could not be read back. If the archive itself fails
+// up, and could not be read back. An output that is an age file, under any name, is also
+// measured against what age makes of the archive read (Filter.ageOutputWhole): one cut short,
+// or of something else than that archive, is stored with a note and nothing recording it whole
+// (WriteOptions.bodyWhole). If the archive itself fails
 // (the body errors), the command is killed rather than being shown an end of input.
 // Backpressure holds both ways (plain stream piping); EPIPE on stdin when the command
 // quits early is expected and judged together with its exit status. The abort signal
@@ -433,7 +436,7 @@ class Filter {
     });
   }
 
-  /** Follows the start of the output, which must be an age file (`writesAge`). */
+  /** Follows the output as an age file (ageOutput): failing it at once when it must be one (`writesAge`) and does not start as one. */
   private readAgeOutput(chunk: Buffer): void {
     let rest = chunk;
     if (this.ageOutput.state === 'start') {
@@ -720,7 +723,7 @@ class ArmoredAgeOutput {
 
 /** What a backup says when its command's age output is not as long as age makes one of the archive it read (Filter.ageOutputWhole). */
 const NOT_AGE_SIZED_NOTE =
-  "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify --identity it";
+  "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify it (--identity KEY_FILE; an armored one, age -a: --pipe 'age -d -i KEY_FILE')";
 /** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
 const WITHOUT_PIPEFAIL_NOTE = 'the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen';
 

@@ -4,12 +4,12 @@
 //     names the archive's size and mtime: a mark whose archive changed since is ignored;
 //   - on an S3 object, the tag `openclaw-verified` (`<time> <manifest sha256>`), next to the
 //     backup's own `openclaw-manifest-sha256` tag (s3.ts tagsFor).
-// The same hidden file beside a local age-encrypted archive (--encrypt-to, or `--pipe "age …"` whose
-// output is as long as age makes one of the archive: WriteOptions.bodyWhole),
-// whose bytes name no tenant, holds, until a verification replaces it,
-// what the backup recorded as it completed the file: its tenant, creation time, tool version
-// and manifest digest, for that size and mtime (a local StoredRecord: what S3's metadata and
-// size tag say of an object), so that `--skip-existing` and the listings know it without its key.
+// The same hidden file beside a local age-encrypted archive (--encrypt-to, or `--pipe "age …"`,
+// `age -a` too, whose output is as long as age makes one of the archive: WriteOptions.bodyWhole),
+// whose bytes name no tenant, holds, until a verification replaces it, what the backup recorded
+// as it completed the file: its tenant, creation time, tool version and manifest digest, for
+// that size and mtime (a local StoredRecord: what S3's metadata and size tag say of an object),
+// so that `--skip-existing` and the listings know it without its key.
 // Marks are read from places anyone with write access can change, so they are parsed as
 // strictly as the archive's own metadata; a malformed mark is no mark. Nor is one another
 // user may have written (`markNotTrusted`, the rule file-access.ts notSavedByThisTool gives
@@ -17,15 +17,17 @@
 // process's user, root, or the owner of the directory it is in, and neither its group nor
 // others may write it; root's is taken too beside an archive of this process's user or the
 // directory's owner (whose own marks are taken: `sudo openclaw tenants verify` of a user's
-// archive in that user's directory wrote a mark no listing took, the hint to verify it a loop). Before, in a backup directory others may write in (mode 1777, root's),
-// another user's junk file with a record beside it naming tenant acme and the time now was
-// listed as acme's newest encrypted backup, and root's `tenants prune acme --keep-last 1`
-// removed both real backups, which that user could not have removed (the sticky bit).
+// archive in that user's directory wrote a mark no listing took, the hint to verify it a loop).
+// Before, in a backup directory others may write in (mode 1777, root's), another user's junk
+// file with a record beside it naming tenant acme and the time now was listed as acme's newest
+// encrypted backup, and root's `tenants prune acme --keep-last 1` removed both real backups,
+// which that user could not have removed (the sticky bit).
 
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 import { LABEL, SHA256_HEX } from '../archive/manifest.js';
+import { writableByOthers } from '../file-access.js';
 import { isValidTenantName } from '../tenant/names.js';
 import type { VerifiedMark } from './types.js';
 
@@ -52,7 +54,8 @@ export interface MarkOwners {
 /** Why a mark is not to be trusted as this tool's (see above), or undefined if it may be. */
 export function markNotTrusted({ mark, archiveUid, directoryUid, self }: MarkOwners): string | undefined {
   if (self === undefined) return undefined;
-  if ((mark.mode & 0o022) !== 0) return `writable by ${(mark.mode & 0o020) !== 0 ? 'its group' : 'others'}`;
+  const writable = writableByOthers(mark);
+  if (writable !== undefined) return writable;
   // Root's (a `sudo … tenants verify` of a user's archive) beside an archive whose owner could have written the mark itself: that owner could rewrite the archive anyway.
   const rootsForTrustedOwner = mark.uid === 0 && (archiveUid === self || archiveUid === directoryUid);
   if (mark.uid !== archiveUid && !rootsForTrustedOwner) return `owned by uid ${mark.uid}, the archive by uid ${archiveUid}`;
