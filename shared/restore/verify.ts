@@ -71,7 +71,7 @@ export async function verifyArchive(request: VerifyRequest): Promise<VerifyResul
   } catch (error) {
     // Damaged or incomplete: whatever recorded it whole beside it is about bytes it no longer holds.
     if (error instanceof CorruptArchiveError || error instanceof AgeDamagedError) {
-      const kept = await request.location.forgetWhole?.().then(
+      const kept = await request.location.forgetWhole?.(request.signal !== undefined ? { signal: request.signal } : {}).then(
         () => undefined,
         (failure: unknown) => failure,
       );
