@@ -391,7 +391,7 @@ describe('the restore function, a restore larger than one invocation', () => {
       ok: false,
       error: {
         code: 'ARCHIVE_LIMIT',
-        message: expect.stringMatching(/is 1\.7 KiB, more than the \d+ B the restore function can restore in 1 piece of \d+ s at 0\.00001 MB\/s written \(OPENCLAW_RESTORE_MBPS\) and 0\.00001 MB\/s replayed \(OPENCLAW_RESTORE_REPLAY_MBPS\), each replaying/),
+        message: expect.stringMatching(/is \d+(?:\.\d)? KiB, more than the \d+ B the restore function can restore in 1 piece of \d+ s at 0\.00001 MB\/s written \(OPENCLAW_RESTORE_MBPS\) and 0\.00001 MB\/s replayed \(OPENCLAW_RESTORE_REPLAY_MBPS\), each replaying/),
       },
     });
     expect(queue).toEqual([]);
