@@ -12,7 +12,9 @@ import { FileSystemError, TenantBusyError } from '../shared/errors.js';
 import { READ_FLAGS } from '../shared/file-access.js';
 import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
-import { acquireTenantLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
+import { acquireTenantLock, handBackMovedAsideLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
+import { abandonStaleBackups } from '../shared/backup/backup.js';
+import { continuationPathFor } from '../shared/backup/continuation.js';
 import { lettingWaitingOpensGo } from './helpers/fifo.js';
 import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
 
@@ -279,6 +281,54 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme', 'acme']);
     await lock.assertHeld();
     await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // handBackMovedAsideLock renamed the moved lock over the name without looking at what the
+  // name held: a command whose own lock had been taken over meanwhile (frozen past the stale
+  // time) renamed over the new holder's lock, which then ran with no lock at all.
+  it("never hands a moved-aside lock back over a lock that is no longer the caller's: it stops, lost, and leaves both", async () => {
+    const live = await acquireTenantLock(base, 'acme', 'restore');
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(live.path, aside);
+    const mine = await acquireTenantLock(base, 'acme', 'backup');
+    // Taken over from under it: another holder's lock now under the name.
+    await fs.rm(mine.path);
+    const another = JSON.stringify({ token: 'another0holder0token', pid: process.pid, host: 'h', hostId: hostId(), started: thisProcess().started, operation: 'recover', startedAt: new Date().toISOString() });
+    writeFileSync(mine.path, another);
+
+    const handedBack = await handBackMovedAsideLock(base, 'acme', aside, Date.now(), mine).catch((error: unknown) => error);
+    expect(handedBack).toBeInstanceOf(TenantBusyError);
+    expect((handedBack as Error).message).toMatch(/^lost the tenant's lock /);
+    expect(readFileSync(mine.path, 'utf8')).toBe(another);
+    expect(existsSync(aside)).toBe(true);
+    await mine.release();
+    expect(readFileSync(mine.path, 'utf8')).toBe(another);
+    await fs.rename(aside, live.path);
+    await live.release();
+    rmSync(mine.path, { force: true });
+  });
+
+  // abandonStaleBackups (the backup function's chain-events handler) took the lock under the
+  // name a gone taker had left free and, never calling recoverSlot, ended the chain beside the
+  // live holder, whose lock stayed moved aside (its next assertHeld: lost).
+  it("hands the name back to a live holder whose lock a taker now gone moved aside when stale backup chains are ended, and ends none of that tenant's", async () => {
+    const live = await acquireTenantLock(base, 'acme', 'backup');
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(live.path, aside);
+    const state = continuationPathFor(base, 'acme');
+    writeFileSync(state, 'damaged state');
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    utimesSync(state, dayAgo, dayAgo);
+
+    expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')))).toEqual([]);
+    expect(existsSync(state)).toBe(true);
+    expect(existsSync(aside)).toBe(false);
+    await live.assertHeld();
+    await live.release();
+    rmSync(state);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 

@@ -32,7 +32,7 @@ import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.
 import { abortedError, onAbort, throwIfAborted } from '../storage/streams.js';
 import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type PieceResult, type StoreEndpoint, type WriteOptions, type WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
-import { isMidCommit, recoverSlotWithin, type RecoverOptions, type RecoveryAction } from '../tenant/slot.js';
+import { handBackMovedAsideLocks, isMidCommit, recoverSlotWithin, type RecoverOptions, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
 import { assertOutsideTenantsDir, tenantDirFor, tenantsDirNotFound } from '../tenant/tenants.js';
 import { TOOL_VERSION } from '../version.js';
@@ -539,6 +539,16 @@ export async function abandonStaleBackups(
     }
     let ended: AbandonedBackup;
     try {
+      // Taken under the name a taker now gone left free, beside a live holder (a piece of this
+      // very chain) whose lock it moved aside: the name goes back to it, and its tenant is left.
+      const handedBack = await handBackMovedAsideLocks(tenantsDir, tenant, lock, sweptBaseDir?.names).then(
+        () => false,
+        (error: unknown) => {
+          if (error instanceof TenantBusyError) return true;
+          throw error;
+        },
+      );
+      if (handedBack) continue;
       // Judged stale before its lock was taken: a piece that held the lock then (a message
       // come late) may have saved the chain since and let go, and a live chain must not be
       // ended. Looked at again under the lock, as `tenants recover` does (endBrokenChain).

@@ -289,14 +289,20 @@ async function liveLockMovedAside(lockPath: string): Promise<boolean> {
  * recovery touches anything of that holder's (a live restore's staging). Before, the recovery
  * removed the moved lock as the gone taker's leftover, and the command ran beside its holder.
  * Its holder gone (or no lock there): nothing is done; the recovery removes it.
- * `fileSystemNowMs`: the file system's clock, by which a holder elsewhere is judged.
+ * `fileSystemNowMs`: the file system's clock, by which a holder elsewhere is judged. `lock`:
+ * the command's own lock: the rename goes over the name only while it still holds that lock
+ * (its inode and token); taken over meanwhile (this process frozen past the stale time), the
+ * lock is lost (TenantBusyError) and the name, another holder's now, is left alone. Before,
+ * the moved lock was renamed over whatever the name held. Between that look and the rename
+ * the name is taken over only by a taker of a stale lock: ours beats every heartbeat.
  */
-export async function handBackMovedAsideLock(tenantsDir: string, tenant: string, aside: string, fileSystemNowMs: number): Promise<void> {
+export async function handBackMovedAsideLock(tenantsDir: string, tenant: string, aside: string, fileSystemNowMs: number, lock: TenantLock): Promise<void> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const moved = await readLockFile(aside).catch(() => undefined);
   if (moved === undefined) return;
   const holder = parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined);
   if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs)) return;
+  if (lock.path !== lockPath || !(await (stillOurs.get(lock)?.() ?? Promise.resolve(false)))) throw lostLockError(lockPath);
   await fs.rename(aside, lockPath);
   throw busyError(tenant, lockPath, holder, { silentMs: fileSystemNowMs - moved.mtimeMs, staleMs: LOCK_STALE_MS });
 }
@@ -421,11 +427,11 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
   heartbeat.unref();
   heldHere.add(lockPath);
   let released = false;
-  return {
+  const lock: TenantLock = {
     path: lockPath,
     async assertHeld() {
       if (!released && (await ours())) return;
-      throw new TenantBusyError(`lost the tenant's lock ${lockPath}: another operation took it over (was this process frozen for more than ${LOCK_STALE_MS / 1000} s?)`);
+      throw lostLockError(lockPath);
     },
     async release() {
       if (released) return;
@@ -442,9 +448,28 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
         // the lock is stale (lock-takeover.ts).
       } finally {
         heldHere.delete(lockPath);
+        if (heldLocks.get(lockPath) === lock) heldLocks.delete(lockPath);
       }
     },
   };
+  // Strict: a read that fails tells nothing, so the name is not taken to be ours (handBackMovedAsideLock).
+  stillOurs.set(lock, async () => !released && !lost && isOurs(await readLockFile(lockPath).catch(() => undefined)));
+  heldLocks.set(lockPath, lock);
+  return lock;
+}
+
+function lostLockError(lockPath: string): TenantBusyError {
+  return new TenantBusyError(`lost the tenant's lock ${lockPath}: another operation took it over (was this process frozen for more than ${LOCK_STALE_MS / 1000} s?)`);
+}
+
+/** Whether the lock's name still holds this very lock (its inode and token), for a step that writes over the name. */
+const stillOurs = new WeakMap<TenantLock, () => Promise<boolean>>();
+/** The lock this process holds now, by path: the one a recovery run under it hands a moved-aside lock back over (tenant/slot.ts). */
+const heldLocks = new Map<string, TenantLock>();
+
+/** The tenant's lock this process holds now, if it does. */
+export function tenantLockHeldHere(tenantsDir: string, tenant: string): TenantLock | undefined {
+  return heldLocks.get(lockPathFor(tenantsDir, tenant));
 }
 
 function isStillHolder(holder: string, ino: number): boolean {

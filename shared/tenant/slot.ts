@@ -22,12 +22,12 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { syncDirectory } from '../sync-directory.js';
-import { describeSystemError, errnoCode, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError } from '../errors.js';
+import { describeSystemError, errnoCode, errnoMessage, FileSystemError, RecoveryNeededError, SlotOccupiedError, TenantBusyError } from '../errors.js';
 import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, READ_FLAGS, readOwnFileAndOwner } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
-import { handBackMovedAsideLock } from './lock.js';
+import { handBackMovedAsideLock, tenantLockHeldHere, type TenantLock } from './lock.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
@@ -270,7 +270,7 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
  */
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
   const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
-  await handBackLiveLocks(tenantsDir, leftovers);
+  await handBackLiveLocks(tenantsDir, leftovers, tenantLockHeldHere(tenantsDir, tenant));
   const journal = await readJournal(tenantsDir, tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
@@ -612,8 +612,23 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
   }
 }
 
-/** Stops (busy) when a gone taker moved aside the lock of a holder that still runs, handing it the lock's name back (lock.ts handBackMovedAsideLock). */
-async function handBackLiveLocks(tenantsDir: string, leftovers: readonly HiddenName[]): Promise<void> {
+/**
+ * For a holder of the tenant's lock (`lock`) that runs no recoverSlot (the backup function's
+ * end of stale chains): stops (busy) when a gone taker moved aside the lock of a holder that
+ * still runs, handing it the lock's name back, as recoverSlot does first. `names`: the base
+ * dir's, when they were just read.
+ */
+export async function handBackMovedAsideLocks(tenantsDir: string, tenant: string, lock: TenantLock, names?: readonly string[]): Promise<void> {
+  const leftovers = (names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
+  await handBackLiveLocks(tenantsDir, leftovers, lock);
+}
+
+/**
+ * Stops (busy) when a gone taker moved aside the lock of a holder that still runs, handing it
+ * the lock's name back (lock.ts handBackMovedAsideLock) over `lock`, the caller's own, only
+ * while the name still holds it: else (taken over, or not held here) it stops, lost.
+ */
+async function handBackLiveLocks(tenantsDir: string, leftovers: readonly HiddenName[], lock: TenantLock | undefined): Promise<void> {
   const movedAside = leftovers.filter((hidden) => hidden.kind === 'lock-broken' && hidden.owner !== undefined);
   if (movedAside.length === 0) return;
   const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(movedAside[0]!.tenant)));
@@ -622,7 +637,8 @@ async function handBackLiveLocks(tenantsDir: string, leftovers: readonly HiddenN
     const stat = await fs.lstat(full).catch(() => undefined);
     // A live taker's: its own put-back follows.
     if (stat === undefined || !(await isOwnerGone(hidden.owner!, stat.mtimeMs, STALE_AFTER_MS, clock))) continue;
-    await handBackMovedAsideLock(tenantsDir, hidden.tenant, full, await clock.now());
+    if (lock === undefined) throw new TenantBusyError(`the lock of tenant "${hidden.tenant}" is not held here: ${full}, a live holder's lock moved aside, is not handed back`);
+    await handBackMovedAsideLock(tenantsDir, hidden.tenant, full, await clock.now(), lock);
   }
 }
 
