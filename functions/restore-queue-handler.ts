@@ -5,8 +5,11 @@
 //
 // The answer is the mapping's partial batch response. A piece handed back (named in
 // `batchItemFailures`) comes again after the visibility timeout and goes on from the chain's
-// checkpoint: one that failed before writing anything (S3 unreachable), or could not queue
-// its own next piece. A piece that ended its chain (succeeded, or failed: its completion event
+// checkpoint: one that failed before writing anything (S3 unreachable), one whose deadline
+// came before it began to read (a late start), one stopped by its deadline after it began
+// writing (the next delivery writes again past the checkpoint; MAX_REWRITES, within
+// RESTORE_PIECE_RECEIVES, ends such a chain), or one that could not queue its own next
+// piece. A piece that ended its chain (succeeded, or failed: its completion event
 // sent) is not, and neither is a message that will never read (not JSON, a field of the wrong
 // type, no piece number: no chain's piece, so no tenant event; logged with its body and
 // counted in Failed). A message of a version, kind or field this

@@ -61,9 +61,6 @@ import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './v
 import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
 import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
 
-/** Receives of a restore piece before it goes to the restore DLQ (enough for a chain's rewrite cap to end it first). */
-const RESTORE_MAX_RECEIVE_COUNT = RESTORE_PIECE_RECEIVES;
-
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
 const RESTORE_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
 
@@ -340,7 +337,7 @@ export class BackupFunctions extends Construct {
       ...SECURE_QUEUE_PROPS,
       queueName: restoreQueueName(props.prefix),
       visibilityTimeout: Duration.seconds(LONG_TASK_TIMEOUT.toSeconds() + WORK_REDELIVERY_MARGIN_MS / 1000),
-      deadLetterQueue: { queue: this.restoreDeadLetterQueue, maxReceiveCount: RESTORE_MAX_RECEIVE_COUNT },
+      deadLetterQueue: { queue: this.restoreDeadLetterQueue, maxReceiveCount: RESTORE_PIECE_RECEIVES },
     });
     this.restoreFunction.addEventSource(new SqsEventSource(this.restoreQueue, { batchSize: 1, reportBatchItemFailures: true }));
     this.restoreQueue.grantSendMessages(this.restoreFunction);

@@ -54,6 +54,29 @@ const deps = () => {
 
 const events = () => publishedEvents(eventBridge);
 
+/**
+ * deps() whose restore pieces meet their invocation's deadline once they have written (a piece
+ * is asked whether to stop only from then on) and do not stop: stopped by the deadline mid-write.
+ */
+function stoppedOnceWriting(): ReturnType<typeof deps> {
+  const real = deps();
+  const restorePiece = real.operations.restorePiece!;
+  return {
+    ...real,
+    operations: {
+      ...real.operations,
+      restorePiece: (command, hooks) => {
+        const deadline = new AbortController();
+        const suspend = () => {
+          deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
+          return false;
+        };
+        return restorePiece(command, { ...hooks, signal: deadline.signal, pieces: { ...hooks.pieces, suspend } });
+      },
+    },
+  };
+}
+
 /** Delivers the next queued piece; its answer. */
 async function deliver(message: RestoreWorkMessage, id: string) {
   return restoreQueueHandler(deps())({ Records: [{ messageId: id, body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${id}`));
@@ -195,22 +218,7 @@ describe('the restore function, a restore larger than one invocation', () => {
 
   it('a later piece stopped by its deadline after it began writing is handed back, no event: delivered again, it writes again from the checkpoint and the chain ends with one success event', async () => {
     expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'late-stop' }, budgetContext('req-s1'))).toMatchObject({ suspended: true });
-    const real = deps();
-    // The invocation's deadline comes once the piece has written (it is asked whether to stop only from then on), and it does not stop.
-    const stopping = {
-      ...real,
-      operations: {
-        ...real.operations,
-        restorePiece: (command: Parameters<NonNullable<typeof real.operations.restorePiece>>[0], hooks: Parameters<NonNullable<typeof real.operations.restorePiece>>[1]) => {
-          const deadline = new AbortController();
-          const suspend = () => {
-            deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
-            return false;
-          };
-          return real.operations.restorePiece!(command, { ...hooks, signal: deadline.signal, pieces: { ...hooks.pieces, suspend } });
-        },
-      },
-    };
+    const stopping = stoppedOnceWriting();
     const message = queue.shift()!;
     const record = { Records: [{ messageId: 's', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] };
     expect(await restoreQueueHandler(stopping)(record, budgetContext('req-s2'))).toEqual({ batchItemFailures: [{ itemIdentifier: 's' }] });
@@ -230,21 +238,7 @@ describe('the restore function, a restore larger than one invocation', () => {
   // event, the tenant busy for the abandon time.
   it('a piece stopped by its deadline after it began writing on every delivery: its last receive before the restore DLQ ends the chain, one Failed event, nothing left', async () => {
     expect(await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'loop-stop' }, budgetContext('req-l1'))).toMatchObject({ suspended: true });
-    const real = deps();
-    const stopping = {
-      ...real,
-      operations: {
-        ...real.operations,
-        restorePiece: (command: Parameters<NonNullable<typeof real.operations.restorePiece>>[0], hooks: Parameters<NonNullable<typeof real.operations.restorePiece>>[1]) => {
-          const deadline = new AbortController();
-          const suspend = () => {
-            deadline.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
-            return false;
-          };
-          return real.operations.restorePiece!(command, { ...hooks, signal: deadline.signal, pieces: { ...hooks.pieces, suspend } });
-        },
-      },
-    };
+    const stopping = stoppedOnceWriting();
     expect(RESTORE_PIECE_RECEIVES).toBeGreaterThanOrEqual(MAX_REWRITES + 3); // one receive spare
     const body = encodeRestoreWorkMessage(queue.shift()!);
     let answer: unknown;

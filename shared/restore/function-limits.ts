@@ -49,9 +49,9 @@ export function restoreEntryLimit(remainingMs: number, config: FunctionConfig, a
   };
 }
 
-/** The seconds a restore may work: the invocation's time left (`remainingMs`), less its abort margin. */
-function restoreSecondsLeft(remainingMs: number, config: FunctionConfig): number {
-  return Math.max(0, remainingMs - config.abortMarginMs) / 1000;
+/** The seconds a restore may work: the invocation's time left (`remainingMs`), less its abort margin (and, a piece of a chain, its continue margin: `moreMarginMs`). */
+function restoreSecondsLeft(remainingMs: number, config: FunctionConfig, moreMarginMs = 0): number {
+  return Math.max(0, remainingMs - config.abortMarginMs - moreMarginMs) / 1000;
 }
 
 /**
@@ -84,12 +84,10 @@ const PIECES_COUNTED = 1_000_000;
  * whole piece). The piece bound is not applied: the caller compares.
  */
 export function chainPieces(archiveBytes: number, rates: ChainRates): number | undefined {
-  const { pieceSeconds, writeBytesPerSecond: write, replayBytesPerSecond: replay } = rates;
   let written = 0;
   for (let piece = 1; piece <= PIECES_COUNTED; piece++) {
-    const replaySeconds = written / replay;
-    if (replaySeconds > (1 - MIN_WRITE_SHARE) * pieceSeconds) return undefined;
-    const writes = write * (pieceSeconds - replaySeconds);
+    const writes = pieceWrites(written, rates);
+    if (writes === undefined) return undefined;
     if (archiveBytes - written <= writes) return piece;
     if (writes <= 0) return undefined;
     written += writes;
@@ -98,18 +96,28 @@ export function chainPieces(archiveBytes: number, rates: ChainRates): number | u
 }
 
 /**
+ * The bytes the next piece of a chain writes once it has replayed the `written` bytes earlier
+ * pieces wrote, in the rest of its time: undefined where that replay takes more than the share
+ * of its time MIN_WRITE_SHARE leaves it.
+ */
+function pieceWrites(written: number, rates: ChainRates): number | undefined {
+  const { pieceSeconds, writeBytesPerSecond: write, replayBytesPerSecond: replay } = rates;
+  const replaySeconds = written / replay;
+  return replaySeconds > (1 - MIN_WRITE_SHARE) * pieceSeconds ? undefined : write * (pieceSeconds - replaySeconds);
+}
+
+/**
  * The largest archive a chain restores within `maxPieces`, each of which (the last one too)
  * keeps MIN_WRITE_SHARE of its time for writing, and the pieces that takes.
  * `by`: what stops it there, the share (a next piece would replay too long) or the piece bound.
  */
 export function largestChain(rates: ChainRates): { readonly bytes: number; readonly pieces: number; readonly by: 'share' | 'pieces' } {
-  const { pieceSeconds, writeBytesPerSecond: write, replayBytesPerSecond: replay } = rates;
   const maxPieces = Math.min(Math.max(1, Math.floor(rates.maxPieces)), PIECES_COUNTED);
   let written = 0;
   for (let piece = 1; piece <= maxPieces; piece++) {
-    const replaySeconds = written / replay;
-    if (replaySeconds > (1 - MIN_WRITE_SHARE) * pieceSeconds || pieceSeconds <= 0) return { bytes: Math.floor(written), pieces: piece - 1, by: 'share' };
-    written += write * (pieceSeconds - replaySeconds);
+    const writes = rates.pieceSeconds <= 0 ? undefined : pieceWrites(written, rates);
+    if (writes === undefined) return { bytes: Math.floor(written), pieces: piece - 1, by: 'share' };
+    written += writes;
   }
   return { bytes: Math.floor(written), pieces: maxPieces, by: 'pieces' };
 }
@@ -127,7 +135,7 @@ export function restoreChainLimit(remainingMs: number, config: FunctionConfig, a
   const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
   const replayMBps = config.restoreReplayMBps ?? DEFAULT_RESTORE_REPLAY_MBPS;
   const abandonAfterMs = config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
-  const pieceSeconds = Math.max(0, remainingMs - config.abortMarginMs - (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS)) / 1000;
+  const pieceSeconds = restoreSecondsLeft(remainingMs, config, config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
   const rates: ChainRates = {
     pieceSeconds,
     writeBytesPerSecond: mbps * 1e6,
