@@ -174,7 +174,7 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
   // entries): none only if the directory's listing, asked of the file system, lacks it too.
   // A live holder's lock that a taker without a claim moved aside, killed before the put-back: that holder runs.
   if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath)) && !(await liveLockMovedAside(lockPath));
-  const record = parseRecord(held.content) ?? (held.content === '' ? (await emptyLockHolder(lockPath, held.ino))?.record : undefined);
+  const record = await lockHolder(lockPath, held);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
 }
@@ -245,7 +245,7 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   const moved = await readLockFile(aside).catch(() => null);
   if (moved === undefined) return 'kept'; // removed meanwhile
   if (moved !== null) {
-    const holder = parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined);
+    const holder = await lockHolder(lockPath, moved);
     const owner = holder === undefined ? undefined : localOwner(holder);
     // Without the clock, a lock that names no holder is judged as before there was a put-back: gone.
     const holderGone =
@@ -272,7 +272,7 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
 async function liveLockMovedAside(lockPath: string): Promise<boolean> {
   for (const file of await filesBesideLock(lockPath, ['broken']).catch(() => [])) {
     const moved = await readLockFile(file.path).catch(() => undefined);
-    const holder = moved === undefined ? undefined : (parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined));
+    const holder = moved === undefined ? undefined : await lockHolder(lockPath, moved);
     if (holder === undefined) continue;
     const owner = localOwner(holder);
     if (owner === undefined || isProcessAlive(owner.pid, owner.started)) return true;
@@ -300,7 +300,7 @@ export async function handBackMovedAsideLock(tenantsDir: string, tenant: string,
   const lockPath = lockPathFor(tenantsDir, tenant);
   const moved = await readLockFile(aside).catch(() => undefined);
   if (moved === undefined) return;
-  const holder = parseRecord(moved.content) ?? (moved.content === '' ? (await emptyLockHolder(lockPath, moved.ino))?.record : undefined);
+  const holder = await lockHolder(lockPath, moved);
   if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs)) return;
   if (lock.path !== lockPath || !(await (stillOurs.get(lock)?.() ?? Promise.resolve(false)))) throw lostLockError(lockPath);
   await fs.rename(aside, lockPath);
@@ -357,6 +357,11 @@ const NO_ROOM = new Set(['ENOSPC', 'EDQUOT']);
 
 /** `<lock>.<owner>.<rand>.<operation>.held`, the second name of an empty lock (createTenantLockFile). */
 const HOLDER_PATTERN = new RegExp(`^\\.(${OWNER_TAG_PATTERN})\\.[0-9a-f]{12}\\.(backup|restore|recover)\\.held$`);
+
+/** The holder a lock file read beside (or as) `lockPath` names: its record, or for an empty lock (written in place, no inode for a temporary) its second name's. */
+async function lockHolder(lockPath: string, file: { readonly content: string; readonly ino: number }): Promise<LockRecord | undefined> {
+  return parseRecord(file.content) ?? (file.content === '' ? (await emptyLockHolder(lockPath, file.ino))?.record : undefined);
+}
 
 /** The file beside an empty lock that is the same file (inode `ino`), and the record its name carries: who holds it. */
 async function emptyLockHolder(lockPath: string, ino: number): Promise<{ path: string; record: LockRecord } | undefined> {
