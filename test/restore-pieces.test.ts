@@ -557,7 +557,7 @@ describe('a restore in pieces', () => {
     }
     const error = await piece({}, { chain, suspend: () => true, resume: { tenant: 'acme' } }).catch((failure: unknown) => failure);
     expect(error).toBeInstanceOf(FileSystemError);
-    expect((error as Error).message).toMatch(/^the continuing restore of "acme" cannot go on: 3 pieces in a row were killed while they wrote past its checkpoint .* restore again with more memory for the restore function, or from the CLI$/);
+    expect((error as Error).message).toMatch(/^the continuing restore of "acme" cannot go on: 3 pieces in a row ended while they wrote past its checkpoint \(killed: out of memory; or stopped by the function's deadline: .* restore again with more memory or a longer timeout for the restore function, or from the CLI$/);
     expect(describeTree(acme)).toEqual(now);
     expect(hiddenNames()).toEqual([]);
   });
