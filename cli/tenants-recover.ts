@@ -87,7 +87,11 @@ function restoreChainLine(chain: NonNullable<RecoverResult['restoreChain']>): st
           : chain.why === 'not-ours'
             ? `whose checkpoint is not one this tool saved (${chain.reason ?? 'another user\'s'})${chain.reason?.startsWith('owned by') === true ? FOREIGN_OWNER_HINT : ''}`
             : 'that stopped continuing or whose checkpoint was damaged';
-  return `ended a restore in pieces${from} ${why}: what it had staged was removed, the slot holds what it held; no completion event comes for it (recover publishes none, and a piece of it still queued finds it ended and skips): restore again`;
+  const staged =
+    chain.stagingSetAside === undefined
+      ? 'what it had staged was removed'
+      : `what it had staged was set aside, not removed (no journal shows this tool made it, and neither root nor the base dir's owner owns it): it is now ${chain.stagingSetAside}: inspect it, then remove it by hand`;
+  return `ended a restore in pieces${from} ${why}: ${staged}, the slot holds what it held; no completion event comes for it (recover publishes none, and a piece of it still queued finds it ended and skips): restore again`;
 }
 
 /** A checkpoint of the restore function's user, read by root on a host where that user does not own the base dir. */

@@ -17,7 +17,7 @@ import { assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/
 import { NewerWorkMessageError, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError } from '../shared/errors.js';
 import type { BackupsCommand, RestoreCommand, TenantOperations, VerifyCommand } from '../shared/operations.js';
-import { restoreChainLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
+import { restoreChainEntryLimit, restoreChainLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
@@ -75,8 +75,9 @@ export interface PreparedRestore {
  * message carries: no endpoint or keys of the caller's). A restore in pieces stops between two
  * entries when the time left falls under the abort margin plus the continue margin, keeps its
  * staging and checkpoint on the tenant volume (restore-continuation.ts) and queues its next
- * piece; the archive is then not refused for its entries, it continues, but still for bytes
- * more than a chain restores (each piece replays what earlier ones wrote: restoreChainLimit). The
+ * piece; the archive is then not refused for the entries one invocation stages, it continues,
+ * but still for bytes, or entries its footer counts, more than a chain restores (each piece
+ * replays what earlier ones wrote: restoreChainLimit, restoreChainEntryLimit). The
  * completion event comes once, from the piece that commits or the one that ends the chain failing.
  */
 export async function executeRestore(deps: HandlerDeps & { readonly operations: TenantOperations }, context: LambdaContext, prepare: () => PreparedRestore): Promise<RestoreRun> {
@@ -108,6 +109,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     const maxArchiveEntries = (archiveBytes: number | undefined) => restoreEntryLimit(context.getRemainingTimeInMillis(), config, archiveBytes);
     // In pieces: what a chain restores, each piece replaying what earlier ones wrote before it writes.
     const maxChainBytes = (archiveBytes: number | undefined) => restoreChainLimit(context.getRemainingTimeInMillis(), config, archiveBytes);
+    const maxChainEntries = (archiveBytes: number | undefined) => restoreChainEntryLimit(context.getRemainingTimeInMillis(), config, archiveBytes);
     const cleanupBy = cleanupDeadline(context, config.abortMarginMs);
     // What interrupted operations left gets its share of the invocation, not the whole (a trash of 20,000 files had answered past its end).
     const leftovers = leftoversDeadline(context, config.abortMarginMs + MIN_BACKUP_TIME_MS);
@@ -164,9 +166,10 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
         onCommitted: tellRestored,
       };
       // Every piece reads the archive from its start, replaying what earlier pieces wrote: its
-      // bytes must fit a chain whose last piece still has time to write (the first piece judges
-      // them); its entries (the staging) need not.
-      return operations.restorePiece!(command, { ...hooks, maxArchiveBytes: maxChainBytes, pieces });
+      // bytes, and its entries where its footer counts them, must fit a chain whose last piece
+      // still has time to write, within the pieces the abandon time allows (the first piece
+      // judges them).
+      return operations.restorePiece!(command, { ...hooks, maxArchiveBytes: maxChainBytes, maxArchiveEntries: maxChainEntries, pieces });
     }).finally(() => leftovers.dispose());
     if ('chainEnded' in outcome) {
       if (outcome.alreadyRun === true) {

@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_RESTORE_REPLAY_MBPS, type FunctionConfig } from '../shared/control-plane/function-config.js';
-import { chainPieces, largestChain, MIN_WRITE_SHARE, restoreChainLimit, restoreLimit, type ChainRates } from '../shared/restore/function-limits.js';
+import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_REPLAY_MBPS, type FunctionConfig } from '../shared/control-plane/function-config.js';
+import { chainPieces, largestChain, MIN_WRITE_SHARE, REPLAY_SECONDS_PER_ENTRY, restoreChainEntryLimit, restoreChainLimit, restoreEntryLimit, restoreLimit, type ChainRates } from '../shared/restore/function-limits.js';
 
 const config: FunctionConfig = { tenantsDir: '/mnt/tenants', allowedSourceBuckets: [], abortMarginMs: DEFAULT_ABORT_MARGIN_MS, restoreReplayMBps: 100 };
 /** The stack's piece: 900 s, less 60 s of abort margin and 120 s of continue margin; 40 MB/s written, 100 MB/s replayed, 96 pieces (a day). */
@@ -101,5 +101,53 @@ describe('the restore function', () => {
     const limit = restoreChainLimit(300_000, config);
     expect(limit.bytes / GB).toBeCloseTo(56.448 / 6, 5);
     expect(limit.reason).toMatch(/^the restore function can restore in 3 pieces of 120 s at/);
+  });
+});
+
+// An archive of many tiny files passed the chain's bytes check alone, then staged ~40,000
+// entries a piece (EFS, ~5 ms a request) for days, the tenant busy all along: the first piece
+// judges the entries its footer counts as it judges the bytes.
+describe('the restore function in pieces, by the entries the footer counts', () => {
+  const { restoreReplayMBps: _, ...defaults } = config;
+  const MB = 1e6;
+
+  it('counts on staging 45 entries a second, under the 48-57 measured through the bundle at 5 ms a request', () => {
+    expect(DEFAULT_RESTORE_ENTRIES_PER_SECOND).toBe(45);
+    // One invocation: 840 s × 45.
+    expect(restoreEntryLimit(900_000, defaults, undefined).entries).toBe(37_800);
+  });
+
+  it('takes on, for a small archive, the entries the 96 pieces of a day stage, less what each piece spends replaying the entries before it', () => {
+    // Each piece works 720 s: it replays the entries earlier pieces wrote (25 µs each), then stages at 45 a second.
+    let written = 0;
+    for (let piece = 1; piece <= 96; piece++) written += (720 - written * REPLAY_SECONDS_PER_ENTRY) * 45;
+    const limit = restoreChainEntryLimit(900_000, defaults, 1 * MB);
+    expect(limit.entries / written).toBeCloseTo(1, 3);
+    expect(limit.entries).toBeLessThan(96 * 720 * 45);
+    expect(limit.entries).toBeGreaterThan(restoreEntryLimit(900_000, defaults, 1 * MB).entries * 70);
+    expect(limit.reason).toBe(
+      'the restore function can restore in pieces with its 976.6 KiB in the 96 pieces of 720 s that fit in 24 h (OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs) ' +
+        'at 45 entries a second staged (OPENCLAW_RESTORE_ENTRIES_PER_SECOND) and 40 MB/s written (OPENCLAW_RESTORE_MBPS), ' +
+        'each replaying what earlier pieces wrote before it writes (80 MB/s, OPENCLAW_RESTORE_REPLAY_MBPS, and 25 µs an entry): restore it with the CLI in local mode on a host that mounts the tenant volume',
+    );
+  });
+
+  it('takes on fewer entries the more bytes come with them, and none once the bytes alone fill the chain', () => {
+    const entries = [1 * MB, 1_000 * MB, 10_000 * MB, 30_000 * MB, 50_000 * MB].map((bytes) => restoreChainEntryLimit(900_000, defaults, bytes).entries);
+    expect(entries).toEqual([...entries].sort((a, b) => b - a));
+    expect(new Set(entries).size).toBe(entries.length);
+    // 50.4 GB is the chain's most at the defaults (bytes alone): the entries have no time left there.
+    expect(restoreChainEntryLimit(900_000, defaults, restoreChainLimit(900_000, defaults).bytes + 1e7).entries).toBe(0);
+  });
+
+  it('is bound by the replay where entries are staged faster than replayed: one piece, no second', () => {
+    // A million entries a second staged, 40,000 replayed: a second piece would replay for far over 75% of its time.
+    const limit = restoreChainEntryLimit(900_000, { ...defaults, restoreEntriesPerSecond: 1_000_000 }, 1 * MB);
+    expect(limit.entries / (720 * 1e6)).toBeCloseTo(1, 3);
+    expect(limit.reason).toMatch(/^the restore function can restore in pieces with its 976\.6 KiB in 1 piece of 720 s at 1000000 entries a second staged .* \(a next piece would replay for over 75% of its time\): restore it/);
+  });
+
+  it('takes on nothing when a piece has no time beyond its margins', () => {
+    expect(restoreChainEntryLimit(150_000, defaults, 1).entries).toBe(0);
   });
 });

@@ -188,7 +188,7 @@ describe('configuration', () => {
       abandonAfterMs: 86_400_000,
       restoreMBps: 40,
       restoreReplayMBps: 80,
-      restoreEntriesPerSecond: 200,
+      restoreEntriesPerSecond: 45,
       connectTimeoutMs: 3_000,
       requestTimeoutMs: 10_000,
     });
@@ -203,7 +203,7 @@ describe('configuration', () => {
       abandonAfterMs: 86_400_000,
       restoreMBps: 40,
       restoreReplayMBps: 80,
-      restoreEntriesPerSecond: 200,
+      restoreEntriesPerSecond: 45,
       connectTimeoutMs: 3_000,
       requestTimeoutMs: 10_000,
     });

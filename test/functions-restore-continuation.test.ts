@@ -247,7 +247,7 @@ describe('the restore function, a restore larger than one invocation', () => {
       if (receive < RESTORE_PIECE_RECEIVES && (answer as { batchItemFailures: unknown[] }).batchItemFailures.length === 0) break;
     }
     expect(answer).toEqual({ batchItemFailures: [] });
-    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'loop-stop', error: expect.objectContaining({ message: expect.stringMatching(/cannot go on: 3 pieces in a row were killed while they wrote past its checkpoint/) }) }) }]);
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'loop-stop', error: expect.objectContaining({ message: expect.stringMatching(/cannot go on: 3 pieces in a row ended while they wrote past its checkpoint \(killed: out of memory; or stopped by the function's deadline: their writes outlasted the time they counted on\).*: restore again with more memory or a longer timeout for the restore function/) }) }) }]);
     expect(existsSync(path.join(base, 'loop-stop'))).toBe(false);
     expect(hidden().filter((name) => name.includes('-loop-stop'))).toEqual([]);
   });
@@ -390,6 +390,31 @@ describe('the restore function, a restore larger than one invocation', () => {
     });
     expect(queue).toEqual([]);
     expect(hidden()).toEqual([]);
+  });
+
+  // The chain was judged by its bytes alone: an archive of millions of tiny files passed and
+  // staged ~40,000 entries a piece for days, the tenant busy all along.
+  it('refuses up front an archive whose footer counts more entries than a chain stages within the abandon time, naming both rates; at a rate that stages them, it restores', async () => {
+    // A 900 s invocation and an abandon time of 1,800 s: 2 pieces of ~895 s; at 0.03 a second they stage ~53 of its 99 entries.
+    const slow = { ...deps(), config: { ...config, abandonAfterMs: 1_800_000, restoreEntriesPerSecond: 0.03 } };
+    const answer = await restoreHandler(slow)({ from: 's3://backups/acme/one.tar.zst', as: 'too-many' }, budgetContext('req-many', 900_000));
+    expect(answer).toMatchObject({
+      ok: false,
+      error: {
+        code: 'ARCHIVE_LIMIT',
+        message: expect.stringMatching(
+          /^s3:\/\/backups\/acme\/one\.tar\.zst holds 99 entries to restore \(its footer says\), more than the 5\d the restore function can restore in pieces with its [\d.]+ KiB in the 2 pieces of 89\d s that fit in 0\.5 h \(OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs\) at 0\.03 entries a second staged \(OPENCLAW_RESTORE_ENTRIES_PER_SECOND\) and 40 MB\/s written \(OPENCLAW_RESTORE_MBPS\), each replaying .*: restore it with the CLI in local mode on a host that mounts the tenant volume$/,
+        ),
+      },
+    });
+    expect(queue).toEqual([]);
+    expect(hidden()).toEqual([]);
+    expect(existsSync(path.join(base, 'too-many'))).toBe(false);
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'too-many', error: expect.objectContaining({ code: 'ARCHIVE_LIMIT' }) }) }]);
+    // At 0.1 a second the two pieces stage ~179: taken on (and, with all that time, restored in one).
+    const enough = { ...deps(), config: { ...config, abandonAfterMs: 1_800_000, restoreEntriesPerSecond: 0.1 } };
+    expect(await restoreHandler(enough)({ from: 's3://backups/acme/one.tar.zst', as: 'just-enough' }, budgetContext('req-enough', 900_000))).toMatchObject({ tenant: 'just-enough', verified: true });
+    expect(describeTree(path.join(base, 'just-enough'))).toEqual(describeTree(path.join(base, 'acme')));
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {

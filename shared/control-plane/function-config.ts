@@ -30,7 +30,8 @@
 //   OPENCLAW_RESTORE_ENTRIES_PER_SECOND optional: the files, directories and links a second the
 //                                     restore function counts on staging; it refuses up front an
 //                                     archive whose footer counts more than that rate stages in
-//                                     the invocation's time left (200: EFS's ~5 ms a file)
+//                                     the invocation's time left, or, with the restore queue, a
+//                                     chain of pieces (45: measured 48-57 at 5 ms a request)
 //   OPENCLAW_ABANDON_AFTER_MS         optional: a continuing backup whose next piece has not
 //                                     come for this long is abandoned: upload aborted, state
 //                                     removed, failure event (86400000, a day)
@@ -99,10 +100,18 @@ export const DEFAULT_RESTORE_MBPS = 40;
  * 1.61 GB replayed in 19-28 s on a 2-core machine at load 12-13 (57-84 MB/s), 185-220 MB a
  * second of the piece's CPU; counted at 80 as one GET stream from S3 in a function of about one
  * vCPU (not measured here), and a compressible archive's stored bytes cost more to decode.
+ * Stop 47, `tenants verify` from s3rver against a local file: ~270 against ~730 MB a CPU
+ * second, so ~310 MB/s by CPU in such a function; kept at 80 (one GET stream's rate).
  */
 export const DEFAULT_RESTORE_REPLAY_MBPS = 80;
-/** EFS's ~5 ms to create a file (docs/scale.md). */
-export const DEFAULT_RESTORE_ENTRIES_PER_SECOND = 200;
+/**
+ * Entries a restore stages a second on a volume ~5 ms a request away (EFS): measured through
+ * the restore bundle under Node 24 behind bench/latencyfs.py at 5 ms, 48-57 a second (stop 45:
+ * 55-57; stop 46: 48-49, 1,216 in 25.5 s, 841 in 17.4 s; docs/scale.md); counted just under the
+ * lowest. It was 200 (one request of 5 ms an entry): 3.5-4x what a restore stages, so an
+ * archive of 100,000 small files passed and stopped at its deadline.
+ */
+export const DEFAULT_RESTORE_ENTRIES_PER_SECOND = 45;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** `tenants recover` ends a chain by the same age (backup/continuation.ts). */
 export { DEFAULT_ABANDON_AFTER_MS };

@@ -3,7 +3,8 @@
 // on (FunctionConfig: OPENCLAW_RESTORE_MBPS, OPENCLAW_RESTORE_ENTRIES_PER_SECOND). An archive
 // that counts more is refused before anything is written. A restore in pieces is judged by what
 // a chain of pieces can do (restoreChainLimit): each piece replays what earlier ones wrote
-// (OPENCLAW_RESTORE_REPLAY_MBPS) before it writes (OPENCLAW_RESTORE_MBPS).
+// (OPENCLAW_RESTORE_REPLAY_MBPS) before it writes (OPENCLAW_RESTORE_MBPS), its entries too where
+// the footer counts them (restoreChainEntryLimit).
 
 import {
   DEFAULT_ABANDON_AFTER_MS,
@@ -159,6 +160,70 @@ export function restoreChainLimit(remainingMs: number, config: FunctionConfig, a
   return {
     bytes: largest.bytes,
     reason: `the restore function can restore in ${why}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
+  };
+}
+
+/**
+ * The seconds a later piece spends replaying one entry an earlier piece wrote (the archive read
+ * again, the entry's header parsed and its path checked, its content hashed: nothing touched on
+ * the volume), beside its bytes' share at OPENCLAW_RESTORE_REPLAY_MBPS. Measured through the
+ * restore bundle: 83,057 entries of 1-4 KiB replayed in 1.28 s (~15 µs each, docs/scale.md);
+ * counted 25 µs.
+ */
+export const REPLAY_SECONDS_PER_ENTRY = 25e-6;
+
+/**
+ * The most entries (files, directories, links: the footer's count) an archive of
+ * `archiveBytes` may hold for the restore function to take it on in pieces, judged by its first
+ * piece as restoreChainLimit judges the bytes: each piece stages the entries at
+ * OPENCLAW_RESTORE_ENTRIES_PER_SECOND beside writing the bytes (the two add up, as in one
+ * invocation: restoreEntryLimit), and replays what earlier pieces wrote, entries
+ * (REPLAY_SECONDS_PER_ENTRY) and bytes, before it writes. The entries are taken to lie evenly
+ * through the bytes. An archive of millions of tiny files passed the bytes check alone and its
+ * chain then staged ~40,000 entries a piece for days, the tenant busy all along.
+ */
+export function restoreChainEntryLimit(remainingMs: number, config: FunctionConfig, archiveBytes: number | undefined): { entries: number; reason: string } {
+  const perSecond = config.restoreEntriesPerSecond ?? DEFAULT_RESTORE_ENTRIES_PER_SECOND;
+  const mbps = config.restoreMBps ?? DEFAULT_RESTORE_MBPS;
+  const replayMBps = config.restoreReplayMBps ?? DEFAULT_RESTORE_REPLAY_MBPS;
+  const abandonAfterMs = config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
+  const pieceSeconds = restoreSecondsLeft(remainingMs, config, config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
+  const maxPieces = Math.max(1, Math.floor(abandonAfterMs / Math.max(1, remainingMs)));
+  const bytes = Math.max(1, archiveBytes ?? 0);
+  /** The chain's rates for an archive of `entries` in its bytes, in stored bytes a second: each byte carries its share of the entries. */
+  const ratesFor = (entries: number): ChainRates => {
+    const perByte = entries / bytes;
+    return {
+      pieceSeconds,
+      writeBytesPerSecond: 1 / (1 / (mbps * 1e6) + perByte / perSecond),
+      replayBytesPerSecond: 1 / (1 / (replayMBps * 1e6) + perByte * REPLAY_SECONDS_PER_ENTRY),
+      maxPieces,
+    };
+  };
+  const fits = (entries: number): boolean => {
+    const needs = pieceSeconds <= 0 ? undefined : chainPieces(bytes, ratesFor(entries));
+    return needs !== undefined && needs <= maxPieces;
+  };
+  // No chain stages more than its pieces' whole time at the rate: the search's upper end.
+  let high = Math.ceil(maxPieces * Math.max(0, pieceSeconds) * perSecond) + 1;
+  let low = 0;
+  if (!fits(0)) high = 0;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (fits(middle)) low = middle;
+    else high = middle - 1;
+  }
+  const over = pieceSeconds <= 0 ? undefined : chainPieces(bytes, ratesFor(low + 1));
+  const rated = `at ${perSecond} entries a second staged (OPENCLAW_RESTORE_ENTRIES_PER_SECOND) and ${mbps} MB/s written (OPENCLAW_RESTORE_MBPS)`;
+  const each = `each replaying what earlier pieces wrote before it writes (${replayMBps} MB/s, OPENCLAW_RESTORE_REPLAY_MBPS, and ${Math.round(REPLAY_SECONDS_PER_ENTRY * 1e6)} µs an entry)`;
+  const pieces = (count: number) => `${groupThousands(count)} ${count === 1 ? 'piece' : 'pieces'} of ${Math.floor(pieceSeconds)} s`;
+  const why =
+    over === undefined
+      ? `its ${formatBytes(bytes)} in ${pieces(largestChain(ratesFor(low)).pieces)} ${rated}, ${each} (a next piece would replay for over ${Math.round((1 - MIN_WRITE_SHARE) * 100)}% of its time)`
+      : `its ${formatBytes(bytes)} in the ${pieces(maxPieces)} that fit in ${hours(abandonAfterMs)} (OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs) ${rated}, ${each}`;
+  return {
+    entries: low,
+    reason: `the restore function can restore in pieces with ${why}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
   };
 }
 

@@ -37,7 +37,7 @@ import { replaceFileWhole } from '../write-whole.js';
 const MAGIC = 'OCRC1\n';
 const LATER_MAGIC = /^OCRC(?:[2-9]|[1-9]\d+)\n/;
 export const RESTORE_CHECKPOINT_VERSION = 1;
-/** Pieces in a row killed after their first write past the same checkpoint that a chain writes again after (the next ends it). */
+/** Pieces in a row killed, or stopped by their deadline, after their first write past the same checkpoint that a chain writes again after (the next ends it). */
 export const MAX_REWRITES = 2;
 /** Far above any checkpoint's size (a few hundred bytes): a larger file under its name is not one. */
 const CHECKPOINT_MAX_BYTES = 64 * 1024;

@@ -247,10 +247,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         await removeRestoreCheckpoint(tenantsDir, tenant);
         throw error;
       });
-      // Killed after its first write: this piece writes again past the count, unless pieces in a row were killed so.
+      // Killed (or stopped by its deadline) after its first write: this piece writes again past the count, unless pieces in a row ended so.
       if (checkpoint.writing && (checkpoint.rewrites ?? 0) >= MAX_REWRITES) {
         throw new FileSystemError(
-          `the continuing restore of "${tenant}" cannot go on: ${(checkpoint.rewrites ?? 0) + 1} pieces in a row were killed while they wrote past its checkpoint (out of memory, or the function's timeout), and the next would be too; what it had staged is removed, the slot holds what it held: restore again with more memory for the restore function, or from the CLI`,
+          `the continuing restore of "${tenant}" cannot go on: ${(checkpoint.rewrites ?? 0) + 1} pieces in a row ended while they wrote past its checkpoint (killed: out of memory; or stopped by the function's deadline: their writes outlasted the time they counted on), and the next would too; what it had staged is removed, the slot holds what it held: restore again with more memory or a longer timeout for the restore function, or from the CLI`,
         );
       }
     }

@@ -49,6 +49,11 @@ export interface RecoverResult {
     readonly reason?: string;
     /** `continuing`: whose its checkpoint is when only another user saved it (restoreChainState's `foreign`): live all the same. */
     readonly foreign?: string;
+    /**
+     * `ended`: where its staging directory now is when recovery set it aside instead of removing
+     * it (no journal names it, its owner neither root nor the base dir's: slot.ts setAside).
+     */
+    readonly stagingSetAside?: string;
   };
   /**
    * What a `--keep` decision, carried out, could not finish: the trees it moved to trash that
@@ -95,7 +100,17 @@ async function restoreChainOutcome(
   const stat = await fs.lstat(restoreCheckpointPathFor(tenantsDir, tenant)).catch(() => undefined);
   const about = checkpoint === undefined ? {} : { location: checkpoint.location, savedAt: checkpoint.savedAt };
   const ended = before.state === 'abandoned' ? before.ended : undefined;
-  if (stat === undefined) return { outcome: 'ended', ...about, ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }) }) };
+  if (stat === undefined) {
+    // Another user's staging no journal names (gone, or an older version's without the inode) is set aside, not removed: said, with where.
+    const aside = checkpoint === undefined ? undefined : path.join(tenantsDir, `${checkpoint.staging.replace(/^\./, '')}.not-removed`);
+    const setAside = aside !== undefined && (await fs.lstat(aside).then(() => true, () => false));
+    return {
+      outcome: 'ended',
+      ...about,
+      ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }) }),
+      ...(setAside && { stagingSetAside: aside }),
+    };
+  }
   const foreign = before.state === 'live' ? before.foreign : undefined;
   return { outcome: 'continuing', ...about, endsAfter: new Date(stat.mtimeMs + abandonAfterMs).toISOString(), ...(foreign !== undefined && { foreign }) };
 }
