@@ -1433,6 +1433,23 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(result.notes).toContain('20 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted');
   });
 
+  it('looks at only the first few objects named by date alone below a directory holding another tenant\'s backups (tenants named `2026`, `jun`, `1780282800`): the rest of that directory costs no request', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [2, 3, 4]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    // Tenants named like a year, a month's name and seconds since 1970, each backed up below its own name, by date: 40 objects each.
+    for (const other of ['2026', 'jun', '1780282800']) {
+      for (let hour = 0; hour < 40; hour++) objects[`${other}/2026-06-01T${String(hour % 24).padStart(2, '0')}${String(hour).padStart(2, '0')}.tar.zst`] = archive(other, 1);
+    }
+    // acme's own, named by a date alone at the top: still looked at and judged.
+    objects['2026-06-01.tar.zst'] = archive('acme', 1);
+    const result = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 2 } });
+    expect(result.keep.map((decision) => decision.location)).toEqual(['s3://bkt/acme/2026-06-04.tar.zst', 's3://bkt/acme/2026-06-03.tar.zst']);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key)).toEqual(['2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst']);
+    // At most one look per inspecting worker (8) in each of the three directories, not 40.
+    for (const other of ['2026/', 'jun/', '1780282800/']) expect(new Set(read().filter((key) => key.startsWith(other))).size).toBeLessThanOrEqual(8);
+    expect(result.notes[0]).toMatch(/^\d+ objects named by a date alone in s3:\/\/bkt\/ were not looked at: they are below directories named after and holding backups of another tenant \("1780282800", "2026", "jun"\); a backup of "acme" there is neither removed nor counted$/);
+  });
+
   it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), judges what it looked at, says why not the rest, and removes nothing it did not look at', async () => {
     const objects: Record<string, Buffer> = {};
     for (let other = 0; other < 5; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);

@@ -163,7 +163,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
   const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry);
   const lookAtAllLimit = request.lookAtAllLimit ?? LOOK_AT_ALL_LIMIT;
-  const { listing, lookedAtAll, streamNamed } = await tenantsListing(store, tenant, isCounted, lookAtAllLimit, signal);
+  const { listing, lookedAtAll, streamNamed, datedOfOthers } = await tenantsListing(store, tenant, isCounted, lookAtAllLimit, signal);
   const dated = listing.backups.filter(isCounted);
   // Sets, not arrays searched per backup: 100,000 backups took 1.4 s of CPU here alone.
   const counted = new Set(dated);
@@ -177,8 +177,9 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     keep.set(entry, [keptUncounted(entry, isFuture(entry))]);
   }
   const notes: string[] = [];
-  const otherNamed = (listing.notLookedAt ?? 0) - streamNamed.count;
+  const otherNamed = (listing.notLookedAt ?? 0) - streamNamed.count - datedOfOthers.count;
   if (otherNamed > 0) notes.push(notLookedAtNote(otherNamed, store.display, tenant, lookedAtAll === false ? lookAtAllLimit : undefined));
+  if (datedOfOthers.count > 0) notes.push(datedOfOthersNote(datedOfOthers, store.display, tenant));
   if (streamNamed.first !== undefined) notes.push(streamNamedNote(streamNamed.count, streamNamed.first, tenant));
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
   const denied = listing.backups.filter((entry) => entry.tagsDenied === true).length;
@@ -317,10 +318,25 @@ async function tenantsListing(
   isCounted: (entry: BackupEntry) => boolean,
   lookAtAllLimit: number,
   signal: AbortSignal | undefined,
-): Promise<{ listing: BackupsListing; lookedAtAll?: boolean; streamNamed: StreamNamed }> {
+): Promise<{ listing: BackupsListing; lookedAtAll?: boolean; streamNamed: StreamNamed; datedOfOthers: DatedOfOthers }> {
   const streamNamed = { count: 0, first: undefined as string | undefined };
+  // Directories (below the location) named after another tenant and found to hold its backups: a tenant named like a
+  // year, a month's name or seconds since 1970 (`2026/2026-06-01.tar.zst`) names its backups by date below them, and each
+  // would be a request of every other tenant's prune. Once one is found there, the rest of that directory is not looked at.
+  const othersDirectories = new Map<string, number>();
+  const looked = (object: StoredObject, entry: BackupEntry) => {
+    const directory = object.name.split('/')[0]!;
+    if (directory !== object.name && entry.tenant === directory && directory !== tenant && !othersDirectories.has(directory)) othersDirectories.set(directory, 0);
+  };
   const looksAt = (object: StoredObject) => {
-    if (namesTenant(object.location, tenant) || namesNoOne(object.name)) return true;
+    if (namesTenant(object.location, tenant)) return true;
+    if (namesNoOne(object.name)) {
+      const directory = object.name.split('/')[0]!;
+      const passed = othersDirectories.get(directory);
+      if (passed === undefined || directory === object.name) return true;
+      othersDirectories.set(directory, passed + 1);
+      return false;
+    }
     // Its name holds the tenant's only where NTFS would name a stream of another file: said apart, as the generic note would deny it.
     if (aliasName(object.location.replace(/^s3:\/\//, '')).includes(tenant)) {
       streamNamed.count += 1;
@@ -328,16 +344,28 @@ async function tenantsListing(
     }
     return false;
   };
-  const named = await listBackups(store, tenant, { signal, looksAt });
+  const named = await listBackups(store, tenant, { signal, looksAt, looked });
+  const dated = { count: 0, directories: [] as string[] };
+  for (const [directory, passed] of othersDirectories) {
+    if (passed === 0) continue;
+    dated.count += passed;
+    dated.directories.push(directory);
+  }
   // No backup a rule counts under a name holding the tenant's (only others' such as acme-eu's, a cut-short one, or none): its
   // backups, if any, are named otherwise. A kept cut-short acme/… alone had left every later prune removing nothing.
   const underItsName = named.backups.some((entry) => isCounted(entry) && namesTenant(entry.location, tenant));
   const notLookedAt = named.notLookedAt ?? 0;
-  if (underItsName || notLookedAt === 0) return { listing: named, streamNamed };
+  if (underItsName || notLookedAt === 0) return { listing: named, streamNamed, datedOfOthers: dated };
   // More than a run can look at (a million objects of other tenants outlasted the function's 15 minutes, each run anew):
   // what was looked at is judged, as where backups are under its name; the rest is left alone, said so.
-  if (notLookedAt > lookAtAllLimit) return { listing: named, lookedAtAll: false, streamNamed };
-  return { listing: await listBackups(store, tenant, { signal }), lookedAtAll: true, streamNamed: { count: 0, first: undefined } };
+  if (notLookedAt > lookAtAllLimit) return { listing: named, lookedAtAll: false, streamNamed, datedOfOthers: dated };
+  return { listing: await listBackups(store, tenant, { signal }), lookedAtAll: true, streamNamed: { count: 0, first: undefined }, datedOfOthers: { count: 0, directories: [] } };
+}
+
+/** The objects named by a date alone not looked at, for their directory (below the location) is named after another tenant whose backups were found in it. */
+interface DatedOfOthers {
+  readonly count: number;
+  readonly directories: readonly string[];
 }
 
 /** The objects not looked at whose names hold the tenant's only as NTFS names a stream of another file (`x.tar.zst:acme`). */
@@ -383,6 +411,15 @@ function notLookedAtNote(count: number, location: string, tenant: string, overLi
   const note = `${objects} in ${location} whose ${count === 1 ? 'name does' : 'names do'} not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
   if (overLimit === undefined) return note;
   return `${note}; no backup of "${tenant}" that a rule counts is under a name holding its own, yet these were not looked at either: more than ${overLimit.toLocaleString('en-US')} are too many to look at one by one in a run (give --in a prefix holding only its backups to have them judged)`;
+}
+
+function datedOfOthersNote(dated: DatedOfOthers, location: string, tenant: string): string {
+  const shown = dated.directories.slice(0, 3).map((directory) => JSON.stringify(directory)).join(', ') + (dated.directories.length > 3 ? ` and ${dated.directories.length - 3} more` : '');
+  const objects = dated.count === 1 ? '1 object' : `${dated.count} objects`;
+  return (
+    `${objects} named by a date alone in ${location} ${dated.count === 1 ? 'was' : 'were'} not looked at: ${dated.count === 1 ? 'it is' : 'they are'} below ${dated.directories.length === 1 ? 'a directory' : 'directories'} named after and holding backups of another tenant (${shown}); ` +
+    `a backup of "${tenant}" there is neither removed nor counted`
+  );
 }
 
 function streamNamedNote(count: number, first: string, tenant: string): string {
