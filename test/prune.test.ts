@@ -15,6 +15,7 @@ import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
@@ -1448,6 +1449,31 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     // At most one look per inspecting worker (8) in each of the three directories, not 40.
     for (const other of ['2026/', 'jun/', '1780282800/']) expect(new Set(read().filter((key) => key.startsWith(other))).size).toBeLessThanOrEqual(8);
     expect(result.notes[0]).toMatch(/^\d+ objects named by a date alone in s3:\/\/bkt\/ were not looked at: they are below directories named after and holding backups of another tenant \("1780282800", "2026", "jun"\); a backup of "acme" there is neither removed nor counted$/);
+  });
+
+  it('in a versioned bucket of a store not trusted with If-Match, counts not as removed a backup another prune deleted between the HEAD and the DELETE (the version below the delete marker it added is the other\'s marker)', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    storeOf(objects);
+    const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix: '', conditionalWrites: false });
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${input.Key}"`, ContentLength: objects[input.Key]!.length }));
+    // Both DELETEs answer 204 with the marker each added; another prune's marker was current below the first one's.
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => ({ DeleteMarker: true, VersionId: `ours-${input.Key}` }));
+    s3.on(ListObjectVersionsCommand).callsFake((input: { Key?: string; KeyMarker: string; VersionIdMarker: string }) =>
+      input.KeyMarker === 'acme/2026-06-01.tar.zst' ? { DeleteMarkers: [{ Key: input.KeyMarker, VersionId: 'the-other-prunes' }] } : { Versions: [{ Key: input.KeyMarker, VersionId: 'the-backup' }] },
+    );
+    const result = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(2);
+    expect([result.removed, result.bytesRemoved]).toEqual([1, objects['acme/2026-06-02.tar.zst']!.length]);
+    expect(result.skipped).toEqual([{ location: 's3://bkt/acme/2026-06-01.tar.zst', reason: GONE_REASON }]);
+    expect(s3.commandCalls(ListObjectVersionsCommand).map((call) => call.args[0].input)).toEqual(
+      ['acme/2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst'].map((key) => ({ Bucket: 'bkt', Prefix: key, KeyMarker: key, VersionIdMarker: `ours-${key}`, MaxKeys: 1 })),
+    );
+    // Credentials that may not list versions (s3:ListBucketVersions): counted as before.
+    s3.on(ListObjectVersionsCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }));
+    const denied = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect([denied.removed, denied.skipped]).toEqual([2, []]);
   });
 
   it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), judges what it looked at, says why not the rest, and removes nothing it did not look at', async () => {
