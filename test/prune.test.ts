@@ -15,6 +15,7 @@ import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
@@ -34,7 +35,7 @@ import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { AbortedError, ObjectLockedError, PruneStoppedError, StorageError } from '../shared/errors.js';
-import { GONE_REASON, namesNoOne, pruneBackups, UNCONFIRMED_REASON, type PruneResult } from '../shared/catalog/prune.js';
+import { GONE_REASON, lookWindow, namesNoOne, pruneBackups, UNCONFIRMED_REASON, windowOf, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -1433,23 +1434,104 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(result.notes).toContain('20 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted');
   });
 
-  it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), judges what it looked at, says why not the rest, and removes nothing it did not look at', async () => {
+  it('looks at only the first few objects named by date alone below a directory holding another tenant\'s backups (tenants named `2026`, `jun`, `1780282800`): the rest of that directory costs no request', async () => {
     const objects: Record<string, Buffer> = {};
-    for (let other = 0; other < 5; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
-    // Backups of acme under names of words, not its own: looked at only where every object is.
-    for (const day of [1, 2]) objects[`daily/2026-06-0${day}.tar.zst`] = archive('acme', day);
-    const over = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 6 });
-    expect([over.keep, over.remove]).toEqual([[], []]);
-    expect(read()).toEqual([]);
-    expect(s3.commandCalls(DeleteObjectCommand)).toEqual([]);
-    expect(over.notes[0]).toBe(
-      '7 objects in s3://bkt/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name (not written through a {tenant} template) is neither removed nor counted; ' +
-        'no backup of "acme" that a rule counts is under a name holding its own, yet these were not looked at either: more than 6 are too many to look at one by one in a run (give --in a prefix holding only its backups to have them judged)',
+    for (const day of [2, 3, 4]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    // Tenants named like a year, a month's name and seconds since 1970, each backed up below its own name, by date: 40 objects each.
+    for (const other of ['2026', 'jun', '1780282800']) {
+      for (let hour = 0; hour < 40; hour++) objects[`${other}/2026-06-01T${String(hour % 24).padStart(2, '0')}${String(hour).padStart(2, '0')}.tar.zst`] = archive(other, 1);
+    }
+    // acme's own, named by a date alone at the top: still looked at and judged.
+    objects['2026-06-01.tar.zst'] = archive('acme', 1);
+    const result = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 2 } });
+    expect(result.keep.map((decision) => decision.location)).toEqual(['s3://bkt/acme/2026-06-04.tar.zst', 's3://bkt/acme/2026-06-03.tar.zst']);
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key)).toEqual(['2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst']);
+    // At most one look per inspecting worker (8) in each of the three directories, not 40.
+    for (const other of ['2026/', 'jun/', '1780282800/']) expect(new Set(read().filter((key) => key.startsWith(other))).size).toBeLessThanOrEqual(8);
+    expect(result.notes[0]).toMatch(/^\d+ objects named by a date alone in s3:\/\/bkt\/ were not looked at: they are below directories named after and holding backups of another tenant \("1780282800", "2026", "jun"\); a backup of "acme" there is neither removed nor counted$/);
+  });
+
+  it('in a versioned bucket of a store not trusted with If-Match, counts not as removed a backup another prune deleted between the HEAD and the DELETE (the version below the delete marker it added is the other\'s marker)', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    storeOf(objects);
+    const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix: '', conditionalWrites: false });
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${input.Key}"`, ContentLength: objects[input.Key]!.length }));
+    // Both DELETEs answer 204 with the marker each added; another prune's marker was current below the first one's.
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => ({ DeleteMarker: true, VersionId: `ours-${input.Key}` }));
+    s3.on(ListObjectVersionsCommand).callsFake((input: { Key?: string; KeyMarker: string; VersionIdMarker: string }) =>
+      input.KeyMarker === 'acme/2026-06-01.tar.zst' ? { DeleteMarkers: [{ Key: input.KeyMarker, VersionId: 'the-other-prunes' }] } : { Versions: [{ Key: input.KeyMarker, VersionId: 'the-backup' }] },
     );
-    // At the limit, every object is looked at and the older one goes.
-    const at = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 7 });
-    expect(at.keep.map((decision) => decision.location)).toEqual(['s3://bkt/daily/2026-06-02.tar.zst']);
-    expect(s3.commandCalls(DeleteObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key)).toEqual(['daily/2026-06-01.tar.zst']);
+    const result = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(2);
+    expect([result.removed, result.bytesRemoved]).toEqual([1, objects['acme/2026-06-02.tar.zst']!.length]);
+    expect(result.skipped).toEqual([{ location: 's3://bkt/acme/2026-06-01.tar.zst', reason: GONE_REASON }]);
+    expect(s3.commandCalls(ListObjectVersionsCommand).map((call) => call.args[0].input)).toEqual(
+      ['acme/2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst'].map((key) => ({ Bucket: 'bkt', Prefix: key, KeyMarker: key, VersionIdMarker: `ours-${key}`, MaxKeys: 1 })),
+    );
+    // Credentials that may not list versions (s3:ListBucketVersions): counted as before.
+    s3.on(ListObjectVersionsCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }));
+    const denied = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect([denied.removed, denied.skipped]).toEqual([2, []]);
+  });
+
+  it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), each run looks at one window of the rest, by the day: every window is judged in turn, nothing the whole set keeps is removed, a dry run that day decides as the run', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (let other = 0; other < 400; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
+    // Backups of acme under names of words, not its own: looked at only where every object is, or in their window.
+    for (let day = 1; day <= 9; day++) objects[`daily/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    const acmes = () => Object.keys(objects).filter((key) => key.startsWith('daily/')).sort();
+    const store = storeOf(objects);
+    s3.on(ListObjectsV2Command).callsFake(() => ({ Contents: Object.keys(objects).sort().map((Key) => ({ Key, Size: objects[Key]!.length, ETag: `"${Key}"`, LastModified: new Date('2026-06-10') })) }));
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => {
+      delete objects[input.Key];
+      return {};
+    });
+    const day = (index: number) => () => new Date(Date.UTC(2026, 5, 10 + index, 4));
+
+    // At the limit (409 objects not named after acme), every object is looked at: --keep-last 2 leaves the two newest.
+    const whole = await pruneBackups({ store, tenant: 'acme', policy: { last: 2 }, lookAtAllLimit: 409, dryRun: true, now: day(0) });
+    expect(whole.remove).toHaveLength(7);
+
+    const windows = new Set<string>();
+    for (let run = 0; run < 30; run++) {
+      s3.resetHistory();
+      const dry = await pruneBackups({ store, tenant: 'acme', policy: { last: 2 }, lookAtAllLimit: 80, dryRun: true, now: day(run) });
+      const looked = read().length;
+      s3.resetHistory();
+      const real = await pruneBackups({ store, tenant: 'acme', policy: { last: 2 }, lookAtAllLimit: 80, now: day(run) });
+      expect(decisions(real)).toEqual(decisions(dry));
+      // One window of about the limit, not all 409 (each look a request).
+      expect(looked).toBeLessThan(160);
+      const window = /window (\d+) of (\d+)/.exec(real.notes[0]!)!;
+      expect(window[2]).toBe('6');
+      windows.add(window[1]!);
+      // The whole set's two newest are never removed, whichever window a run judged.
+      expect(acmes().slice(-2)).toEqual(['daily/2026-06-08.tar.zst', 'daily/2026-06-09.tar.zst']);
+    }
+    // Every window came (a hash of the day, not the day's count modulo 6).
+    expect(windows.size).toBe(6);
+    // acme's backups are all in one directory, so one window holds them all: the day it came, they were judged as a whole set.
+    expect(acmes()).toEqual(['daily/2026-06-08.tar.zst', 'daily/2026-06-09.tar.zst']);
+    expect(Object.keys(objects).filter((key) => key.startsWith('globex-'))).toHaveLength(400);
+    const last = await pruneBackups({ store, tenant: 'acme', policy: { last: 2 }, lookAtAllLimit: 80, dryRun: true, now: day(30) });
+    expect(last.notes[0]).toMatch(
+      /^\d+ objects in s3:\/\/bkt\/ whose names do not hold "acme" were not looked at: a backup of "acme" under such a name \(not written through a \{tenant\} template\) is neither removed nor counted in this run; no backup of "acme" that a rule counts is under a name holding its own, and more than 80 are too many to look at one by one in a run: it looked at \d+ more, window \d of 6 \(by a hash of each directory; the window changes with the day, UTC\), and judged the backups of "acme" there with those under its name as part of a larger set \(nothing the whole set keeps is removed; up to 6 times what the policy keeps may stay\); the other windows are judged on other days \(give --in a prefix holding only its backups to have them judged in one run\)$/,
+    );
+  });
+
+  it('above the limit, looks at no more than the limit of a window that holds more (directories hash unevenly): the rest of it is left for its next day, in the note', async () => {
+    // 20 directories of 10 objects (whole ones: at most an eighth of the limit), 12 of them in the window of the chosen day.
+    const names = Array.from({ length: 400 }, (_, index) => `g${index}`);
+    const inFirst = names.filter((name) => windowOf(name, 3) === 0).slice(0, 12);
+    const elsewhere = names.filter((name) => windowOf(name, 3) !== 0).slice(0, 8);
+    const objects: Record<string, Buffer> = {};
+    for (const directory of [...inFirst, ...elsewhere]) for (let file = 0; file < 10; file++) objects[`${directory}/${file}.tar.zst`] = archive(directory, 1);
+    const dayIndex = Array.from({ length: 100 }, (_, index) => index).find((index) => lookWindow(200, 80, new Date(Date.UTC(2026, 5, 10 + index, 4))).index === 0)!;
+    const result = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 2 }, lookAtAllLimit: 80, dryRun: true, now: () => new Date(Date.UTC(2026, 5, 10 + dayIndex, 4)) });
+    expect(read()).toHaveLength(80);
+    expect(result.notes[0]).toContain('window 1 of 3 (by a hash of each directory; the window changes with the day, UTC; 40 more of it are beyond the limit, left for its next day)');
   });
 
   it('looks at every object where no backup of the tenant is under a name holding its own (backups named by date alone), or the location holds it', async () => {

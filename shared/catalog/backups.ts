@@ -145,10 +145,12 @@ export async function listBackups(
     readonly page?: BackupsPage;
     /** Which listed objects to inspect, by name alone (on S3 each inspection is a request); the rest are counted in `notLookedAt`. @default all */
     readonly looksAt?: (object: StoredObject) => boolean;
+    /** Told what each object looked at turned out to be (whoever's it is), before the next objects are taken. */
+    readonly looked?: (object: StoredObject, entry: BackupEntry) => void;
   } = {},
 ): Promise<BackupsListing> {
   assertTenantName(tenant);
-  const { signal, page, looksAt } = options;
+  const { signal, page, looksAt, looked } = options;
   // Only the end of the tenant's own archives that promise a footer is read: on S3 each end is a request.
   const wantsTail = (head: Buffer) => {
     const marker = classifyHead(head, []).marker;
@@ -210,6 +212,7 @@ export async function listBackups(
         continue;
       }
       const entry = describeStoredArchive(object, facts);
+      looked?.(object, entry);
       if (!belongsTo(entry, tenant, store.baseName)) continue;
       if (entries.length >= MAX_LISTED_BACKUPS) throw tooManyBackups(store.display, tenant);
       entries.push(entry);

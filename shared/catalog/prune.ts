@@ -69,8 +69,9 @@ export interface PruneRequest {
  * Most objects under names that do not hold the tenant's a prune looks at one by one (a request
  * each on S3, ~0.7 ms of this machine's CPU in the function's bundle, ~1.2 ms at the function's
  * ~0.6 vCPU: 400,000 are ~8 of its 15 minutes). Above it, a prune that found no backup of the
- * tenant under its name (a tenant not yet backed up below a bucket-wide prefix) judges what it
- * did look at and says so, rather than run out of time on every run, never finishing.
+ * tenant under its name (a tenant not yet backed up below a bucket-wide prefix) looks at one
+ * window of them a day (lookWindow) and judges what it did look at, saying so, rather than run
+ * out of time on every run, never finishing.
  */
 export const LOOK_AT_ALL_LIMIT = 400_000;
 
@@ -163,7 +164,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
   const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry);
   const lookAtAllLimit = request.lookAtAllLimit ?? LOOK_AT_ALL_LIMIT;
-  const { listing, lookedAtAll, streamNamed } = await tenantsListing(store, tenant, isCounted, lookAtAllLimit, signal);
+  const { listing, lookedAtAll, streamNamed, datedOfOthers, window } = await tenantsListing(store, tenant, isCounted, lookAtAllLimit, request.now?.() ?? new Date(), signal);
   const dated = listing.backups.filter(isCounted);
   // Sets, not arrays searched per backup: 100,000 backups took 1.4 s of CPU here alone.
   const counted = new Set(dated);
@@ -177,8 +178,9 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     keep.set(entry, [keptUncounted(entry, isFuture(entry))]);
   }
   const notes: string[] = [];
-  const otherNamed = (listing.notLookedAt ?? 0) - streamNamed.count;
-  if (otherNamed > 0) notes.push(notLookedAtNote(otherNamed, store.display, tenant, lookedAtAll === false ? lookAtAllLimit : undefined));
+  const otherNamed = (listing.notLookedAt ?? 0) - streamNamed.count - datedOfOthers.count;
+  if (otherNamed > 0) notes.push(notLookedAtNote(otherNamed, store.display, tenant, lookedAtAll === false ? lookAtAllLimit : undefined, window));
+  if (datedOfOthers.count > 0) notes.push(datedOfOthersNote(datedOfOthers, store.display, tenant));
   if (streamNamed.first !== undefined) notes.push(streamNamedNote(streamNamed.count, streamNamed.first, tenant));
   const newestVerified = dated.find((entry) => entry.verifiedAt !== undefined);
   const denied = listing.backups.filter((entry) => entry.tagsDenied === true).length;
@@ -308,36 +310,155 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
  * not looked at). Where no backup of the tenant that a rule counts is under a name holding its own
  * (a tenant's backups under names of words, `daily/2026-06-03.tar.zst`), every object is looked at, as before,
  * unless more than `lookAtAllLimit` were not: a run could not look at each (a tenant not yet backed up below a
- * bucket-wide prefix of a million objects ran out of the function's time on every run), and what was looked at is
- * judged, the note saying why the rest was not.
+ * bucket-wide prefix of a million objects ran out of the function's time on every run), so it looks at the day's
+ * window of them (lookWindow) and what was looked at is judged, the note saying which window and why not the rest.
  */
 async function tenantsListing(
   store: ArchiveStore,
   tenant: string,
   isCounted: (entry: BackupEntry) => boolean,
   lookAtAllLimit: number,
+  now: Date,
   signal: AbortSignal | undefined,
-): Promise<{ listing: BackupsListing; lookedAtAll?: boolean; streamNamed: StreamNamed }> {
+): Promise<{ listing: BackupsListing; lookedAtAll?: boolean; streamNamed: StreamNamed; datedOfOthers: DatedOfOthers; window?: LookWindow }> {
   const streamNamed = { count: 0, first: undefined as string | undefined };
+  // Above the limit, the objects of this run's window (lookWindow) are looked at too.
+  let inWindow: ((object: StoredObject) => boolean) | undefined;
+  // Directories (below the location) named after another tenant and found to hold its backups: a tenant named like a
+  // year, a month's name or seconds since 1970 (`2026/2026-06-01.tar.zst`) names its backups by date below them, and each
+  // would be a request of every other tenant's prune. Once one is found there, the rest of that directory is not looked at.
+  const othersDirectories = new Map<string, number>();
+  const looked = (object: StoredObject, entry: BackupEntry) => {
+    const directory = object.name.split('/')[0]!;
+    if (directory !== object.name && entry.tenant === directory && directory !== tenant && !othersDirectories.has(directory)) othersDirectories.set(directory, 0);
+  };
+  // Objects not named after the tenant, by directory (below the location): a window takes a directory whole where it can (lookWindow).
+  const notNamedIn = new Map<string, number>();
   const looksAt = (object: StoredObject) => {
-    if (namesTenant(object.location, tenant) || namesNoOne(object.name)) return true;
+    if (namesTenant(object.location, tenant)) return true;
+    if (inWindow === undefined) {
+      const directory = directoryOf(object.name);
+      notNamedIn.set(directory, (notNamedIn.get(directory) ?? 0) + 1);
+    }
+    if (namesNoOne(object.name)) {
+      const directory = object.name.split('/')[0]!;
+      const passed = othersDirectories.get(directory);
+      if (passed === undefined || directory === object.name) return true;
+      othersDirectories.set(directory, passed + 1);
+      return false;
+    }
     // Its name holds the tenant's only where NTFS would name a stream of another file: said apart, as the generic note would deny it.
     if (aliasName(object.location.replace(/^s3:\/\//, '')).includes(tenant)) {
       streamNamed.count += 1;
       if (streamNamed.first === undefined || object.location < streamNamed.first) streamNamed.first = object.location;
+      return false;
     }
-    return false;
+    return inWindow?.(object) ?? false;
   };
-  const named = await listBackups(store, tenant, { signal, looksAt });
+  const named = await listBackups(store, tenant, { signal, looksAt, looked });
+  const datedSummary = () => {
+    const dated = { count: 0, directories: [] as string[] };
+    for (const [directory, passed] of othersDirectories) {
+      if (passed === 0) continue;
+      dated.count += passed;
+      dated.directories.push(directory);
+    }
+    return dated;
+  };
+  const dated = datedSummary();
   // No backup a rule counts under a name holding the tenant's (only others' such as acme-eu's, a cut-short one, or none): its
   // backups, if any, are named otherwise. A kept cut-short acme/… alone had left every later prune removing nothing.
   const underItsName = named.backups.some((entry) => isCounted(entry) && namesTenant(entry.location, tenant));
   const notLookedAt = named.notLookedAt ?? 0;
-  if (underItsName || notLookedAt === 0) return { listing: named, streamNamed };
+  if (underItsName || notLookedAt === 0) return { listing: named, streamNamed, datedOfOthers: dated };
   // More than a run can look at (a million objects of other tenants outlasted the function's 15 minutes, each run anew):
   // what was looked at is judged, as where backups are under its name; the rest is left alone, said so.
-  if (notLookedAt > lookAtAllLimit) return { listing: named, lookedAtAll: false, streamNamed };
-  return { listing: await listBackups(store, tenant, { signal }), lookedAtAll: true, streamNamed: { count: 0, first: undefined } };
+  if (notLookedAt > lookAtAllLimit) {
+    // Listed again, looking at this run's window of the objects not named after the tenant too (the second listing counts all anew).
+    const window = lookWindow(notLookedAt, lookAtAllLimit, now);
+    // A directory of more than an eighth of a window is spread by name, so that no window holds much more than the limit.
+    const spread = new Set([...notNamedIn].filter(([, count]) => count > lookAtAllLimit / 8).map(([directory]) => directory));
+    notNamedIn.clear();
+    inWindow = (object) => {
+      const directory = directoryOf(object.name);
+      return windowOf(spread.has(directory) ? object.name : directory, window.of) === window.index;
+    };
+    streamNamed.count = 0;
+    streamNamed.first = undefined;
+    for (const directory of othersDirectories.keys()) othersDirectories.set(directory, 0);
+    // A window holding more than the limit (directories hash unevenly) is looked at up to it: the run stays within its time.
+    let lookedAt = 0;
+    let beyond = 0;
+    const part = await listBackups(store, tenant, {
+      signal,
+      looksAt: (object) => {
+        const looks = looksAt(object);
+        if (!looks || namesTenant(object.location, tenant) || namesNoOne(object.name)) return looks;
+        if (lookedAt >= lookAtAllLimit) {
+          beyond += 1;
+          return false;
+        }
+        lookedAt += 1;
+        return true;
+      },
+      looked,
+    });
+    return { listing: part, lookedAtAll: false, streamNamed, datedOfOthers: datedSummary(), window: { ...window, lookedAt, beyond } };
+  }
+  return { listing: await listBackups(store, tenant, { signal }), lookedAtAll: true, streamNamed: { count: 0, first: undefined }, datedOfOthers: { count: 0, directories: [] } };
+}
+
+/**
+ * Above the limit (more objects not named after the tenant than a run can look at), a run looks at
+ * one window of them: those whose directory (below the location) hashes to the window of its day
+ * (UTC), one of `of` windows of about the limit each, so that a tenant's backups in one directory
+ * (`daily/…`) are judged together, by the policy as over the whole set; a directory holding more
+ * than an eighth of the limit is spread over the windows by each object's name instead. The day's window is a hash of the day, not the day's count
+ * modulo `of` (a weekly prune with 7 windows would have looked at the same one for ever), so
+ * each window comes on some days and a dry run on the same day looks at the run's. Judging the
+ * named backups with one window's is judging part of the whole (applyRetention's partOfLarger):
+ * nothing the whole set keeps is removed, and at most `of` times what the policy keeps stays.
+ */
+export interface LookWindow {
+  readonly index: number;
+  readonly of: number;
+  /** Objects not named after the tenant this run looked at. */
+  readonly lookedAt?: number;
+  /** Objects of the window not looked at, the window holding more than the limit. */
+  readonly beyond?: number;
+}
+
+export function lookWindow(notNamed: number, limit: number, now: Date): LookWindow {
+  // A little more than needed: a hash fills the windows unevenly.
+  const of = Math.max(2, Math.ceil((notNamed * 1.05) / Math.max(1, limit)));
+  return { index: fnv1a(`day ${Math.floor(now.getTime() / 86_400_000)}`) % of, of };
+}
+
+/** The window (of `of`) a directory or name falls in. */
+export function windowOf(name: string, of: number): number {
+  return fnv1a(name) % of;
+}
+
+/** The directory of a name below the location (`daily/2026-06-01.tar.zst`: `daily`), or '' at its top. */
+function directoryOf(name: string): string {
+  const slash = name.lastIndexOf('/');
+  return slash < 0 ? '' : name.slice(0, slash);
+}
+
+/** FNV-1a, 32 bits, of a string's UTF-16 units: cheap (each name of a million is hashed each run), and spread enough. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** The objects named by a date alone not looked at, for their directory (below the location) is named after another tenant whose backups were found in it. */
+interface DatedOfOthers {
+  readonly count: number;
+  readonly directories: readonly string[];
 }
 
 /** The objects not looked at whose names hold the tenant's only as NTFS names a stream of another file (`x.tar.zst:acme`). */
@@ -378,11 +499,24 @@ function namesTenant(location: string, tenant: string): boolean {
   return fileAliasName(location.replace(/^s3:\/\//, '')).includes(tenant);
 }
 
-function notLookedAtNote(count: number, location: string, tenant: string, overLimit: number | undefined): string {
+function notLookedAtNote(count: number, location: string, tenant: string, overLimit: number | undefined, window?: LookWindow): string {
   const objects = count === 1 ? '1 object' : `${count} objects`;
   const note = `${objects} in ${location} whose ${count === 1 ? 'name does' : 'names do'} not hold "${tenant}" ${count === 1 ? 'was' : 'were'} not looked at: a backup of "${tenant}" under such a name (not written through a {tenant} template) is neither removed nor counted`;
-  if (overLimit === undefined) return note;
-  return `${note}; no backup of "${tenant}" that a rule counts is under a name holding its own, yet these were not looked at either: more than ${overLimit.toLocaleString('en-US')} are too many to look at one by one in a run (give --in a prefix holding only its backups to have them judged)`;
+  if (overLimit === undefined || window === undefined) return note;
+  return (
+    `${note} in this run; no backup of "${tenant}" that a rule counts is under a name holding its own, and more than ${overLimit.toLocaleString('en-US')} are too many to look at one by one in a run: ` +
+    `it looked at ${window.lookedAt ?? 0} more, window ${window.index + 1} of ${window.of} (by a hash of each directory; the window changes with the day, UTC${(window.beyond ?? 0) > 0 ? `; ${window.beyond} more of it are beyond the limit, left for its next day` : ''}), and judged the backups of "${tenant}" there with those under its name as part of a larger set ` +
+    `(nothing the whole set keeps is removed; up to ${window.of} times what the policy keeps may stay); the other windows are judged on other days (give --in a prefix holding only its backups to have them judged in one run)`
+  );
+}
+
+function datedOfOthersNote(dated: DatedOfOthers, location: string, tenant: string): string {
+  const shown = dated.directories.slice(0, 3).map((directory) => JSON.stringify(directory)).join(', ') + (dated.directories.length > 3 ? ` and ${dated.directories.length - 3} more` : '');
+  const objects = dated.count === 1 ? '1 object' : `${dated.count} objects`;
+  return (
+    `${objects} named by a date alone in ${location} ${dated.count === 1 ? 'was' : 'were'} not looked at: ${dated.count === 1 ? 'it is' : 'they are'} below ${dated.directories.length === 1 ? 'a directory' : 'directories'} named after and holding backups of another tenant (${shown}); ` +
+    `a backup of "${tenant}" there is neither removed nor counted`
+  );
 }
 
 function streamNamedNote(count: number, first: string, tenant: string): string {

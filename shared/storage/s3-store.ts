@@ -447,9 +447,11 @@ export class S3ArchiveStore implements ArchiveStore {
   }
 
   /**
-   * 'gone' where S3 said the key was not there (the conditional delete's 404, or the HEAD's):
-   * an unconditional DeleteObject answers 204 either way, so one removed by another between
-   * the HEAD and it is taken for 'removed'.
+   * 'gone' where S3 said the key was not there (the conditional delete's 404, or the HEAD's).
+   * An unconditional DeleteObject answers 204 either way: in a versioned bucket its answer names
+   * the delete marker it added, and the version right below that marker says whether an object
+   * or another's delete marker was current (removedUnderMarker); in a bucket never versioned
+   * nothing tells, so one removed by another between the HEAD and the DELETE is taken for 'removed'.
    */
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<'removed' | 'gone'> {
     const sdk = await loadS3Sdk();
@@ -459,11 +461,34 @@ export class S3ArchiveStore implements ArchiveStore {
       this.conditionalDeletes = false;
     }
     if (!(await this.stillAsListed(sdk, object, options.signal))) return 'gone';
-    await this.call(
+    const answer = await this.call(
       (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: this.keyOf(object) }), { abortSignal }),
       options.signal,
       object.location,
     );
+    // A marker of a suspended bucket ("null") replaces the null version below it: nothing left to read.
+    if (answer?.DeleteMarker === true && answer.VersionId !== undefined && answer.VersionId !== 'null') return this.removedUnderMarker(sdk, object, answer.VersionId, options.signal);
+    return 'removed';
+  }
+
+  /**
+   * Whether the delete that added `marker` removed an object ('removed') or found another's
+   * delete marker current ('gone': another prune deleted it between the HEAD and the DELETE):
+   * the one version listed right after the marker, in S3's own order of the key's versions
+   * (ListObjectVersions from KeyMarker/VersionIdMarker; no times compared, which two deletes
+   * in one second share). 'removed' where the store or the credentials cannot list versions
+   * (s3:ListBucketVersions), as before.
+   */
+  private async removedUnderMarker(sdk: S3Sdk, object: StoredObject, marker: string, signal: AbortSignal | undefined): Promise<'removed' | 'gone'> {
+    const key = this.keyOf(object);
+    const below = await this.optional(
+      (abortSignal) => this.client.send(new sdk.ListObjectVersionsCommand({ Bucket: this.options.bucket, Prefix: key, KeyMarker: key, VersionIdMarker: marker, MaxKeys: 1 }), { abortSignal }),
+      signal,
+    );
+    if (typeof below !== 'object') return 'removed';
+    if (below.DeleteMarkers?.some((version) => version.Key === key) === true) return 'gone';
+    if (below.Versions?.some((version) => version.Key === key) === true) return 'removed';
+    // Nothing below the marker of this key (a listing cut short, or a store that ignores the markers): as before.
     return 'removed';
   }
 
