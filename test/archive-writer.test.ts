@@ -63,6 +63,32 @@ describe('file entries', () => {
     const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
     expect(tar.equals(Buffer.concat(expected))).toBe(true);
   });
+  it('hold the bytes of content read into a shared arena (a reader thread\'s), small and large, in a frame or across frames', async () => {
+    // Files packed side by side in one SharedArrayBuffer, as read-ahead.ts's arenas hold them:
+    // at least 4 KiB they are copied by Buffer's fill (one memcpy), below it by TypedArray's set.
+    const sizes = [1, 4095, 4096, 4097, 20_000, 100, 70_000, 3, 16_384, 9000, 0, 65_536];
+    const arena = Buffer.from(new SharedArrayBuffer(sizes.reduce((sum, size) => sum + size, 0)));
+    for (let i = 0; i < arena.length; i++) arena[i] = (i * 131 + (i >>> 9)) & 0xff;
+    const writer = new ArchiveWriter('acme', { frameSize: 16 * 1024, concurrency: 2 });
+    const collected: Buffer[] = [];
+    const reading = (async () => {
+      for await (const chunk of writer.chunks()) collected.push(chunk);
+    })();
+    const expected: Buffer[] = [];
+    let offset = 0;
+    for (const [i, size] of sizes.entries()) {
+      const content = arena.subarray(offset, offset + size);
+      offset += size;
+      const relPath = `arena/f${i}`;
+      const written = writer.file({ relPath, mode: 0o600, mtimeMs: 1_700_000_000_000 }, content);
+      if (written !== undefined) await written;
+      expected.push(encodeHeader({ name: `tenants/acme/${relPath}`, type: 'file', mode: 0o600, mtime: 1_700_000_000, size }), Buffer.from(content), Buffer.alloc(paddingAfter(size)));
+    }
+    const { pendingFrame } = writer.suspend();
+    await reading;
+    const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
+    expect(tar.equals(Buffer.concat(expected))).toBe(true);
+  });
 });
 
 describe('a streamed file that comes up short', () => {
