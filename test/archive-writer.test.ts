@@ -8,6 +8,7 @@ import { Hash } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { ArchiveWriter } from '../shared/archive/archive-writer.js';
+import { copyBytes } from '../shared/archive/zstd-encoder.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest, serializeManifest, type Manifest } from '../shared/archive/manifest.js';
 import { encodeHeader, paddingAfter } from '../shared/archive/tar-format.js';
 import { ArchiveLimitError } from '../shared/errors.js';
@@ -88,6 +89,27 @@ describe('file entries', () => {
     await reading;
     const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
     expect(tar.equals(Buffer.concat(expected))).toBe(true);
+  });
+});
+
+describe('copyBytes', () => {
+  it('copies as TypedArray set does: into shared memory, out of it, and within one buffer where source and target overlap', () => {
+    const pattern = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 37 + (i >>> 8)) & 0xff));
+    for (const size of [0, 1, 4095, 4096, 10_000]) {
+      const shared = Buffer.from(new SharedArrayBuffer(20_000));
+      copyBytes(shared, 7, pattern.subarray(0, size));
+      expect(shared.subarray(7, 7 + size).equals(pattern.subarray(0, size))).toBe(true);
+      const plain = Buffer.alloc(20_000);
+      copyBytes(plain, 3, shared.subarray(7, 7 + size));
+      expect(plain.subarray(3, 3 + size).equals(pattern.subarray(0, size))).toBe(true);
+      expect(plain[2]).toBe(0);
+      expect(plain[3 + size]).toBe(0);
+      const overlapping = Buffer.from(pattern);
+      const expected = Buffer.from(pattern);
+      expected.set(Buffer.from(pattern.subarray(100, 100 + size)), 1000);
+      copyBytes(overlapping, 1000, overlapping.subarray(100, 100 + size));
+      expect(overlapping.equals(expected)).toBe(true);
+    }
   });
 });
 

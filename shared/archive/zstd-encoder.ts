@@ -39,7 +39,8 @@ const NATIVE_COPY_BYTES = 4 * 1024;
  * both, no other thread touches those bytes during the copy.
  */
 export function copyBytes(target: Buffer, at: number, source: Uint8Array): void {
-  if (source.length >= NATIVE_COPY_BYTES) target.fill(source, at, at + source.length);
+  // (memcpy is for separate memory: a view of the target itself is copied by set, which allows overlap.)
+  if (source.length >= NATIVE_COPY_BYTES && source.buffer !== target.buffer) target.fill(source, at, at + source.length);
   else target.set(source, at);
 }
 
