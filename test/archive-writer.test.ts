@@ -8,6 +8,7 @@ import { Hash } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { ArchiveWriter } from '../shared/archive/archive-writer.js';
+import { copyBytes } from '../shared/archive/zstd-encoder.js';
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest, serializeManifest, type Manifest } from '../shared/archive/manifest.js';
 import { encodeHeader, paddingAfter } from '../shared/archive/tar-format.js';
 import { ArchiveLimitError } from '../shared/errors.js';
@@ -62,6 +63,53 @@ describe('file entries', () => {
     await reading;
     const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
     expect(tar.equals(Buffer.concat(expected))).toBe(true);
+  });
+  it('hold the bytes of content read into a shared arena (a reader thread\'s), small and large, in a frame or across frames', async () => {
+    // Files packed side by side in one SharedArrayBuffer, as read-ahead.ts's arenas hold them:
+    // at least 4 KiB they are copied by Buffer's fill (one memcpy), below it by TypedArray's set.
+    const sizes = [1, 4095, 4096, 4097, 20_000, 100, 70_000, 3, 16_384, 9000, 0, 65_536];
+    const arena = Buffer.from(new SharedArrayBuffer(sizes.reduce((sum, size) => sum + size, 0)));
+    for (let i = 0; i < arena.length; i++) arena[i] = (i * 131 + (i >>> 9)) & 0xff;
+    const writer = new ArchiveWriter('acme', { frameSize: 16 * 1024, concurrency: 2 });
+    const collected: Buffer[] = [];
+    const reading = (async () => {
+      for await (const chunk of writer.chunks()) collected.push(chunk);
+    })();
+    const expected: Buffer[] = [];
+    let offset = 0;
+    for (const [i, size] of sizes.entries()) {
+      const content = arena.subarray(offset, offset + size);
+      offset += size;
+      const relPath = `arena/f${i}`;
+      const written = writer.file({ relPath, mode: 0o600, mtimeMs: 1_700_000_000_000 }, content);
+      if (written !== undefined) await written;
+      expected.push(encodeHeader({ name: `tenants/acme/${relPath}`, type: 'file', mode: 0o600, mtime: 1_700_000_000, size }), Buffer.from(content), Buffer.alloc(paddingAfter(size)));
+    }
+    const { pendingFrame } = writer.suspend();
+    await reading;
+    const tar = Buffer.concat([execFileSync('zstd', ['-dc'], { input: Buffer.concat(collected) }), pendingFrame]);
+    expect(tar.equals(Buffer.concat(expected))).toBe(true);
+  });
+});
+
+describe('copyBytes', () => {
+  it('copies as TypedArray set does: into shared memory, out of it, and within one buffer where source and target overlap', () => {
+    const pattern = Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 37 + (i >>> 8)) & 0xff));
+    for (const size of [0, 1, 4095, 4096, 10_000]) {
+      const shared = Buffer.from(new SharedArrayBuffer(20_000));
+      copyBytes(shared, 7, pattern.subarray(0, size));
+      expect(shared.subarray(7, 7 + size).equals(pattern.subarray(0, size))).toBe(true);
+      const plain = Buffer.alloc(20_000);
+      copyBytes(plain, 3, shared.subarray(7, 7 + size));
+      expect(plain.subarray(3, 3 + size).equals(pattern.subarray(0, size))).toBe(true);
+      expect(plain[2]).toBe(0);
+      expect(plain[3 + size]).toBe(0);
+      const overlapping = Buffer.from(pattern);
+      const expected = Buffer.from(pattern);
+      expected.set(Buffer.from(pattern.subarray(100, 100 + size)), 1000);
+      copyBytes(overlapping, 1000, overlapping.subarray(100, 100 + size));
+      expect(overlapping.equals(expected)).toBe(true);
+    }
   });
 });
 

@@ -34,7 +34,7 @@ import {
 } from './manifest.js';
 import { TOOL_VERSION } from '../version.js';
 import { BLOCK_SIZE, encodeHeader, END_OF_ARCHIVE, paddingAfter, writeFileHeader, type EntryToWrite } from './tar-format.js';
-import { FrameWriter, type CompressOptions } from './zstd-encoder.js';
+import { copyBytes, FrameWriter, type CompressOptions } from './zstd-encoder.js';
 import { skippableFrame } from './zstd-format.js';
 
 /** Zeros hashed at a time for a file that came up short. */
@@ -168,7 +168,7 @@ export class ArchiveWriter {
     if (frame !== undefined) {
       const at = this.out.filledTo;
       if (writeFileHeader(frame, at, this.entryPrefix, entry.relPath, entry.mode, mtime, size)) {
-        frame.set(content, at + BLOCK_SIZE);
+        copyBytes(frame, at + BLOCK_SIZE, content);
         fillZeros(frame, at + BLOCK_SIZE + size, at + BLOCK_SIZE + padded);
         this.out.advance(BLOCK_SIZE + padded);
         return undefined;

@@ -23,6 +23,27 @@ const DEFAULT_LEVEL = 3;
  */
 const FIRST_FRAME_BYTES = 64 * 1024;
 
+/**
+ * Sources at least this long are copied by `copyBytes` in one call into C++ (Buffer's fill
+ * with a buffer: one memcpy); shorter ones by TypedArray's set, which costs no such call.
+ */
+const NATIVE_COPY_BYTES = 4 * 1024;
+
+/**
+ * Copies `source` into `target` at `at` (`target` has the room). TypedArray's set from or
+ * into a SharedArrayBuffer is V8's `relaxed_memmove`, a word at a time as if another thread
+ * might write meanwhile: the backup copies small files' content out of the reader threads'
+ * arenas (read-ahead.ts), the restore its decoded chunks into the buffer its writer threads
+ * share (worker-tree-writer.ts), 1.7-2.3 % of a large backup's or restore's CPU; libc's
+ * memcpy copies the same bytes in 0.4-0.7 of the time (docs/benchmarks.md, stop 47). In
+ * both, no other thread touches those bytes during the copy.
+ */
+export function copyBytes(target: Buffer, at: number, source: Uint8Array): void {
+  // (memcpy is for separate memory: a view of the target itself is copied by set, which allows overlap.)
+  if (source.length >= NATIVE_COPY_BYTES && source.buffer !== target.buffer) target.fill(source, at, at + source.length);
+  else target.set(source, at);
+}
+
 export interface CompressOptions {
   /** Bytes of input per frame: zstd -3 looks back 2 MiB anyway. @default 2 MiB */
   frameSize?: number;
@@ -74,11 +95,11 @@ export class FrameWriter {
   /** Copies `bytes` in. Returns a promise only when a full frame has to wait for room. */
   write(bytes: Uint8Array): Promise<void> | undefined {
     if (this.fits(bytes.length)) {
-      this.frame!.set(bytes, this.filled);
+      copyBytes(this.frame!, this.filled, bytes);
       this.filled += bytes.length;
       return undefined;
     }
-    return this.append(bytes.length, (frame, at, done, step) => frame.set(bytes.subarray(done, done + step), at));
+    return this.append(bytes.length, (frame, at, done, step) => copyBytes(frame, at, bytes.subarray(done, done + step)));
   }
 
   /** Appends `length` zero bytes. */

@@ -6,6 +6,7 @@
 
 import { Worker } from 'node:worker_threads';
 
+import { copyBytes } from '../archive/zstd-encoder.js';
 import { cpuBudget } from '../cpu-budget.js';
 import { fsPath } from '../raw-name.js';
 import { PlannedFile, type HoleWrites } from './holes.js';
@@ -183,7 +184,8 @@ export class WorkerTreeWriter implements TreeWriter {
       const chunk = this.chunk!;
       const spare = this.spareBuffers.findIndex((candidate) => candidate.byteLength >= chunk.length);
       bytes = spare === -1 ? new SharedArrayBuffer(Math.max(chunk.length, SHARED_BUFFER_BYTES)) : this.spareBuffers.splice(spare, 1)[0]!;
-      new Uint8Array(bytes, 0, chunk.length).set(chunk);
+      // (copyBytes: a set into shared memory is V8's word-at-a-time relaxed_memmove.)
+      copyBytes(Buffer.from(bytes, 0, chunk.length), 0, chunk);
       this.chunkWritten = false;
     }
     const id = this.nextBatch++;
