@@ -431,34 +431,40 @@ describe('a restore in pieces', () => {
   // A hard link the file system refuses is made a copy, and a target whose mode denies its
   // owner reading is lent the read bit while it is opened (tree-writer.ts copyLinkedFile). Run
   // as the target's owner (nobody here: root reads anything), under strace: every link() fails
-  // EPERM, and the piece that copies is killed at its second chmod, the one that takes the bit back.
-  it.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/strace'))('kill -9 of a piece while it lent the read bit to a link\'s target an earlier piece wrote: the next delivery takes it back, both names restored with the mode 0200 they had', async () => {
+  // EPERM, and the piece that copies is killed at the chmod that takes the bit back: of its only
+  // copy (2nd chmod), or of its second (4th chmod), the first copy whole, whose name the next
+  // delivery writes again first (before, it copied the target with the lent bit: 0600).
+  it.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/strace')).each([
+    { names: ['secret-2'], killAtChmod: 2, writer: 'sync' },
+    { names: ['secret-2', 'secret-3'], killAtChmod: 4, writer: 'sync' },
+    { names: ['secret-2', 'secret-3'], killAtChmod: 4, writer: 'threads' },
+  ] as const)('kill -9 of a piece while it lent the read bit to a link\'s target an earlier piece wrote ($names, $writer): the next delivery takes it back before any copy, every name restored with the mode 0200 it had', async ({ names, killAtChmod, writer }) => {
     const NOBODY = 65534;
-    const lentBase = path.join(dir.path, 'lent');
+    const lentBase = path.join(dir.path, `lent-${names.length}-${writer}`);
     const acme = path.join(lentBase, 'acme');
     mkdirSync(path.join(acme, 'd'), { recursive: true });
     for (const name of ['d/f0', 'd/f1', 'g0', 'g1']) writeFileSync(path.join(acme, name), `${name}\n`);
     writeFileSync(path.join(acme, 'secret'), 'its owner may only write it\n');
     chmodSync(path.join(acme, 'secret'), 0o200);
-    linkSync(path.join(acme, 'secret'), path.join(acme, 'secret-2'));
-    const lentArchive = path.join(dir.path, 'lent.tar.zst');
+    for (const name of names) linkSync(path.join(acme, 'secret'), path.join(acme, name));
+    const lentArchive = path.join(dir.path, `lent-${names.length}-${writer}.tar.zst`);
     await backupTenant({ tenantsDir: lentBase, tenant: 'acme', location: new LocalFileLocation(lentArchive) });
     execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, lentBase, lentArchive]);
     chmodSync(dir.path, 0o755);
     const chain = newChainId();
-    const script = path.join(dir.path, 'lent-piece.mjs');
+    const script = path.join(dir.path, `lent-${names.length}-${writer}-piece.mjs`);
     const dist = path.resolve('dist/shared');
     writeFileSync(
       script,
       `import { restoreTenantPiece } from ${JSON.stringify(path.join(dist, 'restore/restore.js'))};
        import { LocalFileLocation } from ${JSON.stringify(path.join(dist, 'storage/local.js'))};
        const [first, stop] = process.argv.slice(2).map((arg) => arg === 'true');
-       await restoreTenantPiece({ tenantsDir: ${JSON.stringify(lentBase)}, location: new LocalFileLocation(${JSON.stringify(lentArchive)}), ...(first && { as: 'copy' }), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => stop, ...(!first && { resume: { tenant: 'copy' } }) } });`,
+       await restoreTenantPiece({ tenantsDir: ${JSON.stringify(lentBase)}, location: new LocalFileLocation(${JSON.stringify(lentArchive)}), ${writer === 'threads' ? 'workerThresholdBytes: 0,' : ''} ...(first && { as: 'copy' }), pieces: { chain: ${JSON.stringify(chain)}, suspend: () => stop, ...(!first && { resume: { tenant: 'copy' } }) } });`,
     );
-    const runPiece = (first: boolean, stop: boolean, killAtChmod?: number) =>
+    const runPiece = (first: boolean, stop: boolean, killAt?: number) =>
       spawnSync(
         'strace',
-        ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat,?chmod,fchmodat', '-e', 'inject=link,linkat:error=EPERM', ...(killAtChmod === undefined ? [] : ['-e', `inject=?chmod,fchmodat:signal=SIGKILL:when=${killAtChmod}`]), process.execPath, script, String(first), String(stop)],
+        ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=link,linkat,?chmod,fchmodat', '-e', 'inject=link,linkat:error=EPERM', ...(killAt === undefined ? [] : ['-e', `inject=?chmod,fchmodat:signal=SIGKILL:when=${killAt}`]), process.execPath, script, String(first), String(stop)],
         { encoding: 'utf8', uid: NOBODY, gid: NOBODY },
       );
     // One entry a piece, until the checkpoint counts the target written.
@@ -469,15 +475,16 @@ describe('a restore in pieces', () => {
       expect(pieces).toBeLessThan(20);
       ran = runPiece(false, true);
     }
-    const killed = runPiece(false, false, 2);
+    const killed = runPiece(false, false, killAtChmod);
     expect(killed.signal ?? killed.status, killed.stderr).toBeOneOf(['SIGKILL', 128 + 9]);
     const [staging] = readdirSync(lentBase).filter((name) => name.startsWith('.openclaw-staging-copy-'));
-    // Killed in the window: the target holds the lent bit.
+    // Killed in the window: the target holds the lent bit, the names copied before it their own mode.
     expect(statSync(path.join(lentBase, staging!, 'secret')).mode & 0o7777).toBe(0o600);
+    for (const name of names.slice(0, -1)) expect([name, statSync(path.join(lentBase, staging!, name)).mode & 0o7777]).toEqual([name, 0o200]);
     expect(await loadRestoreCheckpoint(lentBase, 'copy')).toMatchObject({ writing: true });
     ran = runPiece(false, false);
     expect(ran.status, ran.stderr).toBe(0);
-    for (const name of ['secret', 'secret-2']) {
+    for (const name of ['secret', ...names]) {
       const stat = lstatSync(path.join(lentBase, 'copy', name));
       expect([name, stat.mode & 0o7777, stat.nlink, stat.uid]).toEqual([name, 0o200, 1, NOBODY]);
       expect(readFileSync(path.join(lentBase, 'copy', name), 'utf8')).toBe('its owner may only write it\n');

@@ -15,8 +15,9 @@
 // set a directory's final 0555 already; the last piece sets every one again), and refuses a
 // directory where the archive has no directory (not a kill's doing). Below a directory this
 // piece made where nothing stood, nothing is looked at: nothing can be there. A link call
-// first takes back the read bit a killed copy of it may have left lent to its target
-// (`takeBackLentBit`).
+// whose target an earlier piece wrote with a mode that denies its owner reading first takes
+// back the read bit a killed copy of any of its names may have left lent to it
+// (`takeBackLentBit`): the replay gives each such target's mode.
 
 import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -56,6 +57,12 @@ export class ResumingTreeWriter implements TreeWriter {
   private readonly fresh = new Set<string>();
   /** `rewrite`: whether the root's mode has been looked at. */
   private rootOpened = false;
+  /**
+   * `rewrite`: the files earlier pieces wrote (replayed calls, below the root) whose mode denies
+   * their owner reading: the only targets a killed copy may have lent the read bit to. Each
+   * leaves the set at this piece's first link call to it, which takes the bit back.
+   */
+  private readonly unreadable = new Set<string>();
 
   constructor(
     private readonly real: TreeWriter,
@@ -197,6 +204,7 @@ export class ResumingTreeWriter implements TreeWriter {
   }
 
   openFile(absPath: string, size: number, mode: number, mtime: Date): FileSink | Promise<FileSink> {
+    if (this.rewrite && this.calls < this.skip && (mode & 0o400) === 0) this.unreadable.add(path.relative(this.root, absPath));
     return (this.next(absPath, () => this.replacing(absPath, () => this.real.openFile(absPath, size, mode, mtime))) as FileSink | Promise<FileSink> | undefined) ?? this.discarding.openFile();
   }
 
@@ -209,7 +217,8 @@ export class ResumingTreeWriter implements TreeWriter {
     return this.next(
       absPath,
       () => {
-        if (this.rewrite) takeBackLentBit(existingPath, absPath);
+        // Once a target: later copies of it in this piece (on a writer thread) may lend it the bit themselves meanwhile.
+        if (this.rewrite && this.unreadable.delete(path.relative(this.root, existingPath))) takeBackLentBit(existingPath);
         return this.replacing(absPath, () => this.real.link(existingPath, absPath));
       },
       path.dirname(existingPath),
@@ -242,16 +251,17 @@ export class ResumingTreeWriter implements TreeWriter {
 }
 
 /**
- * `rewrite`, a link call: where the killed piece was making it a copy (the link refused) of a
- * target whose mode denies its owner reading, it made the copy first, empty with mode 0, and
- * then lent the target the read bit while it opened it (tree-writer.ts copyLinkedFile). Killed
- * before it took the bit back, the target keeps it, and a target before the checkpoint is not
- * written again: with that mark standing, a target with the read bit has it lent, and loses it
- * (no target that had the bit was ever lent it, so none is made a copy that way).
+ * `rewrite`, a link call to `existingPath`, a file an earlier piece wrote with a mode that
+ * denies its owner reading: where the killed piece was making a copy of it (the link refused),
+ * it lent the target the read bit while it opened it (tree-writer.ts copyLinkedFile), and,
+ * killed before it took the bit back, left the target with it. The target is not written again
+ * (it lies before the checkpoint), so a read bit it holds is lent: it is taken back, before this
+ * call or any later one of this piece copies the target with it. Before, only a link call whose own name held
+ * the killed copy's mark (made empty, mode 0) took it back: an earlier name of the same target,
+ * copied whole by the killed piece and written again first, took the lent bit as the target's
+ * mode (0600 for 0200, "verified").
  */
-function takeBackLentBit(existingPath: string, absPath: string): void {
-  const copy = lstatSync(fsPath(absPath), { throwIfNoEntry: false });
-  if (copy === undefined || !copy.isFile() || (copy.mode & 0o7777) !== 0 || copy.size !== 0) return;
+function takeBackLentBit(existingPath: string): void {
   const target = lstatSync(fsPath(existingPath), { throwIfNoEntry: false });
   if (target?.isFile() && (target.mode & 0o400) !== 0) chmodSync(fsPath(existingPath), target.mode & 0o7777 & ~0o400);
 }

@@ -83,9 +83,10 @@ export function copyLinkedFile(fsSync: typeof import('node:fs'), existingPath: s
   } catch (error) {
     // Restoring as its owner (not root), a mode that denies the owner reading (0o200, 0o000).
     if ((error as NodeJS.ErrnoException).code !== 'EACCES' || !stat.isFile()) throw error;
-    // The copy is made first, empty with mode 0, what tells a later piece of a restore
-    // (resuming-tree-writer.ts `rewrite`) that this one may have been killed while the target
-    // held the lent bit: the target lies before its checkpoint and is not written again.
+    // The copy is made first, empty with mode 0: killed at any step, this leaves no copy
+    // anyone can read. A later piece of a restore takes back the bit a kill left lent to a
+    // target before its checkpoint (resuming-tree-writer.ts `takeBackLentBit`): the replay
+    // gives the target's mode.
     to = fsSync.openSync(absPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0);
     try {
       fsSync.chmodSync(existingPath, mode | 0o400);
