@@ -397,19 +397,24 @@ function lockWriteError(error: unknown, lockPath: string): unknown {
 
 /**
  * Beats the lock's heartbeat while it is ours. Should the name hold another file (this process
- * was frozen past LOCK_STALE_MS and its lock taken over), the heartbeat stops, so it never
- * keeps the new holder's lock fresh, and `assertHeld` says so.
+ * was frozen past LOCK_STALE_MS and its lock taken over), or none, the heartbeat touches
+ * nothing, so it never keeps the new holder's lock fresh, and `assertHeld` says so. Lost is
+ * judged at each look, not for good: a lock moved aside by a taker killed before its put-back
+ * comes back under the name (the sweep's put-back, a recover's hand-back: lock.ts
+ * handBackMovedAsideLock), the same file (inode and token), with no one having worked under
+ * the name meanwhile; before, a holder whose heartbeat fired in that moment failed its next
+ * check, its work lost. A lock taken over is removed by its taker: never ours again.
  */
 function holdLock(lockPath: string, own: { token: string; ino: number; holder?: string }, heartbeatMs: number): TenantLock {
   const { token, ino, holder } = own;
   let lost = false;
   const isOurs = (held: LockFileState | undefined) =>
     held?.ino === ino && (holder === undefined ? parseRecord(held.content)?.token === token : held.content === '' && isStillHolder(holder, ino));
-  // Lost only when the name is seen holding another file, or none: a read that fails (a
-  // network file system's hiccup) tells nothing, and must not stop the heartbeat.
+  // Lost while the name is seen holding another file, or none: a read that fails (a
+  // network file system's hiccup) tells nothing, and the last look stands.
   const ours = async (): Promise<boolean> => {
     const held = await readLockFile(lockPath).then((state) => ({ state }), () => undefined);
-    if (held !== undefined) lost ||= !isOurs(held.state);
+    if (held !== undefined) lost = !isOurs(held.state);
     return !lost;
   };
   // One beat at a time: beats overlapping on a slow file system would undo each other's stamps.
@@ -418,7 +423,7 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
     if (beating) return;
     beating = true;
     void ours().then(async (still) => {
-      if (!still) return clearInterval(heartbeat);
+      if (!still) return;
       const handle = await fs.open(lockPath, READ_FLAGS);
       try {
         if ((await handle.stat()).ino === ino) await touchWithFileSystemClock(handle);
@@ -458,7 +463,7 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
     },
   };
   // Strict: a read that fails tells nothing, so the name is not taken to be ours (handBackMovedAsideLock).
-  stillOurs.set(lock, async () => !released && !lost && isOurs(await readLockFile(lockPath).catch(() => undefined)));
+  stillOurs.set(lock, async () => !released && isOurs(await readLockFile(lockPath).catch(() => undefined)));
   heldLocks.set(lockPath, lock);
   return lock;
 }
