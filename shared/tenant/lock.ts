@@ -280,6 +280,27 @@ async function liveLockMovedAside(lockPath: string): Promise<boolean> {
   return false;
 }
 
+/** How old (by its mtime, on the file system's clock) a lock an older version's taker moved aside is when it is removed. */
+export const OLD_MOVED_ASIDE_LOCK_STALE_MS = 60 * 60 * 1000;
+
+/**
+ * Removes `file`, a lock an older version's taker moved aside (hidden-names.ts
+ * 'lock-broken-old': no owner in its name), once its mtime is OLD_MOVED_ASIDE_LOCK_STALE_MS
+ * old by the file system's clock (`fileSystemNowMs`); whether it did. Such a taker moved the lock
+ * it judged gone, checked it and removed it (or linked it back) in milliseconds: one killed in
+ * between left it, and before, nothing ever removed it (no owner to judge, not put back). The
+ * mtime is the lock's last heartbeat, which the rename keeps: an hour after it, that taker is
+ * long done, and a holder whose lock it was, if it still runs, has lost its lock's name for
+ * that long (other commands may have worked under it since): it is not handed back, and that
+ * holder fails at its next check, as before.
+ */
+export async function removeOldMovedAsideLock(file: string, fileSystemNowMs: number): Promise<boolean> {
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (stat === undefined || !stat.isFile() || fileSystemNowMs - stat.mtimeMs <= OLD_MOVED_ASIDE_LOCK_STALE_MS) return false;
+  await fs.rm(file, { force: true });
+  return true;
+}
+
 /**
  * Called by the command that has just taken the tenant's lock, for a lock a taker now gone
  * moved aside (`aside`; a taker without a claim, no inode left, killed between its rename and
