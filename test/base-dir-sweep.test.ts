@@ -150,6 +150,33 @@ describe('the base-dir sweep', () => {
     expect(refused.stderr).toContain('.openclaw-aside-gamma-ba9876543210 holds the previous tenant (3 files in 2 directories)');
   });
 
+  // A lock an older version's taker moved aside (`.stale-<rand>`: no owner in its name), the
+  // taker killed before it removed it, stayed for good: `tenants list` and `tenants recover`
+  // left both forms in place (reproduced with the CLI on a 3-day-old one). Now removed once
+  // its mtime (the lock's last heartbeat, which the rename keeps) is an hour old, by the file
+  // system's clock; a younger one is left (its taker may be at work), and neither makes the
+  // tenant's lock be taken.
+  it("removes a lock an older version's taker moved aside once it is an hour old, by the sweep and by the tenant's own recovery", async () => {
+    const names = ['.openclaw-lock-beta.stale-0123456789ab', '.openclaw-lock-beta.0123456789ab.broken', '.openclaw-lock-acme.stale-ba9876543210'];
+    for (const name of names) writeFileSync(path.join(base, name), deadLock);
+    await listTenants(base);
+    expect(readdirSync(base).sort()).toEqual([...names, 'acme', 'beta'].sort());
+    const almost = new Date(Date.now() - 50 * 60 * 1000);
+    for (const name of names) utimesSync(path.join(base, name), almost, almost);
+    expect((await sweepBaseDir(base)).changed).toBe(false);
+    expect(readdirSync(base).sort()).toEqual([...names, 'acme', 'beta'].sort());
+
+    const old = new Date(Date.now() - 61 * 60 * 1000);
+    for (const name of names) utimesSync(path.join(base, name), old, old);
+    const swept = await sweepBaseDir(base, { except: 'acme' });
+    expect(swept.changed).toBe(true);
+    expect(swept.unsettled.size).toBe(0);
+    expect(readdirSync(base).sort()).toEqual(['.openclaw-lock-acme.stale-ba9876543210', 'acme', 'beta']);
+    const recovered = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+    expect(recovered.status, recovered.stderr).toBe(0);
+    expect(readdirSync(base).sort()).toEqual(['acme', 'beta']);
+  });
+
   it('leaves a lock temporary of another host alone until it is stale', async () => {
     const foreign = `.openclaw-lock-beta.123-456-ffffffffffff.0123456789ab.tmp`;
     writeFileSync(path.join(base, foreign), '');

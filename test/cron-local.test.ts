@@ -334,6 +334,31 @@ describe('cron add in local mode', () => {
     }
   });
 
+  // busybox's crontab (1.35, Debian's busybox-static) says no crontab its own way, "crontab:
+  // can't open 'root': No such file or directory" (exit 1): cron add failed "could not read the
+  // crontab" for a user with none yet, so no entry could ever be added (reproduced with busybox
+  // crontab -c DIR). Its other failures still fail: taken for an empty crontab, the install
+  // would write over the user's jobs.
+  it("adds to busybox's crontab when the user has none yet, and still fails when busybox cannot read the crontab", () => {
+    const busybox = path.join(dir.path, 'busybox-crontab');
+    const spool = path.join(dir.path, 'spool');
+    // busybox crontab's interface and words: -l chdirs to its spool directory, then opens the user's file.
+    writeFileSync(
+      busybox,
+      `#!/bin/sh\ncd '${spool}' 2>/dev/null || { echo "crontab: can't change directory to '${spool}': No such file or directory" >&2; exit 1; }\n` +
+        `case "$1" in\n  -l) if [ -f "$(id -un)" ]; then cat "$(id -un)"; else echo "crontab: can't open '$(id -un)': No such file or directory" >&2; exit 1; fi ;;\n  -) cat > "$(id -un)" ;;\nesac\n`,
+    );
+    chmodSync(busybox, 0o755);
+    const noSpool = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: busybox });
+    expect(noSpool.stderr).toBe(`openclaw: ${busybox} could not read the crontab (exit 1): crontab: can't change directory to '${spool}': No such file or directory\n`);
+    expect(noSpool.status).toBe(1);
+    mkdirSync(spool);
+    const added = openclaw(nightly('/b/$(date +%F).tar.zst'), { OPENCLAW_CRONTAB: busybox });
+    expect(added.status, added.stderr).toBe(0);
+    const listed = openclaw(['cron', 'list'], { OPENCLAW_CRONTAB: busybox });
+    expect(listed.stdout).toMatch(/^acme +nightly +0 3 \* \* \* +enabled +openclaw tenants backup acme --to \/b\/\$\(date \+%F\)\.tar\.zst$/m);
+  });
+
   it('says when the crontab command fails', () => {
     const failing = path.join(dir.path, 'failing-crontab');
     writeFileSync(failing, '#!/bin/sh\necho "crontab: your crontab is locked by the administrator" >&2\nexit 1\n');
@@ -682,6 +707,39 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
     expect(ours).toHaveLength(1);
     expect(killed!.replace(`${ours[0]}\n`, '')).toBe(jobs);
     expect(after).toBe(jobs);
+    expect(readdirSync(path.join(home, '.openclaw'))).toEqual(['logs']);
+  }, 60_000);
+
+  // The killed command's `crontab -` went on alone, and the next cron command, once it had
+  // taken over the dead command's lock (2 s), read the crontab and installed its own edit; the
+  // `crontab -` ending later installed over it: "Added cron hourly", exit 0, and no hourly in
+  // the crontab (reproduced with Debian's crontab, its rename held 4 s by strace). The next
+  // command now waits while that `crontab -` runs.
+  it('never lets the next cron command install beside a killed cron add\'s crontab - that still runs: it waits, and both edits stay', () => {
+    const installing = path.join(dir.path, 'installing');
+    // crontab, once it has its input, taking 4 s before it installs it: the CLI is killed meanwhile.
+    const slowCrontab = path.join(dir.path, 'slow-crontab');
+    writeFileSync(slowCrontab, `#!/bin/sh\n[ "$1" = - ] && touch '${installing}' && sleep 4\nexec crontab "$@"\n`);
+    chmodSync(slowCrontab, 0o755);
+    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
+    const hourly = ['cron', 'add', 'acme', '--schedule', '0 * * * *', '--name', 'hourly', '--cmd', `openclaw tenants backup acme --to ${dir.path}/acme-$(date +%F-%H).tar.zst`];
+    const script = [
+      'set -e',
+      'mount -t tmpfs -o mode=1730 tmpfs /var/spool/cron/crontabs',
+      'chgrp crontab /var/spool/cron/crontabs',
+      `OPENCLAW_CRONTAB=${quote(slowCrontab)} ${cli(...nightly(`${dir.path}/acme-$(date +%F).tar.zst`))} >/dev/null 2>&1 & added=$!`,
+      `until [ -e ${quote(installing)} ]; do sleep 0.02; done`,
+      'kill -9 $added',
+      'wait $added || true',
+      `${cli(...hourly)} >/dev/null`,
+      'echo "=== crontab"',
+      'crontab -l',
+    ].join('\n');
+    const run = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, HOME: home, OPENCLAW_CRONTAB: '' } });
+    expect(run.status, run.stderr).toBe(0);
+    const crontab = run.stdout.split(/^=== crontab\n/m)[1]!;
+    expect(crontab.split('\n').filter((line) => line.includes('# openclaw:')).map((line) => line.slice(line.lastIndexOf('# openclaw:')))).toEqual(['# openclaw:acme:nightly', '# openclaw:acme:hourly']);
     expect(readdirSync(path.join(home, '.openclaw'))).toEqual(['logs']);
   }, 60_000);
 });

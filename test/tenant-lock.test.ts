@@ -284,6 +284,31 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
+  // A holder whose heartbeat fired while its lock was moved aside found the name free (or
+  // holding the lock a recover made under it), marked itself lost for good, and failed its next
+  // assertHeld even after the recover handed the name back: safe, its work lost. Reproduced with
+  // a 20 ms heartbeat and the CLI's `tenants recover` (exit 3, busy), then assertHeld: "lost".
+  it("lets a holder whose heartbeat fired while its lock was moved aside go on once the name is handed back, and beats again", async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'restore', { heartbeatMs: 20 });
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(lock.path, aside);
+    // Several beats find the name free.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(lock.assertHeld()).rejects.toThrow(/^lost the tenant's lock /);
+
+    const ran = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+    expect(ran.stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a restore by pid ${process.pid} on \\S+ holds it since `));
+    expect(ran.status).toBe(3);
+    await lock.assertHeld();
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock.path, old, old);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(Date.now() - statSync(lock.path).mtimeMs).toBeLessThan(30_000);
+    await lock.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
   // handBackMovedAsideLock renamed the moved lock over the name without looking at what the
   // name held: a command whose own lock had been taken over meanwhile (frozen past the stale
   // time) renamed over the new holder's lock, which then ran with no lock at all.

@@ -290,10 +290,13 @@ describe('hidden names', () => {
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.tmp', 'acme', 'lock-temp'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.broken', 'acme', 'lock-broken'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.taking', 'acme', 'lock-taking'],
+      // Older versions' takers: no owner in the name.
+      ['.openclaw-lock-acme.stale-0123456789ab', 'acme', 'lock-broken-old'],
+      ['.openclaw-lock-acme.0123456789ab.broken', 'acme', 'lock-broken-old'],
     ];
     for (const [name, tenant, kind] of cases) expect(parseHiddenName(name)).toMatchObject({ tenant, kind });
     expect(parseHiddenName('.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.broken')?.owner).toEqual({ pid: 123, started: 456, hostId: '0123456789ab' });
-    for (const name of ['.openclaw-staging-ACME-0123456789ab', '.openclaw-staging-acme', '.openclaw-lock-acme.stale-0123456789ab', '.openclaw-backup-manifest.json', 'acme', '.openclaw-aside-acme-xyz']) {
+    for (const name of ['.openclaw-staging-ACME-0123456789ab', '.openclaw-staging-acme', '.openclaw-lock-acme.stale-0123', '.openclaw-backup-manifest.json', 'acme', '.openclaw-aside-acme-xyz']) {
       expect(parseHiddenName(name)).toBeUndefined();
     }
   });

@@ -17,7 +17,7 @@ import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
 import { errnoMessage, LocalCronError } from '../errors.js';
-import { besideLockName, createLockFile, filesBesideLock, LOCK_FRESH_MS, readLockFile, takeOverLock, type LockFileState } from '../tenant/lock-takeover.js';
+import { besideLockName, createLockFile, filesBesideLock, LOCK_FRESH_MS, readLockFile, takeOverLock, type FileBesideLock, type LockFileState } from '../tenant/lock-takeover.js';
 import { FileSystemClock, isLocal, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, STALE_AFTER_MS, thisProcess } from '../tenant/process-owner.js';
 
 /** How long a cron command waits for another one's edit. */
@@ -34,8 +34,11 @@ const STAGING_KIND = 'new';
  * next cron command removes should this process be killed before it does.
  */
 export async function withCrontabLock<T>(lockPath: string, edit: (staging: string) => Promise<T>, options: { readonly waitMs?: number } = {}): Promise<T> {
-  const release = await acquire(lockPath, options.waitMs ?? WAIT_MS);
+  const waitMs = options.waitMs ?? WAIT_MS;
+  const deadline = Date.now() + waitMs;
+  const release = await acquire(lockPath, waitMs);
   try {
+    await waitForInstalls(lockPath, deadline);
     await removeLeftovers(lockPath);
     return await edit(besideLockName(lockPath, STAGING_KIND));
   } finally {
@@ -71,6 +74,33 @@ async function acquire(lockPath: string, waitMs: number): Promise<() => Promise<
   } catch (error) {
     if (error instanceof LocalCronError) throw error;
     throw new LocalCronError('CRONTAB_FAILED', `cannot take the crontab lock ${lockPath}: ${errnoMessage(error) ?? String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Waits while a `crontab -` that a cron command killed meanwhile started still runs: its input
+ * is a file beside the lock named with that `crontab -` as its owner (crontab-runner.ts
+ * installCrontab). The lock was taken over from that command, and an edit read now would be
+ * installed over by that `crontab -` when it ends, or install over it. Only a holder of the lock
+ * stages a crontab, and removes its file before it lets go: one whose owner lives is such a
+ * `crontab -`. Not covered: a command killed between starting `crontab -` and renaming its
+ * input (one synchronous call), whose file still names it.
+ */
+async function waitForInstalls(lockPath: string, deadline: number): Promise<void> {
+  const clock = new FileSystemClock(() => besideLockName(lockPath, 'tmp'));
+  for (;;) {
+    let running: FileBesideLock | undefined;
+    for (const file of await filesBesideLock(lockPath, [STAGING_KIND]).catch(() => [])) {
+      if (!(await isOwnerGone(file.owner!, file.stat.mtimeMs, STALE_AFTER_MS, clock))) running = file;
+    }
+    if (running === undefined) return;
+    if (Date.now() >= deadline) {
+      throw new LocalCronError(
+        'CRONTAB_FAILED',
+        `a crontab - (pid ${running.owner!.pid}) that a killed openclaw cron command started is still installing the crontab: wait for it to end, then run the command again (its input: ${running.path})`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS * (0.5 + Math.random())));
   }
 }
 

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { describeError, describeSystemError, RecoveryNeededError, TenantBusyError } from '../errors.js';
 import { HIDDEN_PREFIX, hiddenNames, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { acquireTenantLock, isLockHeldHere, lockPathFor, settleMovedAsideLock } from './lock.js';
+import { acquireTenantLock, isLockHeldHere, lockPathFor, removeOldMovedAsideLock, settleMovedAsideLock } from './lock.js';
 import { recoverSlot, type RecoverOptions } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
@@ -73,6 +73,10 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
     }
     const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(tenant)));
     for (const hidden of leftovers) {
+      if (hidden.kind === 'lock-broken-old') {
+        if (await removeOldMovedAsideLock(path.join(tenantsDir, hidden.name), await clock.now()).catch(() => false)) changed = true;
+        continue;
+      }
       if (hidden.owner === undefined) continue;
       const full = path.join(tenantsDir, hidden.name);
       const stat = await fs.lstat(full).catch(() => undefined);
@@ -89,7 +93,7 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
       await fs.rm(full, { force: true }).catch(() => undefined);
       changed = true;
     }
-    if (leftovers.every((hidden) => hidden.owner !== undefined)) continue;
+    if (leftovers.every((hidden) => hidden.owner !== undefined || hidden.kind === 'lock-broken-old')) continue;
     // A restore in pieces of it (the functions'): whether it ended is left to a sweep or an
     // operation that says so (onRestoreChainEnded: its event), not settled silently here
     // (the list function's sweep, first to come after a chain's abandon time, ended it unsaid).

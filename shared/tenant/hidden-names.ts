@@ -17,6 +17,12 @@ export type HiddenKind =
   | 'lock-temp'
   /** A stale lock moved aside while it is taken over. */
   | 'lock-broken'
+  /**
+   * A stale lock an older version's taker moved aside, killed before it removed it: named
+   * without its owner (`.stale-<rand>`, or `<rand>.broken`), so no one can tell whether that
+   * taker is done; removed once an hour old (lock.ts removeOldMovedAsideLock).
+   */
+  | 'lock-broken-old'
   /** A taker's claim while it takes over a stale lock (created by lock-takeover.ts). */
   | 'lock-taking'
   /** The lock's second name when it is empty (no room on the disk for its record), saying who holds it (lock.ts). */
@@ -53,6 +59,7 @@ const PATTERNS: readonly [HiddenKind, RegExp][] = [
   ['lock', new RegExp(`^\\.openclaw-lock-${TENANT}$`)],
   ['lock-temp', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.tmp$`)],
   ['lock-broken', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.broken$`)],
+  ['lock-broken-old', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(?:stale-${RANDOM}|${RANDOM}\\.broken)$`)],
   ['lock-taking', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.taking$`)],
   ['lock-held', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.(?:backup|restore|recover)\\.held$`)],
   ['journal', new RegExp(`^\\.openclaw-journal-${TENANT}\\.json$`)],

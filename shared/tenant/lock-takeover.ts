@@ -305,6 +305,16 @@ export function besideLockName(lockPath: string, kind: string): string {
   return `${lockPath}.${ownerTag()}.${randomBytes(6).toString('hex')}.${kind}`;
 }
 
+/**
+ * `file`, a name `besideLockName` made for this process, naming `owner` instead: for a file this
+ * process hands on to a child that may outlive it (crontab-runner.ts: `crontab -`'s input).
+ */
+export function besideLockNameFor(file: string, owner: ProcessOwner): string {
+  const tag = `.${ownerTag()}.`;
+  const at = file.lastIndexOf(tag);
+  return at < 0 ? file : `${file.slice(0, at)}.${ownerTag(owner)}.${file.slice(at + tag.length)}`;
+}
+
 export interface FileBesideLock {
   readonly path: string;
   /** Undefined for a name without an owner (`<lock>.<rand>.<kind>`, from older versions). */

@@ -280,6 +280,27 @@ async function liveLockMovedAside(lockPath: string): Promise<boolean> {
   return false;
 }
 
+/** How old (by its mtime, on the file system's clock) a lock an older version's taker moved aside is when it is removed. */
+export const OLD_MOVED_ASIDE_LOCK_STALE_MS = 60 * 60 * 1000;
+
+/**
+ * Removes `file`, a lock an older version's taker moved aside (hidden-names.ts
+ * 'lock-broken-old': no owner in its name), once its mtime is OLD_MOVED_ASIDE_LOCK_STALE_MS
+ * old by the file system's clock (`fileSystemNowMs`); whether it did. Such a taker moved the lock
+ * it judged gone, checked it and removed it (or linked it back) in milliseconds: one killed in
+ * between left it, and before, nothing ever removed it (no owner to judge, not put back). The
+ * mtime is the lock's last heartbeat, which the rename keeps: an hour after it, that taker is
+ * long done, and a holder whose lock it was, if it still runs, has lost its lock's name for
+ * that long (other commands may have worked under it since): it is not handed back, and that
+ * holder fails at its next check, as before.
+ */
+export async function removeOldMovedAsideLock(file: string, fileSystemNowMs: number): Promise<boolean> {
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (stat === undefined || !stat.isFile() || fileSystemNowMs - stat.mtimeMs <= OLD_MOVED_ASIDE_LOCK_STALE_MS) return false;
+  await fs.rm(file, { force: true });
+  return true;
+}
+
 /**
  * Called by the command that has just taken the tenant's lock, for a lock a taker now gone
  * moved aside (`aside`; a taker without a claim, no inode left, killed between its rename and
@@ -294,7 +315,13 @@ async function liveLockMovedAside(lockPath: string): Promise<boolean> {
  * (its inode and token); taken over meanwhile (this process frozen past the stale time), the
  * lock is lost (TenantBusyError) and the name, another holder's now, is left alone. Before,
  * the moved lock was renamed over whatever the name held. Between that look and the rename
- * the name is taken over only by a taker of a stale lock: ours beats every heartbeat.
+ * the name is taken over only by a taker of a stale lock: ours beats every heartbeat, so one
+ * here never judges it gone while this process lives, and one on another host only once this
+ * process has been silent for LOCK_STALE_MS. Our own lock is the reservation a no-replace
+ * put-back makes (putLockBack's O_EXCL file): a link(2) back (no-replace) would need the name
+ * free first, and moving our lock away to free it lets any newcomer take the name before the
+ * link, leaving the holder beside it (test/lock-hand-back.test.ts: with such a hand-back, its
+ * renames and links held 2 s each, 33 of 33 newcomers took the lock; with the rename, none).
  */
 export async function handBackMovedAsideLock(tenantsDir: string, tenant: string, aside: string, fileSystemNowMs: number, lock: TenantLock): Promise<void> {
   const lockPath = lockPathFor(tenantsDir, tenant);
@@ -397,19 +424,24 @@ function lockWriteError(error: unknown, lockPath: string): unknown {
 
 /**
  * Beats the lock's heartbeat while it is ours. Should the name hold another file (this process
- * was frozen past LOCK_STALE_MS and its lock taken over), the heartbeat stops, so it never
- * keeps the new holder's lock fresh, and `assertHeld` says so.
+ * was frozen past LOCK_STALE_MS and its lock taken over), or none, the heartbeat touches
+ * nothing, so it never keeps the new holder's lock fresh, and `assertHeld` says so. Lost is
+ * judged at each look, not for good: a lock moved aside by a taker killed before its put-back
+ * comes back under the name (the sweep's put-back, a recover's hand-back: lock.ts
+ * handBackMovedAsideLock), the same file (inode and token), with no one having worked under
+ * the name meanwhile; before, a holder whose heartbeat fired in that moment failed its next
+ * check, its work lost. A lock taken over is removed by its taker: never ours again.
  */
 function holdLock(lockPath: string, own: { token: string; ino: number; holder?: string }, heartbeatMs: number): TenantLock {
   const { token, ino, holder } = own;
   let lost = false;
   const isOurs = (held: LockFileState | undefined) =>
     held?.ino === ino && (holder === undefined ? parseRecord(held.content)?.token === token : held.content === '' && isStillHolder(holder, ino));
-  // Lost only when the name is seen holding another file, or none: a read that fails (a
-  // network file system's hiccup) tells nothing, and must not stop the heartbeat.
+  // Lost while the name is seen holding another file, or none: a read that fails (a
+  // network file system's hiccup) tells nothing, and the last look stands.
   const ours = async (): Promise<boolean> => {
     const held = await readLockFile(lockPath).then((state) => ({ state }), () => undefined);
-    if (held !== undefined) lost ||= !isOurs(held.state);
+    if (held !== undefined) lost = !isOurs(held.state);
     return !lost;
   };
   // One beat at a time: beats overlapping on a slow file system would undo each other's stamps.
@@ -418,7 +450,7 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
     if (beating) return;
     beating = true;
     void ours().then(async (still) => {
-      if (!still) return clearInterval(heartbeat);
+      if (!still) return;
       const handle = await fs.open(lockPath, READ_FLAGS);
       try {
         if ((await handle.stat()).ino === ino) await touchWithFileSystemClock(handle);
@@ -458,7 +490,7 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
     },
   };
   // Strict: a read that fails tells nothing, so the name is not taken to be ours (handBackMovedAsideLock).
-  stillOurs.set(lock, async () => !released && !lost && isOurs(await readLockFile(lockPath).catch(() => undefined)));
+  stillOurs.set(lock, async () => !released && isOurs(await readLockFile(lockPath).catch(() => undefined)));
   heldLocks.set(lockPath, lock);
   return lock;
 }

@@ -27,7 +27,7 @@ import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, R
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
-import { handBackMovedAsideLock, tenantLockHeldHere, type TenantLock } from './lock.js';
+import { handBackMovedAsideLock, removeOldMovedAsideLock, tenantLockHeldHere, type TenantLock } from './lock.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
@@ -690,6 +690,8 @@ async function removeGarbage(tenantsDir: string, leftovers: readonly HiddenName[
         continue;
       }
       removed = true;
+    } else if (hidden.kind === 'lock-broken-old') {
+      if (await removeOldMovedAsideLock(full, await clock.now())) removed = true;
     } else if (hidden.owner !== undefined) {
       const stat = await fs.lstat(full).catch(() => undefined);
       if (stat !== undefined && (await isOwnerGone(hidden.owner, stat.mtimeMs, STALE_AFTER_MS, clock))) {

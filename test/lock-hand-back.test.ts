@@ -1,0 +1,85 @@
+// A command that took the tenant's lock under a name a killed taker left free hands it back to
+// the live holder whose lock that taker moved aside: it looks that the name still holds its own
+// lock, then renames the moved lock over it (Node has no RENAME_NOREPLACE). Between the look and
+// the rename, the name holds that command's own lock, alive and fresh: a newcomer finds the
+// tenant busy, and only a taker that judged it gone (this process frozen past the stale time)
+// could replace it. A hand-back that freed the name first (its lock moved away, then the moved
+// lock linked back, no-replace) would let any newcomer in between. Its renames and links are
+// held 2 s each by strace, and recovers try the tenant meanwhile, as the next commands would.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { TenantBusyError } from '../shared/errors.js';
+import { acquireTenantLock } from '../shared/tenant/lock.js';
+import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
+import { cliPath, tempDir } from './helpers/tree.js';
+
+const hasStrace = existsSync('/usr/bin/strace');
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+beforeEach(() => {
+  dir = tempDir('openclaw-lock-hand-back-');
+  base = path.join(dir.path, 'tenants');
+  mkdirSync(path.join(base, 'acme'), { recursive: true });
+});
+afterEach(() => dir.cleanup());
+
+describe('handing a moved-aside lock back', () => {
+  it.skipIf(!hasStrace)('keeps the name a live lock between its look and its rename: a newcomer finds the tenant busy, and the holder gets its name back', async () => {
+    const holder = await acquireTenantLock(base, 'acme', 'restore');
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(holder.path, aside);
+
+    const log = path.join(dir.path, 'strace.log');
+    const recover = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=rename,renameat,renameat2,link,linkat', '-e', 'inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'recover', 'acme'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    recover.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const ended = new Promise<number | null>((resolve) => recover.on('close', resolve));
+
+    // The recover holds the name (its own lock), the moved lock still aside: its rename is held.
+    const recoverHolds = () => {
+      try {
+        return JSON.parse(readFileSync(holder.path, 'utf8')).operation === 'recover';
+      } catch {
+        return false;
+      }
+    };
+    while (!recoverHolds()) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Newcomers, until the recover ends (a recover does not wait for another recover's lock, as
+    // a backup waits up to 10 s for it to end).
+    let done = false;
+    void ended.then(() => (done = true));
+    const outcomes: string[] = [];
+    let triedInTheWindow = 0;
+    while (!done) {
+      const inTheWindow = existsSync(aside) && recoverHolds();
+      const outcome = await acquireTenantLock(base, 'acme', 'recover').then(
+        async (lock) => {
+          await lock.release();
+          return 'took the lock';
+        },
+        (error: unknown) => (error instanceof TenantBusyError ? (/^tenant "acme" is busy: a (recover|restore) by pid \d+/.exec(error.message)?.[1] ?? error.message) : String(error)),
+      );
+      if (inTheWindow && existsSync(aside)) triedInTheWindow++;
+      outcomes.push(outcome);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    expect(await ended).toBe(3);
+    expect(triedInTheWindow).toBeGreaterThan(5);
+    expect(outcomes.filter((outcome) => outcome !== 'recover' && outcome !== 'restore')).toEqual([]);
+    // The held rename was the hand-back's.
+    expect(readFileSync(log, 'utf8')).toMatch(/rename(?:at2?)?\(.*\.broken", .*\.openclaw-lock-acme"/);
+    expect(stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a restore by pid ${process.pid} on \\S+ holds it since `));
+    await holder.assertHeld();
+    await holder.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  }, 30_000);
+});
