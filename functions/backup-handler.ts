@@ -28,7 +28,7 @@ import { ContinuationEndedError, DestinationExistsError } from '../shared/errors
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { abandonBrokenChains, restoreChainEnded } from './chain-events.js';
-import type { Trigger } from './events.js';
+import { operationKeys, type Trigger } from './events.js';
 import { handOverError } from './hand-over-errors.js';
 import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
 import { isUnreadableScheduledEvent, MIN_BACKUP_TIME_MS, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
@@ -250,7 +250,7 @@ export async function executeBackup(
         location: result.location,
         trigger,
         ...runKeys(prepared),
-        requestId: context.awsRequestId,
+        ...operationKeys(context.awsRequestId, continues?.chain),
         durationMs: result.durationMs,
         bytes: result.bytes,
         archiveBytes: result.archiveBytes,
@@ -294,7 +294,7 @@ export async function executeBackup(
         location: command?.to ?? '',
         trigger,
         ...runKeys(prepared),
-        requestId: context.awsRequestId,
+        ...operationKeys(context.awsRequestId, prepared?.continues?.chain),
         durationMs,
         error: { code: body.code, message: body.message },
       },

@@ -10,6 +10,7 @@ import { endedRestoreChainMessage } from '../shared/restore/restore-chain.js';
 import type { HandlerDeps } from './handler-deps.js';
 import { timeLeft } from './invocation.js';
 import type { LambdaContext } from './lambda-context.js';
+import { operationKeys } from './events.js';
 import { noMetrics } from './metrics.js';
 
 /**
@@ -39,7 +40,7 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
       {
         operation: 'backup',
         ok: true,
-        detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, manifestSha256: committed.manifestSha256 },
+        detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', ...operationKeys(context.awsRequestId, chain.chain), durationMs, bytes: committed.totals.bytes, archiveBytes: stored.bytes, manifestSha256: committed.manifestSha256 },
       },
       timeLeft(context),
     );
@@ -52,7 +53,7 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
     {
       operation: 'backup',
       ok: false,
-      detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', requestId: context.awsRequestId, durationMs, error: { code: 'CONTINUATION_ENDED', message } },
+      detail: { tenant: chain.tenant, location: chain.location, trigger: 'queue', ...operationKeys(context.awsRequestId, chain.chain), durationMs, error: { code: 'CONTINUATION_ENDED', message } },
     },
     timeLeft(context),
   );
@@ -77,7 +78,7 @@ export function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (e
           {
             operation: 'restore',
             ok: true,
-            detail: { tenant: ended.tenant, archiveTenant, location: ended.location ?? '', trigger: 'direct', requestId: context.awsRequestId, durationMs, bytes, archiveBytes, verified, replaced, ...(ended.chain !== undefined && { chain: ended.chain }) },
+            detail: { tenant: ended.tenant, archiveTenant, location: ended.location ?? '', trigger: 'direct', ...operationKeys(context.awsRequestId, ended.chain), durationMs, bytes, archiveBytes, verified, replaced },
           },
           timeLeft(context),
         );
@@ -98,10 +99,9 @@ export function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (e
             tenant: ended.tenant,
             location: ended.location ?? '',
             trigger: 'direct',
-            requestId: context.awsRequestId,
+            ...operationKeys(context.awsRequestId, ended.chain),
             durationMs,
             error: { code: 'CONTINUATION_ENDED', message },
-            ...(ended.chain !== undefined && { chain: ended.chain }),
           },
         },
         timeLeft(context),

@@ -28,6 +28,16 @@ export interface CompletionDetail {
   /** The fan-out run a queued backup belongs to. */
   readonly runId?: string;
   readonly requestId: string;
+  /**
+   * The same in every event of one operation, for consumers to drop a repeated one: a chain's
+   * ID for an operation in pieces (the piece that ends it and a recovery that says so in its
+   * place, after a kill between the event and the removal of the chain's state, both give it),
+   * else the invocation's request ID (kept by Lambda's retries of an asynchronous invocation).
+   * Two events with the same `operationId` and detail type tell the same outcome: keep the first.
+   */
+  readonly operationId: string;
+  /** The chain of an operation in pieces (its `operationId` too). */
+  readonly chain?: string;
   readonly durationMs: number;
   /** On success: bytes of tenant content and of the stored archive. */
   readonly bytes?: number;
@@ -47,6 +57,14 @@ export interface CompletionEvent {
   readonly operation: 'backup' | 'restore' | 'prune';
   readonly ok: boolean;
   readonly detail: CompletionDetail;
+}
+
+/**
+ * A completion event's `requestId`, `operationId` and `chain`: the chain an operation in pieces
+ * goes on with (or the one it ended), else none.
+ */
+export function operationKeys(requestId: string, chain: string | undefined): Pick<CompletionDetail, 'requestId' | 'operationId' | 'chain'> {
+  return { requestId, operationId: chain ?? requestId, ...(chain !== undefined && { chain }) };
 }
 
 /** The invocation's time left when the event is published (a Lambda context's getRemainingTimeInMillis()). */

@@ -7,7 +7,7 @@
 // Before anything is listed, the template is checked against the gateway's own policy (the
 // bucket and key prefix the backup function may write): a wrong template fails once, here,
 // not 10,000 times in the queue; so are the recipients (public keys) every message carries. A scheduled fan-out whose payload is refused answers the refusal (a
-// retry would be refused the same way), counted Failed. A scheduled fan-out that queued nothing throws, so Lambda
+// retry would be refused the same way), counted Failed, as is any payload without the CLI's source marker. A scheduled fan-out that queued nothing throws, so Lambda
 // retries it (nothing is doubled). One that ran out of time before it listed every tenant
 // hands the rest of its run on: it invokes itself (asynchronously) with the same run, time and
 // keys, after the last tenant it got past, so no tenant is queued twice (a Lambda retry of the
@@ -24,7 +24,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { fanOut, type FanOutOptions } from '../shared/control-plane/fan-out.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { fitting, MAX_RESPONSE_BYTES, responseBytes } from '../shared/control-plane/bounded-answers.js';
-import { errorBody, isFanOutPayload, parseFanOutRequest, type FailureResponse, type FanOutResult } from '../shared/control-plane/protocol.js';
+import { errorBody, isFanOutPayload, isRecord, parseFanOutRequest, type FailureResponse, type FanOutResult } from '../shared/control-plane/protocol.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import { InvalidRequestError, RemoteError } from '../shared/errors.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
@@ -95,9 +95,14 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
   return async (event, context) => {
     const started = Date.now();
     logger.addContext(context);
-    // Scheduled: by an all-tenants cron, whose payload names it.
-    const scheduled = isFanOutPayload(event) && typeof (event as { cronName?: unknown }).cronName === 'string';
+    // Scheduled: by an all-tenants cron, whose payload names it, with or without its source
+    // marker (a schedule's input edited by hand loses it as easily as any other field).
+    const scheduled = isRecord(event) && typeof event.cronName === 'string';
     const trigger = scheduled ? 'schedule' : 'direct';
+    // The CLI marks every payload it sends: one without the marker came from a schedule or a
+    // script nobody watches at a terminal, so its refusal is counted Failed (the fanout-failures
+    // alarm at once), not Refused (heard of only by the freshness alarm, ~26 hours later).
+    const unmarked = !isFanOutPayload(event);
     const deadline = deadlineSignal(context, Math.min(config.abortMarginMs, 30_000));
     // Until the payload is read and allowed: a refusal then is the payload's, which a retry repeats.
     let readingPayload = true;
@@ -176,7 +181,7 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       // Lambda would run it twice more, each refused the same way (and then hand it to the DLQ): answered instead, still counted Failed (the fanout-failures alarm).
       const notRetried = scheduled && readingPayload;
       if (!(error instanceof RunAgainError)) {
-        metrics.count('fanout', { [trigger === 'direct' && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code, ...(notRetried && { retried: false }) });
+        metrics.count('fanout', { [trigger === 'direct' && !unmarked && body.outcome !== 'failed' ? 'refused' : 'failed']: 1, durationMs: Date.now() - started }, { trigger, errorCode: body.code, ...(notRetried && { retried: false }), ...(unmarked && { unmarked: true }) });
       }
       if (notRetried) {
         logger.error('scheduled fan-out not retried', { errorCode: body.code, reason: 'its payload is refused, as the same payload retried would be: change the schedule (cron add --all again) or the stack' });

@@ -9,7 +9,7 @@ import { errorBody, isScheduledEvent, parsePruneRequest, parseScheduledPrune, is
 import { assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import { PruneStoppedError } from '../shared/errors.js';
 import type { PruneCommand } from '../shared/operations.js';
-import type { Trigger } from './events.js';
+import { operationKeys, type Trigger } from './events.js';
 import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
 import { isUnreadableScheduledEvent, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
 import { noMetrics } from './metrics.js';
@@ -60,7 +60,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
               location: result.location,
               trigger,
               ...(cronName !== undefined && { cronName }),
-              requestId: context.awsRequestId,
+              ...operationKeys(context.awsRequestId, undefined),
               durationMs: Date.now() - started,
               kept: result.keep.length,
               removed: result.removed,
@@ -91,7 +91,7 @@ export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
               location: command?.in ?? '',
               trigger,
               ...(cronName !== undefined && { cronName }),
-              requestId: context.awsRequestId,
+              ...operationKeys(context.awsRequestId, undefined),
               durationMs: Date.now() - started,
               error: { code: body.code, message: body.message },
             },

@@ -24,6 +24,7 @@ import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shar
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { restoreChainEnded } from './chain-events.js';
+import { operationKeys } from './events.js';
 import { restoreHandOverError } from './hand-over-errors.js';
 import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
 import { MIN_BACKUP_TIME_MS, timeLeft, withDeadline } from './invocation.js';
@@ -85,6 +86,8 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
   const metrics = deps.metrics ?? noMetrics;
   const started = Date.now();
   let prepared: PreparedRestore | undefined;
+  /** The chain of a restore in pieces (a first piece's new one): its events' operationId, as in the events a recovery sends for it. */
+  let chain: string | undefined;
   try {
     prepared = prepare();
     const { command, continues } = prepared;
@@ -102,6 +105,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
     const inPieces = continueRestore !== undefined && operations.restorePiece !== undefined && objectFlagsOf(command.storage) === undefined;
     if (continues !== undefined && !inPieces) throw new ContinuationEndedError(`this function cannot continue the restore of "${continues.tenant}" (no restore queue)`);
     const margin = config.abortMarginMs + (config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
+    if (inPieces) chain = continues?.chain ?? newChainId();
     // The core verifies every entry against the archive's manifest in a staging area before
     // it replaces anything in the tenant base dir: exactly what local mode does.
     // Asked once the leftovers were swept: what the restore can finish in the time then left.
@@ -138,13 +142,12 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
           archiveTenant: result.archiveTenant,
           location: result.location,
           trigger: 'direct',
-          requestId: context.awsRequestId,
+          ...operationKeys(context.awsRequestId, chain),
           durationMs: result.durationMs,
           bytes: result.bytes,
           archiveBytes: result.archiveBytes,
           verified: result.verified,
           replaced: result.replaced,
-          ...(continues !== undefined && { chain: continues.chain }),
         },
       }, timeLeft(context));
       metrics.record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: result.tenant, durationMs: result.durationMs, bytes: result.bytes, archiveBytes: result.archiveBytes, files: result.files });
@@ -153,7 +156,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
       const hooks = { signal, cleanupBy, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context) };
       if (!inPieces) return operations.restore(command, { ...hooks, maxArchiveBytes, maxArchiveEntries });
       const pieces = {
-        chain: continues?.chain ?? newChainId(),
+        chain: chain!,
         // The writes queued on EFS finish before the piece hands over: up to 4,096 files, a minute or more.
         suspend: (backlogMs: number) => context.getRemainingTimeInMillis() < margin + backlogMs,
         ...(continues !== undefined && { resume: { tenant: continues.tenant, piece: continues.piece } }),
@@ -217,10 +220,9 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
         tenant,
         location: command?.from ?? '',
         trigger: 'direct',
-        requestId: context.awsRequestId,
+        ...operationKeys(context.awsRequestId, continues?.chain ?? chain),
         durationMs: Date.now() - started,
         error: { code: body.code, message: body.message },
-        ...(continues !== undefined && { chain: continues.chain }),
       },
     }, timeLeft(context));
     metrics.record({ operation: 'restore', outcome: continues === undefined ? failureOutcome('direct', body) : 'failed', trigger: 'direct', tenant, durationMs: Date.now() - started, errorCode: body.code });

@@ -9,11 +9,15 @@
 // CDK's `SnsTopic` target would let any EventBridge rule publish (no aws:SourceArn), so
 // the rule gets a target that grants nothing and the topic a statement naming the rule. The key policy grants to both services stay unconditioned:
 // AWS documents no aws:SourceArn in KMS requests made for EventBridge deliveries.
-// Who may publish: any principal of the account whose IAM policies allow events:PutEvents on
-// the bus (a wildcard policy does), with any source: the rules here and the monitor's take
-// only this account's events (`account`), so an account a bus policy lets in (the default
-// bus shared with an organization) cannot forge a "Backup Succeeded"; within the account,
-// IAM decides (infra/README.md, useDefaultEventBus).
+// Who may publish `openclaw.backup` events: on the stack's own bus (the default), the
+// functions' roles only. Its resource policy denies events:PutEvents of that source to every
+// other principal, whatever their IAM policies allow (an explicit deny wins, in the account
+// too): a role allowed `events:PutEvents` on `*` can no longer forge a "Backup Succeeded" that
+// marks a tenant fresh and silences the freshness alarm (`restrictPublishers`). Other sources
+// stay open to whoever IAM lets in. The rules here and the monitor's also take only this
+// account's events (`account`), so an account a bus policy lets in cannot forge one either.
+// The default bus (useDefaultEventBus) gets no such policy: it is shared, and another
+// deployment's functions publish the same source to it; there IAM alone decides (infra/README.md).
 
 import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -124,6 +128,41 @@ export class BackupEvents extends Construct {
     );
     this.notificationTopic = topic;
   }
+}
+
+/** The statement ID of the bus policy's deny. */
+export const PUBLISHERS_STATEMENT_ID = 'OnlyTheFunctionsPublishCompletionEvents';
+
+/**
+ * Denies events:PutEvents of the completion events' source on `bus` to every principal but
+ * `roles` (the functions that publish them). `aws:PrincipalArn` is a role's ARN (its path
+ * included), never a session's, and is compared at request time: a role replaced under the same
+ * name keeps publishing. `ForAnyValue`: one forged entry among a request's ten is enough.
+ * Returns false for a bus it cannot attach a policy to (an imported one: the default bus).
+ */
+export function restrictPublishers(bus: events.IEventBus, roles: readonly iam.IRole[]): boolean {
+  if (!(bus instanceof events.EventBus)) return false;
+  // The bus's own Policy property rather than addToResourcePolicy's AWS::Events::EventBusPolicy,
+  // whose synthesis prints a deprecation warning (its `principal`) on every `cdk synth`. The
+  // ARN from the bus's name, not its attribute: a resource cannot name its own attribute.
+  const resource = bus.node.defaultChild as events.CfnEventBus;
+  const busArn = Stack.of(bus).formatArn({ service: 'events', resource: 'event-bus', resourceName: resource.name });
+  resource.policy = new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: PUBLISHERS_STATEMENT_ID,
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['events:PutEvents'],
+        resources: [busArn],
+        conditions: {
+          'ForAnyValue:StringEquals': { 'events:source': [EVENT_SOURCE] },
+          ArnNotEquals: { 'aws:PrincipalArn': roles.map((role) => role.roleArn) },
+        },
+      }),
+    ],
+  });
+  return true;
 }
 
 /** A rule target publishing to `topic` that, unlike `targets.SnsTopic`, adds no publish grant. */

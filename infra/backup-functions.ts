@@ -36,6 +36,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct, type IConstruct } from 'constructs';
 import type { BackupBucket } from './backup-bucket.js';
+import { restrictPublishers } from './backup-events.js';
 import { roleName } from './role-names.js';
 import { S3PrefixList } from './s3-prefix-list.js';
 import {
@@ -364,7 +365,10 @@ export class BackupFunctions extends Construct {
     (props.extraSourceKmsKeyArns ?? []).forEach((keyArn, index) => {
       kms.Key.fromKeyArn(this, `ExtraSourceKey${index}`, keyArn).grantDecrypt(this.restoreFunction);
     });
-    for (const fn of [this.backupFunction, this.restoreFunction, this.pruneFunction]) props.eventBus.grantPutEventsTo(fn);
+    const publishers = [this.backupFunction, this.restoreFunction, this.pruneFunction];
+    for (const fn of publishers) props.eventBus.grantPutEventsTo(fn);
+    // …and no one else may publish their source to the stack's own bus (backup-events.ts).
+    restrictPublishers(props.eventBus, [this.roles.backup, this.roles.restore, this.roles.prune]);
     // `--identity-secret`: the restore function reads age identities from secrets named
     // `<prefix>/…` in its own account and region, and no others (secret ARNs end in a random
     // suffix, hence the wildcard after the prefix's slash).

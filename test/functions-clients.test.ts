@@ -60,7 +60,7 @@ describe('the functions\' EventBridge client', () => {
       // A generous publication budget: the client's own request timeout is what ends this.
       const publish = completionPublisher(client, 'openclaw-backup-events', logger, { timeoutMs: 60_000 });
       await publish(
-        { operation: 'backup', ok: true, detail: { tenant: 'acme', location: 's3://b/k', trigger: 'schedule', requestId: 'r', durationMs: 1 } },
+        { operation: 'backup', ok: true, detail: { tenant: 'acme', location: 's3://b/k', trigger: 'schedule', requestId: 'r', operationId: 'r', durationMs: 1 } },
         { remainingMs: 120_000 },
       );
     } finally {

@@ -373,6 +373,12 @@ describe('a backup that continues across invocations', () => {
       makeTenant(tenant);
       await backupHandler(deps())({ tenant, to }, budgetContext('req-1', 8000));
       await drainQueue();
+      // The last piece said it: the chain's ID is the operation's, for a consumer to drop the one said again below.
+      const said = events().filter((event) => event.detail.tenant === tenant);
+      expect(said).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ chain: expect.any(String) }) })]);
+      const chain = said[0]!.detail.chain as string;
+      expect(said[0]!.detail.operationId).toBe(chain);
+      expect(atCompletion!.includes(chain)).toBe(true);
       const tagged = (await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet;
       writeFileSync(stateFile, atCompletion!, { mode: 0o600 });
       await s3.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: key, Tagging: { TagSet: [] } }));
@@ -388,7 +394,7 @@ describe('a backup that continues across invocations', () => {
       expect(other).toMatchObject({ operation: 'backup', tenant: 'tiny' });
       expect(existsSync(stateFile)).toBe(false);
       expect(events().filter((event) => event.detail.tenant === tenant)).toEqual([
-        expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ location: to, manifestSha256: expect.any(String) }) }),
+        expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ location: to, manifestSha256: expect.any(String), chain, operationId: chain, requestId: 'req-4' }) }),
       ]);
       expect((await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet).toEqual(tagged);
     } finally {

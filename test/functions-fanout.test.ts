@@ -159,6 +159,24 @@ describe('fan-out handler', () => {
     expect(counts.map((entry) => entry.counts)).toEqual(Array(4).fill({ refused: 1, durationMs: expect.any(Number) }));
   });
 
+  // Counted Refused, such a payload raised no alarm: the tenants went stale unnoticed until the freshness alarm, ~26 hours on.
+  it('counts a payload without its source marker Failed at once, a schedule\'s (it names its cron) answered and not retried', async () => {
+    const { handle, listed, counts } = fanOut(['acme']);
+    const { source: _marker, ...unmarked } = payload({ cronName: 'nightly' });
+    const errors = vi.spyOn(logger, 'error');
+    expect(await handle(unmarked, context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: expect.stringMatching(/expected \{ "source": "openclaw.fanout"/) } });
+    expect(errors.mock.calls.filter(([message]) => message === 'scheduled fan-out not retried')).toHaveLength(1);
+    // Nor does a direct one pass as a caller's refusal: the CLI marks every payload it sends.
+    const { source: _also, ...direct } = payload();
+    expect(await handle(direct, context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
+    expect(counts.map((entry) => [entry.counts, entry.properties])).toEqual([
+      [{ failed: 1, durationMs: expect.any(Number) }, expect.objectContaining({ trigger: 'schedule', retried: false, unmarked: true })],
+      [{ failed: 1, durationMs: expect.any(Number) }, expect.objectContaining({ trigger: 'direct', unmarked: true })],
+    ]);
+    expect(listed()).toBe(0);
+    errors.mockRestore();
+  });
+
   // EventBridge Scheduler invokes asynchronously: a throw is run twice more by Lambda, each refused the same way, then left in the DLQ.
   it('answers a scheduled run whose payload it refuses, counted Failed and logged as not retried, rather than throwing for Lambda to retry it', async () => {
     const { handle, listed, counts } = fanOut(['acme']);

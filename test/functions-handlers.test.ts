@@ -182,6 +182,7 @@ describe('backup handler', () => {
         location: 's3://backups/direct/acme.tar.zst',
         trigger: 'direct',
         requestId: 'req-1',
+        operationId: 'req-1',
         durationMs: backup.durationMs,
         bytes: backup.bytes,
         archiveBytes: backup.archiveBytes,
@@ -255,6 +256,7 @@ describe('backup handler', () => {
         trigger: 'schedule',
         cronName: 'nightly',
         requestId: 'req-cron-3',
+        operationId: 'req-cron-3',
         durationMs: expect.any(Number),
         error: { code: 'DESTINATION_EXISTS', message: expect.stringMatching(/exists/) },
       },
@@ -502,7 +504,7 @@ describe('an event bus the functions cannot reach', () => {
   it('spends no more than the invocation\'s time left on the event', async () => {
     eventBridge.on(PutEventsCommand).callsFake(() => new Promise(() => {}));
     const publish = completionPublisher(new EventBridgeClient({ region: 'eu-west-1' }), EVENT_BUS, logger, { timeoutMs: 3_600_000 });
-    const event = { operation: 'backup', ok: true, detail: { tenant: 'beta', location: 's3://b/k', trigger: 'direct', requestId: 'r', durationMs: 1 } } as const;
+    const event = { operation: 'backup', ok: true, detail: { tenant: 'beta', location: 's3://b/k', trigger: 'direct', requestId: 'r', operationId: 'r', durationMs: 1 } } as const;
     // 2.2 s left, 2 s kept back for answering: the event gets 0.2 s, not the hour it was allowed.
     await publish(event, { remainingMs: 2_200 });
     expect(logged.some((line) => /"timeoutMs":200\b/.test(line))).toBe(true);
@@ -536,6 +538,7 @@ describe('restore handler', () => {
           location: 's3://backups/restore/acme.tar.zst',
           trigger: 'direct',
           requestId: 'req-r1',
+          operationId: 'req-r1',
           durationMs: restored.durationMs,
           bytes: restored.bytes,
           archiveBytes: restored.archiveBytes,
@@ -557,6 +560,7 @@ describe('restore handler', () => {
         location: 's3://backups/restore/acme.tar.zst',
         trigger: 'direct',
         requestId: 'req-r2',
+        operationId: 'req-r2',
         durationMs: expect.any(Number),
         error: { code: 'SLOT_OCCUPIED', message: expect.stringMatching(/--force/) },
       },

@@ -377,6 +377,28 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(hidden().filter((name) => name.includes('-told'))).toEqual([]);
   });
 
+  // Closing note of stop 46, "Left": killed between its PutEvents and the checkpoint's removal, a last piece's success is said
+  // again by the next recovery, and a consumer could not tell the two events apart from two restores.
+  it('a success said twice (the last piece killed after its event, before it removed the checkpoint) carries the chain as operationId both times', async () => {
+    const answer = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'twice' }, budgetContext('req-t1'));
+    const chain = (answer as { chain: string }).chain;
+    const midChain = (await loadRestoreCheckpoint(base, 'twice'))!;
+    expect(midChain.chain).toBe(chain);
+    await drainQueue();
+    const [said] = events();
+    expect(said).toEqual({ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'twice', chain, operationId: chain, requestId: expect.stringMatching(/^req-m-/) }) });
+    // As such a piece leaves it: the tree committed, the checkpoint still there, marked committing.
+    await saveRestoreCheckpoint(base, { ...midChain, writing: true, committing: { archiveTenant: 'acme', files: 91, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false } });
+    eventBridge.resetHistory();
+    await backupHandler(deps())({ tenant: 'twice', to: 's3://backups/twice/after.tar.zst' }, budgetContext('req-t2', 900_000));
+    const [again, backup] = events();
+    expect(again).toEqual({ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'twice', chain, operationId: chain, requestId: 'req-t2' }) });
+    // An operation in one invocation: its request ID (the backup's own, not the restore's).
+    expect(backup).toEqual({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant: 'twice', operationId: 'req-t2', requestId: 'req-t2' }) });
+    expect(backup!.detail).not.toHaveProperty('chain');
+    expect(hidden().filter((name) => name.includes('-twice'))).toEqual([]);
+  });
+
   it('still refuses up front an archive of more bytes than a chain restores (every piece replays what earlier pieces wrote before it writes)', async () => {
     // Replayed no faster than written: a second piece would replay for its whole time, so the chain is one piece.
     const slow = { ...deps(), config: { ...config, restoreMBps: 0.000_01, restoreReplayMBps: 0.000_01 } };

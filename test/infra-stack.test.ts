@@ -17,6 +17,32 @@ const ERASING_ACTIONS = ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:Delete
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown; Sid?: string };
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
+type PolicyStatement = Statement & { Principal: unknown; Condition: Record<string, Record<string, unknown[]>> };
+
+/**
+ * Whether a Deny statement applies to a request, as IAM evaluates it: every operator must hold.
+ * Only the operators the stack uses; any other throws, so a changed statement is evaluated anew.
+ * Tokens (a role's `Fn::GetAtt`) compare by their JSON.
+ */
+function deniedBy(statement: PolicyStatement, request: Record<string, unknown[]>): boolean {
+  expect(statement.Effect).toBe('Deny');
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return Object.entries(statement.Condition).every(([operator, keys]) =>
+    Object.entries(keys).every(([key, values]) => {
+      const present = request[key] ?? [];
+      switch (operator) {
+        case 'ForAnyValue:StringEquals':
+          return present.some((value) => values.some((wanted) => same(value, wanted)));
+        case 'ArnNotEquals':
+          // A negated operator over a list: true when the request's value matches none of them.
+          expect(present).toHaveLength(1);
+          return !values.some((wanted) => same(present[0], wanted));
+        default:
+          throw new Error(`no evaluation for ${operator}`);
+      }
+    }),
+  );
+}
 
 function template(context: Record<string, unknown> = {}): Template {
   return Template.fromStack(fixtureApp(context).stack);
@@ -419,6 +445,54 @@ describe('least-privilege IAM', () => {
         Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
       });
     }
+  });
+
+  // Closing note of stop 46, "Left": any principal of the account allowed events:PutEvents on the bus (a `Resource: "*"` policy)
+  // could publish `OpenClaw Backup Succeeded` for a tenant and keep the freshness alarm quiet.
+  it('denies the completion events\' source on its bus to every principal but the functions that publish them', () => {
+    const t = template();
+    const [busId, ...others] = Object.keys(resourcesOf(t, 'AWS::Events::EventBus'));
+    expect(others).toHaveLength(0);
+    const bus = resourcesOf(t, 'AWS::Events::EventBus')[busId!]!;
+    const statements = (bus.Properties.Policy as { Statement: PolicyStatement[] }).Statement;
+    expect(statements).toHaveLength(1);
+    const [deny] = statements;
+    const busArn = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':event-bus/openclaw-backup-events']] };
+    expect(deny).toMatchObject({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 'events:PutEvents', Resource: busArn });
+
+    // The roles IAM lets publish to the bus, read from the template: the deny must spare exactly these, or it shuts a function out.
+    const roleOfFunction = (name: string) => (resourcesOf(t, 'AWS::Lambda::Function')[logicalId(t, 'AWS::Lambda::Function', { FunctionName: name })]!.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const publishers = Object.values(resourcesOf(t, 'AWS::IAM::Policy'))
+      .filter((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.some((statement) => [statement.Action].flat().includes('events:PutEvents')))
+      .flatMap((policy) => (policy.Properties.Roles as { Ref: string }[]).map((role) => role.Ref))
+      .sort();
+    expect(publishers).toEqual(['backup', 'restore', 'prune'].map((name) => roleOfFunction(`openclaw-backup-${name}`)).sort());
+    const arnOf = (roleId: string) => ({ 'Fn::GetAtt': [roleId, 'Arn'] });
+
+    // The statement evaluated as IAM would, for requests to this bus.
+    const denied = (principalArn: unknown, sources: string[]) => deniedBy(deny!, { 'aws:PrincipalArn': [principalArn], 'events:source': sources });
+    for (const roleId of publishers) expect(denied(arnOf(roleId), ['openclaw.backup'])).toBe(false);
+    const outsiders = [
+      arnOf(roleOfFunction('openclaw-backup-list')),
+      arnOf(roleOfFunction('openclaw-backup-fanout')),
+      arnOf(roleOfFunction('openclaw-backup-monitor')),
+      'arn:aws:iam::123456789012:role/Admin',
+      'arn:aws:iam::123456789012:user/ops',
+      'arn:aws:iam::123456789012:root',
+    ];
+    for (const principal of outsiders) {
+      expect(denied(principal, ['openclaw.backup'])).toBe(true);
+      // One forged entry among a request's ten is enough…
+      expect(denied(principal, ['my.app', 'openclaw.backup'])).toBe(true);
+      // …and the bus stays open to other sources.
+      expect(denied(principal, ['my.app'])).toBe(false);
+    }
+  });
+
+  it('leaves the shared default bus without a policy: another deployment\'s functions publish the same source to it', () => {
+    const t = template({ 'openclaw:useDefaultEventBus': true });
+    t.resourceCountIs('AWS::Events::EventBus', 0);
+    t.resourceCountIs('AWS::Events::EventBusPolicy', 0);
   });
 
   it('lets only the restore function read secrets, and only those under the stack prefix (--identity-secret)', () => {

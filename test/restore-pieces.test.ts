@@ -20,6 +20,7 @@ import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { acquireTenantLock } from '../shared/tenant/lock.js';
+import { listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { describeTree, runCli, tempDir } from './helpers/tree.js';
 
@@ -317,6 +318,23 @@ describe('a restore in pieces', () => {
     expect(whole).toMatchObject({ tenant: 'other', verified: true });
     expect(result).toMatchObject({ tenant: 'copy' });
     expect(hiddenNames()).toEqual([]);
+  });
+
+  // Closing note of stop 46, "Left": between pieces the new tenant had no slot and `tenants list` named nothing.
+  it('lists a new tenant being restored in pieces as mid-commit between its pieces (no size), then as ok once the last commits', async () => {
+    const chain = newChainId();
+    let result = await piece({ as: 'copy' }, { chain, suspend: () => true });
+    expect(result).toMatchObject({ suspended: true });
+    expect(await listTenants(base)).toEqual([
+      { name: 'acme', state: 'ok' },
+      { name: 'copy', state: 'mid-commit', detail: expect.stringMatching(/^a restore in pieces is writing it/) },
+    ]);
+    expect((await summarizeTenants(base)).find((tenant) => tenant.name === 'copy')).toEqual({ name: 'copy', state: 'mid-commit', detail: expect.any(String) });
+    while ('suspended' in result) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+    expect(await listTenants(base)).toEqual([
+      { name: 'acme', state: 'ok' },
+      { name: 'copy', state: 'ok' },
+    ]);
   });
 
   it('keeps the old tenant of a --force restore in the slot until the last piece commits', async () => {

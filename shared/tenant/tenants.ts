@@ -8,7 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { sweepBaseDir } from './base-dir-sweep.js';
 import { errnoMessage, FileSystemError, InvalidNameError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
-import { HIDDEN_PREFIX } from './hidden-names.js';
+import { HIDDEN_PREFIX, parseHiddenName } from './hidden-names.js';
 import { assertTenantName, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { assertLocalPath } from '../local-path.js';
@@ -128,6 +128,9 @@ export interface TenantEntry {
   readonly detail?: string;
 }
 
+/** The state's detail of a new tenant between the pieces of its restore. */
+export const RESTORING_IN_PIECES = 'a restore in pieces is writing it: it is in place once the last piece commits (`tenants recover` ends a chain that stopped)';
+
 /**
  * The tenants in the base dir, sorted, after sweeping leftovers of dead operations
  * (base-dir-sweep.ts). A tenant whose slot is mid-commit or needs a decision is listed
@@ -149,6 +152,14 @@ export async function listTenants(tenantsDir: string, signal?: AbortSignal): Pro
         unsettled.set(name, { name, state: 'mid-commit', detail: condition.state === 'busy' ? 'a restore is moving it into place' : condition.detail });
       }
     }
+  }
+  // A new tenant a restore in pieces is writing has no slot until its last piece commits: its
+  // checkpoint names it (a tenant restored over keeps its old tree in the slot, listed as it is).
+  const slots = new Set(entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name));
+  for (const name of hidden) {
+    const parsed = parseHiddenName(name);
+    if (parsed?.kind !== 'restore-continuation' || slots.has(parsed.tenant) || unsettled.has(parsed.tenant) || !isValidTenantName(parsed.tenant)) continue;
+    unsettled.set(parsed.tenant, { name: parsed.tenant, state: 'mid-commit', detail: RESTORING_IN_PIECES });
   }
   const names = entries.filter((entry) => entry.isDirectory() && isValidTenantName(entry.name) && !unsettled.has(entry.name)).map((entry) => entry.name);
   if (unsettled.size === 0) return names.sort().map((name) => ({ name, state: 'ok' }));
