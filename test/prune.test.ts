@@ -590,6 +590,27 @@ describe('prune below an s3rver prefix', () => {
     expect(await keys()).toEqual(['backups/acme/2026-06-05-03.tar.zst', 'backups/acme/2026-06-06-15.tar.zst', 'backups/beta/1.tar.zst']);
   });
 
+  // A --pipe output cut short whose command still exited 0: before, a cut age output
+  // (`age -r R | { head -c 300; … }`) got no size tag but its digest tag, which listings count
+  // whole, and a cut output of another tool (`gzip | { head -c 200; … }`) got both: each was
+  // acme's newest backup, and --keep-last 1 removed the real one in its favour.
+  it.skipIf(!existsSync('/usr/bin/age'))('counts no --pipe output cut short (age or another tool) whole: --keep-last 1 keeps the real backup', async () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    await backupAt(tenantsDir, 'acme', 's3://backups/pipe-cut/acme/1.tar.zst.age', new Date(JUNE_1), server, `age -r ${recipient}`);
+    await backupAt(tenantsDir, 'acme', 's3://backups/pipe-cut/acme/2.tar.zst.age', new Date(JUNE_1 + DAY), server, `age -r ${recipient} | { head -c 300; cat >/dev/null; }`);
+    await backupAt(tenantsDir, 'acme', 's3://backups/pipe-cut/acme/3.tar.zst.gz', new Date(JUNE_1 + 2 * DAY), server, 'gzip | { head -c 200; cat >/dev/null; }');
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/pipe-cut/acme/', '--keep-last', '1', ...s3Flags(server)]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(decisions(JSON.parse(run.stdout) as PruneResult)).toEqual({
+      keep: [
+        ['3.tar.zst.gz', [UNCONFIRMED_REASON]],
+        ['2.tar.zst.age', [UNCONFIRMED_REASON]],
+        ['1.tar.zst.age', ['last']],
+      ],
+      remove: [],
+    });
+  });
+
   it('skips a backup that `backup --overwrite` rewrote after the listing: the new one stays (s3rver ignores If-Match: the look right before the delete)', async () => {
     for (let day = 0; day < 3; day++) await backupAt(tenantsDir, 'acme', `s3://backups/race/acme/${day}.tar.zst`, new Date(JUNE_1 + day * DAY), server);
     const store = await openStore('s3://backups/race/acme/', { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'test-secret-key', region: 'us-east-1' });

@@ -284,8 +284,11 @@ export class S3Location implements ArchiveLocation {
         ...(piece?.committing !== undefined && { committing: piece.committing }),
         ...(resume !== undefined && { resume }),
         beforeCommit: (stored) => {
-          // No size tag for bytes their maker knows cut short (a --pipe command's age output shorter than age makes): the object is then unconfirmed, not a completed backup.
-          tags = tagsFor({ ...options.finalMetadata?.(), ...(options.bodyWhole?.() !== false && { [STORED_BYTES_METADATA_KEY]: String(stored) }) });
+          // No tags for bytes not known whole (a --pipe command's age output shorter than age makes, or an output no one can
+          // measure: pipe.ts outputWhole): the object is then unconfirmed, not a completed backup. Not the digest tag either:
+          // listings count an object carrying it whole (backups.ts: the versions before the size tag), and a cut age output
+          // `age -r R | { head -c 300; cat >/dev/null; }` with only its digest tag was still acme's newest backup to prune.
+          tags = options.bodyWhole?.() === false ? [] : tagsFor({ ...options.finalMetadata?.(), [STORED_BYTES_METADATA_KEY]: String(stored) });
         },
         ...(signal !== undefined && { signal }),
         ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
