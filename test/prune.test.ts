@@ -18,6 +18,7 @@ import {
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -609,6 +610,38 @@ describe('prune below an s3rver prefix', () => {
       ],
       remove: [],
     });
+  });
+
+  // Tags can be set by anyone allowed s3:PutObjectTagging (no s3:PutObject needed): before, a
+  // size tag added to the cut object above (300 B) made it acme's newest whole backup again, and
+  // --keep-last 1 removed the real one. Its upload's seal (s3.ts SEAL_METADATA_KEY) binds the tags
+  // to the backup that wrote them: the secret is told only in the tags of an object known whole.
+  it.skipIf(!existsSync('/usr/bin/age'))("takes no size or digest tag someone else added to an object its backup left untagged, nor another object's seal", async () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    await backupAt(tenantsDir, 'acme', 's3://backups/forged/acme/1.tar.zst.age', new Date(JUNE_1), server, `age -r ${recipient}`);
+    await backupAt(tenantsDir, 'acme', 's3://backups/forged/acme/2.tar.zst.age', new Date(JUNE_1 + DAY), server, `age -r ${recipient} | { head -c 300; cat >/dev/null; }`);
+    const whole = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'forged/acme/1.tar.zst.age' }));
+    expect(whole.TagSet?.map((tag) => tag.Key).sort()).toEqual(['openclaw-manifest-sha256', 'openclaw-seal', 'openclaw-stored-bytes']);
+    const prune = async () => {
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/forged/acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
+      expect(run.status, run.stderr).toBe(0);
+      return decisions(JSON.parse(run.stdout) as PruneResult);
+    };
+    const forged = [
+      // Its size and a digest, without the seal; then with the seal of the whole backup, whose secret its tags tell.
+      [{ Key: 'openclaw-stored-bytes', Value: '300' }, { Key: 'openclaw-manifest-sha256', Value: 'a'.repeat(64) }],
+      [{ Key: 'openclaw-stored-bytes', Value: '300' }, whole.TagSet!.find((tag) => tag.Key === 'openclaw-seal')!],
+    ];
+    for (const TagSet of forged) {
+      await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: 'forged/acme/2.tar.zst.age', Tagging: { TagSet } }));
+      expect(await prune(), JSON.stringify(TagSet)).toEqual({
+        keep: [
+          ['2.tar.zst.age', [UNCONFIRMED_REASON]],
+          ['1.tar.zst.age', ['last']],
+        ],
+        remove: [],
+      });
+    }
   });
 
   it('skips a backup that `backup --overwrite` rewrote after the listing: the new one stays (s3rver ignores If-Match: the look right before the delete)', async () => {
