@@ -558,6 +558,10 @@ export class S3Location implements ArchiveLocation {
    * record beside a local archive. Only of the version read (by its version ID, else while its
    * ETag is unchanged); best effort. Before, verify said damaged (exit 3) while the object kept
    * `openclaw-verified`, so `tenants backups` listed it verified and prune counted it whole.
+   * The digest tag goes too: listings take it as the record of a whole backup where no size tag
+   * is (backups.ts, for earlier versions' objects), and an encrypted object verify had just found
+   * damaged, left with it, was still the tenant's newest backup to prune (--keep-last 1 would
+   * have removed the whole older one).
    */
   async forgetWhole(options: ReadOptions = {}): Promise<void> {
     const { signal } = options;
@@ -565,7 +569,7 @@ export class S3Location implements ArchiveLocation {
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
     const versionId = this.opened.versionId;
     const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
-    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`]);
+    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`, `${METADATA_PREFIX}manifest-sha256`]);
     try {
       await this.answered(context, signal, async (abortSignal) => {
         if (versionId === undefined && this.opened?.etag !== undefined) {
