@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
-import { formatLocalStoredRecord, markNotTrusted } from '../shared/storage/verified-mark.js';
+import { archiveNotTrusted, formatLocalStoredRecord, markNotTrusted } from '../shared/storage/verified-mark.js';
 import { makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { tempDir } from './helpers/tree.js';
@@ -33,6 +33,93 @@ describe('whose marks a listing takes', () => {
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe('owned by uid 0, the archive by uid 1000');
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100620 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by its group (mode 0620; saved 0600)');
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100602 }, archiveUid: 0, directoryUid: 0, self: 0 })).toBe('writable by others (mode 0602; saved 0600)');
+  });
+});
+
+describe('whose archives a listing counts', () => {
+  it("counts its own, root's and the listed directory owner's, writable by no one else", () => {
+    const archive = { uid: 1000, mode: 0o100600 };
+    expect(archiveNotTrusted({ archive, directoryUid: 0, self: 1000 })).toBeUndefined();
+    expect(archiveNotTrusted({ archive, directoryUid: 1000, self: 0 })).toBeUndefined();
+    expect(archiveNotTrusted({ archive: { uid: 0, mode: 0o100600 }, directoryUid: 1000, self: 1000 })).toBeUndefined();
+    expect(archiveNotTrusted({ archive, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0)");
+    expect(archiveNotTrusted({ archive: { uid: 0, mode: 0o100664 }, directoryUid: 0, self: 0 })).toBe('writable by its group (mode 0664; saved 0600)');
+  });
+});
+
+describe.skipIf(process.geteuid?.() !== 0)("another user's archive of a tenant named as root's (root, a directory others may write in)", () => {
+  // Our plain archive names its tenant in its own bytes, and anyone can make one: another user
+  // backs up a tenant of their own named acme into root's 1777 backup directory. Before, root's
+  // `tenants backups acme` listed it as acme's newest backup, `prune acme --keep-last 1` removed
+  // both real backups in its favour, and `backup --all --skip-existing` skipped acme. The record
+  // rule above was also passed by a subdirectory that user made there (its owner was taken as
+  // "the directory's owner").
+  const dir = tempDir('openclaw-archive-owners-');
+  const tenantsDir = path.join(dir.path, 'tenants');
+  const othersTenants = path.join(dir.path, 'others');
+  const out = path.join(dir.path, 'out');
+  const key = generateIdentity();
+
+  beforeAll(async () => {
+    makeTenants(tenantsDir, ['acme']);
+    mkdirSync(path.join(othersTenants, 'acme', 'workspace'), { recursive: true });
+    writeFileSync(path.join(othersTenants, 'acme', 'workspace', 'planted.txt'), 'not acme\n');
+    mkdirSync(out);
+    for (const n of [1, 2]) {
+      const run = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', path.join(out, `acme-${n}.tar.zst`)]);
+      expect(run.status, run.stderr).toBe(0);
+    }
+    chmodSync(out, 0o1777);
+  });
+  afterAll(() => dir.cleanup());
+
+  /** The other user's backup of their own "acme" at `to` (made by the tool, then given to that user as if they had run it). */
+  async function othersBackup(to: string): Promise<void> {
+    const run = await runMain(['--tenants-dir', othersTenants, 'tenants', 'backup', 'acme', '--to', to]);
+    expect(run.status, run.stderr).toBe(0);
+    chownSync(to, OTHER, OTHER);
+  }
+
+  it("is listed with whose it is and counted by no rule: prune --keep-last 1 keeps root's newest, removes only root's older one", async () => {
+    await othersBackup(path.join(out, 'acme-9.tar.zst'));
+    const listed = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', out]);
+    const planted = (JSON.parse(listed.stdout).backups as { location: string; untrusted?: string }[]).find((backup) => backup.location.endsWith('acme-9.tar.zst'));
+    expect(planted?.untrusted).toBe(`owned by uid ${OTHER}, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0)`);
+    const pruned = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'prune', 'acme', '--in', out, '--keep-last', '1']);
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toContain("another user's file, or writable by others: counted by no rule");
+    expect(existsSync(path.join(out, 'acme-2.tar.zst'))).toBe(true);
+    expect(existsSync(path.join(out, 'acme-1.tar.zst'))).toBe(false);
+    expect(existsSync(path.join(out, 'acme-9.tar.zst'))).toBe(true);
+  });
+
+  it("is not taken from a subdirectory that user made there either, nor is a record beside their junk file there", async () => {
+    const theirs = path.join(out, 'theirs');
+    mkdirSync(theirs);
+    await othersBackup(path.join(theirs, 'acme-10.tar.zst'));
+    const junk = path.join(theirs, 'acme-11.tar.zst.age');
+    writeFileSync(junk, Buffer.concat([Buffer.from('age-encryption.org/v1\n'), Buffer.alloc(300, 7)]));
+    const record = path.join(theirs, '.acme-11.tar.zst.age.openclaw-verified');
+    writeFileSync(record, formatLocalStoredRecord({ tenant: 'acme', createdAt: new Date().toISOString(), toolVersion: '0.1.0', formatVersion: 2 }, statSync(junk)), { mode: 0o600 });
+    for (const file of [junk, record]) chownSync(file, OTHER, OTHER);
+    chownSync(theirs, OTHER, OTHER);
+    const pruned = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'prune', 'acme', '--in', out, '--keep-last', '1']);
+    expect(pruned.status, pruned.stderr).toBe(0);
+    const result = JSON.parse(pruned.stdout) as { keep: { location: string; reasons: string[] }[]; removed: number };
+    expect(result.removed).toBe(0);
+    expect(result.keep.find((entry) => entry.location.endsWith('acme-2.tar.zst'))?.reasons).toEqual(['last']);
+    expect(result.keep.find((entry) => entry.location.endsWith('acme-10.tar.zst'))?.reasons[0]).toContain("another user's file");
+    expect(result.keep.some((entry) => entry.location.endsWith('acme-11.tar.zst.age'))).toBe(false);
+  });
+
+  it('does not make backup --skip-existing skip the tenant: it fails, naming whose the file is', async () => {
+    const next = path.join(dir.path, 'next');
+    mkdirSync(next);
+    chmodSync(next, 0o1777);
+    await othersBackup(path.join(next, 'acme.tar.zst'));
+    const run = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(next, '{tenant}.tar.zst'), '--skip-existing']);
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).results[0]).toMatchObject({ tenant: 'acme', ok: false, error: { code: 'DESTINATION_EXISTS', message: expect.stringContaining(`owned by uid ${OTHER}`) } });
   });
 });
 

@@ -19,6 +19,7 @@ import {
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -589,6 +590,87 @@ describe('prune below an s3rver prefix', () => {
     expect(run.status).toBe(0);
     expect((JSON.parse(run.stdout) as PruneResult).removed).toBe(5);
     expect(await keys()).toEqual(['backups/acme/2026-06-05-03.tar.zst', 'backups/acme/2026-06-06-15.tar.zst', 'backups/beta/1.tar.zst']);
+  });
+
+  // A --pipe output cut short whose command still exited 0: before, a cut age output
+  // (`age -r R | { head -c 300; … }`) got no size tag but its digest tag, which listings count
+  // whole, and a cut output of another tool (`gzip | { head -c 200; … }`) got both: each was
+  // acme's newest backup, and --keep-last 1 removed the real one in its favour.
+  it.skipIf(!existsSync('/usr/bin/age'))('counts no --pipe output cut short (age or another tool) whole: --keep-last 1 keeps the real backup', async () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    await backupAt(tenantsDir, 'acme', 's3://backups/pipe-cut/acme/1.tar.zst.age', new Date(JUNE_1), server, `age -r ${recipient}`);
+    await backupAt(tenantsDir, 'acme', 's3://backups/pipe-cut/acme/2.tar.zst.age', new Date(JUNE_1 + DAY), server, `age -r ${recipient} | { head -c 300; cat >/dev/null; }`);
+    await backupAt(tenantsDir, 'acme', 's3://backups/pipe-cut/acme/3.tar.zst.gz', new Date(JUNE_1 + 2 * DAY), server, 'gzip | { head -c 200; cat >/dev/null; }');
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/pipe-cut/acme/', '--keep-last', '1', ...s3Flags(server)]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(decisions(JSON.parse(run.stdout) as PruneResult)).toEqual({
+      keep: [
+        ['3.tar.zst.gz', [UNCONFIRMED_REASON]],
+        ['2.tar.zst.age', [UNCONFIRMED_REASON]],
+        ['1.tar.zst.age', ['last']],
+      ],
+      remove: [],
+    });
+  });
+
+  // Tags can be set by anyone allowed s3:PutObjectTagging (no s3:PutObject needed): before, a
+  // size tag added to the cut object above (300 B) made it acme's newest whole backup again, and
+  // --keep-last 1 removed the real one. Its upload's seal (s3.ts SEAL_METADATA_KEY) binds the tags
+  // to the backup that wrote them: the secret is told only in the tags of an object known whole.
+  it.skipIf(!existsSync('/usr/bin/age'))("takes no size or digest tag someone else added to an object its backup left untagged, nor another object's seal", async () => {
+    const recipient = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
+    await backupAt(tenantsDir, 'acme', 's3://backups/forged/acme/1.tar.zst.age', new Date(JUNE_1), server, `age -r ${recipient}`);
+    await backupAt(tenantsDir, 'acme', 's3://backups/forged/acme/2.tar.zst.age', new Date(JUNE_1 + DAY), server, `age -r ${recipient} | { head -c 300; cat >/dev/null; }`);
+    const whole = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'forged/acme/1.tar.zst.age' }));
+    expect(whole.TagSet?.map((tag) => tag.Key).sort()).toEqual(['openclaw-manifest-sha256', 'openclaw-seal', 'openclaw-stored-bytes']);
+    const prune = async () => {
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/forged/acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
+      expect(run.status, run.stderr).toBe(0);
+      return decisions(JSON.parse(run.stdout) as PruneResult);
+    };
+    const forged = [
+      // Its size and a digest, without the seal; then with the seal of the whole backup, whose secret its tags tell.
+      [{ Key: 'openclaw-stored-bytes', Value: '300' }, { Key: 'openclaw-manifest-sha256', Value: 'a'.repeat(64) }],
+      [{ Key: 'openclaw-stored-bytes', Value: '300' }, whole.TagSet!.find((tag) => tag.Key === 'openclaw-seal')!],
+    ];
+    for (const TagSet of forged) {
+      await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: 'forged/acme/2.tar.zst.age', Tagging: { TagSet } }));
+      expect(await prune(), JSON.stringify(TagSet)).toEqual({
+        keep: [
+          ['2.tar.zst.age', [UNCONFIRMED_REASON]],
+          ['1.tar.zst.age', ['last']],
+        ],
+        remove: [],
+      });
+    }
+  });
+
+  // Bit rot under an encrypted object: verify says damaged (exit 3) and removes its size tag,
+  // but before, it left the digest tag, which listings take as a record of a whole backup, and
+  // the damaged object stayed acme's newest backup: --keep-last 1 would have removed the whole one.
+  it.skipIf(!existsSync('/usr/bin/age'))('counts no encrypted object verify found damaged: the whole older one stays', async () => {
+    const keyFile = path.join(dir.path, 'rot-key.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', keyFile]).toString().trim();
+    await backupAt(tenantsDir, 'acme', 's3://backups/rot/acme/1.tar.zst.age', new Date(JUNE_1), server, `age -r ${recipient}`);
+    await backupAt(tenantsDir, 'acme', 's3://backups/rot/acme/2.tar.zst.age', new Date(JUNE_1 + DAY), server, `age -r ${recipient}`);
+    const key = 'rot/acme/2.tar.zst.age';
+    const object = await client.send(new GetObjectCommand({ Bucket: 'backups', Key: key }));
+    const body = Buffer.from(await object.Body!.transformToByteArray());
+    const { TagSet } = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }));
+    body[Math.floor(body.length / 2)]! ^= 0x5a;
+    await client.send(new PutObjectCommand({ Bucket: 'backups', Key: key, Body: body, Metadata: object.Metadata }));
+    await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: key, Tagging: { TagSet } }));
+    expect((await runMain(['tenants', 'verify', '--from', `s3://backups/${key}`, '--identity', keyFile, ...s3Flags(server)])).status).toBe(3);
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/rot/acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(decisions(JSON.parse(run.stdout) as PruneResult)).toEqual({
+      keep: [
+        ['2.tar.zst.age', [UNCONFIRMED_REASON]],
+        ['1.tar.zst.age', ['last']],
+      ],
+      remove: [],
+    });
   });
 
   it('skips a backup that `backup --overwrite` rewrote after the listing: the new one stays (s3rver ignores If-Match: the look right before the delete)', async () => {

@@ -71,12 +71,15 @@ describe('S3 on s3rver', () => {
       'openclaw-format-version': '1',
       'openclaw-tool-version': '0.1.0-test',
       'openclaw-created-at': '2026-06-03T10:00:00.000Z',
+      // The digest of the secret its tags tell (s3.ts SEAL_METADATA_KEY).
+      'openclaw-seal': expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     expect(head.ContentLength).toBe(6 * MiB);
     const tags = await client.send(new GetObjectTaggingCommand({ Bucket: server.bucket, Key: 'meta/x.tar.zst' }));
     expect(tags.TagSet).toEqual([
       { Key: 'openclaw-manifest-sha256', Value: 'c0ffee'.repeat(10) + 'beef' },
       { Key: 'openclaw-stored-bytes', Value: String(6 * MiB) },
+      { Key: 'openclaw-seal', Value: expect.stringMatching(/^[\w-]{43}$/) },
     ]);
   });
 
@@ -231,6 +234,7 @@ describe('a write whose answer is lost', () => {
       expect(tags.TagSet).toEqual([
         { Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) },
         { Key: 'openclaw-stored-bytes', Value: String(size) },
+        { Key: 'openclaw-seal', Value: expect.stringMatching(/^[\w-]{43}$/) },
       ]);
     } finally {
       viaProxy.destroy();

@@ -145,6 +145,7 @@ describe('S3Location.write (mocked S3)', () => {
         TagSet: [
           { Key: 'openclaw-manifest-sha256', Value: 'ab'.repeat(32) },
           { Key: 'openclaw-stored-bytes', Value: String(data.length) },
+          { Key: 'openclaw-seal', Value: expect.stringMatching(/^[\w-]{43}$/) },
         ],
       },
     });
@@ -157,7 +158,7 @@ describe('S3Location.write (mocked S3)', () => {
     expect(put).toMatchObject({ IfNoneMatch: '*', ChecksumAlgorithm: 'CRC32' });
     expect(Buffer.from(put.Body as Uint8Array).toString()).toBe('small');
     expect(s3.commandCalls(CreateMultipartUploadCommand)).toHaveLength(0);
-    expect(s3.commandCalls(PutObjectTaggingCommand).map((call) => call.args[0].input.Tagging?.TagSet)).toEqual([[{ Key: 'openclaw-stored-bytes', Value: '5' }]]);
+    expect(s3.commandCalls(PutObjectTaggingCommand).map((call) => call.args[0].input.Tagging?.TagSet)).toEqual([[{ Key: 'openclaw-stored-bytes', Value: '5' }, { Key: 'openclaw-seal', Value: expect.stringMatching(/^[\w-]{43}$/) }]]);
   });
 
   it('sends a body of exactly one part as a PutObject, and one byte more as two parts', async () => {
@@ -206,7 +207,8 @@ describe('S3Location.write (mocked S3)', () => {
     s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
     s3.on(HeadObjectCommand)
       .rejectsOnce(s3Error('NotFound', 404, 'UnknownError'))
-      .resolves({ ETag: '"mine"', ContentLength: 5, Metadata: userMetadata(METADATA), VersionId: 'v-9' });
+      // The metadata this upload sent, its seal's digest with it.
+      .callsFake(() => ({ ETag: '"mine"', ContentLength: 5, Metadata: s3.commandCalls(PutObjectCommand)[0]!.args[0].input.Metadata, VersionId: 'v-9' }));
     await expect(location().write(bodyOf(Buffer.from('small')), { ...writeOptions(), finalMetadata: () => ({ 'manifest-sha256': 'cd'.repeat(32) }) })).resolves.toEqual({ bytes: 5 });
     expect(s3.commandCalls(PutObjectTaggingCommand)[0]!.args[0].input).toMatchObject({ VersionId: 'v-9' });
   });
@@ -354,7 +356,7 @@ describe('S3Location.write (mocked S3)', () => {
     const controller = new AbortController();
     await location().write(bodyOf(randomBytes(11 * MiB)), { ...writeOptions({ signal: controller.signal }), finalMetadata: () => ({ 'manifest-sha256': 'ab' }) });
     const [tagging] = s3.commandCalls(PutObjectTaggingCommand);
-    expect(tagging!.args[0].input).toMatchObject({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'ab' }, { Key: 'openclaw-stored-bytes', Value: String(11 * MiB) }] } });
+    expect(tagging!.args[0].input).toMatchObject({ Bucket: 'my-bucket', Key: 'acme/x.tar.zst', Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'ab' }, { Key: 'openclaw-stored-bytes', Value: String(11 * MiB) }, { Key: 'openclaw-seal', Value: expect.stringMatching(/^[\w-]{43}$/) }] } });
     expect((tagging!.args as unknown[])[1]).toMatchObject({ abortSignal: controller.signal });
   });
 

@@ -348,6 +348,7 @@ describe('tenants verify against s3rver', () => {
     expect(byKey).toEqual({
       'openclaw-manifest-sha256': result.manifestSha256,
       'openclaw-stored-bytes': String(head.ContentLength),
+      'openclaw-seal': expect.stringMatching(/^[\w-]{43}$/),
       'openclaw-verified': `${result.recorded} ${result.manifestSha256} ${CREATED.toISOString()}`,
     });
   });
@@ -358,13 +359,13 @@ describe('tenants verify against s3rver', () => {
     expect((await runMain(['tenants', 'verify', '--from', 's3://backups/acme/rotted.tar.zst', ...s3Flags(server)])).status).toBe(0);
     const tagsOf = async () => Object.fromEntries(((await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted.tar.zst' }))).TagSet ?? []).map((tag) => [tag.Key, tag.Value]));
     const tagged = await tagsOf();
-    expect(Object.keys(tagged).sort()).toEqual(['openclaw-manifest-sha256', 'openclaw-stored-bytes', 'openclaw-verified']);
+    expect(Object.keys(tagged).sort()).toEqual(['openclaw-manifest-sha256', 'openclaw-seal', 'openclaw-stored-bytes', 'openclaw-verified']);
     const body = Buffer.from(readFileSync(archive));
     body[Math.floor(body.length / 2)]! ^= 0x5a;
     await client.send(new PutObjectCommand({ Bucket: 'backups', Key: 'acme/rotted.tar.zst', Body: body }));
     await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: 'acme/rotted.tar.zst', Tagging: { TagSet: Object.entries(tagged).map(([Key, Value]) => ({ Key, Value: String(Value) })) } }));
     expect((await runMain(['tenants', 'verify', '--from', 's3://backups/acme/rotted.tar.zst', ...s3Flags(server)])).status).toBe(3);
-    expect(await tagsOf()).toEqual({ 'openclaw-manifest-sha256': tagged['openclaw-manifest-sha256'] });
+    expect(await tagsOf()).toEqual({ 'openclaw-seal': tagged['openclaw-seal'] });
   });
 
   it('says with its verdict that the tags calling a damaged object whole stay when it may not remove them', async () => {

@@ -100,6 +100,13 @@ export interface BackupEntry {
   readonly unconfirmed?: true;
   /** Its S3 tags could not be read (access denied): a verification mark or the backup's size tag may be there, unseen. */
   readonly tagsDenied?: true;
+  /**
+   * A local file this tool would not have written as this process's user: another user's (not
+   * this process's user's, root's, nor the listed directory's owner's), or writable by others.
+   * Anyone can make an archive naming any tenant; counted, another user's would take the place
+   * of real backups in a directory all may write in. Says whose, or who may write it.
+   */
+  readonly untrusted?: string;
   /** Why something could not be read. */
   readonly note?: string;
 }
@@ -270,6 +277,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
   if (facts.storageClass !== undefined) notes.push(`in the ${facts.storageClass} storage class: restore it (aws s3api restore-object) before a restore or verify reads it`);
   const { footer, frameBytes, malformed } = facts.tail === undefined || head.content !== 'archive' ? {} : findFooter(facts.tail);
   if (malformed !== undefined) notes.push(malformed);
+  if (facts.notTrusted !== undefined) notes.push(`not counted as a backup: ${facts.notTrusted}`);
   if (facts.tagsDenied === true) notes.push('its tags could not be read (access denied: s3:GetObjectTagging): a verification mark or the size its backup stored is unseen');
   const metadata = facts.metadata;
   // An encrypted local file names its tenant in its verification mark only (a mark for this size and mtime).
@@ -324,6 +332,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
     ...(incomplete && { incomplete: true as const }),
     ...(unconfirmed && { unconfirmed: true as const }),
     ...(facts.tagsDenied === true && { tagsDenied: true as const }),
+    ...(facts.notTrusted !== undefined && { untrusted: facts.notTrusted }),
     ...(notes.length > 0 && { note: notes.join('; ') }),
   };
 }
@@ -339,6 +348,7 @@ export function wholeBackupOf(object: StoredObject, facts: ObjectFacts, tenant: 
   const problem = ((): string | undefined => {
     if (entry.tenant === undefined) return `its ${entry.content === 'encrypted' ? 'encrypted ' : ''}bytes name no tenant${entry.content === 'encrypted' ? ': tenants verify it to record whose it is' : ''}`;
     if (entry.tenant !== tenant) return `it is a backup of tenant ${quotedPath(entry.tenant)}`;
+    if (facts.notTrusted !== undefined) return `another user's file, or writable by others: ${facts.notTrusted}`;
     if (entry.incomplete === true || entry.unconfirmed === true) return entry.note ?? 'it is cut short';
     if (entry.content === 'archive') {
       const footer = facts.tail === undefined ? undefined : findFooter(facts.tail).footer;

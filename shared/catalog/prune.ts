@@ -16,6 +16,10 @@
 //     verification mark; a multipart upload someone completed with the parts a killed backup
 //     left looks just like that. Counted, a cut-short encrypted object would fill a retention
 //     slot and a whole older backup would go in its favour. It counts once verified.
+//   - a local file another user owns (not this process's user, root, nor the owner of the
+//     directory listed), or that others may write: anyone can make an archive naming any
+//     tenant, so in a directory all may write in it would take the place of real backups;
+//     kept, counted by no rule (verified-mark.ts archiveNotTrusted);
 //   - a backup dated more than an hour after this prune's clock (made on a host whose clock
 //     ran ahead): kept, and counted by no rule; counted, it would be the "newest" backup and
 //     every real one after it would go first (--keep-last 1 would keep only it);
@@ -152,6 +156,7 @@ export const STALE_UPLOAD_AGE_MS = 7 * 24 * 3_600_000;
 export const NO_RULE_REASON = 'no keep rule matches';
 export const FUTURE_REASON = 'dated in the future (made on a host whose clock was ahead?): counted by no rule';
 export const UNCONFIRMED_REASON = 'not shown whole: encrypted, piped or archived, and no size tag from its backup nor verification mark (completed by another tool, or its backup could not tag it?); counted by no rule';
+export const UNTRUSTED_REASON = "another user's file, or writable by others: counted by no rule";
 export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
 export const GONE_REASON = 'already gone when its turn came (another prune removed it first?): not counted as removed';
 
@@ -162,7 +167,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const dryRun = request.dryRun ?? false;
   const latestCountable = (request.now?.() ?? new Date()).getTime() + FUTURE_TOLERANCE_MS;
   const isFuture = (entry: BackupEntry) => entry.createdAt !== undefined && Date.parse(entry.createdAt) > latestCountable;
-  const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && !isFuture(entry);
+  const isCounted = (entry: BackupEntry) => entry.createdAt !== undefined && entry.tenant === tenant && entry.incomplete !== true && entry.unconfirmed !== true && entry.untrusted === undefined && !isFuture(entry);
   const lookAtAllLimit = request.lookAtAllLimit ?? LOOK_AT_ALL_LIMIT;
   const { listing, lookedAtAll, streamNamed, datedOfOthers, window } = await tenantsListing(store, tenant, isCounted, lookAtAllLimit, request.now?.() ?? new Date(), signal);
   const dated = listing.backups.filter(isCounted);
@@ -785,6 +790,7 @@ function refusedCount(refused: readonly unknown[]): string {
 
 /** Why a backup no rule may count is kept. */
 function keptUncounted(entry: BackupEntry, future: boolean): string {
+  if (entry.untrusted !== undefined) return `${UNTRUSTED_REASON} (${entry.untrusted})`;
   if (entry.tenant === undefined) return 'not attributable: only its path names the tenant';
   if (entry.incomplete === true) {
     if (entry.storedBytes !== undefined && entry.storedBytes !== entry.bytes) return `incomplete: ${entry.bytes} bytes where its backup stored ${entry.storedBytes} (cut short?); counted by no rule`;

@@ -78,6 +78,8 @@ export interface ObjectFacts {
   /** The size of the object the backup completed (S3 tag): another size is not the whole of what it stored. */
   readonly storedBytes?: number;
   readonly verified?: VerifiedMark;
+  /** Why a local file is not to be counted as this tool's backup, whatever its bytes say: another user's, or writable by others (verified-mark.ts archiveNotTrusted). */
+  readonly notTrusted?: string;
   /**
    * The S3 storage class that keeps the object's bytes from being read until it is restored
    * (GLACIER, DEEP_ARCHIVE, an Intelligent-Tiering archive tier): `head` is empty then, and

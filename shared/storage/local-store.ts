@@ -23,7 +23,7 @@ import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, namesLookedUp, READ_
 import { HEAD_BYTES, MAX_LISTED_OBJECTS, startsWithMarker, TAIL_BYTES, type ArchiveStore, type DeletionTerms, type InspectOptions, type ObjectFacts, type StoredObject } from './archive-store.js';
 import { throwIfAborted } from './streams.js';
 import type { ReadOptions } from './types.js';
-import { markedArchivePath, markNotTrusted, MAX_LOCAL_MARK_BYTES, parseLocalMark, parseLocalStoredRecord, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
+import { archiveNotTrusted, markedArchivePath, markNotTrusted, MAX_LOCAL_MARK_BYTES, parseLocalMark, parseLocalStoredRecord, VERIFIED_MARK_SUFFIX, verifiedMarkPath } from './verified-mark.js';
 
 /** Directory levels below the store's directory that are listed. */
 const MAX_DEPTH = 8;
@@ -37,6 +37,8 @@ export class LocalArchiveStore implements ArchiveStore {
   private readonly marks = new Set<string>();
   /** The device and inode of each file `list` found, by path: a removal is of that file only. */
   private readonly listed = new Map<string, { dev: number; ino: number }>();
+  /** The directory's owner (directoryOwner). */
+  private ownerOfDirectory: number | undefined;
 
   constructor(directory: string) {
     this.directory = resolve(directory);
@@ -165,8 +167,12 @@ export class LocalArchiveStore implements ArchiveStore {
         tail = Buffer.alloc(Math.min(TAIL_BYTES, stat.size));
         readSync(fd, tail, 0, tail.length, stat.size - tail.length);
       }
+      const self = process.geteuid?.();
+      const notTrusted = archiveNotTrusted({ archive: stat, directoryUid: this.directoryOwner(self, stat.uid), self });
+      // Nothing beside another user's file is read: it is counted by no rule whatever a record says.
+      if (notTrusted !== undefined) return { head, ...(tail !== undefined && { tail }), notTrusted };
       const markPath = verifiedMarkPath(object.location);
-      const markBytes = this.marks.has(markPath) ? readMark(markPath, stat) : undefined;
+      const markBytes = this.marks.has(markPath) ? readMark(markPath, stat, this.directoryOwner(self, stat.uid)) : undefined;
       const verified = markBytes === undefined ? undefined : parseLocalMark(markBytes, stat);
       // Or, in its place, what the backup recorded as it completed an archive whose bytes name no tenant.
       const stored = markBytes === undefined || verified !== undefined ? undefined : parseLocalStoredRecord(markBytes, stat);
@@ -185,6 +191,24 @@ export class LocalArchiveStore implements ArchiveStore {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /**
+   * The owner of the directory listed (looked up once, and only when `uid`, an archive's owner,
+   * is neither this process's user nor root): the owner whose archives and marks another user's
+   * listing takes. Not the archive's own directory: a subdirectory another user made in a
+   * directory all may write in is theirs, and their planted record and junk file there were taken.
+   */
+  private directoryOwner(self: number | undefined, uid: number): number {
+    if (uid === self || uid === 0) return uid;
+    if (this.ownerOfDirectory === undefined) {
+      try {
+        this.ownerOfDirectory = statSync(this.directory).uid;
+      } catch (error) {
+        throw this.fsError(error, this.directory);
+      }
+    }
+    return this.ownerOfDirectory;
   }
 
   async deletionTerms(): Promise<DeletionTerms> {
@@ -276,7 +300,7 @@ export class LocalArchiveStore implements ArchiveStore {
  * is not followed (to /dev/zero it was read forever, memory growing), a FIFO not waited on
  * (opening one blocked the process, deaf to SIGTERM), a large file not read whole.
  */
-function readMark(path: string, archive: Stats): Buffer | undefined {
+function readMark(path: string, archive: Stats, directoryUid: number): Buffer | undefined {
   let fd: number;
   try {
     fd = openSync(path, READ_FLAGS);
@@ -287,8 +311,6 @@ function readMark(path: string, archive: Stats): Buffer | undefined {
     const info = fstatSync(fd);
     if (!info.isFile() || info.size > MAX_LOCAL_MARK_BYTES) return undefined;
     const self = process.geteuid?.();
-    // The directory's owner is looked up only for a mark that is not this user's or root's beside an archive of the same owner.
-    const directoryUid = info.uid === archive.uid && (info.uid === self || info.uid === 0) ? info.uid : statSync(dirname(path)).uid;
     if (markNotTrusted({ mark: info, archiveUid: archive.uid, directoryUid, self }) !== undefined) return undefined;
     const bytes = Buffer.alloc(MAX_LOCAL_MARK_BYTES + 1);
     let length = 0;

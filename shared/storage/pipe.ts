@@ -57,6 +57,7 @@ import { agePayloadBytes } from '../age/stream.js';
 import { AGE_MAGIC_BYTES, isAgeFile, isArmoredAgeFile, startsLikeAgeFile } from '../age/probe.js';
 import { hangUpIgnored } from '../hang-up.js';
 import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
+import { startsWithMarker } from './archive-store.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
@@ -164,12 +165,13 @@ class PipeLocation implements ArchiveLocation {
     }
     const filter = new Filter(this.command, this.options, body, signal, this.options.writesAge === true);
     try {
-      const result = await this.inner.write(filter.output, { ...options, bodyWhole: () => filter.ageOutputWhole() });
+      const result = await this.inner.write(filter.output, { ...options, bodyWhole: () => filter.outputWhole() });
       await filter.closed;
       const notes = [
         ...(filter.withoutPipefail ? [WITHOUT_PIPEFAIL_NOTE] : []),
         ...(filter.stderrLetGo ? [stderrLetGoNote(this.options)] : []),
         ...(filter.ageOutputWhole() === false ? [NOT_AGE_SIZED_NOTE] : []),
+        ...(filter.outputWhole() === false && filter.ageOutputWhole() === undefined ? [NOT_JUDGED_NOTE] : []),
       ];
       return notes.length === 0 ? result : { ...result, note: notes.join('; ') };
     } catch (error) {
@@ -485,6 +487,20 @@ class Filter {
     return this.outputBytes === output.bytes + agePayloadBytes(this.inputBytes);
   }
 
+  /**
+   * Whether the output is whole as far as this tool can tell (WriteOptions.bodyWhole): an age
+   * file by ageOutputWhole; our own archive (`cat`, `tee`) judges itself by its footer
+   * (undefined); anything else (`gpg`, `gzip`, an age header past the reader's bounds) cannot be
+   * told whole, so nothing may record it whole (false). Before, such an output cut short and
+   * exiting 0 (`gzip | { head -c 200; cat >/dev/null; }`) got its size tag on S3 and was listed
+   * as the tenant's newest whole backup: prune --keep-last 1 would have removed both real ones.
+   */
+  outputWhole(): boolean | undefined {
+    const whole = this.ageOutputWhole();
+    if (whole !== undefined) return whole;
+    return startsWithMarker(this.outputStart) ? undefined : false;
+  }
+
   /** Why the output is no age file, when it must be one and is not; undefined when it is. */
   private notAgeOutput(): string | undefined {
     const output = this.ageOutput;
@@ -724,6 +740,8 @@ class ArmoredAgeOutput {
 /** What a backup says when its command's age output is not as long as age makes one of the archive it read (Filter.ageOutputWhole). */
 const NOT_AGE_SIZED_NOTE =
   "the --pipe command's output is an age file, but not as long as age makes one of this archive (cut short, or something besides age in the command): nothing records it complete; tenants verify it (--identity KEY_FILE; an armored one, age -a: --pipe 'age -d -i KEY_FILE')";
+const NOT_JUDGED_NOTE =
+  "the --pipe command's output is neither an age file this tool can measure nor its own archive, so whether it is complete cannot be told: nothing records it complete; tenants verify it (--pipe with the command that undoes it) to count it";
 /** What a backup says when its command ran without pipefail (Filter.withoutPipefail): a failure before a pipeline's last process went unseen. */
 const WITHOUT_PIPEFAIL_NOTE = 'the --pipe command ran without pipefail (/bin/sh has none and bash is not installed): a failure of any process of a pipeline in it but the last went unseen';
 

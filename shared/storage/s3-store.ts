@@ -58,7 +58,7 @@ import {
 } from './archive-store.js';
 import { loadS3Sdk, type S3Sdk } from './s3-client.js';
 import { NotS3Answer, notS3NotFound, s3ErrorName, s3StatusCode, translateS3Error, type S3ErrorContext } from './s3-errors.js';
-import { ANSWER_DEADLINE_MS, METADATA_PREFIX, STORED_BYTES_METADATA_KEY } from './s3.js';
+import { ANSWER_DEADLINE_MS, METADATA_PREFIX, SEAL_METADATA_KEY, sealHolds, STORED_BYTES_METADATA_KEY } from './s3.js';
 import { MAX_PARTS } from './s3-upload.js';
 import { readableKeyProblemOf } from './s3-url.js';
 import { abortedError, destroyQuietly, onAbort, readAtMost } from './streams.js';
@@ -385,8 +385,10 @@ export class S3ArchiveStore implements ArchiveStore {
       throw error;
     });
     const tag = (name: string) => tags?.TagSet?.find((entry) => entry.Key === name)?.Value;
-    const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
-    const stored = tag(`${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`);
+    // The backup's own tags only beside the seal its upload began with (s3.ts SEAL_METADATA_KEY): anyone allowed s3:PutObjectTagging can write tags.
+    const sealed = sealHolds(userMetadata, tag(`${METADATA_PREFIX}${SEAL_METADATA_KEY}`));
+    const digest = sealed ? tag(`${METADATA_PREFIX}manifest-sha256`) : undefined;
+    const stored = sealed ? tag(`${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`) : undefined;
     const verified = parseMarkTag(tag(VERIFIED_TAG));
     return {
       ...(tagsDenied ? { tagsDenied: true as const } : {}),

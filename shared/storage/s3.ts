@@ -62,6 +62,7 @@
 // reach … no answer in 60 s"; a body that delivers nothing for a minute while we wait for
 // it counts as a break and is resumed like any other.
 
+import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -99,6 +100,35 @@ export const MAX_QUEUE_SIZE = 4;
 export const METADATA_PREFIX = 'openclaw-';
 /** The final metadata (object tag `openclaw-stored-bytes`) that records the size of the object a backup completed. */
 export const STORED_BYTES_METADATA_KEY = 'stored-bytes';
+/**
+ * The seal (user metadata and object tag `openclaw-seal`): binds the tags a backup writes as it
+ * completes an object to that object's upload. Tags can be set by anyone allowed
+ * s3:PutObjectTagging, which needs no s3:PutObject: with it, a size tag added to an object
+ * that never got one (a `--pipe` output cut short) made it the tenant's newest whole backup,
+ * and prune removed the real ones in its favour. The upload starts with the SHA-256 of a random
+ * secret in its user metadata, which only a rewrite of the object (s3:PutObject) can change;
+ * the secret itself is told only in the tags written once the object is known whole. A listing
+ * takes an object's size and digest tags only beside the secret whose digest its metadata holds
+ * (sealHolds), so no one can make tags for an object whose backup never wrote them. Objects
+ * without the seal in their metadata (older versions; a write in pieces, whose later
+ * invocations would need the secret in their checkpoint) are taken as before.
+ */
+export const SEAL_METADATA_KEY = 'seal';
+
+/** The digest of a seal's secret, as user metadata holds it. */
+export function sealDigest(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/**
+ * Whether the tags of an object may be taken as written by the backup that completed it: its
+ * user metadata names no seal (taken as before), or the seal tag's secret is the one it names.
+ */
+export function sealHolds(userMetadata: Readonly<Record<string, string>> | undefined, sealTag: string | undefined): boolean {
+  const sealed = userMetadata?.[`${METADATA_PREFIX}${SEAL_METADATA_KEY}`];
+  if (sealed === undefined) return true;
+  return sealTag !== undefined && sealDigest(sealTag) === sealed;
+}
 
 export interface UploadPlan {
   readonly partSize: number;
@@ -265,6 +295,8 @@ export class S3Location implements ArchiveLocation {
     const conditional = !overwrite && (this.options.conditionalWrites ?? (this.options.endpoint === undefined || couldNotLook));
     let tags: Tag[] = [];
     let uploaded: StreamUploadResult;
+    // A write in pieces is left unsealed: its commit may come in another invocation (SEAL_METADATA_KEY).
+    const seal = piece === undefined ? randomBytes(32).toString('base64url') : undefined;
     try {
       uploaded = await uploadStream(body, {
         sdk,
@@ -273,7 +305,7 @@ export class S3Location implements ArchiveLocation {
           Bucket: this.bucket,
           Key: this.key,
           ContentType: 'application/octet-stream',
-          Metadata: userMetadata(options.metadata),
+          Metadata: { ...userMetadata(options.metadata), ...(seal !== undefined && { [`${METADATA_PREFIX}${SEAL_METADATA_KEY}`]: sealDigest(seal) }) },
           ...this.objectSettings,
           ...(checksumAlgorithm !== undefined && { ChecksumAlgorithm: checksumAlgorithm }),
           ...(conditional && { IfNoneMatch: '*' }),
@@ -284,8 +316,14 @@ export class S3Location implements ArchiveLocation {
         ...(piece?.committing !== undefined && { committing: piece.committing }),
         ...(resume !== undefined && { resume }),
         beforeCommit: (stored) => {
-          // No size tag for bytes their maker knows cut short (a --pipe command's age output shorter than age makes): the object is then unconfirmed, not a completed backup.
-          tags = tagsFor({ ...options.finalMetadata?.(), ...(options.bodyWhole?.() !== false && { [STORED_BYTES_METADATA_KEY]: String(stored) }) });
+          // No tags for bytes not known whole (a --pipe command's age output shorter than age makes, or an output no one can
+          // measure: pipe.ts outputWhole): the object is then unconfirmed, not a completed backup. Not the digest tag either:
+          // listings count an object carrying it whole (backups.ts: the versions before the size tag), and a cut age output
+          // `age -r R | { head -c 300; cat >/dev/null; }` with only its digest tag was still acme's newest backup to prune.
+          tags =
+            options.bodyWhole?.() === false
+              ? []
+              : tagsFor({ ...options.finalMetadata?.(), [STORED_BYTES_METADATA_KEY]: String(stored), ...(seal !== undefined && { [SEAL_METADATA_KEY]: seal }) });
         },
         ...(signal !== undefined && { signal }),
         ...(this.options.stallDeadlineMs !== undefined && { stallMs: this.options.stallDeadlineMs }),
@@ -520,6 +558,10 @@ export class S3Location implements ArchiveLocation {
    * record beside a local archive. Only of the version read (by its version ID, else while its
    * ETag is unchanged); best effort. Before, verify said damaged (exit 3) while the object kept
    * `openclaw-verified`, so `tenants backups` listed it verified and prune counted it whole.
+   * The digest tag goes too: listings take it as the record of a whole backup where no size tag
+   * is (backups.ts, for earlier versions' objects), and an encrypted object verify had just found
+   * damaged, left with it, was still the tenant's newest backup to prune (--keep-last 1 would
+   * have removed the whole older one).
    */
   async forgetWhole(options: ReadOptions = {}): Promise<void> {
     const { signal } = options;
@@ -527,7 +569,7 @@ export class S3Location implements ArchiveLocation {
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
     const versionId = this.opened.versionId;
     const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
-    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`]);
+    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`, `${METADATA_PREFIX}manifest-sha256`]);
     try {
       await this.answered(context, signal, async (abortSignal) => {
         if (versionId === undefined && this.opened?.etag !== undefined) {

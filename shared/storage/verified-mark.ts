@@ -63,6 +63,32 @@ export function markNotTrusted({ mark, archiveUid, directoryUid, self }: MarkOwn
   return undefined;
 }
 
+/** Who made a local archive: its owner and mode, the owner of the directory listed (the store's, not the archive's own: see below), and this process's user. */
+export interface ArchiveOwners {
+  readonly archive: { readonly uid: number; readonly mode: number };
+  readonly directoryUid: number;
+  readonly self: number | undefined;
+}
+
+/**
+ * Why a local archive is not to be counted as this tool's backup (see markNotTrusted), or
+ * undefined if it may be: its owner must be this process's user, root or the owner of the
+ * directory listed, and neither its group nor others may write it. Our plain archive names its
+ * tenant in its own bytes, and anyone can make one (the tool is theirs to run): in a directory
+ * others may write in (1777, root's), another user's archive of a tenant of their own named
+ * acme was acme's newest backup, and root's `prune acme --keep-last 1` would have removed both
+ * real ones, as the record rule above had stopped for encrypted ones. The directory listed is
+ * the one that counts: a subdirectory another user made there is theirs (a record and junk
+ * file in it had been taken too).
+ */
+export function archiveNotTrusted({ archive, directoryUid, self }: ArchiveOwners): string | undefined {
+  if (self === undefined) return undefined;
+  if (archive.uid !== self && archive.uid !== 0 && archive.uid !== directoryUid) {
+    return `owned by uid ${archive.uid}, neither this process's user (uid ${self}), root, nor the owner of the directory listed (uid ${directoryUid})`;
+  }
+  return writableByOthers(archive);
+}
+
 /** `.<archive>.openclaw-verified` in the archive's directory. */
 export function verifiedMarkPath(archivePath: string): string {
   return join(dirname(archivePath), `.${basename(archivePath)}${VERIFIED_MARK_SUFFIX}`);
