@@ -85,7 +85,7 @@ function restoreChainLine(chain: NonNullable<RecoverResult['restoreChain']>): st
         : chain.why === 'damaged'
           ? 'whose checkpoint was damaged'
           : chain.why === 'not-ours'
-            ? `whose checkpoint is not one this tool saved (${chain.reason ?? 'another user\'s'})${chain.reason?.startsWith('owned by') === true ? FOREIGN_OWNER_HINT : ''}`
+            ? `whose checkpoint is not one this tool saved (${chain.reason ?? 'another user\'s'})${chain.ownedBy !== undefined ? FOREIGN_OWNER_HINT : ''}`
             : 'that stopped continuing or whose checkpoint was damaged';
   return `ended a restore in pieces${from} ${why}: what it had staged was removed, the slot holds what it held; no completion event comes for it (recover publishes none, and a piece of it still queued finds it ended and skips): restore again`;
 }

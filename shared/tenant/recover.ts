@@ -47,6 +47,8 @@ export interface RecoverResult {
     /** `ended`: why (EndedRestoreChain's `why`, and a `not-ours` checkpoint's `reason`), when it was found so before recovery. */
     readonly why?: EndedRestoreChain['why'];
     readonly reason?: string;
+    /** `ended`, `not-ours`: the uid that owns the checkpoint, when that was its only fault (EndedRestoreChain's `ownedBy`). */
+    readonly ownedBy?: number;
     /** `continuing`: whose its checkpoint is when only another user saved it (restoreChainState's `foreign`): live all the same. */
     readonly foreign?: string;
   };
@@ -95,7 +97,7 @@ async function restoreChainOutcome(
   const stat = await fs.lstat(restoreCheckpointPathFor(tenantsDir, tenant)).catch(() => undefined);
   const about = checkpoint === undefined ? {} : { location: checkpoint.location, savedAt: checkpoint.savedAt };
   const ended = before.state === 'abandoned' ? before.ended : undefined;
-  if (stat === undefined) return { outcome: 'ended', ...about, ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }) }) };
+  if (stat === undefined) return { outcome: 'ended', ...about, ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }), ...(ended.ownedBy !== undefined && { ownedBy: ended.ownedBy }) }) };
   const foreign = before.state === 'live' ? before.foreign : undefined;
   return { outcome: 'continuing', ...about, endsAfter: new Date(stat.mtimeMs + abandonAfterMs).toISOString(), ...(foreign !== undefined && { foreign }) };
 }
