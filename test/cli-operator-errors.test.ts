@@ -959,6 +959,29 @@ describe('a destination that is a device, FIFO or socket', () => {
     expect(readlinkSync(link)).toBe('/dev/null');
     rmSync(link);
   });
+
+  // `--to LINK --overwrite`, LINK a symlink to the backup directory: the archive was renamed over
+  // the link (exit 0, a file where the link was); without --overwrite the refusal said to pass it.
+  it('a symlink to a directory is refused as the directory itself is, with --overwrite too, the link and the directory left as they were', () => {
+    const into = path.join(dir.path, 'into');
+    mkdirSync(into);
+    const link = path.join(dir.path, 'backups-link');
+    symlinkSync(into, link);
+    for (const flags of [[], ['--overwrite']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', link, ...flags]);
+      expect(run, flags.join(' ')).toMatchObject({
+        status: 1,
+        stdout: '',
+        stderr: `openclaw: ${link} is a symlink to a directory, not an archive file, and is never replaced (not with --overwrite either): name the archive in it, e.g. ${path.join(link, 'NAME.tar.zst')}\n`,
+      });
+    }
+    const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', link, '--overwrite', '--dry-run']);
+    expect(dry.status).toBe(3);
+    expect(dry.stdout).toContain(`the backup would be REFUSED: ${link} is a symlink to a directory`);
+    expect(readlinkSync(link)).toBe(into);
+    expect(readdirSync(into)).toEqual([]);
+    expect(readdirSync(dir.path).filter((name) => name.endsWith('.partial'))).toEqual([]);
+  });
 });
 
 describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {

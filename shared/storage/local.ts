@@ -429,10 +429,20 @@ export class LocalFileLocation implements ArchiveLocation {
    * --overwrite` (a trial run) renamed the archive over root's /dev/null, a regular file of
    * mode 0600 from then on, which every other user's programs failed to write. Nor is a
    * symlink to one (`existing` is the lstat of the path), which the rename replaces as well:
-   * `--to /dev/stdout --overwrite` made root's /dev/stdout a regular file.
+   * `--to /dev/stdout --overwrite` made root's /dev/stdout a regular file. Nor is a symlink to
+   * a directory, refused as the directory itself is (`--to DIR`, `--to DIR/`): with
+   * `--overwrite` the archive was renamed over the link (`--to ~/backups-link --overwrite`
+   * left a file where the link to the backup directory was), and without it the refusal
+   * pointed at `--overwrite`.
    */
   private async assertReplaceable(existing: Stats): Promise<void> {
     const target = existing.isSymbolicLink() ? await stat(this.path).catch(() => undefined) : existing;
+    if (existing.isSymbolicLink() && target?.isDirectory() === true) {
+      throw new StorageError(
+        `${this.display} is a symlink to a directory, not an archive file, and is never replaced (not with --overwrite either): name the archive in it, e.g. ${join(this.display, 'NAME.tar.zst')}`,
+        'NOT_A_FILE',
+      );
+    }
     if (target === undefined || target.isFile() || target.isSymbolicLink() || target.isDirectory()) return;
     const what = existing.isSymbolicLink() ? `a symlink to ${nonFileKind(target)}` : nonFileKind(target);
     throw new StorageError(`${this.display} is ${what}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
