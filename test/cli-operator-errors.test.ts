@@ -988,7 +988,20 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
   // It said "a parent directory vanished" of /proc, which is there.
   it('says the directory takes none, not that it vanished', () => {
     const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '/proc/acme.tar.zst']);
-    expect(run).toMatchObject({ status: 1, stdout: '', stderr: 'openclaw: cannot write /proc/acme.tar.zst: /proc takes no new files (no such file or directory): give a path on a disk\n' });
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: 'openclaw: cannot write /proc/acme.tar.zst: /proc takes no new files (a proc file system): give a path on a disk\n' });
+  });
+
+  // access(W_OK) answers root yes there: the dry run said "nothing was read or written" and exit 0
+  // where the backup fails (/proc/x: ENOENT at its mkdir; /sys: EACCES).
+  it.each([
+    ['/proc/x/acme.tar.zst', '/proc', 'proc'],
+    ['/sys/acme.tar.zst', '/sys', 'sysfs'],
+  ])('a dry run to %s says the backup would be refused, as the backup is', (to, directory, kind) => {
+    const line = `cannot write ${to}: ${directory} takes no new files (a ${kind} file system): give a path on a disk`;
+    const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
+    expect(dry.status, dry.stdout).toBe(3);
+    expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
   });
 });
 

@@ -30,7 +30,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync } from 'node:fs';
-import { link, lstat, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, stat, statfs, unlink, access, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -159,6 +159,13 @@ export class LocalFileLocation implements ArchiveLocation {
       const parent = dirname(directory);
       if (parent === directory) break;
       directory = parent;
+    }
+    // access() answers root yes on /proc and /sys, whose directories then refuse the backup's
+    // mkdir or file (ENOENT, EACCES): the dry run said it would write there. Asked first, so
+    // that any user is told the same.
+    const pseudo = await pseudoFileSystemOf(directory);
+    if (pseudo !== undefined) {
+      throw new StorageError(`cannot write ${this.display}: ${directory} takes no new files (a ${pseudo} file system): give a path on a disk`, 'NOT_FOUND');
     }
     await access(directory, fsConstants.W_OK | fsConstants.X_OK).catch((error: unknown) => {
       throw this.fsError(error, 'check');
@@ -471,6 +478,40 @@ export class LocalFileLocation implements ArchiveLocation {
     }
     return fail(`cannot ${verb} ${path}: ${errnoMessage(error) ?? code}`, STORAGE_CODES[code] ?? 'IO');
   }
+}
+
+/**
+ * statfs(2) f_type of the kernel's own file systems (linux/magic.h), where no archive can be
+ * made: their directories refuse new files, or make what they create into kernel objects
+ * (a cgroup, a configfs item, an EFI variable, a message queue), or take no write(2)
+ * (hugetlbfs).
+ */
+const PSEUDO_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x1cd1, 'devpts'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+  [0x6165676c, 'pstore'],
+  [0xde5e81e4, 'efivarfs'],
+  [0x62656570, 'configfs'],
+  [0x65735543, 'fusectl'],
+  [0x42494e4d, 'binfmt_misc'],
+  [0x19800202, 'mqueue'],
+  [0xf97cff8c, 'selinuxfs'],
+  [0x6e736673, 'nsfs'],
+  [0x958458f6, 'hugetlbfs'],
+]);
+
+/** The name of the kernel file system `directory` is on, if it is one (PSEUDO_FILE_SYSTEMS); undefined elsewhere, or where statfs fails. */
+async function pseudoFileSystemOf(directory: string): Promise<string | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const info = await statfs(directory).catch(() => undefined);
+  return info === undefined ? undefined : PSEUDO_FILE_SYSTEMS.get(Number(info.type));
 }
 
 /**
