@@ -910,6 +910,56 @@ describe('a damaged archive is named', () => {
   });
 });
 
+describe('a --tenants-dir that is no tenant base dir', () => {
+  // `--tenants-dir BASE/acme` listed acme's sessions, memory, workspace… as tenants (exit 0), backed
+  // them up as such, and a restore made a tenant inside the tenant; the base dir's parent listed one
+  // tenant, "tenants".
+  it('a tenant\'s own directory is refused for every command, naming its parent; nothing is created in it', () => {
+    const tenantDir = path.join(base, 'acme');
+    const before = readdirSync(tenantDir).sort();
+    const line = `openclaw: ${tenantDir} looks like a tenant's own directory (files and pty/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${base})\n`;
+    for (const args of [
+      ['tenants', 'list'],
+      ['tenants', 'backup', 'sessions', '--to', path.join(dir.path, 'sessions.tar.zst')],
+      ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'all', '{tenant}.tar.zst')],
+      ['tenants', 'restore', '--from', archive, '--as', 'inner'],
+      ['tenants', 'recover', 'sessions'],
+    ]) {
+      expect(runCli(['--tenants-dir', tenantDir, ...args]), args.join(' ')).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+    expect(runCli(['tenants', 'list'], { env: { OPENCLAW_TENANTS_DIR: tenantDir } })).toMatchObject({ status: 2, stderr: line });
+    expect(readdirSync(tenantDir).sort()).toEqual(before);
+    expect(existsSync(path.join(dir.path, 'sessions.tar.zst'))).toBe(false);
+  });
+
+  it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
+    expect(runCli(['--tenants-dir', dir.path, 'tenants', 'list', '--names'])).toMatchObject({
+      status: 2,
+      stdout: '',
+      stderr: `openclaw: ${dir.path} holds the tenant base dir ${base} (with tenant "acme" in it), not the tenants themselves: give --tenants-dir ${base}\n`,
+    });
+  });
+
+  it('a base dir holding a stray file, or tenants named pty and tenants, is still one', () => {
+    const other = tempDir('openclaw-shape-');
+    try {
+      const withFile = path.join(other.path, 'with-file');
+      mkdirSync(path.join(withFile, 'acme', 'pty'), { recursive: true });
+      writeFileSync(path.join(withFile, 'acme', 'config.json'), '{}');
+      writeFileSync(path.join(withFile, 'README'), 'the gateway\'s tenants\n');
+      expect(runCli(['--tenants-dir', withFile, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n' });
+      const oddNames = path.join(other.path, 'odd-names');
+      for (const tenant of ['pty', 'tenants']) {
+        mkdirSync(path.join(oddNames, tenant, 'sessions'), { recursive: true });
+        writeFileSync(path.join(oddNames, tenant, 'config.json'), '{}');
+      }
+      expect(runCli(['--tenants-dir', oddNames, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'pty\ntenants\n' });
+    } finally {
+      other.cleanup();
+    }
+  });
+});
+
 describe('a destination that is a device, FIFO or socket', () => {
   // `--to /dev/null --overwrite` (a trial run, as root) renamed the archive over /dev/null: a
   // regular file of mode 0600 from then on, which every other user's programs failed to write.
