@@ -924,12 +924,17 @@ describe('a --tenants-dir that is no tenant base dir', () => {
       ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'all', '{tenant}.tar.zst')],
       ['tenants', 'restore', '--from', archive, '--as', 'inner'],
       ['tenants', 'recover', 'sessions'],
+      ['cron', 'add', 'sessions', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup sessions --to /b/sessions.tar.zst'],
     ]) {
       expect(runCli(['--tenants-dir', tenantDir, ...args]), args.join(' ')).toMatchObject({ status: 2, stdout: '', stderr: line });
     }
     expect(runCli(['tenants', 'list'], { env: { OPENCLAW_TENANTS_DIR: tenantDir } })).toMatchObject({ status: 2, stderr: line });
     expect(readdirSync(tenantDir).sort()).toEqual(before);
     expect(existsSync(path.join(dir.path, 'sessions.tar.zst'))).toBe(false);
+    // doctor counted its subdirectories as tenants ("holds 7 tenants", exit 0).
+    const doctor = runCli(['--tenants-dir', tenantDir, 'doctor']);
+    expect(doctor.status).toBe(1);
+    expect(doctor.stdout).toContain(`  FAIL  base dir: ${line.slice('openclaw: '.length, -1)}\n`);
   });
 
   it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
