@@ -6,7 +6,7 @@
 // (its state damaged, or a day old) keeps a tenant busy only until `tenants recover` ends it.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -1057,6 +1057,49 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
     expect(dry.status, dry.stdout).toBe(3);
     expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
     expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
+  });
+});
+
+describe('a destination on a full file system', () => {
+  // The dry run said "nothing was read or written" (exit 0), where the backup read the whole
+  // tenant and then failed its first write (ENOSPC, exit 1).
+  it('a dry run says the backup would be refused, and the backup fails before it reads: no inode left, then no block', (context) => {
+    const disk = path.join(dir.path, 'full-disk');
+    mkdirSync(disk);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,nr_inodes=8', 'tmpfs', disk], { stdio: 'ignore' });
+    } catch {
+      rmSync(disk, { recursive: true });
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const to = path.join(disk, 'backups', 'acme.tar.zst');
+      const fill = (make: (at: number) => void) => {
+        for (let at = 0; ; at++) {
+          try {
+            make(at);
+          } catch {
+            return;
+          }
+        }
+      };
+      fill((at) => writeFileSync(path.join(disk, `f${at}`), ''));
+      for (const why of ['no inode left on the device (there may be space left: see df -i)', 'no space left on the device']) {
+        const line = `cannot write ${to}: ${why}`;
+        const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
+        expect(dry.status, dry.stdout).toBe(3);
+        expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
+        expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
+        // Then inodes free, and every block taken.
+        for (const name of readdirSync(disk)) rmSync(path.join(disk, name));
+        writeFileSync(path.join(disk, 'block-filler'), '');
+        fill(() => appendFileSync(path.join(disk, 'block-filler'), Buffer.alloc(4096)));
+      }
+      expect(readdirSync(disk)).toEqual(['block-filler']);
+    } finally {
+      execFileSync('umount', [disk]);
+      rmSync(disk, { recursive: true });
+    }
   });
 });
 

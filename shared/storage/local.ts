@@ -170,6 +170,9 @@ export class LocalFileLocation implements ArchiveLocation {
     await access(directory, fsConstants.W_OK | fsConstants.X_OK).catch((error: unknown) => {
       throw this.fsError(error, 'check');
     });
+    // A file system with no block or no inode left fails the backup's first write (ENOSPC)
+    // after it has read the tenant, and its dry run said yes: asked here, it fails both alike.
+    if (await isFull(directory)) throw this.fsError(Object.assign(new Error('no space left'), { code: 'ENOSPC', path: directory }), 'write');
   }
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
@@ -512,6 +515,19 @@ async function pseudoFileSystemOf(directory: string): Promise<string | undefined
   if (process.platform !== 'linux') return undefined;
   const info = await statfs(directory).catch(() => undefined);
   return info === undefined ? undefined : PSEUDO_FILE_SYSTEMS.get(Number(info.type));
+}
+
+/**
+ * Whether the file system of `directory` has no inode or no block this process may use left
+ * (root may use the blocks reserved for it). One that counts none (btrfs's inodes, some FUSE
+ * file systems' blocks: zero totals) is never called full; nor one statfs fails on.
+ */
+async function isFull(directory: string): Promise<boolean> {
+  const info = await statfs(directory).catch(() => undefined);
+  if (info === undefined) return false;
+  const [files, ffree, blocks, bfree, bavail] = [info.files, info.ffree, info.blocks, info.bfree, info.bavail].map(Number);
+  const usable = process.geteuid?.() === 0 ? bfree : bavail;
+  return (files! > 0 && ffree === 0) || (blocks! > 0 && usable === 0);
 }
 
 /**
