@@ -69,8 +69,19 @@ import { isatty } from 'node:tty';
 // in main. These are taken off once main() has installed its own.
 const interruptedWhileStarting = (signal) => {
   if (signal === 'SIGHUP' && process.env.OPENCLAW_HANGUP_IGNORED === '1') return;
+  const message = `interrupted by ${signal} while starting: nothing was done`;
+  const args = process.argv.slice(2);
+  const end = args.indexOf('--');
+  // With --json, the error object on stdout too, as main gives it.
+  if ((end === -1 ? args : args.slice(0, end)).includes('--json')) {
+    try {
+      writeSync(1, `${JSON.stringify({ error: { code: 'ABORTED', message } })}\n`);
+    } catch {
+      // no stdout: the line on stderr and the exit code still tell
+    }
+  }
   try {
-    writeSync(2, `openclaw: interrupted by ${signal} while starting: nothing was done\n`);
+    writeSync(2, `openclaw: ${message}\n`);
   } catch {
     // no stderr: the exit code still tells
   }
