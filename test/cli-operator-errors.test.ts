@@ -1041,6 +1041,15 @@ describe('a destination that is a device, FIFO or socket', () => {
 
 describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {
   // It said "a parent directory vanished" of /proc, which is there.
+  // A restore that creates the base dir said "unexpected error: ENOENT: no such file or directory, mkdir \"/proc/tenants\"".
+  it('a restore whose base dir would be made there says so in its own words', () => {
+    expect(runCli(['--tenants-dir', '/proc/openclaw-tenants', 'tenants', 'restore', '--from', archive])).toMatchObject({
+      status: 1,
+      stdout: '',
+      stderr: 'openclaw: cannot create the tenant base dir /proc/openclaw-tenants: /proc takes no new directories (no such file or directory): give a base dir on a disk\n',
+    });
+  });
+
   it('says the directory takes none, not that it vanished', () => {
     const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '/proc/acme.tar.zst']);
     expect(run).toMatchObject({ status: 1, stdout: '', stderr: 'openclaw: cannot write /proc/acme.tar.zst: /proc takes no new files (a proc file system): give a path on a disk\n' });
