@@ -57,8 +57,38 @@
 // this worked, which a hung-up terminal refuses with EIO (nodejs/node#51519; later Node lines
 // ignore the error). Node skips a descriptor that is closed by then, so one that was a
 // terminal and is no more (tcgetattr fails) is closed at exit, and the exit code stands.
-import { closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { isatty } from 'node:tty';
+
+// Ctrl-C (or SIGTERM, SIGHUP) while the bundle loads, before main() has its own handlers
+// (~0.3 s of a backup's start): Node's default ended the process with 130 and not a word,
+// where a second later the same key said "interrupted by SIGINT". Nothing has been done
+// yet, so it says so and exits with the shell's code for the signal (128 + its number), as
+// main's handlers do. Under nohup (OPENCLAW_HANGUP_IGNORED) a hang-up changes nothing, as
+// in main. These are taken off once main() has installed its own.
+const interruptedWhileStarting = (signal) => {
+  if (signal === 'SIGHUP' && process.env.OPENCLAW_HANGUP_IGNORED === '1') return;
+  const message = `interrupted by ${signal} while starting: nothing was done`;
+  const args = process.argv.slice(2);
+  const end = args.indexOf('--');
+  // With --json, the error object on stdout too, as main gives it.
+  if ((end === -1 ? args : args.slice(0, end)).includes('--json')) {
+    try {
+      writeSync(1, `${JSON.stringify({ error: { code: 'ABORTED', message } })}\n`);
+    } catch {
+      // no stdout: the line on stderr and the exit code still tell
+    }
+  }
+  try {
+    writeSync(2, `openclaw: ${message}\n`);
+  } catch {
+    // no stderr: the exit code still tells
+  }
+  process.exit(128 + osConstants.signals[signal]);
+};
+const startingSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+for (const signal of startingSignals) process.on(signal, interruptedWhileStarting);
 
 const terminals = [0, 1, 2].filter((fd) => isatty(fd));
 if (terminals.length > 0) {
@@ -127,4 +157,10 @@ try {
   process.stderr.write(`openclaw: cannot start: ${error?.message ?? error}${hint}\n`);
   process.exit(1);
 }
-process.exitCode = await main(process.argv.slice(2));
+// main() puts its own handlers in place before its first await: only then are these taken
+// off (a signal that came while the bundle loaded, not yet dispatched, goes to main's; with
+// no listener in between Node would stop watching the signal and drop it, and the command
+// ran on as if never interrupted).
+const running = main(process.argv.slice(2));
+for (const signal of startingSignals) process.off(signal, interruptedWhileStarting);
+process.exitCode = await running;

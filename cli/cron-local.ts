@@ -21,7 +21,7 @@ import { isS3Url } from '../shared/storage/s3-url.js';
 import { parseStallTimeout } from '../shared/storage/part-progress.js';
 import { assertLocalPath } from '../shared/local-path.js';
 import { assertTenantName } from '../shared/tenant/names.js';
-import { homeDirectory } from '../shared/tenant/tenants.js';
+import { assertTenantsDirShape, homeDirectory } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
 import { assertSkipExistingFits } from './tenants-backup.js';
 import { commanderMessage } from './usage-errors.js';
@@ -87,6 +87,8 @@ export async function addLocalCron(context: CliContext, tenant: string, flags: L
     log: path.resolve(flags.log ?? path.join(homeDirectory('name the log file with --log'), '.openclaw', 'logs', `cron-${tenant}-${flags.name}.log`)),
   };
   assertLogFilePath(paths.log);
+  // The cron's every run would be refused so (a tenant's own directory, the base dir's parent): refused now instead.
+  await assertTenantsDirShape(paths.tenantsDir);
   const line = crontabEntry({ tenant, name: flags.name, schedule, cmd: flags.cmd }, paths);
   const { backedUp, restores, restoredAs } = await assertRunsAsGiven(context, tenant, flags.cmd, schedule);
 

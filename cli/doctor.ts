@@ -67,8 +67,10 @@ async function localDoctor(context: CliContext): Promise<void> {
   const { tenantsDir } = context;
   const checks: Check[] = [];
   // A base dir that is missing, a file or unreadable fails every command: doctor said "ok" of it.
-  const { countTenantDirectories } = await import('../shared/tenant/tenants.js');
+  const { assertTenantsDirShape, countTenantDirectories } = await import('../shared/tenant/tenants.js');
   try {
+    // A tenant's own directory, or the base dir's parent, every command refuses: doctor counted its subdirectories as tenants.
+    await assertTenantsDirShape(tenantsDir);
     const tenants = await countTenantDirectories(tenantsDir);
     checks.push({ check: 'base dir', status: 'ok', detail: `${tenantsDir} holds ${tenants} tenant${tenants === 1 ? '' : 's'}` });
   } catch (error) {

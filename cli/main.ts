@@ -7,7 +7,7 @@ import { Command, CommanderError } from 'commander';
 
 import { AbortedError, describeError, errnoCode, errnoMessage, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
-import { resolveTenantsDir } from '../shared/tenant/tenants.js';
+import { assertTenantsDirShape, resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
 import { assertStackPrefix, type ControlPlane } from '../shared/control-plane/deployment.js';
 import { assertRegion } from '../shared/storage/s3-url.js';
@@ -269,7 +269,12 @@ async function parseWithoutRunning(argv: readonly string[]): Promise<ParsedComma
 /** The in-process operations, imported on first use: `--help` and usage errors skip the core. */
 function lazyLocalOperations(tenantsDir: string): TenantOperations {
   let loaded: Promise<TenantOperations> | undefined;
-  const load = () => (loaded ??= import('../shared/operations.js').then(({ localOperations }) => localOperations(tenantsDir)));
+  // A base dir that is plainly a tenant's own directory, or the base dir's parent, is refused before any operation (tenants.ts assertTenantsDirShape).
+  const load = () =>
+    (loaded ??= import('../shared/operations.js').then(async ({ localOperations }) => {
+      await assertTenantsDirShape(tenantsDir);
+      return localOperations(tenantsDir);
+    }));
   return {
     backup: async (command, hooks) => (await load()).backup(command, hooks),
     backupAll: async (command, hooks) => (await load()).backupAll(command, hooks),

@@ -85,7 +85,7 @@ function restoreChainLine(chain: NonNullable<RecoverResult['restoreChain']>): st
         : chain.why === 'damaged'
           ? 'whose checkpoint was damaged'
           : chain.why === 'not-ours'
-            ? `whose checkpoint is not one this tool saved (${chain.reason ?? 'another user\'s'})${chain.reason?.startsWith('owned by') === true ? FOREIGN_OWNER_HINT : ''}`
+            ? `whose checkpoint is not one this tool saved (${chain.reason ?? 'another user\'s'})${chain.ownedBy !== undefined ? FOREIGN_OWNER_HINT : ''}`
             : 'that stopped continuing or whose checkpoint was damaged';
   const staged =
     chain.stagingSetAside === undefined

@@ -6,7 +6,7 @@
 // (its state damaged, or a day old) keeps a tenant busy only until `tenants recover` ends it.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -910,6 +910,61 @@ describe('a damaged archive is named', () => {
   });
 });
 
+describe('a --tenants-dir that is no tenant base dir', () => {
+  // `--tenants-dir BASE/acme` listed acme's sessions, memory, workspace… as tenants (exit 0), backed
+  // them up as such, and a restore made a tenant inside the tenant; the base dir's parent listed one
+  // tenant, "tenants".
+  it('a tenant\'s own directory is refused for every command, naming its parent; nothing is created in it', () => {
+    const tenantDir = path.join(base, 'acme');
+    const before = readdirSync(tenantDir).sort();
+    const line = `openclaw: ${tenantDir} looks like a tenant's own directory (files and pty/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${base})\n`;
+    for (const args of [
+      ['tenants', 'list'],
+      ['tenants', 'backup', 'sessions', '--to', path.join(dir.path, 'sessions.tar.zst')],
+      ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'all', '{tenant}.tar.zst')],
+      ['tenants', 'restore', '--from', archive, '--as', 'inner'],
+      ['tenants', 'recover', 'sessions'],
+      ['cron', 'add', 'sessions', '--schedule', '0 3 * * *', '--name', 'nightly', '--cmd', 'openclaw tenants backup sessions --to /b/sessions.tar.zst'],
+    ]) {
+      expect(runCli(['--tenants-dir', tenantDir, ...args]), args.join(' ')).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+    expect(runCli(['tenants', 'list'], { env: { OPENCLAW_TENANTS_DIR: tenantDir } })).toMatchObject({ status: 2, stderr: line });
+    expect(readdirSync(tenantDir).sort()).toEqual(before);
+    expect(existsSync(path.join(dir.path, 'sessions.tar.zst'))).toBe(false);
+    // doctor counted its subdirectories as tenants ("holds 7 tenants", exit 0).
+    const doctor = runCli(['--tenants-dir', tenantDir, 'doctor']);
+    expect(doctor.status).toBe(1);
+    expect(doctor.stdout).toContain(`  FAIL  base dir: ${line.slice('openclaw: '.length, -1)}\n`);
+  });
+
+  it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
+    expect(runCli(['--tenants-dir', dir.path, 'tenants', 'list', '--names'])).toMatchObject({
+      status: 2,
+      stdout: '',
+      stderr: `openclaw: ${dir.path} holds the tenant base dir ${base} (with tenant "acme" in it), not the tenants themselves: give --tenants-dir ${base}\n`,
+    });
+  });
+
+  it('a base dir holding a stray file, or tenants named pty and tenants, is still one', () => {
+    const other = tempDir('openclaw-shape-');
+    try {
+      const withFile = path.join(other.path, 'with-file');
+      mkdirSync(path.join(withFile, 'acme', 'pty'), { recursive: true });
+      writeFileSync(path.join(withFile, 'acme', 'config.json'), '{}');
+      writeFileSync(path.join(withFile, 'README'), 'the gateway\'s tenants\n');
+      expect(runCli(['--tenants-dir', withFile, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n' });
+      const oddNames = path.join(other.path, 'odd-names');
+      for (const tenant of ['pty', 'tenants']) {
+        mkdirSync(path.join(oddNames, tenant, 'sessions'), { recursive: true });
+        writeFileSync(path.join(oddNames, tenant, 'config.json'), '{}');
+      }
+      expect(runCli(['--tenants-dir', oddNames, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'pty\ntenants\n' });
+    } finally {
+      other.cleanup();
+    }
+  });
+});
+
 describe('a destination that is a device, FIFO or socket', () => {
   // `--to /dev/null --overwrite` (a trial run, as root) renamed the archive over /dev/null: a
   // regular file of mode 0600 from then on, which every other user's programs failed to write.
@@ -959,13 +1014,101 @@ describe('a destination that is a device, FIFO or socket', () => {
     expect(readlinkSync(link)).toBe('/dev/null');
     rmSync(link);
   });
+
+  // `--to LINK --overwrite`, LINK a symlink to the backup directory: the archive was renamed over
+  // the link (exit 0, a file where the link was); without --overwrite the refusal said to pass it.
+  it('a symlink to a directory is refused as the directory itself is, with --overwrite too, the link and the directory left as they were', () => {
+    const into = path.join(dir.path, 'into');
+    mkdirSync(into);
+    const link = path.join(dir.path, 'backups-link');
+    symlinkSync(into, link);
+    for (const flags of [[], ['--overwrite']]) {
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', link, ...flags]);
+      expect(run, flags.join(' ')).toMatchObject({
+        status: 1,
+        stdout: '',
+        stderr: `openclaw: ${link} is a symlink to a directory, not an archive file, and is never replaced (not with --overwrite either): name the archive in it, e.g. ${path.join(link, 'NAME.tar.zst')}\n`,
+      });
+    }
+    const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', link, '--overwrite', '--dry-run']);
+    expect(dry.status).toBe(3);
+    expect(dry.stdout).toContain(`the backup would be REFUSED: ${link} is a symlink to a directory`);
+    expect(readlinkSync(link)).toBe(into);
+    expect(readdirSync(into)).toEqual([]);
+    expect(readdirSync(dir.path).filter((name) => name.endsWith('.partial'))).toEqual([]);
+  });
 });
 
 describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {
   // It said "a parent directory vanished" of /proc, which is there.
+  // A restore that creates the base dir said "unexpected error: ENOENT: no such file or directory, mkdir \"/proc/tenants\"".
+  it('a restore whose base dir would be made there says so in its own words', () => {
+    expect(runCli(['--tenants-dir', '/proc/openclaw-tenants', 'tenants', 'restore', '--from', archive])).toMatchObject({
+      status: 1,
+      stdout: '',
+      stderr: 'openclaw: cannot create the tenant base dir /proc/openclaw-tenants: /proc takes no new directories (no such file or directory): give a base dir on a disk\n',
+    });
+  });
+
   it('says the directory takes none, not that it vanished', () => {
     const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '/proc/acme.tar.zst']);
-    expect(run).toMatchObject({ status: 1, stdout: '', stderr: 'openclaw: cannot write /proc/acme.tar.zst: /proc takes no new files (no such file or directory): give a path on a disk\n' });
+    expect(run).toMatchObject({ status: 1, stdout: '', stderr: 'openclaw: cannot write /proc/acme.tar.zst: /proc takes no new files (a proc file system): give a path on a disk\n' });
+  });
+
+  // access(W_OK) answers root yes there: the dry run said "nothing was read or written" and exit 0
+  // where the backup fails (/proc/x: ENOENT at its mkdir; /sys: EACCES).
+  it.each([
+    ['/proc/x/acme.tar.zst', '/proc', 'proc'],
+    ['/sys/acme.tar.zst', '/sys', 'sysfs'],
+  ])('a dry run to %s says the backup would be refused, as the backup is', (to, directory, kind) => {
+    const line = `cannot write ${to}: ${directory} takes no new files (a ${kind} file system): give a path on a disk`;
+    const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
+    expect(dry.status, dry.stdout).toBe(3);
+    expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
+  });
+});
+
+describe('a destination on a full file system', () => {
+  // The dry run said "nothing was read or written" (exit 0), where the backup read the whole
+  // tenant and then failed its first write (ENOSPC, exit 1).
+  it('a dry run says the backup would be refused, and the backup fails before it reads: no inode left, then no block', (context) => {
+    const disk = path.join(dir.path, 'full-disk');
+    mkdirSync(disk);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,nr_inodes=8', 'tmpfs', disk], { stdio: 'ignore' });
+    } catch {
+      rmSync(disk, { recursive: true });
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const to = path.join(disk, 'backups', 'acme.tar.zst');
+      const fill = (make: (at: number) => void) => {
+        for (let at = 0; ; at++) {
+          try {
+            make(at);
+          } catch {
+            return;
+          }
+        }
+      };
+      fill((at) => writeFileSync(path.join(disk, `f${at}`), ''));
+      for (const why of ['no inode left on the device (there may be space left: see df -i)', 'no space left on the device']) {
+        const line = `cannot write ${to}: ${why}`;
+        const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
+        expect(dry.status, dry.stdout).toBe(3);
+        expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
+        expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
+        // Then inodes free, and every block taken.
+        for (const name of readdirSync(disk)) rmSync(path.join(disk, name));
+        writeFileSync(path.join(disk, 'block-filler'), '');
+        fill(() => appendFileSync(path.join(disk, 'block-filler'), Buffer.alloc(4096)));
+      }
+      expect(readdirSync(disk)).toEqual(['block-filler']);
+    } finally {
+      execFileSync('umount', [disk]);
+      rmSync(disk, { recursive: true });
+    }
   });
 });
 

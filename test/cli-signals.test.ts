@@ -8,7 +8,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -274,6 +274,35 @@ esac
     expect(await running.exited).toBe(code);
     expect(running.stderr()).toBe(`openclaw: interrupted by ${signal}, after the command had completed\n`);
     expect(readFileSync(file, 'utf8')).toMatch(/# openclaw:acme:nightly\n$/);
+  });
+});
+
+describe.runIf(existsSync('/usr/bin/strace'))('a signal while the CLI starts (the bundle loading, before main has its handlers)', () => {
+  it.each([
+    ['SIGINT', 130, []],
+    ['SIGTERM', 143, []],
+    ['SIGINT', 130, ['--json']],
+  ] as const)('%s says it interrupted the start and that nothing was done, exit %i %j (before: exit by the signal, not a word)', async (signal, code, flags) => {
+    // strace holds the open of the bundle 2 s: the signal lands while it loads, as a Ctrl-C in a backup's first ~0.3 s did.
+    const bundle = realpathSync(path.join(path.dirname(cliPath), '..', 'dist', 'bundle', 'main.js'));
+    const log = path.join(dir.path, 'strace.log');
+    const child = spawn('strace', ['-f', '-qq', '-o', log, '-P', bundle, '-e', 'trace=openat', '-e', 'inject=openat:delay_enter=2000000', process.execPath, cliPath, ...flags, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst')], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    groups.push(child.pid!);
+    let stderr = '';
+    let stdout = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (status) => resolve(status)));
+    const opening = () => (existsSync(log) ? /^(\d+)\s+openat\(/m.exec(readFileSync(log, 'utf8')) : null);
+    await until(() => opening() !== null, 'the CLI to open its bundle');
+    // The thread that opens it is one of the CLI's: the signal goes to its process.
+    const thread = opening()![1]!;
+    const pid = Number(/^Tgid:\s+(\d+)$/m.exec(readFileSync(`/proc/${thread}/status`, 'utf8'))![1]);
+    process.kill(pid, signal);
+    expect(await exited).toBe(code);
+    expect(stderr).toBe(`openclaw: interrupted by ${signal} while starting: nothing was done\n`);
+    expect(stdout).toBe(flags.length === 0 ? '' : `${JSON.stringify({ error: { code: 'ABORTED', message: `interrupted by ${signal} while starting: nothing was done` } })}\n`);
+    expect(existsSync(path.join(backups, 'acme.tar.zst'))).toBe(false);
   });
 });
 

@@ -707,6 +707,29 @@ describe('a restore in pieces', () => {
     }
   });
 
+  it('a damaged checkpoint whose only fault beside that is its owner is ended with whom to give the base dir to (a typed ownedBy, not the reason\'s wording); one others may write gets no such hint', async () => {
+    const env = { OPENCLAW_TENANTS_DIR: base };
+    await piece({ as: 'copy' }, { chain: newChainId(), suspend: () => true });
+    const checkpointFile = restoreCheckpointPathFor(base, 'copy');
+    writeFileSync(checkpointFile, 'not a checkpoint');
+    chownSync(checkpointFile, 4242, 4242);
+    const owned = runCli(['--json', 'tenants', 'recover', 'copy'], { env });
+    expect(owned.status, owned.stderr).toBe(0);
+    expect(JSON.parse(owned.stdout)).toMatchObject({ restoreChain: { outcome: 'ended', why: 'not-ours', ownedBy: 4242 } });
+    expect(hiddenNames()).toEqual([]);
+    await piece({ as: 'copy' }, { chain: newChainId(), suspend: () => true });
+    writeFileSync(checkpointFile, 'not a checkpoint');
+    chownSync(checkpointFile, 4242, 4242);
+    const shown = runCli(['tenants', 'recover', 'copy'], { env });
+    expect(shown.stdout, shown.stdout).toMatch(/whose checkpoint is not one this tool saved \(owned by uid 4242, .*\)\); if that user is the restore function's \(the EFS access point's\), the chain was live: give the base dir to that user \(chown\)/);
+    await piece({ as: 'copy' }, { chain: newChainId(), suspend: () => true });
+    chownSync(checkpointFile, 4242, 4242);
+    chmodSync(checkpointFile, 0o602);
+    const writable = runCli(['--json', 'tenants', 'recover', 'copy'], { env });
+    expect(JSON.parse(writable.stdout).restoreChain).toMatchObject({ outcome: 'ended', why: 'not-ours' });
+    expect(JSON.parse(writable.stdout).restoreChain.ownedBy).toBeUndefined();
+  });
+
   it('a later piece stopped by its deadline while it replays says so and what to do: one line, the chain ended, the old tenant whole', async () => {
     const chain = newChainId();
     await piece({ force: true }, { chain, suspend: () => true });

@@ -133,6 +133,8 @@ export class ForeignRestoreCheckpointError extends UnreadableRestoreCheckpointEr
     readonly reason: string,
     /** The checkpoint, when it is only another user's (mode 0600) and well-formed. */
     readonly checkpoint?: RestoreCheckpoint,
+    /** The uid that owns it, when that is its only fault (not writable by group or others): whom to give the base dir to, if that user's chain is live. */
+    readonly ownedBy?: number,
   ) {
     super(message, false);
   }
@@ -155,8 +157,9 @@ export async function loadRestoreCheckpoint(tenantsDir: string, tenant: string):
   if (read === undefined) return undefined;
   const foreign = await notSavedByThisTool(tenantsDir, read);
   if (foreign !== undefined) {
-    const wellFormed = writableByOthers(read) === undefined ? parseRestoreCheckpoint(read.bytes, tenant, file, () => undefined) : undefined;
-    throw new ForeignRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, foreign, wellFormed);
+    const onlyOwner = writableByOthers(read) === undefined;
+    const wellFormed = onlyOwner ? parseRestoreCheckpoint(read.bytes, tenant, file, () => undefined) : undefined;
+    throw new ForeignRestoreCheckpointError(`the checkpoint of the continuing restore of "${tenant}" (${file}) is ${foreign}: not one this tool saved, so no piece goes on from it`, foreign, wellFormed, onlyOwner ? read.uid : undefined);
   }
   return parseRestoreCheckpoint(read.bytes, tenant, file, (error) => {
     throw error;
@@ -250,6 +253,8 @@ export interface EndedRestoreChain {
   readonly why: 'stale' | 'handing-over' | 'damaged' | 'not-ours' | 'committed';
   /** `not-ours`: what is wrong with it (ForeignRestoreCheckpointError.reason). */
   readonly reason?: string;
+  /** `not-ours`, when its only fault is its owner (ForeignRestoreCheckpointError.ownedBy): that uid. */
+  readonly ownedBy?: number;
   /** `committed`: what it restored. */
   readonly committed?: CommittingRestore;
   readonly chain?: string;
@@ -291,7 +296,9 @@ export async function restoreChainState(
   } catch (error) {
     if (!(error instanceof UnreadableRestoreCheckpointError)) throw error;
     if (!(error instanceof ForeignRestoreCheckpointError)) return error.laterFormat ? { state: 'live' } : { state: 'abandoned', ended: { tenant, why: 'damaged', savedAt: stat.mtime.toISOString() } };
-    if (error.checkpoint === undefined || endForeign) return { state: 'abandoned', ended: { tenant, why: 'not-ours', reason: error.reason, savedAt: stat.mtime.toISOString() } };
+    if (error.checkpoint === undefined || endForeign) {
+      return { state: 'abandoned', ended: { tenant, why: 'not-ours', reason: error.reason, ...(error.ownedBy !== undefined && { ownedBy: error.ownedBy }), savedAt: stat.mtime.toISOString() } };
+    }
     checkpoint = error.checkpoint;
     foreign = error.reason;
   }

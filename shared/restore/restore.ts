@@ -280,8 +280,12 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   let createdDirectories: readonly string[] = [];
   /** A restore onto a new gateway may create its base dir; a refused one removes it again. */
   async function makeBaseDir(): Promise<void> {
-    const created = await createDirectories(tenantsDir, 0o750).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'EEXIST' || error.code === 'ENOTDIR' ? tenantsDirNotFound(tenantsDir, 'ENOTDIR') : error;
+    const created = await createDirectories(tenantsDir, 0o750).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EEXIST' || error.code === 'ENOTDIR') throw tenantsDirNotFound(tenantsDir, 'ENOTDIR');
+      // `--tenants-dir /proc/tenants` said "unexpected error: ENOENT: no such file or directory, mkdir …".
+      const parentThere = error.code === 'ENOENT' && (await fs.stat(path.dirname(tenantsDir)).catch(() => undefined))?.isDirectory() === true;
+      const why = errnoMessage(error) ?? (parentThere ? `${path.dirname(tenantsDir)} takes no new directories (no such file or directory): give a base dir on a disk` : undefined);
+      throw why === undefined ? error : new FileSystemError(`cannot create the tenant base dir ${tenantsDir}: ${why}`, { cause: error });
     });
     createdDirectories = [...createdDirectories, ...created];
     if (created.length > 0 && request.owner !== undefined) await giveCreatedBaseDir(tenantsDir, request.owner);

@@ -30,7 +30,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync } from 'node:fs';
-import { link, lstat, open, readdir, rename, stat, unlink, access, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, stat, statfs, unlink, access, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -160,9 +160,19 @@ export class LocalFileLocation implements ArchiveLocation {
       if (parent === directory) break;
       directory = parent;
     }
+    // access() answers root yes on /proc and /sys, whose directories then refuse the backup's
+    // mkdir or file (ENOENT, EACCES): the dry run said it would write there. Asked first, so
+    // that any user is told the same.
+    const pseudo = await pseudoFileSystemOf(directory);
+    if (pseudo !== undefined) {
+      throw new StorageError(`cannot write ${this.display}: ${directory} takes no new files (a ${pseudo} file system): give a path on a disk`, 'NOT_FOUND');
+    }
     await access(directory, fsConstants.W_OK | fsConstants.X_OK).catch((error: unknown) => {
       throw this.fsError(error, 'check');
     });
+    // A file system with no block or no inode left fails the backup's first write (ENOSPC)
+    // after it has read the tenant, and its dry run said yes: asked here, it fails both alike.
+    if (await isFull(directory)) throw this.fsError(Object.assign(new Error('no space left'), { code: 'ENOSPC', path: directory }), 'write');
   }
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
@@ -429,10 +439,20 @@ export class LocalFileLocation implements ArchiveLocation {
    * --overwrite` (a trial run) renamed the archive over root's /dev/null, a regular file of
    * mode 0600 from then on, which every other user's programs failed to write. Nor is a
    * symlink to one (`existing` is the lstat of the path), which the rename replaces as well:
-   * `--to /dev/stdout --overwrite` made root's /dev/stdout a regular file.
+   * `--to /dev/stdout --overwrite` made root's /dev/stdout a regular file. Nor is a symlink to
+   * a directory, refused as the directory itself is (`--to DIR`, `--to DIR/`): with
+   * `--overwrite` the archive was renamed over the link (`--to ~/backups-link --overwrite`
+   * left a file where the link to the backup directory was), and without it the refusal
+   * pointed at `--overwrite`.
    */
   private async assertReplaceable(existing: Stats): Promise<void> {
     const target = existing.isSymbolicLink() ? await stat(this.path).catch(() => undefined) : existing;
+    if (existing.isSymbolicLink() && target?.isDirectory() === true) {
+      throw new StorageError(
+        `${this.display} is a symlink to a directory, not an archive file, and is never replaced (not with --overwrite either): name the archive in it, e.g. ${join(this.display, 'NAME.tar.zst')}`,
+        'NOT_A_FILE',
+      );
+    }
     if (target === undefined || target.isFile() || target.isSymbolicLink() || target.isDirectory()) return;
     const what = existing.isSymbolicLink() ? `a symlink to ${nonFileKind(target)}` : nonFileKind(target);
     throw new StorageError(`${this.display} is ${what}, not an archive file, and is never replaced (not with --overwrite either): give the path of a file to write`, 'NOT_A_FILE');
@@ -461,6 +481,53 @@ export class LocalFileLocation implements ArchiveLocation {
     }
     return fail(`cannot ${verb} ${path}: ${errnoMessage(error) ?? code}`, STORAGE_CODES[code] ?? 'IO');
   }
+}
+
+/**
+ * statfs(2) f_type of the kernel's own file systems (linux/magic.h), where no archive can be
+ * made: their directories refuse new files, or make what they create into kernel objects
+ * (a cgroup, a configfs item, an EFI variable, a message queue), or take no write(2)
+ * (hugetlbfs).
+ */
+const PSEUDO_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x1cd1, 'devpts'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0xcafe4a11, 'bpf'],
+  [0x6165676c, 'pstore'],
+  [0xde5e81e4, 'efivarfs'],
+  [0x62656570, 'configfs'],
+  [0x65735543, 'fusectl'],
+  [0x42494e4d, 'binfmt_misc'],
+  [0x19800202, 'mqueue'],
+  [0xf97cff8c, 'selinuxfs'],
+  [0x6e736673, 'nsfs'],
+  [0x958458f6, 'hugetlbfs'],
+]);
+
+/** The name of the kernel file system `directory` is on, if it is one (PSEUDO_FILE_SYSTEMS); undefined elsewhere, or where statfs fails. */
+async function pseudoFileSystemOf(directory: string): Promise<string | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const info = await statfs(directory).catch(() => undefined);
+  return info === undefined ? undefined : PSEUDO_FILE_SYSTEMS.get(Number(info.type));
+}
+
+/**
+ * Whether the file system of `directory` has no inode or no block this process may use left
+ * (root may use the blocks reserved for it). One that counts none (btrfs's inodes, some FUSE
+ * file systems' blocks: zero totals) is never called full; nor one statfs fails on.
+ */
+async function isFull(directory: string): Promise<boolean> {
+  const info = await statfs(directory).catch(() => undefined);
+  if (info === undefined) return false;
+  const [files, ffree, blocks, bfree, bavail] = [info.files, info.ffree, info.blocks, info.bfree, info.bavail].map(Number);
+  const usable = process.geteuid?.() === 0 ? bfree : bavail;
+  return (files! > 0 && ffree === 0) || (blocks! > 0 && usable === 0);
 }
 
 /**

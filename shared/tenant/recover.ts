@@ -47,6 +47,8 @@ export interface RecoverResult {
     /** `ended`: why (EndedRestoreChain's `why`, and a `not-ours` checkpoint's `reason`), when it was found so before recovery. */
     readonly why?: EndedRestoreChain['why'];
     readonly reason?: string;
+    /** `ended`, `not-ours`: the uid that owns the checkpoint, when that was its only fault (EndedRestoreChain's `ownedBy`). */
+    readonly ownedBy?: number;
     /** `continuing`: whose its checkpoint is when only another user saved it (restoreChainState's `foreign`): live all the same. */
     readonly foreign?: string;
     /**
@@ -107,7 +109,7 @@ async function restoreChainOutcome(
     return {
       outcome: 'ended',
       ...about,
-      ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }) }),
+      ...(ended !== undefined && { why: ended.why, ...(ended.savedAt !== undefined && { savedAt: ended.savedAt }), ...(ended.reason !== undefined && { reason: ended.reason }), ...(ended.ownedBy !== undefined && { ownedBy: ended.ownedBy }) }),
       ...(setAside && { stagingSetAside: aside }),
     };
   }

@@ -9,7 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sweepBaseDir } from './base-dir-sweep.js';
 import { errnoMessage, FileSystemError, InvalidNameError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX, parseHiddenName } from './hidden-names.js';
-import { assertTenantName, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
+import { assertTenantName, EPHEMERAL_DIR, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { assertLocalPath } from '../local-path.js';
 import { isMidCommit } from './slot.js';
@@ -63,6 +63,50 @@ export async function assertTenantNameIn(tenantsDir: string, tenant: string): Pr
 
 function notATenantName(tenantsDir: string, name: string): string {
   return `${quotedPath(name)} in ${tenantsDir} is not a valid tenant name (${TENANT_NAME_PATTERN.source}): no command backs it up; rename it to a tenant name or move it out of the base dir`;
+}
+
+/**
+ * Refuses a base dir that is plainly something else, in one line naming what to give:
+ * `--tenants-dir base/acme` (a tenant's own directory) listed `sessions`, `memory`,
+ * `workspace`… as tenants, backed them up as such, and a restore made a tenant inside the
+ * tenant; `--tenants-dir ~/.openclaw` (the base dir's parent) listed one tenant, `tenants`.
+ * What marks them: a tenant's top holds its files (config, token hash) beside the ephemeral
+ * `pty/` the tool knows every tenant may have (EPHEMERAL_DIR), where a base dir holds tenants,
+ * which are directories, and the tool's hidden names; the parent of the default base dir holds
+ * `tenants/`, which is not itself shaped as a tenant and holds one that is. A stray file, or
+ * a tenant named `pty` or `tenants`, alone is no sign. Missing or unreadable: not judged here
+ * (the command says so itself, or creates it). Only the base dir and, for the parent, a few
+ * of `tenants/`'s directories are read.
+ */
+export async function assertTenantsDirShape(tenantsDir: string): Promise<void> {
+  const entries = await fs.readdir(tenantsDir, { withFileTypes: true }).catch(() => undefined);
+  if (entries === undefined) return;
+  if (shapedAsTenant(entries)) {
+    throw new UsageError(
+      `${tenantsDir} looks like a tenant's own directory (files and ${EPHEMERAL_DIR}/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${path.dirname(tenantsDir)})`,
+    );
+  }
+  if (!entries.some((entry) => entry.name === DEFAULT_BASE_DIR_NAME && entry.isDirectory())) return;
+  const inner = path.join(tenantsDir, DEFAULT_BASE_DIR_NAME);
+  const innerEntries = await fs.readdir(inner, { withFileTypes: true }).catch(() => undefined);
+  if (innerEntries === undefined || shapedAsTenant(innerEntries)) return;
+  const candidates = innerEntries.filter((entry) => entry.isDirectory() && isValidTenantName(entry.name)).slice(0, TENANTS_LOOKED_AT);
+  for (const candidate of candidates) {
+    const held = await fs.readdir(path.join(inner, candidate.name), { withFileTypes: true }).catch(() => undefined);
+    if (held !== undefined && shapedAsTenant(held)) {
+      throw new UsageError(`${tenantsDir} holds the tenant base dir ${inner} (with tenant "${candidate.name}" in it), not the tenants themselves: give --tenants-dir ${inner}`);
+    }
+  }
+}
+
+/** The base dir's default name (`~/.openclaw/tenants`). */
+const DEFAULT_BASE_DIR_NAME = 'tenants';
+/** How many of a `tenants/` directory's directories are looked into for one shaped as a tenant. */
+const TENANTS_LOOKED_AT = 8;
+
+/** A directory whose top holds a regular file (not hidden) beside the ephemeral `pty/` directory: a tenant's, not a base dir. */
+function shapedAsTenant(entries: readonly Dirent[]): boolean {
+  return entries.some((entry) => entry.name === EPHEMERAL_DIR && entry.isDirectory()) && entries.some((entry) => entry.isFile() && !entry.name.startsWith('.'));
 }
 
 /** The tenant's directory, refused unless it is a real directory (a symlinked tenant could point anywhere). */

@@ -689,7 +689,8 @@ describe.skipIf(!mountable)("the backup's destination runs out of space", () => 
     const disk = path.join(w.out, 'disk');
     mountTmpfs(disk, 'size=4m');
     mkdirSync(path.join(disk, 'empty'));
-    fill(disk, 0);
+    // Room for the directories, not the archive: a disk with none left is refused before any is made (checkWritable).
+    fill(disk, 64 * 1024);
     const run = w.cli(['tenants', 'backup', 'acme', '--to', path.join(disk, 'empty', 'a', 'b', 'c', 'acme.tar.zst')]);
     cases++;
     expect(run.status, describeRun(run)).toBe(1);
