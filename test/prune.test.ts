@@ -35,7 +35,7 @@ import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { AbortedError, ObjectLockedError, PruneStoppedError, StorageError } from '../shared/errors.js';
-import { GONE_REASON, lookWindow, namesNoOne, pruneBackups, UNCONFIRMED_REASON, windowOf, type PruneResult } from '../shared/catalog/prune.js';
+import { CHANGED_REASON, GONE_REASON, lookWindow, namesNoOne, pruneBackups, UNCONFIRMED_REASON, windowOf, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -1474,6 +1474,35 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     s3.on(ListObjectVersionsCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }));
     const denied = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
     expect([denied.removed, denied.skipped]).toEqual([2, []]);
+  });
+
+  it('in a versioned bucket of a store not trusted with If-Match, a backup written again between the HEAD and the DELETE is not hidden: the version below the marker is not the one listed, so the marker is removed again and the backup skipped as changed', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    storeOf(objects);
+    const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix: '', conditionalWrites: false });
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${input.Key}"`, ContentLength: objects[input.Key]!.length }));
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string; VersionId?: string }) => (input.VersionId === undefined ? { DeleteMarker: true, VersionId: `ours-${input.Key}` } : { DeleteMarker: true, VersionId: input.VersionId }));
+    // acme/2026-06-01 was written again (a backup --overwrite) after the HEAD: below the marker lies that newer version.
+    s3.on(ListObjectVersionsCommand).callsFake((input: { KeyMarker: string }) => ({
+      Versions: [{ Key: input.KeyMarker, VersionId: 'v', ETag: input.KeyMarker === 'acme/2026-06-01.tar.zst' ? '"written-again"' : `"${input.KeyMarker}"`, Size: objects[input.KeyMarker]!.length }],
+    }));
+    const result = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect([result.removed, result.bytesRemoved]).toEqual([1, objects['acme/2026-06-02.tar.zst']!.length]);
+    expect(result.skipped).toEqual([{ location: 's3://bkt/acme/2026-06-01.tar.zst', reason: CHANGED_REASON }]);
+    // Its own marker, and only that, was deleted by version: the newer backup is current again.
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input).filter((input) => input.VersionId !== undefined)).toEqual([
+      { Bucket: 'bkt', Key: 'acme/2026-06-01.tar.zst', VersionId: 'ours-acme/2026-06-01.tar.zst' },
+    ]);
+    // Where the marker cannot be removed (no s3:DeleteObjectVersion), the prune fails naming the marker to remove.
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string; VersionId?: string }) => {
+      if (input.VersionId !== undefined) throw new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' });
+      return { DeleteMarker: true, VersionId: `ours-${input.Key}` };
+    });
+    await expect(pruneBackups({ store, tenant: 'acme', policy: { last: 1 } })).rejects.toThrow(
+      /acme\/2026-06-01\.tar\.zst was written again .* delete marker ours-acme\/2026-06-01\.tar\.zst; removing the marker failed .*aws s3api delete-object --bucket bkt --key "acme\/2026-06-01\.tar\.zst" --version-id ours-acme\/2026-06-01\.tar\.zst/,
+    );
   });
 
   it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), each run looks at one window of the rest, by the day: every window is judged in turn, nothing the whole set keeps is removed, a dry run that day decides as the run', async () => {

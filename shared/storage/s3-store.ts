@@ -487,9 +487,38 @@ export class S3ArchiveStore implements ArchiveStore {
     );
     if (typeof below !== 'object') return 'removed';
     if (below.DeleteMarkers?.some((version) => version.Key === key) === true) return 'gone';
-    if (below.Versions?.some((version) => version.Key === key) === true) return 'removed';
+    const version = below.Versions?.find((listed) => listed.Key === key);
+    // Another version than the one listed was current: written between the HEAD and the DELETE (a `backup --overwrite`,
+    // a retried upload), and the marker hid that newer backup, which no rule judged. The marker goes again, so that it is current.
+    if (version !== undefined && !sameVersionAs(object, version)) await this.unhide(sdk, object, marker, signal);
     // Nothing below the marker of this key (a listing cut short, or a store that ignores the markers): as before.
     return 'removed';
+  }
+
+  /**
+   * Removes this prune's own delete `marker` (DeleteObject of that version alone: the delete marker
+   * is no data), making the version below it current again, and throws CHANGED as a conditional
+   * delete would have; where the store refuses, a failure naming the marker to remove by hand.
+   */
+  private async unhide(sdk: S3Sdk, object: StoredObject, marker: string, signal: AbortSignal | undefined): Promise<never> {
+    const key = this.keyOf(object);
+    try {
+      await this.call(
+        (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: key, VersionId: marker }), { abortSignal }),
+        signal,
+        object.location,
+      );
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      const why = error instanceof Error ? error.message : String(error);
+      throw new StorageError(
+        `${object.location} was written again between the check before its delete and the delete, which hid that newer version behind delete marker ${marker}; ` +
+          `removing the marker failed (${why}): make the newer version current again with: aws s3api delete-object --bucket ${this.options.bucket} --key ${JSON.stringify(key)} --version-id ${marker}`,
+        'S3',
+        { cause: error },
+      );
+    }
+    throw new StorageError(`${object.location} changed since it was listed (written again right before its delete; the delete marker was removed, the newer version is current): not removed`, 'CHANGED');
   }
 
   async unfinishedUploads(options: UploadsOptions = {}): Promise<UnfinishedUpload[] | undefined> {
@@ -779,6 +808,12 @@ function decodeListedKey(key: string, display: string): string {
   } catch {
     throw new StorageError(`${display}: the store listed a URL-encoded key that does not decode: ${JSON.stringify(key.slice(0, 100))}`, 'S3');
   }
+}
+
+/** Whether a version ListObjectVersions names is the object as listed: its ETag, or its time where either lacks one; and its size. */
+function sameVersionAs(object: StoredObject, version: { readonly ETag?: string; readonly LastModified?: Date; readonly Size?: number }): boolean {
+  const same = object.etag !== undefined && version.ETag !== undefined ? quotedEtag(version.ETag) === quotedEtag(object.etag) : version.LastModified === undefined || version.LastModified.getTime() === object.modifiedAt.getTime();
+  return same && (version.Size === undefined || version.Size === object.bytes);
 }
 
 function changedSinceListed(object: StoredObject, cause?: unknown): StorageError {
