@@ -1470,6 +1470,10 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(s3.commandCalls(ListObjectVersionsCommand).map((call) => call.args[0].input)).toEqual(
       ['acme/2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst'].map((key) => ({ Bucket: 'bkt', Prefix: key, KeyMarker: key, VersionIdMarker: `ours-${key}`, MaxKeys: 1 })),
     );
+    // A store that ignores VersionIdMarker lists the key from its newest version, this prune's own marker: it cannot tell, counted as before.
+    s3.on(ListObjectVersionsCommand).callsFake((input: { KeyMarker: string; VersionIdMarker: string }) => ({ DeleteMarkers: [{ Key: input.KeyMarker, VersionId: input.VersionIdMarker }] }));
+    const ignored = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect([ignored.removed, ignored.skipped]).toEqual([2, []]);
     // Credentials that may not list versions (s3:ListBucketVersions): counted as before.
     s3.on(ListObjectVersionsCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }));
     const denied = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });

@@ -451,7 +451,8 @@ export class S3ArchiveStore implements ArchiveStore {
    * An unconditional DeleteObject answers 204 either way: in a versioned bucket its answer names
    * the delete marker it added, and the version right below that marker says whether an object
    * or another's delete marker was current (removedUnderMarker); in a bucket never versioned
-   * nothing tells, so one removed by another between the HEAD and the DELETE is taken for 'removed'.
+   * nothing tells (nor in a suspended one: its "null" marker replaces the one before), so one removed
+   * by another between the HEAD and the DELETE is taken for 'removed'.
    */
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<'removed' | 'gone'> {
     const sdk = await loadS3Sdk();
@@ -486,8 +487,10 @@ export class S3ArchiveStore implements ArchiveStore {
       signal,
     );
     if (typeof below !== 'object') return 'removed';
-    if (below.DeleteMarkers?.some((version) => version.Key === key) === true) return 'gone';
-    const version = below.Versions?.find((listed) => listed.Key === key);
+    // Its own marker listed again is a store that ignored VersionIdMarker (listing the key from its newest): it cannot tell.
+    const belowIt = (listed: { readonly Key?: string; readonly VersionId?: string }) => listed.Key === key && listed.VersionId !== marker;
+    if (below.DeleteMarkers?.some(belowIt) === true) return 'gone';
+    const version = below.Versions?.find(belowIt);
     // Another version than the one listed was current: written between the HEAD and the DELETE (a `backup --overwrite`,
     // a retried upload), and the marker hid that newer backup, which no rule judged. The marker goes again, so that it is current.
     if (version !== undefined && !sameVersionAs(object, version)) await this.unhide(sdk, object, marker, signal);
