@@ -1567,6 +1567,23 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(result.notes[0]).toContain('window 1 of 3 (by a hash of each directory; the window changes with the day, UTC; 40 more of it are beyond the limit, left for its next day)');
   });
 
+  it('above the limit, names a store may take for one (Daily/… and daily/…) fall in one window: the one the whole set keeps as the alias of a kept backup is not removed in a window without the other', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (let other = 0; other < 400; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
+    // Daily/2026-06-01 (acme's newest) and daily/2026-06-01 (an older one): a store folding case removes both at once.
+    objects['Daily/2026-06-01.tar.zst'] = archive('acme', 5);
+    objects['daily/2026-06-01.tar.zst'] = archive('acme', 1);
+    objects['daily/2026-06-02.tar.zst'] = archive('acme', 2);
+    const store = storeOf(objects);
+    const whole = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 1000, dryRun: true });
+    expect(whole.remove.map((decision) => decision.location)).toEqual(['s3://bkt/daily/2026-06-02.tar.zst']);
+    // Every day's window: whichever holds daily/2026-06-01 holds Daily/2026-06-01 too, so it stays.
+    for (let day = 0; day < 40; day++) {
+      const run = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 80, dryRun: true, now: () => new Date(Date.UTC(2026, 5, 10 + day, 4)) });
+      expect(run.remove.map((decision) => decision.location)).not.toContain('s3://bkt/daily/2026-06-01.tar.zst');
+    }
+  });
+
   it('looks at every object where no backup of the tenant is under a name holding its own (backups named by date alone), or the location holds it', async () => {
     const byDate: Record<string, Buffer> = {};
     for (const day of [1, 2, 3]) byDate[`2026-06-0${day}.tar.zst`] = archive('acme', day);
