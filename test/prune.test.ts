@@ -1499,6 +1499,26 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input).filter((input) => input.VersionId !== undefined)).toEqual([
       { Bucket: 'bkt', Key: 'acme/2026-06-01.tar.zst', VersionId: 'ours-acme/2026-06-01.tar.zst' },
     ]);
+    // Stopped (Ctrl-C, the Lambda deadline) right as the look below the marker answers: the marker goes all the same.
+    const controller = new AbortController();
+    s3.on(ListObjectVersionsCommand).callsFake((input: { KeyMarker: string }) => {
+      controller.abort();
+      return { Versions: [{ Key: input.KeyMarker, VersionId: 'v', ETag: '"written-again"', Size: objects[input.KeyMarker]!.length }] };
+    });
+    s3.resetHistory();
+    // As the SDK does (its middleware runs first), a request whose signal is aborted by then is not sent.
+    const client = new S3Client({ region: 'us-east-1' });
+    const send = client.send.bind(client) as (command: unknown, options?: { abortSignal?: AbortSignal }) => Promise<unknown>;
+    Object.assign(client, {
+      send: async (command: unknown, options?: { abortSignal?: AbortSignal }) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (options?.abortSignal?.aborted === true) throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+        return send(command, options);
+      },
+    });
+    const stoppable = new S3ArchiveStore({ client, bucket: 'bkt', prefix: '', conditionalWrites: false });
+    await expect(pruneBackups({ store: stoppable, tenant: 'acme', policy: { last: 1 }, signal: controller.signal })).rejects.toThrow();
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.VersionId)).toEqual([undefined, 'ours-acme/2026-06-01.tar.zst']);
     // Where the marker cannot be removed (no s3:DeleteObjectVersion), the prune fails naming the marker to remove.
     s3.on(DeleteObjectCommand).callsFake((input: { Key: string; VersionId?: string }) => {
       if (input.VersionId !== undefined) throw new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' });

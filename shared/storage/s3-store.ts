@@ -493,7 +493,7 @@ export class S3ArchiveStore implements ArchiveStore {
     const version = below.Versions?.find(belowIt);
     // Another version than the one listed was current: written between the HEAD and the DELETE (a `backup --overwrite`,
     // a retried upload), and the marker hid that newer backup, which no rule judged. The marker goes again, so that it is current.
-    if (version !== undefined && !sameVersionAs(object, version)) await this.unhide(sdk, object, marker, signal);
+    if (version !== undefined && !sameVersionAs(object, version)) await this.unhide(sdk, object, marker);
     // Nothing below the marker of this key (a listing cut short, or a store that ignores the markers): as before.
     return 'removed';
   }
@@ -502,17 +502,18 @@ export class S3ArchiveStore implements ArchiveStore {
    * Removes this prune's own delete `marker` (DeleteObject of that version alone: the delete marker
    * is no data), making the version below it current again, and throws CHANGED as a conditional
    * delete would have; where the store refuses, a failure naming the marker to remove by hand.
+   * Not cut short by the prune's signal (Ctrl-C, the Lambda deadline): one request within its
+   * own timeout, and stopped there the newer backup would stay hidden, unsaid.
    */
-  private async unhide(sdk: S3Sdk, object: StoredObject, marker: string, signal: AbortSignal | undefined): Promise<never> {
+  private async unhide(sdk: S3Sdk, object: StoredObject, marker: string): Promise<never> {
     const key = this.keyOf(object);
     try {
       await this.call(
         (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: key, VersionId: marker }), { abortSignal }),
-        signal,
+        undefined,
         object.location,
       );
     } catch (error) {
-      if (signal?.aborted) throw abortedError(signal);
       const why = error instanceof Error ? error.message : String(error);
       throw new StorageError(
         `${object.location} was written again between the check before its delete and the delete, which hid that newer version behind delete marker ${marker}; ` +
