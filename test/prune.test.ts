@@ -36,7 +36,7 @@ import { parseRecipient } from '../shared/age/keys.js';
 import { backupTenant } from '../shared/backup/backup.js';
 import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { AbortedError, ObjectLockedError, PruneStoppedError, StorageError } from '../shared/errors.js';
-import { GONE_REASON, lookWindow, namesNoOne, pruneBackups, UNCONFIRMED_REASON, windowOf, type PruneResult } from '../shared/catalog/prune.js';
+import { CHANGED_REASON, GONE_REASON, lookWindow, namesNoOne, pruneBackups, UNCONFIRMED_REASON, windowOf, type PruneResult } from '../shared/catalog/prune.js';
 import type { ArchiveStore } from '../shared/storage/archive-store.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { S3ArchiveStore } from '../shared/storage/s3-store.js';
@@ -1552,10 +1552,63 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     expect(s3.commandCalls(ListObjectVersionsCommand).map((call) => call.args[0].input)).toEqual(
       ['acme/2026-06-01.tar.zst', 'acme/2026-06-02.tar.zst'].map((key) => ({ Bucket: 'bkt', Prefix: key, KeyMarker: key, VersionIdMarker: `ours-${key}`, MaxKeys: 1 })),
     );
+    // A store that ignores VersionIdMarker lists the key from its newest version, this prune's own marker: it cannot tell, counted as before.
+    s3.on(ListObjectVersionsCommand).callsFake((input: { KeyMarker: string; VersionIdMarker: string }) => ({ DeleteMarkers: [{ Key: input.KeyMarker, VersionId: input.VersionIdMarker }] }));
+    const ignored = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect([ignored.removed, ignored.skipped]).toEqual([2, []]);
     // Credentials that may not list versions (s3:ListBucketVersions): counted as before.
     s3.on(ListObjectVersionsCommand).rejects(new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }));
     const denied = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
     expect([denied.removed, denied.skipped]).toEqual([2, []]);
+  });
+
+  it('in a versioned bucket of a store not trusted with If-Match, a backup written again between the HEAD and the DELETE is not hidden: the version below the marker is not the one listed, so the marker is removed again and the backup skipped as changed', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    storeOf(objects);
+    const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix: '', conditionalWrites: false });
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${input.Key}"`, ContentLength: objects[input.Key]!.length }));
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string; VersionId?: string }) => (input.VersionId === undefined ? { DeleteMarker: true, VersionId: `ours-${input.Key}` } : { DeleteMarker: true, VersionId: input.VersionId }));
+    // acme/2026-06-01 was written again (a backup --overwrite) after the HEAD: below the marker lies that newer version.
+    s3.on(ListObjectVersionsCommand).callsFake((input: { KeyMarker: string }) => ({
+      Versions: [{ Key: input.KeyMarker, VersionId: 'v', ETag: input.KeyMarker === 'acme/2026-06-01.tar.zst' ? '"written-again"' : `"${input.KeyMarker}"`, Size: objects[input.KeyMarker]!.length }],
+    }));
+    const result = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 } });
+    expect([result.removed, result.bytesRemoved]).toEqual([1, objects['acme/2026-06-02.tar.zst']!.length]);
+    expect(result.skipped).toEqual([{ location: 's3://bkt/acme/2026-06-01.tar.zst', reason: CHANGED_REASON }]);
+    // Its own marker, and only that, was deleted by version: the newer backup is current again.
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input).filter((input) => input.VersionId !== undefined)).toEqual([
+      { Bucket: 'bkt', Key: 'acme/2026-06-01.tar.zst', VersionId: 'ours-acme/2026-06-01.tar.zst' },
+    ]);
+    // Stopped (Ctrl-C, the Lambda deadline) right as the look below the marker answers: the marker goes all the same.
+    const controller = new AbortController();
+    s3.on(ListObjectVersionsCommand).callsFake((input: { KeyMarker: string }) => {
+      controller.abort();
+      return { Versions: [{ Key: input.KeyMarker, VersionId: 'v', ETag: '"written-again"', Size: objects[input.KeyMarker]!.length }] };
+    });
+    s3.resetHistory();
+    // As the SDK does (its middleware runs first), a request whose signal is aborted by then is not sent.
+    const client = new S3Client({ region: 'us-east-1' });
+    const send = client.send.bind(client) as (command: unknown, options?: { abortSignal?: AbortSignal }) => Promise<unknown>;
+    Object.assign(client, {
+      send: async (command: unknown, options?: { abortSignal?: AbortSignal }) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (options?.abortSignal?.aborted === true) throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+        return send(command, options);
+      },
+    });
+    const stoppable = new S3ArchiveStore({ client, bucket: 'bkt', prefix: '', conditionalWrites: false });
+    await expect(pruneBackups({ store: stoppable, tenant: 'acme', policy: { last: 1 }, signal: controller.signal })).rejects.toThrow();
+    expect(s3.commandCalls(DeleteObjectCommand).map((call) => call.args[0].input.VersionId)).toEqual([undefined, 'ours-acme/2026-06-01.tar.zst']);
+    // Where the marker cannot be removed (no s3:DeleteObjectVersion), the prune fails naming the marker to remove.
+    s3.on(DeleteObjectCommand).callsFake((input: { Key: string; VersionId?: string }) => {
+      if (input.VersionId !== undefined) throw new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' });
+      return { DeleteMarker: true, VersionId: `ours-${input.Key}` };
+    });
+    await expect(pruneBackups({ store, tenant: 'acme', policy: { last: 1 } })).rejects.toThrow(
+      /acme\/2026-06-01\.tar\.zst was written again .* delete marker ours-acme\/2026-06-01\.tar\.zst; removing the marker failed .*aws s3api delete-object --bucket bkt --key "acme\/2026-06-01\.tar\.zst" --version-id ours-acme\/2026-06-01\.tar\.zst/,
+    );
   });
 
   it('where no backup of the tenant is under its name, looks at every object only up to a limit: above it (a tenant not yet backed up below a large shared prefix), each run looks at one window of the rest, by the day: every window is judged in turn, nothing the whole set keeps is removed, a dry run that day decides as the run', async () => {
@@ -1614,6 +1667,23 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     const result = await pruneBackups({ store: storeOf(objects), tenant: 'acme', policy: { last: 2 }, lookAtAllLimit: 80, dryRun: true, now: () => new Date(Date.UTC(2026, 5, 10 + dayIndex, 4)) });
     expect(read()).toHaveLength(80);
     expect(result.notes[0]).toContain('window 1 of 3 (by a hash of each directory; the window changes with the day, UTC; 40 more of it are beyond the limit, left for its next day)');
+  });
+
+  it('above the limit, names a store may take for one (Daily/… and daily/…) fall in one window: the one the whole set keeps as the alias of a kept backup is not removed in a window without the other', async () => {
+    const objects: Record<string, Buffer> = {};
+    for (let other = 0; other < 400; other++) objects[`globex-${other}/2026-06-01.tar.zst`] = archive(`globex-${other}`, 1);
+    // Daily/2026-06-01 (acme's newest) and daily/2026-06-01 (an older one): a store folding case removes both at once.
+    objects['Daily/2026-06-01.tar.zst'] = archive('acme', 5);
+    objects['daily/2026-06-01.tar.zst'] = archive('acme', 1);
+    objects['daily/2026-06-02.tar.zst'] = archive('acme', 2);
+    const store = storeOf(objects);
+    const whole = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 1000, dryRun: true });
+    expect(whole.remove.map((decision) => decision.location)).toEqual(['s3://bkt/daily/2026-06-02.tar.zst']);
+    // Every day's window: whichever holds daily/2026-06-01 holds Daily/2026-06-01 too, so it stays.
+    for (let day = 0; day < 40; day++) {
+      const run = await pruneBackups({ store, tenant: 'acme', policy: { last: 1 }, lookAtAllLimit: 80, dryRun: true, now: () => new Date(Date.UTC(2026, 5, 10 + day, 4)) });
+      expect(run.remove.map((decision) => decision.location)).not.toContain('s3://bkt/daily/2026-06-01.tar.zst');
+    }
   });
 
   it('looks at every object where no backup of the tenant is under a name holding its own (backups named by date alone), or the location holds it', async () => {

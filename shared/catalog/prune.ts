@@ -342,7 +342,7 @@ async function tenantsListing(
   const looksAt = (object: StoredObject) => {
     if (namesTenant(object.location, tenant)) return true;
     if (inWindow === undefined) {
-      const directory = directoryOf(object.name);
+      const directory = fileAliasName(directoryOf(object.name));
       notNamedIn.set(directory, (notNamedIn.get(directory) ?? 0) + 1);
     }
     if (namesNoOne(object.name)) {
@@ -385,7 +385,7 @@ async function tenantsListing(
     const spread = new Set([...notNamedIn].filter(([, count]) => count > lookAtAllLimit / 8).map(([directory]) => directory));
     notNamedIn.clear();
     inWindow = (object) => {
-      const directory = directoryOf(object.name);
+      const directory = fileAliasName(directoryOf(object.name));
       return windowOf(spread.has(directory) ? object.name : directory, window.of) === window.index;
     };
     streamNamed.count = 0;
@@ -439,9 +439,13 @@ export function lookWindow(notNamed: number, limit: number, now: Date): LookWind
   return { index: fnv1a(`day ${Math.floor(now.getTime() / 86_400_000)}`) % of, of };
 }
 
-/** The window (of `of`) a directory or name falls in. */
+/**
+ * The window (of `of`) a directory or name falls in, by its alias name (fileAliasName): names a
+ * store may take for one (`Daily/…` and `daily/…`) fall in one window, so that one of them is
+ * never removed in a window the other, kept, is not in (keepingAliasesOfKept sees both).
+ */
 export function windowOf(name: string, of: number): number {
-  return fnv1a(name) % of;
+  return fnv1a(fileAliasName(name)) % of;
 }
 
 /** The directory of a name below the location (`daily/2026-06-01.tar.zst`: `daily`), or '' at its top. */

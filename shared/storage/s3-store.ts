@@ -453,7 +453,8 @@ export class S3ArchiveStore implements ArchiveStore {
    * An unconditional DeleteObject answers 204 either way: in a versioned bucket its answer names
    * the delete marker it added, and the version right below that marker says whether an object
    * or another's delete marker was current (removedUnderMarker); in a bucket never versioned
-   * nothing tells, so one removed by another between the HEAD and the DELETE is taken for 'removed'.
+   * nothing tells (nor in a suspended one: its "null" marker replaces the one before), so one removed
+   * by another between the HEAD and the DELETE is taken for 'removed'.
    */
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<'removed' | 'gone'> {
     const sdk = await loadS3Sdk();
@@ -488,10 +489,42 @@ export class S3ArchiveStore implements ArchiveStore {
       signal,
     );
     if (typeof below !== 'object') return 'removed';
-    if (below.DeleteMarkers?.some((version) => version.Key === key) === true) return 'gone';
-    if (below.Versions?.some((version) => version.Key === key) === true) return 'removed';
+    // Its own marker listed again is a store that ignored VersionIdMarker (listing the key from its newest): it cannot tell.
+    const belowIt = (listed: { readonly Key?: string; readonly VersionId?: string }) => listed.Key === key && listed.VersionId !== marker;
+    if (below.DeleteMarkers?.some(belowIt) === true) return 'gone';
+    const version = below.Versions?.find(belowIt);
+    // Another version than the one listed was current: written between the HEAD and the DELETE (a `backup --overwrite`,
+    // a retried upload), and the marker hid that newer backup, which no rule judged. The marker goes again, so that it is current.
+    if (version !== undefined && !sameVersionAs(object, version)) await this.unhide(sdk, object, marker);
     // Nothing below the marker of this key (a listing cut short, or a store that ignores the markers): as before.
     return 'removed';
+  }
+
+  /**
+   * Removes this prune's own delete `marker` (DeleteObject of that version alone: the delete marker
+   * is no data), making the version below it current again, and throws CHANGED as a conditional
+   * delete would have; where the store refuses, a failure naming the marker to remove by hand.
+   * Not cut short by the prune's signal (Ctrl-C, the Lambda deadline): one request within its
+   * own timeout, and stopped there the newer backup would stay hidden, unsaid.
+   */
+  private async unhide(sdk: S3Sdk, object: StoredObject, marker: string): Promise<never> {
+    const key = this.keyOf(object);
+    try {
+      await this.call(
+        (abortSignal) => this.client.send(new sdk.DeleteObjectCommand({ Bucket: this.options.bucket, Key: key, VersionId: marker }), { abortSignal }),
+        undefined,
+        object.location,
+      );
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new StorageError(
+        `${object.location} was written again between the check before its delete and the delete, which hid that newer version behind delete marker ${marker}; ` +
+          `removing the marker failed (${why}): make the newer version current again with: aws s3api delete-object --bucket ${this.options.bucket} --key ${JSON.stringify(key)} --version-id ${marker}`,
+        'S3',
+        { cause: error },
+      );
+    }
+    throw new StorageError(`${object.location} changed since it was listed (written again right before its delete; the delete marker was removed, the newer version is current): not removed`, 'CHANGED');
   }
 
   async unfinishedUploads(options: UploadsOptions = {}): Promise<UnfinishedUpload[] | undefined> {
@@ -781,6 +814,12 @@ function decodeListedKey(key: string, display: string): string {
   } catch {
     throw new StorageError(`${display}: the store listed a URL-encoded key that does not decode: ${JSON.stringify(key.slice(0, 100))}`, 'S3');
   }
+}
+
+/** Whether a version ListObjectVersions names is the object as listed: its ETag, or its time where either lacks one; and its size. */
+function sameVersionAs(object: StoredObject, version: { readonly ETag?: string; readonly LastModified?: Date; readonly Size?: number }): boolean {
+  const same = object.etag !== undefined && version.ETag !== undefined ? quotedEtag(version.ETag) === quotedEtag(object.etag) : version.LastModified === undefined || version.LastModified.getTime() === object.modifiedAt.getTime();
+  return same && (version.Size === undefined || version.Size === object.bytes);
 }
 
 function changedSinceListed(object: StoredObject, cause?: unknown): StorageError {
