@@ -118,4 +118,38 @@ describe('handing a moved-aside lock back', () => {
     }
     expect(readdirSync(base).sort()).toEqual(['acme']);
   }, 30_000);
+
+  // The live taker's put-back, finding the name taken, removes its moved lock: between the
+  // hand-back's look and its rename, that holder's lock went. The command stops busy all the
+  // same (that holder may run until its next check); before, "unexpected error: ENOENT" (exit 1).
+  it.skipIf(!hasStrace)('stops busy when the live taker removes the moved lock between the hand-back\'s look and its rename', async () => {
+    const backup = await acquireTenantLock(base, 'acme', 'backup');
+    const taker = spawn('sleep', ['30']);
+    try {
+      const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: taker.pid!, started: processStat(taker.pid!)!.started, hostId: hostId() })}.0123456789ab.broken`);
+      await fs.rename(backup.path, aside);
+      const recover = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2', '-e', 'inject=rename,renameat,renameat2:delay_enter=1500000', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'recover', 'acme'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      recover.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const ended = new Promise<number | null>((resolve) => recover.on('close', resolve));
+      const recoverHolds = () => {
+        try {
+          return JSON.parse(readFileSync(backup.path, 'utf8')).operation === 'recover';
+        } catch {
+          return false;
+        }
+      };
+      while (!recoverHolds()) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 300)); // its rename is held
+      await fs.rm(aside);
+      expect(await ended).toBe(3);
+      expect(stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a backup by pid ${process.pid} on \\S+ holds it since `));
+    } finally {
+      taker.kill();
+      await backup.release();
+    }
+    expect(readdirSync(base)).toEqual(['acme']);
+  }, 30_000);
 });
