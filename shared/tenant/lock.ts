@@ -330,7 +330,11 @@ export async function handBackMovedAsideLock(tenantsDir: string, tenant: string,
   const holder = await lockHolder(lockPath, moved);
   if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs)) return;
   if (lock.path !== lockPath || !(await (stillOurs.get(lock)?.() ?? Promise.resolve(false)))) throw lostLockError(lockPath);
-  await fs.rename(aside, lockPath);
+  await fs.rename(aside, lockPath).catch((error: unknown) => {
+    // Removed meanwhile by its taker, still alive (its put-back found our lock at the name):
+    // that holder has lost its lock, but may still run until its next check.
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  });
   throw busyError(tenant, lockPath, holder, { silentMs: fileSystemNowMs - moved.mtimeMs, staleMs: LOCK_STALE_MS });
 }
 

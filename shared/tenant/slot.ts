@@ -624,9 +624,14 @@ export async function handBackMovedAsideLocks(tenantsDir: string, tenant: string
 }
 
 /**
- * Stops (busy) when a gone taker moved aside the lock of a holder that still runs, handing it
- * the lock's name back (lock.ts handBackMovedAsideLock) over `lock`, the caller's own, only
- * while the name still holds it: else (taken over, or not held here) it stops, lost.
+ * Stops (busy) when a taker moved aside the lock of a holder that still runs, handing it the
+ * lock's name back (lock.ts handBackMovedAsideLock) over `lock`, the caller's own, only while
+ * the name still holds it: else (taken over, or not held here) it stops, lost. Its taker gone
+ * or alive: a live one (a taker without a claim, between its rename and its put-back) puts it
+ * back only into a free name, and this command holds the name. Before, a live taker's moved
+ * lock was left to its put-back, and the command went on beside the holder: `restore --force`
+ * replaced the tenant under a running backup, whose lock the taker then linked back, and that
+ * backup went on to store what it read (its lock's inode and token at the name again).
  */
 async function handBackLiveLocks(tenantsDir: string, leftovers: readonly HiddenName[], lock: TenantLock | undefined): Promise<void> {
   const movedAside = leftovers.filter((hidden) => hidden.kind === 'lock-broken' && hidden.owner !== undefined);
@@ -634,10 +639,14 @@ async function handBackLiveLocks(tenantsDir: string, leftovers: readonly HiddenN
   const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(movedAside[0]!.tenant)));
   for (const hidden of movedAside) {
     const full = path.join(tenantsDir, hidden.name);
-    const stat = await fs.lstat(full).catch(() => undefined);
-    // A live taker's: its own put-back follows.
-    if (stat === undefined || !(await isOwnerGone(hidden.owner!, stat.mtimeMs, STALE_AFTER_MS, clock))) continue;
-    if (lock === undefined) throw new TenantBusyError(`the lock of tenant "${hidden.tenant}" is not held here: ${full}, a live holder's lock moved aside, is not handed back`);
+    if (!(await exists(full))) continue;
+    if (lock === undefined) {
+      // Only a live holder's lock stops a command (handBackMovedAsideLock judges that); without ours to hand back over, it is not handed back.
+      if (await isOwnerGone(hidden.owner!, (await fs.lstat(full).catch(() => undefined))?.mtimeMs ?? 0, STALE_AFTER_MS, clock)) {
+        throw new TenantBusyError(`the lock of tenant "${hidden.tenant}" is not held here: ${full}, a live holder's lock moved aside, is not handed back`);
+      }
+      continue;
+    }
     await handBackMovedAsideLock(tenantsDir, hidden.tenant, full, await clock.now(), lock);
   }
 }
