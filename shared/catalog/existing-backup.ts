@@ -14,6 +14,7 @@ import { dirname, basename } from 'node:path';
 import { DestinationExistsError } from '../errors.js';
 import { quotedPath } from '../format.js';
 import type { ArchiveStore } from '../storage/archive-store.js';
+import { removeDeadPartials } from '../storage/local.js';
 import { openStore, type StoreOptions } from '../storage/open-store.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
 import { wholeBackupOf, type BackupEntry } from './backups.js';
@@ -56,6 +57,10 @@ export function existingBackupFinder(flags: StoreOptions, writes: RunWrites): Ex
     if (unlike !== undefined) {
       throw new DestinationExistsError(`${object.location} already holds a complete backup of tenant ${quotedPath(tenant)}, but ${unlike}: not skipped; pass --overwrite to replace it`);
     }
+    // A run killed after it linked this archive in (before removing its temporary name) left
+    // that name, the archive's second: a backup into this directory would remove it, this run
+    // writes none here, and a later prune of the archive would free nothing while it stays.
+    if (!isS3Url(to)) await removeDeadPartials(dirname(to));
     return entry;
   };
 }

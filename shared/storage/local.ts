@@ -531,10 +531,12 @@ async function isFull(directory: string): Promise<boolean> {
 }
 
 /**
- * Temporary archives in `directory` whose writer is provably gone (best effort: a failure here
- * is not the backup's); a writer on another host by the file system's clock, never this host's.
+ * Removes the temporary archives in `directory` whose writer is provably gone (best effort: a
+ * failure here is not the backup's); a writer on another host by the file system's clock, never
+ * this host's. Also for `backup --all --skip-existing` (catalog/existing-backup.ts), which
+ * writes nothing into a directory whose archive is there already.
  */
-async function removeDeadPartials(directory: string): Promise<void> {
+export async function removeDeadPartials(directory: string): Promise<void> {
   const names = await readdir(directory).catch(() => [] as string[]);
   const clock = new FileSystemClock(() => `${directory}/.openclaw-clock.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`);
   for (const name of names) {
