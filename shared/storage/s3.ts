@@ -583,7 +583,8 @@ export class S3Location implements ArchiveLocation {
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
     const versionId = this.opened.versionId;
     const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
-    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`, `${METADATA_PREFIX}manifest-sha256`]);
+    // The seal too: left, anyone allowed s3:GetObjectTagging and s3:PutObjectTagging read it there and put the size tag back beside it.
+    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`, `${METADATA_PREFIX}manifest-sha256`, `${METADATA_PREFIX}${SEAL_METADATA_KEY}`]);
     try {
       await this.answered(context, signal, async (abortSignal) => {
         if (versionId === undefined && this.opened?.etag !== undefined) {
