@@ -369,7 +369,7 @@ export function localOperations(tenantsDir: string, options: LocalOptions = {}):
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(command.skipExisting === true && {
-          findExisting: existingBackupFinder(command.storage ?? {}, command.storage?.pipe !== undefined ? 'piped' : (command.encryptTo ?? []).length > 0 ? 'encrypted' : 'plain'),
+          findExisting: existingBackupFinder(command.storage ?? {}, command.storage?.pipe !== undefined ? 'piped' : (command.encryptTo ?? []).length > 0 ? 'encrypted' : 'plain', command.to),
         }),
         backupOne: (tenant, to, signal) =>
           backup({ tenant, to, overwrite: command.overwrite, ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }), storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { expandTemplate, hasPlaceholders, namesTenant, templateProblem } from '../shared/schedule/destination-template.js';
+import { expandTemplate, fixedDirectoryOf, hasPlaceholders, namesTenant, templateProblem } from '../shared/schedule/destination-template.js';
 
 const time = new Date('2026-06-03T03:00:07Z');
 
@@ -84,5 +84,17 @@ describe('expandTemplate in a time zone', () => {
     // New York: UTC-5 in January, UTC-4 in July.
     expect(expandTemplate('{date:%H}', { time: new Date('2026-01-15T12:00:00Z'), timeZone: 'America/New_York' })).toBe('07');
     expect(expandTemplate('{date:%H}', { time: new Date('2026-07-15T12:00:00Z'), timeZone: 'America/New_York' })).toBe('08');
+  });
+});
+
+describe('fixedDirectoryOf', () => {
+  it('is the directory named before the first placeholder', () => {
+    expect(fixedDirectoryOf('/srv/b/{tenant}/{date}.tar.zst')).toBe('/srv/b');
+    expect(fixedDirectoryOf('/srv/b/{tenant}.tar.zst')).toBe('/srv/b');
+    expect(fixedDirectoryOf('/srv/b/x-{date}/{tenant}.tar.zst')).toBe('/srv/b');
+    expect(fixedDirectoryOf('b/{tenant}/x.tar.zst')).toBe('b');
+    expect(fixedDirectoryOf('{tenant}/x.tar.zst')).toBe('.');
+    expect(fixedDirectoryOf('/{tenant}.tar.zst')).toBe('/');
+    expect(fixedDirectoryOf('/srv/b/acme.tar.zst')).toBe('/srv/b');
   });
 });

@@ -121,6 +121,29 @@ describe.skipIf(process.geteuid?.() !== 0)("another user's archive of a tenant n
     expect(run.status).toBe(1);
     expect(JSON.parse(run.stdout).results[0]).toMatchObject({ tenant: 'acme', ok: false, error: { code: 'DESTINATION_EXISTS', message: expect.stringContaining(`owned by uid ${OTHER}`) } });
   });
+
+  it('does not make backup --skip-existing skip the tenant from a {tenant} directory that user made there: judged as tenants backups --in the directory --to names', async () => {
+    // Before, the archive was judged in its own directory, the other user's: acme was skipped (never backed up), exit 0.
+    const shared = path.join(dir.path, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    const theirs = path.join(shared, 'acme');
+    mkdirSync(theirs);
+    await othersBackup(path.join(theirs, 'day.tar.zst'));
+    chownSync(theirs, OTHER, OTHER);
+    const run = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', path.join(shared, '{tenant}', 'day.tar.zst'), '--skip-existing']);
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).results[0]).toMatchObject({ tenant: 'acme', ok: false, error: { code: 'DESTINATION_EXISTS', message: expect.stringContaining(`owned by uid ${OTHER}`) } });
+    // Root's own archives below {tenant} directories root made are skipped as before.
+    const own = path.join(dir.path, 'own');
+    const template = path.join(own, '{tenant}', 'day.tar.zst');
+    mkdirSync(own);
+    chmodSync(own, 0o1777);
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', template])).status).toBe(0);
+    const again = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backup', '--all', '--to', template, '--skip-existing']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).results[0]).toMatchObject({ tenant: 'acme', ok: true, skipped: 'already there' });
+  });
 });
 
 describe.skipIf(process.geteuid?.() !== 0)('a record planted in a directory others may write in (root)', () => {

@@ -662,6 +662,9 @@ describe('prune below an s3rver prefix', () => {
     await client.send(new PutObjectCommand({ Bucket: 'backups', Key: key, Body: body, Metadata: object.Metadata }));
     await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: key, Tagging: { TagSet } }));
     expect((await runMain(['tenants', 'verify', '--from', `s3://backups/${key}`, '--identity', keyFile, ...s3Flags(server)])).status).toBe(3);
+    // Someone allowed to read and write tags puts the size tag back beside whatever seal is left there.
+    const left = (await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }))).TagSet ?? [];
+    await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: key, Tagging: { TagSet: [...left, { Key: 'openclaw-stored-bytes', Value: String(body.length) }] } }));
     const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/rot/acme/', '--keep-last', '1', '--dry-run', ...s3Flags(server)]);
     expect(run.status, run.stderr).toBe(0);
     expect(decisions(JSON.parse(run.stdout) as PruneResult)).toEqual({

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
+import { GetObjectTaggingCommand, PutObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ALIAS_REASON } from '../shared/catalog/prune.js';
@@ -185,6 +186,35 @@ describe('a store that serves another object\'s bytes for the one asked', () => 
       } finally {
         await proxy.stop();
       }
+    }
+  });
+});
+
+// Anyone allowed s3:PutObjectTagging (no s3:PutObject) can write an object's tags. Listings take
+// a sealed object's digest tag only beside its seal (s3.ts sealHolds); verify and restore took
+// any: a forged digest tag made verify call a whole backup damaged (exit 3), remove the tags its
+// backup wrote, and made restore refuse it ("the store served … another object's bytes?").
+describe('a digest tag someone else wrote on a sealed object', () => {
+  it('is none to verify and restore, as to listings: the backup verifies and restores, its own tags kept', async () => {
+    const at = 's3://backups/forged-digest/acme-2026-01-05.tar.zst';
+    await backupAt(tenantsDir, 'acme', at, new Date('2026-01-05T03:00:00Z'), server);
+    const client = await createS3Client(server.clientOptions);
+    try {
+      const target = { Bucket: 'backups', Key: 'forged-digest/acme-2026-01-05.tar.zst' };
+      const own = (await client.send(new GetObjectTaggingCommand(target))).TagSet ?? [];
+      expect(own.map((tag) => tag.Key).sort()).toEqual(['openclaw-manifest-sha256', 'openclaw-seal', 'openclaw-stored-bytes']);
+      await client.send(new PutObjectTaggingCommand({ ...target, Tagging: { TagSet: [{ Key: 'openclaw-manifest-sha256', Value: 'a'.repeat(64) }] } }));
+      const restored = await runMain(['tenants', 'restore', '--from', at, '--as', 'forged-digest', ...flags(server.endpoint)]);
+      expect(restored.stderr).toBe('');
+      expect(restored.status).toBe(0);
+      const verified = await runMain(['tenants', 'verify', '--from', at, ...flags(server.endpoint)]);
+      expect(verified.stderr).toBe('');
+      expect(verified.status).toBe(0);
+      // The seal-less digest is left as it was; verify adds its mark beside it.
+      const after = (await client.send(new GetObjectTaggingCommand(target))).TagSet ?? [];
+      expect(after.map((tag) => tag.Key).sort()).toEqual(['openclaw-manifest-sha256', 'openclaw-verified']);
+    } finally {
+      client.destroy();
     }
   });
 });

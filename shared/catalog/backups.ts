@@ -338,6 +338,19 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
 }
 
 /**
+ * How to make a backup whose bytes name no tenant count: an encrypted one by a verification; one
+ * some other --pipe command made (gpg, openssl enc, zstd: a backup records none whole, whether
+ * it is complete cannot be told) by a verification through the command that undoes it. Before,
+ * an interrupted `backup --all --pipe "gpg …"` rerun with --skip-existing was told only to pass
+ * --overwrite for each tenant it had backed up.
+ */
+function noTenantHint(content: BackupContent): string {
+  if (content === 'encrypted') return ': tenants verify it to record whose it is';
+  if (content === 'unknown' || content === 'zstd') return ": if a backup piped through a command other than age, tenants verify it with --pipe and the command that undoes it to record whose it is";
+  return '';
+}
+
+/**
  * The object described, and why it is no complete backup of `tenant` by what it says of itself
  * (undefined: it is one). Our plain archive must end with a footer naming the tenant as its
  * marker does; bytes that cannot show it (encrypted, archived) must be the tenant's by their
@@ -346,7 +359,7 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
 export function wholeBackupOf(object: StoredObject, facts: ObjectFacts, tenant: string): { readonly entry: BackupEntry; readonly problem?: string } {
   const entry = describeStoredArchive(object, facts);
   const problem = ((): string | undefined => {
-    if (entry.tenant === undefined) return `its ${entry.content === 'encrypted' ? 'encrypted ' : ''}bytes name no tenant${entry.content === 'encrypted' ? ': tenants verify it to record whose it is' : ''}`;
+    if (entry.tenant === undefined) return `its ${entry.content === 'encrypted' ? 'encrypted ' : ''}bytes name no tenant${noTenantHint(entry.content)}`;
     if (entry.tenant !== tenant) return `it is a backup of tenant ${quotedPath(entry.tenant)}`;
     if (facts.notTrusted !== undefined) return `another user's file, or writable by others: ${facts.notTrusted}`;
     if (entry.incomplete === true || entry.unconfirmed === true) return entry.note ?? 'it is cut short';

@@ -9,7 +9,7 @@
 // tenant done that this run would not have written: plain where it encrypts (--encrypt-to), or
 // encrypted where it writes plain archives (neither said through --pipe, whose bytes are its own).
 
-import { dirname, basename } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 
 import { DestinationExistsError } from '../errors.js';
 import { quotedPath } from '../format.js';
@@ -17,6 +17,7 @@ import type { ArchiveStore } from '../storage/archive-store.js';
 import { removeDeadPartials } from '../storage/local.js';
 import { openStore, type StoreOptions } from '../storage/open-store.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
+import { fixedDirectoryOf } from '../schedule/destination-template.js';
 import { wholeBackupOf, type BackupEntry } from './backups.js';
 
 /** Finds a tenant's complete backup at `to`: undefined when nothing is there; DestinationExistsError when something else is. */
@@ -25,8 +26,14 @@ export type ExistingBackupFinder = (tenant: string, to: string, signal?: AbortSi
 /** What a run writes: archives encrypted to --encrypt-to, plain ones, or whatever its --pipe command makes of them. */
 export type RunWrites = 'encrypted' | 'plain' | 'piped';
 
-/** A finder for the destinations of one run: an S3 bucket's store (and client) is opened once, for all its tenants. */
-export function existingBackupFinder(flags: StoreOptions, writes: RunWrites): ExistingBackupFinder {
+/**
+ * A finder for the destinations of one run: an S3 bucket's store (and client) is opened once, for
+ * all its tenants. A local archive is looked up in the directory the run's --to `template` names
+ * before its first placeholder, as `tenants backups --in` that directory judges it: whose archives
+ * count is the owner of that directory, not of a `{tenant}` directory below it, which anyone may
+ * have made where all may write (verified-mark.ts archiveNotTrusted).
+ */
+export function existingBackupFinder(flags: StoreOptions, writes: RunWrites, template?: string): ExistingBackupFinder {
   // The flags that reach a store: how a backup's objects are written (--sse…) and --pipe are not about reading them.
   const { awsProfile, region, endpoint, accessKey, secretKey, stallTimeoutMs } = flags;
   const storage: StoreOptions = {
@@ -44,7 +51,7 @@ export function existingBackupFinder(flags: StoreOptions, writes: RunWrites): Ex
     return store;
   };
   return async (tenant, to, signal) => {
-    const { spec, name } = whereIs(to);
+    const { spec, name } = whereIs(to, template);
     const store = await storeOf(spec);
     const object = await store.objectAt(name, signal === undefined ? {} : { signal });
     if (object === undefined) return undefined;
@@ -72,11 +79,22 @@ function notAsThisRunWrites(content: BackupEntry['content'], writes: RunWrites):
   return undefined;
 }
 
-/** The store an archive's location lies in, and its name there: an S3 bucket and its key, a local directory and the file's name. */
-function whereIs(to: string): { spec: string; name: string } {
+/**
+ * The store an archive's location lies in, and its name there: an S3 bucket and its key; a local
+ * directory (the template's fixed one: before, the archive's own, and in root's 1777 backup
+ * directory another user's `newt/` holding their own archive of a tenant they named newt made
+ * root's `backup --all --skip-existing --to DIR/{tenant}/{date}.tar.zst` skip newt, never backed
+ * up, while `tenants backups --in DIR` called that archive another user's) and its path below it.
+ */
+function whereIs(to: string, template: string | undefined): { spec: string; name: string } {
   if (isS3Url(to)) {
     const { bucket, key } = parseS3Url(to);
     return { spec: `s3://${bucket}/`, name: key };
+  }
+  if (template !== undefined && !isS3Url(template)) {
+    const root = resolve(fixedDirectoryOf(template));
+    const below = relative(root, resolve(to));
+    if (below !== '' && !isAbsolute(below) && below !== '..' && !below.startsWith(`..${sep}`)) return { spec: root, name: below };
   }
   return { spec: dirname(to), name: basename(to) };
 }

@@ -146,3 +146,17 @@ export function namesTenant(template: string): boolean {
 }
 
 const PLACEHOLDER_TEST = /\{(tenant|date|time)(:[^{}]*)?\}/;
+
+/**
+ * The local directory a template names before its first placeholder (`/srv/b/{tenant}/{date}.tar.zst`:
+ * `/srv/b`): the one directory the user named, below which each run's archives lie. `.` when the
+ * first component already has one. Not for an S3 URL.
+ */
+export function fixedDirectoryOf(template: string): string {
+  const components = template.split('/');
+  const first = components.findIndex((component) => PLACEHOLDER_TEST.test(component));
+  const fixed = components.slice(0, first === -1 ? components.length - 1 : first);
+  if (fixed.length === 0) return '.';
+  const joined = fixed.join('/');
+  return joined === '' ? '/' : joined;
+}

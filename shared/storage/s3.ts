@@ -130,6 +130,15 @@ export function sealHolds(userMetadata: Readonly<Record<string, string>> | undef
   return sealTag !== undefined && sealDigest(sealTag) === sealed;
 }
 
+/**
+ * Whether an object's user metadata names a seal and its tags carry none: the tags are not the
+ * ones its backup wrote (anyone allowed s3:PutObjectTagging replaced them; a write of tags
+ * replaces the whole set), so nothing in them is the backup's record.
+ */
+export function sealMissing(userMetadata: Readonly<Record<string, string>> | undefined, sealTag: string | undefined): boolean {
+  return userMetadata?.[`${METADATA_PREFIX}${SEAL_METADATA_KEY}`] !== undefined && sealTag === undefined;
+}
+
 export interface UploadPlan {
   readonly partSize: number;
   readonly queueSize: number;
@@ -217,8 +226,8 @@ export class S3Location implements ArchiveLocation {
   private readonly client: S3Client;
   private readonly options: S3LocationOptions;
   private region: Promise<string | undefined> | undefined;
-  /** The object `read` opened: what a verification mark is pinned to. */
-  private opened: { readonly etag?: string; readonly versionId?: string; readonly bytes?: number } | undefined;
+  /** The object `read` opened: what a verification mark is pinned to; its user metadata, which names the seal its tags are taken beside (sealHolds). */
+  private opened: { readonly etag?: string; readonly versionId?: string; readonly bytes?: number; readonly metadata?: Readonly<Record<string, string>> } | undefined;
 
   constructor(options: S3LocationOptions) {
     this.options = options;
@@ -478,7 +487,12 @@ export class S3Location implements ArchiveLocation {
       throw changed();
     }
     options.onIdentity?.(named);
-    this.opened = { etag: first.ETag, versionId: first.VersionId, ...(first.ContentLength !== undefined && { bytes: first.ContentLength }) };
+    this.opened = {
+      etag: first.ETag,
+      versionId: first.VersionId,
+      ...(first.ContentLength !== undefined && { bytes: first.ContentLength }),
+      ...(first.Metadata !== undefined && { metadata: first.Metadata }),
+    };
     if (first.ContentLength !== undefined) options.onSize?.(first.ContentLength);
     const body = this.resumingBody(sdk, first, context, signal);
     const encoding = first.ContentEncoding;
@@ -569,7 +583,8 @@ export class S3Location implements ArchiveLocation {
     const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
     const versionId = this.opened.versionId;
     const target = { Bucket: this.bucket, Key: this.key, ...(versionId !== undefined && { VersionId: versionId }) };
-    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`, `${METADATA_PREFIX}manifest-sha256`]);
+    // The seal too: left, anyone allowed s3:GetObjectTagging and s3:PutObjectTagging read it there and put the size tag back beside it.
+    const forgotten = new Set([VERIFIED_TAG, `${METADATA_PREFIX}${STORED_BYTES_METADATA_KEY}`, `${METADATA_PREFIX}manifest-sha256`, `${METADATA_PREFIX}${SEAL_METADATA_KEY}`]);
     try {
       await this.answered(context, signal, async (abortSignal) => {
         if (versionId === undefined && this.opened?.etag !== undefined) {
@@ -594,7 +609,8 @@ export class S3Location implements ArchiveLocation {
    * The `manifest-sha256` tag of the object `read` opened (of its version, where the store
    * named one). Anything that is no tag set holding a digest is undefined, nothing to compare:
    * a store without tagging (R2), credentials without s3:GetObjectTagging (a restore function
-   * given another bucket to read from), a failed or unanswered call. Without a version, the
+   * given another bucket to read from), a failed or unanswered call; and a digest tag of a sealed
+   * object with no seal tag beside it (sealMissing: someone else wrote its tags). Without a version, the
    * key may have been written again since it was read (`--overwrite`): a digest that is not the
    * one expected is taken only if a HEAD still finds the ETag read, else StorageError CHANGED.
    */
@@ -607,7 +623,12 @@ export class S3Location implements ArchiveLocation {
     let digest: string | undefined;
     try {
       const tags = await this.answered(context, signal, (abortSignal) => this.client.send(new sdk.GetObjectTaggingCommand(target), { abortSignal }));
-      digest = tags.TagSet?.find((tag) => tag.Key === `${METADATA_PREFIX}manifest-sha256`)?.Value;
+      const tag = (name: string) => tags.TagSet?.find((entry) => entry.Key === name)?.Value;
+      // None from tags without the seal of a sealed object (sealMissing): anyone allowed s3:PutObjectTagging wrote them, and a
+      // digest among them made verify call a whole backup damaged (exit 3, its own tags removed) and restore refuse it, while
+      // listings ignored that tag. A seal that is not the one the metadata served names is no such case: the tags are a
+      // backup's own, the bytes and metadata served another object's (a store that mixes up its objects): compared.
+      digest = sealMissing(this.opened.metadata, tag(`${METADATA_PREFIX}${SEAL_METADATA_KEY}`)) ? undefined : tag(`${METADATA_PREFIX}manifest-sha256`);
     } catch {
       if (signal?.aborted) throw abortedError(signal);
       return undefined;
