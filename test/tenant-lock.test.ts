@@ -400,6 +400,46 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
+  // Multi-host: a holder frozen past the stale time on this host, its lock moved aside by a taker
+  // on another host (which judged it by its silence) that froze before removing it; another
+  // command took the free name, worked and let go; this host's sweep, seeing the holder alive,
+  // put its lock back, and the holder went on after that command had worked.
+  it("removes, never puts back, a moved-aside lock whose heartbeat is stale: its holder, alive but silent past the stale time, fails at its next check", async () => {
+    const frozen = await acquireTenantLock(base, 'acme', 'restore');
+    const silent = new Date(Date.now() - 70_000);
+    utimesSync(frozen.path, silent, silent);
+    const otherHost = hostId() === 'aaaaaaaaaaaa' ? 'bbbbbbbbbbbb' : 'aaaaaaaaaaaa';
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: 4242, started: 1, hostId: otherHost })}.0123456789ab.broken`);
+    await fs.rename(frozen.path, aside);
+    utimesSync(aside, silent, silent);
+    const other = await acquireTenantLock(base, 'acme', 'backup');
+    await other.release();
+
+    await sweepBaseDir(base);
+    expect(existsSync(aside)).toBe(false);
+    expect(existsSync(frozen.path)).toBe(false);
+    await expect(frozen.assertHeld()).rejects.toThrow(/^lost the tenant's lock /);
+    await frozen.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it("does not hand back a moved-aside lock whose heartbeat is stale: a recover goes on and removes it", async () => {
+    const frozen = await acquireTenantLock(base, 'acme', 'restore');
+    const silent = new Date(Date.now() - 70_000);
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(frozen.path, aside);
+    utimesSync(aside, silent, silent);
+
+    const ran = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+    expect(ran.stderr).toBe('');
+    expect(ran.status).toBe(0);
+    expect(existsSync(aside)).toBe(false);
+    await expect(frozen.assertHeld()).rejects.toThrow(/^lost the tenant's lock /);
+    await frozen.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
   it("removes a dead holder's lock that a taker now gone moved aside", async () => {
     const lockPath = plantDeadLock({ ageMs: 10_000 });
     const gone = spawnSync('true');
