@@ -13,7 +13,8 @@ import { READ_FLAGS } from '../shared/file-access.js';
 import { FileSystemClock, hostId, isOwnerGone, isProcessAlive, ownerTag, parseOwnerTag, readFileSystemClock, thisProcess, touchWithFileSystemClock } from '../shared/tenant/process-owner.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { acquireTenantLock, handBackMovedAsideLock, lockPathFor, type TenantLock } from '../shared/tenant/lock.js';
-import { abandonStaleBackups } from '../shared/backup/backup.js';
+import { abandonStaleBackups, backupTenant } from '../shared/backup/backup.js';
+import { openLocation } from '../shared/storage/open-location.js';
 import { continuationPathFor } from '../shared/backup/continuation.js';
 import { lettingWaitingOpensGo } from './helpers/fifo.js';
 import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
@@ -354,6 +355,88 @@ describe('taking over a stale lock', () => {
     await live.assertHeld();
     await live.release();
     rmSync(state);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // Backup (`backup --all`'s sweep, or its own) and the end of stale chains judged moved-aside
+  // locks from a listing of the base dir made before the tenant's lock was taken: a taker's
+  // rename in between was missed, the name was free, and the command ran beside the live holder
+  // (the chain of a running piece was ended: its state removed, its upload aborted).
+  it("hands the name back to a live holder whose lock was moved aside after the base dir was listed: a backup stops busy", async () => {
+    writeFileSync(path.join(base, 'acme', 'a.txt'), 'live\n');
+    const live = await acquireTenantLock(base, 'acme', 'restore');
+    const listed = await sweepBaseDir(base);
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(live.path, aside);
+    const archive = path.join(dir.path, 'acme.tar.zst');
+
+    const backup = await backupTenant({ tenantsDir: base, tenant: 'acme', location: await openLocation(archive, {}), sweptBaseDir: listed }).catch((error: unknown) => error);
+    expect(backup).toBeInstanceOf(TenantBusyError);
+    expect(existsSync(archive)).toBe(false);
+    expect(existsSync(aside)).toBe(false);
+    await live.assertHeld();
+    await live.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it("ends no chain of a live holder whose lock was moved aside after the base dir was listed", async () => {
+    const live = await acquireTenantLock(base, 'acme', 'backup');
+    const state = continuationPathFor(base, 'acme');
+    writeFileSync(state, 'damaged state');
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    utimesSync(state, dayAgo, dayAgo);
+    const listed = await sweepBaseDir(base);
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(live.path, aside);
+
+    expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')), listed)).toEqual([]);
+    expect(existsSync(state)).toBe(true);
+    expect(existsSync(aside)).toBe(false);
+    await live.assertHeld();
+    await live.release();
+    rmSync(state);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // Multi-host: a holder frozen past the stale time on this host, its lock moved aside by a taker
+  // on another host (which judged it by its silence) that froze before removing it; another
+  // command took the free name, worked and let go; this host's sweep, seeing the holder alive,
+  // put its lock back, and the holder went on after that command had worked.
+  it("removes, never puts back, a moved-aside lock whose heartbeat is stale: its holder, alive but silent past the stale time, fails at its next check", async () => {
+    const frozen = await acquireTenantLock(base, 'acme', 'restore');
+    const silent = new Date(Date.now() - 70_000);
+    utimesSync(frozen.path, silent, silent);
+    const otherHost = hostId() === 'aaaaaaaaaaaa' ? 'bbbbbbbbbbbb' : 'aaaaaaaaaaaa';
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: 4242, started: 1, hostId: otherHost })}.0123456789ab.broken`);
+    await fs.rename(frozen.path, aside);
+    utimesSync(aside, silent, silent);
+    const other = await acquireTenantLock(base, 'acme', 'backup');
+    await other.release();
+
+    await sweepBaseDir(base);
+    expect(existsSync(aside)).toBe(false);
+    expect(existsSync(frozen.path)).toBe(false);
+    await expect(frozen.assertHeld()).rejects.toThrow(/^lost the tenant's lock /);
+    await frozen.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it("does not hand back a moved-aside lock whose heartbeat is stale: a recover goes on and removes it", async () => {
+    const frozen = await acquireTenantLock(base, 'acme', 'restore');
+    const silent = new Date(Date.now() - 70_000);
+    const gone = spawnSync('true');
+    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+    await fs.rename(frozen.path, aside);
+    utimesSync(aside, silent, silent);
+
+    const ran = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
+    expect(ran.stderr).toBe('');
+    expect(ran.status).toBe(0);
+    expect(existsSync(aside)).toBe(false);
+    await expect(frozen.assertHeld()).rejects.toThrow(/^lost the tenant's lock /);
+    await frozen.release();
     expect(readdirSync(base)).toEqual(['acme']);
   });
 

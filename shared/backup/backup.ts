@@ -62,8 +62,9 @@ export interface BackupRequest {
   readonly recipients?: readonly AgeRecipient[];
   /**
    * The base dir as the caller swept it (`backup --all`: once for every tenant): the backup
-   * then neither sweeps it nor lists it again, and recovers its tenant from the names that
-   * sweep read. Absent: the backup sweeps the base dir itself.
+   * then does not sweep it, and recovers its tenant from the names that sweep read (only
+   * moved-aside locks are looked for again, under the lock: one listing). Absent: the backup
+   * sweeps the base dir itself.
    */
   readonly sweptBaseDir?: Pick<SweepResult, 'names'>;
   /** The caller removed dead backups' scratch areas under os.tmpdir() for this run (`backup --all`: once); absent: the backup does. */
@@ -541,7 +542,7 @@ export async function abandonStaleBackups(
     try {
       // Taken under the name a taker now gone left free, beside a live holder (a piece of this
       // very chain) whose lock it moved aside: the name goes back to it, and its tenant is left.
-      const handedBack = await handBackMovedAsideLocks(tenantsDir, tenant, lock, sweptBaseDir?.names).then(
+      const handedBack = await handBackMovedAsideLocks(tenantsDir, tenant, lock).then(
         () => false,
         (error: unknown) => {
           if (error instanceof TenantBusyError) return true;

@@ -249,7 +249,9 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
     const owner = holder === undefined ? undefined : localOwner(holder);
     // Without the clock, a lock that names no holder is judged as before there was a put-back: gone.
     const holderGone =
-      fileSystemNowMs !== undefined ? isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) : holder === undefined || (owner !== undefined && !isProcessAlive(owner.pid, owner.started));
+      fileSystemNowMs !== undefined
+        ? isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) || lostBySilence(moved, fileSystemNowMs)
+        : holder === undefined || (owner !== undefined && !isProcessAlive(owner.pid, owner.started));
     if (!holderGone) {
       if (!(await putLockBack(aside, lockPath))) return 'kept';
       await fs.rm(aside, { force: true });
@@ -259,6 +261,23 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   // Its holder is gone, or it is no lock (a file of another kind planted under its name).
   await fs.rm(aside, { force: true });
   return 'removed';
+}
+
+/**
+ * Whether a moved-aside lock's holder has lost it whether or not it lives: its heartbeat (the
+ * mtime, which the rename keeps and which its holder does not touch while the lock is not at
+ * its name) is LOCK_STALE_MS old by the file system's clock. A command on another host judges
+ * such a holder gone by that silence alone and may have worked under the name since; so the
+ * lock is never put back or handed back, but removed, and its holder, if it lives, fails at
+ * its next check ("lost the tenant's lock"). Before, a host that could see the holder alive
+ * put it back: its holder frozen > 60 s on host 1, its lock moved aside by a taker on host 2
+ * that froze before removing it, another command there worked and released, and a sweep on
+ * host 1 put the lock back: the holder went on (a restore committing over, a backup storing,
+ * what it read before that command worked). A live lock that a taker without a claim moved
+ * aside is put back (or handed back) only while it is younger than that.
+ */
+function lostBySilence(moved: LockFileState, fileSystemNowMs: number): boolean {
+  return fileSystemNowMs - moved.mtimeMs > LOCK_STALE_MS;
 }
 
 /**
@@ -328,7 +347,7 @@ export async function handBackMovedAsideLock(tenantsDir: string, tenant: string,
   const moved = await readLockFile(aside).catch(() => undefined);
   if (moved === undefined) return;
   const holder = await lockHolder(lockPath, moved);
-  if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs)) return;
+  if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) || lostBySilence(moved, fileSystemNowMs)) return;
   if (lock.path !== lockPath || !(await (stillOurs.get(lock)?.() ?? Promise.resolve(false)))) throw lostLockError(lockPath);
   await fs.rename(aside, lockPath).catch((error: unknown) => {
     // Removed meanwhile by its taker, still alive (its put-back found our lock at the name):

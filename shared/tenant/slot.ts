@@ -269,8 +269,10 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
  * delete the only copy of a tenant.
  */
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
-  const leftovers = (options.names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
-  await handBackLiveLocks(tenantsDir, leftovers, tenantLockHeldHere(tenantsDir, tenant));
+  const leftovers = tenantLeftovers(options.names ?? (await readNames(tenantsDir)), tenant);
+  // A listing the caller made before it took the lock misses a lock a taker moved aside in
+  // between: the holder's lock is looked for again, now that the lock is ours (one readdir).
+  await handBackLiveLocks(tenantsDir, options.names === undefined ? leftovers : tenantLeftovers(await readNames(tenantsDir), tenant), tenantLockHeldHere(tenantsDir, tenant));
   const journal = await readJournal(tenantsDir, tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
@@ -405,8 +407,9 @@ export interface RecoverOptions {
    * The base dir's names, read by the caller before it took the tenant's lock (one listing
    * for a whole `backup --all` instead of one per tenant). Enough to recover from: the
    * journal, which names every staging and aside directory a restore of this version
-   * leaves, is read afresh; names that appeared since the listing are otherwise only
-   * garbage (trash, temporaries), which the next sweep removes.
+   * leaves, is read afresh, and so are moved-aside locks (a taker's rename since the
+   * listing: a live holder's lock is handed back); names that appeared since the listing
+   * are otherwise only garbage (trash, temporaries), which the next sweep removes.
    */
   readonly names?: readonly string[];
   /**
@@ -615,12 +618,18 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
 /**
  * For a holder of the tenant's lock (`lock`) that runs no recoverSlot (the backup function's
  * end of stale chains): stops (busy) when a gone taker moved aside the lock of a holder that
- * still runs, handing it the lock's name back, as recoverSlot does first. `names`: the base
- * dir's, when they were just read.
+ * still runs, handing it the lock's name back, as recoverSlot does first. The base dir is
+ * listed here, under the lock: a listing made before it was taken misses a lock moved aside
+ * in between (before, a chain was judged from the sweep's listing and ended beside its live
+ * piece, whose lock a taker had moved aside after that listing).
  */
-export async function handBackMovedAsideLocks(tenantsDir: string, tenant: string, lock: TenantLock, names?: readonly string[]): Promise<void> {
-  const leftovers = (names ?? (await readNames(tenantsDir))).map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
-  await handBackLiveLocks(tenantsDir, leftovers, lock);
+export async function handBackMovedAsideLocks(tenantsDir: string, tenant: string, lock: TenantLock): Promise<void> {
+  await handBackLiveLocks(tenantsDir, tenantLeftovers(await readNames(tenantsDir), tenant), lock);
+}
+
+/** Of the base dir's `names`, the tool's hidden names of `tenant`. */
+function tenantLeftovers(names: readonly string[], tenant: string): HiddenName[] {
+  return names.map(parseHiddenName).filter((hidden): hidden is HiddenName => hidden?.tenant === tenant);
 }
 
 /**
