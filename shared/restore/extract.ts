@@ -161,6 +161,12 @@ export interface CopiedLinks {
 }
 
 /** A piece of a restore stopped between two entries, everything it wrote flushed: `written` writer calls are complete in the staging directory. */
+/** Stored bytes a piece had read of the stored archive's `total` (its size as the store told it) when it stopped. */
+export interface StoredRead {
+  readonly bytes: number;
+  readonly total: number;
+}
+
 export class ExtractionSuspended extends Error {
   constructor(
     readonly written: number,
@@ -168,6 +174,8 @@ export class ExtractionSuspended extends Error {
     readonly copiedLinks: CopiedLinks,
     /** The path below the tenant root of the last entry this piece created. */
     readonly lastWritten: string,
+    /** How far into the stored archive this piece had read when it stopped (read-archive.ts adds it, where the store told the size). */
+    readonly storedRead?: StoredRead,
   ) {
     super(`the extraction stopped for the next piece after ${written} writes`);
   }

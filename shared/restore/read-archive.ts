@@ -15,7 +15,7 @@ import { plaintextArchive, type AgeCliRoute } from '../archive/encrypted-archive
 import { ArchiveLimitError, CorruptArchiveError, StorageError } from '../errors.js';
 import { formatBytes, groupThousands, plural, quotedPath } from '../format.js';
 import { EPHEMERAL_DIR } from '../tenant/names.js';
-import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
+import { ExtractionSuspended, extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
 import {
   ARCHIVE_FOOTER_NIBBLE,
@@ -225,6 +225,12 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     ...(options.pieces !== undefined && { pieces: options.pieces }),
     requireManifest: () => marker !== undefined || footer !== undefined,
     onProgress: (progress) => options.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) }),
+  }).catch((error: unknown) => {
+    // A piece stopped for the next: how far into the stored archive it read goes into the
+    // chain's checkpoint (the next piece judges the chain's pace by it). Counted as the stored
+    // bytes came in, read ahead of the entry it stopped at: the share is never under the truth.
+    if (!(error instanceof ExtractionSuspended) || archiveTotalBytes === undefined || archiveTotalBytes <= 0) throw error;
+    throw new ExtractionSuspended(error.written, error.copiedLinks, error.lastWritten, { bytes: Math.min(archiveBytes, archiveTotalBytes), total: archiveTotalBytes });
   });
   throwIfAborted(signal);
   assertEndsAgree(extracted, marker, footer);

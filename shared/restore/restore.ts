@@ -13,7 +13,7 @@ import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { RemovalStoppedError } from '../tenant/remove-tree.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
-import { AbortedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, UsageError } from '../errors.js';
+import { AbortedError, ArchiveLimitError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
@@ -30,7 +30,7 @@ import { ExtractionSuspended } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import { assertRemovalsCanBeTold, DIRECTORY_FLAGS, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
-import { shownPath } from '../format.js';
+import { formatBytes, groupThousands, plural, shownPath } from '../format.js';
 
 export interface RestoreRequest {
   readonly tenantsDir: string;
@@ -139,6 +139,44 @@ export interface RestorePieces {
    * (RecoverOptions.onRestoreChainEnded).
    */
   readonly onCommitted?: (result: RestoreResult) => Promise<void>;
+  /**
+   * The most pieces the chain may take (the restore function: those that fit in the abandon
+   * time, restoreChainPieceLimit), asked by a later piece once it has its checkpoint: a chain
+   * whose pieces so far read too small a share of the stored archive for the rest to fit is
+   * ended there (chainTooSlow). Absent: no bound.
+   */
+  readonly maxPieces?: () => ChainPieceLimit;
+}
+
+/** The most pieces a restore chain may take, and why (the end of the message that ends a chain needing more). */
+export interface ChainPieceLimit {
+  readonly pieces: number;
+  readonly reason: string;
+}
+
+/**
+ * Why a later piece ends its chain, from how far its pieces so far read into the stored
+ * archive; undefined: it may go on. Every piece reads the archive from its start and replays
+ * what earlier pieces wrote before it writes, so a later piece replays at least as long as an
+ * earlier one and has at most as long to write: on a monotone pace (the archive's later bytes
+ * no slower to write than its earlier ones), each piece gets no further into the stored bytes
+ * than the one before it. `done` pieces that read a share s of the archive then got at most
+ * s/done each on average, the last no more than that, and every later one no more than the
+ * last: the chain takes at least done/s pieces in all. Above the bound it cannot end within
+ * it, and goes on for days with the tenant busy. The share is counted as the stored bytes came
+ * in, ahead of the entry a piece stopped at: never under the truth, so the count errs toward
+ * going on. An archive whose first part is much slower to write than the rest (millions of
+ * tiny files, then a few large ones) breaks the assumption: its chain can be ended early.
+ */
+export function chainTooSlow(location: string, done: number, read: { readonly bytes: number; readonly total: number }, limit: ChainPieceLimit): string | undefined {
+  if (read.total <= 0 || read.bytes >= read.total || done * read.total <= limit.pieces * read.bytes) return undefined;
+  const atLeast = read.bytes === 0 ? undefined : Math.ceil((done * read.total) / read.bytes);
+  const share = (100 * read.bytes) / read.total;
+  const shown = share >= 1 || share === 0 ? share.toFixed(0) : share.toPrecision(1);
+  return (
+    `${location} cannot be restored in pieces in time: ${plural(done, 'piece')} read ${shown}% of its ${formatBytes(read.total)} (each replays what earlier pieces wrote before it writes), ` +
+    `so the chain needs ${atLeast === undefined ? 'more pieces than can be counted' : `at least ${groupThousands(atLeast)} pieces`}, more than the ${groupThousands(limit.pieces)} ${limit.reason}`
+  );
 }
 
 /** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
@@ -253,6 +291,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
           `the continuing restore of "${tenant}" cannot go on: ${(checkpoint.rewrites ?? 0) + 1} pieces in a row ended while they wrote past its checkpoint (killed: out of memory; or stopped by the function's deadline: their writes outlasted the time they counted on), and the next would too; what it had staged is removed, the slot holds what it held: restore again with more memory or a longer timeout for the restore function, or from the CLI`,
         );
       }
+      // Its pace so far tells a chain that cannot end within the pieces it may take (an
+      // encrypted archive's footer, inside the age stream, gave its first piece no entry count).
+      const tooSlow = checkpoint.storedRead === undefined || pieces!.maxPieces === undefined ? undefined : chainTooSlow(checkpoint.location, checkpoint.pieces, checkpoint.storedRead, pieces!.maxPieces());
+      if (tooSlow !== undefined) throw new ArchiveLimitError(`${tooSlow}; the chain ends here, what it had staged is removed, the slot holds what it held`);
     }
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = checkpoint !== undefined ? checkpoint.owner : (request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined));
@@ -288,7 +330,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
-  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten' | 'rewriting'>): RestoreCheckpoint {
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'storedRead' | 'lastWritten' | 'rewriting'>): RestoreCheckpoint {
     const now = new Date().toISOString();
     return {
       version: RESTORE_CHECKPOINT_VERSION,
@@ -404,7 +446,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (error instanceof ExtractionSuspended) {
         const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, lastWritten: error.lastWritten, ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.storedRead !== undefined && { storedRead: error.storedRead }), lastWritten: error.lastWritten, ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
