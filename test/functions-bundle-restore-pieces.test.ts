@@ -130,6 +130,10 @@ describe('the bundled restore function', () => {
     // The first piece judges the chain by its own time beyond the margins (restoreChainLimit): a second of it, on the looking clock.
     const first = await invoke('restore', { from: 's3://backups/pieces/acme.tar.zst', as: 'acme-copy' }, () => lookingContext(DEFAULT_ABORT_MARGIN_MS + DEFAULT_CONTINUE_MARGIN_MS + 1_000));
     expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'acme-copy', pieces: 1, ok: false, error: { code: 'RESTORE_CONTINUES' } });
+    // Its checkpoint says how far into the stored archive it read, and the entries the plain archive's footer counts (the next piece judges the chain's pace by both).
+    const saved = JSON.parse(readFileSync(restoreCheckpointPathFor(base, 'acme-copy'), 'utf8').slice('OCRC1\n'.length)) as { storedRead: { bytes: number; total: number; entries: number } };
+    expect(saved.storedRead).toEqual({ bytes: expect.any(Number), total: expect.any(Number), entries: expect.any(Number) });
+    expect(saved.storedRead.entries).toBeGreaterThan(10);
     let pieces = 1;
     for (let body = sqs.sent.shift(); body !== undefined; body = sqs.sent.shift()) {
       expect(JSON.parse(body)).toMatchObject({ version: 1, kind: 'restore', tenant: 'acme-copy', command: { from: 's3://backups/pieces/acme.tar.zst' }, continues: { chain: first.chain, trigger: 'direct' } });
@@ -228,7 +232,9 @@ describe('the bundled restore function', () => {
       const request = { from: 's3://backups/pieces/pace.tar.zst.age', as: 'pace-old', force: true, identitySecret: 'openclaw-backup/backup-key' };
       const first = await invoke(paced, request, () => lookingContext(budget));
       expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'pace-old', pieces: 1 });
-      const checkpoint = JSON.parse(readFileSync(restoreCheckpointPathFor(base, 'pace-old'), 'utf8').slice('OCRC1\n'.length)) as { storedRead: { bytes: number; total: number } };
+      const checkpoint = JSON.parse(readFileSync(restoreCheckpointPathFor(base, 'pace-old'), 'utf8').slice('OCRC1\n'.length)) as { storedRead: { bytes: number; total: number; entries?: number } };
+      // Encrypted: the footer, inside the age stream, counted no entries up front.
+      expect(checkpoint.storedRead.entries).toBeUndefined();
       // The first piece read under half the archive's stored bytes (what it read ahead of the entry it stopped at too): the chain needs more than 2 pieces.
       expect(checkpoint.storedRead.total).toBeGreaterThan(9_000_000);
       expect(checkpoint.storedRead.bytes * 2).toBeLessThan(checkpoint.storedRead.total);

@@ -165,6 +165,8 @@ export interface CopiedLinks {
 export interface StoredRead {
   readonly bytes: number;
   readonly total: number;
+  /** The entries to create the archive's footer counts, where the first piece read it (a plain archive): the writes so far are a share of them. */
+  readonly entries?: number;
 }
 
 export class ExtractionSuspended extends Error {

@@ -64,9 +64,11 @@ export interface RestoreCheckpoint {
   /**
    * How far into the stored archive the last piece that saved had read when it stopped, of its
    * stored size (ExtractionSuspended.storedRead): the next piece judges the chain's pace by it
-   * (RestorePieces.maxPieces). Absent: the store told no size (or an earlier version saved it).
+   * (RestorePieces.maxPieces), and the entries to create the footer counts where the first piece
+   * read it (the writes so far are a share of those). Absent: the store told no size (or an
+   * earlier version saved it).
    */
-  readonly storedRead?: { readonly bytes: number; readonly total: number };
+  readonly storedRead?: { readonly bytes: number; readonly total: number; readonly entries?: number };
   /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written` (a checkpoint without it is damaged). */
   readonly lastWritten: string;
   readonly force: boolean;
@@ -207,7 +209,7 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
     (value.copiedLinks === undefined || (isRecord(value.copiedLinks) && Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
-    (value.storedRead === undefined || (isRecord(value.storedRead) && Number.isSafeInteger(value.storedRead.bytes) && Number.isSafeInteger(value.storedRead.total) && value.storedRead.bytes >= 0 && value.storedRead.total >= value.storedRead.bytes)) &&
+    (value.storedRead === undefined || (isRecord(value.storedRead) && Number.isSafeInteger(value.storedRead.bytes) && Number.isSafeInteger(value.storedRead.total) && value.storedRead.bytes >= 0 && value.storedRead.total >= value.storedRead.bytes && (value.storedRead.entries === undefined || (Number.isSafeInteger(value.storedRead.entries) && value.storedRead.entries >= 0)))) &&
     typeof value.lastWritten === 'string' &&
     typeof value.force === 'boolean' &&
     (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&

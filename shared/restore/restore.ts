@@ -26,7 +26,7 @@ import { acquireTenantLock, lockPathFor, type TenantLock } from '../tenant/lock.
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoverOptions, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { assertNoRestoreChain, loadRestoreCheckpoint, MAX_REWRITES, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
-import { ExtractionSuspended } from './extract.js';
+import { ExtractionSuspended, type StoredRead } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import { assertRemovalsCanBeTold, DIRECTORY_FLAGS, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
@@ -155,28 +155,40 @@ export interface ChainPieceLimit {
 }
 
 /**
- * Why a later piece ends its chain, from how far its pieces so far read into the stored
- * archive; undefined: it may go on. Every piece reads the archive from its start and replays
- * what earlier pieces wrote before it writes, so a later piece replays at least as long as an
- * earlier one and has at most as long to write: on a monotone pace (the archive's later bytes
- * no slower to write than its earlier ones), each piece gets no further into the stored bytes
- * than the one before it. `done` pieces that read a share s of the archive then got at most
- * s/done each on average, the last no more than that, and every later one no more than the
- * last: the chain takes at least done/s pieces in all. Above the bound it cannot end within
- * it, and goes on for days with the tenant busy. The share is counted as the stored bytes came
- * in, ahead of the entry a piece stopped at: never under the truth, so the count errs toward
- * going on. An archive whose first part is much slower to write than the rest (millions of
- * tiny files, then a few large ones) breaks the assumption: its chain can be ended early.
+ * Why a later piece ends its chain, from how far its pieces so far got; undefined: it may go
+ * on. Every piece reads the archive from its start and replays what earlier pieces wrote before
+ * it writes, so a later piece replays at least as long as an earlier one and has at most as
+ * long to write: each piece gets no further through the archive's work than the one before it.
+ * `done` pieces that got a share s of the way then got at most s/done each on average, the last
+ * no more than that, and every later one no more than the last: the chain takes at least done/s
+ * pieces in all. Above the bound it cannot end within it, and would go on for days with the
+ * tenant busy. The share is the larger of the stored bytes read and, where the footer counted
+ * them (`read.entries`), the entries written: the work done (bytes written at one rate, entries
+ * staged at another) is a share between the two, so the larger is never under it. The bytes are
+ * counted as they came in, ahead of the entry a piece stopped at: never under the truth either;
+ * the count errs toward going on. An encrypted archive's footer gave no count: its bytes alone
+ * stand for its work, which an archive much slower to write at its start than at its end
+ * (millions of tiny files, then a few large ones) breaks: its chain can be ended early.
  */
-export function chainTooSlow(location: string, done: number, read: { readonly bytes: number; readonly total: number }, limit: ChainPieceLimit): string | undefined {
-  if (read.total <= 0 || read.bytes >= read.total || done * read.total <= limit.pieces * read.bytes) return undefined;
-  const atLeast = read.bytes === 0 ? undefined : Math.ceil((done * read.total) / read.bytes);
-  const share = (100 * read.bytes) / read.total;
-  const shown = share >= 1 || share === 0 ? share.toFixed(0) : share.toPrecision(1);
+export function chainTooSlow(location: string, done: number, read: { readonly bytes: number; readonly total: number; readonly entries?: number; readonly written: number }, limit: ChainPieceLimit): string | undefined {
+  if (read.total <= 0) return undefined;
+  const share = Math.min(1, Math.max(read.bytes / read.total, read.entries === undefined || read.entries <= 0 ? 0 : read.written / read.entries));
+  if (share >= 1 || done <= limit.pieces * share) return undefined;
+  const atLeast = share === 0 ? undefined : Math.ceil(done / share);
+  const percent = 100 * share;
+  const shown = percent >= 1 || percent === 0 ? percent.toFixed(0) : percent.toPrecision(1);
+  const through = read.entries === undefined ? `read ${shown}% of its ${formatBytes(read.total)}` : `got ${shown}% through its ${formatBytes(read.total)} and ${plural(read.entries, 'entry', 'entries')} (the further of the two)`;
   return (
-    `${location} cannot be restored in pieces in time: ${plural(done, 'piece')} read ${shown}% of its ${formatBytes(read.total)} (each replays what earlier pieces wrote before it writes), ` +
+    `${location} cannot be restored in pieces in time: ${plural(done, 'piece')} ${through} (each replays what earlier pieces wrote before it writes), ` +
     `so the chain needs ${atLeast === undefined ? 'more pieces than can be counted' : `at least ${groupThousands(atLeast)} pieces`}, more than the ${groupThousands(limit.pieces)} ${limit.reason}`
   );
+}
+
+/** What a stopping piece's checkpoint says it read: its own count, with the footer's entries a first piece read carried on. */
+function storedReadNow(read: StoredRead | undefined, before: RestoreCheckpoint['storedRead']): Pick<RestoreCheckpoint, 'storedRead'> {
+  if (read === undefined) return {};
+  const entries = read.entries ?? before?.entries;
+  return { storedRead: { bytes: read.bytes, total: read.total, ...(entries !== undefined && { entries }) } };
 }
 
 /** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
@@ -293,7 +305,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       }
       // Its pace so far tells a chain that cannot end within the pieces it may take (an
       // encrypted archive's footer, inside the age stream, gave its first piece no entry count).
-      const tooSlow = checkpoint.storedRead === undefined || pieces!.maxPieces === undefined ? undefined : chainTooSlow(checkpoint.location, checkpoint.pieces, checkpoint.storedRead, pieces!.maxPieces());
+      const tooSlow = checkpoint.storedRead === undefined || pieces!.maxPieces === undefined ? undefined : chainTooSlow(checkpoint.location, checkpoint.pieces, { ...checkpoint.storedRead, written: checkpoint.written }, pieces!.maxPieces());
       if (tooSlow !== undefined) throw new ArchiveLimitError(`${tooSlow}; the chain ends here, what it had staged is removed, the slot holds what it held`);
     }
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
@@ -446,7 +458,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (error instanceof ExtractionSuspended) {
         const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...(error.storedRead !== undefined && { storedRead: error.storedRead }), lastWritten: error.lastWritten, ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...storedReadNow(error.storedRead, checkpoint?.storedRead), lastWritten: error.lastWritten, ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
