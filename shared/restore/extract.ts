@@ -160,7 +160,6 @@ export interface CopiedLinks {
   readonly bytes: number;
 }
 
-/** A piece of a restore stopped between two entries, everything it wrote flushed: `written` writer calls are complete in the staging directory. */
 /** Stored bytes a piece had read of the stored archive's `total` (its size as the store told it) when it stopped. */
 export interface StoredRead {
   readonly bytes: number;
@@ -169,6 +168,7 @@ export interface StoredRead {
   readonly entries?: number;
 }
 
+/** A piece of a restore stopped between two entries, everything it wrote flushed: `written` writer calls are complete in the staging directory. */
 export class ExtractionSuspended extends Error {
   constructor(
     readonly written: number,
