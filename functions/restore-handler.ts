@@ -17,7 +17,7 @@ import { assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/
 import { NewerWorkMessageError, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError } from '../shared/errors.js';
 import type { BackupsCommand, RestoreCommand, TenantOperations, VerifyCommand } from '../shared/operations.js';
-import { restoreChainEntryLimit, restoreChainLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
+import { restoreChainEntryLimit, restoreChainLimit, restoreChainPieceLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
@@ -167,6 +167,8 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
             throw restoreHandOverError(suspended, error, continues !== undefined);
           }),
         onCommitted: tellRestored,
+        // A later piece: a chain whose pace so far needs more pieces than the abandon time allows ends (an encrypted archive's entries are not counted up front).
+        maxPieces: () => restoreChainPieceLimit(context.getRemainingTimeInMillis(), config),
       };
       // Every piece reads the archive from its start, replaying what earlier pieces wrote: its
       // bytes, and its entries where its footer counts them, must fit a chain whose last piece

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 
 import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_RESTORE_ENTRIES_PER_SECOND, DEFAULT_RESTORE_REPLAY_MBPS, type FunctionConfig } from '../shared/control-plane/function-config.js';
-import { chainPieces, largestChain, MIN_WRITE_SHARE, REPLAY_SECONDS_PER_ENTRY, restoreChainEntryLimit, restoreChainLimit, restoreEntryLimit, restoreLimit, type ChainRates } from '../shared/restore/function-limits.js';
+import { chainPieces, largestChain, MIN_WRITE_SHARE, REPLAY_SECONDS_PER_ENTRY, restoreChainEntryLimit, restoreChainLimit, restoreChainPieceLimit, restoreEntryLimit, restoreLimit, type ChainRates } from '../shared/restore/function-limits.js';
+import { chainTooSlow } from '../shared/restore/restore.js';
 
 const config: FunctionConfig = { tenantsDir: '/mnt/tenants', allowedSourceBuckets: [], abortMarginMs: DEFAULT_ABORT_MARGIN_MS, restoreReplayMBps: 100 };
 /** The stack's piece: 900 s, less 60 s of abort margin and 120 s of continue margin; 40 MB/s written, 100 MB/s replayed, 96 pieces (a day). */
@@ -149,5 +150,87 @@ describe('the restore function in pieces, by the entries the footer counts', () 
 
   it('takes on nothing when a piece has no time beyond its margins', () => {
     expect(restoreChainEntryLimit(150_000, defaults, 1).entries).toBe(0);
+  });
+});
+
+describe('a later restore piece, judging its chain by how far its pieces so far read', () => {
+  const limit = { pieces: 96, reason: 'invocations of 900 s that fit in 24 h' };
+  const location = 's3://backups/acme.tar.zst.age';
+
+  it('bounds the chain by the invocations of its time left that fit in the abandon time', () => {
+    expect(restoreChainPieceLimit(900_000, { ...config, abandonAfterMs: 86_400_000 })).toEqual({ pieces: 96, reason: expect.stringMatching(/^invocations of 900 s that fit in 24 h \(OPENCLAW_ABANDON_AFTER_MS/) });
+    // A later piece's time left is shorter (its sweep, its wait for the lock): its bound larger, never smaller.
+    expect(restoreChainPieceLimit(600_000, { ...config, abandonAfterMs: 86_400_000 }).pieces).toBe(144);
+  });
+
+  it('ends a chain whose pieces so far read too small a share for the rest to fit: 3 pieces read 2% of it, so it needs at least 150', () => {
+    expect(chainTooSlow(location, 3, { bytes: 2e9, total: 100e9, written: 0 }, limit)).toBe(
+      's3://backups/acme.tar.zst.age cannot be restored in pieces in time: 3 pieces read 2% of its 93.1 GiB (each replays what earlier pieces wrote before it writes), so the chain needs at least 150 pieces, more than the 96 invocations of 900 s that fit in 24 h',
+    );
+    expect(chainTooSlow(location, 1, { bytes: 50e6, total: 100e9, written: 0 }, limit)).toMatch(/1 piece read 0\.05% of its/);
+    expect(chainTooSlow(location, 1, { bytes: 0, total: 100e9, written: 0 }, limit)).toMatch(/1 piece read 0% of its 93\.1 GiB .*, so the chain needs more pieces than can be counted, more than the 96/);
+  });
+
+  it('counts the entries written where the footer counted them, the further of the two shares: tiny files first do not end a chain that fits', () => {
+    // 3 pieces read 0.5% of the bytes but wrote 90% of the footer's 360,000 entries: ~4 pieces in all.
+    expect(chainTooSlow(location, 3, { bytes: 0.5e9, total: 100e9, entries: 360_000, written: 324_000 }, limit)).toBeUndefined();
+    // An encrypted archive's footer counts nothing: the bytes alone judge it.
+    expect(chainTooSlow(location, 3, { bytes: 0.5e9, total: 100e9, written: 324_000 }, limit)).toMatch(/3 pieces read 0\.5% of its 93\.1 GiB .* at least 600 pieces, more than the 96/);
+    // Both shares small: ended, saying so.
+    expect(chainTooSlow(location, 3, { bytes: 0.5e9, total: 100e9, entries: 3_600_000, written: 36_000 }, limit)).toBe(
+      's3://backups/acme.tar.zst.age cannot be restored in pieces in time: 3 pieces got 1% through its 93.1 GiB and 3,600,000 entries (the further of the two) (each replays what earlier pieces wrote before it writes), so the chain needs at least 300 pieces, more than the 96 invocations of 900 s that fit in 24 h',
+    );
+  });
+
+  it('lets go on a chain whose pace fits, one read to its end, and one exactly at the bound', () => {
+    expect(chainTooSlow(location, 3, { bytes: 50e9, total: 100e9, written: 0 }, limit)).toBeUndefined();
+    expect(chainTooSlow(location, 3, { bytes: 100e9, total: 100e9, written: 0 }, limit)).toBeUndefined();
+    expect(chainTooSlow(location, 48, { bytes: 50e9, total: 100e9, written: 0 }, limit)).toBeUndefined();
+    expect(chainTooSlow(location, 49, { bytes: 50e9, total: 100e9, written: 0 }, limit)).toBeDefined();
+  });
+
+  // Each piece replays what earlier ones wrote, so on a monotone pace it gets no further than the one before.
+  it('never ends a chain that would end within the bound on a pace that never speeds up: every chain of the model, and random slowing ones, bytes and entries in any mix', () => {
+    const total = 50e9;
+    for (const mbps of [10, 40, 80, 200]) {
+      for (const replay of [50, 80, 400]) {
+        const rates: ChainRates = { pieceSeconds: 720, writeBytesPerSecond: mbps * 1e6, replayBytesPerSecond: replay * 1e6, maxPieces: 96 };
+        const needs = chainPieces(total, rates);
+        if (needs === undefined || needs > limit.pieces) continue;
+        let written = 0;
+        for (let done = 1; done < needs; done++) {
+          written += rates.writeBytesPerSecond * (rates.pieceSeconds - written / rates.replayBytesPerSecond);
+          expect(chainTooSlow(location, done, { bytes: Math.floor(written), total, written: 0 }, limit), `${mbps}/${replay} MB/s, piece ${done} of ${needs}`).toBeUndefined();
+        }
+      }
+    }
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    for (let chain = 0; chain < 500; chain++) {
+      // Advances that never grow, scaled so the chain ends at piece `ends` (within the bound).
+      const ends = 1 + Math.floor(random() * limit.pieces);
+      const advances: number[] = [];
+      for (let piece = 0, advance = 1; piece < ends; piece++) advances.push((advance *= 1 - random() * 0.2));
+      const sum = advances.reduce((a, b) => a + b, 0);
+      let read = 0;
+      for (let done = 1; done < ends; done++) {
+        read += (advances[done - 1]! / sum) * total;
+        expect(chainTooSlow(location, done, { bytes: Math.floor(read), total, written: 0 }, limit), `chain ${chain}, piece ${done} of ${ends}`).toBeUndefined();
+      }
+      // The same pace of work, each piece's part of it bytes written and the rest entries staged in
+      // any mix (tiny files first, or last): the further of the two shares is never under the work's.
+      const bytesWork = advances.map((advance) => advance * random());
+      const bytesSum = bytesWork.reduce((a, b) => a + b, 0);
+      const entriesSum = sum - bytesSum;
+      const entries = 1_000_000;
+      let bytes = 0;
+      let staged = 0;
+      for (let done = 1; done < ends; done++) {
+        bytes += bytesWork[done - 1]!;
+        staged += advances[done - 1]! - bytesWork[done - 1]!;
+        const read = { bytes: Math.floor((bytes / bytesSum) * total), total, entries, written: Math.floor((staged / entriesSum) * entries) };
+        expect(chainTooSlow(location, done, read, limit), `mixed chain ${chain}, piece ${done} of ${ends}`).toBeUndefined();
+      }
+    }
   });
 });

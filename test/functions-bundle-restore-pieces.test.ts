@@ -7,15 +7,20 @@
 // compared with the original: every file's SHA-256, modes, times, symlinks, and the hard link's
 // shared inode. Node 24 only (the bundle needs node:zlib's zstd), as functions-bundle.
 
-import { chmodSync, linkSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { checkAsset } from '../infra/bundle-check.js';
+import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
 import { nodeSqliteDriver } from '../shared/backup/sqlite-driver.js';
-import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
+import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_CONTINUE_MARGIN_MS, MIN_ABANDON_AFTER_MS } from '../shared/control-plane/function-config.js';
+import { restoreCheckpointPathFor } from '../shared/restore/restore-continuation.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { bundleFunction, startSqsStandIn, type SqsStandIn } from './helpers/function-bundle.js';
 import { describeTree, tempDir } from './helpers/tree.js';
@@ -125,6 +130,10 @@ describe('the bundled restore function', () => {
     // The first piece judges the chain by its own time beyond the margins (restoreChainLimit): a second of it, on the looking clock.
     const first = await invoke('restore', { from: 's3://backups/pieces/acme.tar.zst', as: 'acme-copy' }, () => lookingContext(DEFAULT_ABORT_MARGIN_MS + DEFAULT_CONTINUE_MARGIN_MS + 1_000));
     expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'acme-copy', pieces: 1, ok: false, error: { code: 'RESTORE_CONTINUES' } });
+    // Its checkpoint says how far into the stored archive it read, and the entries the plain archive's footer counts (the next piece judges the chain's pace by both).
+    const saved = JSON.parse(readFileSync(restoreCheckpointPathFor(base, 'acme-copy'), 'utf8').slice('OCRC1\n'.length)) as { storedRead: { bytes: number; total: number; entries: number } };
+    expect(saved.storedRead).toEqual({ bytes: expect.any(Number), total: expect.any(Number), entries: expect.any(Number) });
+    expect(saved.storedRead.entries).toBeGreaterThan(10);
     let pieces = 1;
     for (let body = sqs.sent.shift(); body !== undefined; body = sqs.sent.shift()) {
       expect(JSON.parse(body)).toMatchObject({ version: 1, kind: 'restore', tenant: 'acme-copy', command: { from: 's3://backups/pieces/acme.tar.zst' }, continues: { chain: first.chain, trigger: 'direct' } });
@@ -171,6 +180,87 @@ describe('the bundled restore function', () => {
       expect(readdirSync(base).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
     } finally {
       vi.stubEnv('OPENCLAW_RESTORE_QUEUE_URL', sqs.queueUrl);
+    }
+  }, 300_000);
+
+  it.runIf(builtIns)('ends a chain restoring an encrypted archive once its pace shows it needs more pieces than the abandon time allows: a failure event, the old tenant whole, nothing left', async () => {
+    // 1,200 files of 8 KiB that do not compress (~10 MB): each piece writes a handful of them.
+    const many = path.join(base, 'pace');
+    mkdirSync(path.join(many, 'files'), { recursive: true });
+    for (let i = 0; i < 1200; i++) writeFileSync(path.join(many, 'files', `f${i}.bin`), randomBytes(8192));
+    const identity = generateIdentity();
+    expect(await invoke('backup', { tenant: 'pace', to: 's3://backups/pieces/pace.tar.zst.age', encryptTo: [identity.recipient.text] }, 600_000)).toMatchObject({ operation: 'backup', tenant: 'pace', files: 1200 });
+    // The tenant the chain would replace.
+    mkdirSync(path.join(base, 'pace-old'));
+    writeFileSync(path.join(base, 'pace-old', 'keep.txt'), 'the old tenant\n');
+    // Secrets Manager (the identity) and EventBridge (the completion events) in one stand-in.
+    const events: Record<string, unknown>[] = [];
+    const aws = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const target = String(request.headers['x-amz-target']);
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+        if (target === 'AWSEvents.PutEvents') {
+          const { Entries } = JSON.parse(body) as { Entries: { Detail: string }[] };
+          events.push(...Entries.map((entry) => JSON.parse(entry.Detail) as Record<string, unknown>));
+          response.end(JSON.stringify({ FailedEntryCount: 0, Entries: Entries.map((_, i) => ({ EventId: `e-${events.length}-${i}` })) }));
+          return;
+        }
+        const { SecretId } = JSON.parse(body) as { SecretId: string };
+        response.end(JSON.stringify({ ARN: `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SecretId}`, Name: SecretId, SecretString: `${formatIdentity(identity)}\n` }));
+      });
+    });
+    await new Promise<void>((resolve) => aws.listen(0, '127.0.0.1', resolve));
+    const awsEndpoint = `http://127.0.0.1:${(aws.address() as AddressInfo).port}`;
+    try {
+      // Pieces of 1,561 s (the margins, 25 min of them to continue, and a second: a few entries
+      // each, on the looking clock) in the least abandon time, an hour: 2 pieces at most.
+      const budget = DEFAULT_ABORT_MARGIN_MS + 1_500_000 + 1_000;
+      const paced = await restoreBundleWith(
+        {
+          // The rates and abort margin at their defaults (an earlier test here set its own).
+          OPENCLAW_RESTORE_MBPS: undefined,
+          OPENCLAW_RESTORE_REPLAY_MBPS: undefined,
+          OPENCLAW_ABORT_MARGIN_MS: undefined,
+          OPENCLAW_ABANDON_AFTER_MS: String(MIN_ABANDON_AFTER_MS),
+          OPENCLAW_CONTINUE_MARGIN_MS: '1500000', OPENCLAW_EVENT_BUS: 'openclaw-backup-events', AWS_ENDPOINT_URL_SECRETS_MANAGER: awsEndpoint,
+          AWS_ENDPOINT_URL_EVENTBRIDGE: awsEndpoint,
+        },
+        'paced',
+      );
+      const request = { from: 's3://backups/pieces/pace.tar.zst.age', as: 'pace-old', force: true, identitySecret: 'openclaw-backup/backup-key' };
+      const first = await invoke(paced, request, () => lookingContext(budget));
+      expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'pace-old', pieces: 1 });
+      const checkpoint = JSON.parse(readFileSync(restoreCheckpointPathFor(base, 'pace-old'), 'utf8').slice('OCRC1\n'.length)) as { storedRead: { bytes: number; total: number; entries?: number } };
+      // Encrypted: the footer, inside the age stream, counted no entries up front.
+      expect(checkpoint.storedRead.entries).toBeUndefined();
+      // The first piece read under half the archive's stored bytes (what it read ahead of the entry it stopped at too): the chain needs more than 2 pieces.
+      expect(checkpoint.storedRead.total).toBeGreaterThan(9_000_000);
+      expect(checkpoint.storedRead.bytes * 2).toBeLessThan(checkpoint.storedRead.total);
+      const body = sqs.sent.shift()!;
+      expect(await invoke(paced, { Records: [{ messageId: 'pace-2', body, eventSource: 'aws:sqs' }] }, () => lookingContext(budget))).toEqual({ batchItemFailures: [] });
+      expect(sqs.sent).toEqual([]);
+      expect(events).toEqual([
+        expect.objectContaining({
+          tenant: 'pace-old',
+          operationId: first.chain,
+          error: {
+            code: 'ARCHIVE_LIMIT',
+            message: expect.stringMatching(
+              /^s3:\/\/backups\/pieces\/pace\.tar\.zst\.age cannot be restored in pieces in time: 1 piece read [\d.]+% of its [\d.]+ MiB \(each replays what earlier pieces wrote before it writes\), so the chain needs at least [\d,]+ pieces, more than the 2 invocations of 15\d\d s that fit in 1 h \(OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs\): restore it with the CLI in local mode on a host that mounts the tenant volume; the chain ends here, what it had staged is removed, the slot holds what it held$/,
+            ),
+          },
+        }),
+      ]);
+      expect(readdirSync(path.join(base, 'pace-old'))).toEqual(['keep.txt']);
+      expect(readFileSync(path.join(base, 'pace-old', 'keep.txt'), 'utf8')).toBe('the old tenant\n');
+      expect(readdirSync(base).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+    } finally {
+      vi.stubEnv('OPENCLAW_EVENT_BUS', undefined);
+      vi.stubEnv('OPENCLAW_ABANDON_AFTER_MS', undefined);
+      vi.stubEnv('OPENCLAW_CONTINUE_MARGIN_MS', undefined);
+      await new Promise((resolve) => aws.close(resolve));
     }
   }, 300_000);
 });

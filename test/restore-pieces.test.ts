@@ -1033,9 +1033,9 @@ describe('a restore in pieces', () => {
     await expect(piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } })).resolves.toMatchObject({ chainEnded: true });
   });
 
-  it('takes a checkpoint whose copiedLinks, limits or owner is null, or whose times are no strings, as damaged: one line, and recovery ends the chain', async () => {
+  it('takes a checkpoint whose copiedLinks, limits, owner or storedRead is null, whose stored bytes read exceed the archive, or whose times are no strings, as damaged: one line, and recovery ends the chain', async () => {
     // Date.parse takes 5 and ["2026-…"] for times too.
-    for (const [field, value] of [['copiedLinks', null], ['limits', null], ['owner', null], ['startedAt', 5], ['savedAt', ['2026-12-07T00:00:00.000Z']]] as const) {
+    for (const [field, value] of [['copiedLinks', null], ['limits', null], ['owner', null], ['storedRead', null], ['storedRead', { bytes: 10, total: 5 }], ['startedAt', 5], ['savedAt', ['2026-12-07T00:00:00.000Z']]] as const) {
       const chain = newChainId();
       await piece({ as: 'copy' }, { chain, suspend: () => true });
       const file = restoreCheckpointPathFor(base, 'copy');

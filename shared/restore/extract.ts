@@ -160,6 +160,14 @@ export interface CopiedLinks {
   readonly bytes: number;
 }
 
+/** Stored bytes a piece had read of the stored archive's `total` (its size as the store told it) when it stopped. */
+export interface StoredRead {
+  readonly bytes: number;
+  readonly total: number;
+  /** The entries to create the archive's footer counts, where the first piece read it (a plain archive): the writes so far are a share of them. */
+  readonly entries?: number;
+}
+
 /** A piece of a restore stopped between two entries, everything it wrote flushed: `written` writer calls are complete in the staging directory. */
 export class ExtractionSuspended extends Error {
   constructor(
@@ -168,6 +176,8 @@ export class ExtractionSuspended extends Error {
     readonly copiedLinks: CopiedLinks,
     /** The path below the tenant root of the last entry this piece created. */
     readonly lastWritten: string,
+    /** How far into the stored archive this piece had read when it stopped (read-archive.ts adds it, where the store told the size). */
+    readonly storedRead?: StoredRead,
   ) {
     super(`the extraction stopped for the next piece after ${written} writes`);
   }

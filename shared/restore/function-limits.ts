@@ -141,7 +141,7 @@ export function restoreChainLimit(remainingMs: number, config: FunctionConfig, a
     pieceSeconds,
     writeBytesPerSecond: mbps * 1e6,
     replayBytesPerSecond: replayMBps * 1e6,
-    maxPieces: Math.max(1, Math.floor(abandonAfterMs / Math.max(1, remainingMs))),
+    maxPieces: chainPieceBound(remainingMs, abandonAfterMs),
   };
   if (pieceSeconds <= 0) {
     return {
@@ -188,7 +188,7 @@ export function restoreChainEntryLimit(remainingMs: number, config: FunctionConf
   const replayMBps = config.restoreReplayMBps ?? DEFAULT_RESTORE_REPLAY_MBPS;
   const abandonAfterMs = config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
   const pieceSeconds = restoreSecondsLeft(remainingMs, config, config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS);
-  const maxPieces = Math.max(1, Math.floor(abandonAfterMs / Math.max(1, remainingMs)));
+  const maxPieces = chainPieceBound(remainingMs, abandonAfterMs);
   const bytes = Math.max(1, archiveBytes ?? 0);
   /** The chain's rates for an archive of `entries` in its bytes, in stored bytes a second: each byte carries its share of the entries. */
   const ratesFor = (entries: number): ChainRates => {
@@ -225,6 +225,26 @@ export function restoreChainEntryLimit(remainingMs: number, config: FunctionConf
     entries: low,
     reason: `the restore function can restore in pieces with ${why}: restore it with the CLI in local mode on a host that mounts the tenant volume`,
   };
+}
+
+/**
+ * The most pieces a restore chain may take, asked by a later piece from its time left: those
+ * of its length that fit in OPENCLAW_ABANDON_AFTER_MS, as restoreChainLimit counts them for the
+ * first piece. A later piece's time left is under a whole invocation's (its sweep, its wait for
+ * the lock): the bound is then larger, never smaller, than the first piece's.
+ */
+export function restoreChainPieceLimit(remainingMs: number, config: FunctionConfig): { pieces: number; reason: string } {
+  const abandonAfterMs = config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
+  const pieceSeconds = Math.floor(Math.max(0, remainingMs) / 1000);
+  return {
+    pieces: chainPieceBound(remainingMs, abandonAfterMs),
+    reason: `invocations of ${pieceSeconds} s that fit in ${hours(abandonAfterMs)} (OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs): restore it with the CLI in local mode on a host that mounts the tenant volume`,
+  };
+}
+
+/** The pieces of `remainingMs` each that fit in `abandonAfterMs` (one at least). */
+function chainPieceBound(remainingMs: number, abandonAfterMs: number): number {
+  return Math.max(1, Math.floor(abandonAfterMs / Math.max(1, remainingMs)));
 }
 
 function hours(ms: number): string {

@@ -15,7 +15,7 @@ import { plaintextArchive, type AgeCliRoute } from '../archive/encrypted-archive
 import { ArchiveLimitError, CorruptArchiveError, StorageError } from '../errors.js';
 import { formatBytes, groupThousands, plural, quotedPath } from '../format.js';
 import { EPHEMERAL_DIR } from '../tenant/names.js';
-import { extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
+import { ExtractionSuspended, extractTenantArchive, type ExtractOptions, type ExtractProgress, type ExtractResult } from './extract.js';
 import type { ExtractLimits } from './limits.js';
 import {
   ARCHIVE_FOOTER_NIBBLE,
@@ -151,7 +151,8 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     source.destroy();
     throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);
   }
-  if (options.maxArchiveEntries !== undefined) await refuseTooManyEntries(location, source, () => options.maxArchiveEntries!(archiveTotalBytes), signal);
+  /** The entries to create the footer counts, where the entry check read it (a first piece, a plain archive). */
+  const footerEntries = options.maxArchiveEntries === undefined ? undefined : await refuseTooManyEntries(location, source, () => options.maxArchiveEntries!(archiveTotalBytes), signal);
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;
@@ -225,6 +226,12 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     ...(options.pieces !== undefined && { pieces: options.pieces }),
     requireManifest: () => marker !== undefined || footer !== undefined,
     onProgress: (progress) => options.onProgress?.({ ...progress, archiveBytes, ...(archiveTotalBytes !== undefined && { archiveTotalBytes }) }),
+  }).catch((error: unknown) => {
+    // A piece stopped for the next: how far into the stored archive it read goes into the
+    // chain's checkpoint (the next piece judges the chain's pace by it). Counted as the stored
+    // bytes came in, read ahead of the entry it stopped at: the share is never under the truth.
+    if (!(error instanceof ExtractionSuspended) || archiveTotalBytes === undefined || archiveTotalBytes <= 0) throw error;
+    throw new ExtractionSuspended(error.written, error.copiedLinks, error.lastWritten, { bytes: Math.min(archiveBytes, archiveTotalBytes), total: archiveTotalBytes, ...(footerEntries !== undefined && { entries: footerEntries }) });
   });
   throwIfAborted(signal);
   assertEndsAgree(extracted, marker, footer);
@@ -258,9 +265,9 @@ async function assertRecordedDigest(location: ArchiveLocation, extracted: Extrac
   );
 }
 
-/** An archive whose footer counts more entries than `limit` (asked now) is refused; `source` is destroyed then. */
-async function refuseTooManyEntries(location: ArchiveLocation, source: Readable, limit: () => ArchiveEntryLimit, signal: AbortSignal | undefined): Promise<void> {
-  if (location.readTail === undefined) return;
+/** An archive whose footer counts more entries than `limit` (asked now) is refused; `source` is destroyed then. Returns the footer's count, where it has one. */
+async function refuseTooManyEntries(location: ArchiveLocation, source: Readable, limit: () => ArchiveEntryLimit, signal: AbortSignal | undefined): Promise<number | undefined> {
+  if (location.readTail === undefined) return undefined;
   let footer: ArchiveFooter | undefined;
   try {
     const tail = await location.readTail(SKIPPABLE_HEADER_BYTES + MAX_FOOTER_BYTES, { ...(signal !== undefined && { signal }) });
@@ -271,7 +278,7 @@ async function refuseTooManyEntries(location: ArchiveLocation, source: Readable,
     throw error;
   }
   const { entries, reason } = limit();
-  if (footer?.entries === undefined || footer.entries <= entries) return;
+  if (footer?.entries === undefined || footer.entries <= entries) return footer?.entries;
   source.destroy();
   throw new ArchiveLimitError(`${location.display} holds ${plural(footer.entries, 'entry', 'entries')} to restore (its footer says), more than the ${groupThousands(entries)} ${reason}`);
 }

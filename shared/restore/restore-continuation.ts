@@ -6,7 +6,9 @@
 // crosses is this small file, `.openclaw-restore-continuation-<tenant>` beside the staging
 // directory: the object read (its identity: an S3 object's ETag and VersionId, a file's size
 // and times; another object there now refuses the chain), the staging directory's name, how
-// many writer calls the pieces so far completed, and the request's options.
+// many writer calls the pieces so far completed, how far into the stored archive the last
+// piece had read (the next judges the chain's pace by it: restore.ts chainTooSlow), and the
+// request's options.
 //
 // Written as the backup's state is (write-whole.ts replaceFileWhole): mode 0600, a temporary file fsync'ed and
 // renamed over the last one, the directory fsync'ed: a crash leaves the previous checkpoint
@@ -59,6 +61,14 @@ export interface RestoreCheckpoint {
   readonly pieces: number;
   /** Hard links the pieces so far made copies of (the file system refused them): counted against --max-bytes by every later piece. Absent: none. */
   readonly copiedLinks?: { readonly names: number; readonly bytes: number };
+  /**
+   * How far into the stored archive the last piece that saved had read when it stopped, of its
+   * stored size (ExtractionSuspended.storedRead): the next piece judges the chain's pace by it
+   * (RestorePieces.maxPieces), and the entries to create the footer counts where the first piece
+   * read it (the writes so far are a share of those). Absent: the store told no size (or an
+   * earlier version saved it).
+   */
+  readonly storedRead?: { readonly bytes: number; readonly total: number; readonly entries?: number };
   /** The path below the tenant root of the last entry the pieces created: the next piece's replay must reach it at call `written` (a checkpoint without it is damaged). */
   readonly lastWritten: string;
   readonly force: boolean;
@@ -202,6 +212,7 @@ function isCheckpoint(value: RestoreCheckpoint, tenant: string): boolean {
     Number.isSafeInteger(value.pieces) &&
     value.pieces >= 1 &&
     (value.copiedLinks === undefined || (isRecord(value.copiedLinks) && Number.isSafeInteger(value.copiedLinks.names) && value.copiedLinks.names >= 0 && Number.isSafeInteger(value.copiedLinks.bytes) && value.copiedLinks.bytes >= 0)) &&
+    (value.storedRead === undefined || (isRecord(value.storedRead) && Number.isSafeInteger(value.storedRead.bytes) && Number.isSafeInteger(value.storedRead.total) && value.storedRead.bytes >= 0 && value.storedRead.total >= value.storedRead.bytes && (value.storedRead.entries === undefined || (Number.isSafeInteger(value.storedRead.entries) && value.storedRead.entries >= 0)))) &&
     typeof value.lastWritten === 'string' &&
     typeof value.force === 'boolean' &&
     (value.limits === undefined || (isRecord(value.limits) && Number.isSafeInteger(value.limits.maxEntries) && value.limits.maxEntries >= 0 && Number.isSafeInteger(value.limits.maxBytes) && value.limits.maxBytes >= 0)) &&

@@ -13,7 +13,7 @@ import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { RemovalStoppedError } from '../tenant/remove-tree.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
-import { AbortedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, UsageError } from '../errors.js';
+import { AbortedError, ArchiveLimitError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
@@ -26,11 +26,11 @@ import { acquireTenantLock, lockPathFor, type TenantLock } from '../tenant/lock.
 import { assertNoContinuation, type ChainEnder } from '../backup/continuation.js';
 import { assertSlotAvailable, createStagingArea, MoveInPendingError, recoverSlotWithin, reopenStagingArea, STAGING_MODE, type RecoverOptions, type RecoveryAction, type StagingArea } from '../tenant/slot.js';
 import { assertNoRestoreChain, loadRestoreCheckpoint, MAX_REWRITES, removeRestoreCheckpoint, RESTORE_CHECKPOINT_VERSION, saveRestoreCheckpoint, type RestoreCheckpoint } from './restore-continuation.js';
-import { ExtractionSuspended } from './extract.js';
+import { ExtractionSuspended, type StoredRead } from './extract.js';
 import { inheritedOwner, type Owner } from '../tenant/ownership.js';
 import { tenantsDirNotFound } from '../tenant/tenants.js';
 import { assertRemovalsCanBeTold, DIRECTORY_FLAGS, namedBy, pinDirectory, type FileAccess } from '../file-access.js';
-import { shownPath } from '../format.js';
+import { formatBytes, groupThousands, plural, shownPath } from '../format.js';
 
 export interface RestoreRequest {
   readonly tenantsDir: string;
@@ -139,6 +139,56 @@ export interface RestorePieces {
    * (RecoverOptions.onRestoreChainEnded).
    */
   readonly onCommitted?: (result: RestoreResult) => Promise<void>;
+  /**
+   * The most pieces the chain may take (the restore function: those that fit in the abandon
+   * time, restoreChainPieceLimit), asked by a later piece once it has its checkpoint: a chain
+   * whose pieces so far read too small a share of the stored archive for the rest to fit is
+   * ended there (chainTooSlow). Absent: no bound.
+   */
+  readonly maxPieces?: () => ChainPieceLimit;
+}
+
+/** The most pieces a restore chain may take, and why (the end of the message that ends a chain needing more). */
+export interface ChainPieceLimit {
+  readonly pieces: number;
+  readonly reason: string;
+}
+
+/**
+ * Why a later piece ends its chain, from how far its pieces so far got; undefined: it may go
+ * on. Every piece reads the archive from its start and replays what earlier pieces wrote before
+ * it writes, so a later piece replays at least as long as an earlier one and has at most as
+ * long to write: each piece gets no further through the archive's work than the one before it.
+ * `done` pieces that got a share s of the way then got at most s/done each on average, the last
+ * no more than that, and every later one no more than the last: the chain takes at least done/s
+ * pieces in all. Above the bound it cannot end within it, and would go on for days with the
+ * tenant busy. The share is the larger of the stored bytes read and, where the footer counted
+ * them (`read.entries`), the entries written: the work done (bytes written at one rate, entries
+ * staged at another) is a share between the two, so the larger is never under it. The bytes are
+ * counted as they came in, ahead of the entry a piece stopped at: never under the truth either;
+ * the count errs toward going on. An encrypted archive's footer gave no count: its bytes alone
+ * stand for its work, which an archive much slower to write at its start than at its end
+ * (millions of tiny files, then a few large ones) breaks: its chain can be ended early.
+ */
+export function chainTooSlow(location: string, done: number, read: { readonly bytes: number; readonly total: number; readonly entries?: number; readonly written: number }, limit: ChainPieceLimit): string | undefined {
+  if (read.total <= 0) return undefined;
+  const share = Math.min(1, Math.max(read.bytes / read.total, read.entries === undefined || read.entries <= 0 ? 0 : read.written / read.entries));
+  if (share >= 1 || done <= limit.pieces * share) return undefined;
+  const atLeast = share === 0 ? undefined : Math.ceil(done / share);
+  const percent = 100 * share;
+  const shown = percent >= 1 || percent === 0 ? percent.toFixed(0) : percent.toPrecision(1);
+  const through = read.entries === undefined ? `read ${shown}% of its ${formatBytes(read.total)}` : `got ${shown}% through its ${formatBytes(read.total)} and ${plural(read.entries, 'entry', 'entries')} (the further of the two)`;
+  return (
+    `${location} cannot be restored in pieces in time: ${plural(done, 'piece')} ${through} (each replays what earlier pieces wrote before it writes), ` +
+    `so the chain needs ${atLeast === undefined ? 'more pieces than can be counted' : `at least ${groupThousands(atLeast)} pieces`}, more than the ${groupThousands(limit.pieces)} ${limit.reason}`
+  );
+}
+
+/** What a stopping piece's checkpoint says it read: its own count, with the footer's entries a first piece read carried on. */
+function storedReadNow(read: StoredRead | undefined, before: RestoreCheckpoint['storedRead']): Pick<RestoreCheckpoint, 'storedRead'> {
+  if (read === undefined) return {};
+  const entries = read.entries ?? before?.entries;
+  return { storedRead: { bytes: read.bytes, total: read.total, ...(entries !== undefined && { entries }) } };
 }
 
 /** A piece stopped for the next one: the tenant's staging and checkpoint wait for it; the slot holds what it held. */
@@ -253,6 +303,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
           `the continuing restore of "${tenant}" cannot go on: ${(checkpoint.rewrites ?? 0) + 1} pieces in a row ended while they wrote past its checkpoint (killed: out of memory; or stopped by the function's deadline: their writes outlasted the time they counted on), and the next would too; what it had staged is removed, the slot holds what it held: restore again with more memory or a longer timeout for the restore function, or from the CLI`,
         );
       }
+      // Its pace so far tells a chain that cannot end within the pieces it may take (an
+      // encrypted archive's footer, inside the age stream, gave its first piece no entry count).
+      const tooSlow = checkpoint.storedRead === undefined || pieces!.maxPieces === undefined ? undefined : chainTooSlow(checkpoint.location, checkpoint.pieces, { ...checkpoint.storedRead, written: checkpoint.written }, pieces!.maxPieces());
+      if (tooSlow !== undefined) throw new ArchiveLimitError(`${tooSlow}; the chain ends here, what it had staged is removed, the slot holds what it held`);
     }
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = checkpoint !== undefined ? checkpoint.owner : (request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined));
@@ -292,7 +346,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   }
 
   /** The chain's checkpoint as this piece leaves it (suspended), or the first piece's. */
-  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'lastWritten' | 'rewriting'>): RestoreCheckpoint {
+  function checkpointNow(fields: Pick<RestoreCheckpoint, 'written' | 'writing' | 'pieces' | 'copiedLinks' | 'storedRead' | 'lastWritten' | 'rewriting'>): RestoreCheckpoint {
     const now = new Date().toISOString();
     return {
       version: RESTORE_CHECKPOINT_VERSION,
@@ -408,7 +462,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (error instanceof ExtractionSuspended) {
         const handOver = pieces!.handOver;
         const copied = error.copiedLinks.names > 0 ? { copiedLinks: error.copiedLinks } : {};
-        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, lastWritten: error.lastWritten, ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
+        const saved = checkpointNow({ written: error.written, writing: false, pieces: (checkpoint?.pieces ?? 0) + 1, ...copied, ...storedReadNow(error.storedRead, checkpoint?.storedRead), lastWritten: error.lastWritten, ...((checkpoint?.writing === true || checkpoint?.rewriting === true) && { rewriting: true as const }) });
         await saveRestoreCheckpoint(tenantsDir, handOver === undefined ? saved : { ...saved, handingOver: true });
         crashPoint('restore:piece-saved');
         suspendedResult = { operation: 'restore', suspended: true, tenant: saved.tenant, chain: saved.chain, location: location.display, written: saved.written, pieces: saved.pieces, durationMs: Date.now() - started };
