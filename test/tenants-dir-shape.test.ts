@@ -4,7 +4,7 @@
 // disk and 1.7-3 s on a 1 ms latency mount (bench/latencyfs.py). The refusals themselves are
 // pinned from outside in cli-operator-errors ("a --tenants-dir that is no tenant base dir").
 
-import { mkdirSync, promises as fs, writeFileSync } from 'node:fs';
+import { mkdirSync, promises as fs, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -61,5 +61,16 @@ describe('the base dir shape check', () => {
     await expect(assertTenantsDirShape(path.join(base, 'acme'))).rejects.toThrow(/looks like a tenant's own directory/);
     await fs.rm(path.join(base, 'README'));
     await expect(assertTenantsDirShape(dir.path)).rejects.toThrow(`${dir.path} holds the tenant base dir ${base}`);
+  });
+
+  // `--tenants-dir ~/acme-link` (a symlink to BASE/acme) said to give the link's own directory,
+  // which holds no tenant: `tenants list` there found none and named the link a symlinked tenant.
+  it('names the real parent of a tenant\'s own directory given through a symlink', async () => {
+    const links = path.join(dir.path, 'links');
+    mkdirSync(links);
+    symlinkSync(path.join(base, 'acme'), path.join(links, 'acme-link'));
+    await expect(assertTenantsDirShape(path.join(links, 'acme-link'))).rejects.toThrow(
+      `${path.join(links, 'acme-link')} looks like a tenant's own directory (files and pty/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${base})`,
+    );
   });
 });

@@ -83,8 +83,11 @@ function notATenantName(tenantsDir: string, name: string): string {
  */
 export async function assertTenantsDirShape(tenantsDir: string): Promise<void> {
   if (await shapedAsTenant(tenantsDir)) {
+    // Its parent as it really is: given through a symlink (`--tenants-dir ~/acme-link`), the
+    // link's own directory (~) holds no tenant (and names the link a symlinked tenant).
+    const parent = path.dirname(await fs.realpath(tenantsDir).catch(() => tenantsDir));
     throw new UsageError(
-      `${tenantsDir} looks like a tenant's own directory (files and ${EPHEMERAL_DIR}/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${path.dirname(tenantsDir)})`,
+      `${tenantsDir} looks like a tenant's own directory (files and ${EPHEMERAL_DIR}/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${parent})`,
     );
   }
   const inner = path.join(tenantsDir, DEFAULT_BASE_DIR_NAME);
