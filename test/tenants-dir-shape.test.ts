@@ -1,0 +1,76 @@
+// The shape check every local command runs on its base dir first (tenants.ts
+// assertTenantsDirShape): what it costs a real base dir, whatever its size. It read every name
+// in it, for the backup of one tenant too: with 100,000 tenants 0.1-0.2 s a command on a local
+// disk and 1.7-3 s on a 1 ms latency mount (bench/latencyfs.py). The refusals themselves are
+// pinned from outside in cli-operator-errors ("a --tenants-dir that is no tenant base dir").
+
+import { mkdirSync, promises as fs, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import { UsageError } from '../shared/errors.js';
+import { assertTenantsDirShape } from '../shared/tenant/tenants.js';
+import { tempDir } from './helpers/tree.js';
+
+let dir: ReturnType<typeof tempDir>;
+let base: string;
+beforeEach(() => {
+  dir = tempDir();
+  base = path.join(dir.path, 'tenants');
+  // Tenants named as a tenant's own items are tenants all the same.
+  for (const tenant of ['acme', 'beta', 'workspace', 'memory', 'sessions', 'config']) {
+    mkdirSync(path.join(base, tenant, 'pty'), { recursive: true });
+    writeFileSync(path.join(base, tenant, 'config.json'), '{}');
+  }
+  mkdirSync(path.join(base, 'lost+found'));
+  mkdirSync(path.join(base, '.snapshot'));
+  writeFileSync(path.join(base, '.DS_Store'), '');
+  writeFileSync(path.join(base, 'README'), 'the gateway\'s tenants\n');
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  dir.cleanup();
+});
+
+/** Spies on every way of reading a directory's names. */
+function listings(): () => string[] {
+  const readdir = vi.spyOn(fs, 'readdir');
+  const opendir = vi.spyOn(fs, 'opendir');
+  return () => [...readdir.mock.calls, ...opendir.mock.calls].map((call) => String(call[0]));
+}
+
+describe('the base dir shape check', () => {
+  it('passes a real base dir by looking up two names, reading no directory', async () => {
+    const read = listings();
+    await expect(assertTenantsDirShape(base)).resolves.toBeUndefined();
+    expect(read()).toEqual([]);
+  });
+
+  it('reads a base dir holding a tenant named pty no further than it must, and passes it without a stray file', async () => {
+    mkdirSync(path.join(base, 'pty'));
+    const read = listings();
+    await expect(assertTenantsDirShape(path.join(dir.path, 'tenants'))).rejects.toThrow(UsageError);
+    expect(read()).toEqual([base]);
+    vi.restoreAllMocks();
+    // Without the stray README the same base dir is one.
+    await fs.rm(path.join(base, 'README'));
+    await expect(assertTenantsDirShape(base)).resolves.toBeUndefined();
+  });
+
+  it('still refuses a tenant\'s own directory and the base dir\'s parent', async () => {
+    await expect(assertTenantsDirShape(path.join(base, 'acme'))).rejects.toThrow(/looks like a tenant's own directory/);
+    await fs.rm(path.join(base, 'README'));
+    await expect(assertTenantsDirShape(dir.path)).rejects.toThrow(`${dir.path} holds the tenant base dir ${base}`);
+  });
+
+  // `--tenants-dir ~/acme-link` (a symlink to BASE/acme) said to give the link's own directory,
+  // which holds no tenant: `tenants list` there found none and named the link a symlinked tenant.
+  it('names the real parent of a tenant\'s own directory given through a symlink', async () => {
+    const links = path.join(dir.path, 'links');
+    mkdirSync(links);
+    symlinkSync(path.join(base, 'acme'), path.join(links, 'acme-link'));
+    await expect(assertTenantsDirShape(path.join(links, 'acme-link'))).rejects.toThrow(
+      `${path.join(links, 'acme-link')} looks like a tenant's own directory (files and pty/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${base})`,
+    );
+  });
+});
