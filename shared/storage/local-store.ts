@@ -171,7 +171,7 @@ export class LocalArchiveStore implements ArchiveStore {
         readSync(fd, tail, 0, tail.length, stat.size - tail.length);
       }
       const self = process.geteuid?.();
-      const notTrusted = archiveNotTrusted({ archive: stat, directoryUid: this.directoryOwner(self, stat.uid), self });
+      const notTrusted = archiveNotTrusted({ path: object.location, archive: stat, directoryUid: this.directoryOwner(self, stat.uid), self });
       // Nothing beside another user's file is read: it is counted by no rule whatever a record says.
       if (notTrusted !== undefined) return { head, ...(tail !== undefined && { tail }), notTrusted };
       const markPath = verifiedMarkPath(object.location);
