@@ -6,6 +6,7 @@
 // was listed as acme's newest backup, and root's `prune --keep-last 1` removed both real
 // backups, which that user could not have removed (the sticky bit).
 
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -37,13 +38,46 @@ describe('whose marks a listing takes', () => {
 });
 
 describe('whose archives a listing counts', () => {
+  const at = '/var/backups/acme.tar.zst';
   it("counts its own, root's and the listed directory owner's, writable by no one else", () => {
     const archive = { uid: 1000, mode: 0o100600 };
-    expect(archiveNotTrusted({ archive, directoryUid: 0, self: 1000 })).toBeUndefined();
-    expect(archiveNotTrusted({ archive, directoryUid: 1000, self: 0 })).toBeUndefined();
-    expect(archiveNotTrusted({ archive: { uid: 0, mode: 0o100600 }, directoryUid: 1000, self: 1000 })).toBeUndefined();
-    expect(archiveNotTrusted({ archive, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0)");
-    expect(archiveNotTrusted({ archive: { uid: 0, mode: 0o100664 }, directoryUid: 0, self: 0 })).toBe('writable by its group (mode 0664; saved 0600)');
+    expect(archiveNotTrusted({ path: at, archive, directoryUid: 0, self: 1000 })).toBeUndefined();
+    expect(archiveNotTrusted({ path: at, archive, directoryUid: 1000, self: 0 })).toBeUndefined();
+    expect(archiveNotTrusted({ path: at, archive: { uid: 0, mode: 0o100600 }, directoryUid: 1000, self: 1000 })).toBeUndefined();
+  });
+
+  it('says, for one it does not count, the one command that makes it counted if it is a backup the user trusts', () => {
+    // A copy made by cp or aws s3 cp under umask 002: before, "writable by its group (mode 0664; saved 0600)" and no way out.
+    expect(archiveNotTrusted({ path: at, archive: { uid: 0, mode: 0o100664 }, directoryUid: 0, self: 0 })).toBe(`writable by its group (mode 0664): chmod go-w ${at} if it is a backup you trust`);
+    expect(archiveNotTrusted({ path: at, archive: { uid: 1000, mode: 0o100602 }, directoryUid: 0, self: 1000 })).toBe(`writable by others (mode 0602): chmod go-w ${at} if it is a backup you trust`);
+    expect(archiveNotTrusted({ path: at, archive: { uid: 1000, mode: 0o100600 }, directoryUid: 0, self: 0 })).toBe(
+      `owned by uid 1000, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0): chown 0 ${at} if it is a backup you trust`,
+    );
+    // Only root can give a file away: a user is told to ask root; another's file writable by its group needs both.
+    expect(archiveNotTrusted({ path: at, archive: { uid: 1001, mode: 0o100664 }, directoryUid: 0, self: 1000 })).toBe(
+      `owned by uid 1001, neither this process's user (uid 1000), root, nor the owner of the directory listed (uid 0): have root run chown 1000 ${at} && chmod go-w ${at} if it is a backup you trust`,
+    );
+    // The path as one shell word; one with a control character as listings show it (one line).
+    expect(archiveNotTrusted({ path: "/b/it's here.tar.zst", archive: { uid: 0, mode: 0o100660 }, directoryUid: 0, self: 0 })).toBe(`writable by its group (mode 0660): chmod go-w '/b/it'\\''s here.tar.zst' if it is a backup you trust`);
+    expect(archiveNotTrusted({ path: '/b/a\nb.tar.zst', archive: { uid: 0, mode: 0o100660 }, directoryUid: 0, self: 0 })).toBe('writable by its group (mode 0660): chmod go-w "/b/a\\nb.tar.zst" if it is a backup you trust');
+  });
+});
+
+describe('a group-writable copy of a backup (cp under umask 002)', () => {
+  const dir = tempDir('openclaw-archive-modes-');
+  afterAll(() => dir.cleanup());
+
+  it('is listed as not counted with the chmod that makes it counted; once run, it is counted', async () => {
+    const tenantsDir = path.join(dir.path, 'tenants');
+    makeTenants(tenantsDir, ['acme']);
+    const file = path.join(dir.path, 'out', 'acme.tar.zst');
+    expect((await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', file])).status).toBe(0);
+    chmodSync(file, 0o664);
+    const listed = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', path.dirname(file)]);
+    expect(listed.stdout).toContain(`(not counted as a backup: writable by its group (mode 0664): chmod go-w ${file} if it is a backup you trust)`);
+    execFileSync('sh', ['-c', /chmod go-w \S+/.exec(listed.stdout)![0]]); // as a user would copy it from the line
+    const again = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', path.dirname(file)]);
+    expect((JSON.parse(again.stdout).backups as { untrusted?: string }[])[0]?.untrusted).toBeUndefined();
   });
 });
 
@@ -84,7 +118,7 @@ describe.skipIf(process.geteuid?.() !== 0)("another user's archive of a tenant n
     await othersBackup(path.join(out, 'acme-9.tar.zst'));
     const listed = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', out]);
     const planted = (JSON.parse(listed.stdout).backups as { location: string; untrusted?: string }[]).find((backup) => backup.location.endsWith('acme-9.tar.zst'));
-    expect(planted?.untrusted).toBe(`owned by uid ${OTHER}, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0)`);
+    expect(planted?.untrusted).toBe(`owned by uid ${OTHER}, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0): chown 0 ${path.join(out, 'acme-9.tar.zst')} if it is a backup you trust`);
     const pruned = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'prune', 'acme', '--in', out, '--keep-last', '1']);
     expect(pruned.status, pruned.stderr).toBe(0);
     expect(pruned.stdout).toContain("another user's file, or writable by others: counted by no rule");

@@ -26,7 +26,7 @@ import {
 import { sdkStreamMixin } from '@smithy/util-stream';
 import { mockClient } from 'aws-sdk-client-mock';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -43,6 +43,7 @@ import { S3ArchiveStore } from '../shared/storage/s3-store.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { openLocation } from '../shared/storage/open-location.js';
 import { openStore } from '../shared/storage/open-store.js';
+import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
 import { backupAt, DAY, makeTenants, s3Flags, writeWithFooterEdited, writeWithFooterEntries } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
 import { AWS_CLI, awsCliEnvironment, startCuttingProxy, startS3Server, startTaggingRefusingProxy, type RecordedRequest, type S3TestServer } from './helpers/s3-server.js';
@@ -142,6 +143,27 @@ describe('prune in a local directory', () => {
     const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', killed, '--keep-last', '1']);
     expect(run.status).toBe(0);
     expect(readdirSync(killed).sort()).toEqual(['.new.tar.zst.openclaw-verified', 'new.tar.zst']);
+  });
+
+  it('removes the dead temporary name a backup killed right after linking its archive in left beside a removed archive (its second name had kept every byte): a live writer\'s stays, as do dead ones where nothing was removed', async () => {
+    const killed = path.join(dir.path, 'linked');
+    await backupAt(tenantsDir, 'acme', path.join(killed, 'd1', 'acme.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(killed, 'd2', 'acme.tar.zst'), new Date(JUNE_1 + DAY));
+    // As `backup` killed at archive:linked leaves it: the archive's temporary name, a second link to its bytes, its writer gone.
+    const deadTag = `${2 ** 22 + 777}-1-${hostId()}`;
+    const secondName = path.join(killed, 'd1', `.acme.tar.zst.${deadTag}.0123456789ab.partial`);
+    linkSync(path.join(killed, 'd1', 'acme.tar.zst'), secondName);
+    const live = path.join(killed, 'd1', `.other.tar.zst.${ownerTag()}.0123456789ab.partial`);
+    writeFileSync(live, 'being written');
+    const untouched = path.join(killed, 'd2', `.other.tar.zst.${deadTag}.0123456789ab.partial`);
+    writeFileSync(untouched, 'left by a dead writer');
+    expect(statSync(path.join(killed, 'd1', 'acme.tar.zst')).nlink).toBe(2);
+
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', killed, '--keep-last', '1']);
+    expect(run.status).toBe(0);
+    expect((JSON.parse(run.stdout) as PruneResult).removed).toBe(1);
+    expect(readdirSync(path.join(killed, 'd1'))).toEqual([path.basename(live)]);
+    expect(existsSync(untouched)).toBe(true);
   });
 
   it('keeps a backup it cannot date, and says why', async () => {

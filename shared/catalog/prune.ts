@@ -290,6 +290,7 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
     bytesRemoved += entry.bytes;
   }
   await store.removeStrayMarks?.({ signal });
+  await store.removeDeadTemporaries?.({ signal });
   if (refused.length > 0) {
     const [first, ...rest] = refused as [(typeof refused)[number], ...typeof refused];
     const others = rest.length === 0 ? '' : `; also not removed: ${rest.slice(0, 3).map((refusal) => refusal.location).join(', ')}${rest.length > 3 ? ` and ${rest.length - 3} more` : ''}`;

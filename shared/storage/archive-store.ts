@@ -170,6 +170,11 @@ export interface ArchiveStore {
    */
   removeStrayMarks?(options?: ReadOptions): Promise<void>;
   /**
+   * Removes the temporary names whose writer is gone beside the archives `remove` removed: a
+   * killed backup's second name of an archive keeps its bytes (local directories only). Never throws.
+   */
+  removeDeadTemporaries?(options?: ReadOptions): Promise<void>;
+  /**
    * S3: the multipart uploads below the prefix never completed nor aborted (a killed backup's
    * parts, billed and invisible to a listing), those `wanted` only, at most MAX_LISTED_OBJECTS
    * of them (any number listed); undefined when the store cannot say (no ListMultipartUploads:

@@ -28,6 +28,7 @@ import { basename, dirname, join } from 'node:path';
 
 import { LABEL, SHA256_HEX } from '../archive/manifest.js';
 import { writableByOthers } from '../file-access.js';
+import { quotedPath, shownPath } from '../format.js';
 import { isValidTenantName } from '../tenant/names.js';
 import type { VerifiedMark } from './types.js';
 
@@ -63,8 +64,9 @@ export function markNotTrusted({ mark, archiveUid, directoryUid, self }: MarkOwn
   return undefined;
 }
 
-/** Who made a local archive: its owner and mode, the owner of the directory listed (the store's, not the archive's own: see below), and this process's user. */
+/** Who made a local archive at `path`: its owner and mode, the owner of the directory listed (the store's, not the archive's own: see below), and this process's user. */
 export interface ArchiveOwners {
+  readonly path: string;
   readonly archive: { readonly uid: number; readonly mode: number };
   readonly directoryUid: number;
   readonly self: number | undefined;
@@ -81,12 +83,29 @@ export interface ArchiveOwners {
  * the one that counts: a subdirectory another user made there is theirs (a record and junk
  * file in it had been taken too).
  */
-export function archiveNotTrusted({ archive, directoryUid, self }: ArchiveOwners): string | undefined {
+export function archiveNotTrusted({ path, archive, directoryUid, self }: ArchiveOwners): string | undefined {
   if (self === undefined) return undefined;
-  if (archive.uid !== self && archive.uid !== 0 && archive.uid !== directoryUid) {
-    return `owned by uid ${archive.uid}, neither this process's user (uid ${self}), root, nor the owner of the directory listed (uid ${directoryUid})`;
+  const othersOwn = archive.uid !== self && archive.uid !== 0 && archive.uid !== directoryUid;
+  const othersWrite = (archive.mode & 0o022) !== 0;
+  if (!othersOwn && !othersWrite) return undefined;
+  // What it is, and the command that makes it counted (a copy made by `cp` or `aws s3 cp` under
+  // umask 002 is group-writable): before, the line named the mode and "saved 0600", as for the
+  // base dir's own files, and no way out. The command is not last: a listing shows the reason
+  // in parentheses, whose `)` would be copied with the path.
+  const file = commandWord(path);
+  const chmod = othersWrite ? `chmod go-w ${file}` : undefined;
+  if (othersOwn) {
+    const chown = `chown ${self} ${file}${chmod === undefined ? '' : ` && ${chmod}`}`;
+    const fix = self === 0 ? chown : `have root run ${chown}`;
+    return `owned by uid ${archive.uid}, neither this process's user (uid ${self}), root, nor the owner of the directory listed (uid ${directoryUid}): ${fix} if it is a backup you trust`;
   }
-  return writableByOthers(archive);
+  return `writable by ${(archive.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(archive.mode & 0o7777).toString(8).padStart(4, '0')}): ${chmod!} if it is a backup you trust`;
+}
+
+/** `path` as one shell word where it shows as itself (else as shown: escaped, in double quotes), for a command a message suggests. */
+function commandWord(path: string): string {
+  if (shownPath(path) !== path) return quotedPath(path);
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
 /** `.<archive>.openclaw-verified` in the archive's directory. */
