@@ -25,7 +25,10 @@ describe('whose marks a listing takes', () => {
     expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 1000 })).toBeUndefined();
     expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 1000, self: 0 })).toBeUndefined();
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 0, directoryUid: 1000, self: 1000 })).toBeUndefined();
-    expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, neither this process's user (uid 0), root, nor the directory's owner (uid 0)");
+    expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, not this process's user (root)");
+    expect(markNotTrusted({ mark: { uid: 2000, mode: 0o100600 }, archiveUid: 2000, directoryUid: 3000, self: 1000 })).toBe(
+      "owned by uid 2000, neither this process's user (uid 1000), root, nor the directory's owner (uid 3000)",
+    );
     expect(markNotTrusted({ mark, archiveUid: 0, directoryUid: 1000, self: 0 })).toBe('owned by uid 1000, the archive by uid 0');
     // Root's (sudo … tenants verify) beside an archive of the user running it or of the directory's owner, whose own marks are taken; not beside anyone else's (who can rewrite it keeping its size and mtime).
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 1000, self: 0 })).toBeUndefined();
@@ -42,7 +45,13 @@ describe('whose archives a listing counts', () => {
     expect(archiveNotTrusted({ archive, directoryUid: 0, self: 1000 })).toBeUndefined();
     expect(archiveNotTrusted({ archive, directoryUid: 1000, self: 0 })).toBeUndefined();
     expect(archiveNotTrusted({ archive: { uid: 0, mode: 0o100600 }, directoryUid: 1000, self: 1000 })).toBeUndefined();
-    expect(archiveNotTrusted({ archive, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0)");
+    // Each owner named once: root listing its own directory had been told of uid 0 three times.
+    expect(archiveNotTrusted({ archive, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, not this process's user (root)");
+    expect(archiveNotTrusted({ archive, directoryUid: 3000, self: 0 })).toBe("owned by uid 1000, neither this process's user (root) nor the owner of the directory listed (uid 3000)");
+    expect(archiveNotTrusted({ archive: { uid: 2000, mode: 0o100600 }, directoryUid: 1000, self: 1000 })).toBe("owned by uid 2000, neither this process's user (uid 1000) nor root");
+    expect(archiveNotTrusted({ archive: { uid: 2000, mode: 0o100600 }, directoryUid: 3000, self: 1000 })).toBe(
+      "owned by uid 2000, neither this process's user (uid 1000), root, nor the owner of the directory listed (uid 3000)",
+    );
     expect(archiveNotTrusted({ archive: { uid: 0, mode: 0o100664 }, directoryUid: 0, self: 0 })).toBe('writable by its group (mode 0664; saved 0600)');
   });
 });
@@ -84,7 +93,7 @@ describe.skipIf(process.geteuid?.() !== 0)("another user's archive of a tenant n
     await othersBackup(path.join(out, 'acme-9.tar.zst'));
     const listed = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', out]);
     const planted = (JSON.parse(listed.stdout).backups as { location: string; untrusted?: string }[]).find((backup) => backup.location.endsWith('acme-9.tar.zst'));
-    expect(planted?.untrusted).toBe(`owned by uid ${OTHER}, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0)`);
+    expect(planted?.untrusted).toBe(`owned by uid ${OTHER}, not this process's user (root)`);
     const pruned = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'prune', 'acme', '--in', out, '--keep-last', '1']);
     expect(pruned.status, pruned.stderr).toBe(0);
     expect(pruned.stdout).toContain("another user's file, or writable by others: counted by no rule");
