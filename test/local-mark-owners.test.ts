@@ -26,7 +26,10 @@ describe('whose marks a listing takes', () => {
     expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 1000 })).toBeUndefined();
     expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 1000, self: 0 })).toBeUndefined();
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 0, directoryUid: 1000, self: 1000 })).toBeUndefined();
-    expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, neither this process's user (uid 0), root, nor the directory's owner (uid 0)");
+    expect(markNotTrusted({ mark, archiveUid: 1000, directoryUid: 0, self: 0 })).toBe("owned by uid 1000, not this process's user (root)");
+    expect(markNotTrusted({ mark: { uid: 2000, mode: 0o100600 }, archiveUid: 2000, directoryUid: 3000, self: 1000 })).toBe(
+      "owned by uid 2000, neither this process's user (uid 1000), root, nor the directory's owner (uid 3000)",
+    );
     expect(markNotTrusted({ mark, archiveUid: 0, directoryUid: 1000, self: 0 })).toBe('owned by uid 1000, the archive by uid 0');
     // Root's (sudo … tenants verify) beside an archive of the user running it or of the directory's owner, whose own marks are taken; not beside anyone else's (who can rewrite it keeping its size and mtime).
     expect(markNotTrusted({ mark: { uid: 0, mode: 0o100600 }, archiveUid: 1000, directoryUid: 1000, self: 0 })).toBeUndefined();
@@ -51,11 +54,17 @@ describe('whose archives a listing counts', () => {
     expect(archiveNotTrusted({ path: at, archive: { uid: 0, mode: 0o100664 }, directoryUid: 0, self: 0 })).toBe(`writable by its group (mode 0664): chmod go-w ${at} if it is a backup you trust`);
     expect(archiveNotTrusted({ path: at, archive: { uid: 1000, mode: 0o100602 }, directoryUid: 0, self: 1000 })).toBe(`writable by others (mode 0602): chmod go-w ${at} if it is a backup you trust`);
     expect(archiveNotTrusted({ path: at, archive: { uid: 1000, mode: 0o100600 }, directoryUid: 0, self: 0 })).toBe(
-      `owned by uid 1000, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0): chown 0 ${at} if it is a backup you trust`,
+      `owned by uid 1000, not this process's user (root): chown 0 ${at} if it is a backup you trust`,
     );
     // Only root can give a file away: a user is told to ask root; another's file writable by its group needs both.
     expect(archiveNotTrusted({ path: at, archive: { uid: 1001, mode: 0o100664 }, directoryUid: 0, self: 1000 })).toBe(
-      `owned by uid 1001, neither this process's user (uid 1000), root, nor the owner of the directory listed (uid 0): have root run chown 1000 ${at} && chmod go-w ${at} if it is a backup you trust`,
+      `owned by uid 1001, neither this process's user (uid 1000) nor root: have root run chown 1000 ${at} && chmod go-w ${at} if it is a backup you trust`,
+    );
+    // Each owner named once: root listing its own directory had been told of uid 0 three times.
+    const archive = { uid: 1000, mode: 0o100600 };
+    expect(archiveNotTrusted({ path: at, archive, directoryUid: 3000, self: 0 })).toBe(`owned by uid 1000, neither this process's user (root) nor the owner of the directory listed (uid 3000): chown 0 ${at} if it is a backup you trust`);
+    expect(archiveNotTrusted({ path: at, archive: { uid: 2000, mode: 0o100600 }, directoryUid: 3000, self: 1000 })).toBe(
+      `owned by uid 2000, neither this process's user (uid 1000), root, nor the owner of the directory listed (uid 3000): have root run chown 1000 ${at} if it is a backup you trust`,
     );
     // The path as one shell word; one with a control character as listings show it (one line).
     expect(archiveNotTrusted({ path: "/b/it's here.tar.zst", archive: { uid: 0, mode: 0o100660 }, directoryUid: 0, self: 0 })).toBe(`writable by its group (mode 0660): chmod go-w '/b/it'\\''s here.tar.zst' if it is a backup you trust`);
@@ -118,7 +127,7 @@ describe.skipIf(process.geteuid?.() !== 0)("another user's archive of a tenant n
     await othersBackup(path.join(out, 'acme-9.tar.zst'));
     const listed = await runMain(['--json', '--tenants-dir', tenantsDir, 'tenants', 'backups', 'acme', '--in', out]);
     const planted = (JSON.parse(listed.stdout).backups as { location: string; untrusted?: string }[]).find((backup) => backup.location.endsWith('acme-9.tar.zst'));
-    expect(planted?.untrusted).toBe(`owned by uid ${OTHER}, neither this process's user (uid 0), root, nor the owner of the directory listed (uid 0): chown 0 ${path.join(out, 'acme-9.tar.zst')} if it is a backup you trust`);
+    expect(planted?.untrusted).toBe(`owned by uid ${OTHER}, not this process's user (root): chown 0 ${path.join(out, 'acme-9.tar.zst')} if it is a backup you trust`);
     const pruned = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'prune', 'acme', '--in', out, '--keep-last', '1']);
     expect(pruned.status, pruned.stderr).toBe(0);
     expect(pruned.stdout).toContain("another user's file, or writable by others: counted by no rule");

@@ -1507,6 +1507,16 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
     return new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix });
   };
   const read = () => s3.commandCalls(GetObjectCommand).map((call) => (call.args[0].input as { Key: string }).Key);
+  /** acme's backups of June 1-3 in a versioned bucket of a store not trusted with If-Match (its deletes are unconditional). */
+  const versionedWithoutIfMatch = () => {
+    const objects: Record<string, Buffer> = {};
+    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
+    storeOf(objects);
+    const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix: '', conditionalWrites: false });
+    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
+    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${input.Key}"`, ContentLength: objects[input.Key]!.length }));
+    return { objects, store };
+  };
 
   it("looks only at the objects whose names hold the tenant's: another tenant's cost no request, and a backup under another name is left alone", async () => {
     const objects: Record<string, Buffer> = {};
@@ -1559,12 +1569,7 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
   });
 
   it('in a versioned bucket of a store not trusted with If-Match, counts not as removed a backup another prune deleted between the HEAD and the DELETE (the version below the delete marker it added is the other\'s marker)', async () => {
-    const objects: Record<string, Buffer> = {};
-    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
-    storeOf(objects);
-    const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix: '', conditionalWrites: false });
-    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
-    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${input.Key}"`, ContentLength: objects[input.Key]!.length }));
+    const { objects, store } = versionedWithoutIfMatch();
     // Both DELETEs answer 204 with the marker each added; another prune's marker was current below the first one's.
     s3.on(DeleteObjectCommand).callsFake((input: { Key: string }) => ({ DeleteMarker: true, VersionId: `ours-${input.Key}` }));
     s3.on(ListObjectVersionsCommand).callsFake((input: { Key?: string; KeyMarker: string; VersionIdMarker: string }) =>
@@ -1588,12 +1593,7 @@ describe('prune below a prefix of many tenants (S3 mocked)', () => {
   });
 
   it('in a versioned bucket of a store not trusted with If-Match, a backup written again between the HEAD and the DELETE is not hidden: the version below the marker is not the one listed, so the marker is removed again and the backup skipped as changed', async () => {
-    const objects: Record<string, Buffer> = {};
-    for (const day of [1, 2, 3]) objects[`acme/2026-06-0${day}.tar.zst`] = archive('acme', day);
-    storeOf(objects);
-    const store = new S3ArchiveStore({ client: new S3Client({ region: 'us-east-1' }), bucket: 'bkt', prefix: '', conditionalWrites: false });
-    s3.on(GetBucketVersioningCommand).resolves({ Status: 'Enabled' });
-    s3.on(HeadObjectCommand).callsFake((input: { Key: string }) => ({ ETag: `"${input.Key}"`, ContentLength: objects[input.Key]!.length }));
+    const { objects, store } = versionedWithoutIfMatch();
     s3.on(DeleteObjectCommand).callsFake((input: { Key: string; VersionId?: string }) => (input.VersionId === undefined ? { DeleteMarker: true, VersionId: `ours-${input.Key}` } : { DeleteMarker: true, VersionId: input.VersionId }));
     // acme/2026-06-01 was written again (a backup --overwrite) after the HEAD: below the marker lies that newer version.
     s3.on(ListObjectVersionsCommand).callsFake((input: { KeyMarker: string }) => ({

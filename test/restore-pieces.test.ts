@@ -337,6 +337,24 @@ describe('a restore in pieces', () => {
     ]);
   });
 
+  // Listed as mid-commit, the new tenant had been named to `backup --all` too, which failed for it ("no tenant "copy"", exit 1) at every run while the chain ran.
+  it('leaves a new tenant being restored in pieces out of backup --all and list --names (nothing in place to back up), the chain then comes out whole', async () => {
+    const chain = newChainId();
+    let result = await piece({ as: 'copy' }, { chain, suspend: () => true });
+    expect(result).toMatchObject({ suspended: true });
+    const env = { OPENCLAW_TENANTS_DIR: base };
+    const names = runCli(['tenants', 'list', '--names'], { env });
+    expect(names.stdout).toBe('acme\n');
+    expect(names.status).toBe(0);
+    const all = runCli(['tenants', 'backup', '--all', '--to', path.join(dir.path, 'all', '{tenant}.tar.zst')], { env });
+    expect(all.stderr).toBe('');
+    expect(all.stdout).toMatch(/^Backed up 1 of 1 tenant /);
+    expect(all.status).toBe(0);
+    expect(readdirSync(path.join(dir.path, 'all'))).toEqual(['acme.tar.zst']);
+    while ('suspended' in result) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
+    expect(describeTree(path.join(base, 'copy'), { exclude: (relPath) => relPath === 'pty' })).toEqual(original);
+  });
+
   it('keeps the old tenant of a --force restore in the slot until the last piece commits', async () => {
     const acme = path.join(base, 'acme');
     writeFileSync(path.join(acme, 'config.json'), 'changed after the backup');

@@ -60,7 +60,7 @@ export function markNotTrusted({ mark, archiveUid, directoryUid, self }: MarkOwn
   // Root's (a `sudo … tenants verify` of a user's archive) beside an archive whose owner could have written the mark itself: that owner could rewrite the archive anyway.
   const rootsForTrustedOwner = mark.uid === 0 && (archiveUid === self || archiveUid === directoryUid);
   if (mark.uid !== archiveUid && !rootsForTrustedOwner) return `owned by uid ${mark.uid}, the archive by uid ${archiveUid}`;
-  if (mark.uid !== self && mark.uid !== 0 && mark.uid !== directoryUid) return `owned by uid ${mark.uid}, neither this process's user (uid ${self}), root, nor the directory's owner (uid ${directoryUid})`;
+  if (mark.uid !== self && mark.uid !== 0 && mark.uid !== directoryUid) return ownedByNoneOf(mark.uid, self, directoryUid, "the directory's owner");
   return undefined;
 }
 
@@ -97,7 +97,7 @@ export function archiveNotTrusted({ path, archive, directoryUid, self }: Archive
   if (othersOwn) {
     const chown = `chown ${self} ${file}${chmod === undefined ? '' : ` && ${chmod}`}`;
     const fix = self === 0 ? chown : `have root run ${chown}`;
-    return `owned by uid ${archive.uid}, neither this process's user (uid ${self}), root, nor the owner of the directory listed (uid ${directoryUid}): ${fix} if it is a backup you trust`;
+    return `${ownedByNoneOf(archive.uid, self, directoryUid, 'the owner of the directory listed')}: ${fix} if it is a backup you trust`;
   }
   return `writable by ${(archive.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(archive.mode & 0o7777).toString(8).padStart(4, '0')}): ${chmod!} if it is a backup you trust`;
 }
@@ -106,6 +106,21 @@ export function archiveNotTrusted({ path, archive, directoryUid, self }: Archive
 function commandWord(path: string): string {
   if (shownPath(path) !== path) return quotedPath(path);
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * "owned by uid U, neither …" naming each owner whose files are taken once: root's listing of
+ * its own directory had said "neither this process's user (uid 0), root, nor the owner of the
+ * directory listed (uid 0)", three names for one.
+ */
+function ownedByNoneOf(uid: number, self: number, directoryUid: number, directory: string): string {
+  const owners = [
+    self === 0 ? "this process's user (root)" : `this process's user (uid ${self})`,
+    ...(self === 0 ? [] : ['root']),
+    ...(directoryUid === self || directoryUid === 0 ? [] : [`${directory} (uid ${directoryUid})`]),
+  ];
+  if (owners.length === 1) return `owned by uid ${uid}, not ${owners[0]}`;
+  return `owned by uid ${uid}, neither ${owners.slice(0, -1).join(', ')}${owners.length > 2 ? ',' : ''} nor ${owners.at(-1)}`;
 }
 
 /** `.<archive>.openclaw-verified` in the archive's directory. */

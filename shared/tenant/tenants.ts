@@ -213,6 +213,11 @@ export const RESTORING_IN_PIECES = 'a restore in pieces is writing it: it is in 
  * nothing and succeed.
  */
 export async function listTenants(tenantsDir: string, signal?: AbortSignal): Promise<TenantEntry[]> {
+  return (await readTenants(tenantsDir, signal)).tenants;
+}
+
+/** listTenants, and which of them are new tenants a restore in pieces is writing (no slot yet). */
+async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ tenants: TenantEntry[]; notInPlace: ReadonlySet<string> }> {
   let entries = await readEntries(tenantsDir);
   const hidden: string[] = [];
   for (const entry of entries) if (entry.name.startsWith(HIDDEN_PREFIX)) hidden.push(entry.name);
@@ -230,15 +235,17 @@ export async function listTenants(tenantsDir: string, signal?: AbortSignal): Pro
   // A new tenant a restore in pieces is writing has no slot until its last piece commits: its
   // checkpoint names it (a tenant restored over keeps its old tree in the slot, listed as it is).
   const slots = new Set(entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name));
+  const notInPlace = new Set<string>();
   for (const name of hidden) {
     const parsed = parseHiddenName(name);
     if (parsed?.kind !== 'restore-continuation' || slots.has(parsed.tenant) || unsettled.has(parsed.tenant) || !isValidTenantName(parsed.tenant)) continue;
     unsettled.set(parsed.tenant, { name: parsed.tenant, state: 'mid-commit', detail: RESTORING_IN_PIECES });
+    notInPlace.add(parsed.tenant);
   }
   const names = entries.filter((entry) => entry.isDirectory() && isValidTenantName(entry.name) && !unsettled.has(entry.name)).map((entry) => entry.name);
-  if (unsettled.size === 0) return names.sort().map((name) => ({ name, state: 'ok' }));
+  if (unsettled.size === 0) return { tenants: names.sort().map((name) => ({ name, state: 'ok' })), notInPlace };
   const listed = [...names.map((name): TenantEntry => ({ name, state: 'ok' })), ...unsettled.values()];
-  return listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { tenants: listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), notInPlace };
 }
 
 /**
@@ -249,9 +256,16 @@ export async function countTenantDirectories(tenantsDir: string): Promise<number
   return (await readEntries(tenantsDir)).filter((entry) => entry.isDirectory() && isValidTenantName(entry.name)).length;
 }
 
-/** Names of the tenants in the base dir, sorted (listTenants). */
+/**
+ * Names of the tenants in the base dir, sorted (listTenants): what `backup --all`, the fan-out
+ * and the freshness monitor back up or expect backed up. Without a new tenant a restore in
+ * pieces is writing, which has nothing in place to back up until its last piece commits: named,
+ * each `backup --all` (cron's, the fan-out's) failed for it ("no tenant …", exit 1) while the
+ * chain ran. `tenants list` still shows it (mid-commit).
+ */
 export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<string[]> {
-  return (await listTenants(tenantsDir, signal)).map((tenant) => tenant.name);
+  const { tenants, notInPlace } = await readTenants(tenantsDir, signal);
+  return tenants.filter((tenant) => !notInPlace.has(tenant.name)).map((tenant) => tenant.name);
 }
 
 /** A name in the base dir that looks like a tenant but is no tenant any command follows, and why. */
