@@ -466,6 +466,17 @@ describe('the restore function, a restore larger than one invocation', () => {
     const enough = await restoreHandler(withIdentity(0.1))({ from, as: 'enough-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-enough-age', 900_000));
     expect(enough).toMatchObject({ tenant: 'enough-age', verified: true });
     expect(describeTree(path.join(base, 'enough-age'))).toEqual(describeTree(path.join(base, 'acme')));
+    // In pieces, the chain's checkpoint carries the footer's count: later pieces judge its pace by the entries written too (chainTooSlow).
+    const identitySecrets = async () => [identity];
+    const inPieces = () => ({ ...deps(), identitySecrets, operations: functionOperations(config, identitySecrets) });
+    expect(await restoreHandler(inPieces())({ from, as: 'chain-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-chain-age'))).toMatchObject({ suspended: true });
+    expect((await loadRestoreCheckpoint(base, 'chain-age'))!.storedRead).toMatchObject({ entries: 99 });
+    for (let message = queue.shift(), n = 0; message !== undefined; message = queue.shift(), n++) {
+      const answer = await restoreQueueHandler(inPieces())({ Records: [{ messageId: `age-${n}`, body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-age-${n}`));
+      expect(answer).toEqual({ batchItemFailures: [] });
+      if (n > 200) throw new Error('the chain does not end');
+    }
+    expect(describeTree(path.join(base, 'chain-age'))).toEqual(describeTree(path.join(base, 'acme')));
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {
