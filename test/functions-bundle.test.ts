@@ -126,9 +126,24 @@ describe('the bundled handlers', () => {
     expect(await invoke('backup', { tenant: 'many', to: 's3://backups/bundle/many.tar.zst', storage })).toMatchObject({ operation: 'backup', files: 1000 });
     // 3 s beyond the 60 s abort margin, at 200 a second (the default): ~600 of the 1,001 entries.
     const refused = await invoke('restore', { from: 's3://backups/bundle/many.tar.zst', as: 'many-copy', storage }, 63_000);
-    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^s3:\/\/backups\/bundle\/many\.tar\.zst holds 1,001 entries to restore \(its footer says\), more than the \d+ the restore function can stage in the [0-3] s it has left at 200 a second/) } });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^s3:\/\/backups\/bundle\/many\.tar\.zst holds 1,001 entries to restore \(its footer says\), more than the \d+ the restore function can stage in the [0-3] s it has left at 45 a second/) } });
     expect(existsSync(path.join(base, 'many-copy'))).toBe(false);
     expect(await invoke('restore', { from: 's3://backups/bundle/many.tar.zst', as: 'many-copy', storage })).toMatchObject({ operation: 'restore', tenant: 'many-copy', files: 1000, verified: true });
+  });
+
+  it.runIf(builtIns)('refuse up front a restore of an encrypted archive of more files than the time left stages, by the footer read from its last age chunks with the identity secret', async () => {
+    const storage = { endpoint: server.endpoint };
+    const many = path.join(base, 'many-age');
+    mkdirSync(many, { recursive: true });
+    for (let i = 0; i < 1000; i++) writeFileSync(path.join(many, `f${i}`), '');
+    const to = 's3://backups/bundle/many.tar.zst.age';
+    expect(await invoke('backup', { tenant: 'many-age', to, storage, encryptTo: [identity.recipient.text] })).toMatchObject({ operation: 'backup', files: 1000 });
+    const refused = await invoke('restore', { from: to, as: 'many-age-copy', storage, identitySecret: 'openclaw-backup/key' }, 63_000);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^s3:\/\/backups\/bundle\/many\.tar\.zst\.age holds 1,001 entries to restore \(its footer says\), more than the \d+ the restore function can stage in the [0-3] s it has left/) } });
+    expect(existsSync(path.join(base, 'many-age-copy'))).toBe(false);
+    expect(await invoke('restore', { from: to, as: 'many-age-copy', storage, identitySecret: 'openclaw-backup/key' })).toMatchObject({ operation: 'restore', tenant: 'many-age-copy', files: 1000, verified: true });
+    expect(secretNames).toEqual(['secretsmanager.GetSecretValue openclaw-backup/key', 'secretsmanager.GetSecretValue openclaw-backup/key']);
+    secretNames.length = 0;
   });
 
   it.runIf(builtIns)('answer a scheduled backup its deadline stopped instead of throwing it to two retries that would stop the same way', async () => {

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 
 import { completionPublisher } from '../functions/events.js';
 import { AbortedError } from '../shared/errors.js';
+import { generateIdentity } from '../shared/age/index.js';
 import { backupHandler } from '../functions/backup-handler.js';
 import { functionOperations, type HandlerDeps } from '../functions/handler-deps.js';
 import type { OperationRecord } from '../functions/metrics.js';
@@ -437,6 +438,45 @@ describe('the restore function, a restore larger than one invocation', () => {
     const enough = { ...deps(), config: { ...config, abandonAfterMs: 1_800_000, restoreEntriesPerSecond: 0.1 } };
     expect(await restoreHandler(enough)({ from: 's3://backups/acme/one.tar.zst', as: 'just-enough' }, budgetContext('req-enough', 900_000))).toMatchObject({ tenant: 'just-enough', verified: true });
     expect(describeTree(path.join(base, 'just-enough'))).toEqual(describeTree(path.join(base, 'acme')));
+  });
+
+  // An encrypted archive's footer is inside its age stream: the first piece judged it by its bytes
+  // alone, and a chain of tiny files ran for days (or was ended late by its pace, chainTooSlow).
+  it('refuses up front an encrypted archive whose footer (read with the identity from the last age chunk) counts more entries than a chain stages; at a rate that stages them, it restores', async () => {
+    const identity = generateIdentity();
+    const backedUp = await backupHandler({ config, logger, publish: async () => undefined })(
+      { tenant: 'acme', to: 's3://backups/acme/one.tar.zst.age', encryptTo: [identity.recipient.text] },
+      budgetContext('req-b-age', 900_000),
+    );
+    expect(backedUp).toMatchObject({ tenant: 'acme' });
+    const withIdentity = (restoreEntriesPerSecond: number) => {
+      const identityConfig = { ...config, abandonAfterMs: 1_800_000, restoreEntriesPerSecond };
+      const identitySecrets = async () => [identity];
+      return { ...deps(), config: identityConfig, identitySecrets, operations: functionOperations(identityConfig, identitySecrets) };
+    };
+    const from = 's3://backups/acme/one.tar.zst.age';
+    const answer = await restoreHandler(withIdentity(0.03))({ from, as: 'too-many-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-many-age', 900_000));
+    expect(answer).toMatchObject({
+      ok: false,
+      error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^s3:\/\/backups\/acme\/one\.tar\.zst\.age holds 99 entries to restore \(its footer says\), more than the 5\d the restore function can restore in pieces/) },
+    });
+    expect(queue).toEqual([]);
+    expect(hidden()).toEqual([]);
+    expect(existsSync(path.join(base, 'too-many-age'))).toBe(false);
+    const enough = await restoreHandler(withIdentity(0.1))({ from, as: 'enough-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-enough-age', 900_000));
+    expect(enough).toMatchObject({ tenant: 'enough-age', verified: true });
+    expect(describeTree(path.join(base, 'enough-age'))).toEqual(describeTree(path.join(base, 'acme')));
+    // In pieces, the chain's checkpoint carries the footer's count: later pieces judge its pace by the entries written too (chainTooSlow).
+    const identitySecrets = async () => [identity];
+    const inPieces = () => ({ ...deps(), identitySecrets, operations: functionOperations(config, identitySecrets) });
+    expect(await restoreHandler(inPieces())({ from, as: 'chain-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-chain-age'))).toMatchObject({ suspended: true });
+    expect((await loadRestoreCheckpoint(base, 'chain-age'))!.storedRead).toMatchObject({ entries: 99 });
+    for (let message = queue.shift(), n = 0; message !== undefined; message = queue.shift(), n++) {
+      const answer = await restoreQueueHandler(inPieces())({ Records: [{ messageId: `age-${n}`, body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-age-${n}`));
+      expect(answer).toEqual({ batchItemFailures: [] });
+      if (n > 200) throw new Error('the chain does not end');
+    }
+    expect(describeTree(path.join(base, 'chain-age'))).toEqual(describeTree(path.join(base, 'acme')));
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {

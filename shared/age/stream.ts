@@ -171,6 +171,25 @@ export class StreamEncryptor {
   }
 }
 
+/**
+ * Opens one sealed chunk on its own (a chunk read out of place, by a ranged read): its
+ * plaintext when its tag verifies as chunk `index` (the last one when `last`), else undefined.
+ */
+export function openSealedChunk(key: KeyObject, index: number, last: boolean, sealed: Uint8Array): Buffer | undefined {
+  if (sealed.length < TAG_BYTES || sealed.length > SEALED_CHUNK_BYTES || !Number.isSafeInteger(index) || index < 0 || index >= MAX_CHUNKS) return undefined;
+  const nonce = new ChunkNonce();
+  nonce.index = index;
+  const decipher = createDecipheriv('chacha20-poly1305', key, nonce.set(last), AEAD_OPTIONS);
+  const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  try {
+    decipher.final();
+  } catch {
+    return undefined;
+  }
+  return plaintext;
+}
+
 function damagedPayload(message: string): AgeDamagedError {
   return new AgeDamagedError(`damaged age file: ${message}`, 'payload');
 }

@@ -10,7 +10,10 @@
 
 import type { Readable } from 'node:stream';
 
+import { unlockHeader } from '../age/decrypt.js';
+import { AgeHeaderReader, DEFAULT_HEADER_LIMITS, type AgeHeader, type HeaderDone } from '../age/header.js';
 import type { AgeIdentity } from '../age/keys.js';
+import { derivePayloadKey, openSealedChunk, PAYLOAD_NONCE_BYTES, SEALED_CHUNK_BYTES } from '../age/stream.js';
 import { plaintextArchive, type AgeCliRoute } from '../archive/encrypted-archive.js';
 import { ArchiveLimitError, CorruptArchiveError, StorageError } from '../errors.js';
 import { formatBytes, groupThousands, plural, quotedPath } from '../format.js';
@@ -47,7 +50,9 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
   /**
    * Refuse, before anything is extracted, an archive whose footer counts more entries to create
    * (a location that reads its last bytes: S3); `reason` ends the message. Asked once the size passed.
-   * An archive without that count in its footer (older, encrypted, another tool's) is not refused.
+   * An encrypted archive's footer is read from its last age chunks with `identities`
+   * (encryptedArchiveFooter). An archive without that count in its footer (older, armored,
+   * encrypted with no identity given, another tool's) is not refused.
    */
   /** Given the archive's size when the store told it: the time its bytes take comes out of the time its entries have. */
   readonly maxArchiveEntries?: (archiveBytes: number | undefined) => ArchiveEntryLimit;
@@ -152,16 +157,33 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);
   }
   /** The entries to create the footer counts, where the entry check read it (a first piece, a plain archive). */
-  const footerEntries = options.maxArchiveEntries === undefined ? undefined : await refuseTooManyEntries(location, source, () => options.maxArchiveEntries!(archiveTotalBytes), signal);
+  const chunks = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  /** The first chunks, read ahead for an age header (the entry check of an encrypted archive): read again from here. */
+  const peeked: Uint8Array[] = [];
+  const footerEntries =
+    options.maxArchiveEntries === undefined
+      ? undefined
+      : await refuseTooManyEntries(location, source, () => options.maxArchiveEntries!(archiveTotalBytes), signal, {
+          chunks,
+          peeked,
+          identities: options.identities,
+          archiveBytes: archiveTotalBytes,
+        });
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;
   let encrypted = false;
   async function* counted(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of source as AsyncIterable<Uint8Array>) {
-      throwIfAborted(signal);
-      archiveBytes += chunk.length;
-      yield chunk;
+    try {
+      for (;;) {
+        const chunk = peeked.shift() ?? (await chunks.next()).value;
+        if (chunk === undefined) return;
+        throwIfAborted(signal);
+        archiveBytes += chunk.length;
+        yield chunk;
+      }
+    } finally {
+      await chunks.return?.();
     }
   }
   // An age file without identities is refused here with a hint (also one that --pipe left
@@ -265,14 +287,93 @@ async function assertRecordedDigest(location: ArchiveLocation, extracted: Extrac
   );
 }
 
+/** How the entry check reads an encrypted archive's footer: the stored bytes' first chunks taken from `chunks` into `peeked` (read again from there). */
+export interface AgeFooterRead {
+  readonly chunks: AsyncIterator<Uint8Array>;
+  readonly peeked: Uint8Array[];
+  readonly identities: readonly AgeIdentity[] | undefined;
+  readonly archiveBytes: number | undefined;
+}
+
+/** The most of the stored archive's start read ahead for its age header (ours are ~200 bytes a recipient). */
+const AGE_HEADER_PEEK_BYTES = 64 * 1024;
+
+/**
+ * An age-encrypted archive's footer, read up front: the header from the stored bytes' first
+ * chunks (kept in `peeked`), the file key unwrapped with the identities, then the last two
+ * STREAM chunks by one ranged read of the end, each opened (authenticated) under its index.
+ * The footer is in the last chunk or, when that chunk is short, across the last two. Anything
+ * that is not such a file (plain, armored, another key, damaged) gives undefined: the read
+ * that follows says what it is; only the store's own errors are thrown.
+ */
+export async function encryptedArchiveFooter(location: ArchiveLocation, read: AgeFooterRead, signal: AbortSignal | undefined): Promise<ArchiveFooter | undefined> {
+  const { chunks, peeked, identities, archiveBytes } = read;
+  if (identities === undefined || identities.length === 0 || archiveBytes === undefined || location.readTail === undefined) return undefined;
+  const reader = new AgeHeaderReader(DEFAULT_HEADER_LIMITS);
+  let header: AgeHeader | undefined;
+  let peekedBytes = 0;
+  for (let rest: Uint8Array = new Uint8Array(0); header === undefined || rest.length < PAYLOAD_NONCE_BYTES; ) {
+    if (peekedBytes >= AGE_HEADER_PEEK_BYTES) return undefined;
+    // The store's own errors (and an abort) are thrown as the read would have thrown them.
+    const next = await chunks.next();
+    if (next.done === true) return undefined;
+    peeked.push(next.value);
+    peekedBytes += next.value.length;
+    if (header !== undefined) {
+      rest = Buffer.concat([rest, next.value]);
+      continue;
+    }
+    let done: HeaderDone | undefined;
+    try {
+      done = reader.push(next.value);
+    } catch {
+      // Not an age file (plain, armored) or a damaged one: judged as before; the read says what it is.
+      return undefined;
+    }
+    if (done !== undefined) ({ header, rest } = done);
+  }
+  const start = Buffer.concat(peeked);
+  const nonce = start.subarray(header.length, header.length + PAYLOAD_NONCE_BYTES);
+  const payloadStart = header.length + PAYLOAD_NONCE_BYTES;
+  const sealedBytes = archiveBytes - payloadStart;
+  if (sealedBytes <= 0) return undefined;
+  const lastIndex = Math.ceil(sealedBytes / SEALED_CHUNK_BYTES) - 1;
+  const lastStart = payloadStart + lastIndex * SEALED_CHUNK_BYTES;
+  const tailStart = lastIndex > 0 ? lastStart - SEALED_CHUNK_BYTES : lastStart;
+  let key;
+  try {
+    const fileKey = unlockHeader(header, identities);
+    key = derivePayloadKey(fileKey, nonce);
+    fileKey.fill(0);
+  } catch {
+    // Another key, a damaged header: the read says so.
+    return undefined;
+  }
+  const tail = await location.readTail(archiveBytes - tailStart, { ...(signal !== undefined && { signal }) });
+  if (tail === undefined || tail.length !== archiveBytes - tailStart) return undefined;
+  const last = openSealedChunk(key, lastIndex, true, tail.subarray(lastStart - tailStart));
+  const before = lastIndex > 0 ? openSealedChunk(key, lastIndex - 1, false, tail.subarray(0, lastStart - tailStart)) : Buffer.alloc(0);
+  if (last === undefined || before === undefined) return undefined;
+  return findArchiveFooter(Buffer.concat([before, last]));
+}
+
 /** An archive whose footer counts more entries than `limit` (asked now) is refused; `source` is destroyed then. Returns the footer's count, where it has one. */
-async function refuseTooManyEntries(location: ArchiveLocation, source: Readable, limit: () => ArchiveEntryLimit, signal: AbortSignal | undefined): Promise<number | undefined> {
+async function refuseTooManyEntries(
+  location: ArchiveLocation,
+  source: Readable,
+  limit: () => ArchiveEntryLimit,
+  signal: AbortSignal | undefined,
+  encrypted: AgeFooterRead,
+): Promise<number | undefined> {
   if (location.readTail === undefined) return undefined;
   let footer: ArchiveFooter | undefined;
   try {
-    const tail = await location.readTail(SKIPPABLE_HEADER_BYTES + MAX_FOOTER_BYTES, { ...(signal !== undefined && { signal }) });
-    // A store that cannot serve the end (it ignores byte ranges, tells no size) gets the restore as before: stopped at the deadline if it must be.
-    footer = tail === undefined ? undefined : findArchiveFooter(tail);
+    footer = await encryptedArchiveFooter(location, encrypted, signal);
+    if (footer === undefined) {
+      const tail = await location.readTail(SKIPPABLE_HEADER_BYTES + MAX_FOOTER_BYTES, { ...(signal !== undefined && { signal }) });
+      // A store that cannot serve the end (it ignores byte ranges, tells no size) gets the restore as before: stopped at the deadline if it must be.
+      footer = tail === undefined ? undefined : findArchiveFooter(tail);
+    }
   } catch (error) {
     source.destroy();
     throw error;
