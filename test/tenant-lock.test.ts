@@ -28,6 +28,15 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
+/** A backup chain's state for acme that no piece saved for 25 hours, damaged: one the end of stale chains ends, unless a live holder has the tenant. */
+function staleDamagedChainState(): string {
+  const state = continuationPathFor(base, 'acme');
+  writeFileSync(state, 'damaged state');
+  const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+  utimesSync(state, dayAgo, dayAgo);
+  return state;
+}
+
 /** Moves the lock at `lockPath` aside as a taker without a claim does, named for a taker of this host that is gone (killed before its put-back); returns where it is. */
 async function moveAsideByGoneTaker(lockPath: string): Promise<string> {
   const gone = spawnSync('true');
@@ -340,10 +349,7 @@ describe('taking over a stale lock', () => {
   it("hands the name back to a live holder whose lock a taker now gone moved aside when stale backup chains are ended, and ends none of that tenant's", async () => {
     const live = await acquireTenantLock(base, 'acme', 'backup');
     const aside = await moveAsideByGoneTaker(live.path);
-    const state = continuationPathFor(base, 'acme');
-    writeFileSync(state, 'damaged state');
-    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
-    utimesSync(state, dayAgo, dayAgo);
+    const state = staleDamagedChainState();
 
     expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')))).toEqual([]);
     expect(existsSync(state)).toBe(true);
@@ -376,10 +382,7 @@ describe('taking over a stale lock', () => {
 
   it("ends no chain of a live holder whose lock was moved aside after the base dir was listed", async () => {
     const live = await acquireTenantLock(base, 'acme', 'backup');
-    const state = continuationPathFor(base, 'acme');
-    writeFileSync(state, 'damaged state');
-    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
-    utimesSync(state, dayAgo, dayAgo);
+    const state = staleDamagedChainState();
     const listed = await sweepBaseDir(base);
     const aside = await moveAsideByGoneTaker(live.path);
 
