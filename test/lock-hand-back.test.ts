@@ -29,6 +29,25 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
+/** `tenants recover acme` under strace, each of `syscalls` (comma-separated) held `delayMicros` on entry; its exit status and stderr. */
+function slowedRecover(log: string, syscalls: string, delayMicros: number): { readonly ended: Promise<number | null>; readonly stderr: () => string } {
+  const recover = spawn('strace', ['-f', '-qq', '-o', log, '-e', `trace=${syscalls}`, '-e', `inject=${syscalls}:delay_enter=${delayMicros}`, process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'recover', 'acme'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  recover.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return { ended: new Promise((resolve) => recover.on('close', resolve)), stderr: () => stderr };
+}
+
+/** The operation of the lock at `lockPath`, if one is readable there. */
+function heldBy(lockPath: string): string | undefined {
+  try {
+    return JSON.parse(readFileSync(lockPath, 'utf8')).operation;
+  } catch {
+    return undefined;
+  }
+}
+
 describe('handing a moved-aside lock back', () => {
   it.skipIf(!hasStrace)('keeps the name a live lock between its look and its rename: a newcomer finds the tenant busy, and the holder gets its name back', async () => {
     const holder = await acquireTenantLock(base, 'acme', 'restore');
@@ -37,22 +56,11 @@ describe('handing a moved-aside lock back', () => {
     await fs.rename(holder.path, aside);
 
     const log = path.join(dir.path, 'strace.log');
-    const recover = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=rename,renameat,renameat2,link,linkat', '-e', 'inject=rename,renameat,renameat2,link,linkat:delay_enter=2000000', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'recover', 'acme'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    recover.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const ended = new Promise<number | null>((resolve) => recover.on('close', resolve));
-
+    const recover = slowedRecover(log, 'rename,renameat,renameat2,link,linkat', 2_000_000);
     // The recover holds the name (its own lock), the moved lock still aside: its rename is held.
-    const recoverHolds = () => {
-      try {
-        return JSON.parse(readFileSync(holder.path, 'utf8')).operation === 'recover';
-      } catch {
-        return false;
-      }
-    };
+    const recoverHolds = () => heldBy(holder.path) === 'recover';
     while (!recoverHolds()) await new Promise((resolve) => setTimeout(resolve, 20));
+    const { ended } = recover;
     // Newcomers, until the recover ends (a recover does not wait for another recover's lock, as
     // a backup waits up to 10 s for it to end).
     let done = false;
@@ -78,7 +86,7 @@ describe('handing a moved-aside lock back', () => {
     expect(outcomes.filter((outcome) => outcome !== 'recover' && outcome !== 'restore')).toEqual([]);
     // The held rename was the hand-back's.
     expect(readFileSync(log, 'utf8')).toMatch(/rename(?:at2?)?\(.*\.broken", .*\.openclaw-lock-acme"/);
-    expect(stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a restore by pid ${process.pid} on \\S+ holds it since `));
+    expect(recover.stderr()).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a restore by pid ${process.pid} on \\S+ holds it since `));
     await holder.assertHeld();
     await holder.release();
     expect(readdirSync(base)).toEqual(['acme']);
@@ -128,24 +136,13 @@ describe('handing a moved-aside lock back', () => {
     try {
       const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: taker.pid!, started: processStat(taker.pid!)!.started, hostId: hostId() })}.0123456789ab.broken`);
       await fs.rename(backup.path, aside);
-      const recover = spawn('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2', '-e', 'inject=rename,renameat,renameat2:delay_enter=1500000', process.execPath, cliPath, '--tenants-dir', base, 'tenants', 'recover', 'acme'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      recover.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const ended = new Promise<number | null>((resolve) => recover.on('close', resolve));
-      const recoverHolds = () => {
-        try {
-          return JSON.parse(readFileSync(backup.path, 'utf8')).operation === 'recover';
-        } catch {
-          return false;
-        }
-      };
-      while (!recoverHolds()) await new Promise((resolve) => setTimeout(resolve, 10));
+      const recover = slowedRecover('/dev/null', 'rename,renameat,renameat2', 1_500_000);
+      const { ended } = recover;
+      while (heldBy(backup.path) !== 'recover') await new Promise((resolve) => setTimeout(resolve, 10));
       await new Promise((resolve) => setTimeout(resolve, 300)); // its rename is held
       await fs.rm(aside);
       expect(await ended).toBe(3);
-      expect(stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a backup by pid ${process.pid} on \\S+ holds it since `));
+      expect(recover.stderr()).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a backup by pid ${process.pid} on \\S+ holds it since `));
     } finally {
       taker.kill();
       await backup.release();

@@ -28,6 +28,23 @@ beforeEach(() => {
 });
 afterEach(() => dir.cleanup());
 
+/** A backup chain's state for acme that no piece saved for 25 hours, damaged: one the end of stale chains ends, unless a live holder has the tenant. */
+function staleDamagedChainState(): string {
+  const state = continuationPathFor(base, 'acme');
+  writeFileSync(state, 'damaged state');
+  const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+  utimesSync(state, dayAgo, dayAgo);
+  return state;
+}
+
+/** Moves the lock at `lockPath` aside as a taker without a claim does, named for a taker of this host that is gone (killed before its put-back); returns where it is. */
+async function moveAsideByGoneTaker(lockPath: string): Promise<string> {
+  const gone = spawnSync('true');
+  const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
+  await fs.rename(lockPath, aside);
+  return aside;
+}
+
 describe('the tenant lock', () => {
   it('is created whole, with its owner, and leaves no temporary file', async () => {
     const lock = await acquireTenantLock(base, 'acme', 'backup');
@@ -227,9 +244,7 @@ describe('taking over a stale lock', () => {
 
   it("puts back, instead of removing, a live holder's lock that a taker now gone moved aside (a taker without a claim, killed before it linked it back)", async () => {
     const lock = await acquireTenantLock(base, 'acme', 'restore');
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(lock.path, aside);
+    const aside = await moveAsideByGoneTaker(lock.path);
 
     // Another command's sweep of the base dir (this process's own leaves a tenant it holds alone).
     const listed = runCli(['--tenants-dir', base, 'tenants', 'list']);
@@ -246,9 +261,7 @@ describe('taking over a stale lock', () => {
     ['backup', ['--to', 'ARCHIVE']],
   ])("hands the name back to a live holder whose lock a taker now gone moved aside, and stops busy, when %s takes the lock under the name left free (its own sweep leaves its tenant)", async (command, args) => {
     const lock = await acquireTenantLock(base, 'acme', 'restore');
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(lock.path, aside);
+    const aside = await moveAsideByGoneTaker(lock.path);
 
     const archive = path.join(dir.path, 'acme.tar.zst');
     const ran = runCli(['--tenants-dir', base, 'tenants', command, 'acme', ...args.map((arg) => (arg === 'ARCHIVE' ? archive : arg))]);
@@ -266,9 +279,7 @@ describe('taking over a stale lock', () => {
     ['backup', ['--to', 'ARCHIVE']],
   ])("never runs beside a live holder when a put-back was killed between its reservation and its rename: %s takes the empty name over, then hands it back and stops busy", async (command, args) => {
     const lock = await acquireTenantLock(base, 'acme', 'restore');
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(lock.path, aside);
+    const aside = await moveAsideByGoneTaker(lock.path);
     // The empty file a put-back reserves the name with (lock-takeover.ts putLockBack), its maker killed before the rename; old enough to be taken over.
     writeFileSync(lock.path, '', { flag: 'wx' });
     const old = new Date(Date.now() - 10_000);
@@ -291,9 +302,7 @@ describe('taking over a stale lock', () => {
   // a 20 ms heartbeat and the CLI's `tenants recover` (exit 3, busy), then assertHeld: "lost".
   it("lets a holder whose heartbeat fired while its lock was moved aside go on once the name is handed back, and beats again", async () => {
     const lock = await acquireTenantLock(base, 'acme', 'restore', { heartbeatMs: 20 });
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(lock.path, aside);
+    const aside = await moveAsideByGoneTaker(lock.path);
     // Several beats find the name free.
     await new Promise((resolve) => setTimeout(resolve, 200));
     await expect(lock.assertHeld()).rejects.toThrow(/^lost the tenant's lock /);
@@ -315,9 +324,7 @@ describe('taking over a stale lock', () => {
   // time) renamed over the new holder's lock, which then ran with no lock at all.
   it("never hands a moved-aside lock back over a lock that is no longer the caller's: it stops, lost, and leaves both", async () => {
     const live = await acquireTenantLock(base, 'acme', 'restore');
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(live.path, aside);
+    const aside = await moveAsideByGoneTaker(live.path);
     const mine = await acquireTenantLock(base, 'acme', 'backup');
     // Taken over from under it: another holder's lock now under the name.
     await fs.rm(mine.path);
@@ -341,13 +348,8 @@ describe('taking over a stale lock', () => {
   // live holder, whose lock stayed moved aside (its next assertHeld: lost).
   it("hands the name back to a live holder whose lock a taker now gone moved aside when stale backup chains are ended, and ends none of that tenant's", async () => {
     const live = await acquireTenantLock(base, 'acme', 'backup');
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(live.path, aside);
-    const state = continuationPathFor(base, 'acme');
-    writeFileSync(state, 'damaged state');
-    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
-    utimesSync(state, dayAgo, dayAgo);
+    const aside = await moveAsideByGoneTaker(live.path);
+    const state = staleDamagedChainState();
 
     expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')))).toEqual([]);
     expect(existsSync(state)).toBe(true);
@@ -366,9 +368,7 @@ describe('taking over a stale lock', () => {
     writeFileSync(path.join(base, 'acme', 'a.txt'), 'live\n');
     const live = await acquireTenantLock(base, 'acme', 'restore');
     const listed = await sweepBaseDir(base);
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(live.path, aside);
+    const aside = await moveAsideByGoneTaker(live.path);
     const archive = path.join(dir.path, 'acme.tar.zst');
 
     const backup = await backupTenant({ tenantsDir: base, tenant: 'acme', location: await openLocation(archive, {}), sweptBaseDir: listed }).catch((error: unknown) => error);
@@ -382,14 +382,9 @@ describe('taking over a stale lock', () => {
 
   it("ends no chain of a live holder whose lock was moved aside after the base dir was listed", async () => {
     const live = await acquireTenantLock(base, 'acme', 'backup');
-    const state = continuationPathFor(base, 'acme');
-    writeFileSync(state, 'damaged state');
-    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
-    utimesSync(state, dayAgo, dayAgo);
+    const state = staleDamagedChainState();
     const listed = await sweepBaseDir(base);
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(live.path, aside);
+    const aside = await moveAsideByGoneTaker(live.path);
 
     expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')), listed)).toEqual([]);
     expect(existsSync(state)).toBe(true);
@@ -426,9 +421,7 @@ describe('taking over a stale lock', () => {
   it("does not hand back a moved-aside lock whose heartbeat is stale: a recover goes on and removes it", async () => {
     const frozen = await acquireTenantLock(base, 'acme', 'restore');
     const silent = new Date(Date.now() - 70_000);
-    const gone = spawnSync('true');
-    const aside = path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`);
-    await fs.rename(frozen.path, aside);
+    const aside = await moveAsideByGoneTaker(frozen.path);
     utimesSync(aside, silent, silent);
 
     const ran = runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme']);
@@ -442,8 +435,7 @@ describe('taking over a stale lock', () => {
 
   it("removes a dead holder's lock that a taker now gone moved aside", async () => {
     const lockPath = plantDeadLock({ ageMs: 10_000 });
-    const gone = spawnSync('true');
-    await fs.rename(lockPath, path.join(base, `.openclaw-lock-acme.${ownerTag({ pid: gone.pid!, started: 1, hostId: hostId() })}.0123456789ab.broken`));
+    await moveAsideByGoneTaker(lockPath);
     await sweepBaseDir(base);
     expect(readdirSync(base)).toEqual(['acme']);
   });

@@ -13,21 +13,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { createLockFile, readLockFile, takeOverLock } from '../../shared/tenant/lock-takeover.js';
 import { hostId, ownerTag } from '../../shared/tenant/process-owner.js';
-import { sh, tempDir } from '../helpers/tree.js';
-import { cli, describeRun, exited, expectOk, Fixtures, stopped, World } from './harness.js';
+import { sh } from '../helpers/tree.js';
+import { canMountTmpfs, cli, describeRun, exited, expectOk, Fixtures, stopped, unmountAll, World } from './harness.js';
 
-function canMount(): boolean {
-  const probe = tempDir('openclaw-tmpfs-probe-');
-  try {
-    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe.path]).status !== 0) return false;
-    spawnSync('umount', [probe.path]);
-    return true;
-  } finally {
-    probe.cleanup();
-  }
-}
-
-const mountable = canMount();
+const mountable = canMountTmpfs();
 if (!mountable) console.log('crash suite: mounting tmpfs is not permitted here (needs root); the disk-full cases are skipped');
 
 let fixtures: Fixtures;
@@ -37,11 +26,7 @@ beforeAll(() => {
 afterAll(() => fixtures?.cleanup());
 
 const mounts: string[] = [];
-afterEach(() => {
-  for (const mount of mounts.splice(0)) {
-    if (spawnSync('umount', [mount]).status !== 0) spawnSync('umount', ['-l', mount]);
-  }
-});
+afterEach(() => unmountAll(mounts));
 
 let cases = 0;
 afterAll(() => console.log(`crash suite (disk full): ${cases} full-disk runs`));

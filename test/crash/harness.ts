@@ -168,3 +168,22 @@ export function exited(child: ChildProcess): Promise<Run> {
   child.stderr?.on('data', (data: Buffer) => (stderr += data.toString()));
   return new Promise((resolve) => child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr })));
 }
+
+/** Whether this process may mount a tmpfs (root): the cases on a full disk or one without inodes need it. */
+export function canMountTmpfs(): boolean {
+  const probe = tempDir('openclaw-tmpfs-probe-');
+  try {
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe.path]).status !== 0) return false;
+    spawnSync('umount', [probe.path]);
+    return true;
+  } finally {
+    probe.cleanup();
+  }
+}
+
+/** Unmounts `mounts` in order and empties the list (lazily where a dead command's open file keeps one busy). */
+export function unmountAll(mounts: string[]): void {
+  for (const mount of mounts.splice(0)) {
+    if (spawnSync('umount', [mount]).status !== 0) spawnSync('umount', ['-l', mount]);
+  }
+}

@@ -10,28 +10,17 @@
 // `tenants recover`, the tenant is the old or the new one and no lock, claim, moved-aside lock
 // or temporary file is left. (crash9's two.sh as a test; `npm run test:crash`.)
 
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { LOCK_FRESH_MS } from '../../shared/tenant/lock-takeover.js';
-import { sh, tempDir } from '../helpers/tree.js';
-import { describeRun, exited, expectOk, Fixtures, type Run, World } from './harness.js';
+import { sh } from '../helpers/tree.js';
+import { canMountTmpfs, describeRun, exited, expectOk, Fixtures, type Run, unmountAll, World } from './harness.js';
 
-function canMount(): boolean {
-  const probe = tempDir('openclaw-tmpfs-probe-');
-  try {
-    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe.path]).status !== 0) return false;
-    spawnSync('umount', [probe.path]);
-    return true;
-  } finally {
-    probe.cleanup();
-  }
-}
-
-const mountable = canMount();
+const mountable = canMountTmpfs();
 if (!mountable) console.log('crash suite: mounting tmpfs is not permitted here (needs root); the no-inode lock cases are skipped');
 
 let fixtures: Fixtures;
@@ -41,11 +30,7 @@ beforeAll(() => {
 afterAll(() => fixtures?.cleanup());
 
 const mounts: string[] = [];
-afterEach(() => {
-  for (const mount of mounts.splice(0)) {
-    if (spawnSync('umount', [mount]).status !== 0) spawnSync('umount', ['-l', mount]);
-  }
-});
+afterEach(() => unmountAll(mounts));
 
 let killed = 0;
 let runs = 0;
