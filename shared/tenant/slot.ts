@@ -269,10 +269,12 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
  * delete the only copy of a tenant.
  */
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
+  // `names` is a run's one listing (backup --all), made before this lock was taken: a lock a
+  // taker moved aside since then is missed there (listing again for each tenant would make such
+  // a run read the whole base dir once a tenant). Callers of one tenant pass none: listed here,
+  // under the lock.
   const leftovers = tenantLeftovers(options.names ?? (await readNames(tenantsDir)), tenant);
-  // A listing the caller made before it took the lock misses a lock a taker moved aside in
-  // between: the holder's lock is looked for again, now that the lock is ours (one readdir).
-  await handBackLiveLocks(tenantsDir, options.names === undefined ? leftovers : tenantLeftovers(await readNames(tenantsDir), tenant), tenantLockHeldHere(tenantsDir, tenant));
+  await handBackLiveLocks(tenantsDir, leftovers, tenantLockHeldHere(tenantsDir, tenant));
   const journal = await readJournal(tenantsDir, tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
@@ -407,9 +409,9 @@ export interface RecoverOptions {
    * The base dir's names, read by the caller before it took the tenant's lock (one listing
    * for a whole `backup --all` instead of one per tenant). Enough to recover from: the
    * journal, which names every staging and aside directory a restore of this version
-   * leaves, is read afresh, and so are moved-aside locks (a taker's rename since the
-   * listing: a live holder's lock is handed back); names that appeared since the listing
-   * are otherwise only garbage (trash, temporaries), which the next sweep removes.
+   * leaves, is read afresh; names that appeared since the listing are garbage (trash,
+   * temporaries), which the next sweep removes, or a live holder's lock a taker moved aside
+   * since, which is missed (known left: docs/crash-safety.md).
    */
   readonly names?: readonly string[];
   /**
