@@ -109,6 +109,8 @@ export async function acquireTenantLock(
   const waitUntil = Date.now() + RECOVERY_WAIT_MS;
 
   let firstSeen: { state: LockFileState; at: number } | undefined;
+  /** Attempts in a row that found the name taken and then could not read it. */
+  let vanished = 0;
   for (let takeovers = 0; takeovers < 3; ) {
     const attempt = await createTenantLockFile(tenantsDir, tenant, content, operation).catch(async (error: unknown) => {
       // A process killed while it made or took over the lock left a file beside it: with no inode left, that is the one the lock needs.
@@ -122,7 +124,15 @@ export async function acquireTenantLock(
       return holdLock(lockPath, { token: path.basename(attempt.holder), ino: attempt.ino, holder: attempt.holder }, Math.min(heartbeatMs, EMPTY_LOCK_HEARTBEAT_MS));
     }
     const held = await readLockFile(lockPath);
-    if (held === undefined) continue; // released between our attempt and the read
+    if (held === undefined) {
+      // Released between our attempt and the read. A name that creating says exists and every
+      // read says does not (a network file system's cached lookup) is no release: before, the
+      // loop went on for good, deaf to SIGINT (a 1 ms latency mount: 10 min, no archive made).
+      if (++vanished >= LOCK_VANISHED_LIMIT) throw lockUnreadableError(lockPath, vanished);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      continue;
+    }
+    vanished = 0;
     const emptyHolder = held.content === '' ? await emptyLockHolder(lockPath, held.ino) : undefined;
     const holder = parseRecord(held.content) ?? emptyHolder?.record;
     if (isStale(held, holder, options.staleMs ?? LOCK_STALE_MS, attempt.fileSystemNowMs)) {
@@ -201,6 +211,15 @@ async function takeableWithoutRoom(error: unknown, tenantsDir: string, tenant: s
  * every command said "busy: another command is taking over its lock" (exit 3) for as long as
  * the disk stayed full.
  */
+/** Attempts in a row (10 ms apart) whose name was taken yet read as absent, after which acquireTenantLock gives up. */
+const LOCK_VANISHED_LIMIT = 200;
+
+function lockUnreadableError(lockPath: string, attempts: number): FileSystemError {
+  return new FileSystemError(
+    `cannot take the lock ${lockPath}: ${attempts} times creating it said the name is taken and reading it said there is no such file; the file system's view of the base dir does not agree with itself (a network mount's cached lookup?): try again, or remount`,
+  );
+}
+
 function noRoomToJudgeClaim(noRoom: Error): FileSystemError {
   return new FileSystemError(
     `${noRoom.message}; its holder is gone, and a claim to take it over beside it, of a command on another host or one still at work, cannot be judged gone without a file to date it by`,
