@@ -360,11 +360,9 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
-  // A backup of one tenant and the end of stale chains judged moved-aside locks from a listing
-  // of the base dir made before the tenant's lock was taken: a taker's rename in between was
-  // missed, the name was free, and the command ran beside the live holder (the chain of a
-  // running piece was ended: its state removed, its upload aborted). Both list under the lock
-  // now; `backup --all` judges from its run's one listing (known left: docs/crash-safety.md).
+  // A live holder's lock a gone taker moved aside: a backup finds it in its sweep's listing and
+  // hands it back. (A rename after that listing is missed by a backup: known left,
+  // docs/crash-safety.md; the end of stale chains lists again under its lock, below.)
   it("hands the name back to a live holder whose lock a gone taker moved aside: a backup of the tenant stops busy", async () => {
     writeFileSync(path.join(base, 'acme', 'a.txt'), 'live\n');
     const live = await acquireTenantLock(base, 'acme', 'restore');
@@ -380,6 +378,9 @@ describe('taking over a stale lock', () => {
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
+  // The end of stale chains judged moved-aside locks from the sweep's listing, made before the
+  // tenant's lock was taken: a taker's rename in between was missed, and the chain of a running
+  // piece was ended (its state removed, its upload aborted).
   it("ends no chain of a live holder whose lock was moved aside after the base dir was listed", async () => {
     const live = await acquireTenantLock(base, 'acme', 'backup');
     const state = staleDamagedChainState();

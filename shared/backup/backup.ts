@@ -196,7 +196,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(request.sweptBaseDir !== undefined && { names: request.sweptBaseDir.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended });
+    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended });
     // A restore in pieces owns the tenant (a new one: no slot yet) until its last piece commits.
     if (lock !== undefined) await assertNoRestoreChain(tenantsDir, tenant, 'backup');
     const tenantDir = await tenantDirFor(tenantsDir, tenant);

@@ -269,10 +269,9 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
  * delete the only copy of a tenant.
  */
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
-  // `names` is a run's one listing (backup --all), made before this lock was taken: a lock a
-  // taker moved aside since then is missed there (listing again for each tenant would make such
-  // a run read the whole base dir once a tenant). Callers of one tenant pass none: listed here,
-  // under the lock.
+  // `names`, a listing made before this lock was taken (a backup's sweep; backup --all's one for
+  // the run), misses a lock a taker moved aside since: listing again here would make a run read
+  // the whole base dir once a tenant (known left: docs/crash-safety.md).
   const leftovers = tenantLeftovers(options.names ?? (await readNames(tenantsDir)), tenant);
   await handBackLiveLocks(tenantsDir, leftovers, tenantLockHeldHere(tenantsDir, tenant));
   const journal = await readJournal(tenantsDir, tenant);
