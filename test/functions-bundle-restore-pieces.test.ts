@@ -223,6 +223,9 @@ describe('the bundled restore function', () => {
           OPENCLAW_RESTORE_MBPS: undefined,
           OPENCLAW_RESTORE_REPLAY_MBPS: undefined,
           OPENCLAW_ABORT_MARGIN_MS: undefined,
+          // Entries staged fast enough that the footer's count (read up front from the last age
+          // chunks) lets the chain start: only its pace can end it.
+          OPENCLAW_RESTORE_ENTRIES_PER_SECOND: '1000000',
           OPENCLAW_ABANDON_AFTER_MS: String(MIN_ABANDON_AFTER_MS),
           OPENCLAW_CONTINUE_MARGIN_MS: '1500000', OPENCLAW_EVENT_BUS: 'openclaw-backup-events', AWS_ENDPOINT_URL_SECRETS_MANAGER: awsEndpoint,
           AWS_ENDPOINT_URL_EVENTBRIDGE: awsEndpoint,
@@ -233,9 +236,9 @@ describe('the bundled restore function', () => {
       const first = await invoke(paced, request, () => lookingContext(budget));
       expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'pace-old', pieces: 1 });
       const checkpoint = JSON.parse(readFileSync(restoreCheckpointPathFor(base, 'pace-old'), 'utf8').slice('OCRC1\n'.length)) as { storedRead: { bytes: number; total: number; entries?: number } };
-      // Encrypted: the footer, inside the age stream, counted no entries up front.
-      expect(checkpoint.storedRead.entries).toBeUndefined();
-      // The first piece read under half the archive's stored bytes (what it read ahead of the entry it stopped at too): the chain needs more than 2 pieces.
+      // Encrypted: the footer, inside the age stream, read up front from its last chunks.
+      expect(checkpoint.storedRead.entries).toBe(1_202);
+      // The first piece read under half the archive's stored bytes (what it read ahead of the entry it stopped at too), and fewer of its entries: the chain needs more than 2 pieces.
       expect(checkpoint.storedRead.total).toBeGreaterThan(9_000_000);
       expect(checkpoint.storedRead.bytes * 2).toBeLessThan(checkpoint.storedRead.total);
       const body = sqs.sent.shift()!;
@@ -248,7 +251,7 @@ describe('the bundled restore function', () => {
           error: {
             code: 'ARCHIVE_LIMIT',
             message: expect.stringMatching(
-              /^s3:\/\/backups\/pieces\/pace\.tar\.zst\.age cannot be restored in pieces in time: 1 piece read [\d.]+% of its [\d.]+ MiB \(each replays what earlier pieces wrote before it writes\), so the chain needs at least [\d,]+ pieces, more than the 2 invocations of 15\d\d s that fit in 1 h \(OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs\): restore it with the CLI in local mode on a host that mounts the tenant volume; the chain ends here, what it had staged is removed, the slot holds what it held$/,
+              /^s3:\/\/backups\/pieces\/pace\.tar\.zst\.age cannot be restored in pieces in time: 1 piece got [\d.]+% through its [\d.]+ MiB and 1,202 entries \(the further of the two\) \(each replays what earlier pieces wrote before it writes\), so the chain needs at least [\d,]+ pieces, more than the 2 invocations of 15\d\d s that fit in 1 h \(OPENCLAW_ABANDON_AFTER_MS: the tenant is busy while a chain runs\): restore it with the CLI in local mode on a host that mounts the tenant volume; the chain ends here, what it had staged is removed, the slot holds what it held$/,
             ),
           },
         }),
