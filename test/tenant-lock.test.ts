@@ -345,13 +345,19 @@ describe('taking over a stale lock', () => {
 
   // abandonStaleBackups (the backup function's chain-events handler) took the lock under the
   // name a gone taker had left free and, never calling recoverSlot, ended the chain beside the
-  // live holder, whose lock stayed moved aside (its next assertHeld: lost).
-  it("hands the name back to a live holder whose lock a taker now gone moved aside when stale backup chains are ended, and ends none of that tenant's", async () => {
+  // live holder, whose lock stayed moved aside (its next assertHeld: lost); given the sweep's
+  // listing, made before the lock was taken, it also missed a rename after that listing (the
+  // chain of a running piece was ended: its state removed, its upload aborted).
+  it.each([
+    ['with no listing of its own', false],
+    ['after the sweep listed the base dir', true],
+  ])("hands the name back to a live holder whose lock a taker now gone moved aside (%s) when stale backup chains are ended, and ends none of that tenant's", async (_, listedBefore) => {
     const live = await acquireTenantLock(base, 'acme', 'backup');
-    const aside = await moveAsideByGoneTaker(live.path);
     const state = staleDamagedChainState();
+    const listed = listedBefore ? await sweepBaseDir(base) : undefined;
+    const aside = await moveAsideByGoneTaker(live.path);
 
-    expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')))).toEqual([]);
+    expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')), listed)).toEqual([]);
     expect(existsSync(state)).toBe(true);
     expect(existsSync(aside)).toBe(false);
     await live.assertHeld();
@@ -362,7 +368,7 @@ describe('taking over a stale lock', () => {
 
   // A live holder's lock a gone taker moved aside: a backup finds it in its sweep's listing and
   // hands it back. (A rename after that listing is missed by a backup: known left,
-  // docs/crash-safety.md; the end of stale chains lists again under its lock, below.)
+  // docs/crash-safety.md; the end of stale chains lists again under its lock, above.)
   it("hands the name back to a live holder whose lock a gone taker moved aside: a backup of the tenant stops busy", async () => {
     writeFileSync(path.join(base, 'acme', 'a.txt'), 'live\n');
     const live = await acquireTenantLock(base, 'acme', 'restore');
@@ -375,24 +381,6 @@ describe('taking over a stale lock', () => {
     expect(existsSync(aside)).toBe(false);
     await live.assertHeld();
     await live.release();
-    expect(readdirSync(base)).toEqual(['acme']);
-  });
-
-  // The end of stale chains judged moved-aside locks from the sweep's listing, made before the
-  // tenant's lock was taken: a taker's rename in between was missed, and the chain of a running
-  // piece was ended (its state removed, its upload aborted).
-  it("ends no chain of a live holder whose lock was moved aside after the base dir was listed", async () => {
-    const live = await acquireTenantLock(base, 'acme', 'backup');
-    const state = staleDamagedChainState();
-    const listed = await sweepBaseDir(base);
-    const aside = await moveAsideByGoneTaker(live.path);
-
-    expect(await abandonStaleBackups(base, 60_000, () => Promise.reject(new Error('no location')), listed)).toEqual([]);
-    expect(existsSync(state)).toBe(true);
-    expect(existsSync(aside)).toBe(false);
-    await live.assertHeld();
-    await live.release();
-    rmSync(state);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
