@@ -149,6 +149,41 @@ describe('the bundled restore function', () => {
     expect(readdirSync(base).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
   }, 300_000);
 
+  it.runIf(builtIns)('goes on with a chain whose first piece ran on the previous version (a checkpoint with no entry count): a later piece reads the footer\'s count, is judged by it and carries it on; tiny files first no longer end the chain', async () => {
+    // Tiny files first, one large incompressible file last: a first piece gets further through the entries than through the bytes.
+    const tiny = path.join(base, 'tiny');
+    mkdirSync(path.join(tiny, 'a'), { recursive: true });
+    for (let i = 0; i < 200; i++) writeFileSync(path.join(tiny, 'a', `t${i}.txt`), `${i}\n`);
+    writeFileSync(path.join(tiny, 'z.bin'), randomBytes(1024 * 1024));
+    expect(await invoke('backup', { tenant: 'tiny', to: 's3://backups/pieces/tiny.tar.zst' }, 600_000)).toMatchObject({ operation: 'backup', tenant: 'tiny' });
+    const first = await invoke('restore', { from: 's3://backups/pieces/tiny.tar.zst', as: 'tiny-copy' }, () => lookingContext(DEFAULT_ABORT_MARGIN_MS + DEFAULT_CONTINUE_MARGIN_MS + 1_000));
+    expect(first).toMatchObject({ operation: 'restore', suspended: true, tenant: 'tiny-copy', pieces: 1 });
+    const file = restoreCheckpointPathFor(base, 'tiny-copy');
+    const saved = JSON.parse(readFileSync(file, 'utf8').slice('OCRC1\n'.length)) as { written: number; storedRead: { bytes: number; total: number; entries?: number } };
+    const entries = saved.storedRead.entries!;
+    expect(entries).toBe(203);
+    expect(saved.written).toBeGreaterThan(0);
+    expect(saved.written).toBeLessThan(entries);
+    // The previous version's checkpoint: no entry count, and the stored bytes its first piece read
+    // through the tiny files, a thousandth of the archive; a piece of 180 s (the margins) gets
+    // 480 of a day: by bytes alone the chain needs 1,000 pieces and was ended.
+    const { entries: _, ...old } = saved.storedRead;
+    writeFileSync(file, `OCRC1\n${JSON.stringify({ ...saved, storedRead: { ...old, bytes: Math.floor(old.total / 1_000) } })}`, { mode: 0o600 });
+    const second = sqs.sent.shift()!;
+    expect(await invoke('restore', { Records: [{ messageId: 'tiny-2', body: second, eventSource: 'aws:sqs' }] }, 0)).toEqual({ batchItemFailures: [] });
+    // Judged by the footer's count (the share of the entries written), it went on, and its checkpoint carries the count again.
+    const next = JSON.parse(readFileSync(file, 'utf8').slice('OCRC1\n'.length)) as { pieces: number; storedRead: { entries?: number } };
+    expect(next).toMatchObject({ pieces: 2, storedRead: { entries } });
+    let pieces = 2;
+    for (let body = sqs.sent.shift(); body !== undefined; body = sqs.sent.shift()) {
+      // Pieces of 780 s (110 of a day) from here: the next writes the rest.
+      expect(await invoke('restore', { Records: [{ messageId: `tiny-${++pieces}`, body, eventSource: 'aws:sqs' }] }, () => lookingContext(DEFAULT_ABORT_MARGIN_MS + DEFAULT_CONTINUE_MARGIN_MS + 600_000))).toEqual({ batchItemFailures: [] });
+      if (pieces > 500) throw new Error('the chain does not end');
+    }
+    expect(describeTree(path.join(base, 'tiny-copy'))).toEqual(describeTree(tiny, { exclude: (p) => p === 'pty' }));
+    expect(readdirSync(base).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
+  }, 300_000);
+
   it.runIf(builtIns)('restores in pieces an archive one invocation is refused: a chain whose pieces replay faster than they write takes on more than one piece writes', async () => {
     const backup = await invoke('backup', { tenant: 'acme', to: 's3://backups/pieces/big.tar.zst' }, 600_000);
     const archiveBytes = backup.archiveBytes as number;

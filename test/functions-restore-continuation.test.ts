@@ -479,6 +479,38 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(describeTree(path.join(base, 'chain-age'))).toEqual(describeTree(path.join(base, 'acme')));
   });
 
+  it('a later piece whose checkpoint has no entry count (its first piece ran on the previous version) reads the encrypted footer\'s with the identity and is judged by it: ended in one line naming the entries', async () => {
+    const identity = generateIdentity();
+    const from = 's3://backups/acme/old-chain.tar.zst.age';
+    expect(await backupHandler({ config, logger, publish: async () => undefined })({ tenant: 'acme', to: from, encryptTo: [identity.recipient.text] }, budgetContext('req-b-old', 900_000))).toMatchObject({ tenant: 'acme' });
+    const identitySecrets = async () => [identity];
+    const inPieces = (pieceConfig: typeof config) => ({ ...deps(), config: pieceConfig, identitySecrets, operations: functionOperations(pieceConfig, identitySecrets) });
+    expect(await restoreHandler(inPieces(config))({ from, as: 'old-chain', identitySecret: 'openclaw-backup/key' }, budgetContext('req-old-chain'))).toMatchObject({ suspended: true });
+    const saved = (await loadRestoreCheckpoint(base, 'old-chain'))!;
+    expect(saved.written).toBeGreaterThan(0);
+    expect(saved.written * 2).toBeLessThan(99);
+    // The previous version's checkpoint: no entry count, almost none of the bytes read.
+    const { entries: _, ...old } = saved.storedRead!;
+    await saveRestoreCheckpoint(base, { ...saved, storedRead: { ...old, bytes: 1 } });
+    // Pieces of ~5 s in 10 s: 2 allowed; the entries written are under half of the footer's 99.
+    const message = queue.shift()!;
+    const answer = await restoreQueueHandler(inPieces({ ...config, abandonAfterMs: 10_000 }))({ Records: [{ messageId: 'old-1', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext('req-old-1'));
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(queue).toEqual([]);
+    expect(events()).toEqual([
+      {
+        detailType: 'OpenClaw Restore Failed',
+        detail: expect.objectContaining({
+          tenant: 'old-chain',
+          error: expect.objectContaining({ code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^s3:\/\/backups\/acme\/old-chain\.tar\.zst\.age cannot be restored in pieces in time: 1 piece got [\d.]+% through its [\d.]+ KiB and 99 entries \(the further of the two\) .*the chain ends here/) }),
+        }),
+      },
+    ]);
+    expect(await loadRestoreCheckpoint(base, 'old-chain')).toBeUndefined();
+    expect(hidden().filter((name) => name.includes('old-chain'))).toEqual([]);
+    expect(existsSync(path.join(base, 'old-chain'))).toBe(false);
+  });
+
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {
     const first = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'late' }, budgetContext('req-late'));
     expect(first).toMatchObject({ suspended: true });

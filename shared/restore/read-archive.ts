@@ -56,6 +56,12 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
    */
   /** Given the archive's size when the store told it: the time its bytes take comes out of the time its entries have. */
   readonly maxArchiveEntries?: (archiveBytes: number | undefined) => ArchiveEntryLimit;
+  /**
+   * Read the footer's entry count up front as maxArchiveEntries does (a later restore piece whose
+   * checkpoint has none: its first piece ran on the previous version) and give it here, undefined
+   * where the footer has none, before anything is extracted; what this throws refuses the archive.
+   */
+  readonly onFooterEntries?: (entries: number | undefined) => void;
 }
 
 export interface ArchiveSizeLimit {
@@ -156,19 +162,27 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     source.destroy();
     throw new ArchiveLimitError(`${location.display} is ${formatBytes(archiveTotalBytes)}, more than the ${formatBytes(limit.bytes)} ${limit.reason}`);
   }
-  /** The entries to create the footer counts, where the entry check read it (a first piece, a plain archive). */
+  /** The entries to create the footer counts, where the entry check read it (a first piece; a later one whose checkpoint had none). */
   const chunks = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
   /** The first chunks, read ahead for an age header (the entry check of an encrypted archive): read again from here. */
   const peeked: Uint8Array[] = [];
   const footerEntries =
-    options.maxArchiveEntries === undefined
+    options.maxArchiveEntries === undefined && options.onFooterEntries === undefined
       ? undefined
-      : await refuseTooManyEntries(location, source, () => options.maxArchiveEntries!(archiveTotalBytes), signal, {
+      : await refuseTooManyEntries(location, source, options.maxArchiveEntries === undefined ? undefined : () => options.maxArchiveEntries!(archiveTotalBytes), signal, {
           chunks,
           peeked,
           identities: options.identities,
           archiveBytes: archiveTotalBytes,
         });
+  if (options.onFooterEntries !== undefined) {
+    try {
+      options.onFooterEntries(footerEntries);
+    } catch (error) {
+      source.destroy();
+      throw error;
+    }
+  }
   let archiveBytes = 0;
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;
@@ -357,11 +371,11 @@ export async function encryptedArchiveFooter(location: ArchiveLocation, read: Ag
   return findArchiveFooter(Buffer.concat([before, last]));
 }
 
-/** An archive whose footer counts more entries than `limit` (asked now) is refused; `source` is destroyed then. Returns the footer's count, where it has one. */
+/** An archive whose footer counts more entries than `limit` (asked now; none: only read) is refused; `source` is destroyed then. Returns the footer's count, where it has one. */
 async function refuseTooManyEntries(
   location: ArchiveLocation,
   source: Readable,
-  limit: () => ArchiveEntryLimit,
+  limit: (() => ArchiveEntryLimit) | undefined,
   signal: AbortSignal | undefined,
   encrypted: AgeFooterRead,
 ): Promise<number | undefined> {
@@ -378,8 +392,9 @@ async function refuseTooManyEntries(
     source.destroy();
     throw error;
   }
+  if (limit === undefined || footer?.entries === undefined) return footer?.entries;
   const { entries, reason } = limit();
-  if (footer?.entries === undefined || footer.entries <= entries) return footer?.entries;
+  if (footer.entries <= entries) return footer.entries;
   source.destroy();
   throw new ArchiveLimitError(`${location.display} holds ${plural(footer.entries, 'entry', 'entries')} to restore (its footer says), more than the ${groupThousands(entries)} ${reason}`);
 }

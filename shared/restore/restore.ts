@@ -303,10 +303,11 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
           `the continuing restore of "${tenant}" cannot go on: ${(checkpoint.rewrites ?? 0) + 1} pieces in a row ended while they wrote past its checkpoint (killed: out of memory; or stopped by the function's deadline: their writes outlasted the time they counted on), and the next would too; what it had staged is removed, the slot holds what it held: restore again with more memory or a longer timeout for the restore function, or from the CLI`,
         );
       }
-      // Its pace so far tells a chain that cannot end within the pieces it may take (an
-      // encrypted archive's footer, inside the age stream, gave its first piece no entry count).
-      const tooSlow = checkpoint.storedRead === undefined || pieces!.maxPieces === undefined ? undefined : chainTooSlow(checkpoint.location, checkpoint.pieces, { ...checkpoint.storedRead, written: checkpoint.written }, pieces!.maxPieces());
-      if (tooSlow !== undefined) throw new ArchiveLimitError(`${tooSlow}; the chain ends here, what it had staged is removed, the slot holds what it held`);
+      // Its pace so far tells a chain that cannot end within the pieces it may take. A
+      // checkpoint with no entry count (its first piece ran on the previous version) is judged
+      // once this piece has read the footer's (onFooterEntries), not by its bytes alone: tiny
+      // files first had ended a chain that would finish.
+      if (checkpoint.storedRead?.entries !== undefined) assertChainFast(checkpoint, undefined);
     }
     replaced = (await assertSlotAvailable(tenantsDir, tenant, force)) === 'occupied';
     const wanted = checkpoint !== undefined ? checkpoint.owner : (request.owner ?? (self?.uid === 0 ? await inheritedOwner(tenantsDir, tenant) : undefined));
@@ -329,6 +330,14 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       `the continuing restore of "${tenant}" cannot go on: the tenant volume has no room for its lock (${code}: no inode or no space left), as it would not on another delivery; the chain ends here, what it had staged is removed by the next command on the tenant, the slot holds what it held: free inodes or space on the volume, then restore again`,
       { cause: error },
     );
+  }
+
+  /** A later piece's chain ended (ArchiveLimitError) when its pace so far needs more pieces than it may take (chainTooSlow); `entries`: the footer's count where the checkpoint has none. */
+  function assertChainFast(saved: RestoreCheckpoint, entries: number | undefined): void {
+    if (saved.storedRead === undefined || pieces!.maxPieces === undefined) return;
+    const read = { ...saved.storedRead, ...(saved.storedRead.entries === undefined && entries !== undefined && { entries }), written: saved.written };
+    const tooSlow = chainTooSlow(saved.location, saved.pieces, read, pieces!.maxPieces());
+    if (tooSlow !== undefined) throw new ArchiveLimitError(`${tooSlow}; the chain ends here, what it had staged is removed, the slot holds what it held`);
   }
 
   let createdDirectories: readonly string[] = [];
@@ -420,6 +429,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       // late piece ended a running chain as a refusal. Out of time, it meets its deadline.
       ...(request.maxArchiveBytes !== undefined && checkpoint === undefined && { maxArchiveBytes: request.maxArchiveBytes }),
       ...(request.maxArchiveEntries !== undefined && checkpoint === undefined && { maxArchiveEntries: request.maxArchiveEntries }),
+      // A checkpoint with no entry count: the footer's read once, judged by, and carried on (storedReadNow).
+      ...(checkpoint !== undefined && checkpoint.storedRead?.entries === undefined && { onFooterEntries: (entries: number | undefined) => assertChainFast(checkpoint!, entries) }),
       ...(checkpoint !== undefined && { expectIdentity: checkpoint.identity }),
       onIdentity: (named) => (identity = named),
       ...(pieces !== undefined && {
