@@ -129,7 +129,7 @@ function describePlan(plan: RestorePlan): string[] {
         `  it would REPLACE the tenant there now: ${plural(plan.replaces.files, 'file')}, ${formatBytes(plan.replaces.bytes)}, last modified ${plan.replaces.lastModified}${kept}`,
       );
     }
-  } else lines.push(`  ${plan.target} is free: nothing would be replaced`);
+  } else if (plan.refusal === undefined) lines.push(`  ${plan.target} is free: nothing would be replaced`);
   for (const note of plan.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${shownPath(note.path)}: ${shownText(note.reason)}`);
   for (const notice of plan.notices) lines.push(`  note: ${shownText(notice)}`);
   if (plan.refusal !== undefined) lines.push(`  the restore would be REFUSED: ${shownText(plan.refusal.message)}`);

@@ -1147,3 +1147,70 @@ describe.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('p
     }
   });
 });
+
+// `restore --dry-run` into a base dir the restore cannot write or create said "… is free:
+// nothing would be replaced", exit 0, where the restore then failed at its first write (exit 1):
+// under /proc, on a read-only or a full file system, as a user who may not write there.
+describe('a restore\'s dry run into a base dir the restore cannot write or create', () => {
+  function expectBothRefuse(tenantsDir: string, dryLine: string, restoreLine: RegExp, run: (args: string[]) => { status: number | null; stdout: string; stderr: string } = runCli, from = archive) {
+    const dry = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from, '--dry-run']);
+    expect(dry.status, dry.stdout + dry.stderr).toBe(3);
+    expect(dry.stdout).toContain(`  the restore would be REFUSED: ${dryLine}\n`);
+    expect(dry.stdout).not.toContain('is free');
+    const real = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from]);
+    expect(real.status, real.stderr).toBe(1);
+    expect(real.stderr).toMatch(restoreLine);
+  }
+
+  it.skipIf(!existsSync('/proc/self'))('under /proc', () => {
+    expectBothRefuse('/proc/openclaw-tenants', 'cannot create the tenant base dir /proc/openclaw-tenants: /proc takes no new files (a proc file system): give a base dir on a disk', /^openclaw: cannot create the tenant base dir \/proc\/openclaw-tenants: /);
+  });
+
+  it('on a read-only file system, and on a full one', (context) => {
+    const disk = path.join(dir.path, 'restore-disk');
+    mkdirSync(disk);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,nr_inodes=8', 'tmpfs', disk], { stdio: 'ignore' });
+    } catch {
+      rmSync(disk, { recursive: true });
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const tenantsDir = path.join(disk, 'tenants');
+      execFileSync('mount', ['-o', 'remount,ro', disk]);
+      expectBothRefuse(tenantsDir, `cannot create the tenant base dir ${tenantsDir}: read-only file system (${disk})`, /: read-only file system/);
+      execFileSync('mount', ['-o', 'remount,rw', disk]);
+      for (let at = 0; ; at++) {
+        try {
+          writeFileSync(path.join(disk, `f${at}`), '');
+        } catch {
+          break;
+        }
+      }
+      expectBothRefuse(tenantsDir, `cannot create the tenant base dir ${tenantsDir}: no space or no inode left on the device (${disk}: see df and df -i)`, /: no inode left on the device/);
+    } finally {
+      execFileSync('umount', [disk]);
+      rmSync(disk, { recursive: true });
+    }
+  });
+
+  it.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('as a user who may not write in it', () => {
+    const shared = tempDir('openclaw-not-root-');
+    try {
+      chmodSync(shared.path, 0o755);
+      const rootsBase = path.join(shared.path, 'tenants');
+      mkdirSync(rootsBase, { mode: 0o755 });
+      const from = path.join(shared.path, 'acme.tar.zst');
+      cpSync(archive, from);
+      chmodSync(from, 0o644);
+      const asNobody = (args: string[]) => {
+        const run = spawnSync('setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', process.execPath, cliPath, ...args], { encoding: 'utf8' });
+        return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+      };
+      expectBothRefuse(rootsBase, `cannot write in the tenant base dir ${rootsBase}: permission denied`, /: permission denied/, asNobody, from);
+      expect(readdirSync(rootsBase)).toEqual([]);
+    } finally {
+      shared.cleanup();
+    }
+  });
+});

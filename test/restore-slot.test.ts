@@ -320,6 +320,20 @@ describe('a restore whose lock was taken over while it was frozen', () => {
   });
 });
 
+// The restore checked its lock before the checkpoint's and the journal's fsyncs, not right
+// before the journal's rename (the commit point): a lock removed meanwhile (lostBySilence: a
+// moved-aside lock whose heartbeat is 60 s old) went unseen, and the restore committed, exit 0.
+describe('a restore whose lock is removed right before its commit', () => {
+  it('stops before the journal\'s rename (exit 3, lost the lock) and moves nothing into the slot', async () => {
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'journal:committing:temp-written');
+    await fs.rm(lockPathFor(base, 'acme-copy'));
+    child.kill('SIGCONT');
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over/);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
 // The same for a backup: frozen while it read, its lock taken over (a restore --force may have
 // replaced the tenant meanwhile), it stored an archive of whatever it read, exit 0.
 describe('a backup whose lock was taken over while it was frozen', () => {

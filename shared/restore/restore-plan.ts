@@ -2,9 +2,16 @@
 // through the restore's own path with every check (read-archive.ts, writing nothing), so a
 // damaged archive fails exactly as the restore would; then the slot it would go to is looked
 // at (read-only: no lock, no recovery, no sweep): what tenant is there now, and whether the
-// restore would refuse to replace it. Nothing is written anywhere.
+// restore would refuse to replace it, and whether its base dir can be written or created at
+// all (a kernel file system, a read-only mount, a full one, no write permission: the questions
+// the restore's first writes answer). Nothing is written anywhere.
+
+import { constants as fsConstants } from 'node:fs';
+import { access, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 
 import { describeError, errnoMessage } from '../errors.js';
+import { isFull, pseudoFileSystemName } from '../file-system-kind.js';
 import { TOOL_VERSION } from '../version.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
@@ -67,8 +74,11 @@ export async function planRestore(request: Pick<RestoreRequest, 'tenantsDir' | '
   const manifest = extracted.manifest;
   const state = await slotState(tenantsDir, tenant);
   const replaces = state === 'occupied' ? await describeOccupant(tenantsDir, tenant) : undefined;
+  const unwritable = await baseDirUnwritable(tenantsDir);
   const refusal =
-    state === 'occupied' && request.force !== true
+    unwritable !== undefined
+      ? { code: 'FILESYSTEM', message: unwritable }
+      : state === 'occupied' && request.force !== true
       ? {
           code: 'SLOT_OCCUPIED',
           message: `tenant "${tenant}" already exists in ${tenantsDir}: restore with --force to replace it, or --as NAME to restore under another name`,
@@ -110,4 +120,27 @@ async function describeOccupant(tenantsDir: string, tenant: string): Promise<Non
     const { path: where } = error as NodeJS.ErrnoException;
     return { unreadable: `${where === undefined ? '' : `${shownPath(where)}: `}${errnoMessage(error) ?? describeError(error)}` };
   }
+}
+
+/**
+ * Why the restore could not write in (or create) the base dir, as it would fail on its first
+ * write there (its base dir, its lock file); undefined where it could. Judged at the base dir,
+ * or the nearest ancestor that exists (where its `mkdir -p` starts).
+ */
+async function baseDirUnwritable(tenantsDir: string): Promise<string | undefined> {
+  let directory = path.resolve(tenantsDir);
+  while ((await stat(directory).catch(() => undefined)) === undefined && path.dirname(directory) !== directory) directory = path.dirname(directory);
+  const exists = directory === path.resolve(tenantsDir);
+  const cannot = exists ? `cannot write in the tenant base dir ${shownPath(tenantsDir)}` : `cannot create the tenant base dir ${shownPath(tenantsDir)}`;
+  // access() answers root yes on /proc and /sys, whose directories refuse what the restore makes there: asked first.
+  const fileSystem = await statfs(directory).catch(() => undefined);
+  const pseudo = pseudoFileSystemName(fileSystem);
+  if (pseudo !== undefined) return `${cannot}: ${shownPath(directory)} takes no new files (a ${pseudo} file system): give a base dir on a disk`;
+  const denied = await access(directory, fsConstants.W_OK | fsConstants.X_OK).then(
+    () => undefined,
+    (error: unknown) => errnoMessage(error) ?? describeError(error),
+  );
+  if (denied !== undefined) return `${cannot}: ${denied}${exists ? '' : ` (${shownPath(directory)})`}`;
+  if (isFull(fileSystem)) return `${cannot}: no space or no inode left on the device (${shownPath(directory)}: see df and df -i)`;
+  return undefined;
 }

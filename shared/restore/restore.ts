@@ -504,7 +504,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       const { handingOver: _, ...latest } = checkpoint;
       await saveRestoreCheckpoint(tenantsDir, { ...latest, writing: true, savedAt: new Date().toISOString(), committing });
     }
-    const { notice: tidyUpNotice } = await staging!.commit({ force, ...(request.cleanupBy !== undefined && { until: request.cleanupBy }) }).catch((error: unknown) => {
+    const held = lock as TenantLock | undefined;
+    const { notice: tidyUpNotice } = await staging!.commit({ force, ...(request.cleanupBy !== undefined && { until: request.cleanupBy }), ...(held !== undefined && { assertHeld: () => held.assertHeld() }) }).catch((error: unknown) => {
       throw error instanceof MoveInPendingError ? moveInPendingError(error, tenantsDir) : restoreWriteError(error, tenantsDir);
     });
     staging = undefined;

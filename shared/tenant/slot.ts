@@ -139,7 +139,7 @@ export interface StagingArea {
    * notice says so. Past `until` (epoch ms) the old tenant's trash is left, and a notice says
    * so: the next command on the tenant (recoverSlot) or the next sweep removes it.
    */
-  commit(options: { force: boolean; until?: number }): Promise<{ readonly notice?: string }>;
+  commit(options: { force: boolean; until?: number; assertHeld?: () => Promise<void> }): Promise<{ readonly notice?: string }>;
   /**
    * Removes the staging directory and journal unless the commit began (then recovery finishes
    * it). Past `until` (epoch ms) it stops with RemovalStoppedError, the journal kept: the
@@ -217,7 +217,7 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
   return {
     dir: stagingDir,
     inode: String(made.ino),
-    async commit({ force, until }) {
+    async commit({ force, until, assertHeld }) {
       const state = await assertSlotAvailable(tenantsDir, tenant, force);
       // The tree moved aside is judged now: what the slot holds when the journal is written.
       const old = state === 'occupied' ? await fs.lstat(path.join(tenantsDir, tenant), { bigint: true }).catch(() => undefined) : undefined;
@@ -228,7 +228,10 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
         ...(state === 'occupied' && { aside: hiddenNames.aside(tenant) }),
         inodes: { staging: String(made.ino), ...(old !== undefined && { aside: String(old.ino) }) },
       };
-      await writeJournal(tenantsDir, journal);
+      // The lock is checked last, right before the journal's rename (the commit point): a lock
+      // lost during the fsyncs before it (taken over, or removed as silent) stops the commit
+      // with nothing renamed, the staged tree the next command's to settle.
+      await writeJournal(tenantsDir, journal, assertHeld);
       committing = true;
       crashPoint('commit:journal-written');
       try {
@@ -977,7 +980,7 @@ async function describeContent(dir: string): Promise<string> {
   return `${files} ${files === 1 ? 'file' : 'files'} in ${directories + 1} ${directories === 0 ? 'directory' : 'directories'}`;
 }
 
-async function writeJournal(tenantsDir: string, journal: Journal): Promise<void> {
+async function writeJournal(tenantsDir: string, journal: Journal, beforeRename?: () => Promise<void>): Promise<void> {
   const journalPath = journalPathFor(tenantsDir, journal.tenant);
   const temp = path.join(tenantsDir, hiddenNames.journalTemp(journal.tenant));
   try {
@@ -989,6 +992,7 @@ async function writeJournal(tenantsDir: string, journal: Journal): Promise<void>
       await handle.close();
     }
     crashPoint(`journal:${journal.phase}:temp-written`);
+    await beforeRename?.();
     await fs.rename(temp, journalPath);
   } catch (error) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
