@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
@@ -1069,30 +1069,42 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
   });
 });
 
+/** Runs `body` on a tmpfs of 256 KiB and 8 inodes mounted at `disk` (made, then removed); skipped where mounting needs root. */
+function onSmallTmpfs(context: TestContext, disk: string, body: (disk: string) => void): void {
+  mkdirSync(disk);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,nr_inodes=8', 'tmpfs', disk], { stdio: 'ignore' });
+  } catch {
+    rmSync(disk, { recursive: true });
+    context.skip('mounting a tmpfs needs root');
+    return;
+  }
+  try {
+    body(disk);
+  } finally {
+    execFileSync('umount', [disk]);
+    rmSync(disk, { recursive: true });
+  }
+}
+
+/** Calls `make` with 0, 1, 2… until it throws (the file system full). */
+function fillUntilFull(make: (at: number) => void): void {
+  for (let at = 0; ; at++) {
+    try {
+      make(at);
+    } catch {
+      return;
+    }
+  }
+}
+
 describe('a destination on a full file system', () => {
   // The dry run said "nothing was read or written" (exit 0), where the backup read the whole
   // tenant and then failed its first write (ENOSPC, exit 1).
   it('a dry run says the backup would be refused, and the backup fails before it reads: no inode left, then no block', (context) => {
-    const disk = path.join(dir.path, 'full-disk');
-    mkdirSync(disk);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,nr_inodes=8', 'tmpfs', disk], { stdio: 'ignore' });
-    } catch {
-      rmSync(disk, { recursive: true });
-      return context.skip('mounting a tmpfs needs root');
-    }
-    try {
+    onSmallTmpfs(context, path.join(dir.path, 'full-disk'), (disk) => {
       const to = path.join(disk, 'backups', 'acme.tar.zst');
-      const fill = (make: (at: number) => void) => {
-        for (let at = 0; ; at++) {
-          try {
-            make(at);
-          } catch {
-            return;
-          }
-        }
-      };
-      fill((at) => writeFileSync(path.join(disk, `f${at}`), ''));
+      fillUntilFull((at) => writeFileSync(path.join(disk, `f${at}`), ''));
       for (const why of ['no inode left on the device (there may be space left: see df -i)', 'no space left on the device']) {
         const line = `cannot write ${to}: ${why}`;
         const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
@@ -1102,13 +1114,10 @@ describe('a destination on a full file system', () => {
         // Then inodes free, and every block taken.
         for (const name of readdirSync(disk)) rmSync(path.join(disk, name));
         writeFileSync(path.join(disk, 'block-filler'), '');
-        fill(() => appendFileSync(path.join(disk, 'block-filler'), Buffer.alloc(4096)));
+        fillUntilFull(() => appendFileSync(path.join(disk, 'block-filler'), Buffer.alloc(4096)));
       }
       expect(readdirSync(disk)).toEqual(['block-filler']);
-    } finally {
-      execFileSync('umount', [disk]);
-      rmSync(disk, { recursive: true });
-    }
+    });
   });
 
   // Whether the file system is one of the kernel's and whether it is full were two statfs
@@ -1167,31 +1176,14 @@ describe('a restore\'s dry run into a base dir the restore cannot write or creat
   });
 
   it('on a read-only file system, and on a full one', (context) => {
-    const disk = path.join(dir.path, 'restore-disk');
-    mkdirSync(disk);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,nr_inodes=8', 'tmpfs', disk], { stdio: 'ignore' });
-    } catch {
-      rmSync(disk, { recursive: true });
-      return context.skip('mounting a tmpfs needs root');
-    }
-    try {
+    onSmallTmpfs(context, path.join(dir.path, 'restore-disk'), (disk) => {
       const tenantsDir = path.join(disk, 'tenants');
       execFileSync('mount', ['-o', 'remount,ro', disk]);
       expectBothRefuse(tenantsDir, `cannot create the tenant base dir ${tenantsDir}: read-only file system (${disk})`, /: read-only file system/);
       execFileSync('mount', ['-o', 'remount,rw', disk]);
-      for (let at = 0; ; at++) {
-        try {
-          writeFileSync(path.join(disk, `f${at}`), '');
-        } catch {
-          break;
-        }
-      }
+      fillUntilFull((at) => writeFileSync(path.join(disk, `f${at}`), ''));
       expectBothRefuse(tenantsDir, `cannot create the tenant base dir ${tenantsDir}: no space or no inode left on the device (${disk}: see df and df -i)`, /: no inode left on the device/);
-    } finally {
-      execFileSync('umount', [disk]);
-      rmSync(disk, { recursive: true });
-    }
+    });
   });
 
   it.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('as a user who may not write in it', () => {
