@@ -6,12 +6,11 @@
 // all (a kernel file system, a read-only mount, a full one, no write permission: the questions
 // the restore's first writes answer). Nothing is written anywhere.
 
-import { constants as fsConstants } from 'node:fs';
-import { access, stat, statfs } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { describeError, errnoMessage } from '../errors.js';
-import { isFull, pseudoFileSystemName } from '../file-system-kind.js';
+import { whyNotWritable } from '../file-system-kind.js';
 import { TOOL_VERSION } from '../version.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
@@ -132,15 +131,9 @@ async function baseDirUnwritable(tenantsDir: string): Promise<string | undefined
   while ((await stat(directory).catch(() => undefined)) === undefined && path.dirname(directory) !== directory) directory = path.dirname(directory);
   const exists = directory === path.resolve(tenantsDir);
   const cannot = exists ? `cannot write in the tenant base dir ${shownPath(tenantsDir)}` : `cannot create the tenant base dir ${shownPath(tenantsDir)}`;
-  // access() answers root yes on /proc and /sys, whose directories refuse what the restore makes there: asked first.
-  const fileSystem = await statfs(directory).catch(() => undefined);
-  const pseudo = pseudoFileSystemName(fileSystem);
-  if (pseudo !== undefined) return `${cannot}: ${shownPath(directory)} takes no new files (a ${pseudo} file system): give a base dir on a disk`;
-  const denied = await access(directory, fsConstants.W_OK | fsConstants.X_OK).then(
-    () => undefined,
-    (error: unknown) => errnoMessage(error) ?? describeError(error),
-  );
-  if (denied !== undefined) return `${cannot}: ${denied}${exists ? '' : ` (${shownPath(directory)})`}`;
-  if (isFull(fileSystem)) return `${cannot}: no space or no inode left on the device (${shownPath(directory)}: see df and df -i)`;
+  const refusal = await whyNotWritable(directory);
+  if (refusal?.kind === 'kernel') return `${cannot}: ${shownPath(directory)} takes no new files (a ${refusal.fileSystem} file system): give a base dir on a disk`;
+  if (refusal?.kind === 'denied') return `${cannot}: ${errnoMessage(refusal.error) ?? describeError(refusal.error)}${exists ? '' : ` (${shownPath(directory)})`}`;
+  if (refusal?.kind === 'full') return `${cannot}: no space or no inode left on the device (${shownPath(directory)}: see df and df -i)`;
   return undefined;
 }

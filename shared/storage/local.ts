@@ -30,14 +30,14 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync } from 'node:fs';
-import { link, lstat, open, readdir, rename, stat, statfs, unlink, access, type FileHandle } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
 import { crashPoint } from '../crash-points.js';
-import { isFull, pseudoFileSystemName } from '../file-system-kind.js';
+import { whyNotWritable } from '../file-system-kind.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
 import { escapedNameHint } from '../format.js';
@@ -161,21 +161,14 @@ export class LocalFileLocation implements ArchiveLocation {
       if (parent === directory) break;
       directory = parent;
     }
-    // access() answers root yes on /proc and /sys, whose directories then refuse the backup's
-    // mkdir or file (ENOENT, EACCES): the dry run said it would write there. Asked first, so
-    // that any user is told the same. One statfs answers this and whether it is full (on a
-    // network file system each is a round trip: ~1.9 ms on a 1 ms latency mount).
-    const fileSystem = await statfs(directory).catch(() => undefined);
-    const pseudo = pseudoFileSystemName(fileSystem);
-    if (pseudo !== undefined) {
-      throw new StorageError(`cannot write ${this.display}: ${directory} takes no new files (a ${pseudo} file system): give a path on a disk`, 'NOT_FOUND');
+    // The dry run said it would write on /proc, or on a full disk where the backup then read
+    // the whole tenant before its first write failed: asked here, both fail alike.
+    const refusal = await whyNotWritable(directory);
+    if (refusal?.kind === 'kernel') {
+      throw new StorageError(`cannot write ${this.display}: ${directory} takes no new files (a ${refusal.fileSystem} file system): give a path on a disk`, 'NOT_FOUND');
     }
-    await access(directory, fsConstants.W_OK | fsConstants.X_OK).catch((error: unknown) => {
-      throw this.fsError(error, 'check');
-    });
-    // A file system with no block or no inode left fails the backup's first write (ENOSPC)
-    // after it has read the tenant, and its dry run said yes: asked here, it fails both alike.
-    if (isFull(fileSystem)) throw this.fsError(Object.assign(new Error('no space left'), { code: 'ENOSPC', path: directory }), 'write');
+    if (refusal?.kind === 'denied') throw this.fsError(refusal.error, 'check');
+    if (refusal?.kind === 'full') throw this.fsError(Object.assign(new Error('no space left'), { code: 'ENOSPC', path: directory }), 'write');
   }
 
   async write(body: Readable, options: WriteOptions): Promise<WriteResult> {
