@@ -170,7 +170,14 @@ function useShippedCompileCache() {
     for (const name of readdirSync(directory)) {
       if (!trustedDirectory(`${directory}/${name}`)) return;
     }
-    nodeModule.enableCompileCache(directory); // it says how it went, and fails with no more than that (no room, no right to write)
+    // Node makes its subdirectory now, by the umask: one a umask of 002 left group-writable
+    // would be refused from the next run on, so it is made the owner's alone.
+    const umask = process.umask(0o077);
+    try {
+      nodeModule.enableCompileCache(directory); // it says how it went, and fails with no more than that (no room, no right to write)
+    } finally {
+      process.umask(umask);
+    }
   } catch {
     // no cache directory (a build before it, a copy without it): compiled as before
   }

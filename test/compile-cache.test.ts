@@ -7,7 +7,7 @@
 // of `npm run test:node24`).
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it } from 'vitest';
@@ -38,10 +38,13 @@ function cliCopy(): { bin: string; cache: string } {
   return { bin: path.join(root, 'bin', 'openclaw.js'), cache };
 }
 
-/** Runs `--version` with Node's compile-cache debug lines on stderr; returns them. */
-function version(bin: string, env: NodeJS.ProcessEnv = {}): string[] {
+/** Runs `--version` (under `umask`) with Node's compile-cache debug lines on stderr; returns them. */
+function version(bin: string, env: NodeJS.ProcessEnv = {}, umask = '022'): string[] {
   const { NODE_COMPILE_CACHE: _chosen, NODE_DISABLE_COMPILE_CACHE: _disabled, ...inherited } = process.env;
-  const { stdout, stderr, status } = spawnSync(node!, [bin, '--version'], { env: { ...inherited, NODE_DEBUG_NATIVE: 'COMPILE_CACHE', ...env }, encoding: 'utf8' });
+  const { stdout, stderr, status } = spawnSync('sh', ['-c', `umask ${umask} && exec "$0" "$@"`, node!, bin, '--version'], {
+    env: { ...inherited, NODE_DEBUG_NATIVE: 'COMPILE_CACHE', ...env },
+    encoding: 'utf8',
+  });
   expect(status, stderr).toBe(0);
   expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   return stderr.split('\n').filter((line) => line.startsWith('[compile cache]'));
@@ -61,6 +64,14 @@ describe.skipIf(node === undefined)('the bundle\'s code cache (dist/compile-cach
     expect(filesUnder(cache).length).toBeGreaterThan(0);
     const second = version(bin);
     expect(second.some((line) => /V8 code cache for ESM .*\/dist\/bundle\/main\.js was accepted/.test(line))).toBe(true);
+  });
+
+  it('is read by the next run whatever the umask (its own directory is made the owner\'s alone)', () => {
+    const { bin, cache } = cliCopy();
+    version(bin, {}, '002');
+    const [own] = readdirSync(cache);
+    expect(statSync(path.join(cache, own!)).mode & 0o077).toBe(0);
+    expect(version(bin, {}, '002').some((line) => /V8 code cache for ESM .*\/dist\/bundle\/main\.js was accepted/.test(line))).toBe(true);
   });
 
   it('is not used when others may write the cache directory (their cache would be code run as this user)', () => {
