@@ -57,8 +57,10 @@
 // this worked, which a hung-up terminal refuses with EIO (nodejs/node#51519; later Node lines
 // ignore the error). Node skips a descriptor that is closed by then, so one that was a
 // terminal and is no more (tcgetattr fails) is closed at exit, and the exit code stands.
-import { closeSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import nodeModule from 'node:module';
 import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { isatty } from 'node:tty';
 
 // Ctrl-C (or SIGTERM, SIGHUP) while the bundle loads, before main() has its own handlers
@@ -145,6 +147,47 @@ function maskSecretKeyInCommandLine() {
   } catch {
     // the title alone, or nothing: the value stays where it was
   }
+}
+
+// V8's code cache of the bundle (Node 22+: module.enableCompileCache), in dist/compile-cache/
+// beside it (the build makes it empty): compiling the bundle's ~1 MB of JavaScript was ~18 ms
+// of every command's ~135 ms of CPU under Node 24, taken from the cache instead
+// (docs/benchmarks.md, stop 48). Node fills it on a command's first run, a subdirectory per Node
+// version, V8 flags and user id, for the user who owns it: anyone else cannot write there and
+// runs without. A cache is code this process runs, so it is used only when the directory and
+// every subdirectory are owned by this user or root and writable by no one else (else one
+// user's planted cache would run as another, root included). NODE_COMPILE_CACHE (a cache of
+// the user's choosing, Node's own) or NODE_DISABLE_COMPILE_CACHE leave it unused. Node 20 has no
+// such cache (the bundle is ES modules: vm.Script's cachedData does not apply).
+useShippedCompileCache();
+
+function useShippedCompileCache() {
+  if (typeof nodeModule.enableCompileCache !== 'function') return;
+  if (process.env.NODE_COMPILE_CACHE || process.env.NODE_DISABLE_COMPILE_CACHE) return;
+  try {
+    const directory = fileURLToPath(new URL('../dist/compile-cache', import.meta.url));
+    if (!trustedDirectory(directory)) return;
+    for (const name of readdirSync(directory)) {
+      if (!trustedDirectory(`${directory}/${name}`)) return;
+    }
+    // Node makes its subdirectory now, by the umask: one a umask of 002 left group-writable
+    // would be refused from the next run on, so it is made the owner's alone.
+    const umask = process.umask(0o077);
+    try {
+      nodeModule.enableCompileCache(directory); // it says how it went, and fails with no more than that (no room, no right to write)
+    } finally {
+      process.umask(umask);
+    }
+  } catch {
+    // no cache directory (a build before it, a copy without it): compiled as before
+  }
+}
+
+/** A real directory (not a link to one), owned by this user or root, writable by no one else. */
+function trustedDirectory(directory) {
+  const stat = lstatSync(directory);
+  const uid = process.getuid?.();
+  return stat.isDirectory() && (uid === undefined || stat.uid === uid || stat.uid === 0) && (stat.mode & 0o022) === 0;
 }
 
 let main;

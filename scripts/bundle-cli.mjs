@@ -4,11 +4,16 @@
 // the core, S3, cron) starts each command about 30 ms sooner. npm packages with native
 // code or many files of their own (the AWS SDK) stay in node_modules, loaded on first use.
 
-import { rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 
 import { build } from 'esbuild';
 
 rmSync('dist/bundle', { recursive: true, force: true }); // chunk names carry content hashes: old ones would pile up
+// V8's code cache of the bundle (bin/openclaw.js uses it under Node 22+), emptied with each
+// build (its entries are named by the chunks' paths, which change), writable by its owner only.
+rmSync('dist/compile-cache', { recursive: true, force: true });
+mkdirSync('dist/compile-cache', { recursive: true });
+chmodSync('dist/compile-cache', 0o755); // whatever the umask: a group-writable one would go unused
 
 await build({
   entryPoints: { main: 'dist/cli/main.js' },
