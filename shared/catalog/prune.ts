@@ -182,7 +182,12 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
 
   const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
   for (const { item, reasons } of outcome.keep) {
-    for (const copy of copiesOf.get(item) ?? []) keep.set(copy, [...reasons, `${SAME_BACKUP_REASON} ${item.location}`]);
+    const copies = copiesOf.get(item);
+    if (copies === undefined) continue;
+    // A copy that is a second name of it (a store that takes one for the other) is said to be that, as keepingAliasesOfKept says it.
+    const aliases = new Map<BackupEntry, string[]>([[item, []]]);
+    const others = new Set(keepingAliasesOfKept(copies, aliases));
+    for (const copy of copies) keep.set(copy, others.has(copy) ? [...reasons, `${SAME_BACKUP_REASON} ${item.location}`] : aliases.get(copy)!);
   }
   let remove = outcome.remove.flatMap((entry) => [entry, ...(copiesOf.get(entry) ?? [])]);
   for (const entry of uncounted) {
