@@ -182,6 +182,15 @@ describe('a later restore piece, judging its chain by how far its pieces so far 
     );
   });
 
+  it("takes no count from a footer that counts fewer entries than the pieces already wrote (it lies): the bytes alone judge the chain, which a footer's `entries: 1` had let run to the abandon time", () => {
+    // 3 pieces read 0.5% of the bytes and wrote 324,000 entries of a footer that says 1 (or 323,999).
+    for (const entries of [1, 323_999]) {
+      expect(chainTooSlow(location, 3, { bytes: 0.5e9, total: 100e9, entries, written: 324_000 }, limit), `footer says ${entries}`).toMatch(/3 pieces read 0\.5% of its 93\.1 GiB .* at least 600 pieces, more than the 96/);
+    }
+    // A count the pieces have only reached is still taken: done.
+    expect(chainTooSlow(location, 3, { bytes: 0.5e9, total: 100e9, entries: 324_000, written: 324_000 }, limit)).toBeUndefined();
+  });
+
   it('lets go on a chain whose pace fits, one read to its end, and one exactly at the bound', () => {
     expect(chainTooSlow(location, 3, { bytes: 50e9, total: 100e9, written: 0 }, limit)).toBeUndefined();
     expect(chainTooSlow(location, 3, { bytes: 100e9, total: 100e9, written: 0 }, limit)).toBeUndefined();

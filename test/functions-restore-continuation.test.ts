@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import path from 'node:path';
 
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -31,6 +31,7 @@ import { listTenantNames } from '../shared/tenant/tenants.js';
 import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
+import { writeWithFooterEntries } from './helpers/backups.js';
 
 const dir = tempDir('openclaw-restore-continuation-');
 const base = path.join(dir.path, 'mnt-tenants');
@@ -509,6 +510,38 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(await loadRestoreCheckpoint(base, 'old-chain')).toBeUndefined();
     expect(hidden().filter((name) => name.includes('old-chain'))).toEqual([]);
     expect(existsSync(path.join(base, 'old-chain'))).toBe(false);
+  });
+
+  it("a footer that counts fewer entries than the pieces wrote (entries: 1 in a hostile archive) does not judge the chain: a later piece ends it by its bytes, as one with no count", async () => {
+    const real = await s3.send(new GetObjectCommand({ Bucket: 'backups', Key: 'acme/one.tar.zst' }));
+    const realPath = path.join(dir.path, 'one.tar.zst');
+    writeFileSync(realPath, Buffer.from(await real.Body!.transformToByteArray()));
+    const lyingPath = path.join(dir.path, 'lying.tar.zst');
+    writeWithFooterEntries(realPath, lyingPath, '1');
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: 'acme/lying.tar.zst', Body: readFileSync(lyingPath) }));
+    const from = 's3://backups/acme/lying.tar.zst';
+    // Its one entry is under any limit: taken on, in pieces.
+    expect(await restoreHandler(deps())({ from, as: 'liar' }, budgetContext('req-liar'))).toMatchObject({ suspended: true });
+    const saved = (await loadRestoreCheckpoint(base, 'liar'))!;
+    expect(saved.storedRead).toMatchObject({ entries: 1 });
+    expect(saved.written).toBeGreaterThan(1);
+    // Almost none of its bytes read (a large archive of tiny files): 2 pieces fit in 10 s.
+    await saveRestoreCheckpoint(base, { ...saved, storedRead: { ...saved.storedRead!, bytes: 1 } });
+    const message = queue.shift()!;
+    const answer = await restoreQueueHandler({ ...deps(), config: { ...config, abandonAfterMs: 10_000 } })({ Records: [{ messageId: 'liar-1', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext('req-liar-1'));
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(queue).toEqual([]);
+    expect(events()).toEqual([
+      {
+        detailType: 'OpenClaw Restore Failed',
+        detail: expect.objectContaining({
+          tenant: 'liar',
+          error: expect.objectContaining({ code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^s3:\/\/backups\/acme\/lying\.tar\.zst cannot be restored in pieces in time: 1 piece read [\d.]+% of its [\d.]+ KiB \(each replays .*the chain ends here/) }),
+        }),
+      },
+    ]);
+    expect(await loadRestoreCheckpoint(base, 'liar')).toBeUndefined();
+    expect(existsSync(path.join(base, 'liar'))).toBe(false);
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {

@@ -272,6 +272,35 @@ describe('prune in a local directory', () => {
     });
   });
 
+  it('counts a copy of a backup (cp -p, a hard link) as that backup, not a second one: --keep-last 2 keeps the older real backup; the copies go with the backup they copy', async () => {
+    const copies = path.join(dir.path, 'copies');
+    await backupAt(tenantsDir, 'acme', path.join(copies, 'older.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(copies, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
+    await backupAt(tenantsDir, 'acme', path.join(copies, 'oldest.tar.zst'), new Date(JUNE_1 - DAY));
+    cpSync(path.join(copies, 'newer.tar.zst'), path.join(copies, 'newer-copy.tar.zst'), { preserveTimestamps: true });
+    linkSync(path.join(copies, 'newer.tar.zst'), path.join(copies, 'zz-newer-link.tar.zst'));
+    linkSync(path.join(copies, 'oldest.tar.zst'), path.join(copies, 'oldest-link.tar.zst'));
+    const prune = async (...flags: string[]) => {
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', copies, '--keep-last', '2', ...flags]);
+      expect(run.status).toBe(0);
+      const result = decisions(JSON.parse(run.stdout) as PruneResult);
+      return { keep: result.keep.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)), remove: result.remove.sort() };
+    };
+    const dry = await prune('--dry-run');
+    // One of the three names of the newer backup is counted (the first listed); the others are kept beside it, naming it.
+    const newerNames = ['newer-copy.tar.zst', 'newer.tar.zst', 'zz-newer-link.tar.zst'];
+    const counted = dry.keep.filter(([file, why]) => newerNames.includes(file as string) && (why as string[]).length === 1).map(([file]) => file as string);
+    expect(counted).toHaveLength(1);
+    const newer = (file: string) => (file === counted[0] ? ['last'] : ['last', `same backup as ${path.join(copies, counted[0]!)}`]);
+    const expected = {
+      keep: [...newerNames.slice(0, 2).map((file) => [file, newer(file)]), ['older.tar.zst', ['last']], [newerNames[2]!, newer(newerNames[2]!)]],
+      remove: ['oldest-link.tar.zst', 'oldest.tar.zst'],
+    };
+    expect(dry).toEqual(expected);
+    expect(await prune()).toEqual(expected);
+    expect(readdirSync(copies).sort()).toEqual(['newer-copy.tar.zst', 'newer.tar.zst', 'older.tar.zst', 'zz-newer-link.tar.zst']);
+  });
+
   it('counts no cut-short copy as a backup: the whole ones stay', async () => {
     const cut = path.join(dir.path, 'cut');
     await backupAt(tenantsDir, 'acme', path.join(cut, 'whole.tar.zst'), new Date(JUNE_1));
@@ -894,6 +923,37 @@ describe('prune below an s3rver prefix', () => {
         ['parts.tar.zst.age', [UNCONFIRMED_REASON]],
       ],
       remove: ['whole.tar.zst.age'],
+    });
+  });
+
+  it('counts a CopyObject of a sealed backup (metadata and tags copied: the seal holds) as that backup, not a second one: --keep-last 2 keeps the older real one', async () => {
+    const keyFile = path.join(dir.path, 'age-key-copied.txt');
+    execFileSync('age-keygen', ['-o', keyFile], { stdio: 'ignore' });
+    const recipients = [parseRecipient(execFileSync('age-keygen', ['-y', keyFile]).toString().trim())];
+    const encryptedAt = async (key: string, time: Date) =>
+      backupTenant({ tenantsDir, tenant: 'acme', location: await openLocation(`s3://backups/${key}`, { endpoint: server.endpoint, accessKey: 'S3RVER', secretKey: 'x', region: 'us-east-1' }), recipients, now: () => time });
+    await encryptedAt('copied/acme/older.tar.zst.age', new Date(JUNE_1));
+    await encryptedAt('copied/acme/newer.tar.zst.age', new Date(JUNE_1 + DAY));
+    // Whoever may write the bucket copies the newest backup under a name of its own: metadata and tags come along.
+    await awsCli(['s3api', 'copy-object', '--bucket', 'backups', '--key', 'copied/acme/x-copy.tar.zst.age', '--copy-source', 'backups/copied/acme/newer.tar.zst.age', '--metadata-directive', 'COPY', '--tagging-directive', 'COPY']);
+    // S3 copies the tags too (s3rver does not): as S3 would.
+    const tags = await client.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: 'copied/acme/newer.tar.zst.age' }));
+    expect(tags.TagSet?.map((tag) => tag.Key)).toContain('openclaw-seal');
+    await client.send(new PutObjectTaggingCommand({ Bucket: 'backups', Key: 'copied/acme/x-copy.tar.zst.age', Tagging: { TagSet: tags.TagSet } }));
+    const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', 's3://backups/copied/acme/', '--keep-last', '2', ...s3Flags(server)]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const result = decisions(JSON.parse(run.stdout) as PruneResult);
+    // The name listed first is counted; the other is kept beside it, naming it.
+    const [counted, copy] = result.keep.filter(([file]) => file !== 'older.tar.zst.age').map(([file]) => file as string);
+    expect(new Set([counted, copy])).toEqual(new Set(['newer.tar.zst.age', 'x-copy.tar.zst.age']));
+    expect(result).toEqual({
+      keep: [
+        [counted, ['last']],
+        [copy, ['last', `same backup as s3://backups/copied/acme/${counted}`]],
+        ['older.tar.zst.age', ['last']],
+      ],
+      remove: [],
     });
   });
 

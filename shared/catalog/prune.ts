@@ -158,6 +158,8 @@ export const FUTURE_REASON = 'dated in the future (made on a host whose clock wa
 export const UNCONFIRMED_REASON = 'not shown whole: encrypted, piped or archived, and no size tag from its backup nor verification mark (completed by another tool, or its backup could not tag it?); counted by no rule';
 export const UNTRUSTED_REASON = "another user's file, or writable by others: counted by no rule";
 export const CHANGED_REASON = 'changed since it was listed (written again?): not removed';
+/** Why a copy of a kept backup (the same tenant, creation time and manifest: sameBackups) is kept, before the kept one's location. */
+export const SAME_BACKUP_REASON = 'same backup as';
 export const GONE_REASON = 'already gone when its turn came (another prune removed it first?): not counted as removed';
 
 export async function pruneBackups(request: PruneRequest): Promise<PruneResult> {
@@ -175,10 +177,19 @@ export async function pruneBackups(request: PruneRequest): Promise<PruneResult> 
   const counted = new Set(dated);
   const uncounted = new Set(listing.backups.filter((entry) => !counted.has(entry)));
   // Some objects not looked at may hold a later backup of the tenant: --keep-within may not start later than from it.
-  const outcome = applyRetention(dated, (entry) => new Date(entry.createdAt!), policy, { partOfLarger: (listing.notLookedAt ?? 0) > 0 });
+  const { firsts, copiesOf } = sameBackups(dated);
+  const outcome = applyRetention(firsts, (entry) => new Date(entry.createdAt!), policy, { partOfLarger: (listing.notLookedAt ?? 0) > 0 });
 
   const keep = new Map<BackupEntry, string[]>(outcome.keep.map(({ item, reasons }) => [item, [...reasons]]));
-  let remove = [...outcome.remove];
+  for (const { item, reasons } of outcome.keep) {
+    const copies = copiesOf.get(item);
+    if (copies === undefined) continue;
+    // A copy that is a second name of it (a store that takes one for the other) is said to be that, as keepingAliasesOfKept says it.
+    const aliases = new Map<BackupEntry, string[]>([[item, []]]);
+    const others = new Set(keepingAliasesOfKept(copies, aliases));
+    for (const copy of copies) keep.set(copy, others.has(copy) ? [...reasons, `${SAME_BACKUP_REASON} ${item.location}`] : aliases.get(copy)!);
+  }
+  let remove = outcome.remove.flatMap((entry) => [entry, ...(copiesOf.get(entry) ?? [])]);
   for (const entry of uncounted) {
     keep.set(entry, [keptUncounted(entry, isFuture(entry))]);
   }
@@ -535,6 +546,36 @@ function streamNamedNote(count: number, first: string, tenant: string): string {
     `${first}${others} ${count === 1 ? 'was' : 'were'} not looked at: ${count === 1 ? 'its name holds' : 'their names hold'} "${tenant}" only after a colon, where NTFS names a stream of another file, ` +
     `so ${count === 1 ? 'it is' : 'they are'} neither removed nor counted (rename ${count === 1 ? 'it' : 'them'} to prune ${count === 1 ? 'it' : 'them'} with the rest, or remove ${count === 1 ? 'it' : 'them'} by hand)`
   );
+}
+
+/**
+ * The counted backups with each backup once (`firsts`, in listing order), and the other names
+ * it is listed under (`copiesOf`, by the first): entries of one tenant with one creation time
+ * and one manifest digest are one backup, whatever their names. Each had filled a retention
+ * slot: a `cp -p` of the newest archive beside it (or a hard link; on S3 a CopyObject, which
+ * carries the seal and its tags along) made `--keep-last 2` keep the newest twice and remove
+ * the one real older backup. Copies go with the backup they copy: kept beside it (reason
+ * SAME_BACKUP_REASON), removed with it. An entry of no known digest is a backup of its own.
+ */
+function sameBackups(dated: readonly BackupEntry[]): { firsts: BackupEntry[]; copiesOf: Map<BackupEntry, BackupEntry[]> } {
+  const firstOf = new Map<string, BackupEntry>();
+  const copiesOf = new Map<BackupEntry, BackupEntry[]>();
+  const firsts: BackupEntry[] = [];
+  for (const entry of dated) {
+    if (entry.manifestSha256 === undefined) {
+      firsts.push(entry);
+      continue;
+    }
+    const key = `${entry.tenant ?? ''}\0${Date.parse(entry.createdAt!)}\0${entry.manifestSha256}`;
+    const first = firstOf.get(key);
+    if (first === undefined) {
+      firstOf.set(key, entry);
+      firsts.push(entry);
+    } else {
+      copiesOf.set(first, [...(copiesOf.get(first) ?? []), entry]);
+    }
+  }
+  return { firsts, copiesOf };
 }
 
 /**

@@ -172,12 +172,15 @@ export interface ChainPieceLimit {
  */
 export function chainTooSlow(location: string, done: number, read: { readonly bytes: number; readonly total: number; readonly entries?: number; readonly written: number }, limit: ChainPieceLimit): string | undefined {
   if (read.total <= 0) return undefined;
-  const share = Math.min(1, Math.max(read.bytes / read.total, read.entries === undefined || read.entries <= 0 ? 0 : read.written / read.entries));
+  // A footer counting fewer entries than the pieces wrote lies (restore and verify refuse it at its end): its count judges nothing,
+  // the bytes alone do. Taken, `entries: 1` made every later piece's share 1 (done), and a hostile archive's chain ran to the abandon time.
+  const entries = read.entries === undefined || read.entries <= 0 || read.written > read.entries ? undefined : read.entries;
+  const share = Math.min(1, Math.max(read.bytes / read.total, entries === undefined ? 0 : read.written / entries));
   if (share >= 1 || done <= limit.pieces * share) return undefined;
   const atLeast = share === 0 ? undefined : Math.ceil(done / share);
   const percent = 100 * share;
   const shown = percent >= 1 || percent === 0 ? percent.toFixed(0) : percent.toPrecision(1);
-  const through = read.entries === undefined ? `read ${shown}% of its ${formatBytes(read.total)}` : `got ${shown}% through its ${formatBytes(read.total)} and ${plural(read.entries, 'entry', 'entries')} (the further of the two)`;
+  const through = entries === undefined ? `read ${shown}% of its ${formatBytes(read.total)}` : `got ${shown}% through its ${formatBytes(read.total)} and ${plural(entries, 'entry', 'entries')} (the further of the two)`;
   return (
     `${location} cannot be restored in pieces in time: ${plural(done, 'piece')} ${through} (each replays what earlier pieces wrote before it writes), ` +
     `so the chain needs ${atLeast === undefined ? 'more pieces than can be counted' : `at least ${groupThousands(atLeast)} pieces`}, more than the ${groupThousands(limit.pieces)} ${limit.reason}`
