@@ -119,6 +119,7 @@ export function withPipeCommand(inner: ArchiveLocation, command: string, options
 
 class PipeLocation implements ArchiveLocation {
   readonly display: string;
+  readonly piped = true;
 
   constructor(
     private readonly inner: ArchiveLocation,
