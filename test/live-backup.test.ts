@@ -31,6 +31,7 @@ import { restoreTenant } from '../shared/restore/restore.js';
 import { ReadScratch, REREAD_ATTEMPTS, readWhole, readWholeAt, spoolFile } from '../shared/backup/stable-read.js';
 import { PARALLEL_ACCESS, SYNC_ACCESS, type FileAccess } from '../shared/file-access.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
+import { withPipeCommand } from '../shared/storage/pipe.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { LIVE_DATABASE, LIVE_STATE_FILE, LIVE_TRANSCRIPTS, liveState, liveTranscriptLine } from './helpers/live-writer.js';
 import { column, openDatabase, readDatabase, transaction, value, type SqliteConnection } from './helpers/sqlite.js';
@@ -362,6 +363,23 @@ describe('the cross-host path: databases whose writers may be on another host (t
       // Encrypted: the copies go in a scratch area in the base dir, named through /proc/self/fd/N/ (temp-area.ts).
       const request = { tenantsDir: base, tenant: 'acme', location: archiveLocation(), overwrite: true, sqlite: { writers: 'cross-host' as const }, recipients: [generateIdentity().recipient] };
       const failure = await backupTenant(request).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(SqliteSnapshotError);
+      const area = `${realpathSync(base)}/.openclaw-scratch-acme-`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      expect((failure as Error).message).toMatch(new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored`));
+      expect(existsSync(archiveLocation().display)).toBe(false);
+    } finally {
+      privateCopies.afterDatabaseCopy = undefined;
+    }
+  });
+
+  it('keeps the plaintext copies in the base dir too when the archive is encrypted by a --pipe command (age -r), never in $TMPDIR', async () => {
+    createSampleTenant(tenantDir, { sessions: 1, notes: 1, mediaFiles: 0 });
+    privateCopies.afterDatabaseCopy = async () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+    };
+    try {
+      const location = withPipeCommand(archiveLocation(), `age -r ${generateIdentity().recipient.text}`, { writesAge: true });
+      const failure = await backupTenant({ tenantsDir: base, tenant: 'acme', location, overwrite: true, sqlite: { writers: 'cross-host' as const } }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(SqliteSnapshotError);
       const area = `${realpathSync(base)}/.openclaw-scratch-acme-`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       expect((failure as Error).message).toMatch(new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored`));

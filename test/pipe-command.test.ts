@@ -189,6 +189,15 @@ describe.runIf(hasAge)('--pipe with age', () => {
     const error = await pipeError(readAll(await withPipeCommand(inner, `age -d -i '${otherKey}'`).read()));
     expect(error.message).toMatch(/^pipe command failed with exit code 1: .*no identity matched/);
   });
+
+  it("never repeats a secret key given to age -r by mistake, which age's error echoes", async () => {
+    const inner = localFile();
+    const secret = (await run('age-keygen')).stdout.split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+    const error = await pipeError(withPipeCommand(inner, `age -r ${secret}`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    expect(error.message).toMatch(/^pipe command failed with exit code 1: age: error: .*"AGE-SECRET-KEY-1\*\*\*"$/);
+    expect(error.message).not.toContain(secret.slice(16));
+    await expectEmptyDirectory(inner);
+  });
 });
 
 describe('--pipe failures', () => {

@@ -291,4 +291,12 @@ describe('redact', () => {
     expect(redact('AWS region us-east-1')).toBe('AWS region us-east-1');
     expect(redact('short', ['ab'])).toBe('short');
   });
+
+  it('masks age secret keys and plugin identities, in any case, but not the hints that name their prefix', () => {
+    const key = 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ';
+    expect(redact(`age: error: unknown recipient type: "${key}"`)).toBe('age: error: unknown recipient type: "AGE-SECRET-KEY-1***"');
+    expect(redact(`bad ${key.toLowerCase()}!`)).toBe('bad AGE-SECRET-KEY-1***!');
+    expect(redact('id AGE-PLUGIN-YUBIKEY-1QXYZ0 end')).toBe('id AGE-PLUGIN-YUBIKEY-1*** end');
+    expect(redact('use an X25519 identity (AGE-SECRET-KEY-1…)')).toBe('use an X25519 identity (AGE-SECRET-KEY-1…)');
+  });
 });

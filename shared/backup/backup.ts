@@ -261,10 +261,12 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       fileAccess: request.fileAccess,
       sqlite: request.sqlite,
       signal,
-      // Encrypted: the plaintext copies stay in the base dir, beside the live files (temp-area.ts).
-      // Not on network storage (EFS: each copy would cross the network twice more), nor
-      // without the lock (a read-only base dir): $TMPDIR there.
-      ...(recipients.length > 0 && lock !== undefined && writersMayBeRemote(tenantsDir) === undefined && { temp: TempArea.inTenantsDir(tenantsDir, tenant) }),
+      // Encrypted, or through a --pipe command (which may encrypt: `age -r`, `gpg`): the
+      // plaintext copies stay in the base dir, beside the live files (temp-area.ts). Through
+      // `--pipe "age -r …"` they had gone to $TMPDIR, where a killed backup's SQLite snapshot
+      // stayed until the next backup on this machine. Not on network storage (EFS: each copy
+      // would cross the network twice more), nor without the lock (a read-only base dir): $TMPDIR there.
+      ...((recipients.length > 0 || location.piped === true) && lock !== undefined && writersMayBeRemote(tenantsDir) === undefined && { temp: TempArea.inTenantsDir(tenantsDir, tenant) }),
       onProgress: (update) => {
         progress = update;
       },

@@ -5,7 +5,8 @@
 // - under os.tmpdir() (on Lambda, the function's ephemeral storage): its name carries its
 //   owner (process-owner.ts), and the next backup on this machine removes those whose owner
 //   is dead;
-// - in the tenant base dir (`inTenantsDir`), for an encrypted backup, so that its plaintext
+// - in the tenant base dir (`inTenantsDir`), for an encrypted backup (or one through a
+//   `--pipe` command, the other way to encrypt), so that its plaintext
 //   copies never exist outside the base dir, on storage as private as the live files: a
 //   hidden `.openclaw-scratch-<tenant>-<rand>` (tenant/hidden-names.ts), made only while the
 //   backup holds the tenant's lock, so the next command that sweeps the base dir (any

@@ -51,7 +51,7 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
    * Refuse, before anything is extracted, an archive whose footer counts more entries to create
    * (a location that reads its last bytes: S3); `reason` ends the message. Asked once the size passed.
    * An encrypted archive's footer is read from its last age chunks with `identities`
-   * (encryptedArchiveFooter). An archive without that count in its footer (older, armored,
+   * (encryptedArchiveFooter). An archive without that count in its footer (older,
    * encrypted with no identity given, another tool's) is not refused.
    */
   /** Given the archive's size when the store told it: the time its bytes take comes out of the time its entries have. */
@@ -309,8 +309,14 @@ export interface AgeFooterRead {
   readonly archiveBytes: number | undefined;
 }
 
-/** The most of the stored archive's start read ahead for its age header (ours are ~200 bytes a recipient). */
-const AGE_HEADER_PEEK_BYTES = 64 * 1024;
+/**
+ * The most of the stored archive's start read ahead for its age header and payload nonce: as
+ * long a header as the decryption that follows reads (DEFAULT_HEADER_LIMITS, 1 MiB). An X25519
+ * stanza takes ~98 bytes, so 3,000 recipients make a ~290 KiB header: with 64 KiB read ahead,
+ * such an archive got no up-front count and was judged by its bytes alone. What is read ahead
+ * is handed on to the read (`peeked`), never read twice.
+ */
+const AGE_HEADER_PEEK_BYTES = DEFAULT_HEADER_LIMITS.maxHeaderBytes + PAYLOAD_NONCE_BYTES;
 
 /**
  * An age-encrypted archive's footer, read up front: the header from the stored bytes' first

@@ -59,6 +59,7 @@ import { hangUpIgnored } from '../hang-up.js';
 import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { startsWithMarker } from './archive-store.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
+import { redact } from './redact.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
 export interface PipeCommandOptions {
@@ -119,6 +120,7 @@ export function withPipeCommand(inner: ArchiveLocation, command: string, options
 
 class PipeLocation implements ArchiveLocation {
   readonly display: string;
+  readonly piped = true;
 
   constructor(
     private readonly inner: ArchiveLocation,
@@ -772,7 +774,9 @@ function telltaleLine(tail: Buffer): string | undefined {
   // errors at…"): the last line that mentions an error says more than the last line.
   const last = lines.findLast((line) => /\berror\b/i.test(line) && !/\breport\b/i.test(line)) ?? lines.at(-1);
   if (last === undefined) return undefined;
-  return last.length <= MAX_STDERR_LINE ? last : `${last.slice(0, MAX_STDERR_LINE - 1)}…`;
+  // The command's own words: what it echoes of its arguments may be a secret (an age secret key given to -r).
+  const shown = redact(last);
+  return shown.length <= MAX_STDERR_LINE ? shown : `${shown.slice(0, MAX_STDERR_LINE - 1)}…`;
 }
 
 /** `spawn` failed: no shell (ENOENT), or no process could be made (EAGAIN: `ulimit -u`). */

@@ -1,5 +1,9 @@
 // Scrubs secrets from text that may reach a user or a log: the secret key and session
-// token we were given, and the signing parts of presigned URLs and Authorization headers.
+// token we were given, the signing parts of presigned URLs and Authorization headers, and
+// age secret keys (`AGE-SECRET-KEY-1…`, plugin identities `AGE-PLUGIN-…-1…`), which a
+// `--pipe` command's stderr can echo: `--pipe "age -r AGE-SECRET-KEY-1…"` (the secret key
+// pasted where the public one goes) failed with `age: error: unknown recipient type: "AGE-…"`,
+// the whole key in the backup's error line.
 // Messages are built from known-safe pieces in the first place; this is the second layer
 // for the pieces we do not control (an SDK error's own message).
 
@@ -12,6 +16,8 @@ const AUTHORIZATION = /\b(AWS4-HMAC-SHA256\s+Credential=|AWS [A-Z0-9]{16,}:)[^\r
 // `user@` and `user:password@` in URLs; a password may hold `/` (AWS secret keys do), a user
 // may not (`s3://bucket/key@2026` is a key, not credentials).
 const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/)(?:[^/@\s:]*:[^@\s]*|[^/@\s]+)@/gi;
+// An age identity: its human-readable part, the bech32 separator `1`, then its data (any case: a mistyped one is still the key).
+const AGE_SECRET_KEYS = /\b(AGE-SECRET-KEY-|AGE-PLUGIN-[A-Z0-9]+-)1[0-9A-Z]+/gi;
 
 /** Replaces every occurrence of each secret, and anything that looks like signing material. */
 export function redact(text: string, secrets: readonly (string | undefined)[] = []): string {
@@ -23,5 +29,6 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
   return result
     .replace(PRESIGNED_PARAMETERS, (_match, name: string) => `${name}=${MASK}`)
     .replace(AUTHORIZATION, (_match, scheme: string) => `${scheme.split(/[\s=]/)[0]} ${MASK}`)
-    .replace(URL_CREDENTIALS, (_match, scheme: string) => `${scheme}${MASK}@`);
+    .replace(URL_CREDENTIALS, (_match, scheme: string) => `${scheme}${MASK}@`)
+    .replace(AGE_SECRET_KEYS, (_match, prefix: string) => `${prefix.toUpperCase()}1${MASK}`);
 }

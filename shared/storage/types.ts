@@ -153,6 +153,12 @@ export interface ArchiveLocation {
   readonly localPath?: string;
 
   /**
+   * The bytes pass through an operator's command (`--pipe`), which may encrypt them (`age`,
+   * `gpg`): a backup keeps its plaintext copies where an encrypted one does (temp-area.ts).
+   */
+  readonly piped?: boolean;
+
+  /**
    * Cheap pre-flight check before any tenant data is read: rejects with
    * DestinationExistsError when an archive is already there and `overwrite` is false, and
    * with StorageError when the location clearly cannot be written (missing bucket or
