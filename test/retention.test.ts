@@ -46,9 +46,11 @@ describe('applyRetention', () => {
       ['2026-06-07T15:00:00.000Z', ['weekly 2026-W23']],
       ['2026-05-31T15:00:00.000Z', ['weekly 2026-W22']],
     ]);
+    // Two months with a backup, 3 of 5 left: the oldest stays too (oldest monthly).
     expect(kept(TWO_A_DAY, { monthly: 5 }).keep).toEqual([
       ['2026-06-07T15:00:00.000Z', ['monthly 2026-06']],
       ['2026-05-31T15:00:00.000Z', ['monthly 2026-05']],
+      ['2026-05-25T03:00:00.000Z', ['oldest monthly 2026-05']],
     ]);
     const years = [at('2026-01-01T00:00:00Z'), at('2025-12-31T23:59:59Z'), at('2025-06-01T00:00:00Z'), at('2024-02-29T00:00:00Z')];
     expect(kept(years, { yearly: 2 })).toEqual({
@@ -66,6 +68,32 @@ describe('applyRetention', () => {
       ['2026-05-31T15:00:00.000Z', ['weekly 2026-W22']],
     ]);
     expect(result.remove).toHaveLength(24);
+  });
+
+  it('a rule with some of its count left when the backups run out keeps the oldest backup too, as restic 0.16 does ("oldest daily snapshot"): a young tenant keeps its first backup', () => {
+    // Three backups over two days, --keep-daily 7: both days' newest, and the oldest, the second of its day.
+    const young = [at('2026-06-02T03:00:00Z'), at('2026-06-01T15:00:00Z'), at('2026-06-01T03:00:00Z')];
+    expect(kept(young, { daily: 7 })).toEqual({
+      keep: [
+        ['2026-06-02T03:00:00Z', ['daily 2026-06-02']],
+        ['2026-06-01T15:00:00Z', ['daily 2026-06-01']],
+        ['2026-06-01T03:00:00Z', ['oldest daily 2026-06-01']],
+      ],
+      remove: [],
+    });
+    // --keep-yearly 2 over backups of one year alone: the newest and the first (restic issue 3624's case), not the newest alone.
+    const oneYear = [at('2026-11-01T00:00:00Z'), at('2026-06-01T00:00:00Z'), at('2026-02-01T00:00:00Z')];
+    expect(kept(oneYear, { yearly: 2 })).toEqual({
+      keep: [
+        ['2026-11-01T00:00:00Z', ['yearly 2026']],
+        ['2026-02-01T00:00:00Z', ['oldest yearly 2026']],
+      ],
+      remove: ['2026-06-01T00:00:00Z'],
+    });
+    // A rule whose count is used up before the oldest keeps nothing more: --keep-daily 3 over 14 days.
+    expect(kept(TWO_A_DAY, { daily: 3 }).keep.map(([id]) => id)).not.toContain('2026-05-25T03:00:00.000Z');
+    // The oldest in a bucket of its own is kept as any other; `last` never says oldest.
+    expect(kept(young, { last: 5, daily: 1 }).keep.map(([, reasons]) => reasons)).toEqual([['last', 'daily 2026-06-02'], ['last'], ['last']]);
   });
 
   it('hasRules says whether a policy keeps anything', () => {
