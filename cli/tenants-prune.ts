@@ -16,9 +16,11 @@ export function registerPrune(tenants: Command, context: CliContext): void {
     .argument('<tenant>', 'tenant name')
     .addHelpText(
       'after',
-      '\nA backup kept by any rule stays; so does the newest verified one (tenants verify), and any backup whose creation time\n' +
-        'or tenant cannot be read. A backup cut short (no footer, or not the size its backup recorded) or that nothing shows\n' +
-        'whole (encrypted on S3 without its size tag, unverified) is kept and counted by no rule. Hours, days, weeks, months\n' +
+      '\nA backup kept by any rule stays; where fewer hours, days, weeks, months or years hold a backup than such a rule\n' +
+        'keeps, it keeps the oldest backup too (as restic does: "oldest daily" in WHY). The newest verified one (tenants\n' +
+        'verify) stays too, and any backup whose creation time or tenant cannot be read. A backup cut short (no footer, or\n' +
+        'not the size its backup recorded) or that nothing shows whole (encrypted on S3 without its size tag, unverified) is\n' +
+        'kept and counted by no rule. Hours, days, weeks, months\n' +
         'and years are UTC; --keep-within counts back from the newest backup, not from now. In a versioned bucket a removal\n' +
         "adds a delete marker: the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output\n" +
         'says when). A backup that changed since the listing (written again, e.g. by backup --overwrite) is skipped with a\n' +

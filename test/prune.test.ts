@@ -581,6 +581,44 @@ describe('prune in a local directory', () => {
     expect(kept.remove).toEqual(['acme-old.tar.zst']);
   });
 
+  it('on seeded random histories and policies, the real run removes exactly what its dry run named, every other backup is listed kept with a reason, and what is left is what was kept', async () => {
+    let seed = 5;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const history = path.join(dir.path, 'random-history');
+    // 14 backups, hours to a year apart, some in one hour, day or week, one pair in the same second.
+    let time = Date.parse('2025-03-30T22:00:00Z');
+    const times: number[] = [];
+    for (let index = 0; index < 14; index++) {
+      times.push(time);
+      time += index === 6 ? 0 : [20 * 60_000, 3 * 3_600_000, 20 * 3_600_000, 3 * DAY, 40 * DAY][Math.floor(random() * 5)]!;
+    }
+    for (const [index, at] of times.entries()) await backupAt(tenantsDir, 'acme', path.join(history, `b${String(index).padStart(2, '0')}.tar.zst`), new Date(at));
+    const flags = (): string[] => {
+      const chosen: string[] = [];
+      for (const rule of ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly']) if (random() < 0.35) chosen.push(`--keep-${rule}`, String(1 + Math.floor(random() * 4)));
+      if (random() < 0.3 || chosen.length === 0) chosen.push('--keep-within', ['2h', '1d', '5d', '1m', '1y'][Math.floor(random() * 5)]!);
+      return chosen;
+    };
+    for (let run = 0; run < 8; run++) {
+      const policy = flags();
+      const copy = path.join(dir.path, `random-${run}`);
+      cpSync(history, copy, { recursive: true, preserveTimestamps: true });
+      const dry = JSON.parse((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', copy, ...policy, '--dry-run'])).stdout) as PruneResult;
+      expect(readdirSync(copy).sort(), policy.join(' ')).toEqual(readdirSync(history).sort());
+      const real = JSON.parse((await runMain(['--json', 'tenants', 'prune', 'acme', '--in', copy, ...policy])).stdout) as PruneResult;
+      const names = (list: readonly { readonly location: string }[]) => list.map((decision) => path.basename(decision.location)).sort();
+      expect(names(real.remove), policy.join(' ')).toEqual(names(dry.remove));
+      expect(names(real.keep), policy.join(' ')).toEqual(names(dry.keep));
+      expect(real.removed, policy.join(' ')).toBe(dry.remove.length);
+      expect([...names(dry.keep), ...names(dry.remove)].sort(), policy.join(' ')).toEqual(readdirSync(history).sort());
+      expect(dry.keep.filter((decision) => decision.reasons.length === 0)).toEqual([]);
+      expect(readdirSync(copy).sort(), policy.join(' ')).toEqual(names(dry.keep));
+    }
+  });
+
   it('refuses a policy that keeps nothing, and bad numbers, as usage errors', async () => {
     const none = await runMain(['tenants', 'prune', 'acme', '--in', store]);
     expect(none.status).toBe(2);

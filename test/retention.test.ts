@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 
-import { applyRetention, earliestSpanBefore, hasRules, parseKeepWithin, spanBefore, type RetentionPolicy } from '../shared/catalog/retention.js';
+import { applyRetention, earliestSpanBefore, hasRules, parseKeepWithin, RETENTION_RULES, spanBefore, type RetentionPolicy } from '../shared/catalog/retention.js';
 
 const at = (iso: string) => ({ id: iso, time: new Date(iso) });
 const timeOf = (item: { time: Date }) => item.time;
@@ -46,9 +46,11 @@ describe('applyRetention', () => {
       ['2026-06-07T15:00:00.000Z', ['weekly 2026-W23']],
       ['2026-05-31T15:00:00.000Z', ['weekly 2026-W22']],
     ]);
+    // Two months with a backup, 3 of 5 left: the oldest stays too (oldest monthly).
     expect(kept(TWO_A_DAY, { monthly: 5 }).keep).toEqual([
       ['2026-06-07T15:00:00.000Z', ['monthly 2026-06']],
       ['2026-05-31T15:00:00.000Z', ['monthly 2026-05']],
+      ['2026-05-25T03:00:00.000Z', ['oldest monthly 2026-05']],
     ]);
     const years = [at('2026-01-01T00:00:00Z'), at('2025-12-31T23:59:59Z'), at('2025-06-01T00:00:00Z'), at('2024-02-29T00:00:00Z')];
     expect(kept(years, { yearly: 2 })).toEqual({
@@ -66,6 +68,88 @@ describe('applyRetention', () => {
       ['2026-05-31T15:00:00.000Z', ['weekly 2026-W22']],
     ]);
     expect(result.remove).toHaveLength(24);
+  });
+
+  it('a rule with some of its count left when the backups run out keeps the oldest backup too, as restic 0.16 does ("oldest daily snapshot"): a young tenant keeps its first backup', () => {
+    // Three backups over two days, --keep-daily 7: both days' newest, and the oldest, the second of its day.
+    const young = [at('2026-06-02T03:00:00Z'), at('2026-06-01T15:00:00Z'), at('2026-06-01T03:00:00Z')];
+    expect(kept(young, { daily: 7 })).toEqual({
+      keep: [
+        ['2026-06-02T03:00:00Z', ['daily 2026-06-02']],
+        ['2026-06-01T15:00:00Z', ['daily 2026-06-01']],
+        ['2026-06-01T03:00:00Z', ['oldest daily 2026-06-01']],
+      ],
+      remove: [],
+    });
+    // --keep-yearly 2 over backups of one year alone: the newest and the first (restic issue 3624's case), not the newest alone.
+    const oneYear = [at('2026-11-01T00:00:00Z'), at('2026-06-01T00:00:00Z'), at('2026-02-01T00:00:00Z')];
+    expect(kept(oneYear, { yearly: 2 })).toEqual({
+      keep: [
+        ['2026-11-01T00:00:00Z', ['yearly 2026']],
+        ['2026-02-01T00:00:00Z', ['oldest yearly 2026']],
+      ],
+      remove: ['2026-06-01T00:00:00Z'],
+    });
+    // A rule whose count is used up before the oldest keeps nothing more: --keep-daily 3 over 14 days.
+    expect(kept(TWO_A_DAY, { daily: 3 }).keep.map(([id]) => id)).not.toContain('2026-05-25T03:00:00.000Z');
+    // The oldest in a bucket of its own is kept as any other; `last` never says oldest.
+    expect(kept(young, { last: 5, daily: 1 }).keep.map(([, reasons]) => reasons)).toEqual([['last', 'daily 2026-06-02'], ['last'], ['last']]);
+  });
+
+  it('keeps and removes what a model of restic 0.16+ ApplyPolicy (written from its Go code: buckets by year*1e6+month*1e4+day*100+hour, ISO weeks, the oldest while counts are left, within by After) keeps and removes, on 5,000 seeded random histories and policies', () => {
+    let seed = 16;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const isoWeek = (time: Date) => {
+      // The ISO year and week of a UTC date: the week holding its Thursday.
+      const thursday = new Date(Date.UTC(time.getUTCFullYear(), time.getUTCMonth(), time.getUTCDate() + 3 - ((time.getUTCDay() + 6) % 7)));
+      const firstThursday = new Date(Date.UTC(thursday.getUTCFullYear(), 0, 4));
+      const week = 1 + Math.round((thursday.getTime() - firstThursday.getTime()) / 86_400_000 / 7 - (3 - ((firstThursday.getUTCDay() + 6) % 7)) / 7);
+      return thursday.getUTCFullYear() * 100 + week;
+    };
+    const buckers: Record<(typeof RETENTION_RULES)[number], (time: Date, nr: number) => number> = {
+      last: (_time, nr) => nr,
+      hourly: (time) => time.getUTCFullYear() * 1_000_000 + (time.getUTCMonth() + 1) * 10_000 + time.getUTCDate() * 100 + time.getUTCHours(),
+      daily: (time) => time.getUTCFullYear() * 10_000 + (time.getUTCMonth() + 1) * 100 + time.getUTCDate(),
+      weekly: isoWeek,
+      monthly: (time) => time.getUTCFullYear() * 100 + time.getUTCMonth() + 1,
+      yearly: (time) => time.getUTCFullYear(),
+    };
+    const restic = (items: { id: string; time: Date }[], policy: RetentionPolicy) => {
+      const list = [...items].sort((a, b) => b.time.getTime() - a.time.getTime());
+      const buckets = RETENTION_RULES.map((rule) => ({ count: policy[rule] ?? 0, bucker: buckers[rule], last: -1 }));
+      const within = policy.within === undefined ? undefined : spanBefore(list[0]!.time, parseKeepWithin(policy.within)!).getTime();
+      const keep: string[] = [];
+      list.forEach((cur, nr) => {
+        let keepIt = within !== undefined && cur.time.getTime() > within;
+        for (const bucket of buckets) {
+          if (bucket.count <= 0) continue;
+          const value = bucket.bucker(cur.time, nr);
+          if (value !== bucket.last || nr === list.length - 1) {
+            keepIt = true;
+            bucket.last = value;
+            bucket.count -= 1;
+          }
+        }
+        if (keepIt) keep.push(cur.id);
+      });
+      return keep;
+    };
+    for (let run = 0; run < 5_000; run++) {
+      const steps = [60_000, 20 * 60_000, 3_600_000, 5 * 3_600_000, 86_400_000, 4 * 86_400_000, 20 * 86_400_000, 200 * 86_400_000];
+      let time = Date.UTC(2023, 0, 1) + Math.floor(random() * 3 * 365) * 86_400_000 + Math.floor(random() * 86_400) * 1000;
+      const items = Array.from({ length: 1 + Math.floor(random() * 12) }, (_, index) => {
+        time += Math.floor(random() * steps[Math.floor(random() * steps.length)]!);
+        return { id: String(index), time: new Date(time) };
+      });
+      const policy: { -readonly [K in keyof RetentionPolicy]: RetentionPolicy[K] } = {};
+      for (const rule of RETENTION_RULES) if (random() < 0.3) policy[rule] = 1 + Math.floor(random() * 4);
+      if (random() < 0.3 || !hasRules(policy)) policy.within = ['2h', '1d', '3d', '1w', '1m', '1y'][Math.floor(random() * 6)]!;
+      const ours = applyRetention(items, timeOf, policy).keep.map(({ item }) => item.id);
+      expect([policy, items.map((item) => item.time.toISOString()), ours]).toEqual([policy, items.map((item) => item.time.toISOString()), restic(items, policy)]);
+    }
   });
 
   it('hasRules says whether a policy keeps anything', () => {

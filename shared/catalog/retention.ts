@@ -1,7 +1,10 @@
 // Which backups a retention policy keeps, with restic's `forget` semantics: backups are
 // taken newest first; `last N` keeps the N newest; `hourly N` keeps the newest backup of each
 // of the N most recent hours that have one (and likewise daily, weekly by ISO week, monthly,
-// yearly); `within D` keeps every backup made within the span D before the newest backup
+// yearly), and the oldest backup too while the rule has some of its N left (restic 0.16's
+// "oldest daily snapshot": fewer periods than N hold a backup, so the rule keeps the oldest
+// as well, and the history reaches back as far as it can; `--keep-yearly 2` over backups of
+// this year alone keeps the first one, not only the newest); `within D` keeps every backup made within the span D before the newest backup
 // (strictly after the newest's time less D, as restic's --keep-within); a backup kept by any
 // rule stays, with every rule that kept it as a reason; the rest go. Hours, days, weeks,
 // months and years are UTC, from each backup's creation time, never the clock. Pure.
@@ -116,13 +119,15 @@ export function applyRetention<T>(items: readonly T[], timeOf: (item: T) => Date
   const remove: T[] = [];
   sorted.forEach((item, index) => {
     const reasons: string[] = [];
+    const oldest = index === sorted.length - 1;
     for (const rule of RETENTION_RULES) {
       if (left.get(rule)! <= 0) continue;
       const bucket = BUCKET[rule](timeOf(item), index);
-      if (lastBucket.get(rule) === bucket) continue;
+      const again = lastBucket.get(rule) === bucket;
+      if (again && !oldest) continue;
       lastBucket.set(rule, bucket);
       left.set(rule, left.get(rule)! - 1);
-      reasons.push(rule === 'last' ? 'last' : `${rule} ${bucket}`);
+      reasons.push(rule === 'last' ? 'last' : `${again ? 'oldest ' : ''}${rule} ${bucket}`);
     }
     if (withinAfter !== undefined && timeOf(item).getTime() > withinAfter) reasons.push(`within ${policy.within}`);
     if (reasons.length > 0) keep.push({ item, reasons });
