@@ -18,10 +18,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { completionPublisher } from '../functions/events.js';
 import { AbortedError } from '../shared/errors.js';
 import { generateIdentity } from '../shared/age/index.js';
-import { backupHandler } from '../functions/backup-handler.js';
-import { functionOperations, type HandlerDeps } from '../functions/handler-deps.js';
+import { backupHandler, functionBackupOperations } from '../functions/backup-handler.js';
+import type { HandlerDeps, RestoreSide } from '../functions/handler-deps.js';
 import type { OperationRecord } from '../functions/metrics.js';
-import { restoreHandler } from '../functions/restore-handler.js';
+import { functionRestoreOperations, restoreHandler } from '../functions/restore-handler.js';
 import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { loadRestoreCheckpoint, MAX_REWRITES, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
@@ -42,7 +42,7 @@ const queue: RestoreWorkMessage[] = [];
 const config = continuationConfig(base);
 
 const deps = () => {
-  const shared: HandlerDeps = {
+  const shared: HandlerDeps<RestoreSide> = {
     config,
     logger,
     publish: completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), config.eventBus, logger),
@@ -50,7 +50,7 @@ const deps = () => {
       queue.push(JSON.parse(encodeRestoreWorkMessage(message)) as RestoreWorkMessage);
     },
   };
-  return { ...shared, operations: functionOperations(config) };
+  return { ...shared, operations: functionRestoreOperations(config) };
 };
 
 const events = () => publishedEvents(eventBridge);
@@ -263,7 +263,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     // A listing's sweep (the list function, the fan-out) leaves it to one that says it ended.
     expect(await listTenantNames(base)).toContain('stale');
     expect(existsSync(restoreCheckpointPathFor(base, 'stale'))).toBe(true);
-    const backup = await backupHandler(deps())({ tenant: 'stale', to: 's3://backups/stale/after.tar.zst' }, budgetContext('req-s2', 900_000));
+    const backup = await backupHandler({ ...deps(), operations: functionBackupOperations(config) })({ tenant: 'stale', to: 's3://backups/stale/after.tar.zst' }, budgetContext('req-s2', 900_000));
     expect(backup).toMatchObject({ tenant: 'stale' });
     expect(events()).toEqual([
       { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'stale', chain: late.continues.chain, location: 's3://backups/acme/one.tar.zst', error: { code: 'CONTINUATION_ENDED', message: expect.stringMatching(/^the restore stopped continuing after 1 invocation\(s\) \(no piece since .*\): abandoned/) } }) },
@@ -370,7 +370,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     // As such a piece leaves it: the commit done (journal gone), the checkpoint marked committing.
     await saveRestoreCheckpoint(base, { ...midChain, writing: true, committing: { archiveTenant: 'acme', files: 91, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false } });
     eventBridge.resetHistory();
-    expect(await backupHandler(deps())({ tenant: 'told', to: 's3://backups/told/after.tar.zst' }, budgetContext('req-k2', 900_000))).toMatchObject({ tenant: 'told' });
+    expect(await backupHandler({ ...deps(), operations: functionBackupOperations(config) })({ tenant: 'told', to: 's3://backups/told/after.tar.zst' }, budgetContext('req-k2', 900_000))).toMatchObject({ tenant: 'told' });
     expect(events()).toEqual([
       { detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'told', archiveTenant: 'acme', chain: midChain.chain, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false }) },
       { detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant: 'told' }) },
@@ -391,7 +391,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     // As such a piece leaves it: the tree committed, the checkpoint still there, marked committing.
     await saveRestoreCheckpoint(base, { ...midChain, writing: true, committing: { archiveTenant: 'acme', files: 91, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false } });
     eventBridge.resetHistory();
-    await backupHandler(deps())({ tenant: 'twice', to: 's3://backups/twice/after.tar.zst' }, budgetContext('req-t2', 900_000));
+    await backupHandler({ ...deps(), operations: functionBackupOperations(config) })({ tenant: 'twice', to: 's3://backups/twice/after.tar.zst' }, budgetContext('req-t2', 900_000));
     const [again, backup] = events();
     expect(again).toEqual({ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'twice', chain, operationId: chain, requestId: 'req-t2' }) });
     // An operation in one invocation: its request ID (the backup's own, not the restore's).
@@ -452,7 +452,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     const withIdentity = (restoreEntriesPerSecond: number) => {
       const identityConfig = { ...config, abandonAfterMs: 1_800_000, restoreEntriesPerSecond };
       const identitySecrets = async () => [identity];
-      return { ...deps(), config: identityConfig, identitySecrets, operations: functionOperations(identityConfig, identitySecrets) };
+      return { ...deps(), config: identityConfig, identitySecrets, operations: functionRestoreOperations(identityConfig, identitySecrets) };
     };
     const from = 's3://backups/acme/one.tar.zst.age';
     const answer = await restoreHandler(withIdentity(0.03))({ from, as: 'too-many-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-many-age', 900_000));
@@ -468,7 +468,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(describeTree(path.join(base, 'enough-age'))).toEqual(describeTree(path.join(base, 'acme')));
     // In pieces, the chain's checkpoint carries the footer's count: later pieces judge its pace by the entries written too (chainTooSlow).
     const identitySecrets = async () => [identity];
-    const inPieces = () => ({ ...deps(), identitySecrets, operations: functionOperations(config, identitySecrets) });
+    const inPieces = () => ({ ...deps(), identitySecrets, operations: functionRestoreOperations(config, identitySecrets) });
     expect(await restoreHandler(inPieces())({ from, as: 'chain-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-chain-age'))).toMatchObject({ suspended: true });
     expect((await loadRestoreCheckpoint(base, 'chain-age'))!.storedRead).toMatchObject({ entries: 99 });
     for (let message = queue.shift(), n = 0; message !== undefined; message = queue.shift(), n++) {
@@ -484,7 +484,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     const from = 's3://backups/acme/old-chain.tar.zst.age';
     expect(await backupHandler({ config, logger, publish: async () => undefined })({ tenant: 'acme', to: from, encryptTo: [identity.recipient.text] }, budgetContext('req-b-old', 900_000))).toMatchObject({ tenant: 'acme' });
     const identitySecrets = async () => [identity];
-    const inPieces = (pieceConfig: typeof config) => ({ ...deps(), config: pieceConfig, identitySecrets, operations: functionOperations(pieceConfig, identitySecrets) });
+    const inPieces = (pieceConfig: typeof config) => ({ ...deps(), config: pieceConfig, identitySecrets, operations: functionRestoreOperations(pieceConfig, identitySecrets) });
     expect(await restoreHandler(inPieces(config))({ from, as: 'old-chain', identitySecret: 'openclaw-backup/key' }, budgetContext('req-old-chain'))).toMatchObject({ suspended: true });
     const saved = (await loadRestoreCheckpoint(base, 'old-chain'))!;
     expect(saved.written).toBeGreaterThan(0);
