@@ -29,7 +29,7 @@ import { RESTORE_PIECE_RECEIVES } from '../shared/control-plane/deployment.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
 import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startS3Server, startTailHoldingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-restore-continuation-');
@@ -509,6 +509,34 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(await loadRestoreCheckpoint(base, 'old-chain')).toBeUndefined();
     expect(hidden().filter((name) => name.includes('old-chain'))).toEqual([]);
     expect(existsSync(path.join(base, 'old-chain'))).toBe(false);
+  });
+
+  it('a later piece stopped by its deadline while it reads the footer\'s count (a GET the store never answers) hands its message back, its checkpoint kept, no event: delivered again, the chain ends restored (before: ended, "replays the 17 writes …, which took all its time")', async () => {
+    const first = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'footer-held' }, budgetContext('req-footer-held'));
+    expect(first).toMatchObject({ suspended: true });
+    // The previous version's checkpoint: no entry count, so this piece reads the footer's first.
+    const saved = (await loadRestoreCheckpoint(base, 'footer-held'))!;
+    const { entries: _, ...old } = saved.storedRead!;
+    await saveRestoreCheckpoint(base, { ...saved, storedRead: old });
+    const message = queue.shift()!;
+    const proxy = await startTailHoldingProxy(server.endpoint);
+    stubRoleReachingS3At(proxy.endpoint);
+    try {
+      const answer = await restoreQueueHandler(deps())({ Records: [{ messageId: 'held-1', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext('req-held-1'));
+      expect(proxy.held()).toBe(1);
+      expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'held-1' }] });
+    } finally {
+      stubRoleReachingS3At(server.endpoint);
+      await proxy.stop();
+    }
+    expect(events()).toEqual([]);
+    expect(await loadRestoreCheckpoint(base, 'footer-held')).toMatchObject({ chain: saved.chain, written: saved.written });
+    // Its message delivered again: the footer read, the chain goes on to the end.
+    queue.push(message);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'footer-held'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'footer-held', operationId: saved.chain }) }]);
+    expect(hidden().filter((name) => name.includes('footer-held'))).toEqual([]);
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {
