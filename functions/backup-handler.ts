@@ -20,17 +20,19 @@ import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { BackupResult, BackupSuspended } from '../shared/backup/backup.js';
 import { chainGoesOn } from '../shared/backup/continuation.js';
 import { bounded, cut } from '../shared/control-plane/bounded-answers.js';
-import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
+import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { continuingAnswer, errorBody, isScheduledEvent, parseBackupFunctionRequest, parseCronPayload, isRecord, type ErrorBody, type FailureResponse } from '../shared/control-plane/protocol.js';
 import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError } from '../shared/errors.js';
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
-import { abandonBrokenChains, restoreChainEnded } from './chain-events.js';
+import { abandonBrokenChains } from './chain-events.js';
+import { restoreChainEnded } from './restore-chain-events.js';
 import { operationKeys, type Trigger } from './events.js';
 import { handOverError } from './hand-over-errors.js';
-import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
+import { localBackupOperations, type BackupOperations } from '../shared/backup-operations.js';
+import { functionOptions, type BackupSide, type Handler, type HandlerDeps } from './handler-deps.js';
 import { isUnreadableScheduledEvent, MIN_BACKUP_TIME_MS, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
 import { leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { noMetrics } from './metrics.js';
@@ -45,9 +47,14 @@ export interface RunAlreadyStored {
 
 export type BackupResponse = BackupResult | BackupSuspended | BackupPlan | RunAlreadyStored | FailureResponse;
 
-export function backupHandler(deps: HandlerDeps): Handler<BackupResponse> {
+/** The backup function's side of the operations: its bundle carries no archive reader, extraction or prune. */
+export function functionBackupOperations(config: FunctionConfig): BackupOperations {
+  return localBackupOperations(config.tenantsDir, functionOptions(config));
+}
+
+export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResponse> {
   const { config, logger } = deps;
-  const operations = deps.operations ?? functionOperations(config);
+  const operations: BackupSide = deps.operations ?? functionBackupOperations(config);
   const now = deps.now ?? (() => new Date());
   /** A dry run: the same checks of the request, the plan as the answer, no completion event. */
   const planBackup = async (command: BackupCommand, context: LambdaContext): Promise<BackupPlan> => {
@@ -130,8 +137,8 @@ export type BackupRun =
  * (safe as for `backup --all`: docs/crash-safety.md). Undefined when the sweep failed or the
  * operations cannot sweep: each backup then sweeps itself. Never throws.
  */
-export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext): Promise<SweptBaseDir | undefined> {
-  const operations = deps.operations ?? functionOperations(deps.config);
+export async function prepareBaseDir(deps: HandlerDeps<BackupSide>, context: LambdaContext): Promise<SweptBaseDir | undefined> {
+  const operations: BackupSide = deps.operations ?? functionBackupOperations(deps.config);
   deps.logger.addContext(context);
   // Bounded (leftoversDeadline): the tenants not settled by then are swept by the next invocation.
   const swept = await inLeftoversShare(deps, context, 'the sweep of leftovers', (signal) => operations.sweepBaseDir?.({ signal, onRestoreChainEnded: restoreChainEnded(deps, context) }).catch(() => undefined) ?? Promise.resolve(undefined));
@@ -143,7 +150,7 @@ export async function prepareBaseDir(deps: HandlerDeps, context: LambdaContext):
 }
 
 /** Runs `work` within a share of the invocation for leftovers (leftoversDeadline); one stopped there says so: the next invocation goes on with it. */
-async function inLeftoversShare<T>(deps: HandlerDeps, context: LambdaContext, what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function inLeftoversShare<T>(deps: HandlerDeps<unknown>, context: LambdaContext, what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const share = leftoversDeadline(context, reservedForBackup(deps));
   try {
     const result = await work(share.signal);
@@ -155,7 +162,7 @@ async function inLeftoversShare<T>(deps: HandlerDeps, context: LambdaContext, wh
 }
 
 /** What a backup needs of an invocation besides its leftovers: the abort margin and the least it needs to start (its continue margin when it can continue). */
-export function reservedForBackup(deps: HandlerDeps): number {
+export function reservedForBackup(deps: HandlerDeps<unknown>): number {
   return deps.config.abortMarginMs + (deps.continueBackup === undefined ? MIN_BACKUP_TIME_MS : (deps.config.continueMarginMs ?? DEFAULT_CONTINUE_MARGIN_MS));
 }
 
@@ -170,7 +177,7 @@ export function reservedForBackup(deps: HandlerDeps): number {
  * Never throws.
  */
 export async function executeBackup(
-  deps: HandlerDeps,
+  deps: HandlerDeps<BackupSide>,
   context: LambdaContext,
   invokedBy: Trigger,
   prepare: () => PreparedBackup,
@@ -179,7 +186,7 @@ export async function executeBackup(
   comesAgain: (error: unknown) => boolean = () => true,
 ): Promise<BackupRun> {
   const { config, logger, publish } = deps;
-  const operations = deps.operations ?? functionOperations(config);
+  const operations: BackupSide = deps.operations ?? functionBackupOperations(config);
   const metrics = deps.metrics ?? noMetrics;
   const started = Date.now();
   logger.addContext(context);

@@ -1,12 +1,10 @@
 // The ends of chains no piece of theirs will announce: backups in pieces that broke (ended by
-// the backup function's sweep, abandonBrokenChains) and restores in pieces that recovery ended
-// (restoreChainEnded). Each gets its completion event, log line and metrics here.
+// the backup function's sweep, abandonBrokenChains; restores in pieces that recovery ended:
+// restore-chain-events.ts). Each gets its completion event, log line and metrics here.
 
 import { abandonedBackupMessage, type AbandonedBackup } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS } from '../shared/control-plane/function-config.js';
 import type { SweptBaseDir, TenantOperations } from '../shared/operations.js';
-import type { EndedRestoreChain } from '../shared/restore/restore-continuation.js';
-import { endedRestoreChainMessage } from '../shared/restore/restore-chain.js';
 import type { HandlerDeps } from './handler-deps.js';
 import { timeLeft } from './invocation.js';
 import type { LambdaContext } from './lambda-context.js';
@@ -18,7 +16,7 @@ import { noMetrics } from './metrics.js';
  * `abandonAfterMs`), each with a failure event. Never throws: a backup is not held up by
  * another's leftovers.
  */
-export async function abandonBrokenChains(deps: HandlerDeps, operations: TenantOperations, context: LambdaContext, swept: SweptBaseDir | undefined, signal: AbortSignal): Promise<void> {
+export async function abandonBrokenChains(deps: HandlerDeps<unknown>, operations: Pick<TenantOperations, 'abandonStaleBackups'>, context: LambdaContext, swept: SweptBaseDir | undefined, signal: AbortSignal): Promise<void> {
   if (deps.continueBackup === undefined || operations.abandonStaleBackups === undefined) return;
   try {
     const olderThanMs = deps.config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
@@ -30,7 +28,7 @@ export async function abandonBrokenChains(deps: HandlerDeps, operations: TenantO
 }
 
 /** The event, log line and metrics of a broken chain that was ended (abandonBrokenChains). */
-async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: AbandonedBackup): Promise<void> {
+async function chainEnded(deps: HandlerDeps<unknown>, context: LambdaContext, chain: AbandonedBackup): Promise<void> {
   const durationMs = Math.max(0, Date.now() - Date.parse(chain.startedAt)) || 0;
   if (chain.completed !== undefined) {
     // Its last piece completed the archive and was killed before it ended the chain: a success, said once, now.
@@ -58,57 +56,4 @@ async function chainEnded(deps: HandlerDeps, context: LambdaContext, chain: Aban
     timeLeft(context),
   );
   (deps.metrics ?? noMetrics).record({ operation: 'backup', outcome: 'failed', trigger: 'queue', tenant: chain.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
-}
-
-/**
- * The failure event, log line and metrics of a restore in pieces that recovery ended (no
- * piece saved it for the abandon time, its first piece was killed before it queued the
- * next, or its checkpoint is damaged): no piece of it will say so, its messages find no
- * checkpoint. Never throws: the operation whose recovery ended it goes on.
- */
-export function restoreChainEnded(deps: HandlerDeps, context: LambdaContext): (ended: EndedRestoreChain) => Promise<void> {
-  return async (ended) => {
-    const durationMs = ended.startedAt === undefined ? 0 : Math.max(0, Date.now() - Date.parse(ended.startedAt)) || 0;
-    if (ended.committed !== undefined) {
-      // Its last piece was killed once its commit's journal was written, before it said so: a success, said once, now.
-      const { archiveTenant, bytes, archiveBytes, files, verified, replaced } = ended.committed;
-      try {
-        deps.logger.warn('finished a restore whose last piece committed but never said so', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, savedAt: ended.savedAt });
-        await deps.publish(
-          {
-            operation: 'restore',
-            ok: true,
-            detail: { tenant: ended.tenant, archiveTenant, location: ended.location ?? '', trigger: 'direct', ...operationKeys(context.awsRequestId, ended.chain), durationMs, bytes, archiveBytes, verified, replaced },
-          },
-          timeLeft(context),
-        );
-        (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'succeeded', trigger: 'direct', tenant: ended.tenant, durationMs, bytes, archiveBytes, files });
-      } catch (error) {
-        deps.logger.warn('could not publish the end of a restore whose last piece committed', { tenant: ended.tenant, errorMessage: (error as Error).message });
-      }
-      return;
-    }
-    const message = endedRestoreChainMessage(ended);
-    try {
-      deps.logger.error('ended a restore that stopped continuing', { tenant: ended.tenant, location: ended.location, chain: ended.chain, pieces: ended.pieces, why: ended.why, savedAt: ended.savedAt });
-      await deps.publish(
-        {
-          operation: 'restore',
-          ok: false,
-          detail: {
-            tenant: ended.tenant,
-            location: ended.location ?? '',
-            trigger: 'direct',
-            ...operationKeys(context.awsRequestId, ended.chain),
-            durationMs,
-            error: { code: 'CONTINUATION_ENDED', message },
-          },
-        },
-        timeLeft(context),
-      );
-      (deps.metrics ?? noMetrics).record({ operation: 'restore', outcome: 'failed', trigger: 'direct', tenant: ended.tenant, durationMs, errorCode: 'CONTINUATION_ENDED' });
-    } catch (error) {
-      deps.logger.warn('could not publish the end of an abandoned restore', { tenant: ended.tenant, errorMessage: (error as Error).message });
-    }
-  };
 }

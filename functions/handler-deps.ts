@@ -20,17 +20,18 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 
 import { DEFAULT_ABANDON_AFTER_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import type { RestoreWorkMessage, WorkMessage } from '../shared/control-plane/work-queue.js';
-import { localOperations, type IdentitySecretReader, type TenantOperations } from '../shared/operations.js';
+import type { IdentitySecretReader, LocalOptions, TenantOperations } from '../shared/operations.js';
 import type { PublishCompletion } from './events.js';
 import type { LambdaContext } from './lambda-context.js';
 import type { OperationMetrics } from './metrics.js';
 
-export interface HandlerDeps {
+/** `O`: what the handler calls of the operations (BackupSide, RestoreSide…); tests hand in all of them. */
+export interface HandlerDeps<O = TenantOperations> {
   readonly config: FunctionConfig;
   readonly logger: Logger;
   readonly publish: PublishCompletion;
-  /** @default functionOperations(config) */
-  readonly operations?: TenantOperations;
+  /** @default the side of functionOperations(config) the handler calls (functionBackupOperations, functionRestoreOperations…) */
+  readonly operations?: O;
   /** The clock for a scheduled payload without an event time. @default () => new Date() */
   readonly now?: () => Date;
   /** Where each operation's metrics go. @default none */
@@ -44,14 +45,17 @@ export interface HandlerDeps {
 }
 
 /**
- * The core operations on the EFS mount. The gateway that writes the tenants' SQLite databases
- * is another host, so their `-shm` is never trusted: databases in WAL mode are snapshotted from
- * private copies (shared/backup/sqlite-policy.ts), whatever the mount's file system type says.
- * EFS's NFSv4 locks are enforced between its clients, so one in rollback-journal mode is
- * snapshotted in place under SQLite's read lock.
+ * The options of the core operations on the EFS mount (each function builds the side it runs:
+ * functionBackupOperations, functionRestoreOperations; runPrune and the listing need none).
+ * The gateway that writes the tenants' SQLite databases is another host, so their `-shm` is
+ * never trusted: databases in WAL mode are snapshotted from private copies
+ * (shared/backup/sqlite-policy.ts), whatever the mount's file system type says. EFS's NFSv4
+ * locks are enforced between its clients, so one in rollback-journal mode is snapshotted in
+ * place under SQLite's read lock. Only types of shared/operations.ts are imported here: a
+ * value import would put every operation in every function's bundle.
  */
-export function functionOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): TenantOperations {
-  return localOperations(config.tenantsDir, {
+export function functionOptions(config: FunctionConfig, identitySecrets?: IdentitySecretReader): LocalOptions {
+  return {
     sqliteWriters: 'cross-host',
     sqliteLocksAcrossHosts: true,
     // The backup function ends the chains that broke (abandonBrokenChains); `tenants recover` cannot run through the gateway.
@@ -59,7 +63,12 @@ export function functionOperations(config: FunctionConfig, identitySecrets?: Ide
     ...(identitySecrets !== undefined && { identitySecrets }),
     // No shell here (--pipe is refused in remote mode): an age file only `age` reads is downloaded and restored on a machine.
     ageCli: 'download',
-  });
+  };
 }
+
+/** What the backup function's handlers call of the operations. */
+export type BackupSide = Pick<TenantOperations, 'backup' | 'backupPiece' | 'planBackup' | 'sweepBaseDir' | 'abandonStaleBackups'>;
+/** What the restore function's handlers call of the operations. */
+export type RestoreSide = Pick<TenantOperations, 'restore' | 'restorePiece' | 'planRestore' | 'verify' | 'listBackups'>;
 
 export type Handler<R> = (event: unknown, context: LambdaContext) => Promise<R>;

@@ -5,18 +5,28 @@ import { boundedOwnership, MAX_RESPONSE_BYTES, responseBytes } from '../shared/c
 import { skippedFields, tenantsPage } from '../shared/control-plane/list-pages.js';
 import { errorBody, failureResponse, pageOfNames, parseListRequest, type FailureResponse } from '../shared/control-plane/protocol.js';
 import { AbortedError, InvalidRequestError } from '../shared/errors.js';
-import { namesToBackUp } from '../shared/operations.js';
+import { localTenantListing, namesToBackUp, type TenantListing } from '../shared/tenant/listing.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
-import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
+import type { Handler, HandlerDeps } from './handler-deps.js';
 import { withDeadline } from './invocation.js';
 import { noMetrics } from './metrics.js';
 import { logFailure } from './reporting.js';
 
 export type ListResponse = { readonly tenants: readonly unknown[]; readonly ownership?: OwnershipReport; readonly skipped?: readonly unknown[]; readonly strays?: readonly unknown[]; readonly next?: string } | FailureResponse;
 
-export function listHandler(deps: Omit<HandlerDeps, 'publish'>): Handler<ListResponse> {
+/**
+ * What the list function is built from: no publisher, and only the listing operations. The list
+ * function lists and nothing else: it imports no operation executor (shared/operations.ts),
+ * whose archive reader and writer and S3 client its bundle would carry unused.
+ */
+export type ListDeps = Omit<HandlerDeps, 'publish' | 'operations'> & {
+  /** @default localTenantListing(config.tenantsDir) (the EFS mount) */
+  readonly operations?: TenantListing;
+};
+
+export function listHandler(deps: ListDeps): Handler<ListResponse> {
   const { config, logger } = deps;
-  const operations = deps.operations ?? functionOperations(config);
+  const operations = deps.operations ?? localTenantListing(config.tenantsDir);
   return async (event, context) => {
     logger.addContext(context);
     const startedAt = Date.now();

@@ -10,7 +10,9 @@ import { assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import { PruneStoppedError } from '../shared/errors.js';
 import type { PruneCommand } from '../shared/operations.js';
 import { operationKeys, type Trigger } from './events.js';
-import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
+import { runPrune } from '../shared/catalog/prune-command.js';
+import type { TenantOperations } from '../shared/operations.js';
+import type { Handler, HandlerDeps } from './handler-deps.js';
 import { isUnreadableScheduledEvent, readScheduledEvent, stoppedByItsDeadline, timeLeft, UNREADABLE_EVENT_REASON, withDeadline } from './invocation.js';
 import { noMetrics } from './metrics.js';
 import { endpointKeys, errorName, failureOutcome, logFailure, secretsOf } from './reporting.js';
@@ -18,15 +20,21 @@ import { ScheduledOperationError } from './scheduled-error.js';
 
 export type PruneResponse = PruneResult | FailureResponse;
 
+/** The prune function runs prune alone (S3 only): it imports no other operation, whose archive code its bundle would carry unused. */
+export type PruneDeps = Omit<HandlerDeps, 'operations'> & {
+  /** @default runPrune (shared/catalog/prune-command.ts) */
+  readonly operations?: Pick<TenantOperations, 'prune'>;
+};
+
 /**
  * The prune function: a direct `tenants prune` (dry run or not) or a cron rule's scheduled
  * prune, only ever in the backup bucket (within its key prefix). A scheduled failure is
  * rethrown, as a scheduled backup's is. Each prune is counted (the prune-failures alarm) but
  * a dry run: it removes nothing, and its caller reads its answer.
  */
-export function pruneHandler(deps: HandlerDeps): Handler<PruneResponse> {
+export function pruneHandler(deps: PruneDeps): Handler<PruneResponse> {
   const { config, logger, publish } = deps;
-  const operations = deps.operations ?? functionOperations(config);
+  const operations = deps.operations ?? { prune: runPrune };
   const metrics = deps.metrics ?? noMetrics;
   return async (event, context) => {
     const started = Date.now();

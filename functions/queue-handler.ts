@@ -34,39 +34,16 @@
 // chains), not once per message: each backup recovers its tenant from those names.
 
 import { DamagedChainEndedError } from '../shared/backup/continuation.js';
-import { isRecord } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
-import type { Handler, HandlerDeps } from './handler-deps.js';
+import type { BackupSide, Handler, HandlerDeps } from './handler-deps.js';
 import { noMetrics } from './metrics.js';
 import { stoppedByItsDeadline } from './invocation.js';
-import type { ErrorBody } from '../shared/control-plane/protocol.js';
+import { handBackNewerMessage, isSqsBatch, type BatchResponse, type SqsRecord } from './sqs-batch.js';
 
-export interface SqsRecord {
-  readonly messageId: string;
-  readonly body: string;
-  readonly eventSource?: string;
-  readonly attributes?: { readonly ApproximateReceiveCount?: string };
-}
+export { isSqsBatch, type BatchResponse, type SqsBatch, type SqsRecord } from './sqs-batch.js';
 
-export interface SqsBatch {
-  readonly Records: readonly SqsRecord[];
-}
-
-export interface BatchResponse {
-  readonly batchItemFailures: readonly { readonly itemIdentifier: string }[];
-}
-
-/** A batch from an SQS event source mapping. */
-export function isSqsBatch(event: unknown): event is SqsBatch {
-  return (
-    isRecord(event) &&
-    Array.isArray(event.Records) &&
-    event.Records.length > 0 &&
-    event.Records.every((record: unknown) => isRecord(record) && record.eventSource === 'aws:sqs' && typeof record.messageId === 'string' && typeof record.body === 'string')
-  );
-}
 
 /** Why a queued backup had nothing to do, or undefined for a real failure. */
 export function queuedBackupSkip(error: unknown): string | undefined {
@@ -83,7 +60,7 @@ const UNREADABLE_MESSAGE_REASON = 'the message does not read as a work queue mes
 /** Of an unreadable message's body in its log line (messages are a few hundred bytes, at most about 5 KB). */
 const LOGGED_BODY_CHARS = 8_192;
 
-export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
+export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchResponse> {
   return async (event, context) => {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];
@@ -154,26 +131,4 @@ export function workQueueHandler(deps: HandlerDeps): Handler<BatchResponse> {
     }
     return { batchItemFailures: failures };
   };
-}
-
-/**
- * A queued message of a version, kind or field this function does not know (a newer version
- * wrote it): handed back on every receive, so that after its last it waits intact in the DLQ
- * for a redrive once that version is deployed. Logged on each receive; counted in Failed on its
- * first only (the failures alarm goes off once, the DLQ's when it gets there); no completion
- * event: the tenant it names had nothing run, and an event on every receive told a monitor of
- * as many failures of a tenant it could not even name.
- */
-export function handBackNewerMessage(deps: HandlerDeps, operation: 'backup' | 'restore', record: SqsRecord, attempt: number, body: ErrorBody, durationMs: number): void {
-  const dlq = operation === 'backup' ? 'work DLQ' : 'restore DLQ';
-  const tenant = tenantNamedIn(record.body) ?? null;
-  deps.logger.error(`queued ${operation} handed back unread`, {
-    messageId: record.messageId,
-    attempt,
-    tenant,
-    errorCode: body.code,
-    errorMessage: body.message,
-    reason: `a newer version wrote it: it goes to the ${dlq} as it is after its last receive; deploy that version, then redrive the ${dlq}`,
-  });
-  if (attempt <= 1) (deps.metrics ?? noMetrics).record({ operation, outcome: 'failed', trigger: operation === 'backup' ? 'queue' : 'direct', tenant, durationMs, errorCode: body.code });
 }

@@ -16,17 +16,18 @@ import { continuingRestoreAnswer, errorBody, parseRestoreFunctionRequest, isReco
 import { assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError } from '../shared/errors.js';
-import type { BackupsCommand, RestoreCommand, TenantOperations, VerifyCommand } from '../shared/operations.js';
+import type { BackupsCommand, IdentitySecretReader, RestoreCommand, TenantOperations, VerifyCommand } from '../shared/operations.js';
 import { restoreChainEntryLimit, restoreChainLimit, restoreChainPieceLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
 import type { VerifyResult } from '../shared/restore/verify.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
-import { restoreChainEnded } from './chain-events.js';
+import { restoreChainEnded } from './restore-chain-events.js';
 import { operationKeys } from './events.js';
 import { restoreHandOverError } from './hand-over-errors.js';
-import { functionOperations, type Handler, type HandlerDeps } from './handler-deps.js';
+import { localRestoreOperations, type RestoreOperations } from '../shared/restore-operations.js';
+import { functionOptions, type Handler, type HandlerDeps, type RestoreSide } from './handler-deps.js';
 import { MIN_BACKUP_TIME_MS, timeLeft, withDeadline } from './invocation.js';
 import { cleanupDeadline, leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { noMetrics } from './metrics.js';
@@ -34,9 +35,14 @@ import { answerWithoutEvent, endpointKeys, failureOutcome, logFailure, secretsOf
 
 export type RestoreResponse = RestoreResult | (RestoreSuspended & FailureResponse) | RestorePlan | VerifyResult | BackupsListing | FailureResponse;
 
-export function restoreHandler(deps: HandlerDeps): Handler<RestoreResponse> {
+/** The restore function's side of the operations: its bundle carries no archive writer, SQLite snapshot or prune. */
+export function functionRestoreOperations(config: FunctionConfig, identitySecrets?: IdentitySecretReader): RestoreOperations {
+  return localRestoreOperations(config.tenantsDir, functionOptions(config, identitySecrets));
+}
+
+export function restoreHandler(deps: HandlerDeps<RestoreSide>): Handler<RestoreResponse> {
   const { config, logger } = deps;
-  const operations = deps.operations ?? functionOperations(config, deps.identitySecrets);
+  const operations: RestoreSide = deps.operations ?? functionRestoreOperations(config, deps.identitySecrets);
   const reads = readHandlers(config, logger, operations);
   return async (event, context) => {
     logger.addContext(context);
@@ -81,7 +87,7 @@ export interface PreparedRestore {
  * replays what earlier ones wrote: restoreChainLimit, restoreChainEntryLimit). The
  * completion event comes once, from the piece that commits or the one that ends the chain failing.
  */
-export async function executeRestore(deps: HandlerDeps & { readonly operations: TenantOperations }, context: LambdaContext, prepare: () => PreparedRestore): Promise<RestoreRun> {
+export async function executeRestore(deps: HandlerDeps<RestoreSide> & { readonly operations: RestoreSide }, context: LambdaContext, prepare: () => PreparedRestore): Promise<RestoreRun> {
   const { config, logger, publish, operations } = deps;
   const metrics = deps.metrics ?? noMetrics;
   const started = Date.now();
@@ -235,7 +241,7 @@ export async function executeRestore(deps: HandlerDeps & { readonly operations: 
 }
 
 /** What the restore function answers besides restores: verify, the listing of backups, a restore's dry run. */
-function readHandlers(config: FunctionConfig, logger: Logger, operations: TenantOperations) {
+function readHandlers(config: FunctionConfig, logger: Logger, operations: RestoreSide) {
   return {
     async verify(command: VerifyCommand, context: LambdaContext): Promise<VerifyResult> {
       logger.appendKeys({ operation: 'verify', trigger: 'direct' });

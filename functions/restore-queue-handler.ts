@@ -19,14 +19,14 @@
 import { parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseRestoreWorkMessage, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import type { RestoreCommand, TenantOperations } from '../shared/operations.js';
-import type { Handler, HandlerDeps } from './handler-deps.js';
+import type { Handler, HandlerDeps, RestoreSide } from './handler-deps.js';
 import { executeRestore } from './restore-handler.js';
-import { handBackNewerMessage, isSqsBatch, type BatchResponse } from './queue-handler.js';
+import { handBackNewerMessage, isSqsBatch, type BatchResponse } from './sqs-batch.js';
 
 /** Of an unreadable message's body in its log line. */
 const LOGGED_BODY_CHARS = 8_192;
 
-export function restoreQueueHandler(deps: HandlerDeps & { readonly operations: TenantOperations }): Handler<BatchResponse> {
+export function restoreQueueHandler(deps: HandlerDeps<RestoreSide> & { readonly operations: RestoreSide }): Handler<BatchResponse> {
   return async (event, context) => {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];

@@ -13,10 +13,10 @@ import { FUNCTION_ENV } from '../shared/control-plane/deployment.js';
 import { readCoordinatorConfig, readFunctionConfig } from '../shared/control-plane/function-config.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { completionPublisher } from './events.js';
-import { functionOperations, type Handler } from './handler-deps.js';
-import { restoreHandler } from './restore-handler.js';
+import type { Handler } from './handler-deps.js';
+import { functionRestoreOperations, restoreHandler } from './restore-handler.js';
 import { createMetrics, powertoolsMetrics } from './metrics.js';
-import { isSqsBatch } from './queue-handler.js';
+import { isSqsBatch } from './sqs-batch.js';
 import { restoreQueueHandler } from './restore-queue-handler.js';
 
 const config = readFunctionConfig(process.env);
@@ -36,7 +36,7 @@ const deps = {
   publish: completionPublisher(eventBridge, config.eventBus, logger, { timeoutMs: config.requestTimeoutMs }),
   metrics: powertoolsMetrics(createMetrics(service)),
   identitySecrets,
-  operations: functionOperations(config, identitySecrets),
+  operations: functionRestoreOperations(config, identitySecrets),
   ...(sqs !== undefined && {
     continueRestore: async (message: RestoreWorkMessage) => {
       await sqs.send(new SendMessageCommand({ QueueUrl: restoreQueueUrl, MessageBody: encodeRestoreWorkMessage(message) }));

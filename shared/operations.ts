@@ -3,39 +3,33 @@
 // in-process (`localOperations`, the embedded default) or a deployed gateway's Lambda
 // functions (remote mode), which run these same local operations on the EFS volume.
 
-import os from 'node:os';
 
-import { abandonStaleBackups, backupTenant, backupTenantInPieces, type AbandonedBackup, type AbandonOptions, type BackupRequest, type BackupResult, type BackupSuspended } from './backup/backup.js';
-import { assertAllTemplate, backupAll, defaultJobs, type BackupAllProgress, type BackupAllResult } from './backup/backup-all.js';
-import type { CompressOptions } from './archive/zstd-encoder.js';
-import { planBackup, type BackupPlan } from './backup/backup-plan.js';
-import { listBackups, type BackupsListing, type BackupsPage } from './catalog/backups.js';
-import { pruneBackups, type PruneResult } from './catalog/prune.js';
+import type { AbandonedBackup, AbandonOptions, BackupRequest, BackupResult, BackupSuspended } from './backup/backup.js';
+import type { BackupAllProgress, BackupAllResult } from './backup/backup-all.js';
+import type { BackupPlan } from './backup/backup-plan.js';
+import type { BackupsListing, BackupsPage } from './catalog/backups.js';
+import type { PruneResult } from './catalog/prune.js';
+import { runPrune } from './catalog/prune-command.js';
+import { localBackupOperations } from './backup-operations.js';
+import { localRestoreOperations } from './restore-operations.js';
 import type { RetentionPolicy } from './catalog/retention.js';
-import { planRestore, type RestorePlan } from './restore/restore-plan.js';
-import { verifyArchive, type VerifyResult } from './restore/verify.js';
-import { openStore } from './storage/open-store.js';
+import type { RestorePlan } from './restore/restore-plan.js';
+import type { VerifyResult } from './restore/verify.js';
 import type { ExtractProgress } from './restore/extract.js';
 import type { ArchiveEntryLimit, ArchiveSizeLimit } from './restore/read-archive.js';
-import { DEFAULT_LIMITS, type ExtractLimits } from './restore/limits.js';
-import { assertTenantName } from './tenant/names.js';
+import type { ExtractLimits } from './restore/limits.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
-import { sweepBaseDir } from './tenant/base-dir-sweep.js';
-import { TempArea } from './backup/temp-area.js';
-import { restoreTenantPiece, type RestoreChainEnded, type RestorePieces, type RestoreResult, type RestoreSuspended } from './restore/restore.js';
-import { openLocation, type LocationOptions } from './storage/open-location.js';
-import { isS3Url } from './storage/s3-url.js';
-import { assertTenantNameIn, listSkippedTenants, listTenantNames, summarizeTenant, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenant/tenants.js';
+import type { RestoreChainEnded, RestorePieces, RestoreResult, RestoreSuspended } from './restore/restore.js';
+import type { LocationOptions } from './storage/open-location.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep, RecoverOptions } from './tenant/slot.js';
 import type { ChainEnder } from './backup/continuation.js';
 import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
-import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError, UsageError } from './errors.js';
-import { assertNotPlaintextAsAge, backupRecipients, type AgeCliRoute } from './archive/encrypted-archive.js';
-import { loadIdentityFile, type AgeIdentity, type AgeRecipient } from './age/keys.js';
-import { existingBackupFinder } from './catalog/existing-backup.js';
+import type { AgeCliRoute } from './archive/encrypted-archive.js';
+import type { AgeIdentity } from './age/keys.js';
+import { localTenantListing, namesToBackUp, type TenantListing } from './tenant/listing.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -194,7 +188,7 @@ export type VerifyProgress = RestoreProgress;
 export type { BackupAllProgress };
 
 /** Runs operations somewhere: in this process, or on a deployed gateway. */
-export interface TenantOperations {
+export interface TenantOperations extends TenantListing {
   /** On a gateway, a backup that outlasts its invocation answers BackupSuspended: it continues there (backup.ts). */
   backup(command: BackupCommand, hooks?: BackupHooks): Promise<BackupResult | BackupSuspended>;
   /** A piece of a backup that may continue in another process (backup.ts); only where the operations run in this process. */
@@ -228,25 +222,9 @@ export interface TenantOperations {
   prune(command: PruneCommand, hooks?: OperationHooks<never>): Promise<PruneResult>;
   /** Settles an interrupted restore (`tenants recover`); local mode only. */
   recover(command: RecoverCommand): Promise<RecoverResult>;
-  /** `signal`: the sweep of the base dir before the listing stops there (the list function's deadline); the names are answered whole. */
-  listNames(options?: { readonly signal?: AbortSignal }): Promise<string[]>;
-  /** Every tenant's summary, sorted by name; with `page`, those of one page only (the list function's pages). */
-  listSummaries(page?: ListPage): Promise<TenantSummary[]>;
-  /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why (through a gateway, those its answer held, and how many more). */
-  listSkipped(): Promise<SkippedTenants>;
 }
 
-/**
- * Every name a backup of all tenants tries, sorted: the listed tenants and the skipped ones
- * (a symlinked directory), whose backups then fail by name instead of being passed over.
- * The local `backup --all` and the gateway's fan-out (through the list function's pages) both.
- */
-export async function namesToBackUp(operations: Pick<TenantOperations, 'listNames' | 'listSkipped'>, signal?: AbortSignal): Promise<string[]> {
-  const [names, skipped] = await Promise.all([operations.listNames(signal === undefined ? undefined : { signal }), operations.listSkipped()]);
-  // A name no tenant can have is no backup to try (backupAll's `notTenants` reports it).
-  const symlinked = skipped.filter((tenant) => tenant.invalidName !== true).map((tenant) => tenant.name);
-  return [...new Set([...names, ...symlinked])].sort();
-}
+export { namesToBackUp };
 
 export interface LocalOptions {
   /**
@@ -264,230 +242,12 @@ export interface LocalOptions {
   readonly ageCli?: AgeCliRoute;
 }
 
-/** What the backups of one `backup --all` share: the sweeps of the base dir, the destination directories and os.tmpdir() (each once per run). */
-interface BackupRun {
-  readonly sweptBaseDir?: BackupRequest['sweptBaseDir'];
-  readonly sweptDirectories?: Set<string>;
-  readonly tmpdirSwept?: boolean;
-}
-
 export function localOperations(tenantsDir: string, options: LocalOptions = {}): TenantOperations {
-  /** The core's request for a backup command. `chain`: a continuing piece, which keeps the part size its chain started with. */
-  const backupRequest = async (command: BackupCommand, hooks: BackupHooks, compression?: CompressOptions, chain?: string, run: BackupRun = {}): Promise<BackupRequest> => {
-    await assertTenantNameIn(tenantsDir, command.tenant);
-    const recipients = parseRecipients(command);
-    // An S3 upload picks its part size from the expected size (10,000 parts at most);
-    // the tenant's file bytes bound the archive's, and the walk is cheap beside the backup.
-    const measure = chain === undefined && (isS3Url(command.to) || hooks.measureTotal === true);
-    const expectedBytes = measure ? await tenantBytes(tenantsDir, command.tenant) : undefined;
-    const location = await openLocation(command.to, { ...command.storage, expectedBytes, ...(run.sweptDirectories !== undefined && { sweptDirectories: run.sweptDirectories }) });
-    const { onProgress } = hooks;
-    return {
-      tenantsDir,
-      tenant: command.tenant,
-      location,
-      overwrite: command.overwrite,
-      sqlite: { writers: options.sqliteWriters, rawFallback: command.sqliteRawFallback, locksAcrossHosts: options.sqliteLocksAcrossHosts },
-      signal: hooks.signal,
-      ...(recipients.length > 0 && { recipients }),
-      onProgress: onProgress === undefined || expectedBytes === undefined ? onProgress : (progress) => onProgress({ ...progress, totalBytes: expectedBytes }),
-      ...(compression !== undefined && { compression }),
-      ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
-      ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
-      ...(hooks.runId !== undefined && { runId: hooks.runId }),
-      ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
-      ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
-      ...(hooks.onRestoreChainEnded !== undefined && { onRestoreChainEnded: hooks.onRestoreChainEnded }),
-    };
-  };
-  const backup = async (command: BackupCommand, hooks: OperationHooks<BackupProgress>, compression?: CompressOptions, run?: BackupRun): Promise<BackupResult> =>
-    backupTenant(await backupRequest(command, hooks, compression, undefined, run));
-  const restore = async (command: RestoreCommand, hooks: RestoreHooks, pieces?: RestorePieces): Promise<RestoreResult | RestoreSuspended | RestoreChainEnded> => {
-    if (command.as !== undefined) assertTenantName(command.as, '--as name');
-    const identities = await loadIdentities(command, options, hooks.signal);
-    const location = await openLocation(command.from, { ...command.storage, access: 'read' });
-    return await restoreTenantPiece({
-        tenantsDir,
-        location,
-        as: command.as,
-        force: command.force,
-        limits: { ...DEFAULT_LIMITS, ...command.limits },
-        ...(command.owner !== undefined && { owner: command.owner }),
-        ...(identities.length > 0 && { identities }),
-        ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
-        signal: hooks.signal,
-        onProgress: hooks.onProgress,
-        ...(hooks.maxArchiveBytes !== undefined && { maxArchiveBytes: hooks.maxArchiveBytes }),
-        ...(hooks.maxArchiveEntries !== undefined && { maxArchiveEntries: hooks.maxArchiveEntries }),
-        ...(hooks.cleanupBy !== undefined && { cleanupBy: hooks.cleanupBy }),
-        ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
-        ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
-        ...(hooks.onRestoreChainEnded !== undefined && { onRestoreChainEnded: hooks.onRestoreChainEnded }),
-        ...(pieces !== undefined && { pieces }),
-    }).catch(namingArchive(location.display));
-  };
-  const sweptBy = (hooks: BackupHooks): BackupRun => (hooks.sweptBaseDir === undefined ? {} : { sweptBaseDir: hooks.sweptBaseDir });
   return {
-    backup: (command, hooks = {}) => backup(command, hooks, undefined, sweptBy(hooks)),
-    abandonStaleBackups: (olderThanMs, sweptBaseDir, abandon) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir, abandon),
-    sweepBaseDir: (sweep) =>
-      sweepBaseDir(tenantsDir, { ...(sweep?.signal !== undefined && { signal: sweep.signal }), ...(sweep?.onRestoreChainEnded !== undefined && { onRestoreChainEnded: sweep.onRestoreChainEnded }) }).catch(() => undefined),
-    backupPiece: async (command, hooks) =>
-      backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
-    restore: (command, hooks = {}) => restore(command, hooks) as Promise<RestoreResult>,
-    restorePiece: (command, hooks) => restore(command, hooks, hooks.pieces),
-    async backupAll(command, hooks = {}) {
-      // Bad recipients fail the command before any backup, not every backup one by one.
-      parseRecipients(command);
-      // So do bad storage flags (--region, --storage-class…): checked against the template's first expansion.
-      assertAllTemplate(command.to, command.storage);
-      // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
-      const skipped = await listSkippedTenants(tenantsDir);
-      const tenants = await namesToBackUp({ listNames: () => listTenantNames(tenantsDir), listSkipped: async () => skipped });
-      const jobs = command.jobs ?? defaultJobs();
-      // The backups at once share the cores' compression: their frames in flight together stay
-      // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
-      // MiB: --jobs 1 peaks at 175-183 MiB; --jobs 2 and 3 at 200-217 MiB with every backup
-      // compressing on all cores, 149-164 MiB sharing them).
-      const compression: CompressOptions = { concurrency: Math.max(1, Math.floor((os.availableParallelism() + 1) / jobs)) };
-      // One sweep for the run, before any backup: each recovers its tenant from the names it
-      // read instead of listing the base dir again (at 3,000 tenants, 3 listings each of
-      // 3,000 names made the run quadratic: 49 s, and 152 s at 6,000).
-      // Likewise each destination directory is cleared of dead writers' temporaries once, and
-      // os.tmpdir() of dead backups' scratch areas.
-      const sweptBaseDir = await sweepBaseDir(tenantsDir).catch(() => undefined);
-      const tmpdirSwept = await TempArea.sweep().then(
-        () => true,
-        () => false,
-      );
-      const run: BackupRun = { ...(sweptBaseDir !== undefined && { sweptBaseDir }), sweptDirectories: new Set(), tmpdirSwept };
-      return backupAll({
-        tenants,
-        notTenants: skipped.filter((tenant) => tenant.invalidName === true),
-        template: command.to,
-        jobs,
-        signal: hooks.signal,
-        onProgress: hooks.onProgress,
-        ...(command.skipExisting === true && {
-          findExisting: existingBackupFinder(command.storage ?? {}, command.storage?.pipe !== undefined ? 'piped' : (command.encryptTo ?? []).length > 0 ? 'encrypted' : 'plain', command.to),
-        }),
-        backupOne: (tenant, to, signal) =>
-          backup({ tenant, to, overwrite: command.overwrite, ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }), storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),
-      });
-    },
-    async planBackup(command, hooks = {}) {
-      await assertTenantNameIn(tenantsDir, command.tenant);
-      // The recipients are checked as the backup would check them.
-      parseRecipients(command);
-      const location = await openLocation(command.to, { ...command.storage });
-      return planBackup({ tenantsDir, tenant: command.tenant, location, overwrite: command.overwrite, signal: hooks.signal });
-    },
-    async planRestore(command, hooks = {}) {
-      if (command.as !== undefined) assertTenantName(command.as, '--as name');
-      const identities = await loadIdentities(command, options, hooks.signal);
-      const location = await openLocation(command.from, { ...command.storage, access: 'read' });
-      return await planRestore({
-        ...(identities.length > 0 && { identities }),
-        ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
-        tenantsDir,
-        location,
-        as: command.as,
-        force: command.force,
-        limits: { ...DEFAULT_LIMITS, ...command.limits },
-        signal: hooks.signal,
-        onProgress: hooks.onProgress,
-      }).catch(namingArchive(location.display));
-    },
-    async verify(command, hooks = {}) {
-      const identities = await loadIdentities(command, options, hooks.signal);
-      const location = await openLocation(command.from, { ...command.storage, access: 'read' });
-      return await verifyArchive({
-        location,
-        limits: { ...DEFAULT_LIMITS, ...command.limits },
-        record: command.record,
-        signal: hooks.signal,
-        onProgress: hooks.onProgress,
-        ...(identities.length > 0 && { identities }),
-        ...(options.ageCli !== undefined && { ageCli: options.ageCli }),
-      }).catch(namingArchive(location.display));
-    },
-    async listBackups(command, hooks = {}) {
-      assertTenantName(command.tenant);
-      // What exists is listed: a prefix the read rule takes (restore's and verify's), not only one a backup could write.
-      const store = await openStore(command.in, { ...command.storage, access: 'read' });
-      return listBackups(store, command.tenant, { signal: hooks.signal, ...(command.page !== undefined && { page: command.page }) });
-    },
-    async prune(command, hooks = {}) {
-      assertTenantName(command.tenant);
-      const store = await openStore(command.in, { ...command.storage });
-      return pruneBackups({ store, tenant: command.tenant, policy: command.keep, dryRun: command.dryRun, signal: hooks.signal });
-    },
+    ...localBackupOperations(tenantsDir, options),
+    ...localRestoreOperations(tenantsDir, options),
+    prune: runPrune,
     recover: (command) => recoverTenant({ tenantsDir, tenant: command.tenant, keep: command.keep }),
-    listNames: (options) => listTenantNames(tenantsDir, options?.signal),
-    listSummaries: (page) => summarizeTenants(tenantsDir, page),
-    listSkipped: () => listSkippedTenants(tenantsDir),
-  };
-}
-
-async function tenantBytes(tenantsDir: string, tenant: string): Promise<number | undefined> {
-  try {
-    return (await summarizeTenant(tenantsDir, tenant)).bytes;
-  } catch {
-    return undefined; // a missing tenant is reported by the backup itself, with its own message
-  }
-}
-
-/** The age recipients of `--encrypt-to` / `--recipients-file`, validated before anything is read. */
-function parseRecipients(command: Pick<BackupCommand, 'to' | 'encryptTo' | 'storage'>): AgeRecipient[] {
-  const texts = command.encryptTo ?? [];
-  if (texts.length === 0) {
-    // A name that says "encrypted" over a plaintext archive: the recipients were forgotten (or lost on the way).
-    if (command.storage?.pipe === undefined) assertNotPlaintextAsAge(command.to);
-    return [];
-  }
-  if (command.storage?.pipe !== undefined) {
-    throw new UsageError(
-      '--encrypt-to/--recipients-file and --pipe exclude each other: built-in encryption replaces --pipe "age -r …"; ' +
-        'to encrypt with another tool, leave --encrypt-to out and give it as --pipe',
-    );
-  }
-  return backupRecipients(texts);
-}
-
-/** The identities of `--identity` files or of `--identity-secret`; none when neither is given. */
-async function loadIdentities(
-  command: IdentitySources & { readonly storage?: StorageFlags },
-  options: LocalOptions,
-  signal: AbortSignal | undefined,
-): Promise<AgeIdentity[]> {
-  const files = command.identityFiles ?? [];
-  const given = files.length > 0 || command.identitySecret !== undefined;
-  if (given && command.storage?.pipe !== undefined) {
-    throw new UsageError('--identity/--identity-secret and --pipe exclude each other: built-in decryption replaces --pipe "age -d -i …"');
-  }
-  const identities: AgeIdentity[] = [];
-  for (const file of files) identities.push(...(await loadIdentityFile(file, signal)));
-  if (command.identitySecret !== undefined) {
-    if (options.identitySecrets === undefined) {
-      throw new UsageError(
-        '--identity-secret is read by the gateway\'s restore function from AWS Secrets Manager (remote mode, --stack): here, give the identity file with --identity FILE',
-        'REMOTE_ONLY',
-      );
-    }
-    identities.push(...(await options.identitySecrets(command.identitySecret, signal)));
-  }
-  return identities;
-}
-
-/**
- * A damaged, unsafe or oversized archive's message names it: "archive is truncated" or "entry
- * outside tenants/<name>/" alone said not which archive in a log of many (cron, a script's
- * loop over backups).
- */
-function namingArchive(display: string): (error: unknown) => never {
-  return (error) => {
-    const refusesTheArchive = error instanceof CorruptArchiveError || error instanceof UnsafeArchiveError || error instanceof ArchiveLimitError;
-    if (refusesTheArchive && !error.message.includes(display)) error.message = `${display}: ${error.message}`;
-    throw error;
+    ...localTenantListing(tenantsDir),
   };
 }

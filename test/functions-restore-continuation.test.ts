@@ -18,10 +18,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { completionPublisher } from '../functions/events.js';
 import { AbortedError } from '../shared/errors.js';
 import { generateIdentity } from '../shared/age/index.js';
-import { backupHandler } from '../functions/backup-handler.js';
-import { functionOperations, type HandlerDeps } from '../functions/handler-deps.js';
+import { backupHandler, functionBackupOperations } from '../functions/backup-handler.js';
+import type { HandlerDeps, RestoreSide } from '../functions/handler-deps.js';
 import type { OperationRecord } from '../functions/metrics.js';
-import { restoreHandler } from '../functions/restore-handler.js';
+import { functionRestoreOperations, restoreHandler } from '../functions/restore-handler.js';
 import { restoreQueueHandler } from '../functions/restore-queue-handler.js';
 import { encodeRestoreWorkMessage, type RestoreWorkMessage } from '../shared/control-plane/work-queue.js';
 import { loadRestoreCheckpoint, MAX_REWRITES, restoreCheckpointPathFor, saveRestoreCheckpoint } from '../shared/restore/restore-continuation.js';
@@ -29,7 +29,7 @@ import { RESTORE_PIECE_RECEIVES } from '../shared/control-plane/deployment.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
 import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startS3Server, startTailHoldingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { writeWithFooterEntries } from './helpers/backups.js';
 
@@ -43,7 +43,7 @@ const queue: RestoreWorkMessage[] = [];
 const config = continuationConfig(base);
 
 const deps = () => {
-  const shared: HandlerDeps = {
+  const shared: HandlerDeps<RestoreSide> = {
     config,
     logger,
     publish: completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), config.eventBus, logger),
@@ -51,7 +51,7 @@ const deps = () => {
       queue.push(JSON.parse(encodeRestoreWorkMessage(message)) as RestoreWorkMessage);
     },
   };
-  return { ...shared, operations: functionOperations(config) };
+  return { ...shared, operations: functionRestoreOperations(config) };
 };
 
 const events = () => publishedEvents(eventBridge);
@@ -264,7 +264,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     // A listing's sweep (the list function, the fan-out) leaves it to one that says it ended.
     expect(await listTenantNames(base)).toContain('stale');
     expect(existsSync(restoreCheckpointPathFor(base, 'stale'))).toBe(true);
-    const backup = await backupHandler(deps())({ tenant: 'stale', to: 's3://backups/stale/after.tar.zst' }, budgetContext('req-s2', 900_000));
+    const backup = await backupHandler({ ...deps(), operations: functionBackupOperations(config) })({ tenant: 'stale', to: 's3://backups/stale/after.tar.zst' }, budgetContext('req-s2', 900_000));
     expect(backup).toMatchObject({ tenant: 'stale' });
     expect(events()).toEqual([
       { detailType: 'OpenClaw Restore Failed', detail: expect.objectContaining({ tenant: 'stale', chain: late.continues.chain, location: 's3://backups/acme/one.tar.zst', error: { code: 'CONTINUATION_ENDED', message: expect.stringMatching(/^the restore stopped continuing after 1 invocation\(s\) \(no piece since .*\): abandoned/) } }) },
@@ -371,7 +371,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     // As such a piece leaves it: the commit done (journal gone), the checkpoint marked committing.
     await saveRestoreCheckpoint(base, { ...midChain, writing: true, committing: { archiveTenant: 'acme', files: 91, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false } });
     eventBridge.resetHistory();
-    expect(await backupHandler(deps())({ tenant: 'told', to: 's3://backups/told/after.tar.zst' }, budgetContext('req-k2', 900_000))).toMatchObject({ tenant: 'told' });
+    expect(await backupHandler({ ...deps(), operations: functionBackupOperations(config) })({ tenant: 'told', to: 's3://backups/told/after.tar.zst' }, budgetContext('req-k2', 900_000))).toMatchObject({ tenant: 'told' });
     expect(events()).toEqual([
       { detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'told', archiveTenant: 'acme', chain: midChain.chain, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false }) },
       { detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant: 'told' }) },
@@ -392,7 +392,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     // As such a piece leaves it: the tree committed, the checkpoint still there, marked committing.
     await saveRestoreCheckpoint(base, { ...midChain, writing: true, committing: { archiveTenant: 'acme', files: 91, bytes: 68610, archiveBytes: 1708, verified: true, replaced: false } });
     eventBridge.resetHistory();
-    await backupHandler(deps())({ tenant: 'twice', to: 's3://backups/twice/after.tar.zst' }, budgetContext('req-t2', 900_000));
+    await backupHandler({ ...deps(), operations: functionBackupOperations(config) })({ tenant: 'twice', to: 's3://backups/twice/after.tar.zst' }, budgetContext('req-t2', 900_000));
     const [again, backup] = events();
     expect(again).toEqual({ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'twice', chain, operationId: chain, requestId: 'req-t2' }) });
     // An operation in one invocation: its request ID (the backup's own, not the restore's).
@@ -453,7 +453,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     const withIdentity = (restoreEntriesPerSecond: number) => {
       const identityConfig = { ...config, abandonAfterMs: 1_800_000, restoreEntriesPerSecond };
       const identitySecrets = async () => [identity];
-      return { ...deps(), config: identityConfig, identitySecrets, operations: functionOperations(identityConfig, identitySecrets) };
+      return { ...deps(), config: identityConfig, identitySecrets, operations: functionRestoreOperations(identityConfig, identitySecrets) };
     };
     const from = 's3://backups/acme/one.tar.zst.age';
     const answer = await restoreHandler(withIdentity(0.03))({ from, as: 'too-many-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-many-age', 900_000));
@@ -469,7 +469,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(describeTree(path.join(base, 'enough-age'))).toEqual(describeTree(path.join(base, 'acme')));
     // In pieces, the chain's checkpoint carries the footer's count: later pieces judge its pace by the entries written too (chainTooSlow).
     const identitySecrets = async () => [identity];
-    const inPieces = () => ({ ...deps(), identitySecrets, operations: functionOperations(config, identitySecrets) });
+    const inPieces = () => ({ ...deps(), identitySecrets, operations: functionRestoreOperations(config, identitySecrets) });
     expect(await restoreHandler(inPieces())({ from, as: 'chain-age', identitySecret: 'openclaw-backup/key' }, budgetContext('req-chain-age'))).toMatchObject({ suspended: true });
     expect((await loadRestoreCheckpoint(base, 'chain-age'))!.storedRead).toMatchObject({ entries: 99 });
     for (let message = queue.shift(), n = 0; message !== undefined; message = queue.shift(), n++) {
@@ -485,7 +485,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     const from = 's3://backups/acme/old-chain.tar.zst.age';
     expect(await backupHandler({ config, logger, publish: async () => undefined })({ tenant: 'acme', to: from, encryptTo: [identity.recipient.text] }, budgetContext('req-b-old', 900_000))).toMatchObject({ tenant: 'acme' });
     const identitySecrets = async () => [identity];
-    const inPieces = (pieceConfig: typeof config) => ({ ...deps(), config: pieceConfig, identitySecrets, operations: functionOperations(pieceConfig, identitySecrets) });
+    const inPieces = (pieceConfig: typeof config) => ({ ...deps(), config: pieceConfig, identitySecrets, operations: functionRestoreOperations(pieceConfig, identitySecrets) });
     expect(await restoreHandler(inPieces(config))({ from, as: 'old-chain', identitySecret: 'openclaw-backup/key' }, budgetContext('req-old-chain'))).toMatchObject({ suspended: true });
     const saved = (await loadRestoreCheckpoint(base, 'old-chain'))!;
     expect(saved.written).toBeGreaterThan(0);
@@ -542,6 +542,34 @@ describe('the restore function, a restore larger than one invocation', () => {
     ]);
     expect(await loadRestoreCheckpoint(base, 'liar')).toBeUndefined();
     expect(existsSync(path.join(base, 'liar'))).toBe(false);
+  });
+
+  it('a later piece stopped by its deadline while it reads the footer\'s count (a GET the store never answers) hands its message back, its checkpoint kept, no event: delivered again, the chain ends restored (before: ended, "replays the 17 writes …, which took all its time")', async () => {
+    const first = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'footer-held' }, budgetContext('req-footer-held'));
+    expect(first).toMatchObject({ suspended: true });
+    // The previous version's checkpoint: no entry count, so this piece reads the footer's first.
+    const saved = (await loadRestoreCheckpoint(base, 'footer-held'))!;
+    const { entries: _, ...old } = saved.storedRead!;
+    await saveRestoreCheckpoint(base, { ...saved, storedRead: old });
+    const message = queue.shift()!;
+    const proxy = await startTailHoldingProxy(server.endpoint);
+    stubRoleReachingS3At(proxy.endpoint);
+    try {
+      const answer = await restoreQueueHandler(deps())({ Records: [{ messageId: 'held-1', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext('req-held-1'));
+      expect(proxy.held()).toBe(1);
+      expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'held-1' }] });
+    } finally {
+      stubRoleReachingS3At(server.endpoint);
+      await proxy.stop();
+    }
+    expect(events()).toEqual([]);
+    expect(await loadRestoreCheckpoint(base, 'footer-held')).toMatchObject({ chain: saved.chain, written: saved.written });
+    // Its message delivered again: the footer read, the chain goes on to the end.
+    queue.push(message);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'footer-held'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'footer-held', operationId: saved.chain }) }]);
+    expect(hidden().filter((name) => name.includes('footer-held'))).toEqual([]);
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {

@@ -391,17 +391,7 @@ describe('alarms that reach someone', () => {
       publish: async () => {},
       metrics: powertoolsMetrics(createMetrics('openclaw-backup')),
       operations: {
-        backupAll: async () => Promise.reject(new Error('unused')),
-        restore: async () => Promise.reject(new Error('unused')),
         planBackup: async () => Promise.reject(new Error('unused')),
-        planRestore: async () => Promise.reject(new Error('unused')),
-        verify: async () => Promise.reject(new Error('unused')),
-        listBackups: async () => Promise.reject(new Error('unused')),
-        prune: async () => Promise.reject(new Error('unused')),
-        recover: async () => Promise.reject(new Error('unused')),
-        listNames: async () => [],
-        listSummaries: async () => [],
-        listSkipped: async () => [],
         backup: async (command) => {
           throw command.tenant === 'ghost' ? new TenantNotFoundError('no tenant "ghost"') : new StorageError('S3 did not answer', 'UNREACHABLE');
         },
@@ -420,26 +410,12 @@ describe('alarms that reach someone', () => {
     expect(alarm).toMatchObject({ Statistic: 'Sum', Period: 300, Threshold: 1, EvaluationPeriods: 1 });
     const documents = captureEmf();
     const pruned = { operation: 'prune', tenant: 'acme', location: 's3://my-bucket/acme/', dryRun: false, policy: { last: 1 }, keep: [], remove: [], removed: 0, skipped: [], bytesRemoved: 0, deletion: { checked: 'etag-head' }, notes: [] };
-    const unused = async () => Promise.reject(new Error('unused'));
     const handle = pruneHandler({
       config: { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', allowedSourceBuckets: [], abortMarginMs: 1000 },
       logger,
       publish: async () => {},
       metrics: powertoolsMetrics(createMetrics('openclaw-backup')),
-      operations: {
-        backup: unused,
-        backupAll: unused,
-        restore: unused,
-        planBackup: unused,
-        planRestore: unused,
-        verify: unused,
-        listBackups: unused,
-        prune: async () => pruned as unknown as PruneResult,
-        recover: unused,
-        listNames: async () => [],
-        listSummaries: async () => [],
-        listSkipped: async () => [],
-      },
+      operations: { prune: async () => pruned as unknown as PruneResult },
     });
     const scheduled = (tenant: string) => ({ source: 'openclaw.cron', tenant, cronName: 'nightly-prune', time: '2026-06-10T04:30:00Z', eventId: 'e-1', command: { tenant: 'acme', in: 's3://my-bucket/acme/', keep: { last: 1 } } });
     expect(await handle(scheduled('acme'), context)).toMatchObject({ removed: 0 });
@@ -506,13 +482,11 @@ describe('alarms that reach someone', () => {
     const failed = terms.find((term) => term.Id === 'failed')!.MetricStat!;
     const failedTerm = { ...failed.Metric, Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' };
     const documents = captureEmf();
-    const unused = async () => Promise.reject(new Error('unused'));
     const handle = listHandler({
       config: { tenantsDir: '/mnt/tenants', backupBucket: 'my-bucket', allowedSourceBuckets: [], abortMarginMs: 1000 },
       logger,
       metrics: powertoolsMetrics(createMetrics('openclaw-backup')),
       operations: {
-        backup: unused, backupAll: unused, restore: unused, planBackup: unused, planRestore: unused, verify: unused, listBackups: unused, prune: unused, recover: unused,
         listNames: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, scandir \'/mnt/tenants\''), { code: 'EIO' })),
         listSummaries: async () => [],
         listSkipped: async () => [],

@@ -3,7 +3,7 @@
 
 import { AbortedError } from '../errors.js';
 import type { BackupsListing } from '../catalog/backups.js';
-import type { TenantOperations } from '../operations.js';
+import type { TenantListing } from '../tenant/listing.js';
 import type { SkippedTenant, TenantSummary } from '../tenant/tenants.js';
 import { fitting, MAX_RESPONSE_BYTES, responseBytes } from './bounded-answers.js';
 import { MAX_LIST_PAGE, pageOfNames, type ParsedListRequest } from './protocol.js';
@@ -15,7 +15,7 @@ import { MAX_LIST_PAGE, pageOfNames, type ParsedListRequest } from './protocol.j
  * others counted in `skippedOmitted`), so that no skipped list, however long, makes a page
  * too large to answer. Only the page's tenants are walked.
  */
-export async function tenantsPage(operations: TenantOperations, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES, signal?: AbortSignal): Promise<ListPageAnswer> {
+export async function tenantsPage(operations: TenantListing, request: ParsedListRequest, maxBytes = MAX_RESPONSE_BYTES, signal?: AbortSignal): Promise<ListPageAnswer> {
   const limit = request.limit ?? MAX_LIST_PAGE;
   const [listed, skipped] = await Promise.all([
     request.names

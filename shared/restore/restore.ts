@@ -398,6 +398,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   let committed = false;
   /** A later piece whose deadline had come before it began to read the archive. */
   let lateStart = false;
+  /** A later piece that reads the footer's entry count (its checkpoint has none) and has not yet got it: no entry is read before. */
+  let readingFooter = false;
   try {
     await makeBaseDir();
     await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended }).catch(() => undefined);
@@ -422,6 +424,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     // held to hand over, the leftovers' share): it reads and writes nothing, and its chain is as
     // it was for its message's next delivery, which has an invocation of its own.
     lateStart = checkpoint !== undefined && signal?.aborted === true;
+    readingFooter = checkpoint !== undefined && checkpoint.storedRead?.entries === undefined;
     const read = await readTenantArchive(location, {
       limits,
       signal,
@@ -433,7 +436,11 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       ...(request.maxArchiveBytes !== undefined && checkpoint === undefined && { maxArchiveBytes: request.maxArchiveBytes }),
       ...(request.maxArchiveEntries !== undefined && checkpoint === undefined && { maxArchiveEntries: request.maxArchiveEntries }),
       // A checkpoint with no entry count: the footer's read once, judged by, and carried on (storedReadNow).
-      ...(checkpoint !== undefined && checkpoint.storedRead?.entries === undefined && { onFooterEntries: (entries: number | undefined) => assertChainFast(checkpoint!, entries) }),
+      ...(checkpoint !== undefined && checkpoint.storedRead?.entries === undefined && { onFooterEntries: (entries: number | undefined) => {
+          readingFooter = false;
+          assertChainFast(checkpoint!, entries);
+        },
+      }),
       ...(checkpoint !== undefined && { expectIdentity: checkpoint.identity }),
       onIdentity: (named) => (identity = named),
       ...(pieces !== undefined && {
@@ -548,10 +555,20 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     return result;
   } catch (caught) {
     let error = caught;
+    /** A later piece stopped by its deadline while it read the footer's count, before any entry: its chain is as it was for its message's next delivery. */
+    const stoppedBeforeReading = checkpoint !== undefined && !lateStart && !marked && readingFooter && error instanceof AbortedError && signal?.aborted === true;
     // Stopped by its deadline before its first write: every piece replays more than this one did.
     if (lateStart && error instanceof AbortedError) {
       error = new AbortedError(
         `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline before it began to read the archive (its time went to its start: waiting for the tenant's lock, the leftovers of interrupted operations): it wrote nothing, the chain goes on from its checkpoint when its message comes again`,
+        { cause: error },
+      );
+    } else if (stoppedBeforeReading) {
+      // Its time went to the footer's GET (a store throttling or not answering), not to replaying
+      // the earlier pieces' writes, which a next piece would meet again: ending the chain there
+      // threw away what every piece before it staged, with a message blaming the replay.
+      error = new AbortedError(
+        `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline while it read the archive's footer (the entry count its chain's first piece, run by the previous version, did not keep; the store was slow to answer): it wrote nothing, the chain goes on from its checkpoint when its message comes again`,
         { cause: error },
       );
     } else if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {
@@ -575,7 +592,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote
     // nothing and may well succeed when delivered again (the store unreachable).
-    if (checkpoint !== undefined && staging !== undefined && !stoppedWriting && (marked || (!mayRetry(error) && !lateStart))) {
+    if (checkpoint !== undefined && staging !== undefined && !stoppedWriting && (marked || (!mayRetry(error) && !lateStart && !stoppedBeforeReading))) {
       await removeRestoreCheckpoint(tenantsDir, checkpoint.tenant);
     } else if (checkpoint !== undefined) {
       staging = undefined; // still the chain's

@@ -8,16 +8,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 import { METAFILE_NAME } from '../../infra/bundle-check.js';
 import { repoRoot } from './tree.js';
 
-/** Bundles functions/`name`.ts into `outdir` (index.mjs and the metafile the bundle check reads); returns index.mjs's path. */
-export async function bundleFunction(name: string, outdir: string): Promise<string> {
-  mkdirSync(outdir, { recursive: true });
-  const outfile = path.join(outdir, 'index.mjs');
-  const result = await build({
+const bundleOptions = (name: string, outfile: string) =>
+  ({
     entryPoints: [path.join(repoRoot, 'functions', `${name}.ts`)],
     outfile,
     bundle: true,
@@ -28,9 +25,26 @@ export async function bundleFunction(name: string, outdir: string): Promise<stri
     banner: { js: "import { createRequire as __openclawCreateRequire } from 'node:module'; const require = __openclawCreateRequire(import.meta.url);" },
     metafile: true,
     logLevel: 'silent',
-  });
+  }) satisfies BuildOptions;
+
+/** Bundles functions/`name`.ts into `outdir` (index.mjs and the metafile the bundle check reads); returns index.mjs's path. */
+export async function bundleFunction(name: string, outdir: string): Promise<string> {
+  mkdirSync(outdir, { recursive: true });
+  const outfile = path.join(outdir, 'index.mjs');
+  const result = await build(bundleOptions(name, outfile));
   writeFileSync(path.join(outdir, METAFILE_NAME), JSON.stringify(result.metafile));
   return outfile;
+}
+
+/**
+ * The source files whose code functions/`name`.ts's bundle carries (esbuild's metafile: the
+ * output's inputs, those tree-shaking left code of), as paths from the repository root
+ * (`shared/…`, `functions/…`) or from the package (`@aws-sdk/client-s3/dist-es/…`). Nothing is written.
+ */
+export async function bundledInputs(name: string): Promise<string[]> {
+  const result = await build({ ...bundleOptions(name, path.join(repoRoot, 'index.mjs')), write: false });
+  const inputs = Object.values(result.metafile.outputs).flatMap((output) => Object.entries(output.inputs).filter(([, input]) => input.bytesInOutput > 0).map(([file]) => file));
+  return inputs.map((file) => (file.includes('node_modules/') ? file.slice(file.lastIndexOf('node_modules/') + 'node_modules/'.length) : path.relative(repoRoot, path.resolve(file)))).sort();
 }
 
 export interface SqsStandIn {

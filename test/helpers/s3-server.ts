@@ -193,6 +193,26 @@ export async function startStallingProxy(target: string, stallPart: number | 'Pu
 }
 
 /**
+ * An HTTP proxy in front of `target` (s3rver) that never answers a GET of an object's end (a
+ * closed byte range not from 0: a footer's read), as a store throttling or wedged holds one;
+ * everything else passes through. `held` counts the reads it holds; `stop` cuts them.
+ */
+export async function startTailHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
+  const requests: RecordedRequest[] = [];
+  let held = 0;
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const range = request.headers.range;
+    if (request.method === 'GET' && typeof range === 'string' && /^bytes=[1-9]\d*-\d+$/.test(range)) {
+      held += 1;
+      return;
+    }
+    passThrough(target, request, response);
+  });
+  return { ...(await listening(server, requests)), held: () => held };
+}
+
+/**
  * An HTTP proxy in front of `target` (s3rver) that passes everything through and counts the
  * keys its ListObjectsV2 answers held: what listings cost a store (S3 answers 1,000 keys a request).
  */
