@@ -497,8 +497,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
-    await pinned?.assertStillNamed();
+    // The lock first: frozen past the stale interval, its taker rolled the staging back, and that
+    // (not "moved or replaced by someone else: check who else writes in the base dir") is what happened.
     await (lock as TenantLock | undefined)?.assertHeld();
+    await pinned?.assertStillNamed();
     if (checkpoint !== undefined) {
       const committing = { archiveTenant: extracted.tenant, files: extracted.files, bytes: extracted.bytes, archiveBytes: read.archiveBytes, verified: extracted.manifest !== undefined, replaced };
       const { handingOver: _, ...latest } = checkpoint;
