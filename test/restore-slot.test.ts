@@ -320,6 +320,59 @@ describe('a restore whose lock was taken over while it was frozen', () => {
   });
 });
 
+// Frozen once verified, its lock taken over and its staging rolled back by another host's
+// command (SIGSTOP 62 s, then a backup from another host, then SIGCONT): run as root, it said its
+// staging directory "was moved or replaced by someone else …: check who else writes in the base
+// dir" (the staging's pin was checked before the lock), not what happened.
+describe('a restore whose lock was taken over while it was frozen once verified', () => {
+  it('says it lost the tenant\'s lock (exit 3) and leaves the slot as it was', async () => {
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'restore:verified');
+    const staging = readdirSync(base).filter((name) => name.startsWith('.openclaw-staging-acme-copy-'));
+    expect(staging).toHaveLength(1);
+    await fs.rm(path.join(base, staging[0]!), { recursive: true });
+    await fs.rm(journalPathFor(base, 'acme-copy'));
+    await fs.rm(lockPathFor(base, 'acme-copy'));
+    child.kill('SIGCONT');
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+// Frozen while its staging directory was made (between its mkdir and its check), or after the
+// commit point with the old tenant moved aside, its lock taken over meanwhile: it said its staging
+// "was replaced while it was made: check who else writes in the base dir", or that the tenant
+// "needs a decision … the restored tenant is neither staged nor in the slot" of a slot holding the
+// restored tenant (the taker had finished the commit by the journal).
+describe('a restore whose lock was taken over while it was frozen making its staging or mid-commit', () => {
+  it('says it lost the tenant\'s lock (exit 3), frozen as its staging was made', async () => {
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'acme-copy'], 'restore:staging-created');
+    for (const name of readdirSync(base)) if (name !== 'acme') await fs.rm(path.join(base, name), { recursive: true });
+    child.kill('SIGCONT');
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  it('says it lost the tenant\'s lock (exit 3), frozen with the old tenant aside, and leaves the commit its taker finished', async () => {
+    const slot = path.join(base, 'acme');
+    writeFileSync(path.join(slot, 'marker'), 'old tenant');
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], 'commit:old-moved-aside');
+    // What the taker's recovery did: finished the commit by the journal, then released.
+    const journal = JSON.parse(readFileSync(journalPathFor(base, 'acme'), 'utf8')) as { staging: string; aside: string };
+    await fs.rename(path.join(base, journal.staging), slot);
+    await fs.rm(path.join(base, journal.aside), { recursive: true });
+    await fs.rm(journalPathFor(base, 'acme'));
+    await fs.rm(lockPathFor(base, 'acme'));
+    const restored = describeTree(slot);
+    child.kill('SIGCONT');
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(describeTree(slot)).toEqual(restored);
+  });
+});
+
 // The restore checked its lock before the checkpoint's and the journal's fsyncs, not right
 // before the journal's rename (the commit point): a lock removed meanwhile (lostBySilence: a
 // moved-aside lock whose heartbeat is 60 s old) went unseen, and the restore committed, exit 0.

@@ -64,6 +64,26 @@ describe('LocalFileLocation', () => {
     }
   });
 
+  // A backup frozen past the stale interval has its temporary file removed by another host's
+  // sweep; resumed, its commit said the directory "takes no new files: give a path on a disk".
+  for (const overwrite of [false, true]) {
+    it(`says its temporary file was removed before it was complete, and stores nothing${overwrite ? ' (--overwrite)' : ''}`, async () => {
+      const location = new LocalFileLocation(join(base, `swept-${overwrite}`, 'acme.tar.zst'));
+      const directory = dirname(location.path);
+      async function* body(): AsyncGenerator<Buffer> {
+        yield Buffer.from('archive bytes so far');
+        for (const name of await readdir(directory)) if (name.endsWith('.partial')) await rm(join(directory, name));
+        yield Buffer.from('and the rest');
+      }
+      const failed = await location.write(Readable.from(body()), writeOptions({ overwrite })).catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(StorageError);
+      expect((failed as Error).message).toMatch(
+        new RegExp(`^cannot write ${location.path}: its temporary file ${directory}/\\.acme\\.tar\\.zst\\..*\\.partial was removed before it was complete \\(by a command that judged this process gone: was it stopped or frozen for more than 60 s\\?\\): nothing was stored; back up again$`),
+      );
+      expect(existsSync(location.path)).toBe(false);
+    });
+  }
+
   it('stores archives with mode 0600', async () => {
     const location = new LocalFileLocation(join(base, 'mode.tar.zst'));
     await location.write(bodyOf(Buffer.from('secret')), writeOptions());

@@ -564,12 +564,12 @@ describe('process owners', () => {
   it('read the file system\'s clock from a file created and removed at once', async () => {
     const probe = path.join(dir.path, 'probe');
     const clock = new FileSystemClock(() => probe);
-    const now = await clock.now();
+    const now = (await clock.now())!;
     expect(Math.abs(now - Date.now())).toBeLessThan(5_000);
     expect(await clock.now()).toBe(now);
     expect(readdirSync(dir.path)).toEqual(['tenants']);
     // Where no file can be created, this host's clock is all there is.
-    expect(Math.abs((await readFileSystemClock(path.join(dir.path, 'absent', 'probe'))) - Date.now())).toBeLessThan(5_000);
+    expect(Math.abs((await readFileSystemClock(path.join(dir.path, 'absent', 'probe')))! - Date.now())).toBeLessThan(5_000);
   });
 
   // Another host judges a heartbeat by its own clock: a holder whose clock ran two minutes

@@ -495,8 +495,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       if (pinned !== undefined) pinned.unpinErrorPath(error);
       // Frozen past the stale interval, this process may have had its lock taken over and its
       // extraction rolled back (the staging directory removed under it): that, not the ENOENT
-      // it met, is what happened.
-      if (staging !== undefined) await (lock as TenantLock | undefined)?.assertHeld();
+      // it met, is what happened. Also while its staging was being made (frozen between its
+      // mkdir and its check, it said the directory "was replaced while it was made: check who
+      // else writes in the base dir").
+      await (lock as TenantLock | undefined)?.assertHeld();
       throw restoreWriteError(error, tenantsDir);
     });
     if (read === undefined) {
@@ -507,8 +509,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     const { extracted, encrypted } = read;
     crashPoint('restore:verified');
     const tenant = targetOverride ?? extracted.tenant;
-    await pinned?.assertStillNamed();
+    // The lock first: frozen past the stale interval, its taker rolled the staging back, and that
+    // (not "moved or replaced by someone else: check who else writes in the base dir") is what happened.
     await (lock as TenantLock | undefined)?.assertHeld();
+    await pinned?.assertStillNamed();
     if (checkpoint !== undefined) {
       const committing = { archiveTenant: extracted.tenant, files: extracted.files, bytes: extracted.bytes, archiveBytes: read.archiveBytes, verified: extracted.manifest !== undefined, replaced };
       const { handingOver: _, ...latest } = checkpoint;

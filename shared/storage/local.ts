@@ -400,8 +400,8 @@ export class LocalFileLocation implements ArchiveLocation {
 
   private async commit(temporary: string, overwrite: boolean): Promise<void> {
     if (overwrite) {
-      await rename(temporary, this.path).catch((error: unknown) => {
-        throw this.fsError(error, 'write');
+      await rename(temporary, this.path).catch(async (error: unknown) => {
+        throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
       });
       crashPoint('archive:renamed');
       return;
@@ -411,7 +411,7 @@ export class LocalFileLocation implements ArchiveLocation {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') throw this.existsError();
-      if (code === undefined || !LINK_UNSUPPORTED.has(code)) throw this.fsError(error, 'write');
+      if (code === undefined || !LINK_UNSUPPORTED.has(code)) throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
       if ((await this.statTarget()) !== undefined) throw this.existsError();
       await rename(temporary, this.path).catch((renameError: unknown) => {
         throw this.fsError(renameError, 'write');
@@ -421,6 +421,21 @@ export class LocalFileLocation implements ArchiveLocation {
     }
     crashPoint('archive:linked');
     await unlink(temporary).catch(() => {});
+  }
+
+  /**
+   * The commit's ENOENT when the temporary file is what is missing: removed by another command's
+   * sweep, which judged its writer gone (a command on another host, after this process was silent
+   * for STALE_AFTER_MS: frozen, stopped). Before, it said the directory "takes no new files: give
+   * a path on a disk", of a directory the backup had just written into.
+   */
+  private async temporaryGone(error: unknown, temporary: string): Promise<StorageError | undefined> {
+    if (errnoCode(error) !== 'ENOENT' || (await lstat(temporary).then(() => true, () => false)) || !existsSync(dirname(this.path))) return undefined;
+    return new StorageError(
+      `cannot write ${this.display}: its temporary file ${temporary} was removed before it was complete (by a command that judged this process gone: was it stopped or frozen for more than ${STALE_AFTER_MS / 1000} s?): nothing was stored; back up again`,
+      'IO',
+      { cause: error },
+    );
   }
 
   private async statTarget() {

@@ -332,7 +332,8 @@ export const OLD_MOVED_ASIDE_LOCK_STALE_MS = 60 * 60 * 1000;
  * that long (other commands may have worked under it since): it is not handed back, and that
  * holder fails at its next check, as before.
  */
-export async function removeOldMovedAsideLock(file: string, fileSystemNowMs: number): Promise<boolean> {
+export async function removeOldMovedAsideLock(file: string, fileSystemNowMs: number | undefined): Promise<boolean> {
+  if (fileSystemNowMs === undefined) return false; // no clock (no room for its file): its age is not known
   const stat = await fs.lstat(file).catch(() => undefined);
   if (stat === undefined || !stat.isFile() || fileSystemNowMs - stat.mtimeMs <= OLD_MOVED_ASIDE_LOCK_STALE_MS) return false;
   await fs.rm(file, { force: true });
@@ -361,27 +362,31 @@ export async function removeOldMovedAsideLock(file: string, fileSystemNowMs: num
  * link, leaving the holder beside it (test/lock-hand-back.test.ts: with such a hand-back, its
  * renames and links held 2 s each, 33 of 33 newcomers took the lock; with the rename, none).
  */
-export async function handBackMovedAsideLock(tenantsDir: string, tenant: string, aside: string, fileSystemNowMs: number, lock: TenantLock): Promise<void> {
+export async function handBackMovedAsideLock(tenantsDir: string, tenant: string, aside: string, fileSystemNowMs: number | undefined, lock: TenantLock): Promise<void> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const moved = await readLockFile(aside).catch(() => undefined);
   if (moved === undefined) return;
   const holder = await lockHolder(lockPath, moved);
-  if (holder === undefined || isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) || lostBySilence(moved, fileSystemNowMs)) return;
+  if (holder === undefined) return;
+  // No clock (no room for its file): only a holder of this pid namespace is judged, as settleMovedAsideLock does.
+  const owner = localOwner(holder);
+  const gone = fileSystemNowMs === undefined ? owner !== undefined && !isProcessAlive(owner.pid, owner.started) : isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) || lostBySilence(moved, fileSystemNowMs);
+  if (gone) return;
   if (lock.path !== lockPath || !(await (stillOurs.get(lock)?.() ?? Promise.resolve(false)))) throw lostLockError(lockPath);
   await fs.rename(aside, lockPath).catch((error: unknown) => {
     // Removed meanwhile by its taker, still alive (its put-back found our lock at the name):
     // that holder has lost its lock, but may still run until its next check.
     if (errnoCode(error) !== 'ENOENT') throw error;
   });
-  throw busyError(tenant, lockPath, holder, { silentMs: fileSystemNowMs - moved.mtimeMs, staleMs: LOCK_STALE_MS });
+  throw busyError(tenant, lockPath, holder, { ...(fileSystemNowMs !== undefined && { silentMs: fileSystemNowMs - moved.mtimeMs }), staleMs: LOCK_STALE_MS });
 }
 
 /**
- * `heartbeat`: how long the lock has gone untouched, by the file system's clock. A holder on
+ * `heartbeat`: how long the lock has gone untouched, by the file system's clock (absent: not known). A holder on
  * another host (a Lambda invocation killed at its timeout) cannot be asked whether it lives:
  * the message says when its silence makes it gone, else a caller retries never or at once.
  */
-function busyError(tenant: string, lockPath: string, record: LockRecord | undefined, heartbeat: { silentMs: number; staleMs: number }): TenantBusyError {
+function busyError(tenant: string, lockPath: string, record: LockRecord | undefined, heartbeat: { silentMs?: number; staleMs: number }): TenantBusyError {
   if (record === undefined) {
     return new TenantBusyError(
       `tenant "${tenant}" is busy: its lock file ${lockPath} is being written or was left unreadable by an older version ` +
@@ -390,7 +395,7 @@ function busyError(tenant: string, lockPath: string, record: LockRecord | undefi
   }
   const elsewhere =
     localOwner(record) === undefined
-      ? `; its holder runs on another host, whose lock was last refreshed ${Math.max(0, Math.round(heartbeat.silentMs / 1000))} s ago: ` +
+      ? `; its holder runs on another host, whose lock was last refreshed ${heartbeat.silentMs === undefined ? 'at a time not known here (no room on its file system for the file that tells it)' : `${Math.max(0, Math.round(heartbeat.silentMs / 1000))} s ago`}: ` +
         `if that holder is gone (killed, timed out), the first command after ${Math.round(heartbeat.staleMs / 1000)} s without a refresh takes the lock over`
       : '';
   return new TenantBusyError(

@@ -85,11 +85,13 @@ export function isProcessAlive(pid: number, started = 0): boolean {
  * Whether the owner of a leftover is provably gone: dead in this namespace, or (elsewhere)
  * silent for longer than `staleMs`: `touchedMs`, the leftover's mtime (stamped by the file
  * system's clock, touchWithFileSystemClock), older than that by that same clock, `clock`
- * (read only for an owner elsewhere).
+ * (read only for an owner elsewhere). No clock to be had (no room for the file it takes): an
+ * owner elsewhere is never gone.
  */
 export async function isOwnerGone(owner: ProcessOwner, touchedMs: number, staleMs: number, clock: Pick<FileSystemClock, 'now'>): Promise<boolean> {
   if (isLocal(owner)) return !isProcessAlive(owner.pid, owner.started);
-  return (await clock.now()) - touchedMs > staleMs;
+  const now = await clock.now();
+  return now !== undefined && now - touchedMs > staleMs;
 }
 
 /**
@@ -102,21 +104,31 @@ export async function isOwnerGone(owner: ProcessOwner, touchedMs: number, staleM
  * read-only directory, where nothing can be removed either) this host's clock is all there is.
  */
 export class FileSystemClock {
-  private reading: Promise<number> | undefined;
+  private reading: Promise<number | undefined> | undefined;
 
   constructor(private readonly probe: () => string) {}
 
-  /** The file system's time when first asked; later calls give the same time, so the ages measured with it are never overstated. */
-  now(): Promise<number> {
+  /** The file system's time when first asked (undefined: none to be had, readFileSystemClock); later calls give the same time, so the ages measured with it are never overstated. */
+  now(): Promise<number | undefined> {
     this.reading ??= readFileSystemClock(this.probe());
     return this.reading;
   }
 }
 
-/** The ctime the file system stamps on `file`, created (O_EXCL) and removed at once; this host's clock if it cannot be created. */
-export async function readFileSystemClock(file: string): Promise<number> {
-  const handle = await fs.open(file, 'wx', 0o600).catch(() => undefined);
-  if (handle === undefined) return Date.now();
+/**
+ * The ctime the file system stamps on `file`, created (O_EXCL) and removed at once; undefined
+ * when there is no room to create it (ENOSPC, EDQUOT): a sweeper whose clock ran ten minutes
+ * ahead, on a destination with no inode left, took this host's clock for it and removed a live
+ * backup's temporary archive, 4 s old, as another host's silent for 60 s (the backup then
+ * failed); this host's clock if it cannot be created otherwise (read-only: nothing is removed).
+ */
+export async function readFileSystemClock(file: string): Promise<number | undefined> {
+  let failure: unknown;
+  const handle = await fs.open(file, 'wx', 0o600).catch((error: unknown) => {
+    failure = error;
+    return undefined;
+  });
+  if (handle === undefined) return NO_ROOM_CODES.has((failure as NodeJS.ErrnoException | undefined)?.code ?? '') ? undefined : Date.now();
   try {
     return (await handle.stat()).ctimeMs;
   } finally {
@@ -124,6 +136,9 @@ export async function readFileSystemClock(file: string): Promise<number> {
     await fs.rm(file, { force: true }).catch(() => undefined);
   }
 }
+
+/** A file that cannot be created for want of room: no inode or block left, or the user's quota. */
+const NO_ROOM_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
  * A heartbeat: sets the file's mtime to the file system's own clock, not this host's. Those

@@ -237,6 +237,11 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
       try {
         await moveIn(tenantsDir, journal);
       } catch (error) {
+        // Frozen past the stale interval after the commit point, its lock's taker finished the
+        // commit by the journal (or settled it): that is what happened, not "needs a decision …
+        // the restored tenant is neither staged nor in the slot" (SIGSTOP 62 s at
+        // commit:old-moved-aside, a backup from another host, SIGCONT: the slot held the restored tenant).
+        await assertHeld?.();
         if (journal.aside === undefined && error instanceof RecoveryNeededError) {
           // The slot filled between the check and the rename: nothing was moved, so the
           // restore is refused as a whole, like one that found the slot occupied.

@@ -1,0 +1,58 @@
+// A live writer's temporary archive on a destination with no inode left. An owner on another
+// host is judged gone by its file's age on the file system's clock, which takes a file to read:
+// without room for one, the sweeper took its own clock instead, and a sweeper whose clock ran
+// ten minutes ahead removed a live backup's temporary archive, 4 s old, as silent for 60 s (the
+// backup then failed: "cannot write …: … takes no new files"). Without the file system's clock
+// no owner elsewhere is judged gone; a dead writer of this host still is (its file frees room).
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+
+import { removeDeadPartials } from '../shared/storage/local.js';
+import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
+import { tempDir } from './helpers/tree.js';
+
+describe('temporary archives on a destination with no inode left', () => {
+  const dir = tempDir('openclaw-partials-no-room-');
+  afterAll(() => dir.cleanup());
+
+  it("keeps another host's fresh one when this host's clock runs 10 minutes ahead, and removes a dead writer's of this host", async (context) => {
+    const disk = path.join(dir.path, 'disk');
+    mkdirSync(disk);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=16', 'tmpfs', disk], { stdio: 'ignore' });
+    } catch {
+      return context.skip('mounting a tmpfs needs root');
+    }
+    try {
+      const elsewhere = `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`;
+      writeFileSync(path.join(disk, elsewhere), 'archive bytes so far');
+      const dead = `.beta.tar.zst.${ownerTag({ pid: spawnSync('true').pid!, started: 1, hostId: hostId() })}.0123456789ab.partial`;
+      writeFileSync(path.join(disk, dead), 'archive bytes so far');
+      for (let i = 0; ; i++) {
+        try {
+          writeFileSync(path.join(disk, `filler-${i}`), '');
+        } catch {
+          break;
+        }
+      }
+      expect(statfsSync(disk).ffree).toBe(0);
+
+      const realNow = Date.now.bind(Date);
+      const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
+      try {
+        await removeDeadPartials(disk);
+      } finally {
+        ahead.mockRestore();
+      }
+      const left = readdirSync(disk);
+      expect(left).toContain(elsewhere);
+      expect(left).not.toContain(dead);
+    } finally {
+      execFileSync('umount', [disk]);
+      rmSync(disk, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
