@@ -629,8 +629,19 @@ class LatencyFS:
         fh, offset, size, _, _, _, _ = READ_IN.unpack_from(body)
         entries = self.listing(fh, node_id, offset)
         parts, used, index = [], 0, offset
+        # The listing is made for the first request, and a large directory takes several: by a
+        # later one a name may hold another file (a lock released and made again), and its entry
+        # tied the name to the file gone, leaving the new one nameless (its open, link, unlink:
+        # ENOENT). A later request's entries carry the files their names hold now.
+        parent = self.path_of(node_id) if offset > 0 else None
         while index < len(entries):
             name, st = entries[index]
+            if parent is not None:
+                try:
+                    st = os.lstat(parent + b"/" + name)
+                except FileNotFoundError:
+                    index += 1
+                    continue
             record = self.entry(st) + DIRENT_HEAD.pack(self.id_of(st), index + 1, len(name), stat.S_IFMT(st.st_mode) >> 12) + name
             record += b"\0" * (-len(record) % 8)
             if used + len(record) > size:

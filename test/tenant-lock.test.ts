@@ -17,6 +17,7 @@ import { abandonStaleBackups, backupTenant } from '../shared/backup/backup.js';
 import { openLocation } from '../shared/storage/open-location.js';
 import { continuationPathFor } from '../shared/backup/continuation.js';
 import { lettingWaitingOpensGo } from './helpers/fifo.js';
+import { pausedCli } from './helpers/processes.js';
 import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -686,5 +687,37 @@ describe.runIf(process.geteuid?.() === 0 && existsSync('/usr/bin/setpriv'))('a l
       await lock.release();
     }
     expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
+describe('a restore whose lock is taken over while it writes its first journal', () => {
+  // Its heartbeat failing (EIO) while the journal's fsync hung 75 s, a command on another host
+  // judged it gone and took its lock. The first journal was renamed into place unchecked: with
+  // its temporary left (a backup took over), under the other command's lock; removed (a
+  // recover), the restore failed "unexpected error: ENOENT ... rename".
+  it("stops, lost (one line, exit 3), before its journal is renamed into place under the other command's lock", async () => {
+    const base = path.join(dir.path, 'base');
+    mkdirSync(path.join(base, 'acme', 'pty'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'config.json'), 'old');
+    const archive = path.join(dir.path, 'acme.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);
+    writeFileSync(path.join(base, 'acme', 'config.json'), 'live');
+
+    const restore = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive, '--force'], 'journal:extracting:temp-written');
+    // What `tenants recover` on another host did: its lock under the name, the gone holder's
+    // journal temporary removed.
+    const lockPath = lockPathFor(base, 'acme');
+    rmSync(lockPath);
+    writeFileSync(lockPath, JSON.stringify({ token: 'taker', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'recover', startedAt: new Date().toISOString() }));
+    const temps = readdirSync(base).filter((name) => name.startsWith('.openclaw-journal-acme.json.'));
+    expect(temps).toHaveLength(1);
+    rmSync(path.join(base, temps[0]!));
+    const ended = await restore.go();
+
+    expect(ended.stderr).toContain("lost the tenant's lock");
+    expect(ended.stderr.trim().split('\n')).toHaveLength(1);
+    expect(ended.status).toBe(3);
+    expect(existsSync(path.join(base, '.openclaw-journal-acme.json'))).toBe(false);
+    expect(readFileSync(path.join(base, 'acme', 'config.json'), 'utf8')).toBe('live');
   });
 });

@@ -985,7 +985,16 @@ async function describeContent(dir: string): Promise<string> {
   return `${files} ${files === 1 ? 'file' : 'files'} in ${directories + 1} ${directories === 0 ? 'directory' : 'directories'}`;
 }
 
-async function writeJournal(tenantsDir: string, journal: Journal, beforeRename?: () => Promise<void>): Promise<void> {
+/**
+ * Writes the journal whole, then renames it into place, which the tenant's lock must still be
+ * this process's for (`beforeRename`; by default the lock held here, if any). The staging
+ * area's first journal had no such check: a restore whose heartbeat failed (EIO) while its
+ * journal's fsync hung 75 s had its lock taken over by a recover on another host, which removed
+ * its staging and journal temporary; the restore then failed "unexpected error: ENOENT ...
+ * rename", and had its temporary been left (a backup taking over), it would have renamed its
+ * journal into place under the other command's lock.
+ */
+async function writeJournal(tenantsDir: string, journal: Journal, beforeRename: (() => Promise<void>) | undefined = heldCheck(tenantsDir, journal.tenant)): Promise<void> {
   const journalPath = journalPathFor(tenantsDir, journal.tenant);
   const temp = path.join(tenantsDir, hiddenNames.journalTemp(journal.tenant));
   try {
@@ -1006,6 +1015,11 @@ async function writeJournal(tenantsDir: string, journal: Journal, beforeRename?:
     throw new FileSystemError(`cannot write the restore journal ${journalPath}: ${what}`, { cause: error });
   }
   await syncDirectory(tenantsDir);
+}
+
+function heldCheck(tenantsDir: string, tenant: string): (() => Promise<void>) | undefined {
+  const lock = tenantLockHeldHere(tenantsDir, tenant);
+  return lock === undefined ? undefined : () => lock.assertHeld();
 }
 
 async function removeJournal(tenantsDir: string, tenant: string): Promise<void> {
