@@ -937,6 +937,22 @@ describe('a --tenants-dir that is no tenant base dir', () => {
     expect(doctor.stdout).toContain(`  FAIL  base dir: ${line.slice('openclaw: '.length, -1)}\n`);
   });
 
+  // A restored tenant has no pty/ (a restore never writes it): `--tenants-dir BASE/acme` after a
+  // restore listed channels, cron, memory, sessions, usage and workspace as tenants (exit 0).
+  it('a restored tenant\'s own directory, without pty/, is refused by its config.json and token.sha256', () => {
+    const restoredBase = path.join(dir.path, 'restored-base');
+    expect(runCli(['--tenants-dir', restoredBase, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+    const tenantDir = path.join(restoredBase, 'acme');
+    expect(existsSync(path.join(tenantDir, 'pty'))).toBe(false);
+    const line = `openclaw: ${tenantDir} looks like a tenant's own directory (config.json and token.sha256 at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${restoredBase})\n`;
+    for (const args of [['tenants', 'list'], ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'restored-all', '{tenant}.tar.zst')], ['tenants', 'restore', '--from', archive, '--as', 'inner']]) {
+      expect(runCli(['--tenants-dir', tenantDir, ...args]), args.join(' ')).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+    expect(existsSync(path.join(tenantDir, 'inner'))).toBe(false);
+    // Its parent is the base dir it is: listed as before.
+    expect(runCli(['--tenants-dir', restoredBase, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n' });
+  });
+
   it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
     expect(runCli(['--tenants-dir', dir.path, 'tenants', 'list', '--names'])).toMatchObject({
       status: 2,
@@ -959,6 +975,12 @@ describe('a --tenants-dir that is no tenant base dir', () => {
         writeFileSync(path.join(oddNames, tenant, 'config.json'), '{}');
       }
       expect(runCli(['--tenants-dir', oddNames, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'pty\ntenants\n' });
+      // One of a tenant's own files alone (a stray config.json, a token.sha256) is no sign either.
+      for (const stray of ['config.json', 'token.sha256']) {
+        writeFileSync(path.join(withFile, stray), '{}');
+        expect(runCli(['--tenants-dir', withFile, 'tenants', 'list', '--names']), stray).toMatchObject({ status: 0, stdout: 'acme\n' });
+        rmSync(path.join(withFile, stray));
+      }
     } finally {
       other.cleanup();
     }
