@@ -1085,7 +1085,8 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
   ])('a dry run to %s says the backup would be refused, as the backup is', (to, directory, kind) => {
     const line = `cannot write ${to}: ${directory} takes no new files (a ${kind} file system): give a path on a disk`;
     const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
-    expect(dry.status, dry.stdout).toBe(3);
+    // Exit 1, as the backup: the dry run exited 3 for the same cause.
+    expect(dry.status, dry.stdout).toBe(1);
     expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
     expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
   });
@@ -1130,7 +1131,7 @@ describe('a destination on a full file system', () => {
       for (const why of ['no inode left on the device (there may be space left: see df -i)', 'no space left on the device']) {
         const line = `cannot write ${to}: ${why}`;
         const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
-        expect(dry.status, dry.stdout).toBe(3);
+        expect(dry.status, dry.stdout).toBe(1);
         expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
         expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
         // Then inodes free, and every block taken.
@@ -1185,7 +1186,8 @@ describe.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('p
 describe('a restore\'s dry run into a base dir the restore cannot write or create', () => {
   function expectBothRefuse(tenantsDir: string, dryLine: string, restoreLine: RegExp, run: (args: string[]) => { status: number | null; stdout: string; stderr: string } = runCli, from = archive) {
     const dry = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from, '--dry-run']);
-    expect(dry.status, dry.stdout + dry.stderr).toBe(3);
+    // Exit 1, as the restore: the dry run exited 3 for the same cause.
+    expect(dry.status, dry.stdout + dry.stderr).toBe(1);
     expect(dry.stdout).toContain(`  the restore would be REFUSED: ${dryLine}\n`);
     expect(dry.stdout).not.toContain('is free');
     const real = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from]);
@@ -1221,10 +1223,48 @@ describe('a restore\'s dry run into a base dir the restore cannot write or creat
         const run = spawnSync('setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', process.execPath, cliPath, ...args], { encoding: 'utf8' });
         return { status: run.status, stdout: run.stdout, stderr: run.stderr };
       };
-      expectBothRefuse(rootsBase, `cannot write in the tenant base dir ${rootsBase}: permission denied`, /: permission denied/, asNobody, from);
+      // With whom to run as, as the restore's own error says: the dry run said only "permission denied".
+      const runAs = ` (run as uid ${NOBODY_UID}: run it as the user that owns these files, or as root with sudo)`;
+      expectBothRefuse(rootsBase, `cannot write in the tenant base dir ${rootsBase}: permission denied${runAs}`, new RegExp(`: permission denied${runAs.replace(/[()]/g, '\\$&')}\n$`), asNobody, from);
+      expectBothRefuse(path.join(rootsBase, 'inner'), `cannot create the tenant base dir ${path.join(rootsBase, 'inner')}: permission denied (${rootsBase})${runAs}`, /: permission denied/, asNobody, from);
       expect(readdirSync(rootsBase)).toEqual([]);
     } finally {
       shared.cleanup();
     }
+  });
+});
+
+// Every refusal a dry run can give, beside the real run for the same cause: the dry run exited 3
+// for all of them, where the real run exits 1 for what fails (a destination or base dir it
+// cannot write) and 3 for what it refuses (an occupied slot, an existing archive).
+describe('a dry run exits as the real run does', () => {
+  const runAs = (args: string[]) => {
+    const run = spawnSync('setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', process.execPath, cliPath, ...args], { encoding: 'utf8' });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  };
+  const asRoot = (args: string[]) => runCli(args);
+  const rootOnly = (path.join(dir.path, 'root-only'));
+  beforeAll(() => {
+    chmodSync(dir.path, 0o755);
+    mkdirSync(rootOnly, { mode: 0o755 });
+  });
+  const cases: [string, () => string[], number, typeof asRoot][] = [
+    ['restore into an occupied slot', () => ['--tenants-dir', base, 'tenants', 'restore', '--from', archive], 3, asRoot],
+    ['restore into a base dir under /sys', () => ['--tenants-dir', '/sys/kernel/openclaw-tenants', 'tenants', 'restore', '--from', archive], 1, asRoot],
+    ['restore into a base dir this user may not create', () => ['--tenants-dir', path.join(rootOnly, 'tenants'), 'tenants', 'restore', '--from', path.join(rootOnly, 'acme.tar.zst')], 1, runAs],
+    ['backup to an existing archive', () => ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive], 3, asRoot],
+    ['backup of a missing tenant', () => ['--tenants-dir', base, 'tenants', 'backup', 'nobody-here', '--to', path.join(dir.path, 'none.tar.zst')], 3, asRoot],
+    ['backup to a file under /proc', () => ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '/proc/openclaw/acme.tar.zst'], 1, asRoot],
+  ];
+  it.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv')).each(cases)('%s', (_label, args, status, run) => {
+    if (!existsSync(path.join(rootOnly, 'acme.tar.zst'))) {
+      cpSync(archive, path.join(rootOnly, 'acme.tar.zst'));
+      chmodSync(path.join(rootOnly, 'acme.tar.zst'), 0o644);
+    }
+    const dry = run([...args(), '--dry-run']);
+    const real = run(args());
+    expect({ dry: dry.status, real: real.status }, dry.stdout + dry.stderr + real.stderr).toEqual({ dry: status, real: status });
+    // The dry run got as far as the real run's refusal (not a failure of its own before it).
+    expect(dry.stdout + dry.stderr).toMatch(/would be REFUSED: |no tenant "nobody-here"/);
   });
 });
