@@ -1064,12 +1064,12 @@ describe('a destination that is a device, FIFO or socket', () => {
 describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {
   // It said "a parent directory vanished" of /proc, which is there.
   // A restore that creates the base dir said "unexpected error: ENOENT: no such file or directory, mkdir \"/proc/tenants\"".
-  it('a restore whose base dir would be made there says so in its own words', () => {
-    expect(runCli(['--tenants-dir', '/proc/openclaw-tenants', 'tenants', 'restore', '--from', archive])).toMatchObject({
-      status: 1,
-      stdout: '',
-      stderr: 'openclaw: cannot create the tenant base dir /proc/openclaw-tenants: /proc takes no new directories (no such file or directory): give a base dir on a disk\n',
-    });
+  // Deeper (`/proc/x/tenants`, ENOENT at the mkdir of /proc/x) it still said "unexpected error: ENOENT …" (code ENOENT in --json).
+  it.each([['/proc/openclaw-tenants'], ['/proc/openclaw/tenants'], ['/proc/openclaw/a/tenants']])('a restore whose base dir would be made at %s says so in its own words, as its dry run does', (tenantsDir) => {
+    const line = `cannot create the tenant base dir ${tenantsDir}: /proc takes no new files (a proc file system): give a base dir on a disk`;
+    expect(runCli(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', archive])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
+    expect(JSON.parse(runCli(['--tenants-dir', tenantsDir, '--json', 'tenants', 'restore', '--from', archive]).stdout)).toEqual({ error: { code: 'FILESYSTEM', message: line } });
+    expect(runCli(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', archive, '--dry-run']).stdout).toContain(`the restore would be REFUSED: ${line}\n`);
   });
 
   it('says the directory takes none, not that it vanished', () => {
