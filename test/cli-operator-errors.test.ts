@@ -951,6 +951,15 @@ describe('a --tenants-dir that is no tenant base dir', () => {
     expect(existsSync(path.join(tenantDir, 'inner'))).toBe(false);
     // Its parent is the base dir it is: listed as before.
     expect(runCli(['--tenants-dir', restoredBase, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n' });
+    // And the parent of a base dir named tenants/ holding only restored tenants listed one tenant, "tenants" (exit 0).
+    const parent = path.join(dir.path, 'restored-parent');
+    const inner = path.join(parent, 'tenants');
+    expect(runCli(['--tenants-dir', inner, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+    expect(runCli(['--tenants-dir', parent, 'tenants', 'list', '--names'])).toMatchObject({
+      status: 2,
+      stdout: '',
+      stderr: `openclaw: ${parent} holds the tenant base dir ${inner} (with tenant "acme" in it), not the tenants themselves: give --tenants-dir ${inner}\n`,
+    });
   });
 
   it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
