@@ -1261,6 +1261,9 @@ describe('a dry run exits as the real run does', () => {
     ['restore into an occupied slot', () => ['--tenants-dir', base, 'tenants', 'restore', '--from', archive], 3, asRoot],
     ['restore into a base dir under /sys', () => ['--tenants-dir', '/sys/kernel/openclaw-tenants', 'tenants', 'restore', '--from', archive], 1, asRoot],
     ['restore into a base dir this user may not create', () => ['--tenants-dir', path.join(rootOnly, 'tenants'), 'tenants', 'restore', '--from', path.join(rootOnly, 'acme.tar.zst')], 1, runAs],
+    // These two said "unexpected error: ENOTDIR: not a directory, lstat …" (after reading the whole archive).
+    ['restore into a base dir that is a file', () => ['--tenants-dir', archive, 'tenants', 'restore', '--from', archive], 1, asRoot],
+    ['restore into a base dir under a file', () => ['--tenants-dir', path.join(archive, 'tenants'), 'tenants', 'restore', '--from', archive], 1, asRoot],
     ['backup to an existing archive', () => ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive], 3, asRoot],
     ['backup of a missing tenant', () => ['--tenants-dir', base, 'tenants', 'backup', 'nobody-here', '--to', path.join(dir.path, 'none.tar.zst')], 3, asRoot],
     ['backup to a file under /proc', () => ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '/proc/openclaw/acme.tar.zst'], 1, asRoot],
@@ -1274,6 +1277,8 @@ describe('a dry run exits as the real run does', () => {
     const real = run(args());
     expect({ dry: dry.status, real: real.status }, dry.stdout + dry.stderr + real.stderr).toEqual({ dry: status, real: status });
     // The dry run got as far as the real run's refusal (not a failure of its own before it).
-    expect(dry.stdout + dry.stderr).toMatch(/would be REFUSED: |no tenant "nobody-here"/);
+    expect(dry.stdout + dry.stderr).toMatch(/would be REFUSED: |no tenant "nobody-here"|is not a directory \(set it with --tenants-dir/);
+    // A failure the dry run meets before its plan is the real run's own line.
+    if (dry.stderr !== '') expect(dry.stderr).toBe(real.stderr);
   });
 });

@@ -6,6 +6,7 @@
 // all (a kernel file system, a read-only mount, a full one, no write permission: the questions
 // the restore's first writes answer). Nothing is written anywhere.
 
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
 import { describeError, errnoMessage, permissionErrno } from '../errors.js';
@@ -14,7 +15,7 @@ import { TOOL_VERSION } from '../version.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { slotState } from '../tenant/slot.js';
-import { summarizeTenant } from '../tenant/tenants.js';
+import { summarizeTenant, tenantsDirNotFound } from '../tenant/tenants.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import type { RestoreRequest } from './restore.js';
@@ -62,6 +63,9 @@ export interface RestorePlan extends ArchiveCounts {
 export async function planRestore(request: Pick<RestoreRequest, 'tenantsDir' | 'location' | 'as' | 'force' | 'limits' | 'signal' | 'onProgress' | 'identities' | 'ageCli'>): Promise<RestorePlan> {
   const { tenantsDir, location } = request;
   if (request.as !== undefined) assertTenantName(request.as, '--as name');
+  // A base dir that is a file (or under one) fails the restore before it reads (its mkdir -p):
+  // the dry run said "unexpected error: ENOTDIR: not a directory, lstat …" after reading it all.
+  if ((await stat(await nearestExisting(tenantsDir)).catch(() => undefined))?.isDirectory() === false) throw tenantsDirNotFound(tenantsDir, 'ENOTDIR');
   const read = await readTenantArchive(location, {
     limits: request.limits ?? DEFAULT_LIMITS,
     signal: request.signal,
