@@ -5,7 +5,7 @@ import { constants as osConstants } from 'node:os';
 
 import { Command, CommanderError } from 'commander';
 
-import { AbortedError, describeError, errnoCode, errnoMessage, outcomeOf, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
+import { AbortedError, describeError, errnoCode, errnoMessage, outcomeOf, permissionErrno, ReportedError, UsageError, type Outcome } from '../shared/errors.js';
 import type { TenantOperations } from '../shared/operations.js';
 import { assertTenantsDirShape, resolveTenantsDir } from '../shared/tenant/tenants.js';
 import { TOOL_VERSION } from '../shared/version.js';
@@ -116,14 +116,25 @@ export async function main(argv: readonly string[]): Promise<number> {
  * said not (the tenant base dir and its files are usually root's or the gateway's user's).
  */
 function withPermissionHint(message: string, error: unknown): string {
+  return permissionErrno(error) === undefined ? message : withRunAsHint(message);
+}
+
+/** `message` (of a permission the system denied) with whom to run as, unless run as root or it names an owner already. */
+function withRunAsHint(message: string): string {
   const uid = process.geteuid?.();
   // A message that names the owner already says whom to run as.
   if (uid === undefined || uid === 0 || /\buid\b/.test(message)) return message;
-  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
-    const code = errnoCode(cause);
-    if (code === 'EACCES' || code === 'EPERM') return `${message} (run as uid ${uid}: run it as the user that owns these files, or as root with sudo)`;
-  }
-  return message;
+  return `${message} (run as uid ${uid}: run it as the user that owns these files, or as root with sudo)`;
+}
+
+/**
+ * A local dry run's refusal for want of permission, with the hint the real run's error gets
+ * (withPermissionHint): the dry run said only "permission denied". A remote plan's is not
+ * hinted (the gateway's user is not this one).
+ */
+function hintedPlan<P extends { readonly refusal?: { readonly message: string; readonly errno?: string } }>(plan: P): P {
+  if (plan.refusal?.errno === undefined) return plan;
+  return { ...plan, refusal: { ...plan.refusal, message: withRunAsHint(plan.refusal.message) } };
 }
 
 const REMOTE_MODE_HELP = `
@@ -280,8 +291,8 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
     backupAll: async (command, hooks) => (await load()).backupAll(command, hooks),
     restore: async (command, hooks) => (await load()).restore(command, hooks),
     recover: async (command) => (await load()).recover(command),
-    planBackup: async (command, hooks) => (await load()).planBackup(command, hooks),
-    planRestore: async (command, hooks) => (await load()).planRestore(command, hooks),
+    planBackup: async (command, hooks) => hintedPlan(await (await load()).planBackup(command, hooks)),
+    planRestore: async (command, hooks) => hintedPlan(await (await load()).planRestore(command, hooks)),
     verify: async (command, hooks) => (await load()).verify(command, hooks),
     listBackups: async (command, hooks) => (await load()).listBackups(command, hooks),
     prune: async (command, hooks) => (await load()).prune(command, hooks),

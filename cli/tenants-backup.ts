@@ -8,7 +8,7 @@ import type { BackupAllResult } from '../shared/backup/backup-all.js';
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import { isQueuedBackupAll, type BackupAllCommand, type BackupCommand, type QueuedBackupAll } from '../shared/operations.js';
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
-import { ReportedError, UsageError } from '../shared/errors.js';
+import { dryRunRefused, ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
 import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
@@ -72,7 +72,7 @@ export function registerBackup(tenants: Command, context: CliContext): void {
       const plan = await context.operations().planBackup(request, { signal: context.signal });
       warnIfMisnamed();
       context.output.result(plan, describePlan(plan));
-      if (plan.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', plan.refusal.message);
+      if (plan.refusal !== undefined) throw dryRunRefused(plan.refusal);
       return;
     }
     const started = Date.now();

@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { RestoreCommand } from '../shared/operations.js';
 import { NO_MANIFEST_NOTICE, type RestoreResult, type RestoreSuspended } from '../shared/restore/restore.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
-import { ReportedError } from '../shared/errors.js';
+import { dryRunRefused } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
@@ -58,7 +58,7 @@ export function registerRestore(tenants: Command, context: CliContext): void {
         })
         .finally(() => progress.done());
       context.output.result(plan, describePlan(plan));
-      if (plan.refusal !== undefined) throw new ReportedError('DRY_RUN_REFUSED', plan.refusal.message);
+      if (plan.refusal !== undefined) throw dryRunRefused(plan.refusal);
       return;
     }
     const progress = context.output.progress('restore');

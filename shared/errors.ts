@@ -541,10 +541,31 @@ export class ReportedError extends OpenClawError {
   constructor(
     readonly code: 'DOCTOR_FAILED' | 'BACKUP_ALL_FAILED' | 'BACKUP_ALL_INCOMPLETE' | 'DRY_RUN_REFUSED' | 'TENANTS_SKIPPED' | 'TENANTS_NOT_SUMMED',
     message: string,
+    outcome: Outcome = CODES[code],
   ) {
     super(message);
-    this.outcome = CODES[code];
+    this.outcome = outcome;
   }
+}
+
+/**
+ * A dry run that found the real run would not go through, printed already: it exits as the real
+ * run would for the same cause, by the code the plan gives it (`SLOT_OCCUPIED`,
+ * `DESTINATION_EXISTS`: refused, 3; `FILESYSTEM`, `ACCESS_DENIED`, `NO_SPACE`: failed, 1).
+ * A restore dry run into a base dir it could not write exited 3 where the restore exits 1.
+ */
+export function dryRunRefused(refusal: { readonly code: string; readonly message: string }): ReportedError {
+  const outcome = Object.hasOwn(CODES, refusal.code) ? CODES[refusal.code as ErrorCode] : 'failed';
+  return new ReportedError('DRY_RUN_REFUSED', refusal.message, outcome);
+}
+
+/** `EACCES` or `EPERM` when the system refused `error` (or one of its causes) for want of permission; undefined otherwise. */
+export function permissionErrno(error: unknown): 'EACCES' | 'EPERM' | undefined {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    const code = errnoCode(cause);
+    if (code === 'EACCES' || code === 'EPERM') return code;
+  }
+  return undefined;
 }
 
 /**

@@ -4,7 +4,8 @@
 // that a dry run refuses where the real command fails.
 
 import { constants as fsConstants, type StatsFs } from 'node:fs';
-import { access, statfs } from 'node:fs/promises';
+import { access, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 
 /**
  * statfs(2) f_type of the kernel's own file systems (linux/magic.h), where no archive or tenant can be
@@ -75,4 +76,11 @@ export async function whyNotWritable(directory: string): Promise<WriteRefusal | 
   );
   if (denied !== undefined) return denied;
   return isFull(info) ? { kind: 'full' } : undefined;
+}
+
+/** `directory` (made absolute), or its nearest ancestor that exists: where a `mkdir -p` of it starts. */
+export async function nearestExisting(directory: string): Promise<string> {
+  let at = path.resolve(directory);
+  while ((await stat(at).catch(() => undefined)) === undefined && path.dirname(at) !== at) at = path.dirname(at);
+  return at;
 }

@@ -937,6 +937,31 @@ describe('a --tenants-dir that is no tenant base dir', () => {
     expect(doctor.stdout).toContain(`  FAIL  base dir: ${line.slice('openclaw: '.length, -1)}\n`);
   });
 
+  // A restored tenant has no pty/ (a restore never writes it): `--tenants-dir BASE/acme` after a
+  // restore listed channels, cron, memory, sessions, usage and workspace as tenants (exit 0).
+  it('a restored tenant\'s own directory, without pty/, is refused by its config.json and token.sha256', () => {
+    const restoredBase = path.join(dir.path, 'restored-base');
+    expect(runCli(['--tenants-dir', restoredBase, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+    const tenantDir = path.join(restoredBase, 'acme');
+    expect(existsSync(path.join(tenantDir, 'pty'))).toBe(false);
+    const line = `openclaw: ${tenantDir} looks like a tenant's own directory (config.json and token.sha256 at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${restoredBase})\n`;
+    for (const args of [['tenants', 'list'], ['tenants', 'backup', '--all', '--to', path.join(dir.path, 'restored-all', '{tenant}.tar.zst')], ['tenants', 'restore', '--from', archive, '--as', 'inner']]) {
+      expect(runCli(['--tenants-dir', tenantDir, ...args]), args.join(' ')).toMatchObject({ status: 2, stdout: '', stderr: line });
+    }
+    expect(existsSync(path.join(tenantDir, 'inner'))).toBe(false);
+    // Its parent is the base dir it is: listed as before.
+    expect(runCli(['--tenants-dir', restoredBase, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n' });
+    // And the parent of a base dir named tenants/ holding only restored tenants listed one tenant, "tenants" (exit 0).
+    const parent = path.join(dir.path, 'restored-parent');
+    const inner = path.join(parent, 'tenants');
+    expect(runCli(['--tenants-dir', inner, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+    expect(runCli(['--tenants-dir', parent, 'tenants', 'list', '--names'])).toMatchObject({
+      status: 2,
+      stdout: '',
+      stderr: `openclaw: ${parent} holds the tenant base dir ${inner} (with tenant "acme" in it), not the tenants themselves: give --tenants-dir ${inner}\n`,
+    });
+  });
+
   it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
     expect(runCli(['--tenants-dir', dir.path, 'tenants', 'list', '--names'])).toMatchObject({
       status: 2,
@@ -959,6 +984,12 @@ describe('a --tenants-dir that is no tenant base dir', () => {
         writeFileSync(path.join(oddNames, tenant, 'config.json'), '{}');
       }
       expect(runCli(['--tenants-dir', oddNames, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'pty\ntenants\n' });
+      // One of a tenant's own files alone (a stray config.json, a token.sha256) is no sign either.
+      for (const stray of ['config.json', 'token.sha256']) {
+        writeFileSync(path.join(withFile, stray), '{}');
+        expect(runCli(['--tenants-dir', withFile, 'tenants', 'list', '--names']), stray).toMatchObject({ status: 0, stdout: 'acme\n' });
+        rmSync(path.join(withFile, stray));
+      }
     } finally {
       other.cleanup();
     }
@@ -978,9 +1009,9 @@ describe('a destination that is a device, FIFO or socket', () => {
       const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', fifo, ...flags]);
       expect(run, flags.join(' ')).toMatchObject({ status: 1, stdout: '', stderr: refusal(fifo, 'a FIFO') });
     }
-    // The dry run says so too (a refused dry run exits 3), rather than that --overwrite would replace it.
+    // The dry run says so too, rather than that --overwrite would replace it, and exits 1 as the backup does (it exited 3).
     const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', fifo, '--overwrite', '--dry-run']);
-    expect(dry.status).toBe(3);
+    expect(dry.status).toBe(1);
     expect(dry.stdout).toContain(`the backup would be REFUSED: ${fifo} is a FIFO, not an archive file`);
     expect(execFileSync('stat', ['-c', '%F', fifo], { encoding: 'utf8' })).toBe('fifo\n');
     // Given to --from, it is named so too, with what to give instead (it said "is not a regular file").
@@ -1031,7 +1062,8 @@ describe('a destination that is a device, FIFO or socket', () => {
       });
     }
     const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', link, '--overwrite', '--dry-run']);
-    expect(dry.status).toBe(3);
+    // Exit 1, as the backup (it exited 3).
+    expect(dry.status).toBe(1);
     expect(dry.stdout).toContain(`the backup would be REFUSED: ${link} is a symlink to a directory`);
     expect(readlinkSync(link)).toBe(into);
     expect(readdirSync(into)).toEqual([]);
@@ -1042,12 +1074,12 @@ describe('a destination that is a device, FIFO or socket', () => {
 describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that takes no new files', () => {
   // It said "a parent directory vanished" of /proc, which is there.
   // A restore that creates the base dir said "unexpected error: ENOENT: no such file or directory, mkdir \"/proc/tenants\"".
-  it('a restore whose base dir would be made there says so in its own words', () => {
-    expect(runCli(['--tenants-dir', '/proc/openclaw-tenants', 'tenants', 'restore', '--from', archive])).toMatchObject({
-      status: 1,
-      stdout: '',
-      stderr: 'openclaw: cannot create the tenant base dir /proc/openclaw-tenants: /proc takes no new directories (no such file or directory): give a base dir on a disk\n',
-    });
+  // Deeper (`/proc/x/tenants`, ENOENT at the mkdir of /proc/x) it still said "unexpected error: ENOENT …" (code ENOENT in --json).
+  it.each([['/proc/openclaw-tenants'], ['/proc/openclaw/tenants'], ['/proc/openclaw/a/tenants']])('a restore whose base dir would be made at %s says so in its own words, as its dry run does', (tenantsDir) => {
+    const line = `cannot create the tenant base dir ${tenantsDir}: /proc takes no new files (a proc file system): give a base dir on a disk`;
+    expect(runCli(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', archive])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
+    expect(JSON.parse(runCli(['--tenants-dir', tenantsDir, '--json', 'tenants', 'restore', '--from', archive]).stdout)).toEqual({ error: { code: 'FILESYSTEM', message: line } });
+    expect(runCli(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', archive, '--dry-run']).stdout).toContain(`the restore would be REFUSED: ${line}\n`);
   });
 
   it('says the directory takes none, not that it vanished', () => {
@@ -1063,7 +1095,8 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
   ])('a dry run to %s says the backup would be refused, as the backup is', (to, directory, kind) => {
     const line = `cannot write ${to}: ${directory} takes no new files (a ${kind} file system): give a path on a disk`;
     const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
-    expect(dry.status, dry.stdout).toBe(3);
+    // Exit 1, as the backup: the dry run exited 3 for the same cause.
+    expect(dry.status, dry.stdout).toBe(1);
     expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
     expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
   });
@@ -1108,7 +1141,7 @@ describe('a destination on a full file system', () => {
       for (const why of ['no inode left on the device (there may be space left: see df -i)', 'no space left on the device']) {
         const line = `cannot write ${to}: ${why}`;
         const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
-        expect(dry.status, dry.stdout).toBe(3);
+        expect(dry.status, dry.stdout).toBe(1);
         expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
         expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
         // Then inodes free, and every block taken.
@@ -1163,7 +1196,8 @@ describe.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv'))('p
 describe('a restore\'s dry run into a base dir the restore cannot write or create', () => {
   function expectBothRefuse(tenantsDir: string, dryLine: string, restoreLine: RegExp, run: (args: string[]) => { status: number | null; stdout: string; stderr: string } = runCli, from = archive) {
     const dry = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from, '--dry-run']);
-    expect(dry.status, dry.stdout + dry.stderr).toBe(3);
+    // Exit 1, as the restore: the dry run exited 3 for the same cause.
+    expect(dry.status, dry.stdout + dry.stderr).toBe(1);
     expect(dry.stdout).toContain(`  the restore would be REFUSED: ${dryLine}\n`);
     expect(dry.stdout).not.toContain('is free');
     const real = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from]);
@@ -1199,10 +1233,53 @@ describe('a restore\'s dry run into a base dir the restore cannot write or creat
         const run = spawnSync('setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', process.execPath, cliPath, ...args], { encoding: 'utf8' });
         return { status: run.status, stdout: run.stdout, stderr: run.stderr };
       };
-      expectBothRefuse(rootsBase, `cannot write in the tenant base dir ${rootsBase}: permission denied`, /: permission denied/, asNobody, from);
+      // With whom to run as, as the restore's own error says: the dry run said only "permission denied".
+      const runAs = ` (run as uid ${NOBODY_UID}: run it as the user that owns these files, or as root with sudo)`;
+      expectBothRefuse(rootsBase, `cannot write in the tenant base dir ${rootsBase}: permission denied${runAs}`, new RegExp(`: permission denied${runAs.replace(/[()]/g, '\\$&')}\n$`), asNobody, from);
+      expectBothRefuse(path.join(rootsBase, 'inner'), `cannot create the tenant base dir ${path.join(rootsBase, 'inner')}: permission denied (${rootsBase})${runAs}`, /: permission denied/, asNobody, from);
       expect(readdirSync(rootsBase)).toEqual([]);
     } finally {
       shared.cleanup();
     }
+  });
+});
+
+// Every refusal a dry run can give, beside the real run for the same cause: the dry run exited 3
+// for all of them, where the real run exits 1 for what fails (a destination or base dir it
+// cannot write) and 3 for what it refuses (an occupied slot, an existing archive).
+describe('a dry run exits as the real run does', () => {
+  const runAs = (args: string[]) => {
+    const run = spawnSync('setpriv', [`--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups', process.execPath, cliPath, ...args], { encoding: 'utf8' });
+    return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+  };
+  const asRoot = (args: string[]) => runCli(args);
+  const rootOnly = (path.join(dir.path, 'root-only'));
+  beforeAll(() => {
+    chmodSync(dir.path, 0o755);
+    mkdirSync(rootOnly, { mode: 0o755 });
+  });
+  const cases: [string, () => string[], number, typeof asRoot][] = [
+    ['restore into an occupied slot', () => ['--tenants-dir', base, 'tenants', 'restore', '--from', archive], 3, asRoot],
+    ['restore into a base dir under /sys', () => ['--tenants-dir', '/sys/kernel/openclaw-tenants', 'tenants', 'restore', '--from', archive], 1, asRoot],
+    ['restore into a base dir this user may not create', () => ['--tenants-dir', path.join(rootOnly, 'tenants'), 'tenants', 'restore', '--from', path.join(rootOnly, 'acme.tar.zst')], 1, runAs],
+    // These two said "unexpected error: ENOTDIR: not a directory, lstat …" (after reading the whole archive).
+    ['restore into a base dir that is a file', () => ['--tenants-dir', archive, 'tenants', 'restore', '--from', archive], 1, asRoot],
+    ['restore into a base dir under a file', () => ['--tenants-dir', path.join(archive, 'tenants'), 'tenants', 'restore', '--from', archive], 1, asRoot],
+    ['backup to an existing archive', () => ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive], 3, asRoot],
+    ['backup of a missing tenant', () => ['--tenants-dir', base, 'tenants', 'backup', 'nobody-here', '--to', path.join(dir.path, 'none.tar.zst')], 3, asRoot],
+    ['backup to a file under /proc', () => ['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', '/proc/openclaw/acme.tar.zst'], 1, asRoot],
+  ];
+  it.skipIf(process.geteuid?.() !== 0 || !existsSync('/usr/bin/setpriv')).each(cases)('%s', (_label, args, status, run) => {
+    if (!existsSync(path.join(rootOnly, 'acme.tar.zst'))) {
+      cpSync(archive, path.join(rootOnly, 'acme.tar.zst'));
+      chmodSync(path.join(rootOnly, 'acme.tar.zst'), 0o644);
+    }
+    const dry = run([...args(), '--dry-run']);
+    const real = run(args());
+    expect({ dry: dry.status, real: real.status }, dry.stdout + dry.stderr + real.stderr).toEqual({ dry: status, real: status });
+    // The dry run got as far as the real run's refusal (not a failure of its own before it).
+    expect(dry.stdout + dry.stderr).toMatch(/would be REFUSED: |no tenant "nobody-here"|is not a directory \(set it with --tenants-dir/);
+    // A failure the dry run meets before its plan is the real run's own line.
+    if (dry.stderr !== '') expect(dry.stderr).toBe(real.stderr);
   });
 });

@@ -40,7 +40,7 @@ function listings(): () => string[] {
 }
 
 describe('the base dir shape check', () => {
-  it('passes a real base dir by looking up two names, reading no directory', async () => {
+  it('passes a real base dir by looking up names, reading no directory', async () => {
     const read = listings();
     await expect(assertTenantsDirShape(base)).resolves.toBeUndefined();
     expect(read()).toEqual([]);

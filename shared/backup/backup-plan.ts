@@ -11,7 +11,7 @@
 
 import { accessSync, constants as fsConstants, promises as fs } from 'node:fs';
 
-import { describeError, isOpenClawError } from '../errors.js';
+import { describeError, isOpenClawError, permissionErrno } from '../errors.js';
 import { backupReadError } from './backup.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
@@ -49,8 +49,11 @@ export interface BackupPlan {
   readonly mayBeSkipped: readonly ManifestNote[];
   /** 'absent', 'exists' (replaced with --overwrite) or 'unknown' (the check failed: see refusal). */
   readonly destination: 'absent' | 'exists' | 'unknown';
-  /** Why the real backup would not run, if it would not. */
-  readonly refusal?: { readonly code: string; readonly message: string };
+  /**
+   * Why the real backup would not run, if it would not: its error code (the dry run exits as the
+   * backup would for it) and, where the system denied permission, `EACCES` or `EPERM`.
+   */
+  readonly refusal?: { readonly code: string; readonly message: string; readonly errno?: 'EACCES' | 'EPERM' };
   /** S3: what the object would be created with (`--sse`, `--sse-kms-key-id`, `--storage-class`); empty: the bucket's defaults. */
   readonly s3?: { readonly sse?: string; readonly sseKmsKeyId?: string; readonly storageClass?: string };
 }
@@ -135,7 +138,8 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
     // Interrupted: no plan (the check did not answer), the command stops.
     throwIfAborted(signal);
     if (destination === 'absent') destination = 'unknown';
-    refusal = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', message: describeError(error) };
+    const errno = permissionErrno(error);
+    refusal = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', message: describeError(error), ...(errno !== undefined && { errno }) };
   }
   const settings = location.objectSettings;
   return {

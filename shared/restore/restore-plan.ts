@@ -9,13 +9,13 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 
-import { describeError, errnoMessage } from '../errors.js';
-import { whyNotWritable } from '../file-system-kind.js';
+import { describeError, errnoMessage, permissionErrno } from '../errors.js';
+import { nearestExisting, whyNotWritable } from '../file-system-kind.js';
 import { TOOL_VERSION } from '../version.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
 import { slotState } from '../tenant/slot.js';
-import { summarizeTenant } from '../tenant/tenants.js';
+import { summarizeTenant, tenantsDirNotFound } from '../tenant/tenants.js';
 import type { StoreEndpoint } from '../storage/types.js';
 import { DEFAULT_LIMITS } from './limits.js';
 import type { RestoreRequest } from './restore.js';
@@ -48,8 +48,12 @@ export interface RestorePlan extends ArchiveCounts {
    * read all of it, why it cannot be described (it would be replaced all the same).
    */
   readonly replaces?: { readonly files: number; readonly bytes: number; readonly lastModified: string } | { readonly unreadable: string };
-  /** Why the real restore would refuse, if it would. */
-  readonly refusal?: { readonly code: string; readonly message: string };
+  /**
+   * Why the real restore would refuse or fail, if it would: its error code (the dry run exits
+   * as the restore would for it) and, where the system denied permission, `EACCES` or `EPERM`
+   * (the CLI then says whom to run as, as the restore's own error does).
+   */
+  readonly refusal?: { readonly code: string; readonly message: string; readonly errno?: 'EACCES' | 'EPERM' };
   readonly notices: readonly string[];
   /** The stored archive was age-encrypted and decrypted (every chunk authenticated). */
   readonly decrypted?: true;
@@ -59,6 +63,9 @@ export interface RestorePlan extends ArchiveCounts {
 export async function planRestore(request: Pick<RestoreRequest, 'tenantsDir' | 'location' | 'as' | 'force' | 'limits' | 'signal' | 'onProgress' | 'identities' | 'ageCli'>): Promise<RestorePlan> {
   const { tenantsDir, location } = request;
   if (request.as !== undefined) assertTenantName(request.as, '--as name');
+  // A base dir that is a file (or under one) fails the restore before it reads (its mkdir -p):
+  // the dry run said "unexpected error: ENOTDIR: not a directory, lstat …" after reading it all.
+  if ((await stat(await nearestExisting(tenantsDir)).catch(() => undefined))?.isDirectory() === false) throw tenantsDirNotFound(tenantsDir, 'ENOTDIR');
   const read = await readTenantArchive(location, {
     limits: request.limits ?? DEFAULT_LIMITS,
     signal: request.signal,
@@ -76,7 +83,7 @@ export async function planRestore(request: Pick<RestoreRequest, 'tenantsDir' | '
   const unwritable = await baseDirUnwritable(tenantsDir);
   const refusal =
     unwritable !== undefined
-      ? { code: 'FILESYSTEM', message: unwritable }
+      ? { code: 'FILESYSTEM', ...unwritable }
       : state === 'occupied' && request.force !== true
       ? {
           code: 'SLOT_OCCUPIED',
@@ -126,14 +133,16 @@ async function describeOccupant(tenantsDir: string, tenant: string): Promise<Non
  * write there (its base dir, its lock file); undefined where it could. Judged at the base dir,
  * or the nearest ancestor that exists (where its `mkdir -p` starts).
  */
-async function baseDirUnwritable(tenantsDir: string): Promise<string | undefined> {
-  let directory = path.resolve(tenantsDir);
-  while ((await stat(directory).catch(() => undefined)) === undefined && path.dirname(directory) !== directory) directory = path.dirname(directory);
+async function baseDirUnwritable(tenantsDir: string): Promise<{ message: string; errno?: 'EACCES' | 'EPERM' } | undefined> {
+  const directory = await nearestExisting(tenantsDir);
   const exists = directory === path.resolve(tenantsDir);
   const cannot = exists ? `cannot write in the tenant base dir ${shownPath(tenantsDir)}` : `cannot create the tenant base dir ${shownPath(tenantsDir)}`;
   const refusal = await whyNotWritable(directory);
-  if (refusal?.kind === 'kernel') return `${cannot}: ${shownPath(directory)} takes no new files (a ${refusal.fileSystem} file system): give a base dir on a disk`;
-  if (refusal?.kind === 'denied') return `${cannot}: ${errnoMessage(refusal.error) ?? describeError(refusal.error)}${exists ? '' : ` (${shownPath(directory)})`}`;
-  if (refusal?.kind === 'full') return `${cannot}: no space or no inode left on the device (${shownPath(directory)}: see df and df -i)`;
+  if (refusal?.kind === 'kernel') return { message: `${cannot}: ${shownPath(directory)} takes no new files (a ${refusal.fileSystem} file system): give a base dir on a disk` };
+  if (refusal?.kind === 'denied') {
+    const errno = permissionErrno(refusal.error);
+    return { message: `${cannot}: ${errnoMessage(refusal.error) ?? describeError(refusal.error)}${exists ? '' : ` (${shownPath(directory)})`}`, ...(errno !== undefined && { errno }) };
+  }
+  if (refusal?.kind === 'full') return { message: `${cannot}: no space or no inode left on the device (${shownPath(directory)}: see df and df -i)` };
   return undefined;
 }

@@ -13,6 +13,7 @@ import { sweepBaseDir } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { RemovalStoppedError } from '../tenant/remove-tree.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
+import { nearestExisting, whyNotWritable } from '../file-system-kind.js';
 import { AbortedError, ArchiveLimitError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { AgeCliRoute } from '../archive/encrypted-archive.js';
@@ -343,14 +344,28 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     if (tooSlow !== undefined) throw new ArchiveLimitError(`${tooSlow}; the chain ends here, what it had staged is removed, the slot holds what it held`);
   }
 
+  /**
+   * Why a mkdir of the base dir failed with ENOENT where no part of the path was missing by
+   * the time it is asked: the nearest existing directory is on one of the kernel's file
+   * systems (as the dry run says it); undefined for anything else.
+   */
+  async function kernelFileSystemSaid(error: NodeJS.ErrnoException): Promise<string | undefined> {
+    if (error.code !== 'ENOENT') return undefined;
+    const from = await nearestExisting(tenantsDir);
+    const refusal = await whyNotWritable(from);
+    if (refusal?.kind === 'kernel') return `${shownPath(from)} takes no new files (a ${refusal.fileSystem} file system): give a base dir on a disk`;
+    const parentThere = (await fs.stat(path.dirname(tenantsDir)).catch(() => undefined))?.isDirectory() === true;
+    return parentThere ? `${path.dirname(tenantsDir)} takes no new directories (no such file or directory): give a base dir on a disk` : undefined;
+  }
+
   let createdDirectories: readonly string[] = [];
   /** A restore onto a new gateway may create its base dir; a refused one removes it again. */
   async function makeBaseDir(): Promise<void> {
     const created = await createDirectories(tenantsDir, 0o750).catch(async (error: NodeJS.ErrnoException) => {
       if (error.code === 'EEXIST' || error.code === 'ENOTDIR') throw tenantsDirNotFound(tenantsDir, 'ENOTDIR');
-      // `--tenants-dir /proc/tenants` said "unexpected error: ENOENT: no such file or directory, mkdir …".
-      const parentThere = error.code === 'ENOENT' && (await fs.stat(path.dirname(tenantsDir)).catch(() => undefined))?.isDirectory() === true;
-      const why = errnoMessage(error) ?? (parentThere ? `${path.dirname(tenantsDir)} takes no new directories (no such file or directory): give a base dir on a disk` : undefined);
+      // `--tenants-dir /proc/tenants` said "unexpected error: ENOENT: no such file or directory, mkdir …";
+      // so did `/proc/x/tenants` (its mkdir of /proc/x), after /proc/tenants was mended alone.
+      const why = errnoMessage(error) ?? (await kernelFileSystemSaid(error));
       throw why === undefined ? error : new FileSystemError(`cannot create the tenant base dir ${tenantsDir}: ${why}`, { cause: error });
     });
     createdDirectories = [...createdDirectories, ...created];

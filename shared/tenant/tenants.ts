@@ -70,24 +70,26 @@ function notATenantName(tenantsDir: string, name: string): string {
  * `--tenants-dir base/acme` (a tenant's own directory) listed `sessions`, `memory`,
  * `workspace`… as tenants, backed them up as such, and a restore made a tenant inside the
  * tenant; `--tenants-dir ~/.openclaw` (the base dir's parent) listed one tenant, `tenants`.
- * What marks them: a tenant's top holds its files (config, token hash) beside the ephemeral
- * `pty/` the tool knows every tenant may have (EPHEMERAL_DIR), where a base dir holds tenants,
+ * What marks them: a tenant's top holds the gateway's `config.json` and `token.sha256`
+ * (TENANT_OWN_FILES; a restored tenant, which has no `pty/`, is known by them), or its files
+ * beside the ephemeral `pty/` the tool knows every tenant may have (EPHEMERAL_DIR), where a base dir holds tenants,
  * which are directories, and the tool's hidden names; the parent of the default base dir holds
  * `tenants/`, which is not itself shaped as a tenant and holds one that is. A stray file, or
  * a tenant named `pty` or `tenants`, alone is no sign. Missing or unreadable: not judged here
- * (the command says so itself, or creates it). It costs two lookups by name (`pty`, `tenants`)
- * for a real base dir: the base dir is read only when it holds a `pty/` directory, and then only
+ * (the command says so itself, or creates it). It costs three lookups by name (`config.json`,
+ * `pty`, `tenants`) for a real base dir: the base dir is read only when it holds a `pty/` directory, and then only
  * up to its first regular file (a read of every name cost each command, the backup of one
  * tenant included, 0.1-0.2 s on a local disk and 1.7-3 s on a 1 ms latency mount with 100,000
  * tenants); for the parent, `tenants/` is read only up to a few of its directories.
  */
 export async function assertTenantsDirShape(tenantsDir: string): Promise<void> {
-  if (await shapedAsTenant(tenantsDir)) {
+  const tenantOwnShape = await tenantShapeOf(tenantsDir);
+  if (tenantOwnShape !== undefined) {
     // Its parent as it really is: given through a symlink (`--tenants-dir ~/acme-link`), the
     // link's own directory (~) holds no tenant (and names the link a symlinked tenant).
     const parent = path.dirname(await fs.realpath(tenantsDir).catch(() => tenantsDir));
     throw new UsageError(
-      `${tenantsDir} looks like a tenant's own directory (files and ${EPHEMERAL_DIR}/ at its top), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${parent})`,
+      `${tenantsDir} looks like a tenant's own directory (${tenantOwnShape}), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${parent})`,
     );
   }
   const inner = path.join(tenantsDir, DEFAULT_BASE_DIR_NAME);
@@ -110,12 +112,37 @@ async function isRealDirectory(at: string): Promise<boolean> {
 }
 
 /**
- * Whether `directory`'s top holds a regular file (not hidden) beside the ephemeral `pty/`
- * directory: a tenant's, not a base dir. Read only if `pty/` is there, up to the first such file.
+ * Whether `directory`'s top is a tenant's, not a base dir's: it holds the gateway's own files of
+ * a tenant (TENANT_OWN_FILES, looked up by name), or a regular file (not hidden) beside the
+ * ephemeral `pty/` directory (read only if `pty/` is there, up to the first such file). A
+ * restored tenant has no `pty/` (a restore never writes it): by its files alone
+ * `--tenants-dir base/acme` listed `channels`, `memory`, `sessions`… as tenants.
  */
 async function shapedAsTenant(directory: string): Promise<boolean> {
-  if (!(await isRealDirectory(path.join(directory, EPHEMERAL_DIR)))) return false;
-  return (await firstEntries(directory, 1, (entry) => entry.isFile() && !entry.name.startsWith('.'))).length > 0;
+  return (await tenantShapeOf(directory)) !== undefined;
+}
+
+/** What marks `directory` as a tenant's own (see shapedAsTenant), said for a message; undefined if nothing does. */
+async function tenantShapeOf(directory: string): Promise<string | undefined> {
+  if (await isRealDirectory(path.join(directory, EPHEMERAL_DIR))) {
+    const files = await firstEntries(directory, 1, (entry) => entry.isFile() && !entry.name.startsWith('.'));
+    if (files.length > 0) return `files and ${EPHEMERAL_DIR}/ at its top`;
+  }
+  return (await holdsTenantOwnFiles(directory)) ? `${TENANT_OWN_FILES.join(' and ')} at its top` : undefined;
+}
+
+/**
+ * The files the gateway keeps at the top of every tenant's directory (its config and token
+ * hash): both there as regular files mark a tenant's own directory. One alone is no sign (a
+ * base dir may hold a stray `config.json`); the second is looked up only when the first is there.
+ */
+export const TENANT_OWN_FILES = ['config.json', 'token.sha256'] as const;
+
+async function holdsTenantOwnFiles(directory: string): Promise<boolean> {
+  for (const name of TENANT_OWN_FILES) {
+    if ((await fs.lstat(path.join(directory, name)).catch(() => undefined))?.isFile() !== true) return false;
+  }
+  return true;
 }
 
 /** The first `limit` directories in `directory` named as tenants (as listed); none where it cannot be read. */
