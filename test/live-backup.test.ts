@@ -365,14 +365,17 @@ describe('the cross-host path: databases whose writers may be on another host (t
       const failure = await backupTenant(request).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(SqliteSnapshotError);
       const area = `${realpathSync(base)}/.openclaw-scratch-acme-`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      expect((failure as Error).message).toMatch(new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored`));
+      // Where to free space: "retry" alone fails the same way while the base dir is full.
+      expect((failure as Error).message).toMatch(
+        new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored \\(an encrypted or --pipe backup copies into the base dir, never \\$TMPDIR: free space there and retry, or pass --sqlite-raw-fallback`),
+      );
       expect(existsSync(archiveLocation().display)).toBe(false);
     } finally {
       privateCopies.afterDatabaseCopy = undefined;
     }
   });
 
-  it('keeps the plaintext copies in the base dir too when the archive is encrypted by a --pipe command (age -r), never in $TMPDIR', async () => {
+  it('keeps the plaintext copies in the base dir too when the archive is encrypted by a --pipe command (age -r), never in $TMPDIR, and says to free space there when it is full', async () => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1, mediaFiles: 0 });
     privateCopies.afterDatabaseCopy = async () => {
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
@@ -382,7 +385,10 @@ describe('the cross-host path: databases whose writers may be on another host (t
       const failure = await backupTenant({ tenantsDir: base, tenant: 'acme', location, overwrite: true, sqlite: { writers: 'cross-host' as const } }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(SqliteSnapshotError);
       const area = `${realpathSync(base)}/.openclaw-scratch-acme-`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      expect((failure as Error).message).toMatch(new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored`));
+      // Where to free space: "retry" alone fails the same way while the base dir is full.
+      expect((failure as Error).message).toMatch(
+        new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored \\(an encrypted or --pipe backup copies into the base dir, never \\$TMPDIR: free space there and retry, or pass --sqlite-raw-fallback`),
+      );
       expect(existsSync(archiveLocation().display)).toBe(false);
     } finally {
       privateCopies.afterDatabaseCopy = undefined;

@@ -380,9 +380,11 @@ async function packDatabase(context: PackContext, item: FileItem, handle: fs.Fil
     if (!read.lastRead && noRoom === undefined && !(await isSameFile(absPath, before))) return REPLACED;
     const failure = outcome.ok ? ({ kind: 'busy', reason: 'the file was replaced while it was copied' } as const) : outcome;
     if (failure.kind === 'busy' && !context.sqlite.rawFallback) {
+      // A full base dir (an encrypted or --pipe backup copies there): "retry" alone fails the same way.
+      const whereToFree = context.temp.inBaseDir && /^no room\b/.test(failure.reason) ? 'an encrypted or --pipe backup copies into the base dir, never $TMPDIR: free space there and retry' : 'retry';
       throw new SqliteSnapshotError(
         `no consistent copy of the SQLite database ${shownPath(relPath)}: ${failure.reason}; nothing was stored ` +
-          '(retry, or pass --sqlite-raw-fallback to archive it raw with a warning)',
+          `(${whereToFree}, or pass --sqlite-raw-fallback to archive it raw with a warning)`,
       );
     }
     warn(

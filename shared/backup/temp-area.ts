@@ -54,6 +54,7 @@ export class TempArea {
   private dir: string | undefined;
   private pinned: PinnedArea | undefined;
   private counter = 0;
+  private placedInBaseDir = false;
 
   /** `create` makes the directory (mode 0700) and returns its path. */
   private constructor(private readonly create: () => Promise<MadeArea>) {}
@@ -69,7 +70,7 @@ export class TempArea {
 
   /** An area in the tenant base dir; the backup must hold the tenant's lock while it uses it. */
   static inTenantsDir(tenantsDir: string, tenant: string): TempArea {
-    return new TempArea(async () => {
+    const area = new TempArea(async () => {
       if (mustRefuseWithoutProcfs()) {
         throw new FileSystemError(`cannot make a scratch directory in the base dir ${shownPath(tenantsDir)}: as root without procfs mounted at /proc a directory swapped for a symlink meanwhile cannot be told from its own; mount /proc, then run the command again`);
       }
@@ -83,6 +84,17 @@ export class TempArea {
       await writeTrashMarker(pinned.root, (await fs.stat(pinned.root, { bigint: true })).ino);
       return { dir: pinned.root, pinned };
     });
+    area.placedInBaseDir = true;
+    return area;
+  }
+
+  /**
+   * In the tenant base dir (`inTenantsDir`: an encrypted or --pipe backup's plaintext copies),
+   * not $TMPDIR: a copy with no room there is told where to free space, since `retry` alone
+   * will not help, and nothing else on the machine would say why the copy went there.
+   */
+  get inBaseDir(): boolean {
+    return this.placedInBaseDir;
   }
 
   /** A fresh path inside the area (nothing is created there). */
