@@ -28,7 +28,8 @@ import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
 import { redact } from '../storage/redact.js';
 import { assertTenantName } from '../tenant/names.js';
-import { MANIFEST_FORMAT_VERSION, type ManifestNote } from '../archive/manifest.js';
+import { entriesToCreate, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestNote } from '../archive/manifest.js';
+import { beyondDefaultLimits } from '../restore/limits.js';
 import { abortedError, onAbort, throwIfAborted } from '../storage/streams.js';
 import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type PieceResult, type StoreEndpoint, type WriteOptions, type WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
@@ -232,6 +233,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       await removeContinuation(tenantsDir, tenant);
       if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
       if (stored.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, stored.unconfirmed));
+      pushLimitsNotice(notices, committed.totals);
       return {
         operation: 'backup',
         tenant,
@@ -390,6 +392,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     if (written.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, written.unconfirmed));
     if (written.note !== undefined) notices.push(written.note);
     const { manifest, manifestSha256: digest } = summary;
+    pushLimitsNotice(notices, manifest.totals);
     crashPoint('backup:stored');
     return {
       operation: 'backup',
@@ -415,6 +418,16 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   } finally {
     await lock?.release();
   }
+}
+
+/**
+ * An archive larger than a restore takes by default is said so (the entries a restore counts:
+ * what the manifest totals, and the manifest itself); it is stored whole and restores with the
+ * limit raised, and refusing to back up a tenant that large would leave it with no backup.
+ */
+function pushLimitsNotice(notices: string[], totals: Manifest['totals']): void {
+  const notice = beyondDefaultLimits(entriesToCreate(totals) + 1, totals.bytes);
+  if (notice !== undefined) notices.push(notice);
 }
 
 /** Said, not thrown: the archive is stored, and failing would leave no backup at all. */
