@@ -63,6 +63,22 @@ describe('the base dir shape check', () => {
     await expect(assertTenantsDirShape(dir.path)).rejects.toThrow(`${dir.path} holds the tenant base dir ${base}`);
   });
 
+  // A base dir keeping a config.json and token.sha256 of its own beside its tenants was refused
+  // "give its parent", which names the base dir itself a tenant (backed up, replaced by a restore, as one).
+  it('passes a base dir that keeps config.json and token.sha256 beside tenants holding theirs, and refuses a restored tenant', async () => {
+    writeFileSync(path.join(base, 'config.json'), '{"gateway": true}');
+    writeFileSync(path.join(base, 'token.sha256'), 'gateway token hash\n');
+    writeFileSync(path.join(base, 'acme', 'token.sha256'), 'acme token hash\n');
+    await expect(assertTenantsDirShape(base)).resolves.toBeUndefined();
+    // A restored tenant (no pty/): its own files at its top, none in its directories.
+    const restored = path.join(base, 'beta');
+    await fs.rm(path.join(restored, 'pty'), { recursive: true });
+    writeFileSync(path.join(restored, 'token.sha256'), 'beta token hash\n');
+    for (const item of ['sessions', 'memory', 'workspace']) mkdirSync(path.join(restored, item));
+    writeFileSync(path.join(restored, 'workspace', 'config.json'), '{}');
+    await expect(assertTenantsDirShape(restored)).rejects.toThrow(`${restored} looks like a tenant's own directory (config.json and token.sha256 at its top)`);
+  });
+
   // `--tenants-dir ~/acme-link` (a symlink to BASE/acme) said to give the link's own directory,
   // which holds no tenant: `tenants list` there found none and named the link a symlinked tenant.
   it('names the real parent of a tenant\'s own directory given through a symlink', async () => {

@@ -133,17 +133,32 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
 
 /**
  * The files the gateway keeps at the top of every tenant's directory (its config and token
- * hash): both there as regular files mark a tenant's own directory. One alone is no sign (a
- * base dir may hold a stray `config.json`); the second is looked up only when the first is there.
+ * hash): both there as regular files mark a tenant's own directory, unless one of its first
+ * directories holds them too (a tenant, so a base dir that also keeps such files at its top:
+ * before, that base dir was refused with "give its parent", which names the base dir itself a
+ * tenant: backed up, or replaced by a restore, as one). One alone is no sign (a base dir may
+ * hold a stray `config.json`); the second is looked up only when the first is there, and
+ * directories are read only when both are.
  */
 export const TENANT_OWN_FILES = ['config.json', 'token.sha256'] as const;
 
 async function holdsTenantOwnFiles(directory: string): Promise<boolean> {
+  if (!(await holdsBothTenantOwnFiles(directory))) return false;
+  for (const entry of await firstEntries(directory, TENANT_SUBDIRECTORIES_LOOKED_AT, (candidate) => candidate.isDirectory() && !candidate.name.startsWith('.'))) {
+    if (await holdsBothTenantOwnFiles(path.join(directory, entry.name))) return false;
+  }
+  return true;
+}
+
+async function holdsBothTenantOwnFiles(directory: string): Promise<boolean> {
   for (const name of TENANT_OWN_FILES) {
     if ((await fs.lstat(path.join(directory, name)).catch(() => undefined))?.isFile() !== true) return false;
   }
   return true;
 }
+
+/** How many directories of one holding TENANT_OWN_FILES are looked into for a tenant (a tenant's own top has a handful). */
+const TENANT_SUBDIRECTORIES_LOOKED_AT = 16;
 
 /** The first `limit` directories in `directory` named as tenants (as listed); none where it cannot be read. */
 async function directoriesNamedAsTenants(directory: string, limit: number): Promise<string[]> {
