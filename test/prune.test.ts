@@ -301,6 +301,32 @@ describe('prune in a local directory', () => {
     expect(readdirSync(copies).sort()).toEqual(['newer-copy.tar.zst', 'newer.tar.zst', 'older.tar.zst', 'zz-newer-link.tar.zst']);
   });
 
+  it('groups thousands of names of one backup (hard links, copies anyone may make) in work that grows with their number, not its square', async () => {
+    const many = path.join(dir.path, 'many-names');
+    await backupAt(tenantsDir, 'acme', path.join(many, 'older.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(many, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
+    const names = 3_000;
+    for (let index = 0; index < names; index++) linkSync(path.join(many, 'newer.tar.zst'), path.join(many, `newer-${index}.tar.zst`));
+    // Steps taken through arrays during the prune (listing included): each copy had been added by copying all before it.
+    const iterate = Array.prototype[Symbol.iterator];
+    let steps = 0;
+    Array.prototype[Symbol.iterator] = function counted(this: unknown[]) {
+      const iterator = iterate.call(this);
+      const next = iterator.next.bind(iterator);
+      return Object.assign(iterator, { next: () => ((steps += 1), next()) });
+    };
+    let result: PruneResult;
+    try {
+      result = await pruneBackups({ store: new LocalArchiveStore(many), tenant: 'acme', policy: { last: 2 }, dryRun: true });
+    } finally {
+      Array.prototype[Symbol.iterator] = iterate;
+    }
+    expect(result.keep).toHaveLength(names + 2);
+    expect(result.remove).toEqual([]);
+    // 3,000 names: ~4.5 million steps when each copy was copied with all before it (100,000 names: 256 s of CPU).
+    expect(steps).toBeLessThan(100 * names);
+  });
+
   it('counts no cut-short copy as a backup: the whole ones stay', async () => {
     const cut = path.join(dir.path, 'cut');
     await backupAt(tenantsDir, 'acme', path.join(cut, 'whole.tar.zst'), new Date(JUNE_1));

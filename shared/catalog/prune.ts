@@ -572,7 +572,10 @@ function sameBackups(dated: readonly BackupEntry[]): { firsts: BackupEntry[]; co
       firstOf.set(key, entry);
       firsts.push(entry);
     } else {
-      copiesOf.set(first, [...(copiesOf.get(first) ?? []), entry]);
+      // Pushed, not copied into a new array each time: 100,000 names of one backup (hard links, CopyObjects) took 256 s.
+      const copies = copiesOf.get(first);
+      if (copies === undefined) copiesOf.set(first, [entry]);
+      else copies.push(entry);
     }
   }
   return { firsts, copiesOf };
