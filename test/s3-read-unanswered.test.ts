@@ -120,6 +120,18 @@ describe('a read whose end is asked for while its body is held', () => {
   }, 10_000);
 });
 
+describe('a read destroyed before it is read', () => {
+  it('lets its connection go (a restore refused by the footer\'s count before it read a byte)', async () => {
+    answer = stallsMidway;
+    const closed = new Promise<void>((resolve) => server.once('connection', (socket) => socket.once('close', () => resolve())));
+    const stream = await location().read();
+    stream.destroy();
+    // Left open, the GET's connection stayed busy with its unread body until the store gave up on it.
+    await closed;
+    expect(gets).toHaveLength(1);
+  }, 10_000);
+});
+
 describe('a read whose body stops delivering bytes', () => {
   it('resumes where it stopped, pinned to the ETag, and reads the object whole', async () => {
     answer = firstThen((request, response) => servesRange(request, response));

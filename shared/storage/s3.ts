@@ -503,7 +503,12 @@ export class S3Location implements ArchiveLocation {
     // reader gets the error when it starts (holdErrors), the ranged GET rejects with it too.
     holdErrors(stream);
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
-    stream.once('close', stopListening);
+    stream.once('close', () => {
+      stopListening();
+      // Destroyed before it was read (a restore refused by the footer's count, an abort), the
+      // body reader never started and never let the first answer go: its connection stayed busy.
+      destroyQuietly(first.Body as Readable | undefined);
+    });
     return stream;
   }
 
