@@ -96,6 +96,42 @@ describe('a read from a store that never answers', () => {
   }, 10_000);
 });
 
+describe('a read whose end is asked for while its body is held', () => {
+  it('answers an abort during a ranged GET never answered as an abort, from the GET and from the held body alike, nothing thrown uncaught', async () => {
+    // The first GET answers at once (the whole object, unread); the GET of its end never does.
+    answer = (request, response) => {
+      if (request.headers.range !== undefined) return;
+      response.writeHead(200, { 'content-length': DATA.length, etag: ETAG, 'content-type': 'application/octet-stream' });
+      response.end(DATA);
+    };
+    const controller = new AbortController();
+    const read = location();
+    const stream = await read.read({ signal: controller.signal });
+    const tail = read.readTail(1024, { signal: controller.signal }).catch((error: unknown) => error);
+    setTimeout(() => controller.abort(new AbortedError('stopped: the Lambda invocation was about to time out')), 50);
+    expect(await tail).toMatchObject({ message: 'stopped: the Lambda invocation was about to time out' });
+    expect(gets).toEqual([{}, { range: `bytes=${DATA.length - 1024}-${DATA.length - 1}`, ifMatch: ETAG }]);
+    // The restore goes on (it hands its message back, removes what it staged) before the body is read, if ever.
+    await sleep(20);
+    expect(stream.destroyed).toBe(true);
+    const failure = await readAll(stream).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(AbortedError);
+    expect(failure).toMatchObject({ message: 'stopped: the Lambda invocation was about to time out' });
+  }, 10_000);
+});
+
+describe('a read destroyed before it is read', () => {
+  it('lets its connection go (a restore refused by the footer\'s count before it read a byte)', async () => {
+    answer = stallsMidway;
+    const closed = new Promise<void>((resolve) => server.once('connection', (socket) => socket.once('close', () => resolve())));
+    const stream = await location().read();
+    stream.destroy();
+    // Left open, the GET's connection stayed busy with its unread body until the store gave up on it.
+    await closed;
+    expect(gets).toHaveLength(1);
+  }, 10_000);
+});
+
 describe('a read whose body stops delivering bytes', () => {
   it('resumes where it stopped, pinned to the ETag, and reads the object whole', async () => {
     answer = firstThen((request, response) => servesRange(request, response));

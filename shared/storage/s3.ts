@@ -497,8 +497,18 @@ export class S3Location implements ArchiveLocation {
     const body = this.resumingBody(sdk, first, context, signal);
     const encoding = first.ContentEncoding;
     const stream = ReadableStream.from(encoding !== undefined && COMPRESSING_CODING.test(encoding) ? this.notCompressedOnTheWay(body, encoding) : body, { objectMode: false });
+    // The caller may hold the stream unread while the signal aborts (a restore reading the
+    // archive's footer with a ranged GET first): destroyed with the abort and nobody listening
+    // yet, it threw the deadline's AbortedError uncaught (a Lambda's runtime ends on that). Its
+    // reader gets the error when it starts (holdErrors), the ranged GET rejects with it too.
+    holdErrors(stream);
     const stopListening = onAbort(signal, () => stream.destroy(abortedError(signal)));
-    stream.once('close', stopListening);
+    stream.once('close', () => {
+      stopListening();
+      // Destroyed before it was read (a restore refused by the footer's count, an abort), the
+      // body reader never started and never let the first answer go: its connection stayed busy.
+      destroyQuietly(first.Body as Readable | undefined);
+    });
     return stream;
   }
 

@@ -50,6 +50,9 @@ export function guardReadable(
   signal?: AbortSignal,
 ): Readable {
   const out = new PassThrough();
+  // Destroyed by an abort before its reader listens (held while a footer is read), it must not
+  // throw the AbortedError uncaught: the reader gets it when it starts.
+  holdErrors(out);
   const stopListening = onAbort(signal, () => out.destroy(abortedError(signal)));
   source.once('error', (error) => out.destroy(mapError(error)));
   out.once('close', () => {
