@@ -61,6 +61,7 @@ import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
 import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
 import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
+import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
 const RESTORE_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
@@ -114,6 +115,14 @@ export interface BackupFunctionsProps {
    * @default false
    */
   readonly allowOverwrite?: boolean;
+  /**
+   * age1… recipients (public keys) every archive the functions store is encrypted to, beside
+   * any a request names (`--encrypt-to`): with it no backup through the stack, one-off or
+   * scheduled, is stored in plaintext, whatever the request says. Restores of those archives
+   * need an identity (`--identity-secret`). At most 64; each checked at synth.
+   * @default [] - each request decides (`--encrypt-to`; none: plaintext)
+   */
+  readonly encryptTo?: readonly string[];
   /**
    * Where the functions may open HTTPS connections from an imported VPC: IPv4 CIDRs,
    * prefix lists (`pl-…`), security groups (`sg-…`, e.g. of the VPC's interface endpoints),
@@ -246,6 +255,8 @@ export class BackupFunctions extends Construct {
       // Empty: no S3-compatible endpoint may be named (the functions' default, made explicit).
       [FUNCTION_ENV.allowedEndpoints]: (props.allowedEndpoints ?? []).join(','),
       [FUNCTION_ENV.allowOverwrite]: String(props.allowOverwrite ?? false),
+      // Empty: each request decides whether its archive is encrypted.
+      [FUNCTION_ENV.encryptTo]: (props.encryptTo ?? []).join(','),
       [FUNCTION_ENV.connectTimeout]: String(FUNCTION_CONNECT_TIMEOUT_MS),
       [FUNCTION_ENV.requestTimeout]: String(FUNCTION_REQUEST_TIMEOUT_MS),
       [FUNCTION_ENV.serviceName]: props.prefix,
@@ -528,6 +539,16 @@ function validate(props: BackupFunctionsProps): void {
   for (const endpoint of props.allowedEndpoints ?? []) {
     const problem = allowedEndpointProblem(endpoint, { https: true });
     problems.check(problem === undefined && !endpoint.includes(','), `allowedEndpoints: ${JSON.stringify(endpoint)} ${problem ?? 'must not contain ","'}`);
+  }
+  if (props.encryptTo !== undefined) {
+    let problem: string | undefined;
+    try {
+      if (props.encryptTo.some((recipient) => recipient.includes(','))) problem = 'a recipient must not contain ","';
+      else backupRecipients(props.encryptTo);
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    problems.check(problem === undefined, `encryptTo: ${problem ?? ''}`);
   }
   if (props.httpsEgress !== undefined) {
     problems.check(

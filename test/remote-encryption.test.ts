@@ -34,7 +34,7 @@ import { listFunctionPages } from '../functions/list-client.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { secretIdentityReader } from '../functions/identity-secrets.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
-import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { localOperations, type TenantOperations } from '../shared/operations.js';
 import { runMain } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -413,5 +413,64 @@ describe('remote backup and restore with encryption', () => {
     expect(error).toMatchObject({ code: 'AGE_BAD_IDENTITY' });
     expect(error.message).not.toContain('hunter2');
     await expect(secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), undefined)('openclaw-backup/backup-key')).rejects.toMatchObject({ code: 'AGE_BAD_IDENTITY' });
+  });
+});
+
+describe("a stack with encryptTo (OPENCLAW_ENCRYPT_TO): every archive it stores is encrypted", () => {
+  const stackConfig = (): FunctionConfig => ({ ...config, encryptTo: [recipient.bob] });
+  const publish = () => completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), undefined, logger);
+
+  /** The age file at `key` opens with each of `openers` and holds acme; `others` cannot open it. */
+  async function expectAgeFile(key: string, openers: (keyof typeof keys)[], others: (keyof typeof keys)[] = []): Promise<void> {
+    const file = path.join(dir.path, `stack-${key.replace(/\W/g, '-')}`);
+    await download(`s3://backups/${key}`, file);
+    expect(readFileSync(file).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    for (const name of openers) expect(sh(`age -d -i '${keys[name]}' '${file}' | zstd -dq | tar -t`).toString()).toContain('tenants/acme/.openclaw-backup-manifest.json');
+    for (const name of others) expect(() => sh(`age -d -i '${keys[name]}' '${file}' 2>/dev/null`)).toThrow();
+  }
+
+  it('a one-off backup request naming no recipients stores an age file the stack key opens (direct, dry run says so)', async () => {
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    const request = { tenant: 'acme', to: 's3://backups/stack/direct.tar.zst', storage: { endpoint: server.endpoint } };
+    const result = (await handler(request, context())) as unknown as Record<string, unknown>;
+    expect(result).toMatchObject({ operation: 'backup', encryptedTo: [recipient.bob] });
+    await expectAgeFile('stack/direct.tar.zst', ['bob'], ['alice']);
+    // A dry run of a name ending in .age and no recipients: the stack encrypts it, so nothing to refuse (without encryptTo: refused).
+    const dry = { tenant: 'acme', to: 's3://backups/stack/dry.tar.zst.age', storage: { endpoint: server.endpoint }, dryRun: true };
+    expect(await handler(dry, context())).not.toHaveProperty('refusal');
+    expect(await backupHandler({ config, logger, publish: publish() })(dry, context())).toMatchObject({ ok: false, error: { message: expect.stringContaining('nothing encrypts the archive') } });
+  });
+
+  it('a request naming other recipients gets the stack key too: both open the archive', async () => {
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    const request = { tenant: 'acme', to: 's3://backups/stack/both.tar.zst.age', storage: { endpoint: server.endpoint }, encryptTo: [recipient.alice] };
+    expect(await handler(request, context())).toMatchObject({ operation: 'backup', encryptedTo: [recipient.alice, recipient.bob] });
+    await expectAgeFile('stack/both.tar.zst.age', ['alice', 'bob']);
+  });
+
+  it('a queued backup without recipients (a fan-out run, a schedule made before the stack had encryptTo) is stored encrypted', async () => {
+    const body = JSON.stringify({ version: 1, kind: 'backup', tenant: 'acme', to: 's3://backups/stack/queued.tar.zst', run: { id: 'run-1', time: '2026-06-03T03:00:00.000Z', template: 's3://backups/stack/queued.tar.zst' } });
+    const local = localOperations(base);
+    const operations: TenantOperations = {
+      ...local,
+      backup: (command, hooks) => local.backup({ ...command, storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: 'x' } }, hooks),
+    };
+    const answer = await workQueueHandler({ config: stackConfig(), logger, publish: publish(), operations })({ Records: [{ messageId: 'm-1', body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: '1' } }] }, context());
+    expect(answer).toEqual({ batchItemFailures: [] });
+    await expectAgeFile('stack/queued.tar.zst', ['bob'], ['alice']);
+  });
+
+  it('without encryptTo a request naming none is stored in plaintext, as before', async () => {
+    const handler = backupHandler({ config, logger, publish: publish() });
+    await handler({ tenant: 'acme', to: 's3://backups/stack/plain.tar.zst', storage: { endpoint: server.endpoint } }, context());
+    const file = path.join(dir.path, 'stack-plain');
+    await download('s3://backups/stack/plain.tar.zst', file);
+    expect(sh(`zstd -dq < '${file}' | tar -t`).toString()).toContain('tenants/acme/.openclaw-backup-manifest.json');
+  });
+
+  it('the functions refuse to start with a recipient they cannot read in OPENCLAW_ENCRYPT_TO, naming it', () => {
+    expect(() => readFunctionConfig({ OPENCLAW_ENCRYPT_TO: `${recipient.bob},age1nope` })).toThrow(/^OPENCLAW_ENCRYPT_TO: .*age1nope/);
+    expect(readFunctionConfig({ OPENCLAW_ENCRYPT_TO: ` ${recipient.bob} , ${recipient.alice},${recipient.bob}` }).encryptTo).toEqual([recipient.bob, recipient.alice]);
+    expect(readFunctionConfig({}).encryptTo).toBeUndefined();
   });
 });

@@ -137,6 +137,7 @@ export const FUNCTION_ENV = {
   allowedSourceBuckets: 'OPENCLAW_ALLOWED_SOURCE_BUCKETS',
   allowedEndpoints: 'OPENCLAW_ALLOWED_ENDPOINTS',
   allowOverwrite: 'OPENCLAW_ALLOW_OVERWRITE',
+  encryptTo: 'OPENCLAW_ENCRYPT_TO',
   abortMargin: 'OPENCLAW_ABORT_MARGIN_MS',
   continueMargin: 'OPENCLAW_CONTINUE_MARGIN_MS',
   abandonAfter: 'OPENCLAW_ABANDON_AFTER_MS',
