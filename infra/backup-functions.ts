@@ -59,9 +59,8 @@ import {
 } from './secure-defaults.js';
 import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
-import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
+import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, stackRecipientProblem, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
 import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
-import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
 const RESTORE_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
@@ -540,16 +539,11 @@ function validate(props: BackupFunctionsProps): void {
     const problem = allowedEndpointProblem(endpoint, { https: true });
     problems.check(problem === undefined && !endpoint.includes(','), `allowedEndpoints: ${JSON.stringify(endpoint)} ${problem ?? 'must not contain ","'}`);
   }
-  if (props.encryptTo !== undefined) {
-    let problem: string | undefined;
-    try {
-      if (props.encryptTo.some((recipient) => recipient.includes(','))) problem = 'a recipient must not contain ","';
-      else backupRecipients(props.encryptTo);
-    } catch (error) {
-      problem = (error as Error).message;
-    }
-    problems.check(problem === undefined, `encryptTo: ${problem ?? ''}`);
+  for (const recipient of props.encryptTo ?? []) {
+    const problem = stackRecipientProblem(recipient);
+    problems.check(problem === undefined, `encryptTo: ${JSON.stringify(recipient)} ${problem ?? ''}`);
   }
+  problems.check((props.encryptTo ?? []).length <= 64, `encryptTo: at most 64 recipients, got ${(props.encryptTo ?? []).length}`);
   if (props.httpsEgress !== undefined) {
     problems.check(
       !props.tenantFileSystem.created,

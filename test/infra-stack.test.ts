@@ -316,10 +316,14 @@ describe('least-privilege IAM', () => {
   it('passes the stack\'s encryptTo recipients to the functions, which encrypt every backup to them', () => {
     const keys = ['age1dmqqd5yzwc3dd7alql6qz5d0llckewh6l8l9yyrn48snc6cuh59qlh9ucm', 'age1pelu9rzm4jpmkyk7tms7w5nm3jdruxjysh92y5cld8ltxwkn2ensgrwe3d'];
     for (const context of [{ 'openclaw:encryptTo': keys }, { 'openclaw:encryptTo': keys.join(',') }]) {
-      template(context).hasResourceProperties('AWS::Lambda::Function', {
-        FunctionName: 'openclaw-backup-backup',
-        Environment: { Variables: Match.objectLike({ OPENCLAW_ENCRYPT_TO: keys.join(',') }) },
-      });
+      const t = template(context);
+      // The backup function (direct, scheduled, queued backups) and the fan-out (its queued messages and its answer).
+      for (const name of ['backup', 'fanout']) {
+        t.hasResourceProperties('AWS::Lambda::Function', {
+          FunctionName: `openclaw-backup-${name}`,
+          Environment: { Variables: Match.objectLike({ OPENCLAW_ENCRYPT_TO: keys.join(',') }) },
+        });
+      }
     }
     expect(() => template({ 'openclaw:encryptTo': [keys[0], 'age1nope'] })).toThrow(/encryptTo: .*age1nope/);
   });

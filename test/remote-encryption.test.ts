@@ -247,6 +247,27 @@ describe('every tenant, encrypted, through the fan-out and the work queue', () =
     expect(payloads.join('\n')).not.toMatch(/AGE-SECRET-KEY/);
   });
 
+  it('on a stack with encryptTo, a fan-out naming no recipients queues every backup with the stack key, and they are stored encrypted', async () => {
+    const stackFanOut = fanOutHandler({
+      config: { ...allConfig(), encryptTo: [recipient.bob] },
+      logger,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      queueUrl: QUEUE,
+      listPage: listFunctionPages(new LambdaClient({ region: 'us-east-1' }), 'openclaw-backup-list'),
+      now: () => new Date('2026-06-03T03:00:00Z'),
+    });
+    const answer = await stackFanOut({ source: 'openclaw.fanout', version: 1, to: 's3://backups/stack-all/{tenant}/{date}.tar.zst' }, context());
+    expect(answer).toMatchObject({ queued: 2, encryptedTo: [recipient.bob] });
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => JSON.parse(entry.MessageBody!) as Record<string, unknown>));
+    expect(bodies.map((body) => body.encryptTo)).toEqual([[recipient.bob], [recipient.bob]]);
+    expect(await drainQueue()).toEqual({ batchItemFailures: [] });
+    for (const tenant of ['one', 'two']) {
+      const file = path.join(dir.path, `stack-all-${tenant}`);
+      await download(`s3://backups/stack-all/${tenant}/2026-06-03.tar.zst`, file);
+      expect(sh(`age -d -i '${keys.bob}' '${file}' | zstd -dq | tar -t`).toString()).toContain(`tenants/${tenant}/.openclaw-backup-manifest.json`);
+    }
+  });
+
   it('cron add --all --encrypt-to stores the recipients in the schedule; the run it starts stores age files', async () => {
     lambda.on(GetFunctionCommand, { FunctionName: 'openclaw-backup-backup' }).resolves({
       Configuration: { FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:openclaw-backup-backup', Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'backups' } } },
@@ -466,6 +487,28 @@ describe("a stack with encryptTo (OPENCLAW_ENCRYPT_TO): every archive it stores 
     const file = path.join(dir.path, 'stack-plain');
     await download('s3://backups/stack/plain.tar.zst', file);
     expect(sh(`zstd -dq < '${file}' | tar -t`).toString()).toContain('tenants/acme/.openclaw-backup-manifest.json');
+  });
+
+  it('cron add --stack takes a name ending in .age without --encrypt-to when the stack encrypts every backup; its runs are age files', async () => {
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: {
+        FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:openclaw-backup-backup',
+        Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'backups', OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint, OPENCLAW_ENCRYPT_TO: recipient.bob } },
+      },
+    });
+    events.on(DescribeRuleCommand).rejects(Object.assign(new Error('no rule'), { name: 'ResourceNotFoundException' }));
+    events.on(ListRulesCommand).resolves({ Rules: [] });
+    scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: 'arn:aws:scheduler:us-east-1:123456789012:schedule/openclaw-backup/acme.stack' });
+    dynamodb.on(PutItemCommand).resolves({});
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => ({ StatusCode: 200, Payload: encode(await handler(decode(input.Payload), context())) }));
+    const cmd = `openclaw tenants backup acme --to s3://backups/stack/$(date +%F).tar.zst.age --endpoint ${server.endpoint}`;
+    const added = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'stack', '--cmd', cmd]);
+    expect(added.stderr).toBe('');
+    expect(added.status).toBe(0);
+    const payload = scheduledInput(scheduler.commandCalls(CreateScheduleCommand)[0]!.args[0].input.Target!.Input!, '2026-06-03T03:00:00Z', 'execution-stack');
+    expect(await handler(payload, context())).toMatchObject({ operation: 'backup', encryptedTo: [recipient.bob] });
+    await expectAgeFile('stack/2026-06-03.tar.zst.age', ['bob'], ['alice']);
   });
 
   it('the functions refuse to start with a recipient they cannot read in OPENCLAW_ENCRYPT_TO, naming it', () => {

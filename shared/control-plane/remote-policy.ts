@@ -146,8 +146,11 @@ export function backupArea(config: Pick<FunctionConfig, 'backupBucket' | 'backup
  * keys: anyone holding the request's identities or the stack's can open the archive.
  */
 export function withStackRecipients(command: BackupCommand, config: Pick<FunctionConfig, 'encryptTo'>): BackupCommand {
-  const required = config.encryptTo ?? [];
-  if (required.length === 0) return command;
-  const own = command.encryptTo ?? [];
-  return { ...command, encryptTo: [...own, ...required.filter((recipient) => !own.includes(recipient))] };
+  if ((config.encryptTo ?? []).length === 0) return command;
+  return { ...command, encryptTo: stackRecipients(command.encryptTo ?? [], config) };
+}
+
+/** A request's own recipients, then the stack's `encryptTo` not among them. */
+export function stackRecipients(own: readonly string[], config: Pick<FunctionConfig, 'encryptTo'>): readonly string[] {
+  return [...own, ...(config.encryptTo ?? []).filter((recipient) => !own.includes(recipient))];
 }
