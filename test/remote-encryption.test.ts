@@ -462,6 +462,16 @@ describe("a stack with encryptTo (OPENCLAW_ENCRYPT_TO): every archive it stores 
     expect(await backupHandler({ config, logger, publish: publish() })(dry, context())).toMatchObject({ ok: false, error: { message: expect.stringContaining('nothing encrypts the archive') } });
   });
 
+  it('the CLI in remote mode says the archive it asked for in plaintext was encrypted to the stack key', async () => {
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => ({ StatusCode: 200, Payload: encode(await handler(decode(input.Payload), context())) }));
+    const backup = await runMain(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/stack/cli.tar.zst', '--endpoint', server.endpoint]);
+    expect(backup.stderr).toBe('');
+    expect(backup.status).toBe(0);
+    expect(backup.stdout).toContain(`  encrypted with age to 1 recipient: ${recipient.bob}\n`);
+    await expectAgeFile('stack/cli.tar.zst', ['bob'], ['alice']);
+  });
+
   it('a request naming other recipients gets the stack key too: both open the archive', async () => {
     const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
     const request = { tenant: 'acme', to: 's3://backups/stack/both.tar.zst.age', storage: { endpoint: server.endpoint }, encryptTo: [recipient.alice] };
