@@ -470,6 +470,18 @@ describe("a stack with encryptTo (OPENCLAW_ENCRYPT_TO): every archive it stores 
     expect(backup.status).toBe(0);
     expect(backup.stdout).toContain(`  encrypted with age to 1 recipient: ${recipient.bob}\n`);
     await expectAgeFile('stack/cli.tar.zst', ['bob'], ['alice']);
+    // Its name says .tar.zst; the restore goes by the file's first bytes and asks for the key.
+    const restore = (...more: string[]) => runMain(['--tenants-dir', base, 'tenants', 'restore', '--from', 's3://backups/stack/cli.tar.zst', '--as', 'acme-stack', '--endpoint', server.endpoint, ...more]);
+    const noKey = await restore();
+    expect(noKey.status).not.toBe(0);
+    expect(noKey.stderr).toMatch(/identity/);
+    expect(noKey.stderr.trim().split('\n')).toHaveLength(1);
+    const restored = await restore('--identity', keys.bob);
+    expect(restored.stderr).toBe('');
+    expect(restored.status).toBe(0);
+    const tree = (name: string) => describeTree(path.join(base, name), { exclude: (rel) => rel.startsWith('pty') });
+    expect(tree('acme-stack')).toEqual(tree('acme'));
+    rmSync(path.join(base, 'acme-stack'), { recursive: true, force: true });
   });
 
   it('a request naming other recipients gets the stack key too: both open the archive', async () => {
