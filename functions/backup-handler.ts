@@ -22,7 +22,7 @@ import { chainGoesOn } from '../shared/backup/continuation.js';
 import { bounded, cut } from '../shared/control-plane/bounded-answers.js';
 import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { continuingAnswer, errorBody, isScheduledEvent, parseBackupFunctionRequest, parseCronPayload, isRecord, type ErrorBody, type FailureResponse } from '../shared/control-plane/protocol.js';
-import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
+import { assertOverwriteAllowed, assertRemoteStorage, withStackRecipients } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError } from '../shared/errors.js';
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
@@ -57,7 +57,8 @@ export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResp
   const operations: BackupSide = deps.operations ?? functionBackupOperations(config);
   const now = deps.now ?? (() => new Date());
   /** A dry run: the same checks of the request, the plan as the answer, no completion event. */
-  const planBackup = async (command: BackupCommand, context: LambdaContext): Promise<BackupPlan> => {
+  const planBackup = async (requested: BackupCommand, context: LambdaContext): Promise<BackupPlan> => {
+    const command = withStackRecipients(requested, config);
     logger.appendKeys({ operation: 'backup-plan', tenant: command.tenant, trigger: 'direct' });
     assertRemoteStorage('backup', command.to, command.storage, config);
     assertOverwriteAllowed(command.overwrite, config);
@@ -195,7 +196,9 @@ export async function executeBackup(
   let trigger = invokedBy;
   try {
     prepared = prepare();
-    const { command, continues, storedAs } = prepared;
+    // Every backup, direct, scheduled, queued or a later piece, encrypted to the stack's recipients too.
+    const command = withStackRecipients(prepared.command, config);
+    const { continues, storedAs } = prepared;
     trigger = continues?.trigger ?? invokedBy;
     logger.appendKeys({ operation: 'backup', tenant: command.tenant, trigger, ...(prepared.runId !== undefined && { runId: prepared.runId }), ...(continues !== undefined && { chain: continues.chain }) });
     assertRemoteStorage('backup', command.to, command.storage, config);

@@ -25,7 +25,7 @@ import { fanOut, type FanOutOptions } from '../shared/control-plane/fan-out.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { fitting, MAX_RESPONSE_BYTES, responseBytes } from '../shared/control-plane/bounded-answers.js';
 import { errorBody, isFanOutPayload, isRecord, parseFanOutRequest, type FailureResponse, type FanOutResult } from '../shared/control-plane/protocol.js';
-import { assertOverwriteAllowed, assertRemoteStorage } from '../shared/control-plane/remote-policy.js';
+import { assertOverwriteAllowed, assertRemoteStorage, stackRecipients } from '../shared/control-plane/remote-policy.js';
 import { InvalidRequestError, RemoteError } from '../shared/errors.js';
 import { expandTemplate } from '../shared/schedule/destination-template.js';
 import { redact } from '../shared/storage/redact.js';
@@ -115,7 +115,8 @@ export function fanOutHandler(deps: FanOutHandlerDeps): Handler<FanOutResponse> 
       assertRemoteStorage('backup', expandTemplate(request.to, { time: request.time, tenant: 'sample-tenant', ...(timeZone !== undefined && { timeZone }) }), undefined, config);
       assertOverwriteAllowed(request.overwrite, config);
       readingPayload = false;
-      const encryptTo = request.encryptTo ?? [];
+      // Each queued backup carries the stack's recipients too (the backup function adds them again: one rule, remote-policy.ts).
+      const encryptTo = stackRecipients(request.encryptTo ?? [], config);
       logger.info('fan-out started', { template: request.to, time: request.time.toISOString(), timeSource: request.timeSource, ...(timeZone !== undefined && { timeZone }), encryptedTo: encryptTo.length });
 
       const outcome = await fanOut(

@@ -36,7 +36,7 @@ export const FANOUT_TIMEOUT = Duration.minutes(5);
 export const FANOUT_MEMORY_MIB = 512;
 
 /** The environment the fan-out takes from the backup function: what it may write, for its early check. */
-const POLICY_ENV = [FUNCTION_ENV.bucket, FUNCTION_ENV.keyPrefix, FUNCTION_ENV.allowedEndpoints, FUNCTION_ENV.allowOverwrite, FUNCTION_ENV.stackPrefix, FUNCTION_ENV.serviceName, FUNCTION_ENV.connectTimeout, FUNCTION_ENV.requestTimeout];
+const POLICY_ENV = [FUNCTION_ENV.bucket, FUNCTION_ENV.keyPrefix, FUNCTION_ENV.allowedEndpoints, FUNCTION_ENV.allowOverwrite, FUNCTION_ENV.encryptTo, FUNCTION_ENV.stackPrefix, FUNCTION_ENV.serviceName, FUNCTION_ENV.connectTimeout, FUNCTION_ENV.requestTimeout];
 
 export interface BackupFanOutProps {
   readonly prefix: string;

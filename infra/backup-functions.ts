@@ -59,7 +59,7 @@ import {
 } from './secure-defaults.js';
 import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
-import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
+import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, stackRecipientProblem, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
 import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
 
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
@@ -114,6 +114,14 @@ export interface BackupFunctionsProps {
    * @default false
    */
   readonly allowOverwrite?: boolean;
+  /**
+   * age1… recipients (public keys) every archive the functions store is encrypted to, beside
+   * any a request names (`--encrypt-to`): with it no backup through the stack, one-off or
+   * scheduled, is stored in plaintext, whatever the request says. Restores of those archives
+   * need an identity (`--identity-secret`). At most 64; each checked at synth.
+   * @default [] - each request decides (`--encrypt-to`; none: plaintext)
+   */
+  readonly encryptTo?: readonly string[];
   /**
    * Where the functions may open HTTPS connections from an imported VPC: IPv4 CIDRs,
    * prefix lists (`pl-…`), security groups (`sg-…`, e.g. of the VPC's interface endpoints),
@@ -246,6 +254,8 @@ export class BackupFunctions extends Construct {
       // Empty: no S3-compatible endpoint may be named (the functions' default, made explicit).
       [FUNCTION_ENV.allowedEndpoints]: (props.allowedEndpoints ?? []).join(','),
       [FUNCTION_ENV.allowOverwrite]: String(props.allowOverwrite ?? false),
+      // Empty: each request decides whether its archive is encrypted.
+      [FUNCTION_ENV.encryptTo]: (props.encryptTo ?? []).join(','),
       [FUNCTION_ENV.connectTimeout]: String(FUNCTION_CONNECT_TIMEOUT_MS),
       [FUNCTION_ENV.requestTimeout]: String(FUNCTION_REQUEST_TIMEOUT_MS),
       [FUNCTION_ENV.serviceName]: props.prefix,
@@ -529,6 +539,11 @@ function validate(props: BackupFunctionsProps): void {
     const problem = allowedEndpointProblem(endpoint, { https: true });
     problems.check(problem === undefined && !endpoint.includes(','), `allowedEndpoints: ${JSON.stringify(endpoint)} ${problem ?? 'must not contain ","'}`);
   }
+  for (const recipient of props.encryptTo ?? []) {
+    const problem = stackRecipientProblem(recipient);
+    problems.check(problem === undefined, `encryptTo: ${JSON.stringify(recipient)} ${problem ?? ''}`);
+  }
+  problems.check((props.encryptTo ?? []).length <= 64, `encryptTo: at most 64 recipients, got ${(props.encryptTo ?? []).length}`);
   if (props.httpsEgress !== undefined) {
     problems.check(
       !props.tenantFileSystem.created,

@@ -43,6 +43,7 @@ export const CONTEXT_KEYS = [
   // What the functions may do and reach.
   'allowedEndpoints',
   'allowOverwrite',
+  'encryptTo',
   'httpsEgress',
   // Functions.
   'architecture',
@@ -228,6 +229,7 @@ export function readConfig(lookup: (key: string) => unknown, givenKeys: Iterable
       functionsDir: str('functionsDir'),
       allowedEndpoints: list('allowedEndpoints'),
       allowOverwrite: bool('allowOverwrite'),
+      encryptTo: list('encryptTo'),
       httpsEgress: list('httpsEgress'),
     },
     events: {

@@ -190,6 +190,8 @@ describe('functions', () => {
             // The allow-list default: no S3-compatible endpoint; no overwrite.
             OPENCLAW_ALLOWED_ENDPOINTS: '',
             OPENCLAW_ALLOW_OVERWRITE: 'false',
+            // No stack recipients: each request decides whether its archive is encrypted.
+            OPENCLAW_ENCRYPT_TO: '',
             // Bounded AWS clients in the functions (functions/aws-clients.ts).
             OPENCLAW_CONNECT_TIMEOUT_MS: '3000',
             OPENCLAW_REQUEST_TIMEOUT_MS: '10000',
@@ -309,6 +311,21 @@ describe('least-privilege IAM', () => {
       FunctionName: 'openclaw-backup-backup',
       Environment: { Variables: Match.objectLike({ OPENCLAW_ALLOW_OVERWRITE: 'true' }) },
     });
+  });
+
+  it('passes the stack\'s encryptTo recipients to the functions, which encrypt every backup to them', () => {
+    const keys = ['age1dmqqd5yzwc3dd7alql6qz5d0llckewh6l8l9yyrn48snc6cuh59qlh9ucm', 'age1pelu9rzm4jpmkyk7tms7w5nm3jdruxjysh92y5cld8ltxwkn2ensgrwe3d'];
+    for (const context of [{ 'openclaw:encryptTo': keys }, { 'openclaw:encryptTo': keys.join(',') }]) {
+      const t = template(context);
+      // The backup function (direct, scheduled, queued backups) and the fan-out (its queued messages and its answer).
+      for (const name of ['backup', 'fanout']) {
+        t.hasResourceProperties('AWS::Lambda::Function', {
+          FunctionName: `openclaw-backup-${name}`,
+          Environment: { Variables: Match.objectLike({ OPENCLAW_ENCRYPT_TO: keys.join(',') }) },
+        });
+      }
+    }
+    expect(() => template({ 'openclaw:encryptTo': [keys[0], 'age1nope'] })).toThrow(/encryptTo: .*age1nope/);
   });
 
   it('lets the prune function alone delete, and only under the key prefix, without a file system or version actions', () => {

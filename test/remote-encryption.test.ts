@@ -34,7 +34,7 @@ import { listFunctionPages } from '../functions/list-client.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { secretIdentityReader } from '../functions/identity-secrets.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
-import type { FunctionConfig } from '../shared/control-plane/function-config.js';
+import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { localOperations, type TenantOperations } from '../shared/operations.js';
 import { runMain } from './helpers/run-main.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -247,6 +247,27 @@ describe('every tenant, encrypted, through the fan-out and the work queue', () =
     expect(payloads.join('\n')).not.toMatch(/AGE-SECRET-KEY/);
   });
 
+  it('on a stack with encryptTo, a fan-out naming no recipients queues every backup with the stack key, and they are stored encrypted', async () => {
+    const stackFanOut = fanOutHandler({
+      config: { ...allConfig(), encryptTo: [recipient.bob] },
+      logger,
+      sqs: new SQSClient({ region: 'us-east-1' }),
+      queueUrl: QUEUE,
+      listPage: listFunctionPages(new LambdaClient({ region: 'us-east-1' }), 'openclaw-backup-list'),
+      now: () => new Date('2026-06-03T03:00:00Z'),
+    });
+    const answer = await stackFanOut({ source: 'openclaw.fanout', version: 1, to: 's3://backups/stack-all/{tenant}/{date}.tar.zst' }, context());
+    expect(answer).toMatchObject({ queued: 2, encryptedTo: [recipient.bob] });
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).flatMap((call) => call.args[0].input.Entries!.map((entry) => JSON.parse(entry.MessageBody!) as Record<string, unknown>));
+    expect(bodies.map((body) => body.encryptTo)).toEqual([[recipient.bob], [recipient.bob]]);
+    expect(await drainQueue()).toEqual({ batchItemFailures: [] });
+    for (const tenant of ['one', 'two']) {
+      const file = path.join(dir.path, `stack-all-${tenant}`);
+      await download(`s3://backups/stack-all/${tenant}/2026-06-03.tar.zst`, file);
+      expect(sh(`age -d -i '${keys.bob}' '${file}' | zstd -dq | tar -t`).toString()).toContain(`tenants/${tenant}/.openclaw-backup-manifest.json`);
+    }
+  });
+
   it('cron add --all --encrypt-to stores the recipients in the schedule; the run it starts stores age files', async () => {
     lambda.on(GetFunctionCommand, { FunctionName: 'openclaw-backup-backup' }).resolves({
       Configuration: { FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:openclaw-backup-backup', Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'backups' } } },
@@ -413,5 +434,108 @@ describe('remote backup and restore with encryption', () => {
     expect(error).toMatchObject({ code: 'AGE_BAD_IDENTITY' });
     expect(error.message).not.toContain('hunter2');
     await expect(secretIdentityReader(new SecretsManagerClient({ region: 'us-east-1' }), undefined)('openclaw-backup/backup-key')).rejects.toMatchObject({ code: 'AGE_BAD_IDENTITY' });
+  });
+});
+
+describe("a stack with encryptTo (OPENCLAW_ENCRYPT_TO): every archive it stores is encrypted", () => {
+  const stackConfig = (): FunctionConfig => ({ ...config, encryptTo: [recipient.bob] });
+  const publish = () => completionPublisher(new EventBridgeClient({ region: 'us-east-1' }), undefined, logger);
+
+  /** The age file at `key` opens with each of `openers` and holds acme; `others` cannot open it. */
+  async function expectAgeFile(key: string, openers: (keyof typeof keys)[], others: (keyof typeof keys)[] = []): Promise<void> {
+    const file = path.join(dir.path, `stack-${key.replace(/\W/g, '-')}`);
+    await download(`s3://backups/${key}`, file);
+    expect(readFileSync(file).subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    for (const name of openers) expect(sh(`age -d -i '${keys[name]}' '${file}' | zstd -dq | tar -t`).toString()).toContain('tenants/acme/.openclaw-backup-manifest.json');
+    for (const name of others) expect(() => sh(`age -d -i '${keys[name]}' '${file}' 2>/dev/null`)).toThrow();
+  }
+
+  it('a one-off backup request naming no recipients stores an age file the stack key opens (direct, dry run says so)', async () => {
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    const request = { tenant: 'acme', to: 's3://backups/stack/direct.tar.zst', storage: { endpoint: server.endpoint } };
+    const result = (await handler(request, context())) as unknown as Record<string, unknown>;
+    expect(result).toMatchObject({ operation: 'backup', encryptedTo: [recipient.bob] });
+    await expectAgeFile('stack/direct.tar.zst', ['bob'], ['alice']);
+    // A dry run of a name ending in .age and no recipients: the stack encrypts it, so nothing to refuse (without encryptTo: refused).
+    const dry = { tenant: 'acme', to: 's3://backups/stack/dry.tar.zst.age', storage: { endpoint: server.endpoint }, dryRun: true };
+    expect(await handler(dry, context())).not.toHaveProperty('refusal');
+    expect(await backupHandler({ config, logger, publish: publish() })(dry, context())).toMatchObject({ ok: false, error: { message: expect.stringContaining('nothing encrypts the archive') } });
+  });
+
+  it('the CLI in remote mode says the archive it asked for in plaintext was encrypted to the stack key', async () => {
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => ({ StatusCode: 200, Payload: encode(await handler(decode(input.Payload), context())) }));
+    const backup = await runMain(['--stack', 'openclaw-backup', 'tenants', 'backup', 'acme', '--to', 's3://backups/stack/cli.tar.zst', '--endpoint', server.endpoint]);
+    expect(backup.stderr).toBe('');
+    expect(backup.status).toBe(0);
+    expect(backup.stdout).toContain(`  encrypted with age to 1 recipient: ${recipient.bob}\n`);
+    await expectAgeFile('stack/cli.tar.zst', ['bob'], ['alice']);
+    // Its name says .tar.zst; the restore goes by the file's first bytes and asks for the key.
+    const restore = (...more: string[]) => runMain(['--tenants-dir', base, 'tenants', 'restore', '--from', 's3://backups/stack/cli.tar.zst', '--as', 'acme-stack', '--endpoint', server.endpoint, ...more]);
+    const noKey = await restore();
+    expect(noKey.status).not.toBe(0);
+    expect(noKey.stderr).toMatch(/identity/);
+    expect(noKey.stderr.trim().split('\n')).toHaveLength(1);
+    const restored = await restore('--identity', keys.bob);
+    expect(restored.stderr).toBe('');
+    expect(restored.status).toBe(0);
+    const tree = (name: string) => describeTree(path.join(base, name), { exclude: (rel) => rel.startsWith('pty') });
+    expect(tree('acme-stack')).toEqual(tree('acme'));
+    rmSync(path.join(base, 'acme-stack'), { recursive: true, force: true });
+  });
+
+  it('a request naming other recipients gets the stack key too: both open the archive', async () => {
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    const request = { tenant: 'acme', to: 's3://backups/stack/both.tar.zst.age', storage: { endpoint: server.endpoint }, encryptTo: [recipient.alice] };
+    expect(await handler(request, context())).toMatchObject({ operation: 'backup', encryptedTo: [recipient.alice, recipient.bob] });
+    await expectAgeFile('stack/both.tar.zst.age', ['alice', 'bob']);
+  });
+
+  it('a queued backup without recipients (a fan-out run, a schedule made before the stack had encryptTo) is stored encrypted', async () => {
+    const body = JSON.stringify({ version: 1, kind: 'backup', tenant: 'acme', to: 's3://backups/stack/queued.tar.zst', run: { id: 'run-1', time: '2026-06-03T03:00:00.000Z', template: 's3://backups/stack/queued.tar.zst' } });
+    const local = localOperations(base);
+    const operations: TenantOperations = {
+      ...local,
+      backup: (command, hooks) => local.backup({ ...command, storage: { endpoint: server.endpoint, accessKey: S3RVER_ACCESS_KEY, secretKey: 'x' } }, hooks),
+    };
+    const answer = await workQueueHandler({ config: stackConfig(), logger, publish: publish(), operations })({ Records: [{ messageId: 'm-1', body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: '1' } }] }, context());
+    expect(answer).toEqual({ batchItemFailures: [] });
+    await expectAgeFile('stack/queued.tar.zst', ['bob'], ['alice']);
+  });
+
+  it('without encryptTo a request naming none is stored in plaintext, as before', async () => {
+    const handler = backupHandler({ config, logger, publish: publish() });
+    await handler({ tenant: 'acme', to: 's3://backups/stack/plain.tar.zst', storage: { endpoint: server.endpoint } }, context());
+    const file = path.join(dir.path, 'stack-plain');
+    await download('s3://backups/stack/plain.tar.zst', file);
+    expect(sh(`zstd -dq < '${file}' | tar -t`).toString()).toContain('tenants/acme/.openclaw-backup-manifest.json');
+  });
+
+  it('cron add --stack takes a name ending in .age without --encrypt-to when the stack encrypts every backup; its runs are age files', async () => {
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: {
+        FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:openclaw-backup-backup',
+        Environment: { Variables: { OPENCLAW_BACKUP_BUCKET: 'backups', OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint, OPENCLAW_ENCRYPT_TO: recipient.bob } },
+      },
+    });
+    events.on(DescribeRuleCommand).rejects(Object.assign(new Error('no rule'), { name: 'ResourceNotFoundException' }));
+    events.on(ListRulesCommand).resolves({ Rules: [] });
+    scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: 'arn:aws:scheduler:us-east-1:123456789012:schedule/openclaw-backup/acme.stack' });
+    dynamodb.on(PutItemCommand).resolves({});
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    lambda.on(InvokeCommand).callsFake(async (input: { Payload: Uint8Array }) => ({ StatusCode: 200, Payload: encode(await handler(decode(input.Payload), context())) }));
+    const cmd = `openclaw tenants backup acme --to s3://backups/stack/$(date +%F).tar.zst.age --endpoint ${server.endpoint}`;
+    const added = await runMain(['--stack', 'openclaw-backup', 'cron', 'add', 'acme', '--schedule', '0 3 * * *', '--name', 'stack', '--cmd', cmd]);
+    expect(added.stderr).toBe('');
+    expect(added.status).toBe(0);
+    const payload = scheduledInput(scheduler.commandCalls(CreateScheduleCommand)[0]!.args[0].input.Target!.Input!, '2026-06-03T03:00:00Z', 'execution-stack');
+    expect(await handler(payload, context())).toMatchObject({ operation: 'backup', encryptedTo: [recipient.bob] });
+    await expectAgeFile('stack/2026-06-03.tar.zst.age', ['bob'], ['alice']);
+  });
+
+  it('the functions refuse to start with a recipient they cannot read in OPENCLAW_ENCRYPT_TO, naming it', () => {
+    expect(() => readFunctionConfig({ OPENCLAW_ENCRYPT_TO: `${recipient.bob},age1nope` })).toThrow(/^OPENCLAW_ENCRYPT_TO: .*age1nope/);
+    expect(readFunctionConfig({ OPENCLAW_ENCRYPT_TO: ` ${recipient.bob} , ${recipient.alice},${recipient.bob}` }).encryptTo).toEqual([recipient.bob, recipient.alice]);
+    expect(readFunctionConfig({}).encryptTo).toBeUndefined();
   });
 });

@@ -224,7 +224,12 @@ async function resolveTargets(plane: ControlPlane, lambda: CronClients['lambda']
 }
 
 export async function addCron(plane: ControlPlane, clients: CronClients, request: AddCronRequest): Promise<AddedCron> {
-  const spec = await cronSpec(plane, request);
+  let looked: Promise<Targets> | undefined;
+  const targetsOnce = () => (looked ??= resolveTargets(plane, clients.lambda));
+  // A name ending in .age with no recipients is refused unless the stack encrypts every backup itself (its encryptTo).
+  const spec = await cronSpec(plane, request, {
+    stackRecipients: () => targetsOnce().then((targets) => targets.config?.encryptTo ?? [], () => []),
+  });
   if (!isAllTenants(request.owner)) {
     const legacy = await findLegacyCron(plane, clients.events, request.owner.tenant, request.name);
     if (legacy !== undefined) {
@@ -235,7 +240,7 @@ export async function addCron(plane: ControlPlane, clients: CronClients, request
       );
     }
   }
-  const targets = await resolveTargets(plane, clients.lambda);
+  const targets = await targetsOnce();
   return createSchedule(plane, clients, targets, spec, request);
 }
 
@@ -258,7 +263,16 @@ interface CronSpec {
 }
 
 /** `migrating`: a rule of the previous version is moved as it is, even one whose runs write one archive. */
-async function cronSpec(plane: ControlPlane, request: AddCronRequest, { migrating = false } = {}): Promise<CronSpec> {
+async function cronSpec(
+  plane: ControlPlane,
+  request: AddCronRequest,
+  { migrating = false, stackRecipients = async () => [] }: { migrating?: boolean; stackRecipients?: () => Promise<readonly string[]> } = {},
+): Promise<CronSpec> {
+  /** Plaintext under a name ending in .age: refused, unless the stack adds its own recipients to every backup. */
+  const assertEncrypted = async (to: string) => {
+    if (/\.age$/i.test(to) && (await stackRecipients()).length > 0) return;
+    assertNotPlaintextAsAge(to);
+  };
   const { owner, name } = request;
   if (!isAllTenants(owner)) assertTenantName(owner.tenant);
   const schedule = scheduleName(owner, name);
@@ -289,7 +303,7 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest, { migratin
     }
     overwrite = request.overwrite === true;
     encryptTo = await recipientTexts(request.encryptTo ?? [], request.recipientsFiles, request.signal);
-    if (encryptTo.length === 0) assertNotPlaintextAsAge(to);
+    if (encryptTo.length === 0) await assertEncrypted(to);
     // As given, like a tenant's --cmd: the keys of a --recipients-file are in the schedule's input.
     cmd =
       `openclaw tenants backup --all --to ${shellQuote(to)}${overwrite ? ' --overwrite' : ''}` +
@@ -319,7 +333,7 @@ async function cronSpec(plane: ControlPlane, request: AddCronRequest, { migratin
       to = command.to;
       overwrite = command.overwrite === true;
       encryptTo = command.encryptTo ?? [];
-      if (encryptTo.length === 0) assertNotPlaintextAsAge(to);
+      if (encryptTo.length === 0) await assertEncrypted(to);
     }
     input = cronScheduleInput(owner.tenant, name, command, zone);
   }

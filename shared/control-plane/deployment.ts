@@ -137,6 +137,7 @@ export const FUNCTION_ENV = {
   allowedSourceBuckets: 'OPENCLAW_ALLOWED_SOURCE_BUCKETS',
   allowedEndpoints: 'OPENCLAW_ALLOWED_ENDPOINTS',
   allowOverwrite: 'OPENCLAW_ALLOW_OVERWRITE',
+  encryptTo: 'OPENCLAW_ENCRYPT_TO',
   abortMargin: 'OPENCLAW_ABORT_MARGIN_MS',
   continueMargin: 'OPENCLAW_CONTINUE_MARGIN_MS',
   abandonAfter: 'OPENCLAW_ABANDON_AFTER_MS',
@@ -212,3 +213,13 @@ export const METRIC_NAMES = {
 
 /** What the stack's hourly schedule hands the monitor function to run the freshness check. */
 export const FRESHNESS_CHECK_EVENT = { source: 'openclaw.monitor', check: 'freshness' } as const;
+
+/**
+ * The shape of an X25519 age recipient the stack's `encryptTo` may hold: `age1` and 58 Bech32
+ * characters (the functions check its checksum at their cold start, age/keys.ts). Undefined:
+ * it has that shape.
+ */
+export function stackRecipientProblem(text: string): string | undefined {
+  if (/^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/.test(text)) return undefined;
+  return 'must be an X25519 age recipient: age1 and 58 lower-case Bech32 characters (age-keygen -y KEYFILE prints it)';
+}

@@ -14,6 +14,10 @@
 //                                     only, with their role
 //   OPENCLAW_ALLOW_OVERWRITE          optional: "true" lets a backup replace an existing archive
 //                                     (--overwrite); unset or "false" = refused
+//   OPENCLAW_ENCRYPT_TO               optional: age1… recipients (comma-separated) every archive
+//                                     the functions store is encrypted to, beside the request's
+//                                     own (control-plane/remote-policy.ts `withStackRecipients`);
+//                                     unset or empty = only what each request names
 //   OPENCLAW_EVENT_BUS                bus for completion events; unset = none published
 //   OPENCLAW_STACK_PREFIX             the deployment prefix (logs)
 //   OPENCLAW_ABORT_MARGIN_MS          optional: how long before the timeout to stop (60000)
@@ -48,6 +52,7 @@
 import path from 'node:path';
 
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
+import { backupRecipients } from '../archive/encrypted-archive.js';
 import { FunctionConfigError } from '../errors.js';
 import { FUNCTION_ENV as ENV, TENANTS_MOUNT_PATH } from './deployment.js';
 import { allowedEndpoint, allowedEndpointProblem } from './endpoint-allowlist.js';
@@ -63,6 +68,8 @@ export interface FunctionConfig {
   readonly allowedEndpoints?: readonly string[];
   /** A backup may replace an existing archive (`--overwrite`); undefined: no. */
   readonly allowOverwrite?: boolean;
+  /** age1… recipients every backup is encrypted to, whatever the request names (the stack's `encryptTo`); undefined or empty: the request's own only. */
+  readonly encryptTo?: readonly string[];
   readonly eventBus?: string;
   readonly stackPrefix?: string;
   readonly abortMarginMs: number;
@@ -148,6 +155,13 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     throw new FunctionConfigError(`${ENV.allowOverwrite} must be true or false, got ${JSON.stringify(allowOverwrite)}`);
   }
 
+  let encryptTo: string[] = [];
+  try {
+    encryptTo = backupRecipients(list(ENV.encryptTo)).map((recipient) => recipient.text);
+  } catch (error) {
+    throw new FunctionConfigError(`${ENV.encryptTo}: ${(error as Error).message}`);
+  }
+
   const milliseconds = (name: string, fallback: number, min: number): number => {
     const value = text(name);
     const parsed = value === undefined ? fallback : Number(value);
@@ -187,6 +201,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     allowedSourceBuckets,
     allowedEndpoints: endpoints,
     allowOverwrite: allowOverwrite === 'true',
+    ...(encryptTo.length > 0 && { encryptTo }),
     ...(text(ENV.eventBus) !== undefined && { eventBus: text(ENV.eventBus) }),
     ...(text(ENV.stackPrefix) !== undefined && { stackPrefix: text(ENV.stackPrefix) }),
     abortMarginMs,

@@ -13,13 +13,15 @@
 //     path and below it only: endpoint-allowlist.ts), any bucket there
 //   - `--overwrite`: only where the deployer allowed it (OPENCLAW_ALLOW_OVERWRITE); a backup
 //     function that can replace archives can erase a tenant's history
+//   - the stack's `encryptTo` (OPENCLAW_ENCRYPT_TO): every backup is encrypted to those
+//     recipients too, whether the request names none or others (`withStackRecipients`)
 //   - many archives at once (`tenants backups`, `tenants prune`: `s3://bucket/prefix/`): a
 //     listing where a restore may read, a prune only in the backup bucket, both within its key
 //     prefix when one is configured
 // Every check here runs before anything is read from the tenant volume or S3.
 
 import { LocationNotAllowedError, OverwriteNotAllowedError, UsageError } from '../errors.js';
-import type { StorageFlags } from '../operations.js';
+import type { BackupCommand, StorageFlags } from '../operations.js';
 import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { endpointAllowed, requestedEndpoint } from './endpoint-allowlist.js';
 import type { FunctionConfig } from './function-config.js';
@@ -134,4 +136,21 @@ export function assertOverwriteAllowed(overwrite: boolean | undefined, config: P
 /** `s3://bucket/prefix/` of the backup area. */
 export function backupArea(config: Pick<FunctionConfig, 'backupBucket' | 'backupKeyPrefix'>): string {
   return `s3://${config.backupBucket ?? '?'}/${config.backupKeyPrefix ?? ''}`;
+}
+
+/**
+ * The backup the functions run for `command`: with the stack's `encryptTo`, encrypted to those
+ * recipients beside the request's own (as a restic or borg repository encrypts every snapshot
+ * with its key, whatever a run says: no run stores plaintext because a flag was forgotten, and
+ * none fails for it). Without `encryptTo` the command as it came. The recipients are public
+ * keys: anyone holding the request's identities or the stack's can open the archive.
+ */
+export function withStackRecipients(command: BackupCommand, config: Pick<FunctionConfig, 'encryptTo'>): BackupCommand {
+  if ((config.encryptTo ?? []).length === 0) return command;
+  return { ...command, encryptTo: stackRecipients(command.encryptTo ?? [], config) };
+}
+
+/** A request's own recipients, then the stack's `encryptTo` not among them. */
+export function stackRecipients(own: readonly string[], config: Pick<FunctionConfig, 'encryptTo'>): readonly string[] {
+  return [...own, ...(config.encryptTo ?? []).filter((recipient) => !own.includes(recipient))];
 }
