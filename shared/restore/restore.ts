@@ -14,7 +14,7 @@ import { crashPoint } from '../crash-points.js';
 import { RemovalStoppedError } from '../tenant/remove-tree.js';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
 import { nearestExisting, whyNotWritable } from '../file-system-kind.js';
-import { AbortedError, ArchiveLimitError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, UsageError } from '../errors.js';
+import { AbortedError, ArchiveLimitError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, StorageError, TenantBusyError, UsageError } from '../errors.js';
 import type { AgeIdentity } from '../age/keys.js';
 import type { AgeCliRoute } from '../archive/encrypted-archive.js';
 import type { ExtractProgress } from './extract.js';
@@ -512,8 +512,9 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       // extraction rolled back (the staging directory removed under it): that, not the ENOENT
       // it met, is what happened. Also while its staging was being made (frozen between its
       // mkdir and its check, it said the directory "was replaced while it was made: check who
-      // else writes in the base dir").
-      await (lock as TenantLock | undefined)?.assertHeld();
+      // else writes in the base dir"). Not when the slot's recovery stopped busy: it handed a
+      // live holder's moved-aside lock back over this one, which is what it says.
+      if (!(error instanceof TenantBusyError)) await (lock as TenantLock | undefined)?.assertHeld();
       throw restoreWriteError(error, tenantsDir);
     });
     if (read === undefined) {
