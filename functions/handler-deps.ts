@@ -30,7 +30,7 @@ export interface HandlerDeps<O = TenantOperations> {
   readonly config: FunctionConfig;
   readonly logger: Logger;
   readonly publish: PublishCompletion;
-  /** @default the side of functionOperations(config) the handler calls (functionBackupOperations, functionRestoreOperations…) */
+  /** @default the side of the operations on the EFS mount the handler calls (functionBackupOperations, functionRestoreOperations) */
   readonly operations?: O;
   /** The clock for a scheduled payload without an event time. @default () => new Date() */
   readonly now?: () => Date;
