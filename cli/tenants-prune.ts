@@ -20,15 +20,16 @@ export function registerPrune(tenants: Command, context: CliContext): void {
         'keeps, it keeps the oldest backup too (as restic does: "oldest daily" in WHY). The newest verified one (tenants\n' +
         'verify) stays too, and any backup whose creation time or tenant cannot be read. A backup cut short (no footer, or\n' +
         'not the size its backup recorded) or that nothing shows whole (encrypted on S3 without its size tag, unverified) is\n' +
-        'kept and counted by no rule. Hours, days, weeks, months\n' +
-        'and years are UTC; --keep-within counts back from the newest backup, not from now. In a versioned bucket a removal\n' +
-        "adds a delete marker: the data stays as a noncurrent version until the bucket's lifecycle deletes it (the output\n" +
-        'says when). A backup that changed since the listing (written again, e.g. by backup --overwrite) is skipped with a\n' +
-        'note, not removed (exit 0). Only objects whose location (bucket and key, or path) holds the tenant\'s name, in any\n' +
-        'case, or whose name is a date and time alone (2026-06-03.tar.zst), are looked at (another tenant\'s object below a\n' +
-        'shared prefix would cost a request): a backup of the tenant under another name is left alone, counted by no rule\n' +
-        '(a note says how many objects were not looked at), unless none of\n' +
-        'its backups that a rule counts has its name: then every object is looked at.\n' +
+        'kept and counted by no rule. Copies of one backup (the same tenant, creation time and manifest digest: cp -p, a hard\n' +
+        `link, an S3 copy-object) fill one rule's slot, not one each: they are kept beside it ("same backup as LOCATION" in\n` +
+        'WHY) or removed with it. Hours, days, weeks, months and years are UTC; --keep-within counts back from the newest\n' +
+        'backup, not from now. In a versioned bucket a removal adds a delete marker: the data stays as a noncurrent version\n' +
+        "until the bucket's lifecycle deletes it (the output says when). A backup that changed since the listing (written\n" +
+        'again, e.g. by backup --overwrite) is skipped with a note, not removed (exit 0). Only objects whose location (bucket\n' +
+        "and key, or path) holds the tenant's name, in any case, or whose name is a date and time alone (2026-06-03.tar.zst),\n" +
+        "are looked at (another tenant's object below a shared prefix would cost a request): a backup of the tenant under\n" +
+        'another name is left alone, counted by no rule (a note says how many objects were not looked at), unless none of its\n' +
+        'backups that a rule counts has its name: then every object is looked at.\n' +
         '\nExamples:\n' +
         '  openclaw tenants prune acme --in /var/backups/acme/ --keep-daily 7 --keep-weekly 4 --dry-run\n' +
         '  openclaw tenants prune acme --in s3://my-bucket/backups/acme/ --keep-last 3 --keep-monthly 12\n' +

@@ -15,7 +15,8 @@ import { completionPublisher } from './events.js';
 import { backupHandler } from './backup-handler.js';
 import type { Handler } from './handler-deps.js';
 import { createMetrics, powertoolsMetrics } from './metrics.js';
-import { isSqsBatch, workQueueHandler } from './queue-handler.js';
+import { workQueueHandler } from './queue-handler.js';
+import { isSqsBatch } from './sqs-batch.js';
 
 const config = readFunctionConfig(process.env);
 // Lambda shows more CPUs than the function's memory pays for: use what it pays for.

@@ -1,6 +1,6 @@
-// The ends of chains no piece of theirs will announce: backups in pieces that broke (ended by
-// the backup function's sweep, abandonBrokenChains; restores in pieces that recovery ended:
-// restore-chain-events.ts). Each gets its completion event, log line and metrics here.
+// The ends of backups in pieces that broke, which no piece of theirs will announce (ended by
+// the backup function's sweep, abandonBrokenChains): each gets its completion event, log line
+// and metrics here. Restores in pieces that recovery ended: restore-chain-events.ts.
 
 import { abandonedBackupMessage, type AbandonedBackup } from '../shared/backup/backup.js';
 import { DEFAULT_ABANDON_AFTER_MS } from '../shared/control-plane/function-config.js';

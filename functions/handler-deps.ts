@@ -1,10 +1,11 @@
 // What every function's handler is built from (HandlerDeps: configuration, logger, event
 // publisher, the operations), so that tests build the handlers with a temporary base dir and
 // mocked clients while the entry files (backup.ts, restore.ts, prune.ts, list.ts) wire the
-// real ones at module scope; and the core operations on the EFS mount.
+// real ones at module scope; and the options of the core operations on the EFS mount.
 //
 // Each handler is a thin adapter: validate the event → check what remote mode allows →
-// run one core operation (the same `localOperations` the CLI runs, on the EFS mount) under
+// run one core operation (the CLI's own, on the EFS mount: the side of `localOperations` it
+// needs, localBackupOperations, localRestoreOperations, runPrune, localTenantListing) under
 // a deadline → publish the completion event → record its metrics → answer. The restore
 // function also answers `tenants verify` and `tenants backups` (reading archives is its job
 // and its role's), and both backup and restore answer their dry runs, without completion
@@ -30,7 +31,7 @@ export interface HandlerDeps<O = TenantOperations> {
   readonly config: FunctionConfig;
   readonly logger: Logger;
   readonly publish: PublishCompletion;
-  /** @default the side of functionOperations(config) the handler calls (functionBackupOperations, functionRestoreOperations…) */
+  /** @default the side of the operations on the EFS mount the handler calls (functionBackupOperations, functionRestoreOperations) */
   readonly operations?: O;
   /** The clock for a scheduled payload without an event time. @default () => new Date() */
   readonly now?: () => Date;

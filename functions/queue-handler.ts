@@ -38,12 +38,8 @@ import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkM
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
 import type { BackupSide, Handler, HandlerDeps } from './handler-deps.js';
-import { noMetrics } from './metrics.js';
 import { stoppedByItsDeadline } from './invocation.js';
-import { handBackNewerMessage, isSqsBatch, type BatchResponse, type SqsRecord } from './sqs-batch.js';
-
-export { isSqsBatch, type BatchResponse, type SqsBatch, type SqsRecord } from './sqs-batch.js';
-
+import { handBackNewerMessage, isSqsBatch, type BatchResponse } from './sqs-batch.js';
 
 /** Why a queued backup had nothing to do, or undefined for a real failure. */
 export function queuedBackupSkip(error: unknown): string | undefined {

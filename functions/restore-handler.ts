@@ -16,7 +16,7 @@ import { continuingRestoreAnswer, errorBody, parseRestoreFunctionRequest, isReco
 import { assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError } from '../shared/errors.js';
-import type { BackupsCommand, IdentitySecretReader, RestoreCommand, TenantOperations, VerifyCommand } from '../shared/operations.js';
+import type { BackupsCommand, IdentitySecretReader, RestoreCommand, VerifyCommand } from '../shared/operations.js';
 import { restoreChainEntryLimit, restoreChainLimit, restoreChainPieceLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';

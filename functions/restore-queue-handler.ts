@@ -18,7 +18,7 @@
 
 import { parseRestoreFunctionRequest } from '../shared/control-plane/protocol.js';
 import { NewerWorkMessageError, parseRestoreWorkMessage, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
-import type { RestoreCommand, TenantOperations } from '../shared/operations.js';
+import type { RestoreCommand } from '../shared/operations.js';
 import type { Handler, HandlerDeps, RestoreSide } from './handler-deps.js';
 import { executeRestore } from './restore-handler.js';
 import { handBackNewerMessage, isSqsBatch, type BatchResponse } from './sqs-batch.js';

@@ -3,7 +3,6 @@
 // start. Real `age` output for many recipients (an operator's team, a recipients file of
 // hundreds of keys) has a header longer than 64 KiB: its count must be read all the same.
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -25,7 +25,8 @@ import { localOperations, type TenantOperations } from '../shared/operations.js'
 import { completionPublisher } from '../functions/events.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { OperationRecord } from '../functions/metrics.js';
-import { isSqsBatch, workQueueHandler, type SqsRecord } from '../functions/queue-handler.js';
+import { workQueueHandler } from '../functions/queue-handler.js';
+import { isSqsBatch, type SqsRecord } from '../functions/sqs-batch.js';
 import { backupHandler } from '../functions/backup-handler.js';
 import { publishedEvents } from './helpers/continuation.js';
 import { sh, tempDir } from './helpers/tree.js';

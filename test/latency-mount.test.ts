@@ -46,18 +46,23 @@ describe.skipIf(unavailable !== undefined)('latency mount', () => {
         failures.push(`${what}: ${(error as NodeJS.ErrnoException).code}`);
       }
     };
-    for (let round = 0; round < 300; round++) {
-      const fd = openSync(temp, 'wx', 0o600);
-      writeSync(fd, 'x');
-      closeSync(fd);
-      step('link', () => linkSync(temp, lock));
-      step('unlink temporary', () => unlinkSync(temp));
-      step('open', () => closeSync(openSync(lock, 'r')));
-      step('unlink', () => unlinkSync(lock));
-      if (round % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+    const exited = new Promise((resolve) => lister.once('exit', resolve));
+    try {
+      for (let round = 0; round < 300; round++) {
+        const fd = openSync(temp, 'wx', 0o600); // throws EEXIST after a round whose link or unlink left the name
+        writeSync(fd, 'x');
+        closeSync(fd);
+        step('link', () => linkSync(temp, lock));
+        step('unlink temporary', () => unlinkSync(temp));
+        step('open', () => closeSync(openSync(lock, 'r')));
+        step('unlink', () => unlinkSync(lock));
+        if (round % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      // Never left listing in a loop, the mount busy for its unmount, when a round throws.
+      lister.kill('SIGKILL');
+      await exited;
     }
-    lister.kill('SIGKILL');
-    await new Promise((resolve) => lister.once('exit', resolve));
     expect(failures).toEqual([]);
   });
 });

@@ -16,8 +16,12 @@ describe('an archive beyond the restore defaults', () => {
       'the archive holds 2,000,053 entries (the default --max-entries is 2,000,000), more than restore and verify take by default: give them --max-entries 2000053 (or more)',
     );
     const bytes = DEFAULT_LIMITS.maxBytes + 1;
+    // Just past the default, in bytes: "256.0 GiB, the default 256.0 GiB" read as no more than it.
     expect(beyondDefaultLimits(5, bytes)).toBe(
-      `the archive holds 256.0 GiB of content (the default --max-bytes is 256.0 GiB), more than restore and verify take by default: give them --max-bytes ${bytes} (or more)`,
+      `the archive holds 274,877,906,945 bytes of content (the default --max-bytes is 256.0 GiB), more than restore and verify take by default: give them --max-bytes ${bytes} (or more)`,
+    );
+    expect(beyondDefaultLimits(5, 300 * 1024 ** 3)).toBe(
+      'the archive holds 300.0 GiB of content (the default --max-bytes is 256.0 GiB), more than restore and verify take by default: give them --max-bytes 322122547200 (or more)',
     );
     expect(beyondDefaultLimits(2_000_001, bytes)).toMatch(/ entries .* and .* of content .*: give them --max-entries 2000001 --max-bytes \d+ \(or more\)$/);
   });

@@ -16,6 +16,11 @@ export const DEFAULT_LIMITS: ExtractLimits = {
   maxBytes: 256 * 1024 ** 3,
 };
 
+/** `bytes` (more than `limit`) as a size that reads as more than it: exact bytes where both round to one size. */
+function moreBytesThan(bytes: number, limit: number): string {
+  return formatBytes(bytes) === formatBytes(limit) ? `${groupThousands(bytes)} bytes` : formatBytes(bytes);
+}
+
 /**
  * What a backup says when its archive holds more than a restore and `verify` take by default:
  * stored whole, it restores only with the limit raised, which whoever restores it has to know
@@ -25,7 +30,7 @@ export const DEFAULT_LIMITS: ExtractLimits = {
 export function beyondDefaultLimits(entries: number, bytes: number): string | undefined {
   const over = [
     ...(entries > DEFAULT_LIMITS.maxEntries ? [`${groupThousands(entries)} entries (the default --max-entries is ${groupThousands(DEFAULT_LIMITS.maxEntries)})`] : []),
-    ...(bytes > DEFAULT_LIMITS.maxBytes ? [`${formatBytes(bytes)} of content (the default --max-bytes is ${formatBytes(DEFAULT_LIMITS.maxBytes)})`] : []),
+    ...(bytes > DEFAULT_LIMITS.maxBytes ? [`${moreBytesThan(bytes, DEFAULT_LIMITS.maxBytes)} of content (the default --max-bytes is ${formatBytes(DEFAULT_LIMITS.maxBytes)})`] : []),
   ];
   if (over.length === 0) return undefined;
   const flags = [...(entries > DEFAULT_LIMITS.maxEntries ? [`--max-entries ${entries}`] : []), ...(bytes > DEFAULT_LIMITS.maxBytes ? [`--max-bytes ${bytes}`] : [])];
