@@ -608,6 +608,16 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         { cause: error },
       );
     }
+    // A piece whose lock was taken over (frozen past LOCK_STALE_MS: its checkpoint's fsync
+    // hung) touches nothing more: its checkpoint and staging are the taker's to judge. Ending
+    // the chain here removed them under the other command's lock.
+    if (staging !== undefined) {
+      const lost = await (lock as TenantLock | undefined)?.assertHeld().then(() => undefined, (failure: unknown) => failure);
+      if (lost !== undefined) {
+        staging = undefined;
+        throw lost;
+      }
+    }
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote
     // nothing and may well succeed when delivered again (the store unreachable).
