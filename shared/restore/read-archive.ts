@@ -62,6 +62,8 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
    * where the footer has none, before anything is extracted; what this throws refuses the archive.
    */
   readonly onFooterEntries?: (entries: number | undefined) => void;
+  /** Called once, when the archive's first bytes are handed to the decoder (its opening GET answered, its body flowing): before, nothing was read or replayed. */
+  readonly onFirstBytes?: () => void;
 }
 
 export interface ArchiveSizeLimit {
@@ -193,6 +195,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
         const chunk = peeked.shift() ?? (await chunks.next()).value;
         if (chunk === undefined) return;
         throwIfAborted(signal);
+        if (archiveBytes === 0) options.onFirstBytes?.();
         archiveBytes += chunk.length;
         yield chunk;
       }
