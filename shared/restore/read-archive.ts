@@ -62,7 +62,7 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
    * where the footer has none, before anything is extracted; what this throws refuses the archive.
    */
   readonly onFooterEntries?: (entries: number | undefined) => void;
-  /** Called once, when the archive's first bytes are handed to the decoder (its opening GET answered, its body flowing): before, nothing was read or replayed. */
+  /** Called once the location answered the archive's opening read (S3: its first GET's answer came): before, nothing was read or replayed. */
   readonly onFirstBytes?: () => void;
 }
 
@@ -155,6 +155,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     },
     ...(options.expectIdentity !== undefined && { expectIdentity: options.expectIdentity }),
   });
+  options.onFirstBytes?.();
   if (options.expectIdentity !== undefined && identity !== options.expectIdentity) {
     source.destroy();
     throw new StorageError(`${location.display} cannot be told to be the archive an earlier piece read: the restore cannot go on from it`, 'CHANGED');
@@ -195,7 +196,6 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
         const chunk = peeked.shift() ?? (await chunks.next()).value;
         if (chunk === undefined) return;
         throwIfAborted(signal);
-        if (archiveBytes === 0) options.onFirstBytes?.();
         archiveBytes += chunk.length;
         yield chunk;
       }
