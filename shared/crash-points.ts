@@ -32,6 +32,8 @@ export const CRASH_POINTS = [
   'backup:stored',
   // A backup in pieces (backup.ts, continuation.ts): a piece saved its state.
   'backup:piece-saved',
+  // A piece's state written whole beside its name, the lock's check and the rename ahead.
+  'continuation:temp-written',
   // `tenants verify` writing its mark beside a local archive (storage/local.ts).
   'verify:mark-temp-written',
   // Restore (restore.ts) and its staging area (tenant/slot.ts).
@@ -43,6 +45,8 @@ export const CRASH_POINTS = [
   'restore:staging-discarded',
   // A restore in pieces (restore.ts, restore/restore-continuation.ts): a piece marked its checkpoint as written past, or saved it and stopped.
   'restore:piece-marked',
+  // A piece's checkpoint written whole beside its name, the lock's check and the rename ahead.
+  'restore-checkpoint:temp-written',
   // A piece issued a write past its checkpoint (resuming-tree-writer.ts); `@n`: its n-th.
   'restore:piece-wrote',
   'restore:piece-saved',

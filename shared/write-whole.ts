@@ -32,8 +32,10 @@ export async function writeWholeAt(handle: fs.FileHandle, bytes: Uint8Array, pos
  * `directory`/`temp` (made new, never an existing file), fsynced, renamed over the target, the
  * directory fsynced. A crash leaves the old file or the new one whole. Failing, it removes the
  * temporary file and throws the error as it is (the caller says what could not be saved).
+ * `beforeRename` runs between the fsync and the rename (the tenant's lock still held: a holder
+ * stalled in the fsync past LOCK_STALE_MS, its lock taken over, must not rename its state in).
  */
-export async function replaceFileWhole(directory: string, temp: string, target: string, pieces: readonly Buffer[]): Promise<void> {
+export async function replaceFileWhole(directory: string, temp: string, target: string, pieces: readonly Buffer[], beforeRename?: () => Promise<void>): Promise<void> {
   const tempPath = path.join(directory, temp);
   try {
     const handle = await fs.open(tempPath, 'wx', 0o600);
@@ -43,6 +45,7 @@ export async function replaceFileWhole(directory: string, temp: string, target: 
     } finally {
       await handle.close();
     }
+    await beforeRename?.();
     await fs.rename(tempPath, path.join(directory, target));
     await syncDirectory(directory);
   } catch (error) {

@@ -6,7 +6,7 @@
 // a chain that broke, damaged or a day old, aborting its upload, and leaves a younger one be.
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, promises as fsPromises, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, promises as fsPromises, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -19,7 +19,7 @@ import type { UploadCheckpoint } from '../shared/storage/s3-upload.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
-import { acquireTenantLock } from '../shared/tenant/lock.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { recoverSlot } from '../shared/tenant/slot.js';
 import { tempDir } from './helpers/tree.js';
 
@@ -393,5 +393,33 @@ describe('tenants recover and a backup in pieces', () => {
     }
     expect(existsSync(file)).toBe(true);
     rmSync(file);
+  });
+});
+
+describe('a piece whose lock was taken over before its state is renamed into place', () => {
+  // A piece stalled in its state's fsync past LOCK_STALE_MS, its lock taken over by a command on
+  // another host: its state was renamed in unchecked, under the other command's lock (found by
+  // locks6 reading continuation.ts).
+  const base = path.join(dir.path, 'taken-over');
+  mkdirSync(path.join(base, 'acme'), { recursive: true });
+
+  it("stops lost (one line), the state as the taker found it, no temporary left", async () => {
+    const lock = await acquireTenantLock(base, 'acme', 'backup');
+    try {
+      await saveContinuation(base, sample('acme'));
+      const file = continuationPathFor(base, 'acme');
+      const found = readFileSync(file);
+      const lockPath = lockPathFor(base, 'acme');
+      rmSync(lockPath);
+      writeFileSync(lockPath, JSON.stringify({ token: 'taker', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'recover', startedAt: new Date().toISOString() }));
+      const later = sample('acme');
+      const error = await saveContinuation(base, { ...later, state: { ...later.state, pieces: 2 } }).catch((failure: unknown) => failure);
+      expect(error).toBeInstanceOf(TenantBusyError);
+      expect((error as Error).message).toMatch(/^lost the tenant's lock .*: another operation took it over/);
+      expect(readFileSync(file)).toEqual(found);
+      expect(readdirSync(base).filter((name) => name.startsWith('.openclaw-continuation-acme.'))).toEqual([]);
+    } finally {
+      await lock.release();
+    }
   });
 });

@@ -29,7 +29,7 @@ import { RESTORE_PIECE_RECEIVES } from '../shared/control-plane/deployment.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
 import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
-import { S3RVER_ACCESS_KEY, startS3Server, startTailHoldingProxy, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startS3Server, startOpeningHoldingProxy, startTailHoldingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { writeWithFooterEntries } from './helpers/backups.js';
 
@@ -570,6 +570,31 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(describeTree(path.join(base, 'footer-held'))).toEqual(describeTree(path.join(base, 'acme')));
     expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'footer-held', operationId: saved.chain }) }]);
     expect(hidden().filter((name) => name.includes('footer-held'))).toEqual([]);
+  });
+
+  it('a later piece stopped by its deadline while it waits for the archive\'s first bytes (an opening GET the store never answers) hands its message back, its checkpoint kept, no event: delivered again, the chain ends restored (before: ended, "replays the … writes …, which took all its time")', async () => {
+    const first = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'opening-held' }, budgetContext('req-opening-held'));
+    expect(first).toMatchObject({ suspended: true });
+    const saved = (await loadRestoreCheckpoint(base, 'opening-held'))!;
+    expect(saved.storedRead?.entries).toBeDefined();
+    const message = queue.shift()!;
+    const proxy = await startOpeningHoldingProxy(server.endpoint);
+    stubRoleReachingS3At(proxy.endpoint);
+    try {
+      const answer = await restoreQueueHandler(deps())({ Records: [{ messageId: 'opening-held-1', body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext('req-opening-held-1'));
+      expect(proxy.held()).toBeGreaterThanOrEqual(1);
+      expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'opening-held-1' }] });
+    } finally {
+      stubRoleReachingS3At(server.endpoint);
+      await proxy.stop();
+    }
+    expect(events()).toEqual([]);
+    expect(await loadRestoreCheckpoint(base, 'opening-held')).toMatchObject({ chain: saved.chain, written: saved.written, pieces: saved.pieces });
+    queue.push(message);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'opening-held'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'opening-held', operationId: saved.chain }) }]);
+    expect(hidden().filter((name) => name.includes('opening-held'))).toEqual([]);
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {

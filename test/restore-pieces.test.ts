@@ -19,7 +19,7 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
-import { acquireTenantLock } from '../shared/tenant/lock.js';
+import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { describeTree, runCli, tempDir } from './helpers/tree.js';
@@ -296,6 +296,36 @@ describe('a restore in pieces', () => {
     expect(told.filter((ms) => typeof ms !== 'number' || !(ms >= 0))).toEqual([]);
     expect(result).toMatchObject({ tenant: 'bulk-copy', verified: true });
     expect(describeTree(path.join(base, 'bulk-copy'))).toEqual(describeTree(bulk));
+  });
+
+  // A piece stalled past LOCK_STALE_MS (its checkpoint's fsync hung), its lock taken over by a
+  // command on another host: its checkpoint was renamed into place unchecked, under the other
+  // command's lock (found by locks6 reading restore-continuation.ts).
+  const takeOverLock = (tenant: string) => {
+    const lockPath = lockPathFor(base, tenant);
+    rmSync(lockPath);
+    writeFileSync(lockPath, JSON.stringify({ token: 'taker', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'recover', startedAt: new Date().toISOString() }));
+  };
+  const checkpointTemps = () => hiddenNames().filter((name) => name.startsWith('.openclaw-restore-continuation-copy.'));
+
+  it("a first piece whose lock was taken over before it saves its checkpoint stops lost, no checkpoint renamed in", async () => {
+    const error = await piece({ as: 'copy' }, { chain: newChainId(), suspend: () => (takeOverLock('copy'), true) }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(TenantBusyError);
+    expect((error as Error).message).toMatch(/^lost the tenant's lock .*: another operation took it over/);
+    expect(existsSync(restoreCheckpointPathFor(base, 'copy'))).toBe(false);
+    expect(checkpointTemps()).toEqual([]);
+  });
+
+  it("a later piece whose lock was taken over before it saves its checkpoint stops lost, the checkpoint as the taker found it", async () => {
+    const chain = newChainId();
+    await piece({ as: 'copy' }, { chain, suspend: () => true });
+    const file = restoreCheckpointPathFor(base, 'copy');
+    let found: Buffer | undefined;
+    const error = await piece({}, { chain, suspend: () => (takeOverLock('copy'), (found = readFileSync(file)), true), resume: { tenant: 'copy' } }).catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(TenantBusyError);
+    expect((error as Error).message).toMatch(/^lost the tenant's lock .*: another operation took it over/);
+    expect(readFileSync(file)).toEqual(found);
+    expect(checkpointTemps()).toEqual([]);
   });
 
   it('saves a 0600 checkpoint between pieces and counts what the pieces wrote', async () => {

@@ -30,10 +30,12 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
+import { crashPoint } from '../crash-points.js';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { notSavedByThisTool, readOwnFileIfPresent } from '../file-access.js';
 import { replaceFileWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
+import { tenantLockHeldHere } from '../tenant/lock.js';
 import type { UploadCheckpoint } from '../storage/s3-upload.js';
 import type { ArchiveCheckpoint } from './tenant-archive.js';
 import type { SuspendedAgeFile } from '../age/encrypt.js';
@@ -139,7 +141,11 @@ export function newChainId(): string {
   return randomBytes(12).toString('hex');
 }
 
-/** Replaces the tenant's continuation state, atomically. */
+/**
+ * Replaces the tenant's continuation state, atomically, while the tenant's lock held here is
+ * still this process's (checked just before the rename): a piece stalled in the fsync past
+ * LOCK_STALE_MS, its lock taken over, renamed its state in under the other command's lock.
+ */
 export async function saveContinuation(tenantsDir: string, continuation: Continuation): Promise<void> {
   const { state, pendingFrame, encryption, tail } = continuation;
   const stream = encryption?.stream;
@@ -151,8 +157,13 @@ export async function saveContinuation(tenantsDir: string, continuation: Continu
   const target = continuationPathFor(tenantsDir, state.tenant);
   const pieces = stream === undefined ? [MAGIC, length, json, pendingFrame, tail] : [MAGIC, length, json, pendingFrame, stream.payloadKey, stream.pending, tail];
   try {
-    await replaceFileWhole(tenantsDir, hiddenNames.continuationTemp(state.tenant), path.basename(target), pieces);
+    const lock = tenantLockHeldHere(tenantsDir, state.tenant);
+    await replaceFileWhole(tenantsDir, hiddenNames.continuationTemp(state.tenant), path.basename(target), pieces, async () => {
+      crashPoint('continuation:temp-written');
+      await lock?.assertHeld();
+    });
   } catch (error) {
+    if (error instanceof TenantBusyError) throw error;
     throw new FileSystemError(`cannot save the state of the continuing backup of "${state.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
 }

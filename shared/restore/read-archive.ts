@@ -62,6 +62,8 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
    * where the footer has none, before anything is extracted; what this throws refuses the archive.
    */
   readonly onFooterEntries?: (entries: number | undefined) => void;
+  /** Called once the location answered the archive's opening read (S3: its first GET's answer came): before, nothing was read or replayed. */
+  readonly onFirstBytes?: () => void;
 }
 
 export interface ArchiveSizeLimit {
@@ -153,6 +155,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     },
     ...(options.expectIdentity !== undefined && { expectIdentity: options.expectIdentity }),
   });
+  options.onFirstBytes?.();
   if (options.expectIdentity !== undefined && identity !== options.expectIdentity) {
     source.destroy();
     throw new StorageError(`${location.display} cannot be told to be the archive an earlier piece read: the restore cannot go on from it`, 'CHANGED');

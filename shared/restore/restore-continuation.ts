@@ -30,10 +30,12 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { DEFAULT_ABANDON_AFTER_MS } from '../backup/continuation.js';
+import { crashPoint } from '../crash-points.js';
 import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { notSavedByThisTool, readOwnFileIfPresent, writableByOthers } from '../file-access.js';
 import { syncDirectory } from '../sync-directory.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
+import { tenantLockHeldHere } from '../tenant/lock.js';
 import { replaceFileWhole } from '../write-whole.js';
 
 const MAGIC = 'OCRC1\n';
@@ -150,12 +152,20 @@ export class ForeignRestoreCheckpointError extends UnreadableRestoreCheckpointEr
   }
 }
 
-/** Replaces the tenant's restore checkpoint, atomically and durably. */
+/**
+ * Replaces the tenant's restore checkpoint, atomically and durably, while the tenant's lock
+ * held here is still this process's (checked just before the rename, as the backup's state is).
+ */
 export async function saveRestoreCheckpoint(tenantsDir: string, checkpoint: RestoreCheckpoint): Promise<void> {
   const target = restoreCheckpointPathFor(tenantsDir, checkpoint.tenant);
   try {
-    await replaceFileWhole(tenantsDir, hiddenNames.restoreContinuationTemp(checkpoint.tenant), path.basename(target), [Buffer.from(MAGIC + JSON.stringify(checkpoint))]);
+    const lock = tenantLockHeldHere(tenantsDir, checkpoint.tenant);
+    await replaceFileWhole(tenantsDir, hiddenNames.restoreContinuationTemp(checkpoint.tenant), path.basename(target), [Buffer.from(MAGIC + JSON.stringify(checkpoint))], async () => {
+      crashPoint('restore-checkpoint:temp-written');
+      await lock?.assertHeld();
+    });
   } catch (error) {
+    if (error instanceof TenantBusyError) throw error;
     throw new FileSystemError(`cannot save the checkpoint of the continuing restore of "${checkpoint.tenant}" (${target}): ${errnoMessage(error) ?? String(error)}`, { cause: error });
   }
 }

@@ -415,6 +415,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   let lateStart = false;
   /** A later piece that reads the footer's entry count (its checkpoint has none) and has not yet got it: no entry is read before. */
   let readingFooter = false;
+  /** A later piece whose archive's first bytes have not come yet (its opening GET unanswered, or the footer's read first): no entry is read before. */
+  let awaitingFirstBytes = false;
   try {
     await makeBaseDir();
     await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended }).catch(() => undefined);
@@ -440,9 +442,11 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     // it was for its message's next delivery, which has an invocation of its own.
     lateStart = checkpoint !== undefined && signal?.aborted === true;
     readingFooter = checkpoint !== undefined && checkpoint.storedRead?.entries === undefined;
+    awaitingFirstBytes = checkpoint !== undefined;
     const read = await readTenantArchive(location, {
       limits,
       signal,
+      onFirstBytes: () => (awaitingFirstBytes = false),
       ...(request.identities !== undefined && { identities: request.identities }),
       ...(request.ageCli !== undefined && { ageCli: request.ageCli }),
       // A later piece's archive was judged by its first piece, with a whole invocation: judged
@@ -575,8 +579,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     return result;
   } catch (caught) {
     let error = caught;
-    /** A later piece stopped by its deadline while it read the footer's count, before any entry: its chain is as it was for its message's next delivery. */
-    const stoppedBeforeReading = checkpoint !== undefined && !lateStart && !marked && readingFooter && error instanceof AbortedError && signal?.aborted === true;
+    /** A later piece stopped by its deadline while it read the footer's count or waited for the archive's first bytes, before any entry: its chain is as it was for its message's next delivery. */
+    const stoppedBeforeReading = checkpoint !== undefined && !lateStart && !marked && (readingFooter || awaitingFirstBytes) && error instanceof AbortedError && signal?.aborted === true;
     // Stopped by its deadline before its first write: every piece replays more than this one did.
     if (lateStart && error instanceof AbortedError) {
       error = new AbortedError(
@@ -584,11 +588,13 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         { cause: error },
       );
     } else if (stoppedBeforeReading) {
-      // Its time went to the footer's GET (a store throttling or not answering), not to replaying
+      // Its time went to the footer's GET or the archive's opening one (a store throttling or not answering), not to replaying
       // the earlier pieces' writes, which a next piece would meet again: ending the chain there
       // threw away what every piece before it staged, with a message blaming the replay.
       error = new AbortedError(
-        `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline while it read the archive's footer (the entry count its chain's first piece, run by the previous version, did not keep; the store was slow to answer): it wrote nothing, the chain goes on from its checkpoint when its message comes again`,
+        readingFooter
+          ? `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline while it read the archive's footer (the entry count its chain's first piece, run by the previous version, did not keep; the store was slow to answer): it wrote nothing, the chain goes on from its checkpoint when its message comes again`
+          : `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline while it waited for the archive's first bytes (the store was slow to answer): it wrote nothing, the chain goes on from its checkpoint when its message comes again`,
         { cause: error },
       );
     } else if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {
@@ -608,6 +614,16 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
         `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline after it began writing: the chain goes on from its checkpoint when its message comes again (that piece writes again what this one wrote past it)`,
         { cause: error },
       );
+    }
+    // A piece whose lock was taken over (frozen past LOCK_STALE_MS: its checkpoint's fsync
+    // hung) touches nothing more: its checkpoint and staging are the taker's to judge. Ending
+    // the chain here removed them under the other command's lock.
+    if (staging !== undefined) {
+      const lost = await (lock as TenantLock | undefined)?.assertHeld().then(() => undefined, (failure: unknown) => failure);
+      if (lost !== undefined) {
+        staging = undefined;
+        throw lost;
+      }
     }
     // A later piece that failed ends its chain (first the checkpoint, so that a kill between
     // leaves an interrupted restore's staging, which recovery removes), unless it wrote

@@ -213,6 +213,29 @@ export async function startTailHoldingProxy(target: string): Promise<RecordingSe
 }
 
 /**
+ * An HTTP proxy in front of `target` (s3rver) that never answers a GET of an object from its
+ * start (no byte range, or one from 0: a restore's opening read), as a store throttling or
+ * wedged holds one; everything else (listings, HEADs, ranged reads of an end) passes through.
+ * `held` counts the reads it holds; `stop` cuts them.
+ */
+export async function startOpeningHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
+  const requests: RecordedRequest[] = [];
+  let held = 0;
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    const range = request.headers.range;
+    const objectRead = request.method === 'GET' && url.pathname.split('/').filter(Boolean).length >= 2 && [...url.searchParams.keys()].every((key) => key === 'x-id');
+    if (objectRead && (range === undefined || (typeof range === 'string' && range.startsWith('bytes=0-')))) {
+      held += 1;
+      return;
+    }
+    passThrough(target, request, response);
+  });
+  return { ...(await listening(server, requests)), held: () => held };
+}
+
+/**
  * An HTTP proxy in front of `target` (s3rver) that passes everything through and counts the
  * keys its ListObjectsV2 answers held: what listings cost a store (S3 answers 1,000 keys a request).
  */
