@@ -383,6 +383,10 @@ describe('a restore whose lock is removed right before its commit', () => {
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
     expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over/);
+    // Its staging and journal are no longer its own to remove (a taker may be judging them, and
+    // the journal's name is the tenant's): left to the next command on the tenant, which rolls back.
+    expect(readdirSync(base).filter((name) => !name.startsWith('.openclaw-staging-acme-copy-'))).toEqual(['.openclaw-journal-acme-copy.json', 'acme']);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme-copy']).status).toBe(0);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 });
