@@ -451,11 +451,13 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       ...(request.maxArchiveBytes !== undefined && checkpoint === undefined && { maxArchiveBytes: request.maxArchiveBytes }),
       ...(request.maxArchiveEntries !== undefined && checkpoint === undefined && { maxArchiveEntries: request.maxArchiveEntries }),
       // A checkpoint with no entry count: the footer's read once, judged by, and carried on (storedReadNow).
-      ...(checkpoint !== undefined && checkpoint.storedRead?.entries === undefined && { onFooterEntries: (entries: number | undefined) => {
-          readingFooter = false;
-          assertChainFast(checkpoint!, entries);
-        },
-      }),
+      ...(checkpoint !== undefined &&
+        checkpoint.storedRead?.entries === undefined && {
+          onFooterEntries: (entries: number | undefined) => {
+            readingFooter = false;
+            assertChainFast(checkpoint!, entries);
+          },
+        }),
       ...(checkpoint !== undefined && { expectIdentity: checkpoint.identity }),
       onIdentity: (named) => (identity = named),
       ...(pieces !== undefined && {
