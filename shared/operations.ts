@@ -3,7 +3,6 @@
 // in-process (`localOperations`, the embedded default) or a deployed gateway's Lambda
 // functions (remote mode), which run these same local operations on the EFS volume.
 
-
 import type { AbandonedBackup, AbandonOptions, BackupRequest, BackupResult, BackupSuspended } from './backup/backup.js';
 import type { BackupAllProgress, BackupAllResult } from './backup/backup-all.js';
 import type { BackupPlan } from './backup/backup-plan.js';
@@ -29,7 +28,7 @@ import type { FanOutResult } from './control-plane/protocol.js';
 import type { Owner } from './tenant/ownership.js';
 import type { AgeCliRoute } from './archive/encrypted-archive.js';
 import type { AgeIdentity } from './age/keys.js';
-import { localTenantListing, namesToBackUp, type TenantListing } from './tenant/listing.js';
+import { localTenantListing, type TenantListing } from './tenant/listing.js';
 
 /** How to reach the archive: S3 credentials and endpoint, and an optional filter command (the user's flags). */
 export type StorageFlags = Omit<LocationOptions, 'expectedBytes'>;
@@ -223,8 +222,6 @@ export interface TenantOperations extends TenantListing {
   /** Settles an interrupted restore (`tenants recover`); local mode only. */
   recover(command: RecoverCommand): Promise<RecoverResult>;
 }
-
-export { namesToBackUp };
 
 export interface LocalOptions {
   /**

@@ -354,35 +354,18 @@ describe('the cross-host path: databases whose writers may be on another host (t
     }
   });
 
-  it('names the scratch directory in the base dir, not the descriptor link it writes through, when an encrypted backup finds no room there', async () => {
+  // Encrypted (built in, or by a --pipe command: age -r), the copies go in a scratch area in the
+  // base dir, named through /proc/self/fd/N/ (temp-area.ts), never in $TMPDIR.
+  it.each([
+    ['an encrypted backup', () => ({ location: archiveLocation(), recipients: [generateIdentity().recipient] })],
+    ['a backup encrypted by a --pipe command (age -r)', () => ({ location: withPipeCommand(archiveLocation(), `age -r ${generateIdentity().recipient.text}`, { writesAge: true }) })],
+  ])('names the scratch directory in the base dir, not the descriptor link it writes through, when %s finds no room there, and says to free space there', async (_, encrypted) => {
     createSampleTenant(tenantDir, { sessions: 1, notes: 1, mediaFiles: 0 });
     privateCopies.afterDatabaseCopy = async () => {
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
     };
     try {
-      // Encrypted: the copies go in a scratch area in the base dir, named through /proc/self/fd/N/ (temp-area.ts).
-      const request = { tenantsDir: base, tenant: 'acme', location: archiveLocation(), overwrite: true, sqlite: { writers: 'cross-host' as const }, recipients: [generateIdentity().recipient] };
-      const failure = await backupTenant(request).catch((error: unknown) => error);
-      expect(failure).toBeInstanceOf(SqliteSnapshotError);
-      const area = `${realpathSync(base)}/.openclaw-scratch-acme-`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      // Where to free space: "retry" alone fails the same way while the base dir is full.
-      expect((failure as Error).message).toMatch(
-        new RegExp(`: no room for a copy in ${area}[0-9a-f]{12} \\(ENOSPC\\); nothing was stored \\(an encrypted or --pipe backup copies into the base dir, never \\$TMPDIR: free space there and retry, or pass --sqlite-raw-fallback`),
-      );
-      expect(existsSync(archiveLocation().display)).toBe(false);
-    } finally {
-      privateCopies.afterDatabaseCopy = undefined;
-    }
-  });
-
-  it('keeps the plaintext copies in the base dir too when the archive is encrypted by a --pipe command (age -r), never in $TMPDIR, and says to free space there when it is full', async () => {
-    createSampleTenant(tenantDir, { sessions: 1, notes: 1, mediaFiles: 0 });
-    privateCopies.afterDatabaseCopy = async () => {
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-    };
-    try {
-      const location = withPipeCommand(archiveLocation(), `age -r ${generateIdentity().recipient.text}`, { writesAge: true });
-      const failure = await backupTenant({ tenantsDir: base, tenant: 'acme', location, overwrite: true, sqlite: { writers: 'cross-host' as const } }).catch((error: unknown) => error);
+      const failure = await backupTenant({ tenantsDir: base, tenant: 'acme', overwrite: true, sqlite: { writers: 'cross-host' as const }, ...encrypted() }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(SqliteSnapshotError);
       const area = `${realpathSync(base)}/.openclaw-scratch-acme-`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       // Where to free space: "retry" alone fails the same way while the base dir is full.

@@ -297,6 +297,10 @@ describe('redact', () => {
     expect(redact(`age: error: unknown recipient type: "${key}"`)).toBe('age: error: unknown recipient type: "AGE-SECRET-KEY-1***"');
     expect(redact(`bad ${key.toLowerCase()}!`)).toBe('bad AGE-SECRET-KEY-1***!');
     expect(redact('id AGE-PLUGIN-YUBIKEY-1QXYZ0 end')).toBe('id AGE-PLUGIN-YUBIKEY-1*** end');
+    // age-keygen's post-quantum keys (its default from age 1.4) and a plugin whose name has a dash.
+    expect(redact('"AGE-SECRET-KEY-PQ-1K30MYPZAHAXHR22YHH27EGDVLU0QNSUH3DSV7J7NR3X6D9LHXNWSDLTV4T"')).toBe('"AGE-SECRET-KEY-PQ-1***"');
+    expect(redact('id age-secret-key-pq-1k30mypzahaxhr22 end')).toBe('id AGE-SECRET-KEY-PQ-1*** end');
+    expect(redact('id AGE-PLUGIN-FIDO2-HMAC-1QVQQQQZQZZZZ end')).toBe('id AGE-PLUGIN-FIDO2-HMAC-1*** end');
     expect(redact('use an X25519 identity (AGE-SECRET-KEY-1…)')).toBe('use an X25519 identity (AGE-SECRET-KEY-1…)');
   });
 });

@@ -12,6 +12,8 @@ import { bodyOf, describeStorageContract, failingBody, readAll, stallingBody, wr
 
 /** Runs once before the next `open` of node:fs/promises (the archive's temporary file is opened with it). */
 const beforeNextOpen = vi.hoisted(() => ({ hook: undefined as undefined | (() => Promise<void>) }));
+/** While set, `link` of node:fs/promises fails with this code, as on a file system without hard links. */
+const linkFails = vi.hoisted(() => ({ code: undefined as undefined | string }));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const open: typeof actual.open = async (...args) => {
@@ -20,7 +22,11 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     await hook?.();
     return actual.open(...args);
   };
-  return { ...actual, default: { ...actual, open }, open };
+  const link: typeof actual.link = async (...args) => {
+    if (linkFails.code !== undefined) throw Object.assign(new Error(`${linkFails.code}: link`), { code: linkFails.code });
+    return actual.link(...args);
+  };
+  return { ...actual, default: { ...actual, open, link }, open, link };
 });
 
 let base: string;
@@ -66,16 +72,21 @@ describe('LocalFileLocation', () => {
 
   // A backup frozen past the stale interval has its temporary file removed by another host's
   // sweep; resumed, its commit said the directory "takes no new files: give a path on a disk".
-  for (const overwrite of [false, true]) {
-    it(`says its temporary file was removed before it was complete, and stores nothing${overwrite ? ' (--overwrite)' : ''}`, async () => {
-      const location = new LocalFileLocation(join(base, `swept-${overwrite}`, 'acme.tar.zst'));
+  // Without hard links (EPERM: some FUSE and network file systems) the commit renames instead.
+  for (const [overwrite, noHardLinks] of [[false, false], [true, false], [false, true]]) {
+    it(`says its temporary file was removed before it was complete, and stores nothing${overwrite ? ' (--overwrite)' : ''}${noHardLinks ? ' (no hard links)' : ''}`, async () => {
+      const location = new LocalFileLocation(join(base, `swept-${overwrite}-${noHardLinks}`, 'acme.tar.zst'));
       const directory = dirname(location.path);
       async function* body(): AsyncGenerator<Buffer> {
         yield Buffer.from('archive bytes so far');
         for (const name of await readdir(directory)) if (name.endsWith('.partial')) await rm(join(directory, name));
         yield Buffer.from('and the rest');
       }
-      const failed = await location.write(Readable.from(body()), writeOptions({ overwrite })).catch((error: unknown) => error);
+      if (noHardLinks) linkFails.code = 'EPERM';
+      const failed = await location
+        .write(Readable.from(body()), writeOptions({ overwrite }))
+        .catch((error: unknown) => error)
+        .finally(() => (linkFails.code = undefined));
       expect(failed).toBeInstanceOf(StorageError);
       expect((failed as Error).message).toMatch(
         new RegExp(`^cannot write ${location.path}: its temporary file ${directory}/\\.acme\\.tar\\.zst\\..*\\.partial was removed before it was complete \\(by a command that judged this process gone: was it stopped or frozen for more than 60 s\\?\\): nothing was stored; back up again$`),

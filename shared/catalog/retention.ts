@@ -4,10 +4,11 @@
 // yearly), and the oldest backup too while the rule has some of its N left (restic 0.16's
 // "oldest daily snapshot": fewer periods than N hold a backup, so the rule keeps the oldest
 // as well, and the history reaches back as far as it can; `--keep-yearly 2` over backups of
-// this year alone keeps the first one, not only the newest); `within D` keeps every backup made within the span D before the newest backup
-// (strictly after the newest's time less D, as restic's --keep-within); a backup kept by any
-// rule stays, with every rule that kept it as a reason; the rest go. Hours, days, weeks,
-// months and years are UTC, from each backup's creation time, never the clock. Pure.
+// this year alone keeps the first one, not only the newest); `within D` keeps every backup
+// made within the span D before the newest backup (strictly after the newest's time less D,
+// as restic's --keep-within); a backup kept by any rule stays, with every rule that kept it
+// as a reason; the rest go. Hours, days, weeks, months and years are UTC, from each backup's
+// creation time, never the clock. Pure.
 
 import { formatDate } from '../schedule/destination-template.js';
 

@@ -441,7 +441,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     // held to hand over, the leftovers' share): it reads and writes nothing, and its chain is as
     // it was for its message's next delivery, which has an invocation of its own.
     lateStart = checkpoint !== undefined && signal?.aborted === true;
-    readingFooter = checkpoint !== undefined && checkpoint.storedRead?.entries === undefined;
+    const footerToRead = checkpoint !== undefined && checkpoint.storedRead?.entries === undefined;
+    readingFooter = footerToRead;
     awaitingFirstBytes = checkpoint !== undefined;
     const read = await readTenantArchive(location, {
       limits,
@@ -455,7 +456,8 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       ...(request.maxArchiveBytes !== undefined && checkpoint === undefined && { maxArchiveBytes: request.maxArchiveBytes }),
       ...(request.maxArchiveEntries !== undefined && checkpoint === undefined && { maxArchiveEntries: request.maxArchiveEntries }),
       // A checkpoint with no entry count: the footer's read once, judged by, and carried on (storedReadNow).
-      ...(checkpoint !== undefined && checkpoint.storedRead?.entries === undefined && { onFooterEntries: (entries: number | undefined) => {
+      ...(footerToRead && {
+        onFooterEntries: (entries: number | undefined) => {
           readingFooter = false;
           assertChainFast(checkpoint!, entries);
         },

@@ -413,8 +413,8 @@ export class LocalFileLocation implements ArchiveLocation {
       if (code === 'EEXIST') throw this.existsError();
       if (code === undefined || !LINK_UNSUPPORTED.has(code)) throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
       if ((await this.statTarget()) !== undefined) throw this.existsError();
-      await rename(temporary, this.path).catch((renameError: unknown) => {
-        throw this.fsError(renameError, 'write');
+      await rename(temporary, this.path).catch(async (renameError: unknown) => {
+        throw (await this.temporaryGone(renameError, temporary)) ?? this.fsError(renameError, 'write');
       });
       crashPoint('archive:renamed');
       return;

@@ -1,7 +1,7 @@
 // Scrubs secrets from text that may reach a user or a log: the secret key and session
 // token we were given, the signing parts of presigned URLs and Authorization headers, and
-// age secret keys (`AGE-SECRET-KEY-1…`, plugin identities `AGE-PLUGIN-…-1…`), which a
-// `--pipe` command's stderr can echo: `--pipe "age -r AGE-SECRET-KEY-1…"` (the secret key
+// age secret keys (`AGE-SECRET-KEY-1…`, `AGE-SECRET-KEY-PQ-1…`, plugin identities
+// `AGE-PLUGIN-…-1…`), which a `--pipe` command's stderr can echo: `--pipe "age -r AGE-SECRET-KEY-1…"` (the secret key
 // pasted where the public one goes) failed with `age: error: unknown recipient type: "AGE-…"`,
 // the whole key in the backup's error line.
 // Messages are built from known-safe pieces in the first place; this is the second layer
@@ -15,9 +15,15 @@ const PRESIGNED_PARAMETERS = /\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security
 const AUTHORIZATION = /\b(AWS4-HMAC-SHA256\s+Credential=|AWS [A-Z0-9]{16,}:)[^\r\n]*/g;
 // `user@` and `user:password@` in URLs; a password may hold `/` (AWS secret keys do), a user
 // may not (`s3://bucket/key@2026` is a key, not credentials).
-const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]*:\/\/)(?:[^/@\s:]*:[^@\s]*|[^/@\s]+)@/gi;
+// The scheme is bounded (32 characters): unbounded, every word start of a long run of letters and dashes scanned
+// the rest of it (100 KB of `a-`: 6.3 s of CPU in one message).
+const URL_CREDENTIALS = /(\b[a-z][a-z0-9+.-]{0,31}:\/\/)(?:[^/@\s:]*:[^@\s]*|[^/@\s]+)@/gi;
 // An age identity: its human-readable part, the bech32 separator `1`, then its data (any case: a mistyped one is still the key).
-const AGE_SECRET_KEYS = /\b(AGE-SECRET-KEY-|AGE-PLUGIN-[A-Z0-9]+-)1[0-9A-Z]+/gi;
+// The part may name more words, each ended by `-`: post-quantum keys (`AGE-SECRET-KEY-PQ-1…`, age 1.3+, the default of
+// age-keygen from 1.4) and plugins named with a dash (`AGE-PLUGIN-FIDO2-HMAC-1…`) were shown whole. The words are
+// bounded (8 of 64 characters at most): unbounded, each `AGE-PLUGIN-` of a long line scanned the rest of it
+// (110 KB of them: 1.8 s of CPU).
+const AGE_SECRET_KEYS = /\b(AGE-(?:SECRET-KEY|PLUGIN)-(?:[0-9A-Z+._]{1,64}-){0,8})1[0-9A-Z]+/gi;
 
 /** Replaces every occurrence of each secret, and anything that looks like signing material. */
 export function redact(text: string, secrets: readonly (string | undefined)[] = []): string {

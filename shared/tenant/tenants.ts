@@ -131,17 +131,17 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
   return (await holdsTenantOwnFiles(directory)) ? `${TENANT_OWN_FILES.join(' and ')} at its top` : undefined;
 }
 
+/** The files the gateway keeps at the top of every tenant's directory: its config and token hash. */
+const TENANT_OWN_FILES = ['config.json', 'token.sha256'] as const;
+
 /**
- * The files the gateway keeps at the top of every tenant's directory (its config and token
- * hash): both there as regular files mark a tenant's own directory, unless one of its first
+ * Whether `directory` holds TENANT_OWN_FILES, both as regular files, and none of its first
  * directories holds them too (a tenant, so a base dir that also keeps such files at its top:
  * before, that base dir was refused with "give its parent", which names the base dir itself a
  * tenant: backed up, or replaced by a restore, as one). One alone is no sign (a base dir may
  * hold a stray `config.json`); the second is looked up only when the first is there, and
  * directories are read only when both are.
  */
-export const TENANT_OWN_FILES = ['config.json', 'token.sha256'] as const;
-
 async function holdsTenantOwnFiles(directory: string): Promise<boolean> {
   if (!(await holdsBothTenantOwnFiles(directory))) return false;
   for (const entry of await firstEntries(directory, TENANT_SUBDIRECTORIES_LOOKED_AT, (candidate) => candidate.isDirectory() && !candidate.name.startsWith('.'))) {
