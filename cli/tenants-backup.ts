@@ -160,6 +160,7 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   for (const outcome of result.results) {
     if (!('result' in outcome)) continue;
     for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
+    if (outcome.result.recovered !== undefined && outcome.result.recovered !== 'none') lines.push(`  note: ${outcome.tenant}: recovered an interrupted earlier restore first (${outcome.result.recovered})`);
     // A database archived raw (--sqlite-raw-fallback) is no consistent copy: said, as for one tenant's backup.
     for (const note of outcome.result.warnings.slice(0, 10)) lines.push(`  warning: ${outcome.tenant}: ${shownPath(note.path)}: ${shownText(note.reason)}`);
     if (outcome.result.warnings.length > 10) lines.push(`  warning: ${outcome.tenant}: … and ${outcome.result.warnings.length - 10} more (see --json)`);
@@ -239,6 +240,8 @@ function describeBackup(result: BackupResult | BackupSuspended): string[] {
   if (recipients.length > 0) lines.push(`  encrypted with age to ${plural(recipients.length, 'recipient')}: ${recipients.join(', ')}`);
   // A gateway of an older version sends no notices.
   for (const notice of result.notices ?? []) lines.push(`  note: ${shownText(notice)}`);
+  // As a restore says it: the staging and journal an interrupted (killed, or lock-lost) restore left were settled first.
+  if (result.recovered !== undefined && result.recovered !== 'none') lines.push(`  recovered an interrupted earlier restore first (${result.recovered})`);
   if (result.skipped.length > 0) {
     lines.push(`  left out ${result.skipped.length}:`);
     for (const note of result.skipped.slice(0, 10)) lines.push(`    ${shownPath(note.path)}: ${shownText(note.reason)}`);

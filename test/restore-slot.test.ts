@@ -389,6 +389,22 @@ describe('a restore whose lock is removed right before its commit', () => {
     expect(runCli(['--tenants-dir', base, 'tenants', 'recover', 'acme-copy']).status).toBe(0);
     expect(readdirSync(base)).toEqual(['acme']);
   });
+
+  it('leaves them to a backup of the tenant, which rolls them back and says so, the tenant as it was', async () => {
+    const slot = path.join(base, 'acme');
+    const before = describeTree(slot);
+    const { child, exited } = await pausedCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], 'journal:committing:temp-written');
+    await fs.rm(lockPathFor(base, 'acme'));
+    child.kill('SIGCONT');
+    expect(await exited).toBe(3);
+    expect(readdirSync(base)).toContain('.openclaw-journal-acme.json');
+    // It rolled them back in silence before (a restore says it): now it says so too.
+    const backup = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(path.dirname(base), 'after-lost.tar.zst')]);
+    expect(backup.status, backup.stderr).toBe(0);
+    expect(backup.stdout).toContain('\n  recovered an interrupted earlier restore first (rolled-back)\n');
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(describeTree(slot)).toEqual(before);
+  });
 });
 
 // The same for a backup: frozen while it read, its lock taken over (a restore --force may have

@@ -280,6 +280,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     void archive.summary.then((summary) => (outcome = summary)).catch(() => undefined);
     const manifestSha256 = () => (outcome !== undefined && !outcome.suspended ? outcome.manifestSha256 : undefined);
 
+    /** Its lock found taken over at the archive's end: a later piece's upload is then its chain's, for the taker to judge. */
+    let lockLost = false;
     async function* counted(): AsyncGenerator<Buffer> {
       for await (const chunk of archive.chunks) {
         throwIfAborted(signal);
@@ -291,7 +293,10 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       // Frozen past the stale interval, this process may have had its lock taken over, and a
       // restore may have replaced the tenant while it read: the archive would hold parts of
       // both. Its end fails instead, so nothing is stored.
-      await lock?.assertHeld();
+      await lock?.assertHeld().catch((error: unknown) => {
+        lockLost = true;
+        throw error;
+      });
     }
 
     // Encrypted in pieces: the age file goes on from where the last piece stopped, and is
@@ -332,6 +337,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
                 }),
             }),
             ...(from !== undefined && { resume: { ...from.state.upload, tail: from.tail } }),
+            // A first piece's upload is its own (no state names it yet): aborted as any failed one.
+            ...(from !== undefined && { keepPiecesOnFailure: () => lockLost }),
           });
         } catch (error) {
           // The commit not recorded (the tenant volume full, an I/O error): the state is the
@@ -339,6 +346,12 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
           // upload kept, as after a piece killed. Else the chain has ended: its upload aborted
           // (with the piece, or now), its state removed (unless another chain's).
           const goesOn = commitUnrecorded instanceof FileSystemError && !(commitUnrecorded instanceof UnreadableContinuationError);
+          // A piece whose lock was taken over (frozen past LOCK_STALE_MS mid-upload) touches
+          // nothing more: the chain's state and upload are the taker's to judge (it may be this
+          // piece's message delivered again, going on from that state). Ending the chain here
+          // removed the state under the other command's lock, aborted the upload the taker
+          // went on with, and sent a failure event besides the chain's own.
+          if (from !== undefined && !goesOn) await lock?.assertHeld();
           if (from !== undefined && !goesOn) {
             if (commitUnrecorded !== undefined) await location.abandonPieces?.({ ...from.state.upload, tail: from.tail }, { ...(signal !== undefined && { signal }) }).catch(() => undefined);
             if (!(commitUnrecorded instanceof ContinuationEndedError)) await removeContinuation(tenantsDir, tenant).catch(() => undefined);

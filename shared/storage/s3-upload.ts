@@ -183,6 +183,8 @@ export interface StreamUpload {
    * (backup.ts), and its upload stays its chain's, to go on with or abandon.
    */
   readonly committing?: (bytes: number) => Promise<void>;
+  /** Asked when the body fails: true leaves the upload as it is, not aborted (as a `committing` that threw does). */
+  readonly keepUploadOnBodyFailure?: (error: unknown) => boolean;
   /** @default ABORT_UPLOAD_TIMEOUT_MS */
   readonly abortTimeoutMs?: number;
   /** How long an attempt to send a part (or the single PutObject) may go without the socket taking a byte (part-progress.ts). @default PART_STALL_MS */
@@ -272,7 +274,8 @@ class Uploader {
     destroyQuietly(this.body);
     await Promise.allSettled(this.inFlight);
     const failure = this.failure as NonNullable<Uploader['failure']>;
-    const abortNote = failure.source === 'committing' ? undefined : await this.abortMultipartUpload();
+    const kept = failure.source === 'committing' || (failure.source === 'body' && this.upload.keepUploadOnBodyFailure?.(failure.error) === true);
+    const abortNote = kept ? undefined : await this.abortMultipartUpload();
     throw new UploadFailure(failure.error, failure.source, abortNote, this.uploadGone || s3ErrorName(failure.error) === 'NoSuchUpload');
   }
 

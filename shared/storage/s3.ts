@@ -323,6 +323,7 @@ export class S3Location implements ArchiveLocation {
         ...(resume === undefined ? this.plan : planUpload(undefined, resume.partSize, this.options.queueSize)),
         ...(piece !== undefined && { suspendWhen: piece.suspendWhen }),
         ...(piece?.committing !== undefined && { committing: piece.committing }),
+        ...(piece?.keepPiecesOnFailure !== undefined && { keepUploadOnBodyFailure: piece.keepPiecesOnFailure }),
         ...(resume !== undefined && { resume }),
         beforeCommit: (stored) => {
           // No tags for bytes not known whole (a --pipe command's age output shorter than age makes, or an output no one can

@@ -19,6 +19,11 @@ export interface PieceOptions extends WriteOptions {
    * may be stored from then on, for `storedPieces` to find if it is killed before it knows.
    */
   readonly committing?: (bytes: number) => Promise<void>;
+  /**
+   * Asked when the body fails: true leaves the pieces as they are, not aborted (the caller's
+   * lock was taken over: the upload is its chain's, which the taker goes on with or ends).
+   */
+  readonly keepPiecesOnFailure?: (error: unknown) => boolean;
 }
 
 /** What `storedPieces` looks for: the archive a write in pieces committed, and what to record beside it. */

@@ -407,6 +407,14 @@ export function startRecordingProxy(target: string): Promise<RecordingServer> {
   return startRefusingProxy(target, () => undefined);
 }
 
+/** An HTTP proxy in front of `target` (s3rver) that passes every request on, recorded, after `onRequest` has seen it (a test acts there, as another host would, mid-upload). */
+export function startWatchingProxy(target: string, onRequest: (method: string, url: URL) => void): Promise<RecordingServer> {
+  return startRefusingProxy(target, (request) => {
+    onRequest(request.method ?? '', new URL(request.url ?? '/', 'http://proxy'));
+    return undefined;
+  });
+}
+
 /**
  * An HTTP proxy in front of `target` (s3rver) that refuses every PutObjectTagging with 403
  * AccessDenied, as AWS does for credentials without s3:PutObjectTagging (and, with 503
