@@ -33,7 +33,7 @@
 // The base dir is listed once for the batch (prepareBaseDir: the sweep and the abandoned
 // chains), not once per message: each backup recovers its tenant from those names.
 
-import { DamagedChainEndedError } from '../shared/backup/continuation.js';
+import { DamagedChainEndedError, RecipientsChangedChainEndedError } from '../shared/backup/continuation.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
@@ -75,7 +75,7 @@ export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchRe
       let unreadable: unknown;
       let continuesChain = false;
       const retried = (error: unknown) =>
-        error !== unreadable && !(error instanceof DamagedChainEndedError) && !(hadTheWholeInvocation && stoppedByItsDeadline(error) && !continuesChain);
+        error !== unreadable && !(error instanceof DamagedChainEndedError) && !(error instanceof RecipientsChangedChainEndedError) && !(hadTheWholeInvocation && stoppedByItsDeadline(error) && !continuesChain);
       const began = Date.now();
       const run = await executeBackup(
         deps,
@@ -117,6 +117,8 @@ export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchRe
         failures.push({ itemIdentifier: record.messageId });
       } else if (run.error === unreadable) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: UNREADABLE_MESSAGE_REASON, body: record.body.slice(0, LOGGED_BODY_CHARS) });
+      } else if (run.error instanceof RecipientsChangedChainEndedError) {
+        deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'asked to encrypt otherwise than its chain began, the chain is ended: another receive would find nothing to continue' });
       } else if (run.error instanceof DamagedChainEndedError) {
         deps.logger.error('queued backup not retried', { messageId: record.messageId, attempt, errorCode: run.body.code, reason: 'its chain\'s state was damaged and the chain is ended: another receive would find nothing to continue' });
       } else if (!retried(run.error)) {

@@ -472,6 +472,20 @@ describe('doctor', () => {
     expect(Object.keys(report.byName).filter((name) => name.startsWith('network: '))).toEqual(['network: S3', 'network: EventBridge', 'network: EFS (NFS 2049)']);
   });
 
+  it("says when the stack encrypts every backup (encryptTo), and to how many keys", async () => {
+    network({ endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, SQS_ENDPOINT, SECRETS_ENDPOINT] });
+    const base = configuration('backup');
+    const keys = ['age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq', 'age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj'];
+    lambda.on(GetFunctionConfigurationCommand, { FunctionName: 'openclaw-backup-backup' }).resolves({ ...base, Environment: { Variables: { ...base.Environment!.Variables, OPENCLAW_ENCRYPT_TO: ` ${keys[0]}, ${keys[1]},${keys[0]}` } } });
+    const report = await doctorJson();
+    expect(report.byName['openclaw-backup-backup environment']).toEqual({
+      check: 'openclaw-backup-backup environment',
+      status: 'ok',
+      detail: "bucket acme-backups, events to openclaw-backup-events; every backup encrypted to 2 stack recipients (encryptTo) besides a request's own",
+    });
+    expect(report.byName['openclaw-backup-restore environment']!.detail).toBe('bucket acme-backups, events to openclaw-backup-events');
+  });
+
   it('only warns when restores with --identity-secret cannot reach Secrets Manager', async () => {
     network({ endpoints: [S3_GATEWAY, EVENTS_ENDPOINT, SQS_ENDPOINT] });
     const report = await doctorJson();

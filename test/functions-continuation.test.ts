@@ -623,6 +623,41 @@ describe('a backup that continues across invocations', () => {
   });
 });
 
+describe('a plaintext backup in pieces under way when the stack starts encrypting (encryptTo deployed)', () => {
+  it('ends rather than completing unencrypted: one failure event, nothing stored, the upload and the state gone', async () => {
+    makeTenant('midway');
+    const to = 's3://backups/midway/one.tar.zst';
+    expect(await backupHandler(deps())({ tenant: 'midway', to }, budgetContext('req-1'))).toMatchObject({ suspended: true, pieces: 1 });
+    expect((await loadContinuation(base, 'midway'))!.encryption).toBeUndefined();
+    // Plaintext pieces until the multipart upload has begun (a first part sent).
+    for (let piece = 2; (await loadContinuation(base, 'midway'))!.state.upload.uploadId === undefined; piece++) {
+      const message = { messageId: `m-plain-${piece}`, body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+      expect(await workQueueHandler(deps())({ Records: [message] }, budgetContext(`req-plain-${piece}`))).toEqual({ batchItemFailures: [] });
+      if (piece > 20) throw new Error('no upload begun');
+    }
+    const stackKey = generateIdentity().recipient.text;
+    const record = { messageId: 'm-2', body: encodeWorkMessage(queue.shift()!), eventSource: 'aws:sqs' };
+    const recording = await startRecordingProxy(server.endpoint);
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', recording.endpoint);
+    try {
+      const encrypting = queueingDeps({ ...config, encryptTo: [stackKey] }, logger, queue);
+      expect(await workQueueHandler(encrypting)({ Records: [record] }, budgetContext('req-2'))).toEqual({ batchItemFailures: [] });
+    } finally {
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await recording.stop();
+    }
+    expect(queue).toEqual([]);
+    // Not one more part: its multipart upload aborted.
+    expect(recording.requests.filter((request) => request.method === 'PUT')).toEqual([]);
+    expect(recording.requests.filter((request) => request.method === 'DELETE' && request.url.includes('uploadId='))).toHaveLength(1);
+    expect(events()).toEqual([
+      { detailType: 'OpenClaw Backup Failed', detail: expect.objectContaining({ tenant: 'midway', location: to, error: expect.objectContaining({ code: 'AGE_BAD_RECIPIENT', message: expect.stringContaining('is ended: its first piece began it unencrypted, this piece was asked for it encrypted to 1 recipient(s)') }) }) },
+    ]);
+    await expect(s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'midway/one.tar.zst' }))).rejects.toThrow();
+    expect(existsSync(continuationPathFor(base, 'midway'))).toBe(false);
+  });
+});
+
 describe('a backup whose saved state is damaged between pieces', () => {
   it('ends its chain at the next piece: one failure event, the message not handed back, the tenant free for the next backup', async () => {
     makeTenant('damaged');

@@ -50,11 +50,11 @@ function pagesOf(names: string[]) {
   };
 }
 
-function fanOut(names: string[]) {
+function fanOut(names: string[], stack: Partial<FunctionConfig> = {}) {
   const counts: { operation: string; counts: MetricCounts; properties?: Record<string, unknown> }[] = [];
   let listed = 0;
   const handle = fanOutHandler({
-    config,
+    config: { ...config, ...stack },
     logger,
     sqs: new SQSClient({ region: 'eu-west-1' }),
     queueUrl: QUEUE,
@@ -132,6 +132,16 @@ describe('fan-out handler', () => {
     expect(await handle(payload({ storage: { endpoint: 'https://minio.internal' } }), context)).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: expect.stringMatching(/storage\.endpoint is not taken by a fan-out/) } });
     expect(listed()).toBe(before);
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  it('on a stack with encryptTo, refuses 64 recipients of its own (65 with the stack key) before it lists a tenant, naming the stack key', async () => {
+    const stackKey = generateIdentity().recipient.text;
+    const { handle, listed } = fanOut(['acme'], { encryptTo: [stackKey] });
+    const own = Array.from({ length: 64 }, () => generateIdentity().recipient.text);
+    expect(await handle(payload({ encryptTo: own }), context)).toMatchObject({ ok: false, error: { code: 'AGE_BAD_RECIPIENT', message: expect.stringContaining(`every backup to its key ${stackKey} too (encryptTo)`) } });
+    expect(listed()).toBe(0);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(await handle(payload({ encryptTo: own.slice(0, 63) }), context)).toMatchObject({ queued: 1, encryptedTo: [...own.slice(0, 63), stackKey] });
   });
 
   it('refuses a bad recipient before it lists a single tenant', async () => {

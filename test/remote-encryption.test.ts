@@ -34,6 +34,7 @@ import { listFunctionPages } from '../functions/list-client.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
 import { secretIdentityReader } from '../functions/identity-secrets.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
+import { generateIdentity } from '../shared/age/keys.js';
 import { readFunctionConfig, type FunctionConfig } from '../shared/control-plane/function-config.js';
 import { localOperations, type TenantOperations } from '../shared/operations.js';
 import { runMain } from './helpers/run-main.js';
@@ -501,6 +502,22 @@ describe("a stack with encryptTo (OPENCLAW_ENCRYPT_TO): every archive it stores 
     const answer = await workQueueHandler({ config: stackConfig(), logger, publish: publish(), operations })({ Records: [{ messageId: 'm-1', body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: '1' } }] }, context());
     expect(answer).toEqual({ batchItemFailures: [] });
     await expectAgeFile('stack/queued.tar.zst', ['bob'], ['alice']);
+  });
+
+  it('a request naming 64 recipients besides the stack key is refused in one line naming the stack key; repeated keys count once', async () => {
+    const handler = backupHandler({ config: stackConfig(), logger, publish: publish() });
+    const others = Array.from({ length: 64 }, () => generateIdentity().recipient.text);
+    const request = { tenant: 'acme', to: 's3://backups/stack/many.tar.zst.age', storage: { endpoint: server.endpoint } };
+    const refused = (await handler({ ...request, encryptTo: others }, context())) as unknown as { ok: boolean; error: { message: string } };
+    expect(refused).toMatchObject({ ok: false, error: { message: expect.stringContaining(`encrypts every backup to its key ${recipient.bob} too`) } });
+    expect(refused.error.message).toContain('makes 65, at most 64: name at most 63 others');
+    expect(refused.error.message).not.toContain('\n');
+    // 63 others and one of them again: with the stack key 64 distinct keys, stored.
+    const fits = [...others.slice(0, 63), others[0]!];
+    const stored = (await handler({ ...request, encryptTo: fits }, context())) as unknown as { encryptedTo: string[] };
+    expect(stored).toMatchObject({ operation: 'backup' });
+    expect(stored.encryptedTo).toHaveLength(64);
+    await expectAgeFile('stack/many.tar.zst.age', ['bob'], ['alice']);
   });
 
   it('without encryptTo a request naming none is stored in plaintext, as before', async () => {

@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
 import { assertNoRestoreChain } from '../restore/restore-continuation.js';
-import { assertNoContinuation, chainGoesOn, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { assertNoContinuation, chainGoesOn, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, RecipientsChangedChainEndedError, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -208,6 +208,18 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     let from: Continuation | undefined;
     if (request.chain !== undefined) {
       from = await loadContinuation(tenantsDir, tenant).catch((error: unknown) => (lock === undefined ? Promise.reject(error) : endDamagedChain(error, tenantsDir, tenant, location.display)));
+      if (from?.state.chain === request.chain && from.state.location === location.display && inPieces && !sameRecipients(from, recipients)) {
+        // Asked to encrypt otherwise than its first piece began the archive (the stack's
+        // encryptTo deployed or changed mid-chain): the archive could be neither, so the
+        // chain ends here, its upload aborted, rather than completing as it began.
+        const { abortError } = await endChain(tenantsDir, tenant, from, async () => location);
+        const was = from.encryption === undefined ? 'unencrypted' : `encrypted to ${from.encryption.recipients.length} recipient(s)`;
+        const asked = recipients.length === 0 ? 'unencrypted' : `encrypted to ${recipients.length} recipient(s)`;
+        throw new RecipientsChangedChainEndedError(
+          `the continuing backup of "${tenant}" to ${location.display} is ended: its first piece began it ${was}, this piece was asked for it ${asked} (encryptTo changed while it ran); ` +
+            `${abortError === undefined ? 'its upload aborted' : `its upload could not be aborted (${describeError(abortError)})`}, its state removed: the next backup starts over`,
+        );
+      }
       if (from?.state.chain !== request.chain || from.state.location !== location.display || !inPieces || !sameRecipients(from, recipients)) {
         throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${request.chain}) has ended: its state is gone or belongs to another backup`);
       }

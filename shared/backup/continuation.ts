@@ -31,7 +31,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
-import { errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
+import { AgeBadRecipientError, errnoMessage, FileSystemError, TenantBusyError } from '../errors.js';
 import { notSavedByThisTool, readOwnFileIfPresent } from '../file-access.js';
 import { replaceFileWhole } from '../write-whole.js';
 import { hiddenNames, parseHiddenName } from '../tenant/hidden-names.js';
@@ -72,6 +72,13 @@ export class UnreadableContinuationError extends FileSystemError {
  * failed for good, and another delivery of the piece's message would find nothing to continue.
  */
 export class DamagedChainEndedError extends FileSystemError {}
+
+/**
+ * A piece asked to encrypt otherwise than its chain's archive began (the stack's encryptTo
+ * deployed or changed mid-chain) ended the chain: failed for good, one failure event; another
+ * delivery of its message finds nothing to continue.
+ */
+export class RecipientsChangedChainEndedError extends AgeBadRecipientError {}
 
 export interface ContinuationState {
   readonly version: typeof CONTINUATION_FORMAT_VERSION;

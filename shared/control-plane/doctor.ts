@@ -338,6 +338,12 @@ async function supportingFunctionCheck(plane: ControlPlane, lambda: LambdaClient
   }
 }
 
+/** The stack's `encryptTo` as the backup function has it: every backup it stores encrypted to those keys too. */
+function stackEncryption(value: string | undefined): string {
+  const keys = new Set((value ?? '').split(',').map((key) => key.trim()).filter((key) => key !== ''));
+  return keys.size === 0 ? '' : `; every backup encrypted to ${keys.size} stack recipient${keys.size === 1 ? '' : 's'} (encryptTo) besides a request's own`;
+}
+
 /** A function is healthy when it is active and its last update did not fail. */
 function functionState(configuration: FunctionConfiguration): { status: CheckStatus; detail: string } {
   const state = configuration.State ?? 'Active';
@@ -372,6 +378,6 @@ function checkFunction(add: (check: string, status: CheckStatus, detail: string)
     const missing = [bucket, eventBus].filter((key) => env[key] === undefined || env[key] === '');
     if (missing.includes(bucket)) add(`${name} environment`, 'fail', `no ${bucket}: it cannot reach S3 without an endpoint`);
     else if (missing.length > 0) add(`${name} environment`, 'warn', `no ${eventBus}: no completion events are published`);
-    else add(`${name} environment`, 'ok', `bucket ${env[bucket]}, events to ${env[eventBus]}`);
+    else add(`${name} environment`, 'ok', `bucket ${env[bucket]}, events to ${env[eventBus]}${role === 'backup' ? stackEncryption(env[FUNCTION_ENV.encryptTo]) : ''}`);
   }
 }

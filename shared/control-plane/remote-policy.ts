@@ -20,7 +20,9 @@
 //     prefix when one is configured
 // Every check here runs before anything is read from the tenant volume or S3.
 
-import { LocationNotAllowedError, OverwriteNotAllowedError, UsageError } from '../errors.js';
+import { AgeBadRecipientError, LocationNotAllowedError, OverwriteNotAllowedError, UsageError } from '../errors.js';
+import { MAX_RECIPIENTS } from '../archive/encrypted-archive.js';
+import { parseRecipient } from '../age/keys.js';
 import type { BackupCommand, StorageFlags } from '../operations.js';
 import { isS3Url, parseS3Prefix, parseS3Url } from '../storage/s3-url.js';
 import { endpointAllowed, requestedEndpoint } from './endpoint-allowlist.js';
@@ -150,7 +152,30 @@ export function withStackRecipients(command: BackupCommand, config: Pick<Functio
   return { ...command, encryptTo: stackRecipients(command.encryptTo ?? [], config) };
 }
 
-/** A request's own recipients, then the stack's `encryptTo` not among them. */
+/**
+ * A request's own recipients (each key once), then the stack's `encryptTo` not among them. More
+ * than an archive can carry (MAX_RECIPIENTS) is refused in one line naming the stack's keys: the
+ * request may name that many fewer (age's own "too many recipients" would not say why).
+ */
 export function stackRecipients(own: readonly string[], config: Pick<FunctionConfig, 'encryptTo'>): readonly string[] {
-  return [...own, ...(config.encryptTo ?? []).filter((recipient) => !own.includes(recipient))];
+  const stack = config.encryptTo ?? [];
+  if (stack.length === 0) return own;
+  const canonical = (text: string): string => {
+    try {
+      return parseRecipient(text).text;
+    } catch {
+      return text; // a bad one is named by backupRecipients
+    }
+  };
+  const texts: string[] = [];
+  for (const text of own) if (!texts.includes(canonical(text))) texts.push(canonical(text));
+  const added = stack.filter((recipient) => !texts.includes(canonical(recipient)));
+  if (texts.length + added.length > MAX_RECIPIENTS) {
+    const keys = stack.length === 1 ? `its key ${stack[0]}` : `its ${stack.length} keys (${stack.join(', ')})`;
+    throw new AgeBadRecipientError(
+      `too many recipients: this stack encrypts every backup to ${keys} too (encryptTo), which with the ${texts.length} the request names makes ${texts.length + added.length}, ` +
+        `at most ${MAX_RECIPIENTS}: name at most ${MAX_RECIPIENTS - stack.length} others (the stack's own may be left out)`,
+    );
+  }
+  return [...texts, ...added];
 }
