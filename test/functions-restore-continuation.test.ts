@@ -29,7 +29,7 @@ import { RESTORE_PIECE_RECEIVES } from '../shared/control-plane/deployment.js';
 import { recoverTenant } from '../shared/tenant/recover.js';
 import { listTenantNames } from '../shared/tenant/tenants.js';
 import { budgetContext, continuationConfig, stubRoleReachingS3At, publishedEvents } from './helpers/continuation.js';
-import { S3RVER_ACCESS_KEY, startS3Server, startOpeningHoldingProxy, startTailHoldingProxy, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startS3Server, startBodyHoldingProxy, startOpeningHoldingProxy, startTailHoldingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { writeWithFooterEntries } from './helpers/backups.js';
 
@@ -595,6 +595,68 @@ describe('the restore function, a restore larger than one invocation', () => {
     expect(describeTree(path.join(base, 'opening-held'))).toEqual(describeTree(path.join(base, 'acme')));
     expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'opening-held', operationId: saved.chain }) }]);
     expect(hidden().filter((name) => name.includes('opening-held'))).toEqual([]);
+  });
+
+  /** A held piece's run through the queue handler behind `proxy`: its answer and the message its failure logged. */
+  async function heldPiece(message: RestoreWorkMessage, messageId: string, proxy: { endpoint: string; held: () => number; stop: () => Promise<void> }) {
+    const logged: string[] = [];
+    const onLog = (...args: unknown[]) => {
+      const errorMessage = (args[1] as { errorMessage?: unknown } | undefined)?.errorMessage;
+      if (typeof errorMessage === 'string') logged.push(errorMessage);
+    };
+    const errors = vi.spyOn(logger, 'error').mockImplementation(onLog);
+    const warnings = vi.spyOn(logger, 'warn').mockImplementation(onLog);
+    stubRoleReachingS3At(proxy.endpoint);
+    try {
+      const answer = await restoreQueueHandler(deps())({ Records: [{ messageId, body: encodeRestoreWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-${messageId}`));
+      return { answer, held: proxy.held(), logged };
+    } finally {
+      errors.mockRestore();
+      warnings.mockRestore();
+      stubRoleReachingS3At(server.endpoint);
+      await proxy.stop();
+    }
+  }
+
+  it('a later piece whose opening GET is answered (status, headers) but whose body never sends a byte hands its message back, saying it waited for the first bytes: delivered again, the chain ends restored (before: ended, "replays the … writes …, which took all its time", a Failed event)', async () => {
+    const first = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'body-held' }, budgetContext('req-body-held'));
+    expect(first).toMatchObject({ suspended: true });
+    const saved = (await loadRestoreCheckpoint(base, 'body-held'))!;
+    expect(saved.storedRead?.entries).toBeDefined();
+    const message = queue.shift()!;
+    const { answer, held, logged } = await heldPiece(message, 'body-held-1', await startBodyHoldingProxy(server.endpoint));
+    expect(held).toBeGreaterThanOrEqual(1);
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'body-held-1' }] });
+    expect(logged).toContainEqual(
+      expect.stringMatching(/^piece \d+ of the continuing restore of "body-held" was stopped by its deadline while it waited for the archive's first bytes \(the store answered its read but sent none of the body\): it wrote nothing, the chain goes on from its checkpoint when its message comes again$/),
+    );
+    expect(events()).toEqual([]);
+    expect(await loadRestoreCheckpoint(base, 'body-held')).toMatchObject({ chain: saved.chain, written: saved.written, pieces: saved.pieces });
+    queue.push(message);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'body-held'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'body-held', operationId: saved.chain }) }]);
+    expect(hidden().filter((name) => name.includes('body-held'))).toEqual([]);
+  });
+
+  it("a later piece with no entry count in its checkpoint whose opening GET the store never answers names that read, not the footer's (before: \"while it read the archive's footer\")", async () => {
+    const first = await restoreHandler(deps())({ from: 's3://backups/acme/one.tar.zst', as: 'old-opening-held' }, budgetContext('req-old-opening-held'));
+    expect(first).toMatchObject({ suspended: true });
+    const saved = (await loadRestoreCheckpoint(base, 'old-opening-held'))!;
+    const { entries: _, ...old } = saved.storedRead!;
+    await saveRestoreCheckpoint(base, { ...saved, storedRead: old });
+    const message = queue.shift()!;
+    const { answer, held, logged } = await heldPiece(message, 'old-opening-held-1', await startOpeningHoldingProxy(server.endpoint));
+    expect(held).toBeGreaterThanOrEqual(1);
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'old-opening-held-1' }] });
+    expect(logged).toContainEqual(
+      expect.stringMatching(/^piece \d+ of the continuing restore of "old-opening-held" was stopped by its deadline while it waited for the archive's first bytes \(the store did not answer its opening read\): it wrote nothing, the chain goes on from its checkpoint when its message comes again$/),
+    );
+    expect(events()).toEqual([]);
+    queue.push(message);
+    await drainQueue();
+    expect(describeTree(path.join(base, 'old-opening-held'))).toEqual(describeTree(path.join(base, 'acme')));
+    expect(events()).toEqual([{ detailType: 'OpenClaw Restore Succeeded', detail: expect.objectContaining({ tenant: 'old-opening-held', operationId: saved.chain }) }]);
   });
 
   it('a later piece is not refused for the bytes its own time left would read: the first piece judged the archive with a whole invocation, and one late piece ended a running chain as a refusal (a WARN, "restore it with the CLI")', async () => {

@@ -785,11 +785,12 @@ describe('a restore in pieces', () => {
     const acme = path.join(base, 'acme');
     const now = describeTree(acme);
     const deadline = new AbortController();
-    // The deadline comes once the archive is opened again, before the replay reaches the first write.
+    // The deadline comes once the archive's first bytes are read again, before the replay reaches the first write.
+    // (Before them, the piece was waiting for the store, not replaying: it hands its message back.)
     const location = new (class extends LocalFileLocation {
-      override read(...args: Parameters<LocalFileLocation['read']>): ReturnType<LocalFileLocation['read']> {
-        const opened = super.read(...args);
-        deadline.abort();
+      override async read(...args: Parameters<LocalFileLocation['read']>): ReturnType<LocalFileLocation['read']> {
+        const opened = await super.read(...args);
+        opened.once('data', () => deadline.abort());
         return opened;
       }
     })(archivePath);

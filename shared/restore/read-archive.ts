@@ -62,7 +62,12 @@ export interface ReadArchiveOptions extends Pick<ExtractOptions, 'prepare' | 'si
    * where the footer has none, before anything is extracted; what this throws refuses the archive.
    */
   readonly onFooterEntries?: (entries: number | undefined) => void;
-  /** Called once the location answered the archive's opening read (S3: its first GET's answer came): before, nothing was read or replayed. */
+  /** Called once the location answered the archive's opening read (S3: its first GET's headers came): its body may still hold back every byte. */
+  readonly onOpened?: () => void;
+  /**
+   * Called once the archive's first bytes came (the first chunk of its body reached the reading,
+   * before the deadline is checked on it): before, nothing was read or replayed.
+   */
   readonly onFirstBytes?: () => void;
 }
 
@@ -155,7 +160,7 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
     },
     ...(options.expectIdentity !== undefined && { expectIdentity: options.expectIdentity }),
   });
-  options.onFirstBytes?.();
+  options.onOpened?.();
   if (options.expectIdentity !== undefined && identity !== options.expectIdentity) {
     source.destroy();
     throw new StorageError(`${location.display} cannot be told to be the archive an earlier piece read: the restore cannot go on from it`, 'CHANGED');
@@ -190,11 +195,17 @@ export async function readTenantArchive(location: ArchiveLocation, options: Read
   let marker: ArchiveMarker | undefined;
   let footer: ArchiveFooter | undefined;
   let encrypted = false;
+  let firstBytes = false;
   async function* counted(): AsyncGenerator<Uint8Array> {
     try {
       for (;;) {
         const chunk = peeked.shift() ?? (await chunks.next()).value;
         if (chunk === undefined) return;
+        // Said before the deadline is checked: a piece stopped from here on was reading the archive.
+        if (!firstBytes) {
+          firstBytes = true;
+          options.onFirstBytes?.();
+        }
         throwIfAborted(signal);
         archiveBytes += chunk.length;
         yield chunk;

@@ -415,8 +415,10 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
   let lateStart = false;
   /** A later piece that reads the footer's entry count (its checkpoint has none) and has not yet got it: no entry is read before. */
   let readingFooter = false;
-  /** A later piece whose archive's first bytes have not come yet (its opening GET unanswered, or the footer's read first): no entry is read before. */
+  /** A later piece whose archive's first bytes have not come yet (its opening GET unanswered, its body not begun, or the footer's read first): no entry is read before. */
   let awaitingFirstBytes = false;
+  /** Whether the location answered the archive's opening read (S3: its GET's headers came). */
+  let opened = false;
   try {
     await makeBaseDir();
     await sweepBaseDir(tenantsDir, { except: targetOverride, ...(request.leftoversSignal !== undefined && { signal: request.leftoversSignal }), ...ended }).catch(() => undefined);
@@ -447,6 +449,7 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
     const read = await readTenantArchive(location, {
       limits,
       signal,
+      onOpened: () => (opened = true),
       onFirstBytes: () => (awaitingFirstBytes = false),
       ...(request.identities !== undefined && { identities: request.identities }),
       ...(request.ageCli !== undefined && { ageCli: request.ageCli }),
@@ -594,9 +597,9 @@ export async function restoreTenantPiece(request: RestoreRequest & { readonly pi
       // the earlier pieces' writes, which a next piece would meet again: ending the chain there
       // threw away what every piece before it staged, with a message blaming the replay.
       error = new AbortedError(
-        readingFooter
+        readingFooter && opened
           ? `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline while it read the archive's footer (the entry count its chain's first piece, run by the previous version, did not keep; the store was slow to answer): it wrote nothing, the chain goes on from its checkpoint when its message comes again`
-          : `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline while it waited for the archive's first bytes (the store was slow to answer): it wrote nothing, the chain goes on from its checkpoint when its message comes again`,
+          : `piece ${checkpoint!.pieces + 1} of the continuing restore of "${checkpoint!.tenant}" was stopped by its deadline while it waited for the archive's first bytes (${opened ? 'the store answered its read but sent none of the body' : 'the store did not answer its opening read'}): it wrote nothing, the chain goes on from its checkpoint when its message comes again`,
         { cause: error },
       );
     } else if (checkpoint !== undefined && !marked && error instanceof AbortedError && signal?.aborted === true) {

@@ -236,6 +236,33 @@ export async function startOpeningHoldingProxy(target: string): Promise<Recordin
 }
 
 /**
+ * An HTTP proxy in front of `target` (s3rver) that answers a GET of an object from its start
+ * (a restore's opening read) with the store's status and headers, then holds its body: not one
+ * byte of it is sent, as a store whose connection stalls after its answer began. Everything else
+ * passes through. `held` counts the bodies it holds; `stop` cuts them.
+ */
+export async function startBodyHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
+  const requests: RecordedRequest[] = [];
+  let held = 0;
+  const server = createServer((request, response) => {
+    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
+    const url = new URL(request.url ?? '/', 'http://proxy');
+    const range = request.headers.range;
+    const objectRead = request.method === 'GET' && url.pathname.split('/').filter(Boolean).length >= 2 && [...url.searchParams.keys()].every((key) => key === 'x-id');
+    if (!(objectRead && (range === undefined || (typeof range === 'string' && range.startsWith('bytes=0-'))))) return passThrough(target, request, response);
+    const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      response.flushHeaders();
+      held += 1;
+      answer.resume(); // read and dropped: the body never reaches the client
+    });
+    upstream.on('error', () => response.destroy());
+    request.pipe(upstream);
+  });
+  return { ...(await listening(server, requests)), held: () => held };
+}
+
+/**
  * An HTTP proxy in front of `target` (s3rver) that passes everything through and counts the
  * keys its ListObjectsV2 answers held: what listings cost a store (S3 answers 1,000 keys a request).
  */
