@@ -487,3 +487,35 @@ describe.runIf(existsSync('/usr/bin/script'))('an age identity read from the ter
     expect(readFileSync(path.join(dir.path, 'stty'), 'utf8')).toMatch(/(^|[\s;])icanon[\s;].*(^|[\s;])echo[\s;]/s);
   });
 });
+
+describe.runIf(existsSync('/usr/bin/strace'))('a signal while the launcher\'s shell stage works out Node\'s settings (bin/openclaw.js run as a command)', () => {
+  it.each([
+    ['sh', 'SIGINT', 130, 'group', []],
+    ['sh', 'SIGTERM', 143, 'shell', []],
+    ['sh', 'SIGINT', 130, 'group', ['--json']],
+    ['busybox', 'SIGINT', 130, 'group', []],
+  ] as const)('%s: %s says it interrupted the start and that nothing was done, exit %i (to the %s; before: exit by the signal, not a word)', async (shell, signal, code, target, flags) => {
+    if (shell === 'busybox' && !existsSync('/usr/bin/busybox') && !existsSync('/bin/busybox')) return;
+    // strace holds each wait of the shell for a `$(…)` 0.3 s: the signal lands while it works.
+    const log = path.join(dir.path, `strace-${shell}.log`);
+    const command = shell === 'sh' ? [cliPath] : ['busybox', 'sh', cliPath];
+    const child = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=wait4', '-e', 'inject=wait4:delay_exit=300000', ...command, ...flags, '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(backups, 'acme.tar.zst')], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` } });
+    groups.push(child.pid!);
+    let stderr = '';
+    let stdout = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (status) => resolve(status)));
+    const waiting = () => (existsSync(log) ? /^(\d+)\s+wait4\(/m.exec(readFileSync(log, 'utf8')) : null);
+    await until(() => waiting() !== null, 'the launcher to wait for its first `$(…)`');
+    // As a terminal does (the whole group) or as `kill PID` does (the shell alone).
+    if (target === 'group') process.kill(-child.pid!, signal);
+    else process.kill(Number(waiting()![1]), signal);
+    expect(await exited).toBe(code);
+    const said = `interrupted by ${signal} while starting: nothing was done`;
+    expect(stderr).toBe(`openclaw: ${said}\n`);
+    if (flags.length === 0) expect(stdout).toBe('');
+    else expect(JSON.parse(stdout)).toEqual({ error: { code: 'ABORTED', message: said } });
+    expect(existsSync(path.join(backups, 'acme.tar.zst'))).toBe(false);
+  });
+});
