@@ -192,64 +192,37 @@ export async function startStallingProxy(target: string, stallPart: number | 'Pu
   return { ...(await listening(server, requests)), stalled: () => stalled };
 }
 
-/**
- * An HTTP proxy in front of `target` (s3rver) that never answers a GET of an object's end (a
- * closed byte range not from 0: a footer's read), as a store throttling or wedged holds one;
- * everything else passes through. `held` counts the reads it holds; `stop` cuts them.
- */
-export async function startTailHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
-  const requests: RecordedRequest[] = [];
-  let held = 0;
-  const server = createServer((request, response) => {
-    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
-    const range = request.headers.range;
-    if (request.method === 'GET' && typeof range === 'string' && /^bytes=[1-9]\d*-\d+$/.test(range)) {
-      held += 1;
-      return;
-    }
-    passThrough(target, request, response);
-  });
-  return { ...(await listening(server, requests)), held: () => held };
+/** A GET of an object's end (a closed byte range not from 0: a footer's read). */
+function isTailRead(request: IncomingMessage): boolean {
+  const range = request.headers.range;
+  return request.method === 'GET' && typeof range === 'string' && /^bytes=[1-9]\d*-\d+$/.test(range);
+}
+
+/** A GET of an object from its start (no byte range, or one from 0: a restore's opening read). */
+function isOpeningRead(request: IncomingMessage): boolean {
+  const url = new URL(request.url ?? '/', 'http://proxy');
+  const range = request.headers.range;
+  const objectRead = request.method === 'GET' && url.pathname.split('/').filter(Boolean).length >= 2 && [...url.searchParams.keys()].every((key) => key === 'x-id');
+  return objectRead && (range === undefined || (typeof range === 'string' && range.startsWith('bytes=0-')));
 }
 
 /**
- * An HTTP proxy in front of `target` (s3rver) that never answers a GET of an object from its
- * start (no byte range, or one from 0: a restore's opening read), as a store throttling or
- * wedged holds one; everything else (listings, HEADs, ranged reads of an end) passes through.
- * `held` counts the reads it holds; `stop` cuts them.
+ * An HTTP proxy in front of `target` (s3rver) that holds the requests `holds` picks, as a store
+ * throttling or wedged does: `'request'`, never answered; `'body'`, answered with the store's
+ * status and headers, then not one byte of the body (a connection that stalls after its answer
+ * began). Everything else passes through. `held` counts what it holds; `stop` cuts them.
  */
-export async function startOpeningHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
+async function startHoldingProxy(target: string, holds: (request: IncomingMessage) => 'request' | 'body' | undefined): Promise<RecordingServer & { readonly held: () => number }> {
   const requests: RecordedRequest[] = [];
   let held = 0;
   const server = createServer((request, response) => {
     requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
-    const url = new URL(request.url ?? '/', 'http://proxy');
-    const range = request.headers.range;
-    const objectRead = request.method === 'GET' && url.pathname.split('/').filter(Boolean).length >= 2 && [...url.searchParams.keys()].every((key) => key === 'x-id');
-    if (objectRead && (range === undefined || (typeof range === 'string' && range.startsWith('bytes=0-')))) {
+    const hold = holds(request);
+    if (hold === undefined) return passThrough(target, request, response);
+    if (hold === 'request') {
       held += 1;
       return;
     }
-    passThrough(target, request, response);
-  });
-  return { ...(await listening(server, requests)), held: () => held };
-}
-
-/**
- * An HTTP proxy in front of `target` (s3rver) that answers a GET of an object from its start
- * (a restore's opening read) with the store's status and headers, then holds its body: not one
- * byte of it is sent, as a store whose connection stalls after its answer began. Everything else
- * passes through. `held` counts the bodies it holds; `stop` cuts them.
- */
-export async function startBodyHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
-  const requests: RecordedRequest[] = [];
-  let held = 0;
-  const server = createServer((request, response) => {
-    requests.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers });
-    const url = new URL(request.url ?? '/', 'http://proxy');
-    const range = request.headers.range;
-    const objectRead = request.method === 'GET' && url.pathname.split('/').filter(Boolean).length >= 2 && [...url.searchParams.keys()].every((key) => key === 'x-id');
-    if (!(objectRead && (range === undefined || (typeof range === 'string' && range.startsWith('bytes=0-'))))) return passThrough(target, request, response);
     const upstream = httpRequest(`${target}${request.url ?? '/'}`, { method: request.method, headers: request.headers }, (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.headers);
       response.flushHeaders();
@@ -260,6 +233,21 @@ export async function startBodyHoldingProxy(target: string): Promise<RecordingSe
     request.pipe(upstream);
   });
   return { ...(await listening(server, requests)), held: () => held };
+}
+
+/** Never answers a GET of an object's end (a footer's read). */
+export function startTailHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
+  return startHoldingProxy(target, (request) => (isTailRead(request) ? 'request' : undefined));
+}
+
+/** Never answers a GET of an object from its start (a restore's opening read); listings, HEADs and reads of an end pass. */
+export function startOpeningHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
+  return startHoldingProxy(target, (request) => (isOpeningRead(request) ? 'request' : undefined));
+}
+
+/** Answers a GET of an object from its start with its status and headers, then holds its body. */
+export function startBodyHoldingProxy(target: string): Promise<RecordingServer & { readonly held: () => number }> {
+  return startHoldingProxy(target, (request) => (isOpeningRead(request) ? 'body' : undefined));
 }
 
 /**
