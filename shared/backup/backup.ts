@@ -212,7 +212,13 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
         // Asked to encrypt otherwise than its first piece began the archive (the stack's
         // encryptTo deployed or changed mid-chain): the archive could be neither, so the
         // chain ends here, its upload aborted, rather than completing as it began.
-        const { abortError } = await endChain(tenantsDir, tenant, from, async () => location);
+        const { abortError, completed } = await endChain(tenantsDir, tenant, from, async () => location);
+        // Its last piece had committed the archive (stored whole, as it began) and was killed
+        // before removing the state: that backup succeeded; nothing is left to abort or end.
+        if (completed !== undefined) {
+          notices.push(`the continuing backup of "${tenant}" to ${location.display} had been stored whole by its last piece, ${from.encryption === undefined ? 'unencrypted' : 'encrypted'} as it began, before encryptTo changed: the next backup follows the new setting`);
+          return completedChainResult({ from, completed, location, tenant, recovered, notices });
+        }
         const was = from.encryption === undefined ? 'unencrypted' : `encrypted to ${from.encryption.recipients.length} recipient(s)`;
         const asked = recipients.length === 0 ? 'unencrypted' : `encrypted to ${recipients.length} recipient(s)`;
         throw new RecipientsChangedChainEndedError(
@@ -240,28 +246,9 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     // (NoSuchUpload to a part or a completion). Ended as that piece would have, nothing stored again.
     const completed = from === undefined ? undefined : await completedArchive(location, tenant, from, signal);
     if (from !== undefined && completed !== undefined) {
-      const { committed, stored } = completed;
       from.encryption?.stream.payloadKey.fill(0);
       await removeContinuation(tenantsDir, tenant);
-      if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
-      if (stored.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, stored.unconfirmed));
-      pushLimitsNotice(notices, committed.totals);
-      return {
-        operation: 'backup',
-        tenant,
-        location: location.display,
-        ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
-        ...committed.totals,
-        archiveBytes: stored.bytes,
-        durationMs: Date.now() - Date.parse(from.state.startedAt),
-        createdAt: from.state.createdAt,
-        manifestSha256: committed.manifestSha256,
-        skipped: committed.skipped,
-        warnings: committed.warnings,
-        recovered,
-        notices,
-        ...(recipients.length > 0 && { encryptedTo: recipients.map((recipient) => recipient.text) }),
-      };
+      return completedChainResult({ from, completed, location, tenant, recovered, notices });
     }
 
     const createdAt = from === undefined ? (request.now ?? (() => new Date()))() : new Date(from.state.createdAt);
@@ -639,6 +626,36 @@ async function endChain(tenantsDir: string, tenant: string, from: Continuation |
   }
   await removeContinuation(tenantsDir, tenant);
   return { ...(abortError !== undefined && { abortError }), ...(completed !== undefined && { completed }) };
+}
+
+/**
+ * The result of a chain whose last piece had committed its archive (stored whole) and was
+ * killed before removing its state: that archive, as the chain began it (its recipients).
+ * The state is removed by the caller.
+ */
+function completedChainResult(args: { from: Continuation; completed: CompletedChain; location: ArchiveLocation; tenant: string; recovered: RecoveryAction; notices: string[] }): BackupResult {
+  const { from, completed, location, tenant, recovered, notices } = args;
+  const { committed, stored } = completed;
+  if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
+  if (stored.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, stored.unconfirmed));
+  pushLimitsNotice(notices, committed.totals);
+  const encryptedTo = from.encryption?.recipients ?? [];
+  return {
+    operation: 'backup',
+    tenant,
+    location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+    ...committed.totals,
+    archiveBytes: stored.bytes,
+    durationMs: Date.now() - Date.parse(from.state.startedAt),
+    createdAt: from.state.createdAt,
+    manifestSha256: committed.manifestSha256,
+    skipped: committed.skipped,
+    warnings: committed.warnings,
+    recovered,
+    notices,
+    ...(encryptedTo.length > 0 && { encryptedTo: [...encryptedTo] }),
+  };
 }
 
 /**
