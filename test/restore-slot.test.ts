@@ -430,6 +430,19 @@ describe('a restore whose lock is removed right before its commit', () => {
     const again = runCli(['--json', '--tenants-dir', base, 'tenants', 'list']);
     expect((JSON.parse(again.stdout) as { tenants: object[] }).tenants[0]).not.toHaveProperty('recovered');
   });
+
+  it('leaves them to a backup of all tenants, whose listing rolls them back: that tenant\'s note says so', () => {
+    const slot = path.join(base, 'acme');
+    const before = describeTree(slot);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+    expect(readdirSync(base).some((name) => name.startsWith('.openclaw-staging-acme-'))).toBe(true);
+    // Its names' listing swept the base dir before the run's own sweep and the tenant's backup: said by none.
+    const all = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'out', '{tenant}.tar.zst')]);
+    expect(all.status, all.stderr).toBe(0);
+    expect(all.stdout).toContain('\n  note: acme: recovered an interrupted earlier restore first (rolled-back)\n');
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(describeTree(slot)).toEqual(before);
+  });
 });
 
 // The same for a backup: frozen while it read, its lock taken over (a restore --force may have

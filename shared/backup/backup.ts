@@ -67,7 +67,7 @@ export interface BackupRequest {
    * moved-aside locks are looked for again, under the lock: one listing). Absent: the backup
    * sweeps the base dir itself.
    */
-  readonly sweptBaseDir?: Pick<SweepResult, 'names'>;
+  readonly sweptBaseDir?: Pick<SweepResult, 'names'> & Partial<Pick<SweepResult, 'recovered'>>;
   /** The caller removed dead backups' scratch areas under os.tmpdir() for this run (`backup --all`: once); absent: the backup does. */
   readonly tmpdirSwept?: boolean;
   /** The scheduled run this backup is (its event's ID), stored with the archive (ArchiveMetadata.runId). */
@@ -197,7 +197,9 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended });
+    const own = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended });
+    // A run's one sweep (backup --all) settled it before this backup: said by it all the same.
+    const recovered = own === 'none' ? (request.sweptBaseDir?.recovered?.get(tenant) ?? 'none') : own;
     // A restore in pieces owns the tenant (a new one: no slot yet) until its last piece commits.
     if (lock !== undefined) await assertNoRestoreChain(tenantsDir, tenant, 'backup');
     const tenantDir = await tenantDirFor(tenantsDir, tenant);

@@ -314,8 +314,16 @@ export async function countTenantDirectories(tenantsDir: string): Promise<number
  * chain ran. `tenants list` still shows it (mid-commit).
  */
 export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<string[]> {
+  return (await listTenantNamesSettled(tenantsDir, signal)).names;
+}
+
+/** listTenantNames, and what its sweep's recoveries did to the tenants listed (TenantEntry.recovered): for a backup of all tenants to say. */
+export async function listTenantNamesSettled(tenantsDir: string, signal?: AbortSignal): Promise<{ names: string[]; recovered: ReadonlyMap<string, RecoveryAction> }> {
   const { tenants, notInPlace } = await readTenants(tenantsDir, signal);
-  return tenants.filter((tenant) => !notInPlace.has(tenant.name)).map((tenant) => tenant.name);
+  const listed = tenants.filter((tenant) => !notInPlace.has(tenant.name));
+  const recovered = new Map<string, RecoveryAction>();
+  for (const tenant of listed) if (tenant.recovered !== undefined) recovered.set(tenant.name, tenant.recovered);
+  return { names: listed.map((tenant) => tenant.name), recovered };
 }
 
 /** A name in the base dir that looks like a tenant but is no tenant any command follows, and why. */
