@@ -36,6 +36,8 @@ export function registerList(tenants: Command, context: CliContext): void {
         tenant.lastModified?.toISOString() ?? '-',
         ...(unsettled ? [describeState(tenant)] : []),
       ]);
+      // As a backup or restore says it: the listing's sweep rolled back (or finished) what an interrupted restore of it left.
+      for (const tenant of tenants) if (tenant.recovered !== undefined && tenant.recovered !== 'none') context.output.notice(`note: ${tenant.name}: recovered an interrupted earlier restore first (${tenant.recovered})`);
       context.output.result({ tenants, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
       reportSkipped(context, skipped, tenants.filter((tenant) => tenant.state === 'unreadable').map((tenant) => tenant.name));
     });

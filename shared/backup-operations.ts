@@ -10,10 +10,11 @@ import { assertAllTemplate, backupAll, defaultJobs } from './backup/backup-all.j
 import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup } from './backup/backup-plan.js';
 import { sweepBaseDir } from './tenant/base-dir-sweep.js';
+import type { RecoveryAction } from './tenant/slot.js';
 import { TempArea } from './backup/temp-area.js';
 import { openLocation } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { assertTenantNameIn, listSkippedTenants, listTenantNames, summarizeTenant } from './tenant/tenants.js';
+import { assertTenantNameIn, listSkippedTenants, listTenantNamesSettled, summarizeTenant } from './tenant/tenants.js';
 import { UsageError } from './errors.js';
 import { assertNotPlaintextAsAge, backupRecipients } from './archive/encrypted-archive.js';
 import type { AgeRecipient } from './age/keys.js';
@@ -77,7 +78,14 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       assertAllTemplate(command.to, command.storage);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
       const skipped = await listSkippedTenants(tenantsDir);
-      const tenants = await namesToBackUp({ listNames: () => listTenantNames(tenantsDir), listSkipped: async () => skipped });
+      // What the listing's sweep recovered (an interrupted restore rolled back) is said by that tenant's backup.
+      let recoveredByListing: ReadonlyMap<string, RecoveryAction> = new Map();
+      const listNames = async () => {
+        const listed = await listTenantNamesSettled(tenantsDir);
+        recoveredByListing = listed.recovered;
+        return listed.names;
+      };
+      const tenants = await namesToBackUp({ listNames, listSkipped: async () => skipped });
       const jobs = command.jobs ?? defaultJobs();
       // The backups at once share the cores' compression: their frames in flight together stay
       // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
@@ -89,7 +97,8 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       // 3,000 names made the run quadratic: 49 s, and 152 s at 6,000).
       // Likewise each destination directory is cleared of dead writers' temporaries once, and
       // os.tmpdir() of dead backups' scratch areas.
-      const sweptBaseDir = await sweepBaseDir(tenantsDir).catch(() => undefined);
+      const swept = await sweepBaseDir(tenantsDir).catch(() => undefined);
+      const sweptBaseDir = swept === undefined ? undefined : { names: swept.names, recovered: new Map([...recoveredByListing, ...swept.recovered]) };
       const tmpdirSwept = await TempArea.sweep().then(
         () => true,
         () => false,

@@ -656,6 +656,54 @@ describe('a plaintext backup in pieces under way when the stack starts encryptin
     await expect(s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: 'midway/one.tar.zst' }))).rejects.toThrow();
     expect(existsSync(continuationPathFor(base, 'midway'))).toBe(false);
   });
+
+  it('ends as the success it was when its last piece had stored the archive whole (unencrypted, as it began) and was killed before removing its state', async () => {
+    const tenant = 'stored-before';
+    const stateFile = continuationPathFor(base, tenant);
+    // What the disk holds as the upload completes: a piece killed right then leaves it so.
+    let atCompletion: Buffer | undefined;
+    const proxy = await startCompletedUploadProxy(server.endpoint, { onCompleting: () => (atCompletion = readFileSync(stateFile)) });
+    vi.stubEnv('AWS_ENDPOINT_URL_S3', proxy.endpoint);
+    try {
+      makeTenant(tenant);
+      const key = `${tenant}/one.tar.zst`;
+      const to = `s3://backups/${key}`;
+      await backupHandler(deps())({ tenant, to }, budgetContext('req-1', 8000));
+      const handle = workQueueHandler(deps());
+      let last: { messageId: string; body: string; eventSource: string } | undefined;
+      for (let message = queue.shift(), n = 2; message !== undefined; message = queue.shift(), n++) {
+        last = { messageId: `m-${n}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' };
+        expect(await handle({ Records: [last] }, budgetContext(`req-${n}`))).toEqual({ batchItemFailures: [] });
+        if (n > 100) throw new Error('the chain does not end');
+      }
+      const stored = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }));
+      writeFileSync(stateFile, atCompletion!, { mode: 0o600 });
+      expect((await loadContinuation(base, tenant))!.encryption).toBeUndefined();
+      eventBridge.reset();
+      eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+      const requestsBefore = proxy.requests.length;
+
+      // Its message comes again after the stack's encryptTo was deployed.
+      const encrypting = queueingDeps({ ...config, encryptTo: [generateIdentity().recipient.text] }, logger, queue);
+      expect(await workQueueHandler(encrypting)({ Records: [last!] }, budgetContext('req-again'))).toEqual({ batchItemFailures: [] });
+      expect(queue).toEqual([]);
+      expect(existsSync(stateFile)).toBe(false);
+      expect(events()).toEqual([
+        {
+          detailType: 'OpenClaw Backup Succeeded',
+          detail: expect.objectContaining({ tenant, location: to, manifestSha256: expect.any(String) }),
+        },
+      ]);
+      expect(events()[0]!.detail).not.toHaveProperty('encryptedTo');
+      // Nothing stored again, nothing aborted: the same object.
+      const again = proxy.requests.slice(requestsBefore).filter((request) => request.url.includes('uploadId') || request.method === 'POST' || (request.method === 'PUT' && !request.url.includes('tagging')));
+      expect(again).toEqual([]);
+      expect((await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }))).ETag).toBe(stored.ETag);
+    } finally {
+      vi.stubEnv('AWS_ENDPOINT_URL_S3', server.endpoint);
+      await proxy.stop();
+    }
+  });
 });
 
 describe('a backup whose saved state is damaged between pieces', () => {

@@ -405,6 +405,44 @@ describe('a restore whose lock is removed right before its commit', () => {
     expect(readdirSync(base)).toEqual(['acme']);
     expect(describeTree(slot)).toEqual(before);
   });
+
+  it('leaves them to a listing, which rolls them back and says so: a note per tenant, `recovered` in --json', () => {
+    const slot = path.join(base, 'acme');
+    const before = describeTree(slot);
+    // Killed once its staging was verified, before its journal's commit.
+    const restore = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } });
+    expect(restore.status).not.toBe(0);
+    expect(readdirSync(base).some((name) => name.startsWith('.openclaw-staging-acme-'))).toBe(true);
+    // The listing's sweep rolled them back and said nothing, in its table or its --json.
+    const list = runCli(['--tenants-dir', base, 'tenants', 'list']);
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stderr).toBe('openclaw: note: acme: recovered an interrupted earlier restore first (rolled-back)\n');
+    expect(list.stdout).toMatch(/^NAME .*\nacme /);
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(describeTree(slot)).toEqual(before);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+    const json = runCli(['--json', '--tenants-dir', base, 'tenants', 'list']);
+    expect(json.status, json.stderr).toBe(0);
+    const answer = JSON.parse(json.stdout) as { tenants: { name: string; state: string; recovered?: string }[]; notices?: string[] };
+    expect(answer.tenants.map(({ name, state, recovered }) => ({ name, state, recovered }))).toEqual([{ name: 'acme', state: 'ok', recovered: 'rolled-back' }]);
+    expect(answer.notices).toEqual(['note: acme: recovered an interrupted earlier restore first (rolled-back)']);
+    // Said once: the next listing found nothing to settle.
+    const again = runCli(['--json', '--tenants-dir', base, 'tenants', 'list']);
+    expect((JSON.parse(again.stdout) as { tenants: object[] }).tenants[0]).not.toHaveProperty('recovered');
+  });
+
+  it('leaves them to a backup of all tenants, whose listing rolls them back: that tenant\'s note says so', () => {
+    const slot = path.join(base, 'acme');
+    const before = describeTree(slot);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+    expect(readdirSync(base).some((name) => name.startsWith('.openclaw-staging-acme-'))).toBe(true);
+    // Its names' listing swept the base dir before the run's own sweep and the tenant's backup: said by none.
+    const all = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'out', '{tenant}.tar.zst')]);
+    expect(all.status, all.stderr).toBe(0);
+    expect(all.stdout).toContain('\n  note: acme: recovered an interrupted earlier restore first (rolled-back)\n');
+    expect(readdirSync(base)).toEqual(['acme']);
+    expect(describeTree(slot)).toEqual(before);
+  });
 });
 
 // The same for a backup: frozen while it read, its lock taken over (a restore --force may have

@@ -67,7 +67,7 @@ export interface BackupRequest {
    * moved-aside locks are looked for again, under the lock: one listing). Absent: the backup
    * sweeps the base dir itself.
    */
-  readonly sweptBaseDir?: Pick<SweepResult, 'names'>;
+  readonly sweptBaseDir?: Pick<SweepResult, 'names'> & Partial<Pick<SweepResult, 'recovered'>>;
   /** The caller removed dead backups' scratch areas under os.tmpdir() for this run (`backup --all`: once); absent: the backup does. */
   readonly tmpdirSwept?: boolean;
   /** The scheduled run this backup is (its event's ID), stored with the archive (ArchiveMetadata.runId). */
@@ -197,7 +197,9 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
   try {
     // An interrupted restore may have left the slot mid-commit: settle it before reading
     // (nothing to settle, or nothing that could be, on a read-only base dir).
-    const recovered = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended });
+    const own = lock === undefined ? 'none' : await recoverSlotWithin(tenantsDir, tenant, { ...(swept !== undefined && { names: swept.names }), notices, ...(leftoversSignal !== undefined && { signal: leftoversSignal }), ...ended });
+    // A run's one sweep (backup --all) settled it before this backup: said by it all the same.
+    const recovered = own === 'none' ? (request.sweptBaseDir?.recovered?.get(tenant) ?? 'none') : own;
     // A restore in pieces owns the tenant (a new one: no slot yet) until its last piece commits.
     if (lock !== undefined) await assertNoRestoreChain(tenantsDir, tenant, 'backup');
     const tenantDir = await tenantDirFor(tenantsDir, tenant);
@@ -212,7 +214,13 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
         // Asked to encrypt otherwise than its first piece began the archive (the stack's
         // encryptTo deployed or changed mid-chain): the archive could be neither, so the
         // chain ends here, its upload aborted, rather than completing as it began.
-        const { abortError } = await endChain(tenantsDir, tenant, from, async () => location);
+        const { abortError, completed } = await endChain(tenantsDir, tenant, from, async () => location);
+        // Its last piece had committed the archive (stored whole, as it began) and was killed
+        // before removing the state: that backup succeeded; nothing is left to abort or end.
+        if (completed !== undefined) {
+          notices.push(`the continuing backup of "${tenant}" to ${location.display} had been stored whole by its last piece, ${from.encryption === undefined ? 'unencrypted' : 'encrypted'} as it began, before encryptTo changed: the next backup follows the new setting`);
+          return completedChainResult({ from, completed, location, tenant, recovered, notices });
+        }
         const was = from.encryption === undefined ? 'unencrypted' : `encrypted to ${from.encryption.recipients.length} recipient(s)`;
         const asked = recipients.length === 0 ? 'unencrypted' : `encrypted to ${recipients.length} recipient(s)`;
         throw new RecipientsChangedChainEndedError(
@@ -240,28 +248,9 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     // (NoSuchUpload to a part or a completion). Ended as that piece would have, nothing stored again.
     const completed = from === undefined ? undefined : await completedArchive(location, tenant, from, signal);
     if (from !== undefined && completed !== undefined) {
-      const { committed, stored } = completed;
       from.encryption?.stream.payloadKey.fill(0);
       await removeContinuation(tenantsDir, tenant);
-      if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
-      if (stored.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, stored.unconfirmed));
-      pushLimitsNotice(notices, committed.totals);
-      return {
-        operation: 'backup',
-        tenant,
-        location: location.display,
-        ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
-        ...committed.totals,
-        archiveBytes: stored.bytes,
-        durationMs: Date.now() - Date.parse(from.state.startedAt),
-        createdAt: from.state.createdAt,
-        manifestSha256: committed.manifestSha256,
-        skipped: committed.skipped,
-        warnings: committed.warnings,
-        recovered,
-        notices,
-        ...(recipients.length > 0 && { encryptedTo: recipients.map((recipient) => recipient.text) }),
-      };
+      return completedChainResult({ from, completed, location, tenant, recovered, notices });
     }
 
     const createdAt = from === undefined ? (request.now ?? (() => new Date()))() : new Date(from.state.createdAt);
@@ -639,6 +628,36 @@ async function endChain(tenantsDir: string, tenant: string, from: Continuation |
   }
   await removeContinuation(tenantsDir, tenant);
   return { ...(abortError !== undefined && { abortError }), ...(completed !== undefined && { completed }) };
+}
+
+/**
+ * The result of a chain whose last piece had committed its archive (stored whole) and was
+ * killed before removing its state: that archive, as the chain began it (its recipients).
+ * The state is removed by the caller.
+ */
+function completedChainResult(args: { from: Continuation; completed: CompletedChain; location: ArchiveLocation; tenant: string; recovered: RecoveryAction; notices: string[] }): BackupResult {
+  const { from, completed, location, tenant, recovered, notices } = args;
+  const { committed, stored } = completed;
+  if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
+  if (stored.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, stored.unconfirmed));
+  pushLimitsNotice(notices, committed.totals);
+  const encryptedTo = from.encryption?.recipients ?? [];
+  return {
+    operation: 'backup',
+    tenant,
+    location: location.display,
+    ...(location.endpoint !== undefined && { endpoint: location.endpoint }),
+    ...committed.totals,
+    archiveBytes: stored.bytes,
+    durationMs: Date.now() - Date.parse(from.state.startedAt),
+    createdAt: from.state.createdAt,
+    manifestSha256: committed.manifestSha256,
+    skipped: committed.skipped,
+    warnings: committed.warnings,
+    recovered,
+    notices,
+    ...(encryptedTo.length > 0 && { encryptedTo: [...encryptedTo] }),
+  };
 }
 
 /**

@@ -16,7 +16,7 @@ import { describeError, describeSystemError, RecoveryNeededError, TenantBusyErro
 import { HIDDEN_PREFIX, hiddenNames, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { acquireTenantLock, isLockHeldHere, lockPathFor, removeOldMovedAsideLock, settleMovedAsideLock } from './lock.js';
-import { recoverSlot, type RecoverOptions } from './slot.js';
+import { recoverSlot, type RecoverOptions, type RecoveryAction } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
 export type Unsettled =
@@ -29,6 +29,8 @@ export interface SweepResult {
   readonly unsettled: ReadonlyMap<string, Unsettled>;
   /** Whether the sweep removed or moved anything. */
   readonly changed: boolean;
+  /** Tenants whose recovery the sweep ran and what it did (a 'none' left out): an interrupted restore rolled back, a commit finished, … for the caller to say. */
+  readonly recovered: ReadonlyMap<string, RecoveryAction>;
   /** The names it read, before it settled anything: the tenant it was told to leave (`except`) can be recovered from them (tenant/slot.ts recoverSlot). */
   readonly names: readonly string[];
 }
@@ -48,6 +50,7 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
   const names = options.names ?? (await fs.readdir(tenantsDir).catch(() => [] as string[]));
   const byTenant = new Map<string, HiddenName[]>();
   const unsettled = new Map<string, Unsettled>();
+  const recovered = new Map<string, RecoveryAction>();
   for (const name of names) {
     if (!name.startsWith(HIDDEN_PREFIX)) continue;
     const hidden = parseHiddenName(name);
@@ -99,13 +102,16 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
     // (the list function's sweep, first to come after a chain's abandon time, ended it unsaid).
     if (options.onRestoreChainEnded === undefined && names.includes(hiddenNames.restoreContinuation(tenant))) continue;
     const outcome = await settle(tenantsDir, tenant, names, options);
-    if (outcome === 'settled') changed = true;
-    else unsettled.set(tenant, outcome);
+    if (typeof outcome === 'string') {
+      changed = true;
+      if (outcome !== 'none') recovered.set(tenant, outcome);
+    } else unsettled.set(tenant, outcome);
   }
-  return { unsettled, changed, names };
+  return { unsettled, changed, recovered, names };
 }
 
-async function settle(tenantsDir: string, tenant: string, names: readonly string[], { signal, onRestoreChainEnded }: SweepOptions): Promise<Unsettled | 'settled'> {
+/** The tenant's recovery under its lock: what it did, or why it left the leftovers. */
+async function settle(tenantsDir: string, tenant: string, names: readonly string[], { signal, onRestoreChainEnded }: SweepOptions): Promise<Unsettled | RecoveryAction> {
   let lock;
   try {
     lock = await acquireTenantLock(tenantsDir, tenant, 'recover');
@@ -114,8 +120,7 @@ async function settle(tenantsDir: string, tenant: string, names: readonly string
     return { state: 'failed', detail: describeError(error) };
   }
   try {
-    await recoverSlot(tenantsDir, tenant, { names, ...(signal !== undefined && { signal }), ...(onRestoreChainEnded !== undefined && { onRestoreChainEnded }) });
-    return 'settled';
+    return await recoverSlot(tenantsDir, tenant, { names, ...(signal !== undefined && { signal }), ...(onRestoreChainEnded !== undefined && { onRestoreChainEnded }) });
   } catch (error) {
     return { state: error instanceof RecoveryNeededError ? 'refused' : 'failed', detail: describeSystemError(error) };
   } finally {

@@ -12,7 +12,7 @@ import { HIDDEN_PREFIX, parseHiddenName } from './hidden-names.js';
 import { assertTenantName, EPHEMERAL_DIR, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { assertLocalPath } from '../local-path.js';
-import { isMidCommit } from './slot.js';
+import { isMidCommit, type RecoveryAction } from './slot.js';
 import { SeenInodes } from '../backup/seen-inodes.js';
 import { firstNameOf, walkTenant } from '../backup/tenant-walk.js';
 import { quotedPath, shownPath } from '../format.js';
@@ -242,6 +242,8 @@ export interface TenantEntry {
   readonly state: TenantState;
   /** What is going on, for a tenant that is not 'ok'. */
   readonly detail?: string;
+  /** What the listing's sweep did first to what an interrupted (killed, or lock-lost) restore of it left: 'rolled-back', … (absent: nothing). */
+  readonly recovered?: RecoveryAction;
 }
 
 /** The state's detail of a new tenant between the pieces of its restore. */
@@ -264,8 +266,10 @@ async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ 
   const hidden: string[] = [];
   for (const entry of entries) if (entry.name.startsWith(HIDDEN_PREFIX)) hidden.push(entry.name);
   const unsettled = new Map<string, TenantEntry>();
+  let recovered: ReadonlyMap<string, RecoveryAction> = new Map();
   if (hidden.length > 0) {
     const sweep = await sweepBaseDir(tenantsDir, { names: hidden, ...(signal !== undefined && { signal }) });
+    recovered = sweep.recovered;
     if (sweep.changed) entries = await readEntries(tenantsDir);
     for (const [name, condition] of sweep.unsettled) {
       if (condition.state === 'refused') unsettled.set(name, { name, state: 'needs-recovery', detail: condition.detail });
@@ -285,8 +289,12 @@ async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ 
     notInPlace.add(parsed.tenant);
   }
   const names = entries.filter((entry) => entry.isDirectory() && isValidTenantName(entry.name) && !unsettled.has(entry.name)).map((entry) => entry.name);
-  if (unsettled.size === 0) return { tenants: names.sort().map((name) => ({ name, state: 'ok' })), notInPlace };
-  const listed = [...names.map((name): TenantEntry => ({ name, state: 'ok' })), ...unsettled.values()];
+  const settled = (name: string): TenantEntry => {
+    const action = recovered.get(name);
+    return action === undefined ? { name, state: 'ok' } : { name, state: 'ok', recovered: action };
+  };
+  if (unsettled.size === 0) return { tenants: names.sort().map(settled), notInPlace };
+  const listed = [...names.map(settled), ...unsettled.values()];
   return { tenants: listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), notInPlace };
 }
 
@@ -306,8 +314,16 @@ export async function countTenantDirectories(tenantsDir: string): Promise<number
  * chain ran. `tenants list` still shows it (mid-commit).
  */
 export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<string[]> {
+  return (await listTenantNamesSettled(tenantsDir, signal)).names;
+}
+
+/** listTenantNames, and what its sweep's recoveries did to the tenants listed (TenantEntry.recovered): for a backup of all tenants to say. */
+export async function listTenantNamesSettled(tenantsDir: string, signal?: AbortSignal): Promise<{ names: string[]; recovered: ReadonlyMap<string, RecoveryAction> }> {
   const { tenants, notInPlace } = await readTenants(tenantsDir, signal);
-  return tenants.filter((tenant) => !notInPlace.has(tenant.name)).map((tenant) => tenant.name);
+  const listed = tenants.filter((tenant) => !notInPlace.has(tenant.name));
+  const recovered = new Map<string, RecoveryAction>();
+  for (const tenant of listed) if (tenant.recovered !== undefined) recovered.set(tenant.name, tenant.recovered);
+  return { names: listed.map((tenant) => tenant.name), recovered };
 }
 
 /** A name in the base dir that looks like a tenant but is no tenant any command follows, and why. */
@@ -387,6 +403,8 @@ export interface TenantSummary {
   readonly name: string;
   readonly state: TenantState;
   readonly detail?: string;
+  /** TenantEntry.recovered: what the listing's sweep did first to an interrupted restore's leftovers. */
+  readonly recovered?: RecoveryAction;
   /** Bytes of regular files that a backup would archive (pty/ excluded); only for an 'ok' tenant. */
   readonly bytes?: number;
   readonly files?: number;
@@ -453,7 +471,7 @@ const TENANTS_WALKED_AT_ONCE = 16;
 /** One listed tenant's summary: walked when it is `ok`, stopped by `signal` (which throws its reason). */
 function summaryOf(tenantsDir: string, tenant: TenantSummary, signal?: AbortSignal): Promise<TenantSummary> {
   return tenant.state === 'ok'
-    ? summarizeTenant(tenantsDir, tenant.name, signal).catch((error: NodeJS.ErrnoException) => {
+    ? summarizeTenant(tenantsDir, tenant.name, signal).then((summary): TenantSummary => (tenant.recovered === undefined ? summary : { ...summary, recovered: tenant.recovered })).catch((error: NodeJS.ErrnoException) => {
         // A restore moved it between the listing and the walk.
         if (error.code === 'ENOENT') return { name: tenant.name, state: 'mid-commit' as const, detail: 'a restore is moving it into place' };
         // One tenant this user cannot read must not hide the others.
