@@ -6,13 +6,14 @@
 // its pid, one of another host (a file system shared with it) not at all: judged gone while a
 // taker was mid-step, and its live restore's staging removed from under it.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { lockPathFor } from '../shared/tenant/lock.js';
 import { hostId, ownerTag, thisProcess } from '../shared/tenant/process-owner.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
 describe('a lock moved aside on a disk with no inode left', () => {
@@ -24,13 +25,7 @@ describe('a lock moved aside on a disk with no inode left', () => {
     ['still between its rename and its put-back', 'live'] as const,
   ])("keeps a live restore's staging whose holder, on another host, had its lock moved aside by a taker %s", async ([, taker], context) => {
     const disk = path.join(dir.path, `disk-${taker}`);
-    mkdirSync(disk);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=16', 'tmpfs', disk], { stdio: 'ignore' });
-    } catch {
-      return context.skip('mounting a tmpfs needs root');
-    }
-    try {
+    await onTmpfs(context, disk, 'size=1m,nr_inodes=16', async () => {
       const base = path.join(disk, 'tenants');
       mkdirSync(path.join(base, 'acme'), { recursive: true });
       // A restore on another host, extracting into its staging; its heartbeat a moment ago.
@@ -59,8 +54,6 @@ describe('a lock moved aside on a disk with no inode left', () => {
       expect(readFileSync(path.join(staging, 'config.json'), 'utf8')).toBe('restored so far');
       // Where it is left to its live taker, or put back by the command (no inode even to reserve the name with).
       expect(readFileSync(taker === 'gone' ? lockPathFor(base, 'acme') : aside, 'utf8')).toBe(JSON.stringify(holder));
-    } finally {
-      execFileSync('umount', [disk]);
-    }
+    });
   });
 });

@@ -5,7 +5,7 @@
 // taking over its lock" (exit 3) for as long as the disk stayed full; the failure is the
 // missing inode, and freeing one lets the next command judge the claim and take the lock.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FileSystemError, TenantBusyError } from '../shared/errors.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { tempDir } from './helpers/tree.js';
 
 describe('a dead lock on a disk with no inode left', () => {
@@ -21,13 +22,7 @@ describe('a dead lock on a disk with no inode left', () => {
 
   it("says no inode is left, not busy, when another host's claim on it cannot be judged; with an inode freed, the lock is taken", async (context) => {
     const disk = path.join(dir.path, 'disk');
-    mkdirSync(disk);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=16', 'tmpfs', disk], { stdio: 'ignore' });
-    } catch {
-      return context.skip('mounting a tmpfs needs root');
-    }
-    try {
+    await onTmpfs(context, disk, 'size=1m,nr_inodes=16', async () => {
       const base = path.join(disk, 'tenants');
       mkdirSync(path.join(base, 'acme'), { recursive: true });
       const lockPath = lockPathFor(base, 'acme');
@@ -61,8 +56,6 @@ describe('a dead lock on a disk with no inode left', () => {
       const lock = await acquireTenantLock(base, 'acme', 'backup');
       await lock.release();
       expect(readdirSync(base)).toEqual(['acme']);
-    } finally {
-      execFileSync('umount', [disk]);
-    }
+    });
   }, 30_000);
 });

@@ -5,13 +5,14 @@
 // backup then failed: "cannot write …: … takes no new files"). Without the file system's clock
 // no owner elsewhere is judged gone; a dead writer of this host still is (its file frees room).
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { removeDeadPartials } from '../shared/storage/local.js';
 import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { tempDir } from './helpers/tree.js';
 
 describe('temporary archives on a destination with no inode left', () => {
@@ -20,13 +21,7 @@ describe('temporary archives on a destination with no inode left', () => {
 
   it("keeps another host's fresh one when this host's clock runs 10 minutes ahead, and removes a dead writer's of this host", async (context) => {
     const disk = path.join(dir.path, 'disk');
-    mkdirSync(disk);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=16', 'tmpfs', disk], { stdio: 'ignore' });
-    } catch {
-      return context.skip('mounting a tmpfs needs root');
-    }
-    try {
+    await onTmpfs(context, disk, 'size=1m,nr_inodes=16', async () => {
       const elsewhere = `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`;
       writeFileSync(path.join(disk, elsewhere), 'archive bytes so far');
       const dead = `.beta.tar.zst.${ownerTag({ pid: spawnSync('true').pid!, started: 1, hostId: hostId() })}.0123456789ab.partial`;
@@ -50,9 +45,6 @@ describe('temporary archives on a destination with no inode left', () => {
       const left = readdirSync(disk);
       expect(left).toContain(elsewhere);
       expect(left).not.toContain(dead);
-    } finally {
-      execFileSync('umount', [disk]);
-      rmSync(disk, { recursive: true, force: true });
-    }
+    });
   }, 30_000);
 });
