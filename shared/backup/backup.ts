@@ -238,7 +238,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       from = inPieces ? await ownChain(tenantsDir, tenant, location.display, recipients) : undefined;
       if (from === undefined) {
         if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup', request.chainEnder);
-        await location.checkWritable({ overwrite: request.overwrite ?? false, ...(signal !== undefined && { signal }) });
+        await location.checkWritable({ overwrite: request.overwrite ?? false, removeDeadPartials: true, ...(signal !== undefined && { signal }) });
       }
     }
     throwIfAborted(signal);
