@@ -6,7 +6,7 @@
 // no owner elsewhere is judged gone; a dead writer of this host still is (its file frees room).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsPromises, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
@@ -47,6 +47,31 @@ describe('temporary archives on a destination with no inode left', () => {
       expect(left).not.toContain(dead);
     });
   }, 30_000);
+  // The probe that reads the file system's clock failing otherwise than for room (EIO on a
+  // network disk for a moment, EMFILE): the sweeper took this host's clock, as it does where
+  // nothing can be removed (read-only), and one ten minutes ahead removed another host's live
+  // temporary archive, a second old, though the removal went through.
+  it("keeps another host's fresh one when the file system's clock cannot be read (EIO), this host's clock 10 minutes ahead", async () => {
+    const disk = path.join(dir.path, 'eio');
+    mkdirSync(disk);
+    const elsewhere = path.join(disk, `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`);
+    writeFileSync(elsewhere, 'archive bytes so far');
+    const open = fsPromises.open.bind(fsPromises);
+    const failing = vi.spyOn(fsPromises, 'open').mockImplementation(async (file, ...rest) => {
+      if (String(file).includes('.openclaw-clock.')) throw Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO', errno: -5, syscall: 'open', path: String(file) });
+      return open(file, ...rest);
+    });
+    const realNow = Date.now.bind(Date);
+    const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
+    try {
+      await removeDeadPartials(disk);
+    } finally {
+      ahead.mockRestore();
+      failing.mockRestore();
+    }
+    expect(existsSync(elsewhere)).toBe(true);
+  });
+
   // A killed backup's temporary archive of 535 KiB filled a 600 KiB destination: every later
   // backup was refused as "no space left" by the check before its write, and the write is what
   // sweeps the dead writers' temporaries, so the destination stayed full for good.
