@@ -447,6 +447,21 @@ describe('a restore whose lock is removed right before its commit', () => {
 
 // The same for a backup: frozen while it read, its lock taken over (a restore --force may have
 // replaced the tenant meanwhile), it stored an archive of whatever it read, exit 0.
+// A killed encrypted (or --pipe) backup leaves its scratch area, with plaintext copies of the
+// tenant's databases, in the base dir: the next listing removed it and said "recovered an
+// interrupted earlier restore first (removed-leftovers)" of a tenant no one had restored.
+describe('a --pipe backup killed with a copy of a database in its scratch area', () => {
+  it('the next listing removes the scratch area and says an interrupted operation left it, not a restore', () => {
+    const killed = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'piped.tar.zst'), '--pipe', 'cat'], { env: { OPENCLAW_TEST_CRASH_AT: 'backup:temp-copy-written' } });
+    expect(killed.status).not.toBe(0);
+    expect(readdirSync(base).some((name) => name.startsWith('.openclaw-scratch-acme-'))).toBe(true);
+    const list = runCli(['--tenants-dir', base, 'tenants', 'list']);
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stderr).toBe('openclaw: note: acme: removed what an interrupted earlier operation left first\n');
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
 describe('a backup whose lock was taken over while it was frozen', () => {
   it('stores nothing and says it lost the tenant\'s lock (exit 3)', async () => {
     const out = path.join(dir.path, 'out');
