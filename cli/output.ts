@@ -233,3 +233,13 @@ export function* tableLines(header: readonly string[], rows: () => Iterable<read
 export function utcSecond(iso: string): string {
   return `${iso.slice(0, 19).replace('T', ' ')} UTC`;
 }
+
+/**
+ * What a command says of the recovery it ran first (tenant/slot.ts RecoveryAction, not 'none'):
+ * leftovers alone (a killed backup's scratch area, a restore's staging never committed) are
+ * no restore it recovered; before, a killed encrypted backup's scratch area, removed by the
+ * next `tenants list`, was said as "recovered an interrupted earlier restore first".
+ */
+export function recoveredNote(action: string): string {
+  return action === 'removed-leftovers' ? 'removed what an interrupted earlier operation left first' : `recovered an interrupted earlier restore first (${action})`;
+}

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { ReportedError } from '../shared/errors.js';
 import type { SkippedTenants, TenantSummary } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
-import { count, formatBytes, plural } from './output.js';
+import { count, formatBytes, plural, recoveredNote } from './output.js';
 
 export function registerList(tenants: Command, context: CliContext): void {
   tenants
@@ -37,7 +37,7 @@ export function registerList(tenants: Command, context: CliContext): void {
         ...(unsettled ? [describeState(tenant)] : []),
       ]);
       // As a backup or restore says it: the listing's sweep rolled back (or finished) what an interrupted restore of it left.
-      for (const tenant of tenants) if (tenant.recovered !== undefined && tenant.recovered !== 'none') context.output.notice(`note: ${tenant.name}: recovered an interrupted earlier restore first (${tenant.recovered})`);
+      for (const tenant of tenants) if (tenant.recovered !== undefined && tenant.recovered !== 'none') context.output.notice(`note: ${tenant.name}: ${recoveredNote(tenant.recovered)}`);
       context.output.result({ tenants, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
       reportSkipped(context, skipped, tenants.filter((tenant) => tenant.state === 'unreadable').map((tenant) => tenant.name));
     });

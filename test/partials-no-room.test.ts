@@ -6,11 +6,11 @@
 // no owner elsewhere is judged gone; a dead writer of this host still is (its file frees room).
 
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fsPromises, readdirSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
-import { removeDeadPartials } from '../shared/storage/local.js';
+import { LocalFileLocation, removeDeadPartials } from '../shared/storage/local.js';
 import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
 import { onTmpfs } from './helpers/tmpfs.js';
 import { tempDir } from './helpers/tree.js';
@@ -47,4 +47,77 @@ describe('temporary archives on a destination with no inode left', () => {
       expect(left).not.toContain(dead);
     });
   }, 30_000);
+  // The probe that reads the file system's clock failing otherwise than for room (EIO on a
+  // network disk for a moment, EMFILE): the sweeper took this host's clock, as it does where
+  // nothing can be removed (read-only), and one ten minutes ahead removed another host's live
+  // temporary archive, a second old, though the removal went through.
+  it("keeps another host's fresh one when the file system's clock cannot be read (EIO), this host's clock 10 minutes ahead", async () => {
+    const disk = path.join(dir.path, 'eio');
+    mkdirSync(disk);
+    const elsewhere = path.join(disk, `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`);
+    writeFileSync(elsewhere, 'archive bytes so far');
+    const open = fsPromises.open.bind(fsPromises);
+    const failing = vi.spyOn(fsPromises, 'open').mockImplementation(async (file, ...rest) => {
+      if (String(file).includes('.openclaw-clock.')) throw Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO', errno: -5, syscall: 'open', path: String(file) });
+      return open(file, ...rest);
+    });
+    const realNow = Date.now.bind(Date);
+    const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
+    try {
+      await removeDeadPartials(disk);
+    } finally {
+      ahead.mockRestore();
+      failing.mockRestore();
+    }
+    expect(existsSync(elsewhere)).toBe(true);
+  });
+
+  // A killed backup's temporary archive of 535 KiB filled a 600 KiB destination: every later
+  // backup was refused as "no space left" by the check before its write, and the write is what
+  // sweeps the dead writers' temporaries, so the destination stayed full for good.
+  for (const [what, options, fill, fillUp] of [
+    ['no block', 'size=256k', (file: string) => writeFileSync(file, Buffer.alloc(300 * 1024)), () => undefined],
+    ['no inode', 'size=1m,nr_inodes=8', (file: string) => writeFileSync(file, 'archive bytes so far'), fillWithEmptyFiles],
+  ] as const) {
+    it(`a backup into a destination with ${what} left by a killed backup's temporary archive removes it and goes on; another host's live one still refuses it`, async (context) => {
+      const disk = path.join(dir.path, `full-${what.replace(' ', '-')}`);
+      await onTmpfs(context, disk, options, async () => {
+        const dead = path.join(disk, `.acme.tar.zst.${ownerTag({ pid: spawnSync('true').pid!, started: 1, hostId: hostId() })}.0123456789ab.partial`);
+        try {
+          fill(dead);
+        } catch {
+          // Written as far as it went: the disk is full.
+        }
+        fillUp(disk, 0);
+        const destination = new LocalFileLocation(path.join(disk, 'acme.tar.zst'));
+        // The dry run changes nothing, and says the run would go on.
+        await destination.checkWritable({ overwrite: false });
+        expect(existsSync(dead)).toBe(true);
+        await destination.checkWritable({ overwrite: false, removeDeadPartials: true });
+        expect(existsSync(dead)).toBe(false);
+
+        const live = path.join(disk, `.beta.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`);
+        try {
+          fill(live);
+        } catch {
+          // Full again.
+        }
+        fillUp(disk, 100);
+        await expect(destination.checkWritable({ overwrite: false, removeDeadPartials: true })).rejects.toThrow(/^cannot write .*acme\.tar\.zst: no (space|inode) left on the device/);
+        await expect(destination.checkWritable({ overwrite: false })).rejects.toThrow(/no (space|inode) left/);
+        expect(existsSync(live)).toBe(true);
+      });
+    }, 30_000);
+  }
 });
+
+/** Empty files into `disk` until it takes none (a disk with a few inodes). */
+function fillWithEmptyFiles(disk: string, from: number): void {
+  for (let i = from; ; i++) {
+    try {
+      writeFileSync(path.join(disk, `filler-${i}`), '');
+    } catch {
+      return;
+    }
+  }
+}

@@ -447,6 +447,21 @@ describe('a restore whose lock is removed right before its commit', () => {
 
 // The same for a backup: frozen while it read, its lock taken over (a restore --force may have
 // replaced the tenant meanwhile), it stored an archive of whatever it read, exit 0.
+// A killed encrypted (or --pipe) backup leaves its scratch area, with plaintext copies of the
+// tenant's databases, in the base dir: the next listing removed it and said "recovered an
+// interrupted earlier restore first (removed-leftovers)" of a tenant no one had restored.
+describe('a --pipe backup killed with a copy of a database in its scratch area', () => {
+  it('the next listing removes the scratch area and says an interrupted operation left it, not a restore', () => {
+    const killed = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'piped.tar.zst'), '--pipe', 'cat'], { env: { OPENCLAW_TEST_CRASH_AT: 'backup:temp-copy-written' } });
+    expect(killed.status).not.toBe(0);
+    expect(readdirSync(base).some((name) => name.startsWith('.openclaw-scratch-acme-'))).toBe(true);
+    const list = runCli(['--tenants-dir', base, 'tenants', 'list']);
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stderr).toBe('openclaw: note: acme: removed what an interrupted earlier operation left first\n');
+    expect(readdirSync(base)).toEqual(['acme']);
+  });
+});
+
 describe('a backup whose lock was taken over while it was frozen', () => {
   it('stores nothing and says it lost the tenant\'s lock (exit 3)', async () => {
     const out = path.join(dir.path, 'out');
@@ -460,6 +475,24 @@ describe('a backup whose lock was taken over while it was frozen', () => {
     expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
     expect(JSON.parse(readFileSync(lockPathFor(base, 'acme'), 'utf8'))).toEqual(record);
+  });
+
+  // Its taker's sweep removed the scratch area in the base dir (a --pipe or encrypted backup's
+  // plaintext copies): resumed, it failed on its copy's absence, "unexpected error: ENOENT …
+  // open /proc/self/fd/18/1-database" (exit 1), found with an other-host backup frozen 68 s.
+  it('with its scratch area removed by the taker: says it lost the tenant\'s lock (exit 3), stores nothing', async () => {
+    const out = path.join(dir.path, 'out-piped');
+    const { child, exited, stderr } = await pausedCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(out, 'acme.tar.zst'), '--pipe', 'cat'], 'backup:temp-copy-written');
+    await fs.rm(lockPathFor(base, 'acme'));
+    const record = { token: 't', pid: 7, host: 'other', hostId: 'ffffffffffff', started: 9, operation: 'restore', startedAt: '2026-01-01T00:00:00Z' };
+    writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(record));
+    const scratch = readdirSync(base).filter((name) => name.startsWith('.openclaw-scratch-acme-'));
+    expect(scratch).toHaveLength(1);
+    await fs.rm(path.join(base, scratch[0]!), { recursive: true });
+    child.kill('SIGCONT');
+    expect(await exited, stderr()).toBe(3);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 });
 

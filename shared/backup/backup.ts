@@ -238,7 +238,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       from = inPieces ? await ownChain(tenantsDir, tenant, location.display, recipients) : undefined;
       if (from === undefined) {
         if (lock !== undefined) await assertNoContinuation(tenantsDir, tenant, 'backup', request.chainEnder);
-        await location.checkWritable({ overwrite: request.overwrite ?? false, ...(signal !== undefined && { signal }) });
+        await location.checkWritable({ overwrite: request.overwrite ?? false, removeDeadPartials: true, ...(signal !== undefined && { signal }) });
       }
     }
     throwIfAborted(signal);
@@ -370,6 +370,17 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       archive.abort(error);
       body.destroy();
       await archive.summary.catch(() => undefined);
+      // Frozen past the stale interval mid-archive, its lock taken over and its scratch area in
+      // the base dir removed by the taker's sweep, the backup failed on its own copy's absence:
+      // "unexpected error: ENOENT … open /proc/self/fd/18/1-database" (exit 1). Said as the lost
+      // lock it is (exit 3), as the archive's end says it.
+      if (lock !== undefined && !(error instanceof TenantBusyError)) {
+        const lost = await lock.assertHeld().then(
+          () => undefined,
+          (lockError: unknown) => (lockError instanceof TenantBusyError ? lockError : undefined),
+        );
+        if (lost !== undefined) throw lost;
+      }
       throw error;
     } finally {
       stopWalk();

@@ -163,7 +163,18 @@ export class LocalFileLocation implements ArchiveLocation {
     }
     // The dry run said it would write on /proc, or on a full disk where the backup then read
     // the whole tenant before its first write failed: asked here, both fail alike.
-    const refusal = await whyNotWritable(directory);
+    let refusal = await whyNotWritable(directory);
+    // Full, perhaps only of what killed backups left in the archive's own directory (a killed
+    // backup's partial of 535 KiB filled a 600 KiB disk, and every later backup was refused
+    // here, before the write that sweeps it: the disk stayed full for good). The run removes
+    // them and asks again; a dry run, which changes nothing, is not refused for a full disk
+    // while there are some (the run would free them first).
+    if (refusal?.kind === 'full' && directory === dirname(this.path)) {
+      if (options.removeDeadPartials === true) {
+        await removeDeadPartials(directory);
+        refusal = await whyNotWritable(directory);
+      } else if ((await deadPartials(directory)).length > 0) refusal = undefined;
+    }
     if (refusal?.kind === 'kernel') {
       throw new StorageError(`cannot write ${this.display}: ${directory} takes no new files (a ${refusal.fileSystem} file system): give a path on a disk`, 'NOT_FOUND');
     }
@@ -501,16 +512,23 @@ export class LocalFileLocation implements ArchiveLocation {
  * writes nothing into a directory whose archive is there already.
  */
 export async function removeDeadPartials(directory: string): Promise<void> {
+  for (const full of await deadPartials(directory)) await unlink(full).catch(() => {});
+}
+
+/** The temporary archives in `directory` whose writer is provably gone (removeDeadPartials), by path. */
+async function deadPartials(directory: string): Promise<string[]> {
   const names = await readdir(directory).catch(() => [] as string[]);
   const clock = new FileSystemClock(() => `${directory}/.openclaw-clock.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`);
+  const dead: string[] = [];
   for (const name of names) {
     if (!name.endsWith('.partial')) continue;
     const owner = parseOwnerTag(PARTIAL_NAME.exec(name)?.[1] ?? '');
     if (owner === undefined) continue;
     const full = `${directory}/${name}`;
     const info = await lstat(full).catch(() => undefined);
-    if (info?.isFile() && (await isOwnerGone(owner, info.mtimeMs, STALE_AFTER_MS, clock))) await unlink(full).catch(() => {});
+    if (info?.isFile() && (await isOwnerGone(owner, info.mtimeMs, STALE_AFTER_MS, clock))) dead.push(full);
   }
+  return dead;
 }
 
 /** Background fdatasyncs of a file being written, one at a time, every FLUSH_BEHIND_BYTES. */

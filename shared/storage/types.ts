@@ -99,6 +99,12 @@ export interface CheckWritableOptions {
   /** Whether an existing archive may be replaced; otherwise it is refused. */
   readonly overwrite: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * A local destination found full first removes the temporary archives whose writer is gone
+   * from the archive's directory, and is asked again (a backup's run; a dry run changes nothing,
+   * and is not refused for a full disk while there are some).
+   */
+  readonly removeDeadPartials?: boolean;
 }
 
 export interface ReadOptions {

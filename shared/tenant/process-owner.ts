@@ -117,10 +117,11 @@ export class FileSystemClock {
 
 /**
  * The ctime the file system stamps on `file`, created (O_EXCL) and removed at once; undefined
- * when there is no room to create it (ENOSPC, EDQUOT): a sweeper whose clock ran ten minutes
- * ahead, on a destination with no inode left, took this host's clock for it and removed a live
- * backup's temporary archive, 4 s old, as another host's silent for 60 s (the backup then
- * failed); this host's clock if it cannot be created otherwise (read-only: nothing is removed).
+ * when it cannot be created for want of room (ENOSPC, EDQUOT) or any failure but those that say
+ * nothing can be removed there either (NOTHING_REMOVABLE_CODES): a sweeper whose clock ran ten
+ * minutes ahead, on a destination with no inode left, took this host's clock for it and removed
+ * a live backup's temporary archive, 4 s old, as another host's silent for 60 s (the backup then
+ * failed); this host's clock only where nothing can be removed (read-only, not writable, absent).
  */
 export async function readFileSystemClock(file: string): Promise<number | undefined> {
   let failure: unknown;
@@ -128,7 +129,7 @@ export async function readFileSystemClock(file: string): Promise<number | undefi
     failure = error;
     return undefined;
   });
-  if (handle === undefined) return NO_ROOM_CODES.has((failure as NodeJS.ErrnoException | undefined)?.code ?? '') ? undefined : Date.now();
+  if (handle === undefined) return NOTHING_REMOVABLE_CODES.has((failure as NodeJS.ErrnoException | undefined)?.code ?? '') ? Date.now() : undefined;
   try {
     return (await handle.stat()).ctimeMs;
   } finally {
@@ -137,8 +138,14 @@ export async function readFileSystemClock(file: string): Promise<number | undefi
   }
 }
 
-/** A file that cannot be created for want of room: no inode or block left, or the user's quota. */
-const NO_ROOM_CODES = new Set(['ENOSPC', 'EDQUOT']);
+/**
+ * A file that cannot be created where nothing can be removed either (a read-only file system, a
+ * directory this user may not write in, or none there): this host's clock then judges nothing.
+ * Any other failure (no room: ENOSPC, EDQUOT; EIO, EMFILE) gives no clock: the directory may
+ * still take removals, and a sweeper whose clock ran ahead took this host's for it, with EIO
+ * on its probe alone, and removed another host's live temporary archive (test/partials-no-room).
+ */
+const NOTHING_REMOVABLE_CODES = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOENT', 'ENOTDIR']);
 
 /**
  * A heartbeat: sets the file's mtime to the file system's own clock, not this host's. Those
