@@ -4,6 +4,7 @@
 import type { Writable } from 'node:stream';
 
 import { formatBytes, shownText } from '../shared/format.js';
+import type { RecoveryAction } from '../shared/tenant/slot.js';
 
 export interface Output {
   readonly json: boolean;
@@ -200,6 +201,33 @@ export function progressText(details: string, done: number, total: number | unde
 /** " via http://minio:9000 (profile minio, endpoint_url)" for an S3-compatible store; nothing for AWS or a file. */
 export function via(endpoint: { readonly url: string; readonly source: string } | undefined): string {
   return endpoint === undefined ? '' : ` via ${endpoint.url} (${endpoint.source})`;
+}
+
+/**
+ * What a command settled first of an interrupted restore of `tenant` (killed, or one that lost
+ * its lock), in a user's words; "" for nothing. `there`: whether the tenant is there now (a
+ * rolled-back restore of a tenant that did not exist before, `--as new`, leaves none).
+ */
+export function recoveryText(tenant: string, action: RecoveryAction, there = true): string {
+  const restore = `an interrupted earlier restore of tenant "${tenant}"`;
+  switch (action) {
+    case 'none':
+      return '';
+    case 'rolled-back':
+      return there
+        ? `${restore} was rolled back first: the tenant is as it was before that restore`
+        : `${restore} was rolled back first: there was no tenant "${tenant}" before it and there is none now (run that restore again)`;
+    case 'finished-commit':
+      return `${restore} was finished first: the restored tenant is in place`;
+    case 'removed-leftovers':
+      return `what an interrupted earlier operation on tenant "${tenant}" left behind was tidied up first`;
+    case 'kept-old':
+      return `${restore} was settled first, keeping the tenant as it was before that restore`;
+    case 'kept-new':
+      return `${restore} was settled first, keeping the restored tenant`;
+    case 'kept-slot':
+      return `${restore} was settled first, keeping what is in the tenant's directory`;
+  }
 }
 
 export function seconds(ms: number): string {

@@ -9,7 +9,7 @@ import { dryRunRefused } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
+import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, via } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -104,7 +104,7 @@ function describeRestore(result: RestoreResult | RestoreSuspended, tenantsDir: s
   if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${shownPath(note.path)}: ${shownText(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
-  if (result.recovered !== 'none') lines.push(`  recovered an interrupted earlier restore first (${result.recovered})`);
+  if (result.recovered !== 'none') lines.push(`  note: ${recoveryText(result.tenant, result.recovered)}`);
   lines.push(PAIRING_REMINDER);
   return lines;
 }
