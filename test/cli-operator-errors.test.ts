@@ -962,6 +962,20 @@ describe('a --tenants-dir that is no tenant base dir', () => {
     });
   });
 
+  // A new gateway's base dir, holding its own config.json and token.sha256 and no tenant yet,
+  // was refused as a tenant's own directory by every command, its first restore included (exit 2).
+  it('a new gateway\'s base dir holding config.json and token.sha256 and no tenant yet is one: listed, restored into', () => {
+    const fresh = path.join(dir.path, 'gateway-before-its-first-tenant');
+    mkdirSync(fresh);
+    writeFileSync(path.join(fresh, 'config.json'), '{"gateway": true}');
+    writeFileSync(path.join(fresh, 'token.sha256'), 'gateway token hash\n');
+    expect(runCli(['--tenants-dir', fresh, 'tenants', 'list'])).toMatchObject({ status: 0, stdout: `no tenants in ${fresh}\n`, stderr: '' });
+    expect(runCli(['--tenants-dir', fresh, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+    expect(runCli(['--tenants-dir', fresh, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n' });
+    // The tenant restored there is still refused as a base dir.
+    expect(runCli(['--tenants-dir', path.join(fresh, 'acme'), 'tenants', 'list', '--names'])).toMatchObject({ status: 2, stdout: '' });
+  });
+
   it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
     expect(runCli(['--tenants-dir', dir.path, 'tenants', 'list', '--names'])).toMatchObject({
       status: 2,

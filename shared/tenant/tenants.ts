@@ -135,19 +135,23 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
 const TENANT_OWN_FILES = ['config.json', 'token.sha256'] as const;
 
 /**
- * Whether `directory` holds TENANT_OWN_FILES, both as regular files, and none of its first
- * directories holds them too (a tenant, so a base dir that also keeps such files at its top:
- * before, that base dir was refused with "give its parent", which names the base dir itself a
- * tenant: backed up, or replaced by a restore, as one). One alone is no sign (a base dir may
- * hold a stray `config.json`); the second is looked up only when the first is there, and
- * directories are read only when both are.
+ * Whether `directory` holds TENANT_OWN_FILES, both as regular files, beside directories of its
+ * own (a tenant's `sessions/`, `memory/`, `workspace/`…), none of the first of which holds them
+ * too. A base dir may keep the gateway's own `config.json` and `token.sha256` at its top: beside
+ * tenants, which hold theirs (before, that base dir was refused with "give its parent", which
+ * names the base dir itself a tenant: backed up, or replaced by a restore, as one), or beside
+ * nothing yet, a new gateway's (refused so, its first restore could not be run). Hidden names and
+ * `lost+found` are no tenant's items. One file alone is no sign (a base dir may hold a stray
+ * `config.json`); the second is looked up only when the first is there, and directories are read
+ * only when both are.
  */
 async function holdsTenantOwnFiles(directory: string): Promise<boolean> {
   if (!(await holdsBothTenantOwnFiles(directory))) return false;
-  for (const entry of await firstEntries(directory, TENANT_SUBDIRECTORIES_LOOKED_AT, (candidate) => candidate.isDirectory() && !candidate.name.startsWith('.'))) {
+  const items = await firstEntries(directory, TENANT_SUBDIRECTORIES_LOOKED_AT, (candidate) => candidate.isDirectory() && !isHousekeeping(candidate.name));
+  for (const entry of items) {
     if (await holdsBothTenantOwnFiles(path.join(directory, entry.name))) return false;
   }
-  return true;
+  return items.length > 0;
 }
 
 async function holdsBothTenantOwnFiles(directory: string): Promise<boolean> {
