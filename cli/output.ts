@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 
 import { formatBytes, shownText } from '../shared/format.js';
 import type { RecoveryAction } from '../shared/tenant/slot.js';
+import { dryRunOutcome } from '../shared/errors.js';
 
 export interface Output {
   readonly json: boolean;
@@ -201,6 +202,15 @@ export function progressText(details: string, done: number, total: number | unde
 /** " via http://minio:9000 (profile minio, endpoint_url)" for an S3-compatible store; nothing for AWS or a file. */
 export function via(endpoint: { readonly url: string; readonly source: string } | undefined): string {
   return endpoint === undefined ? '' : ` via ${endpoint.url} (${endpoint.source})`;
+}
+
+/**
+ * A dry run's last line when the real run would not go through, in the words its outcome is
+ * (exit 3 "REFUSED", nothing changed; exit 1 "FAIL"): "the backup would be REFUSED" was said
+ * of a destination that is a FIFO, whose backup fails (exit 1), as the dry run did.
+ */
+export function wouldNot(operation: string, refusal: { readonly code: string; readonly message: string }): string {
+  return `  the ${operation} would ${dryRunOutcome(refusal) === 'failed' ? 'FAIL' : 'be REFUSED'}: ${shownText(refusal.message)}`;
 }
 
 /**

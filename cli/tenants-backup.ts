@@ -13,7 +13,7 @@ import { addFlags, storageFlags, type CliContext } from './context.js';
 import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { expandTemplate, namesOtherArchivesAfter, templateProblem } from '../shared/schedule/destination-template.js';
-import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, table, via } from './output.js';
+import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, table, via, wouldNot } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -201,7 +201,7 @@ function describePlan(plan: BackupPlan): string[] {
     const settings = [sse !== undefined && `--sse ${sse}`, sseKmsKeyId !== undefined && `--sse-kms-key-id ${sseKmsKeyId}`, storageClass !== undefined && `--storage-class ${storageClass}`].filter((part) => part !== false);
     lines.push(`  S3 object settings: ${settings.length > 0 ? settings.join(' ') : "the bucket's defaults (no --sse, --storage-class)"}`);
   }
-  if (plan.refusal !== undefined) lines.push(`  the backup would be REFUSED: ${shownText(plan.refusal.message)}`);
+  if (plan.refusal !== undefined) lines.push(wouldNot('backup', plan.refusal));
   else lines.push('  nothing was read or written');
   return lines;
 }
