@@ -314,7 +314,7 @@ describe('a restore whose lock was taken over while it was frozen', () => {
     writeFileSync(lockPathFor(base, 'acme-copy'), JSON.stringify(record));
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-acme-copy.json', '.openclaw-lock-acme-copy', 'acme']);
     expect(JSON.parse(readFileSync(journalPathFor(base, 'acme-copy'), 'utf8'))).toEqual(theirs);
   });
@@ -334,7 +334,7 @@ describe('a restore whose lock was taken over while it was frozen once verified'
     await fs.rm(lockPathFor(base, 'acme-copy'));
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 });
@@ -350,7 +350,7 @@ describe('a restore whose lock was taken over while it was frozen making its sta
     for (const name of readdirSync(base)) if (name !== 'acme') await fs.rm(path.join(base, name), { recursive: true });
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
@@ -367,7 +367,7 @@ describe('a restore whose lock was taken over while it was frozen making its sta
     const restored = describeTree(slot);
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base)).toEqual(['acme']);
     expect(describeTree(slot)).toEqual(restored);
   });
@@ -513,7 +513,7 @@ describe('a backup whose lock was taken over while it was frozen', () => {
     writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(record));
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
     expect(JSON.parse(readFileSync(lockPathFor(base, 'acme'), 'utf8'))).toEqual(record);
   });
