@@ -4,6 +4,8 @@
 import type { Writable } from 'node:stream';
 
 import { formatBytes, shownText } from '../shared/format.js';
+import type { RecoveryAction } from '../shared/tenant/slot.js';
+import { dryRunOutcome } from '../shared/errors.js';
 
 export interface Output {
   readonly json: boolean;
@@ -202,6 +204,42 @@ export function via(endpoint: { readonly url: string; readonly source: string } 
   return endpoint === undefined ? '' : ` via ${endpoint.url} (${endpoint.source})`;
 }
 
+/**
+ * A dry run's last line when the real run would not go through, in the words its outcome is
+ * (exit 3 "REFUSED", nothing changed; exit 1 "FAIL"): "the backup would be REFUSED" was said
+ * of a destination that is a FIFO, whose backup fails (exit 1), as the dry run did.
+ */
+export function wouldNot(operation: string, refusal: { readonly code: string; readonly message: string }): string {
+  return `  the ${operation} would ${dryRunOutcome(refusal) === 'failed' ? 'FAIL' : 'be REFUSED'}: ${shownText(refusal.message)}`;
+}
+
+/**
+ * What a command settled first of an interrupted restore of `tenant` (killed, or one that lost
+ * its lock), in a user's words; "" for nothing. `there`: whether the tenant is there now (a
+ * rolled-back restore of a tenant that did not exist before, `--as new`, leaves none).
+ */
+export function recoveryText(tenant: string, action: RecoveryAction, there = true): string {
+  const restore = `an interrupted earlier restore of tenant "${tenant}"`;
+  switch (action) {
+    case 'none':
+      return '';
+    case 'rolled-back':
+      return there
+        ? `${restore} was rolled back first: the tenant is as it was before that restore`
+        : `${restore} was rolled back first: there was no tenant "${tenant}" before it and there is none now (run that restore again)`;
+    case 'finished-commit':
+      return `${restore} was finished first: the restored tenant is in place`;
+    case 'removed-leftovers':
+      return `what an interrupted earlier operation on tenant "${tenant}" left behind was tidied up first`;
+    case 'kept-old':
+      return `${restore} was settled first, keeping the tenant as it was before that restore`;
+    case 'kept-new':
+      return `${restore} was settled first, keeping the restored tenant`;
+    case 'kept-slot':
+      return `${restore} was settled first, keeping what is in the tenant's directory`;
+  }
+}
+
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
@@ -232,14 +270,4 @@ export function* tableLines(header: readonly string[], rows: () => Iterable<read
 /** `2026-06-03 03:00:00 UTC` from an ISO time. */
 export function utcSecond(iso: string): string {
   return `${iso.slice(0, 19).replace('T', ' ')} UTC`;
-}
-
-/**
- * What a command says of the recovery it ran first (tenant/slot.ts RecoveryAction, not 'none'):
- * leftovers alone (a killed backup's scratch area, a restore's staging never committed) are
- * no restore it recovered; before, a killed encrypted backup's scratch area, removed by the
- * next `tenants list`, was said as "recovered an interrupted earlier restore first".
- */
-export function recoveredNote(action: string): string {
-  return action === 'removed-leftovers' ? 'removed what an interrupted earlier operation left first' : `recovered an interrupted earlier restore first (${action})`;
 }

@@ -13,7 +13,7 @@ import { addFlags, storageFlags, type CliContext } from './context.js';
 import { loadRecipientsFile } from '../shared/age/keys.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { expandTemplate, namesOtherArchivesAfter, templateProblem } from '../shared/schedule/destination-template.js';
-import { count, filesCounted, formatBytes, plural, recoveredNote, shownPath, shownText, progressText, rate, seconds, table, via } from './output.js';
+import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, table, via, wouldNot } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
   const command = tenants
@@ -157,10 +157,16 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
       `${endpoint !== undefined && 'result' in endpoint ? via(endpoint.result.endpoint) : ''}${skipped > 0 ? `; ${count(skipped)} skipped (already there)` : ''}${result.failed > 0 ? `; ${count(result.failed)} FAILED` : ''}`,
     ...table(['', 'TENANT', 'CONTENT', 'STORED', 'TIME', 'ARCHIVE'], rows, [2, 3, 4]).map((line) => `  ${line}`),
   ];
+  // What the run's sweeps, or a tenant's own backup, settled first of an interrupted restore: once
+  // a tenant, there now or not (a rolled-back restore of a new tenant has no backup to say it);
+  // garbage removed is no news.
+  const recovered = new Map((result.recovered ?? []).map(({ tenant, action }) => [tenant, action]));
+  for (const outcome of result.results) if ('result' in outcome && outcome.result.recovered !== undefined) recovered.set(outcome.tenant, outcome.result.recovered);
+  const listed = new Set(result.results.map((outcome) => outcome.tenant));
+  for (const [tenant, action] of [...recovered].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (action !== 'none' && action !== 'removed-leftovers') lines.push(`  note: ${recoveryText(tenant, action, listed.has(tenant))}`);
   for (const outcome of result.results) {
     if (!('result' in outcome)) continue;
     for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
-    if (outcome.result.recovered !== undefined && outcome.result.recovered !== 'none') lines.push(`  note: ${outcome.tenant}: ${recoveredNote(outcome.result.recovered)}`);
     // A database archived raw (--sqlite-raw-fallback) is no consistent copy: said, as for one tenant's backup.
     for (const note of outcome.result.warnings.slice(0, 10)) lines.push(`  warning: ${outcome.tenant}: ${shownPath(note.path)}: ${shownText(note.reason)}`);
     if (outcome.result.warnings.length > 10) lines.push(`  warning: ${outcome.tenant}: … and ${outcome.result.warnings.length - 10} more (see --json)`);
@@ -195,7 +201,7 @@ function describePlan(plan: BackupPlan): string[] {
     const settings = [sse !== undefined && `--sse ${sse}`, sseKmsKeyId !== undefined && `--sse-kms-key-id ${sseKmsKeyId}`, storageClass !== undefined && `--storage-class ${storageClass}`].filter((part) => part !== false);
     lines.push(`  S3 object settings: ${settings.length > 0 ? settings.join(' ') : "the bucket's defaults (no --sse, --storage-class)"}`);
   }
-  if (plan.refusal !== undefined) lines.push(`  the backup would be REFUSED: ${shownText(plan.refusal.message)}`);
+  if (plan.refusal !== undefined) lines.push(wouldNot('backup', plan.refusal));
   else lines.push('  nothing was read or written');
   return lines;
 }
@@ -241,7 +247,7 @@ function describeBackup(result: BackupResult | BackupSuspended): string[] {
   // A gateway of an older version sends no notices.
   for (const notice of result.notices ?? []) lines.push(`  note: ${shownText(notice)}`);
   // As a restore says it: the staging and journal an interrupted (killed, or lock-lost) restore left were settled first.
-  if (result.recovered !== undefined && result.recovered !== 'none') lines.push(`  ${recoveredNote(result.recovered)}`);
+  if (result.recovered !== undefined && result.recovered !== 'none') lines.push(`  note: ${recoveryText(result.tenant, result.recovered)}`);
   if (result.skipped.length > 0) {
     lines.push(`  left out ${result.skipped.length}:`);
     for (const note of result.skipped.slice(0, 10)) lines.push(`    ${shownPath(note.path)}: ${shownText(note.reason)}`);

@@ -4,9 +4,9 @@
 import type { Command } from 'commander';
 
 import { ReportedError } from '../shared/errors.js';
-import type { SkippedTenants, TenantSummary } from '../shared/tenant/tenants.js';
+import type { RecoveredTenant, SkippedTenants, TenantSummary } from '../shared/tenant/tenants.js';
 import type { CliContext } from './context.js';
-import { count, formatBytes, plural, recoveredNote } from './output.js';
+import { count, formatBytes, plural, recoveryText } from './output.js';
 
 export function registerList(tenants: Command, context: CliContext): void {
   tenants
@@ -20,7 +20,9 @@ export function registerList(tenants: Command, context: CliContext): void {
         // In turn: the listing's sweep may rename a foreign trash to a name the skipped list reports.
         const names = await operations.listNames();
         const skipped = await operations.listSkipped();
-        context.output.result({ tenants: names, ...withSkipped(skipped) }, names);
+        // On stderr: stdout stays one name a line for the scripts that read it.
+        const recovered = noteRecovered(context, names.recovered, new Set(names));
+        context.output.result({ tenants: names, ...recovered, ...withSkipped(skipped) }, names);
         reportSkipped(context, skipped);
         return;
       }
@@ -36,11 +38,21 @@ export function registerList(tenants: Command, context: CliContext): void {
         tenant.lastModified?.toISOString() ?? '-',
         ...(unsettled ? [describeState(tenant)] : []),
       ]);
-      // As a backup or restore says it: the listing's sweep rolled back (or finished) what an interrupted restore of it left.
-      for (const tenant of tenants) if (tenant.recovered !== undefined && tenant.recovered !== 'none') context.output.notice(`note: ${tenant.name}: ${recoveredNote(tenant.recovered)}`);
-      context.output.result({ tenants, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
+      const recovered = noteRecovered(context, tenants.recovered, new Set(tenants.map((tenant) => tenant.name)));
+      context.output.result({ tenants, ...recovered, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
       reportSkipped(context, skipped, tenants.filter((tenant) => tenant.state === 'unreadable').map((tenant) => tenant.name));
     });
+}
+
+/**
+ * As a backup or restore says it: what the listing's sweep settled first of each interrupted
+ * restore (rolled back, finished), a note a line on stderr, whether or not the tenant is listed
+ * (a rolled-back restore of a new tenant leaves none); the top-level `recovered` of --json.
+ */
+function noteRecovered(context: CliContext, recovered: readonly RecoveredTenant[] | undefined, listed: ReadonlySet<string>): { recovered?: readonly RecoveredTenant[] } {
+  if (recovered === undefined || recovered.length === 0) return {};
+  for (const { tenant, action } of recovered) if (action !== 'none') context.output.notice(`note: ${recoveryText(tenant, action, listed.has(tenant))}`);
+  return { recovered };
 }
 
 function withSkipped(skipped: SkippedTenants): { skipped?: SkippedTenants; skippedOmitted?: number } {

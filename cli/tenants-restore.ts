@@ -9,7 +9,7 @@ import { dryRunRefused } from '../shared/errors.js';
 import { RESTORE_FLAGS } from '../shared/command-flags.js';
 import { parseOwner, type Owner } from '../shared/tenant/ownership.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { count, filesCounted, formatBytes, plural, recoveredNote, shownPath, shownText, progressText, rate, seconds, via } from './output.js';
+import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, via, wouldNot } from './output.js';
 
 const MAX_NOTES_SHOWN = 10;
 
@@ -104,7 +104,7 @@ function describeRestore(result: RestoreResult | RestoreSuspended, tenantsDir: s
   if (result.owner !== undefined) lines.push(`  owned by ${result.owner.uid}:${result.owner.gid}`);
   for (const note of result.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${shownPath(note.path)}: ${shownText(note.reason)}`);
   if (result.warnings.length > MAX_NOTES_SHOWN) lines.push(`  … and ${result.warnings.length - MAX_NOTES_SHOWN} more backup warnings (see --json)`);
-  if (result.recovered !== 'none') lines.push(`  ${recoveredNote(result.recovered)}`);
+  if (result.recovered !== 'none') lines.push(`  note: ${recoveryText(result.tenant, result.recovered)}`);
   lines.push(PAIRING_REMINDER);
   return lines;
 }
@@ -132,7 +132,7 @@ function describePlan(plan: RestorePlan): string[] {
   } else if (plan.refusal === undefined) lines.push(`  ${plan.target} is free: nothing would be replaced`);
   for (const note of plan.warnings.slice(0, MAX_NOTES_SHOWN)) lines.push(`  backup warning: ${shownPath(note.path)}: ${shownText(note.reason)}`);
   for (const notice of plan.notices) lines.push(`  note: ${shownText(notice)}`);
-  if (plan.refusal !== undefined) lines.push(`  the restore would be REFUSED: ${shownText(plan.refusal.message)}`);
+  if (plan.refusal !== undefined) lines.push(wouldNot('restore', plan.refusal));
   else lines.push('  nothing was written');
   return lines;
 }

@@ -10,11 +10,10 @@ import { assertAllTemplate, backupAll, defaultJobs } from './backup/backup-all.j
 import type { CompressOptions } from './archive/zstd-encoder.js';
 import { planBackup } from './backup/backup-plan.js';
 import { sweepBaseDir } from './tenant/base-dir-sweep.js';
-import type { RecoveryAction } from './tenant/slot.js';
 import { TempArea } from './backup/temp-area.js';
 import { openLocation } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
-import { assertTenantNameIn, listSkippedTenants, listTenantNamesSettled, summarizeTenant } from './tenant/tenants.js';
+import { assertTenantNameIn, listSkippedTenants, listTenantNames, summarizeTenant, type RecoveredTenant } from './tenant/tenants.js';
 import { UsageError } from './errors.js';
 import { assertNotPlaintextAsAge, backupRecipients } from './archive/encrypted-archive.js';
 import type { AgeRecipient } from './age/keys.js';
@@ -78,12 +77,12 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       assertAllTemplate(command.to, command.storage);
       // A missing base dir is an error (TENANTS_DIR_NOT_FOUND), never "no tenants, all backed up".
       const skipped = await listSkippedTenants(tenantsDir);
-      // What the listing's sweep recovered (an interrupted restore rolled back) is said by that tenant's backup.
-      let recoveredByListing: ReadonlyMap<string, RecoveryAction> = new Map();
+      // What the listing's sweep recovered (an interrupted restore rolled back) is said by the run, and by that tenant's backup.
+      let recoveredByListing: readonly RecoveredTenant[] = [];
       const listNames = async () => {
-        const listed = await listTenantNamesSettled(tenantsDir);
-        recoveredByListing = listed.recovered;
-        return listed.names;
+        const listed = await listTenantNames(tenantsDir);
+        recoveredByListing = listed.recovered ?? [];
+        return listed;
       };
       const tenants = await namesToBackUp({ listNames, listSkipped: async () => skipped });
       const jobs = command.jobs ?? defaultJobs();
@@ -98,13 +97,14 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       // Likewise each destination directory is cleared of dead writers' temporaries once, and
       // os.tmpdir() of dead backups' scratch areas.
       const swept = await sweepBaseDir(tenantsDir).catch(() => undefined);
-      const sweptBaseDir = swept === undefined ? undefined : { names: swept.names, recovered: new Map([...recoveredByListing, ...swept.recovered]) };
+      const recovered = new Map([...recoveredByListing.map(({ tenant, action }) => [tenant, action] as const), ...(swept?.recovered ?? [])]);
+      const sweptBaseDir = swept === undefined ? undefined : { names: swept.names, recovered };
       const tmpdirSwept = await TempArea.sweep().then(
         () => true,
         () => false,
       );
       const run: BackupRun = { ...(sweptBaseDir !== undefined && { sweptBaseDir }), sweptDirectories: new Set(), tmpdirSwept };
-      return backupAll({
+      const result = await backupAll({
         tenants,
         notTenants: skipped.filter((tenant) => tenant.invalidName === true),
         template: command.to,
@@ -117,6 +117,10 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
         backupOne: (tenant, to, signal) =>
           backup({ tenant, to, overwrite: command.overwrite, ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }), storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),
       });
+      // Every interrupted restore the run's sweeps settled first (rolled back, finished; garbage removed is no news), the tenant there now or not (a rolled-back `restore --as new`).
+      const said = [...recovered].filter(([, action]) => action !== 'removed-leftovers' && action !== 'none');
+      if (said.length === 0) return result;
+      return { ...result, recovered: said.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, action]) => ({ tenant, action })) };
     },
     async planBackup(command, hooks = {}) {
       await assertTenantNameIn(tenantsDir, command.tenant);

@@ -555,8 +555,15 @@ export class ReportedError extends OpenClawError {
  * A restore dry run into a base dir it could not write exited 3 where the restore exits 1.
  */
 export function dryRunRefused(refusal: { readonly code: string; readonly message: string }): ReportedError {
-  const outcome = Object.hasOwn(CODES, refusal.code) ? CODES[refusal.code as ErrorCode] : 'failed';
-  return new ReportedError('DRY_RUN_REFUSED', refusal.message, outcome);
+  return new ReportedError('DRY_RUN_REFUSED', refusal.message, dryRunOutcome(refusal));
+}
+
+/**
+ * How the real run would end for a dry run's refusal (by its code: an unknown one, a newer
+ * gateway's, fails): what the dry run exits with and says ("would be REFUSED", "would FAIL").
+ */
+export function dryRunOutcome(refusal: { readonly code: string }): Outcome {
+  return Object.hasOwn(CODES, refusal.code) ? CODES[refusal.code as ErrorCode] : 'failed';
 }
 
 /** `EACCES` or `EPERM` when the system refused `error` (or one of its causes) for want of permission; undefined otherwise. */

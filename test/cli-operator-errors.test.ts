@@ -962,6 +962,20 @@ describe('a --tenants-dir that is no tenant base dir', () => {
     });
   });
 
+  // A new gateway's base dir, holding its own config.json and token.sha256 and no tenant yet,
+  // was refused as a tenant's own directory by every command, its first restore included (exit 2).
+  it('a new gateway\'s base dir holding config.json and token.sha256 and no tenant yet is one: listed, restored into', () => {
+    const fresh = path.join(dir.path, 'gateway-before-its-first-tenant');
+    mkdirSync(fresh);
+    writeFileSync(path.join(fresh, 'config.json'), '{"gateway": true}');
+    writeFileSync(path.join(fresh, 'token.sha256'), 'gateway token hash\n');
+    expect(runCli(['--tenants-dir', fresh, 'tenants', 'list'])).toMatchObject({ status: 0, stdout: `no tenants in ${fresh}\n`, stderr: '' });
+    expect(runCli(['--tenants-dir', fresh, 'tenants', 'restore', '--from', archive]).status).toBe(0);
+    expect(runCli(['--tenants-dir', fresh, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n' });
+    // The tenant restored there is still refused as a base dir.
+    expect(runCli(['--tenants-dir', path.join(fresh, 'acme'), 'tenants', 'list', '--names'])).toMatchObject({ status: 2, stdout: '' });
+  });
+
   it('the parent of a base dir named tenants/ is refused, naming the base dir in it', () => {
     expect(runCli(['--tenants-dir', dir.path, 'tenants', 'list', '--names'])).toMatchObject({
       status: 2,
@@ -1012,7 +1026,7 @@ describe('a destination that is a device, FIFO or socket', () => {
     // The dry run says so too, rather than that --overwrite would replace it, and exits 1 as the backup does (it exited 3).
     const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', fifo, '--overwrite', '--dry-run']);
     expect(dry.status).toBe(1);
-    expect(dry.stdout).toContain(`the backup would be REFUSED: ${fifo} is a FIFO, not an archive file`);
+    expect(dry.stdout).toContain(`the backup would FAIL: ${fifo} is a FIFO, not an archive file`);
     expect(execFileSync('stat', ['-c', '%F', fifo], { encoding: 'utf8' })).toBe('fifo\n');
     // Given to --from, it is named so too, with what to give instead (it said "is not a regular file").
     expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', fifo, '--as', 'fifo'])).toMatchObject({
@@ -1064,7 +1078,7 @@ describe('a destination that is a device, FIFO or socket', () => {
     const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', link, '--overwrite', '--dry-run']);
     // Exit 1, as the backup (it exited 3).
     expect(dry.status).toBe(1);
-    expect(dry.stdout).toContain(`the backup would be REFUSED: ${link} is a symlink to a directory`);
+    expect(dry.stdout).toContain(`the backup would FAIL: ${link} is a symlink to a directory`);
     expect(readlinkSync(link)).toBe(into);
     expect(readdirSync(into)).toEqual([]);
     expect(readdirSync(dir.path).filter((name) => name.endsWith('.partial'))).toEqual([]);
@@ -1079,7 +1093,7 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
     const line = `cannot create the tenant base dir ${tenantsDir}: /proc takes no new files (a proc file system): give a base dir on a disk`;
     expect(runCli(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', archive])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
     expect(JSON.parse(runCli(['--tenants-dir', tenantsDir, '--json', 'tenants', 'restore', '--from', archive]).stdout)).toEqual({ error: { code: 'FILESYSTEM', message: line } });
-    expect(runCli(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', archive, '--dry-run']).stdout).toContain(`the restore would be REFUSED: ${line}\n`);
+    expect(runCli(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', archive, '--dry-run']).stdout).toContain(`the restore would FAIL: ${line}\n`);
   });
 
   it('says the directory takes none, not that it vanished', () => {
@@ -1097,7 +1111,7 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
     const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
     // Exit 1, as the backup: the dry run exited 3 for the same cause.
     expect(dry.status, dry.stdout).toBe(1);
-    expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
+    expect(dry.stdout).toContain(`the backup would FAIL: ${line}\n`);
     expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
   });
 });
@@ -1142,7 +1156,7 @@ describe('a destination on a full file system', () => {
         const line = `cannot write ${to}: ${why}`;
         const dry = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']);
         expect(dry.status, dry.stdout).toBe(1);
-        expect(dry.stdout).toContain(`the backup would be REFUSED: ${line}\n`);
+        expect(dry.stdout).toContain(`the backup would FAIL: ${line}\n`);
         expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to])).toMatchObject({ status: 1, stdout: '', stderr: `openclaw: ${line}\n` });
         // Then inodes free, and every block taken.
         for (const name of readdirSync(disk)) rmSync(path.join(disk, name));
@@ -1198,7 +1212,7 @@ describe('a restore\'s dry run into a base dir the restore cannot write or creat
     const dry = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from, '--dry-run']);
     // Exit 1, as the restore: the dry run exited 3 for the same cause.
     expect(dry.status, dry.stdout + dry.stderr).toBe(1);
-    expect(dry.stdout).toContain(`  the restore would be REFUSED: ${dryLine}\n`);
+    expect(dry.stdout).toContain(`  the restore would FAIL: ${dryLine}\n`);
     expect(dry.stdout).not.toContain('is free');
     const real = run(['--tenants-dir', tenantsDir, 'tenants', 'restore', '--from', from]);
     expect(real.status, real.stderr).toBe(1);
@@ -1278,7 +1292,7 @@ describe('a dry run exits as the real run does', () => {
     const real = run(args());
     expect({ dry: dry.status, real: real.status }, dry.stdout + dry.stderr + real.stderr).toEqual({ dry: status, real: status });
     // The dry run got as far as the real run's refusal (not a failure of its own before it).
-    expect(dry.stdout + dry.stderr).toMatch(/would be REFUSED: |no tenant "nobody-here"|is not a directory \(set it with --tenants-dir/);
+    expect(dry.stdout + dry.stderr).toMatch(/would (be REFUSED|FAIL): |no tenant "nobody-here"|is not a directory \(set it with --tenants-dir/);
     // A failure the dry run meets before its plan is the real run's own line.
     if (dry.stderr !== '') expect(dry.stderr).toBe(real.stderr);
   });

@@ -481,7 +481,7 @@ describe('doctor', () => {
     expect(report.byName['openclaw-backup-backup environment']).toEqual({
       check: 'openclaw-backup-backup environment',
       status: 'ok',
-      detail: "bucket acme-backups, events to openclaw-backup-events; every backup encrypted to 2 stack recipients (encryptTo) besides a request's own",
+      detail: "bucket acme-backups, events to openclaw-backup-events; every backup it stores is encrypted to the stack's 2 keys (encryptTo), besides any --encrypt-to names",
     });
     expect(report.byName['openclaw-backup-restore environment']!.detail).toBe('bucket acme-backups, events to openclaw-backup-events');
   });

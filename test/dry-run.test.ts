@@ -142,9 +142,9 @@ describe('dry runs with s3rver', () => {
     const taken = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', 's3://backups/acme/1.tar.zst', '--dry-run', ...s3Flags(server)]);
     expect(taken.status).toBe(3);
     const missingBucket = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', 's3://nobucket/acme/1.tar.zst', '--dry-run', ...s3Flags(server)]);
-    // Exit 1, as the backup's own NO_SUCH_BUCKET (the dry run exited 3).
+    // Exit 1, as the backup's own NO_SUCH_BUCKET (the dry run exited 3), and said so: it would fail, not be refused.
     expect(missingBucket.status).toBe(1);
-    expect(missingBucket.stdout).toMatch(/the backup would be REFUSED: S3 bucket "nobucket" does not exist/);
+    expect(missingBucket.stdout).toMatch(/the backup would FAIL: S3 bucket "nobucket" does not exist/);
     const real = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', 's3://nobucket/acme/1.tar.zst', ...s3Flags(server)]);
     expect(real.status).toBe(1);
     expect(real.stderr).toMatch(/S3 bucket "nobucket" does not exist/);

@@ -314,7 +314,7 @@ describe('a restore whose lock was taken over while it was frozen', () => {
     writeFileSync(lockPathFor(base, 'acme-copy'), JSON.stringify(record));
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-acme-copy.json', '.openclaw-lock-acme-copy', 'acme']);
     expect(JSON.parse(readFileSync(journalPathFor(base, 'acme-copy'), 'utf8'))).toEqual(theirs);
   });
@@ -334,7 +334,7 @@ describe('a restore whose lock was taken over while it was frozen once verified'
     await fs.rm(lockPathFor(base, 'acme-copy'));
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 });
@@ -350,7 +350,7 @@ describe('a restore whose lock was taken over while it was frozen making its sta
     for (const name of readdirSync(base)) if (name !== 'acme') await fs.rm(path.join(base, name), { recursive: true });
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme-copy: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 
@@ -367,7 +367,7 @@ describe('a restore whose lock was taken over while it was frozen making its sta
     const restored = describeTree(slot);
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(readdirSync(base)).toEqual(['acme']);
     expect(describeTree(slot)).toEqual(restored);
   });
@@ -401,7 +401,7 @@ describe('a restore whose lock is removed right before its commit', () => {
     // It rolled them back in silence before (a restore says it): now it says so too.
     const backup = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(path.dirname(base), 'after-lost.tar.zst')]);
     expect(backup.status, backup.stderr).toBe(0);
-    expect(backup.stdout).toContain('\n  recovered an interrupted earlier restore first (rolled-back)\n');
+    expect(backup.stdout).toContain('\n  note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore\n');
     expect(readdirSync(base)).toEqual(['acme']);
     expect(describeTree(slot)).toEqual(before);
   });
@@ -416,16 +416,17 @@ describe('a restore whose lock is removed right before its commit', () => {
     // The listing's sweep rolled them back and said nothing, in its table or its --json.
     const list = runCli(['--tenants-dir', base, 'tenants', 'list']);
     expect(list.status, list.stderr).toBe(0);
-    expect(list.stderr).toBe('openclaw: note: acme: recovered an interrupted earlier restore first (rolled-back)\n');
+    expect(list.stderr).toBe('openclaw: note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore\n');
     expect(list.stdout).toMatch(/^NAME .*\nacme /);
     expect(readdirSync(base)).toEqual(['acme']);
     expect(describeTree(slot)).toEqual(before);
     expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
     const json = runCli(['--json', '--tenants-dir', base, 'tenants', 'list']);
     expect(json.status, json.stderr).toBe(0);
-    const answer = JSON.parse(json.stdout) as { tenants: { name: string; state: string; recovered?: string }[]; notices?: string[] };
+    const answer = JSON.parse(json.stdout) as { tenants: { name: string; state: string; recovered?: string }[]; recovered?: object[]; notices?: string[] };
+    expect(answer.recovered).toEqual([{ tenant: 'acme', action: 'rolled-back' }]);
     expect(answer.tenants.map(({ name, state, recovered }) => ({ name, state, recovered }))).toEqual([{ name: 'acme', state: 'ok', recovered: 'rolled-back' }]);
-    expect(answer.notices).toEqual(['note: acme: recovered an interrupted earlier restore first (rolled-back)']);
+    expect(answer.notices).toEqual(['note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore']);
     // Said once: the next listing found nothing to settle.
     const again = runCli(['--json', '--tenants-dir', base, 'tenants', 'list']);
     expect((JSON.parse(again.stdout) as { tenants: object[] }).tenants[0]).not.toHaveProperty('recovered');
@@ -439,9 +440,64 @@ describe('a restore whose lock is removed right before its commit', () => {
     // Its names' listing swept the base dir before the run's own sweep and the tenant's backup: said by none.
     const all = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'out', '{tenant}.tar.zst')]);
     expect(all.status, all.stderr).toBe(0);
-    expect(all.stdout).toContain('\n  note: acme: recovered an interrupted earlier restore first (rolled-back)\n');
+    expect(all.stdout).toContain('\n  note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore\n');
+    expect(all.stdout.split('earlier restore').length).toBe(2);
     expect(readdirSync(base)).toEqual(['acme']);
     expect(describeTree(slot)).toEqual(before);
+  });
+
+  // A restore of a tenant that did not exist before (`--as new`) killed, or stopped by a lost
+  // lock: the next command's sweep rolls it back and no tenant is left to carry the note: every
+  // listing and backup of all tenants said nothing of it (exit 0, the table as before).
+  describe('of a tenant that did not exist before (--as)', () => {
+    const gone = 'an interrupted earlier restore of tenant "newco" was rolled back first: there was no tenant "newco" before it and there is none now (run that restore again)';
+    const crashed = () => {
+      const restore = runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--as', 'newco'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } });
+      expect(restore.status).not.toBe(0);
+      expect(readdirSync(base).some((name) => name.startsWith('.openclaw-staging-newco-'))).toBe(true);
+    };
+
+    it('is said by tenants list: a note on stderr, a top-level `recovered` in --json', () => {
+      crashed();
+      const list = runCli(['--tenants-dir', base, 'tenants', 'list']);
+      expect(list).toMatchObject({ status: 0, stderr: `openclaw: note: ${gone}\n` });
+      expect(list.stdout).toMatch(/^NAME .*\nacme .*\n$/);
+      expect(readdirSync(base)).toEqual(['acme']);
+      crashed();
+      const json = runCli(['--json', '--tenants-dir', base, 'tenants', 'list']);
+      expect(json.status, json.stderr).toBe(0);
+      const answer = JSON.parse(json.stdout) as { tenants: { name: string }[]; recovered?: object[]; notices?: string[] };
+      expect(answer.tenants.map((tenant) => tenant.name)).toEqual(['acme']);
+      expect(answer.recovered).toEqual([{ tenant: 'newco', action: 'rolled-back' }]);
+      expect(answer.notices).toEqual([`note: ${gone}`]);
+      // Said once.
+      expect(JSON.parse(runCli(['--json', '--tenants-dir', base, 'tenants', 'list']).stdout)).not.toHaveProperty('recovered');
+    });
+
+    it('is said by tenants list --names on stderr, stdout the names alone', () => {
+      crashed();
+      expect(runCli(['--tenants-dir', base, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n', stderr: `openclaw: note: ${gone}\n` });
+      // An existing tenant's rollback too.
+      expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+      expect(runCli(['--tenants-dir', base, 'tenants', 'list', '--names'])).toMatchObject({ status: 0, stdout: 'acme\n', stderr: 'openclaw: note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore\n' });
+      crashed();
+      const json = runCli(['--json', '--tenants-dir', base, 'tenants', 'list', '--names']);
+      expect(JSON.parse(json.stdout)).toEqual({ tenants: ['acme'], recovered: [{ tenant: 'newco', action: 'rolled-back' }], notices: [`note: ${gone}`] });
+    });
+
+    it('is said by a backup of all tenants: a note in its report, a top-level `recovered` in --json', () => {
+      crashed();
+      const all = runCli(['--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'out', '{tenant}.tar.zst')]);
+      expect(all.status, all.stderr).toBe(0);
+      expect(all.stdout).toContain(`\n  note: ${gone}\n`);
+      expect(readdirSync(base)).toEqual(['acme']);
+      crashed();
+      const json = runCli(['--json', '--tenants-dir', base, 'tenants', 'backup', '--all', '--to', path.join(dir.path, 'out', '{tenant}-2.tar.zst')]);
+      expect(json.status, json.stderr).toBe(0);
+      const answer = JSON.parse(json.stdout) as { results: { tenant: string }[]; recovered?: object[] };
+      expect(answer.results.map((outcome) => outcome.tenant)).toEqual(['acme']);
+      expect(answer.recovered).toEqual([{ tenant: 'newco', action: 'rolled-back' }]);
+    });
   });
 });
 
@@ -449,15 +505,16 @@ describe('a restore whose lock is removed right before its commit', () => {
 // replaced the tenant meanwhile), it stored an archive of whatever it read, exit 0.
 // A killed encrypted (or --pipe) backup leaves its scratch area, with plaintext copies of the
 // tenant's databases, in the base dir: the next listing removed it and said "recovered an
-// interrupted earlier restore first (removed-leftovers)" of a tenant no one had restored.
+// interrupted earlier restore first (removed-leftovers)" of a tenant no one had restored; a
+// listing says only the restores its sweep settled.
 describe('a --pipe backup killed with a copy of a database in its scratch area', () => {
-  it('the next listing removes the scratch area and says an interrupted operation left it, not a restore', () => {
+  it('the next listing removes the scratch area and says nothing of a restore', () => {
     const killed = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'piped.tar.zst'), '--pipe', 'cat'], { env: { OPENCLAW_TEST_CRASH_AT: 'backup:temp-copy-written' } });
     expect(killed.status).not.toBe(0);
     expect(readdirSync(base).some((name) => name.startsWith('.openclaw-scratch-acme-'))).toBe(true);
     const list = runCli(['--tenants-dir', base, 'tenants', 'list']);
     expect(list.status, list.stderr).toBe(0);
-    expect(list.stderr).toBe('openclaw: note: acme: removed what an interrupted earlier operation left first\n');
+    expect(list.stderr).toBe('');
     expect(readdirSync(base)).toEqual(['acme']);
   });
 });
@@ -472,7 +529,7 @@ describe('a backup whose lock was taken over while it was frozen', () => {
     writeFileSync(lockPathFor(base, 'acme'), JSON.stringify(record));
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
     expect(JSON.parse(readFileSync(lockPathFor(base, 'acme'), 'utf8'))).toEqual(record);
   });

@@ -79,6 +79,24 @@ describe('the base dir shape check', () => {
     await expect(assertTenantsDirShape(restored)).rejects.toThrow(`${restored} looks like a tenant's own directory (config.json and token.sha256 at its top)`);
   });
 
+  // A new gateway's base dir keeps its own config.json and token.sha256 before any tenant is
+  // there: it was refused as a tenant's own directory ("give its parent"), so its first restore
+  // could not run. A tenant's own directory holds its items beside them (sessions/, memory/…).
+  it('passes a new gateway\'s base dir holding config.json and token.sha256 and no tenant yet, and still refuses a tenant\'s own directory', async () => {
+    const fresh = path.join(dir.path, 'new-gateway');
+    mkdirSync(fresh);
+    writeFileSync(path.join(fresh, 'config.json'), '{"gateway": true}');
+    writeFileSync(path.join(fresh, 'token.sha256'), 'gateway token hash\n');
+    await expect(assertTenantsDirShape(fresh)).resolves.toBeUndefined();
+    // What a volume's root and the tool's own leftovers add is no tenant's item.
+    mkdirSync(path.join(fresh, 'lost+found'));
+    mkdirSync(path.join(fresh, '.openclaw-staging-acme-0123456789ab'));
+    await expect(assertTenantsDirShape(fresh)).resolves.toBeUndefined();
+    // The same two files beside a directory of its own: a tenant's (restored: no pty/).
+    mkdirSync(path.join(fresh, 'sessions'));
+    await expect(assertTenantsDirShape(fresh)).rejects.toThrow(`${fresh} looks like a tenant's own directory (config.json and token.sha256 at its top)`);
+  });
+
   // `--tenants-dir ~/acme-link` (a symlink to BASE/acme) said to give the link's own directory,
   // which holds no tenant: `tenants list` there found none and named the link a symlinked tenant.
   it('names the real parent of a tenant\'s own directory given through a symlink', async () => {

@@ -9,6 +9,7 @@ import os from 'node:os';
 
 import type { BackupResult } from './backup.js';
 import type { BackupEntry } from '../catalog/backups.js';
+import type { RecoveredTenant } from '../tenant/tenants.js';
 import { abortedError, onAbort } from '../storage/streams.js';
 import { describeError, isOpenClawError, UsageError, type OpenClawError } from '../errors.js';
 import { validateLocationOptions, type LocationOptions } from '../storage/open-location.js';
@@ -45,6 +46,8 @@ export interface BackupAllResult {
   /** In tenant order. */
   readonly results: readonly BackupAllOutcome[];
   readonly durationMs: number;
+  /** Interrupted restores the run's listing and sweep settled first (rolled back, finished), by tenant, whether or not the tenant is there now; absent: none. */
+  readonly recovered?: readonly RecoveredTenant[];
 }
 
 export interface BackupAllProgress {

@@ -341,7 +341,7 @@ async function supportingFunctionCheck(plane: ControlPlane, lambda: LambdaClient
 /** The stack's `encryptTo` as the backup function has it: every backup it stores encrypted to those keys too. */
 function stackEncryption(value: string | undefined): string {
   const keys = new Set((value ?? '').split(',').map((key) => key.trim()).filter((key) => key !== ''));
-  return keys.size === 0 ? '' : `; every backup encrypted to ${keys.size} stack recipient${keys.size === 1 ? '' : 's'} (encryptTo) besides a request's own`;
+  return keys.size === 0 ? '' : `; every backup it stores is encrypted to the stack's ${keys.size === 1 ? 'key' : `${keys.size} keys`} (encryptTo), besides any --encrypt-to names`;
 }
 
 /** A function is healthy when it is active and its last update did not fail. */

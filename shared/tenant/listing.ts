@@ -3,13 +3,13 @@
 // executor reaches every archive reader and writer and the S3 client. The list function's
 // bundle imports this and no operation it never runs (test/functions-bundle-inputs.test.ts).
 
-import { listSkippedTenants, listTenantNames, summarizeTenants, type ListPage, type SkippedTenants, type TenantSummary } from './tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenants, type ListedNames, type ListedSummaries, type ListPage, type SkippedTenants } from './tenants.js';
 
 export interface TenantListing {
   /** `signal`: the sweep of the base dir before the listing stops there (the list function's deadline); the names are answered whole. */
-  listNames(options?: { readonly signal?: AbortSignal }): Promise<string[]>;
+  listNames(options?: { readonly signal?: AbortSignal }): Promise<ListedNames>;
   /** Every tenant's summary, sorted by name; with `page`, those of one page only (the list function's pages). */
-  listSummaries(page?: ListPage): Promise<TenantSummary[]>;
+  listSummaries(page?: ListPage): Promise<ListedSummaries>;
   /** Names in the base dir that `listNames` leaves out though they look like tenants (a symlinked directory), each with why (through a gateway, those its answer held, and how many more). */
   listSkipped(): Promise<SkippedTenants>;
 }

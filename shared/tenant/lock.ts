@@ -543,7 +543,10 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
 }
 
 function lostLockError(lockPath: string): TenantBusyError {
-  return new TenantBusyError(`lost the tenant's lock ${lockPath}: another operation took it over (was this process frozen for more than ${LOCK_STALE_MS / 1000} s?)`);
+  // What to do, too: it changed nothing more (what it left is the next command's to settle).
+  return new TenantBusyError(
+    `lost the tenant's lock ${lockPath}: another operation took it over (was this process frozen for more than ${LOCK_STALE_MS / 1000} s?); it stopped there and changed nothing more: run it again once that operation is done`,
+  );
 }
 
 /** Whether the lock's name still holds this very lock (its inode and token), for a step that writes over the name. */

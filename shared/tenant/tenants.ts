@@ -135,19 +135,23 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
 const TENANT_OWN_FILES = ['config.json', 'token.sha256'] as const;
 
 /**
- * Whether `directory` holds TENANT_OWN_FILES, both as regular files, and none of its first
- * directories holds them too (a tenant, so a base dir that also keeps such files at its top:
- * before, that base dir was refused with "give its parent", which names the base dir itself a
- * tenant: backed up, or replaced by a restore, as one). One alone is no sign (a base dir may
- * hold a stray `config.json`); the second is looked up only when the first is there, and
- * directories are read only when both are.
+ * Whether `directory` holds TENANT_OWN_FILES, both as regular files, beside directories of its
+ * own (a tenant's `sessions/`, `memory/`, `workspace/`…), none of the first of which holds them
+ * too. A base dir may keep the gateway's own `config.json` and `token.sha256` at its top: beside
+ * tenants, which hold theirs (before, that base dir was refused with "give its parent", which
+ * names the base dir itself a tenant: backed up, or replaced by a restore, as one), or beside
+ * nothing yet, a new gateway's (refused so, its first restore could not be run). Hidden names and
+ * `lost+found` are no tenant's items. One file alone is no sign (a base dir may hold a stray
+ * `config.json`); the second is looked up only when the first is there, and directories are read
+ * only when both are.
  */
 async function holdsTenantOwnFiles(directory: string): Promise<boolean> {
   if (!(await holdsBothTenantOwnFiles(directory))) return false;
-  for (const entry of await firstEntries(directory, TENANT_SUBDIRECTORIES_LOOKED_AT, (candidate) => candidate.isDirectory() && !candidate.name.startsWith('.'))) {
+  const items = await firstEntries(directory, TENANT_SUBDIRECTORIES_LOOKED_AT, (candidate) => candidate.isDirectory() && !isHousekeeping(candidate.name));
+  for (const entry of items) {
     if (await holdsBothTenantOwnFiles(path.join(directory, entry.name))) return false;
   }
-  return true;
+  return items.length > 0;
 }
 
 async function holdsBothTenantOwnFiles(directory: string): Promise<boolean> {
@@ -260,8 +264,29 @@ export async function listTenants(tenantsDir: string, signal?: AbortSignal): Pro
   return (await readTenants(tenantsDir, signal)).tenants;
 }
 
-/** listTenants, and which of them are new tenants a restore in pieces is writing (no slot yet). */
-async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ tenants: TenantEntry[]; notInPlace: ReadonlySet<string> }> {
+/**
+ * A tenant whose interrupted restore (killed, or one that lost its lock) a listing's sweep
+ * settled first, and how: said whether or not the tenant is there now (a rolled-back restore
+ * of a tenant that did not exist before, `--as new`, leaves no tenant to carry it).
+ */
+export interface RecoveredTenant {
+  readonly tenant: string;
+  readonly action: RecoveryAction;
+}
+
+/** The names of a listing, and every interrupted restore its sweep settled first (absent: none). */
+export type ListedNames = string[] & { readonly recovered?: readonly RecoveredTenant[] };
+
+/** The summaries of a listing, and every interrupted restore its sweep settled first (absent: none). */
+export type ListedSummaries = TenantSummary[] & { readonly recovered?: readonly RecoveredTenant[] };
+
+/** `list` with the sweep's recoveries on it, when there were any: not enumerable, so neither an element nor in its JSON. */
+function withRecovered<T>(list: T[], recovered: readonly RecoveredTenant[]): T[] & { readonly recovered?: readonly RecoveredTenant[] } {
+  return recovered.length === 0 ? list : Object.defineProperty(list, 'recovered', { value: recovered, enumerable: false });
+}
+
+/** listTenants, and which of them are new tenants a restore in pieces is writing (no slot yet), and what the sweep recovered. */
+async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ tenants: TenantEntry[]; notInPlace: ReadonlySet<string>; recovered: readonly RecoveredTenant[] }> {
   let entries = await readEntries(tenantsDir);
   const hidden: string[] = [];
   for (const entry of entries) if (entry.name.startsWith(HIDDEN_PREFIX)) hidden.push(entry.name);
@@ -293,9 +318,11 @@ async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ 
     const action = recovered.get(name);
     return action === undefined ? { name, state: 'ok' } : { name, state: 'ok', recovered: action };
   };
-  if (unsettled.size === 0) return { tenants: names.sort().map(settled), notInPlace };
+  // What changed a tenant's state (a rollback, a finished commit, a decision): garbage removed is no news.
+  const recoveries = [...recovered].filter(([, action]) => action !== 'removed-leftovers').map(([tenant, action]) => ({ tenant, action })).sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0));
+  if (unsettled.size === 0) return { tenants: names.sort().map(settled), notInPlace, recovered: recoveries };
   const listed = [...names.map(settled), ...unsettled.values()];
-  return { tenants: listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), notInPlace };
+  return { tenants: listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), notInPlace, recovered: recoveries };
 }
 
 /**
@@ -313,17 +340,12 @@ export async function countTenantDirectories(tenantsDir: string): Promise<number
  * each `backup --all` (cron's, the fan-out's) failed for it ("no tenant …", exit 1) while the
  * chain ran. `tenants list` still shows it (mid-commit).
  */
-export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<string[]> {
-  return (await listTenantNamesSettled(tenantsDir, signal)).names;
-}
-
-/** listTenantNames, and what its sweep's recoveries did to the tenants listed (TenantEntry.recovered): for a backup of all tenants to say. */
-export async function listTenantNamesSettled(tenantsDir: string, signal?: AbortSignal): Promise<{ names: string[]; recovered: ReadonlyMap<string, RecoveryAction> }> {
-  const { tenants, notInPlace } = await readTenants(tenantsDir, signal);
-  const listed = tenants.filter((tenant) => !notInPlace.has(tenant.name));
-  const recovered = new Map<string, RecoveryAction>();
-  for (const tenant of listed) if (tenant.recovered !== undefined) recovered.set(tenant.name, tenant.recovered);
-  return { names: listed.map((tenant) => tenant.name), recovered };
+export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<ListedNames> {
+  const { tenants, notInPlace, recovered } = await readTenants(tenantsDir, signal);
+  return withRecovered(
+    tenants.filter((tenant) => !notInPlace.has(tenant.name)).map((tenant) => tenant.name),
+    recovered,
+  );
 }
 
 /** A name in the base dir that looks like a tenant but is no tenant any command follows, and why. */
@@ -425,9 +447,14 @@ export interface ListPage {
 }
 
 /** The tenants' summaries, sorted; with `page`, only those of that page are walked. */
-export async function summarizeTenants(tenantsDir: string, page: ListPage = {}): Promise<TenantSummary[]> {
+export async function summarizeTenants(tenantsDir: string, page: ListPage = {}): Promise<ListedSummaries> {
   // The sweep stops at the deadline too: a leftover of 70,000 files took the list function's whole invocation.
-  let tenants = await listTenants(tenantsDir, page.signal);
+  const listing = await readTenants(tenantsDir, page.signal);
+  return withRecovered(await summarizeListed(tenantsDir, listing.tenants, page), listing.recovered);
+}
+
+async function summarizeListed(tenantsDir: string, listed: readonly TenantEntry[], page: ListPage): Promise<TenantSummary[]> {
+  let tenants = [...listed];
   if (page.after !== undefined) tenants = tenants.filter((tenant) => tenant.name > page.after!);
   if (page.limit !== undefined) tenants = tenants.slice(0, page.limit);
   const { signal } = page;
