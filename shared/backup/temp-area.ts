@@ -51,10 +51,15 @@ interface MadeArea {
 }
 
 export class TempArea {
+  /** This process's areas under os.tmpdir() that hold or may hold files (made, not yet disposed). */
+  private static readonly liveUnderTmpdir = new Set<TempArea>();
+
   private dir: string | undefined;
   private pinned: PinnedArea | undefined;
   private counter = 0;
   private placedInBaseDir = false;
+  /** Why the area was removed under its backup (removeLiveUnderTmpdir): no file may be made in it again. */
+  private removedBecause: string | undefined;
 
   /** `create` makes the directory (mode 0700) and returns its path. */
   private constructor(private readonly create: () => Promise<MadeArea>) {}
@@ -99,10 +104,12 @@ export class TempArea {
 
   /** A fresh path inside the area (nothing is created there). */
   async file(label: string): Promise<string> {
+    if (this.removedBecause !== undefined) throw new FileSystemError(`the backup's scratch directory was removed ${this.removedBecause}: nothing more is copied there`);
     if (this.dir === undefined) {
       const made = await this.create();
       this.dir = made.dir;
       this.pinned = made.pinned;
+      if (!this.placedInBaseDir) TempArea.liveUnderTmpdir.add(this);
       crashPoint('backup:scratch-created');
     }
     await this.pinned?.assertStillNamed();
@@ -122,6 +129,27 @@ export class TempArea {
     this.pinned = undefined;
     if (pinned !== undefined) await pinned.remove();
     else if (dir !== undefined) await fs.rm(dir, { recursive: true, force: true });
+    TempArea.liveUnderTmpdir.delete(this);
+  }
+
+  /**
+   * Removes this process's areas under os.tmpdir() that their backups have not disposed of,
+   * with whatever they hold, and refuses any further file in them (`because`: when, for the
+   * message). For the backup function at its invocation's deadline and end: a backup still
+   * copying then (stuck in a read the deadline cannot stop) would otherwise leave its
+   * plaintext snapshots in the sandbox's /tmp, which Lambda keeps after a timeout. Returns how
+   * many were removed.
+   */
+  static async removeLiveUnderTmpdir(because: string): Promise<number> {
+    const areas = [...TempArea.liveUnderTmpdir];
+    TempArea.liveUnderTmpdir.clear();
+    await Promise.all(
+      areas.map((area) => {
+        area.removedBecause = because;
+        return area.dispose().catch(() => undefined);
+      }),
+    );
+    return areas.length;
   }
 
   /**
