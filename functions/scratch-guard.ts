@@ -10,8 +10,9 @@
 // are gone, before anything else and within the invocation's own deadline rather than the
 // leftovers' share (a few areas take milliseconds; the share can be nothing): no plaintext of
 // an earlier invocation outlives the start of the next. And at the time the deadline's
-// cleanup must be done by (cleanupDeadline), and at the invocation's end, this process's areas
-// its backups have not removed are removed under them.
+// cleanup must be done by (cleanupDeadline), and at the invocation's end, the areas its
+// backups made and have not removed are removed under them (TempArea.scope: only this
+// invocation's, should the handlers run side by side in one process, as in tests).
 
 import { TempArea } from '../shared/backup/temp-area.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
@@ -22,7 +23,12 @@ export interface ScratchGuardLog {
 }
 
 /** Runs one invocation of the backup function (`run`) with its /tmp kept free of plaintext (see the top of the file). */
-export async function withScratchGuard<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, run: () => Promise<R>): Promise<R> {
+export function withScratchGuard<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, run: () => Promise<R>): Promise<R> {
+  // Its own scope of areas: what it removes at its deadline and end is what its backups made.
+  return TempArea.scope(() => guarded(context, config, logger, run));
+}
+
+async function guarded<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, run: () => Promise<R>): Promise<R> {
   const deadline = deadlineSignal(context, config.abortMarginMs);
   try {
     await TempArea.sweep(undefined, deadline.signal);

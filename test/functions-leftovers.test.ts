@@ -187,8 +187,10 @@ describe('the backup function with many broken chains or dead scratch areas', ()
     try {
       const quick: FunctionConfig = { ...config, abortMarginMs: 400 };
       const backup = backupHandler({ config: quick, logger, publish: async () => undefined, operations });
-      const answer = backup({ tenant: 'acme', to: 's3://backups/scratch/stuck.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext(1_000));
+      const answer = backup({ tenant: 'acme', to: 's3://backups/scratch/stuck.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext(3_000));
       await vi.waitFor(() => expect(snapshot).not.toBe(''));
+      // Another invocation in the same process (a dry run) ends meanwhile: it removes its own areas, not this one's.
+      expect(await backup({ tenant: 'acme', to: 's3://backups/scratch/other.tar.zst', dryRun: true }, fakeContext(900_000))).toMatchObject({ ok: false });
       expect(existsSync(snapshot)).toBe(true);
       await vi.waitFor(() => expect(readdirSync(tmp)).toEqual([]), { timeout: 5_000, interval: 20 });
       release();
