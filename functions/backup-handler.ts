@@ -38,6 +38,7 @@ import { leftoversDeadline, type LambdaContext } from './lambda-context.js';
 import { noMetrics } from './metrics.js';
 import { answerWithoutEvent, endpointKeys, errorName, failureOutcome, logFailure, secretsOf } from './reporting.js';
 import { ScheduledOperationError } from './scheduled-error.js';
+import { withScratchGuard } from './scratch-guard.js';
 
 /** A scheduled backup retried after its run's archive was stored (the first attempt failed after storing it): nothing to do. */
 export interface RunAlreadyStored {
@@ -66,7 +67,9 @@ export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResp
     logger.info('backup planned', { location: plan.location, files: plan.files, bytes: plan.bytes, refused: plan.refusal?.code });
     return { ...plan, skipped: cut(plan.skipped), mayBeSkipped: cut(plan.mayBeSkipped) };
   };
-  return async (event, context) => {
+  // Every invocation first removes stopped backups' plaintext from /tmp (scratch-guard.ts).
+  return (event, context) => withScratchGuard(context, config, logger, () => invoke(event, context));
+  async function invoke(event: unknown, context: LambdaContext): Promise<BackupResponse> {
     const scheduled = isScheduledEvent(event);
     if (isRecord(event) && event.dryRun === true && !scheduled) {
       logger.addContext(context);
@@ -107,7 +110,7 @@ export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResp
     }
     if (scheduled) throw new ScheduledOperationError(run.body, run.outcome === 'failed' ? errorName(run.error) : 'Error');
     return { ok: false, error: run.body };
-  };
+  }
 }
 
 /** What a backup is, once its request is read: the command, and the cron or fan-out run it belongs to. */

@@ -39,6 +39,8 @@ import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
 import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
 import type { BackupSide, Handler, HandlerDeps } from './handler-deps.js';
 import { stoppedByItsDeadline } from './invocation.js';
+import type { LambdaContext } from './lambda-context.js';
+import { withScratchGuard } from './scratch-guard.js';
 import { handBackNewerMessage, isSqsBatch, type BatchResponse } from './sqs-batch.js';
 
 /** Why a queued backup had nothing to do, or undefined for a real failure. */
@@ -57,7 +59,9 @@ const UNREADABLE_MESSAGE_REASON = 'the message does not read as a work queue mes
 const LOGGED_BODY_CHARS = 8_192;
 
 export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchResponse> {
-  return async (event, context) => {
+  // Every invocation first removes stopped backups' plaintext from /tmp (scratch-guard.ts).
+  return (event, context) => withScratchGuard(context, deps.config, deps.logger, () => runBatch(event, context));
+  async function runBatch(event: unknown, context: LambdaContext): Promise<BatchResponse> {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];
     const swept = await prepareBaseDir(deps, context);
@@ -128,5 +132,5 @@ export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchRe
       }
     }
     return { batchItemFailures: failures };
-  };
+  }
 }

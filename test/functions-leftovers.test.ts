@@ -13,6 +13,8 @@ import { encodeWorkMessage, type WorkMessage } from '../shared/control-plane/wor
 import { DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
 import { continuationPathFor } from '../shared/backup/continuation.js';
 import { hostId } from '../shared/tenant/process-owner.js';
+import { TempArea } from '../shared/backup/temp-area.js';
+import type { BackupSide } from '../functions/handler-deps.js';
 import { acquireTenantLock } from '../shared/tenant/lock.js';
 import { journalPathFor } from '../shared/tenant/slot.js';
 import { backupHandler } from '../functions/backup-handler.js';
@@ -130,10 +132,12 @@ describe('the backup function with many broken chains or dead scratch areas', ()
     }
   });
 
-  // Every backup first removes dead backups' scratch areas from os.tmpdir() (on Lambda, the
-  // function's /tmp): from the built function, 20,000 of them answered 100 s into a 2 s
-  // invocation. They now go within the leftovers' share.
-  it('removes dead scratch areas from its tmpdir within the leftovers\' share, the rest in the next', async () => {
+  // Every invocation first removes dead backups' scratch areas from os.tmpdir() (on Lambda,
+  // the function's /tmp, which a timeout's reset keeps): SQLite snapshots of tenants, in
+  // plaintext for an encrypted backup too. They had waited for a backup with time to spare
+  // beyond its own (the leftovers' share); they now go first, within the invocation's deadline
+  // (functions/scratch-guard.ts; the bundle: functions-bundle-scratch).
+  it('removes dead scratch areas from its tmpdir first, even with only the time a backup needs left', async () => {
     const tmp = path.join(dir.path, 'function-tmp');
     mkdirSync(tmp);
     // Areas of processes of this host that are gone (no pid is that high).
@@ -148,11 +152,52 @@ describe('the backup function with many broken chains or dead scratch areas', ()
       const backup = backupHandler({ config, logger, publish: async () => undefined });
       const request = { tenant: 'acme', to: 's3://backups/scratch/acme.tar.zst', storage: { endpoint: server.endpoint } };
       expect(await backup(request, fakeContext(config.abortMarginMs + MIN_BACKUP_TIME_MS))).toMatchObject({ operation: 'backup', tenant: 'acme' });
-      expect(areas.filter((area) => existsSync(area))).toEqual(areas);
-
-      expect(await backup({ ...request, to: 's3://backups/scratch/acme-2.tar.zst' }, fakeContext(900_000))).toMatchObject({ operation: 'backup', tenant: 'acme' });
       expect(readdirSync(tmp)).toEqual([]);
     } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+  });
+
+  // A backup that does not stop at its deadline (a read of the tenant volume that hangs: no
+  // signal stops it) kept its snapshot in /tmp until it got past that read, or, once Lambda
+  // reset the sandbox at the timeout, until the next invocation. It is removed under it when
+  // the deadline's cleanup must be done by, and the backup makes no copy there again.
+  it("removes a stuck backup's scratch area at the deadline's cleanup time, while the backup still runs", async () => {
+    const tmp = path.join(dir.path, 'function-tmp-stuck');
+    mkdirSync(tmp);
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    let release = () => {};
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    let snapshot = '';
+    const operations = {
+      backup: async () => {
+        const temp = TempArea.underTmpdir();
+        snapshot = await temp.file('snapshot');
+        writeFileSync(snapshot, 'tenant data');
+        await stuck; // deaf to the deadline's signal
+        await temp.file('next');
+        throw new Error('unreachable: the area was removed');
+      },
+      planBackup: async () => {
+        throw new Error('not asked');
+      },
+    } as unknown as BackupSide;
+    try {
+      const quick: FunctionConfig = { ...config, abortMarginMs: 400 };
+      const backup = backupHandler({ config: quick, logger, publish: async () => undefined, operations });
+      const answer = backup({ tenant: 'acme', to: 's3://backups/scratch/stuck.tar.zst', storage: { endpoint: server.endpoint } }, fakeContext(3_000));
+      await vi.waitFor(() => expect(snapshot).not.toBe(''));
+      // Another invocation in the same process (a dry run) ends meanwhile: it removes its own areas, not this one's.
+      expect(await backup({ tenant: 'acme', to: 's3://backups/scratch/other.tar.zst', dryRun: true }, fakeContext(900_000))).toMatchObject({ ok: false });
+      expect(existsSync(snapshot)).toBe(true);
+      await vi.waitFor(() => expect(readdirSync(tmp)).toEqual([]), { timeout: 5_000, interval: 20 });
+      release();
+      expect(await answer).toMatchObject({ ok: false, error: { message: expect.stringContaining("scratch directory was removed at the invocation's deadline") } });
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      release();
       if (before === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = before;
     }

@@ -140,7 +140,8 @@ describe('BackupFunctions props', () => {
       reservedConcurrency: 0,
       functionsDir: '../elsewhere',
       allowedEndpoints: ['http://minio:9000', 'https://proxy.internal/minio-a', 'https://minio.internal:9443/', 'https://u:p@proxy.internal/minio-a', 'https://proxy.internal/minio-a?x=1', 'https://proxy.internal/minio-a/../minio-b', 'https://proxy.internal/minio-%61'],
-      encryptTo: ['age1dmqqd5yzwc3dd7alql6qz5d0llckewh6l8l9yyrn48snc6cuh59qlh9ucm', 'age1nope', 'AGE-SECRET-KEY-1QQQ'],
+      // The last: the first with one character mistyped (the shape holds, the checksum does not).
+      encryptTo: ['age1dmqqd5yzwc3dd7alql6qz5d0llckewh6l8l9yyrn48snc6cuh59qlh9ucm', 'age1nope', 'AGE-SECRET-KEY-1QQQ', 'age1dmqqd5yzwc3dd7alql6qz5d0llckewh6l8l9yyrn48snc6cuh59qlh9ucn'],
     };
     expect(problemsOf(() => new BackupFunctions(stack, 'Functions', props))).toEqual([
       'prefix "Bad Prefix" must match ^[a-z][a-z0-9-]{0,22}[a-z0-9]$',
@@ -159,6 +160,7 @@ describe('BackupFunctions props', () => {
       'allowedEndpoints: "https://proxy.internal/minio-%61" has a path that cannot be compared: its segments must be letters, digits, ".", "_", "~" and "-" (no "." or ".." segment, no "//", no percent-encoding)',
       'encryptTo: "age1nope" must be an X25519 age recipient: age1 and 58 lower-case Bech32 characters (age-keygen -y KEYFILE prints it)',
       'encryptTo: "AGE-SECRET-KEY-1QQQ" must be an X25519 age recipient: age1 and 58 lower-case Bech32 characters (age-keygen -y KEYFILE prints it)',
+      'encryptTo: "age1dmqqd5yzwc3dd7alql6qz5d0llckewh6l8l9yyrn48snc6cuh59qlh9ucn" is malformed: it has a wrong checksum (mistyped or cut short?)',
       'functionsDir "../elsewhere" must be a relative path inside the project root',
     ]);
   });

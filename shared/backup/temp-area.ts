@@ -22,6 +22,7 @@
 //   /proc/self/fd/N path to the directory's path itself (sqlite-snapshot.ts) and opens that.
 //   Without procfs, as root: refused (nothing could tell a swap), else by its path.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,11 +51,22 @@ interface MadeArea {
   readonly pinned?: PinnedArea;
 }
 
+/**
+ * The areas under os.tmpdir() made within one scope (`TempArea.scope`: one invocation of the
+ * backup function), made and not yet disposed: what removeLiveUnderTmpdir removes.
+ */
+const scopes = new AsyncLocalStorage<Set<TempArea>>();
+
 export class TempArea {
+
   private dir: string | undefined;
   private pinned: PinnedArea | undefined;
   private counter = 0;
   private placedInBaseDir = false;
+  /** Why the area was removed under its backup (removeLiveUnderTmpdir): no file may be made in it again. */
+  private removedBecause: string | undefined;
+  /** The scope it was made in, while it lives. */
+  private scope: Set<TempArea> | undefined;
 
   /** `create` makes the directory (mode 0700) and returns its path. */
   private constructor(private readonly create: () => Promise<MadeArea>) {}
@@ -99,10 +111,15 @@ export class TempArea {
 
   /** A fresh path inside the area (nothing is created there). */
   async file(label: string): Promise<string> {
+    if (this.removedBecause !== undefined) throw new FileSystemError(`the backup's scratch directory was removed ${this.removedBecause}: nothing more is copied there`);
     if (this.dir === undefined) {
       const made = await this.create();
       this.dir = made.dir;
       this.pinned = made.pinned;
+      if (!this.placedInBaseDir) {
+        this.scope = scopes.getStore();
+        this.scope?.add(this);
+      }
       crashPoint('backup:scratch-created');
     }
     await this.pinned?.assertStillNamed();
@@ -122,6 +139,38 @@ export class TempArea {
     this.pinned = undefined;
     if (pinned !== undefined) await pinned.remove();
     else if (dir !== undefined) await fs.rm(dir, { recursive: true, force: true });
+    this.scope?.delete(this);
+  }
+
+  /**
+   * Runs `work` as one scope of areas: those it makes under os.tmpdir() are the ones
+   * `removeLiveUnderTmpdir` (called within it) removes, not those of another scope running in
+   * the same process at the same time.
+   */
+  static scope<T>(work: () => Promise<T>): Promise<T> {
+    return scopes.run(new Set(), work);
+  }
+
+  /**
+   * Removes the areas under os.tmpdir() made in this scope (`scope`) that their backups have
+   * not disposed of, with whatever they hold, and refuses any further file in them (`because`:
+   * when, for the message). For the backup function at its invocation's deadline and end: a
+   * backup still copying then (stuck in a read the deadline cannot stop) would otherwise leave
+   * its plaintext snapshots in the sandbox's /tmp, which Lambda keeps after a timeout. Returns
+   * how many were removed.
+   */
+  static async removeLiveUnderTmpdir(because: string): Promise<number> {
+    const scope = scopes.getStore();
+    if (scope === undefined) return 0;
+    const areas = [...scope];
+    scope.clear();
+    await Promise.all(
+      areas.map((area) => {
+        area.removedBecause = because;
+        return area.dispose().catch(() => undefined);
+      }),
+    );
+    return areas.length;
   }
 
   /**
