@@ -548,7 +548,7 @@ describe('a backup whose lock was taken over while it was frozen', () => {
     await fs.rm(path.join(base, scratch[0]!), { recursive: true });
     child.kill('SIGCONT');
     expect(await exited, stderr()).toBe(3);
-    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\)\n$/);
+    expect(stderr()).toMatch(/^openclaw: lost the tenant's lock .*\.openclaw-lock-acme: another operation took it over \(was this process frozen for more than 60 s\?\); it stopped there and changed nothing more: run it again once that operation is done\n$/);
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 });
