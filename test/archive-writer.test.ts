@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 
 import { ArchiveWriter } from '../shared/archive/archive-writer.js';
 import { copyBytes } from '../shared/archive/zstd-encoder.js';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest, serializeManifest, type Manifest } from '../shared/archive/manifest.js';
+import { assertManifestRestorable, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest, serializeManifest, type Manifest } from '../shared/archive/manifest.js';
+import { manifestLimits } from '../shared/restore/limits.js';
 import { encodeHeader, paddingAfter } from '../shared/archive/tar-format.js';
 import { ArchiveLimitError } from '../shared/errors.js';
 import { backupTenant } from '../shared/backup/backup.js';
@@ -189,13 +190,38 @@ describe('the manifest', () => {
     }
   });
 
-  it('past what a restore reads fails the backup instead of ending an archive no restore could read', async () => {
+  it('of 300,000 directories (past the default 262,144) is stored, with the least --max-entries that reads it', async () => {
     const writer = new ArchiveWriter('acme');
-    const finishing = writer.finish(manifestOf(300_000));
-    await expect(finishing).rejects.toBeInstanceOf(ArchiveLimitError);
-    await expect(finishing).rejects.toThrow(
-      /manifest \(300,000 directories, [\d.]+ MiB\) is past what a restore reads \(32\.0 MiB, 262,144 directories and notes\): no restore could read the archive, so it is not stored/,
+    const draining = (async () => {
+      for await (const chunk of writer.chunks()) void chunk;
+    })();
+    const manifest = manifestOf(300_000);
+    await writer.finish(manifest);
+    await draining;
+    const bytes = serializeManifest(manifest);
+    // 300,000 directories and the manifest's own 6 objects and arrays: 300,006 of the default 262,144.
+    expect(writer.manifestEntriesToRead).toBe(2_288_865);
+    expect(() => parseManifest(bytes)).toThrow(/holds more than 262144 objects .* \(raise --max-entries to 2288865 or more if it is genuine\)$/);
+    expect(() => parseManifest(bytes, { limits: manifestLimits(2_288_864) })).toThrow(ArchiveLimitError);
+    expect(parseManifest(bytes, { limits: manifestLimits(2_288_865) }).directories).toHaveLength(300_000);
+  });
+
+  it('within the defaults needs no --max-entries named', async () => {
+    const writer = new ArchiveWriter('acme');
+    const draining = (async () => {
+      for await (const chunk of writer.chunks()) void chunk;
+    })();
+    await writer.finish(manifestOf(1_000));
+    await draining;
+    expect(writer.manifestEntriesToRead).toBeUndefined();
+  });
+
+  it('past what any --max-entries reads fails the backup instead of ending an archive no restore could read', () => {
+    // 2^21 + 1 objects, as a manifest of 2,097,152 directories has with its own.
+    const objects = Buffer.from(`{"directories":[${'{},'.repeat(2 * 1024 * 1024 - 1)}{}]}`);
+    expect(() => assertManifestRestorable(objects, 2 * 1024 * 1024)).toThrow(
+      /manifest \(2,097,152 directories, 6\.0 MiB\) is past what any restore reads \(256\.0 MiB, 2,097,152 directories and notes, with any --max-entries\): no restore could read the archive, so it is not stored/,
     );
-    writer.abort(new Error('test over'));
+    expect(() => assertManifestRestorable(objects, 2 * 1024 * 1024)).toThrow(ArchiveLimitError);
   });
 });

@@ -25,6 +25,7 @@ import { extractTenantArchive, type ExtractOptions, type ExtractResult } from '.
 import type { Manifest } from '../shared/archive/manifest.js';
 import { digestTree, TreeDigest, type TreeEntry } from '../shared/archive/tree-digest.js';
 import { PARALLEL_ACCESS } from '../shared/file-access.js';
+import { DEFAULT_LIMITS } from '../shared/restore/limits.js';
 import { restoreTenant } from '../shared/restore/restore.js';
 import { TarBuilder, base256, chunked, lazySource, paxRecords, rawHeader } from './helpers/tar-builder.js';
 import { compressFrames } from './helpers/zstd.js';
@@ -1284,9 +1285,37 @@ describe('the manifest, field by field', () => {
   it('refuses, before JSON.parse, a manifest whose objects would take 30 times its size in memory', async () => {
     // 1 MiB of `{},` parses into ~32 MiB of empty objects; 16 MiB of it into 500 MiB.
     const json = Buffer.from(`{"format":"openclawmu-tenant-backup","formatVersion":2,"warnings":[${'{},'.repeat(350_000)}{}]}`);
-    await refused(tar().file(T('f'), 'x').file(T('.openclaw-backup-manifest.json'), json).build(), ArchiveLimitError, /manifest holds more than 262144 objects or 2097152 values/);
+    await refused(
+      tar().file(T('f'), 'x').file(T('.openclaw-backup-manifest.json'), json).build(),
+      ArchiveLimitError,
+      /manifest holds more than 262144 objects or 2097152 values; refusing to parse it \(raise --max-entries to 2670311 or more if it is genuine\)$/,
+    );
     const numbers = Buffer.from(`{"format":"openclawmu-tenant-backup","warnings":[${'0,'.repeat(2_200_000)}0]}`);
     await refused(tar().file(T('f'), 'x').file(T('.openclaw-backup-manifest.json'), numbers).build(), ArchiveLimitError, /holds more than/);
+  });
+
+  it('reads, with a larger --max-entries, a manifest past the default bounds, and names the least that reads it', async () => {
+    // 300,000 notes: as many objects as a tenant of 300,000 directories lists, which the
+    // default bounds (262,144) refuse; 2,288,872 entries allowed read the 300,007 objects and arrays of the manifest.
+    const notes = Array.from({ length: 300_000 }, (_, i) => ({ path: `d${i}`, reason: 'socket cannot be archived' }));
+    const archive = withManifest((m) => ({ ...m, skipped: notes }));
+    await refused(archive, ArchiveLimitError, /holds more than 262144 objects .* \(raise --max-entries to 2288872 or more if it is genuine\)$/);
+    await refused(archive, ArchiveLimitError, /holds more than 300006 objects .* \(raise --max-entries to 2288872 or more/, { limits: { ...DEFAULT_LIMITS, maxEntries: 2_288_871 } });
+    const { result } = await accepted(archive, { limits: { ...DEFAULT_LIMITS, maxEntries: 2_288_872 } });
+    expect(result.manifest?.skipped).toHaveLength(300_000);
+  });
+
+  it('names the --max-entries that reads a manifest over the default 32 MiB from its declared size, and refuses one past what any reads', async () => {
+    const head = (size: number) => rawHeader({ name: T('.openclaw-backup-manifest.json'), typeflag: '0', size });
+    const over = 40 * 1024 * 1024;
+    await refused(lazySource(Buffer.concat([tar().file(T('f'), 'x').unterminated(), head(over)]), over).source, ArchiveLimitError, /larger than 32\.0 MiB \(raise --max-entries to 2500000 or more if it is genuine\)/);
+    await refused(lazySource(Buffer.concat([tar().file(T('f'), 'x').unterminated(), head(over + 1)]), over).source, ArchiveLimitError, /larger than 40\.0 MiB \(raise --max-entries to 2500001 or more/, {
+      limits: { ...DEFAULT_LIMITS, maxEntries: 2_500_000 },
+    });
+    const huge = 257 * 1024 * 1024;
+    await refused(lazySource(Buffer.concat([tar().file(T('f'), 'x').unterminated(), head(huge)]), huge).source, ArchiveLimitError, /larger than 256\.0 MiB \(past what any --max-entries reads\)/, {
+      limits: { ...DEFAULT_LIMITS, maxEntries: 1_000_000_000 },
+    });
   });
 
   it('counts no braces or commas inside strings towards those bounds', async () => {

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync, linkSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { beyondDefaultLimits, DEFAULT_LIMITS } from '../shared/restore/limits.js';
+import { beyondDefaultLimits, DEFAULT_LIMITS, DEFAULT_MANIFEST_LIMITS, entriesToReadManifest, manifestLimits, MOST_MANIFEST_LIMITS, type ManifestLimits } from '../shared/restore/limits.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
 describe('an archive beyond the restore defaults', () => {
@@ -24,6 +24,46 @@ describe('an archive beyond the restore defaults', () => {
       'the archive holds 300.0 GiB of content (the default --max-bytes is 256.0 GiB), more than restore and verify take by default: give them --max-bytes 322122547200 (or more)',
     );
     expect(beyondDefaultLimits(2_000_001, bytes)).toMatch(/ entries .* and .* of content .*: give them --max-entries 2000001 --max-bytes \d+ \(or more\)$/);
+  });
+
+  it('names the --max-entries that reads a manifest past the default bounds (a tenant of more than 262,144 directories)', () => {
+    expect(beyondDefaultLimits(900_004, 10, { directories: 300_001, entriesToRead: 2_288_873 })).toBe(
+      'the archive holds a manifest of 300,001 directories (by default a restore reads 262,144 directories and notes, 32.0 MiB), more than restore and verify take by default: give them --max-entries 2288873 (or more)',
+    );
+    // The larger of what the entries and the manifest need.
+    expect(beyondDefaultLimits(3_000_004, 10, { directories: 300_001, entriesToRead: 2_288_873 })).toMatch(/^the archive holds 3,000,004 entries .* and a manifest of 300,001 directories .*: give them --max-entries 3000004 \(or more\)$/);
+    expect(beyondDefaultLimits(900_004, 10, { directories: 200_000, entriesToRead: undefined })).toBeUndefined();
+  });
+
+  describe('the manifest limits follow --max-entries', () => {
+    it('are the defaults every earlier version read, up to the default --max-entries', () => {
+      for (const maxEntries of [1, 1_000, DEFAULT_LIMITS.maxEntries]) expect(manifestLimits(maxEntries)).toEqual(DEFAULT_MANIFEST_LIMITS);
+      expect(DEFAULT_MANIFEST_LIMITS).toEqual({ bytes: 32 * 1024 * 1024, containers: 262_144, values: 2_097_152 });
+    });
+
+    it('grow in proportion above it, up to 8 times at 16,000,000 entries, and no further', () => {
+      expect(manifestLimits(4_000_000)).toEqual({ bytes: 64 * 1024 * 1024, containers: 524_288, values: 4_194_304 });
+      expect(manifestLimits(16_000_000)).toEqual(MOST_MANIFEST_LIMITS);
+      expect(manifestLimits(Number.MAX_SAFE_INTEGER)).toEqual(MOST_MANIFEST_LIMITS);
+    });
+
+    it.each([
+      [{ bytes: 10, containers: 262_145, values: 10 }],
+      [{ bytes: 110 * 1_000_000, containers: 1_000_006, values: 3_000_010 }],
+      [{ bytes: 33 * 1024 * 1024, containers: 10, values: 10 }],
+      [{ bytes: 10, containers: 10, values: 5_000_000 }],
+    ])('the least --max-entries named for %o reads it, one less does not', (size) => {
+      const entries = entriesToReadManifest(size)!;
+      const fits = (limits: ManifestLimits) => size.bytes <= limits.bytes && size.containers <= limits.containers && size.values <= limits.values;
+      expect(fits(manifestLimits(entries))).toBe(true);
+      expect(fits(manifestLimits(entries - 1))).toBe(false);
+    });
+
+    it('names none within the defaults, and says when none reads it', () => {
+      expect(entriesToReadManifest(DEFAULT_MANIFEST_LIMITS)).toBeUndefined();
+      expect(entriesToReadManifest({ ...MOST_MANIFEST_LIMITS })).toBe(16_000_000);
+      expect(entriesToReadManifest({ ...MOST_MANIFEST_LIMITS, containers: MOST_MANIFEST_LIMITS.containers + 1 })).toBe(Infinity);
+    });
   });
 
   describe('the entries it counts are those a verify counts', () => {

@@ -61,6 +61,8 @@ export interface SuspendedWriter {
 export class ArchiveWriter {
   private readonly out: FrameWriter;
   private manifestSha256: string | undefined;
+  /** Once finished: the least --max-entries whose restore reads the manifest, undefined when the default does. */
+  manifestEntriesToRead: number | undefined;
   /** The entries the manifest counts, for the footer (set by `finish`). */
   private entries: number | undefined;
   /** Where one-block headers are encoded (a header is copied into the frames before the next is encoded). */
@@ -223,7 +225,7 @@ export class ArchiveWriter {
   /** Ends the archive: the manifest as its last entry, then the end-of-archive blocks. Returns the manifest's SHA-256. */
   async finish(manifest: Manifest): Promise<string> {
     const manifestBytes = serializeManifest(manifest);
-    assertManifestRestorable(manifestBytes, manifest.directories.length);
+    this.manifestEntriesToRead = assertManifestRestorable(manifestBytes, manifest.directories.length);
     await this.add({ name: entryNameFor(this.tenant, MANIFEST_FILE_NAME), type: 'file', mode: 0o600, mtime: tarMtime(Date.parse(manifest.createdAt)), size: manifestBytes.length }, manifestBytes);
     await this.out.write(END_OF_ARCHIVE);
     this.manifestSha256 = sha256(manifestBytes);

@@ -7,17 +7,19 @@
 // A manifest comes from an archive, so it is untrusted until `parseManifest` has checked its
 // whole shape: every field's type, strings' lengths, integers' ranges, no duplicate directory,
 // so nothing that uses it later (the CLI's summary, the Lambda's answer) can fail on it. Its
-// size is bounded before it is parsed: at most MAX_MANIFEST_BYTES (32 MiB: a version 2
-// manifest is ~110 bytes per directory, a few KiB for most tenants, 22 MB for 200,000
-// directories; the largest version 1 manifest, 9 MiB for 200,000 files, fits), and at most
-// MAX_MANIFEST_CONTAINERS objects and arrays and MAX_MANIFEST_VALUES values, because JSON.parse
-// turns 16 MiB of `{},` into 500 MiB of objects. A backup whose manifest is past them fails
-// (`assertManifestRestorable`) rather than store an archive no restore would read.
+// size is bounded before it is parsed (ManifestLimits, restore/limits.ts: by default 32 MiB: a
+// version 2 manifest is ~110 bytes per directory, a few KiB for most tenants, 22 MB for 200,000
+// directories; the largest version 1 manifest, 9 MiB for 200,000 files, fits; and 262,144
+// objects and arrays and 2,097,152 values, because JSON.parse turns 16 MiB of `{},` into 500 MiB
+// of objects). A larger --max-entries raises them in proportion, up to 8 times. A backup whose
+// manifest is past what any --max-entries reads fails (`assertManifestRestorable`) rather than
+// store an archive no restore would read; one past the defaults says which --max-entries reads it.
 // The archive marker (the leading skippable frame) and footer (the trailing one) are checked
 // as strictly.
 import { ArchiveLimitError, CorruptArchiveError } from '../errors.js';
-import { formatBytes, quotedPath } from '../format.js';
+import { formatBytes, groupThousands, quotedPath } from '../format.js';
 import { releasable, release } from '../released-buffers.js';
+import { DEFAULT_MANIFEST_LIMITS, entriesToReadManifest, MOST_MANIFEST_LIMITS, type ManifestLimits } from '../restore/limits.js';
 import { TOOL_VERSION } from '../version.js';
 import { digestTree, type DirectoryDigest } from './tree-digest.js';
 import { SKIPPABLE_HEADER_BYTES, SKIPPABLE_MAGIC_BASE } from './zstd-format.js';
@@ -127,11 +129,6 @@ export function entriesToCreate(totals: Manifest['totals']): number {
   return totals.files + totals.directories + totals.symlinks;
 }
 
-export const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
-/** Objects and arrays: a version 1 entry or version 2 directory is one, and so is a note. */
-export const MAX_MANIFEST_CONTAINERS = 256 * 1024;
-/** Values in objects and arrays (counted by their separators). */
-export const MAX_MANIFEST_VALUES = 2 * 1024 * 1024;
 /** Longest path or note a manifest may hold, in UTF-16 units: PATH_MAX bytes with every byte escaped, and more. */
 const MAX_PATH_CHARS = 32 * 1024;
 const MAX_REASON_CHARS = 64 * 1024;
@@ -149,8 +146,8 @@ export const LABEL = /^[^\u0000-\u001f\u007f-\u009f]*$/;
  * before the JSON is parsed (released-buffers.ts): for 100,000 directories the manifest is
  * 11 MB, and its bytes, text and parsed tree at once were a restore's peak.
  */
-export function parseManifest(bytes: Buffer, options: { readonly consume?: boolean } = {}): ParsedManifest {
-  assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
+export function parseManifest(bytes: Buffer, options: { readonly consume?: boolean; readonly limits?: ManifestLimits } = {}): ParsedManifest {
+  assertParseable(bytes, options.limits ?? DEFAULT_MANIFEST_LIMITS);
   try {
     const streamed = manifestWithDirectoriesInBytes(bytes);
     if (streamed !== undefined) return streamed;
@@ -380,20 +377,21 @@ function parsedJson(bytes: Buffer, consume: boolean): unknown {
 }
 
 /**
- * Refuses, before a backup stores it, a manifest `parseManifest` would refuse: the archive
- * would hold the whole tenant, and no restore or verify would read it (a tenant of 200,000
- * directories had made one past the 16 MiB of before, stored as if it were a backup).
+ * Refuses, before a backup stores it, a manifest `parseManifest` would refuse whatever
+ * --max-entries it is given: the archive would hold the whole tenant, and no restore or verify
+ * would read it (a tenant of 200,000 directories had made one past the 16 MiB of before,
+ * stored as if it were a backup). Answers the least --max-entries that reads it, undefined
+ * when the default does (the backup says it: beyondDefaultLimits).
  */
-export function assertManifestRestorable(bytes: Buffer, directories: number): void {
-  try {
-    assertParseable(bytes, 'manifest', MAX_MANIFEST_BYTES);
-  } catch (error) {
-    if (!(error instanceof ArchiveLimitError)) throw error;
+export function assertManifestRestorable(bytes: Buffer, directories: number): number | undefined {
+  const entries = entriesToReadManifest(manifestSize(bytes));
+  if (entries === Infinity) {
     throw new ArchiveLimitError(
-      `the tenant's manifest (${directories.toLocaleString('en-US')} directories, ${formatBytes(bytes.length)}) is past what a restore reads ` +
-        `(${formatBytes(MAX_MANIFEST_BYTES)}, ${MAX_MANIFEST_CONTAINERS.toLocaleString('en-US')} directories and notes): no restore could read the archive, so it is not stored`,
+      `the tenant's manifest (${groupThousands(directories)} directories, ${formatBytes(bytes.length)}) is past what any restore reads ` +
+        `(${formatBytes(MOST_MANIFEST_LIMITS.bytes)}, ${groupThousands(MOST_MANIFEST_LIMITS.containers)} directories and notes, with any --max-entries): no restore could read the archive, so it is not stored`,
     );
   }
+  return entries;
 }
 
 /**
@@ -496,8 +494,25 @@ function ourPayload(payload: Buffer): Record<string, unknown> | undefined {
 }
 
 /** Refuses JSON too large to parse in bounded memory, before JSON.parse sees it. */
-function assertParseable(bytes: Buffer, what: string, maxBytes: number): void {
-  if (bytes.length > maxBytes) throw new ArchiveLimitError(`the archive ${what} is larger than ${maxBytes / (1024 * 1024)} MiB`);
+function assertParseable(bytes: Buffer, limits: ManifestLimits): void {
+  if (bytes.length > limits.bytes) throw new ArchiveLimitError(`the archive manifest is larger than ${formatBytes(limits.bytes)}${raiseTo({ bytes: bytes.length, containers: 0, values: 0 })}`);
+  const size = manifestSize(bytes);
+  if (size.containers > limits.containers || size.values > limits.values) {
+    throw new ArchiveLimitError(
+      `the archive manifest holds more than ${limits.containers} objects or ${limits.values} values; refusing to parse it${raiseTo(size)}`,
+    );
+  }
+}
+
+/** What lets a manifest of `size` through, said after a refusal: the --max-entries that reads it, or that none does. */
+function raiseTo(size: ManifestLimits): string {
+  const entries = entriesToReadManifest(size);
+  if (entries === undefined) return '';
+  return entries === Infinity ? ' (past what any --max-entries reads)' : ` (raise --max-entries to ${entries} or more if it is genuine)`;
+}
+
+/** The manifest's bytes, and its objects and arrays and values as assertParseable counts them (outside strings). */
+function manifestSize(bytes: Buffer): ManifestLimits {
   let containers = 0;
   let values = 0;
   let inString = false;
@@ -510,11 +525,7 @@ function assertParseable(bytes: Buffer, what: string, maxBytes: number): void {
     else if (byte === 0x7b || byte === 0x5b) containers++;
     else if (byte === 0x2c) values++;
   }
-  if (containers > MAX_MANIFEST_CONTAINERS || values > MAX_MANIFEST_VALUES) {
-    throw new ArchiveLimitError(
-      `the archive ${what} holds more than ${MAX_MANIFEST_CONTAINERS} objects or ${MAX_MANIFEST_VALUES} values; refusing to parse it`,
-    );
-  }
+  return { bytes: bytes.length, containers, values };
 }
 
 /**
@@ -544,8 +555,9 @@ function fieldCount(value: object): number {
  */
 function firstListedTwice(count: number, pathOf: (index: number) => string): string | undefined {
   // hash * INDEX_SPAN + index stays below 2^53 (exact in a double). A version 2 manifest lists
-  // under MAX_MANIFEST_CONTAINERS (2^18) directories; a version 1 entry "a/b" of a directory
-  // makes two ("a/b" and its parent "a"), so its digests can be up to twice as many.
+  // at most MOST_MANIFEST_LIMITS.containers (2^21) directories; a version 1 entry "a/b" of a
+  // directory makes two ("a/b" and its parent "a"), so its digests can be up to twice as many,
+  // refused past 2^21 (version 1 was written only by versions that read 2^18 objects at most).
   const INDEX_SPAN = 2 ** 21;
   if (count > INDEX_SPAN) throw new ArchiveLimitError(`the archive manifest lists more than ${INDEX_SPAN} directories`);
   const keys = new Float64Array(count);

@@ -417,7 +417,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     if (written.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, written.unconfirmed));
     if (written.note !== undefined) notices.push(written.note);
     const { manifest, manifestSha256: digest } = summary;
-    pushLimitsNotice(notices, manifest.totals);
+    pushLimitsNotice(notices, manifest.totals, { directories: manifest.directories.length, entriesToRead: summary.manifestEntriesToRead });
     crashPoint('backup:stored');
     return {
       operation: 'backup',
@@ -450,8 +450,8 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
  * what the manifest totals, and the manifest itself); it is stored whole and restores with the
  * limit raised, and refusing to back up a tenant that large would leave it with no backup.
  */
-function pushLimitsNotice(notices: string[], totals: Manifest['totals']): void {
-  const notice = beyondDefaultLimits(entriesToCreate(totals) + 1, totals.bytes);
+function pushLimitsNotice(notices: string[], totals: Manifest['totals'], manifest: { directories: number; entriesToRead: number | undefined }): void {
+  const notice = beyondDefaultLimits(entriesToCreate(totals) + 1, totals.bytes, manifest);
   if (notice !== undefined) notices.push(notice);
 }
 
@@ -475,11 +475,15 @@ async function saveCommitting(tenantsDir: string, from: Continuation, outcome: A
   const { tenant, chain } = from.state;
   const saved = await loadContinuation(tenantsDir, tenant);
   if (saved?.state.chain !== chain) throw new ContinuationEndedError(`the continuing backup of "${tenant}" (chain ${chain}) has ended: its state is gone or belongs to another backup`);
-  const { manifest, manifestSha256 } = outcome;
+  const { manifest, manifestSha256, manifestEntriesToRead } = outcome;
   try {
     await saveContinuation(tenantsDir, {
       ...saved,
-      state: { ...saved.state, savedAt: new Date().toISOString(), committing: { bytes, manifestSha256, totals: manifest.totals, skipped: manifest.skipped, warnings: manifest.warnings } },
+      state: {
+        ...saved.state,
+        savedAt: new Date().toISOString(),
+        committing: { bytes, manifestSha256, totals: manifest.totals, skipped: manifest.skipped, warnings: manifest.warnings, ...(manifestEntriesToRead !== undefined && { manifestEntriesToRead }) },
+      },
     });
   } finally {
     saved.encryption?.stream.payloadKey.fill(0);
@@ -651,7 +655,7 @@ function completedChainResult(args: { from: Continuation; completed: CompletedCh
   const { committed, stored } = completed;
   if (stored.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, stored.unrecorded));
   if (stored.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, stored.unconfirmed));
-  pushLimitsNotice(notices, committed.totals);
+  pushLimitsNotice(notices, committed.totals, { directories: committed.totals.directories, entriesToRead: committed.manifestEntriesToRead });
   const encryptedTo = from.encryption?.recipients ?? [];
   return {
     operation: 'backup',

@@ -113,6 +113,8 @@ export interface CommittingArchive {
   readonly totals: Manifest['totals'];
   readonly skipped: readonly ManifestNote[];
   readonly warnings: readonly ManifestNote[];
+  /** The least --max-entries whose restore reads its manifest, when past the default's (absent from states of earlier versions). */
+  readonly manifestEntriesToRead?: number;
 }
 
 /** An encrypted backup's age file between pieces. */
@@ -255,7 +257,8 @@ function isCommittingArchive(committing: CommittingArchive): boolean {
     typeof committing.totals === 'object' &&
     committing.totals !== null &&
     Array.isArray(committing.skipped) &&
-    Array.isArray(committing.warnings)
+    Array.isArray(committing.warnings) &&
+    (committing.manifestEntriesToRead === undefined || Number.isSafeInteger(committing.manifestEntriesToRead))
   );
 }
 

@@ -52,6 +52,8 @@ export interface ArchiveSummary {
   readonly manifestSha256: string;
   /** Of the manifest's files, the later names of a file, archived as hard links (their content stored once). */
   readonly hardlinks: number;
+  /** The least --max-entries whose restore reads the manifest, when past the default's (limits.ts ManifestLimits). */
+  readonly manifestEntriesToRead?: number;
 }
 
 /** Where a run that stopped early left the archive (JSON-safe, but for `pendingFrame`). */
@@ -238,7 +240,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
   };
   await assertSameRoot(tenantDir, tenant, root);
   const manifestSha256 = await writer.finish(manifest);
-  return { manifest, manifestSha256, hardlinks: run.hardlinks };
+  return { manifest, manifestSha256, hardlinks: run.hardlinks, ...(writer.manifestEntriesToRead !== undefined && { manifestEntriesToRead: writer.manifestEntriesToRead }) };
 }
 
 /**

@@ -44,10 +44,10 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 
 import { ArchiveLimitError, CorruptArchiveError, UnsafeArchiveError } from '../errors.js';
 import { fileAccessFor, SYNC_ACCESS, type FileAccess } from '../file-access.js';
-import { DEFAULT_LIMITS, MAX_ENTRY_DEPTH, type ExtractLimits } from './limits.js';
+import { DEFAULT_LIMITS, entriesToReadManifest, manifestLimits, MAX_ENTRY_DEPTH, type ExtractLimits, type ManifestLimits } from './limits.js';
 import { MAX_LINK_HOPS, resolveInsideRoot, unresolvedReason, type ReadLinkAt } from './link-resolve.js';
 import { formatBytes, plural, quotedPath, shownPath } from '../format.js';
-import { MANIFEST_FILE_NAME, MAX_MANIFEST_BYTES, parseManifest, type Manifest, type ParsedManifest } from '../archive/manifest.js';
+import { MANIFEST_FILE_NAME, parseManifest, type Manifest, type ParsedManifest } from '../archive/manifest.js';
 import { entryNameFor, EPHEMERAL_DIR, isArchiveRootName, parseEntryName } from '../tenant/names.js';
 import { rawByteLength } from '../raw-name.js';
 import { release } from '../released-buffers.js';
@@ -272,6 +272,8 @@ type Body =
 /** One extraction: the entries seen so far, what they created, and the entry whose content is arriving. */
 class Extraction {
   private readonly limits: ExtractLimits;
+  /** What it reads of the manifest: more with a larger --max-entries (limits.ts). */
+  private readonly manifestLimits: ManifestLimits;
   /** Every path created so far (path-table.ts): what it is matters to later entries, a file's content only to the digest. */
   private readonly paths = new PathTable();
   /** Whether the archive has given the tenant root an entry of its own. */
@@ -309,6 +311,7 @@ class Extraction {
 
   constructor(private readonly options: ExtractOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.manifestLimits = manifestLimits(this.limits.maxEntries);
     this.budget = copyBudget(this.limits.maxBytes);
     const before = options.pieces?.copiedLinks;
     if (before !== undefined) {
@@ -401,8 +404,10 @@ class Extraction {
     if (header.absent !== undefined) assertNoneAbsent(header, segments);
 
     if (segments.length === 1 && segments[0] === MANIFEST_FILE_NAME && isRegularFile(header.type)) {
-      if (header.size > MAX_MANIFEST_BYTES) {
-        throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(MAX_MANIFEST_BYTES)}: ${shownPath(header.name)}`);
+      if (header.size > this.manifestLimits.bytes) {
+        const entries = entriesToReadManifest({ bytes: header.size, containers: 0, values: 0 });
+        const raise = entries === Infinity ? 'past what any --max-entries reads' : `raise --max-entries to ${entries} or more if it is genuine`;
+        throw new ArchiveLimitError(`the manifest is larger than ${formatBytes(this.manifestLimits.bytes)} (${raise}): ${shownPath(header.name)}`);
       }
       this.manifestSeen = true;
       this.declaredBytes += header.size;
@@ -663,7 +668,7 @@ class Extraction {
     this.body = undefined;
     if (body.kind === 'manifest') {
       this.manifestSha256 = createHash('sha256').update(body.bytes).digest('hex');
-      this.manifest = parseManifest(body.bytes, { consume: true });
+      this.manifest = parseManifest(body.bytes, { consume: true, limits: this.manifestLimits });
       return undefined;
     }
     if (body.kind === 'skipped') return undefined;

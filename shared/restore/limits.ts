@@ -16,6 +16,52 @@ export const DEFAULT_LIMITS: ExtractLimits = {
   maxBytes: 256 * 1024 ** 3,
 };
 
+/**
+ * What a restore reads of an archive's manifest, which it holds whole (its bytes, and where
+ * each directory lies in them) until the tree is checked: a version 2 manifest is ~110 bytes
+ * and one object per directory (and one per note), so these bound it before it is parsed. At
+ * the default --max-entries they are what every earlier version read (32 MiB, 262,144 objects
+ * and arrays, 2,097,152 values); a larger --max-entries raises them in proportion (the memory
+ * a hostile manifest can take grows with the entries the reader allowed, as the path table's
+ * does), up to MOST_MANIFEST_LIMITS at 8 times the default.
+ */
+export interface ManifestLimits {
+  readonly bytes: number;
+  /** Objects and arrays: a version 1 entry or version 2 directory is one, and so is a note. */
+  readonly containers: number;
+  /** Values in objects and arrays (counted by their separators). */
+  readonly values: number;
+}
+
+export const DEFAULT_MANIFEST_LIMITS: ManifestLimits = { bytes: 32 * 1024 * 1024, containers: 256 * 1024, values: 2 * 1024 * 1024 };
+/**
+ * The most any --max-entries lets a restore read: 2^21 directories is what manifest.ts's check
+ * for a path listed twice packs beside a 32-bit hash in a double, and 256 MiB of JSON stays a
+ * string V8 can hold (2^29 characters) when a manifest has to be parsed whole.
+ */
+export const MOST_MANIFEST_LIMITS: ManifestLimits = { bytes: 256 * 1024 * 1024, containers: 2 * 1024 * 1024, values: 16 * 1024 * 1024 };
+
+/** The manifest limits a reader given `maxEntries` enforces (see ManifestLimits). */
+export function manifestLimits(maxEntries: number): ManifestLimits {
+  const scaled = (key: keyof ManifestLimits) =>
+    maxEntries <= DEFAULT_LIMITS.maxEntries ? DEFAULT_MANIFEST_LIMITS[key] : Math.min(MOST_MANIFEST_LIMITS[key], Math.floor((DEFAULT_MANIFEST_LIMITS[key] * maxEntries) / DEFAULT_LIMITS.maxEntries));
+  return { bytes: scaled('bytes'), containers: scaled('containers'), values: scaled('values') };
+}
+
+/**
+ * The least --max-entries whose manifest limits take a manifest of this size: undefined when the
+ * defaults do, Infinity when none does (past MOST_MANIFEST_LIMITS).
+ */
+export function entriesToReadManifest(size: ManifestLimits): number | undefined {
+  const fits = (limits: ManifestLimits) => size.bytes <= limits.bytes && size.containers <= limits.containers && size.values <= limits.values;
+  if (fits(DEFAULT_MANIFEST_LIMITS)) return undefined;
+  if (!fits(MOST_MANIFEST_LIMITS)) return Infinity;
+  const ratio = Math.max(size.bytes / DEFAULT_MANIFEST_LIMITS.bytes, size.containers / DEFAULT_MANIFEST_LIMITS.containers, size.values / DEFAULT_MANIFEST_LIMITS.values);
+  let entries = Math.max(DEFAULT_LIMITS.maxEntries + 1, Math.ceil(ratio * DEFAULT_LIMITS.maxEntries) - 1);
+  while (!fits(manifestLimits(entries))) entries++;
+  return entries;
+}
+
 /** `bytes` (more than `limit`) as a size that reads as more than it: exact bytes where both round to one size. */
 function moreBytesThan(bytes: number, limit: number): string {
   return formatBytes(bytes) === formatBytes(limit) ? `${groupThousands(bytes)} bytes` : formatBytes(bytes);
@@ -27,13 +73,16 @@ function moreBytesThan(bytes: number, limit: number): string {
  * before, not learn from a refusal. `entries` are the tar entries a restore counts (the
  * manifest's own included), `bytes` the content it unpacks to.
  */
-export function beyondDefaultLimits(entries: number, bytes: number): string | undefined {
+export function beyondDefaultLimits(entries: number, bytes: number, manifest?: { readonly directories: number; readonly entriesToRead: number | undefined }): string | undefined {
+  const manifestEntries = manifest?.entriesToRead ?? 0;
   const over = [
     ...(entries > DEFAULT_LIMITS.maxEntries ? [`${groupThousands(entries)} entries (the default --max-entries is ${groupThousands(DEFAULT_LIMITS.maxEntries)})`] : []),
+    ...(manifestEntries > DEFAULT_LIMITS.maxEntries ? [`a manifest of ${groupThousands(manifest!.directories)} directories (by default a restore reads ${groupThousands(DEFAULT_MANIFEST_LIMITS.containers)} directories and notes, ${formatBytes(DEFAULT_MANIFEST_LIMITS.bytes)})`] : []),
     ...(bytes > DEFAULT_LIMITS.maxBytes ? [`${moreBytesThan(bytes, DEFAULT_LIMITS.maxBytes)} of content (the default --max-bytes is ${formatBytes(DEFAULT_LIMITS.maxBytes)})`] : []),
   ];
   if (over.length === 0) return undefined;
-  const flags = [...(entries > DEFAULT_LIMITS.maxEntries ? [`--max-entries ${entries}`] : []), ...(bytes > DEFAULT_LIMITS.maxBytes ? [`--max-bytes ${bytes}`] : [])];
+  const maxEntries = Math.max(entries, manifestEntries);
+  const flags = [...(maxEntries > DEFAULT_LIMITS.maxEntries ? [`--max-entries ${maxEntries}`] : []), ...(bytes > DEFAULT_LIMITS.maxBytes ? [`--max-bytes ${bytes}`] : [])];
   return `the archive holds ${over.join(' and ')}, more than restore and verify take by default: give them ${flags.join(' ')} (or more)`;
 }
 
