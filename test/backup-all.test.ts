@@ -277,6 +277,29 @@ describe('backup --all at fleet scale', () => {
     expect(few.tmpdir).toBe(1);
   });
 
+  it('says of a tenant removed after the run listed the tenants that it was, failed by name, not only "no tenant" as if mistyped', async () => {
+    const base = fleet('fleet-removed', 3);
+    let removed = false;
+    const result = (await localOperations(base).backupAll(
+      { to: path.join(dir.path, 'fleet-removed-out', '{tenant}.tar.zst'), jobs: 1 },
+      {
+        onProgress: (progress) => {
+          if (removed || progress.running.length === 0) return;
+          removed = true;
+          rmSync(path.join(base, 't02'), { recursive: true });
+        },
+      },
+    )) as BackupAllResult;
+    expect(removed).toBe(true);
+    expect(result).toMatchObject({ succeeded: 2, failed: 1 });
+    expect(result.results[2]).toEqual({
+      tenant: 't02',
+      to: path.join(dir.path, 'fleet-removed-out', 't02.tar.zst'),
+      ok: false,
+      error: { code: 'TENANT_NOT_FOUND', outcome: 'refused', message: `no tenant "t02" in ${base} (see tenants list): it was there when this run listed the tenants, and was removed or renamed since` },
+    });
+  });
+
   it("still settles a tenant's restore killed after the run's one listing, before backing the tenant up, and refuses one that needs a decision", async () => {
     const base = fleet('fleet-late', 3);
     const restored = { 'sessions/s.json': '{"restored":true}', 'config.json': 'restored' };

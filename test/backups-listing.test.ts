@@ -200,14 +200,19 @@ describe('a local archive swapped for a FIFO or a symlink after the listing', ()
     for (const [index, day] of [0, 1, 2].entries()) await backupAt(tenantsDir, 'acme', path.join(swapped, `${index}.tar.zst`), new Date(JUNE_1.getTime() + day * DAY));
     const fifo = path.join(swapped, '1.tar.zst');
     const store = new LocalArchiveStore(swapped);
+    const swap = () => {
+      rmSync(fifo);
+      execFileSync('mkfifo', [fifo]);
+      renameSync(path.join(swapped, '2.tar.zst'), path.join(dir.path, 'moved.tar.zst'));
+      symlinkSync(path.join(dir.path, 'moved.tar.zst'), path.join(swapped, '2.tar.zst'));
+    };
+    // The walk (listed in parts, as listBackups takes it) done, then the swap, then its parts handed on.
     const swapping: ArchiveStore = Object.assign(Object.create(store) as ArchiveStore, {
-      list: async (...args: Parameters<ArchiveStore['list']>) => {
-        const listed = await store.list(...args);
-        rmSync(fifo);
-        execFileSync('mkfifo', [fifo]);
-        renameSync(path.join(swapped, '2.tar.zst'), path.join(dir.path, 'moved.tar.zst'));
-        symlinkSync(path.join(dir.path, 'moved.tar.zst'), path.join(swapped, '2.tar.zst'));
-        return listed;
+      async *listInParts(...args: Parameters<NonNullable<ArchiveStore['listInParts']>>) {
+        const parts: StoredObject[][] = [];
+        for await (const part of store.listInParts(...args)) parts.push(part);
+        swap();
+        yield* parts;
       },
     });
     // The open under test is synchronous: only another process can let a waiting one go (after 2 s).

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { backupTenant } from '../shared/backup/backup.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 
 describe('a large file written a moment ago, the scratch space full', () => {
   let dir = '';
@@ -33,30 +34,24 @@ describe('a large file written a moment ago, the scratch space full', () => {
       const content = randomBytes(9 * 1024 * 1024);
       mkdirSync(path.join(tenantsDir, 'acme'), { recursive: true });
       writeFileSync(path.join(tenantsDir, 'acme', 'recording.bin'), content);
-      const scratch = path.join(at, 'scratch');
-      mkdirSync(scratch);
-      try {
-        execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', scratch], { stdio: 'ignore' });
-      } catch {
-        return context.skip('mounting a tmpfs needs root');
-      }
-      try {
-        if (full === 'no byte left') {
-          const { bavail, bsize } = statfsSync(scratch);
-          writeFileSync(path.join(scratch, 'fill'), Buffer.alloc(bavail * bsize));
+      await onTmpfs(context, path.join(at, 'scratch'), options, async (scratch) => {
+        try {
+          if (full === 'no byte left') {
+            const { bavail, bsize } = statfsSync(scratch);
+            writeFileSync(path.join(scratch, 'fill'), Buffer.alloc(bavail * bsize));
+          }
+          expect(statfsSync(scratch)[full === 'no inode left' ? 'ffree' : 'bavail']).toBe(0);
+          vi.stubEnv('TMPDIR', scratch);
+          const archive = path.join(at, 'acme.tar.zst');
+          const result = await backupTenant({ tenantsDir, tenant: 'acme', location: new LocalFileLocation(archive) });
+          expect(result).toMatchObject({ files: 1, warnings: [] });
+          const restored = execFileSync('sh', ['-c', `zstd -dc '${archive}' | tar -xOf - tenants/acme/recording.bin`], { maxBuffer: 64 * 1024 * 1024 });
+          expect(createHash('sha256').update(restored).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
+          expect(readdirSync(scratch)).toEqual(full === 'no byte left' ? ['fill'] : []);
+        } finally {
+          vi.unstubAllEnvs();
         }
-        expect(statfsSync(scratch)[full === 'no inode left' ? 'ffree' : 'bavail']).toBe(0);
-        vi.stubEnv('TMPDIR', scratch);
-        const archive = path.join(at, 'acme.tar.zst');
-        const result = await backupTenant({ tenantsDir, tenant: 'acme', location: new LocalFileLocation(archive) });
-        expect(result).toMatchObject({ files: 1, warnings: [] });
-        const restored = execFileSync('sh', ['-c', `zstd -dc '${archive}' | tar -xOf - tenants/acme/recording.bin`], { maxBuffer: 64 * 1024 * 1024 });
-        expect(createHash('sha256').update(restored).digest('hex')).toBe(createHash('sha256').update(content).digest('hex'));
-        expect(readdirSync(scratch)).toEqual(full === 'no byte left' ? ['fill'] : []);
-      } finally {
-        vi.unstubAllEnvs();
-        execFileSync('umount', [scratch]);
-      }
+      });
     });
   }
 });

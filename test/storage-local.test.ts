@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { AbortedError, DestinationExistsError, StorageError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import type { ArchiveLocation } from '../shared/storage/types.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { bodyOf, describeStorageContract, failingBody, readAll, stallingBody, writeOptions } from './storage-contract.js';
 
 /** Runs once before the next `open` of node:fs/promises (the archive's temporary file is opened with it). */
@@ -201,21 +202,15 @@ describe('LocalFileLocation', () => {
       expect(await readFile(location.path, 'utf8')).toBe('data');
     });
 
-    it.skipIf(process.getuid?.() !== 0)('on a full disk (a 1 MiB tmpfs; needs root to mount it)', async () => {
-      const small = join(base, 'small');
-      await mkdir(small);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
-      try {
+    it('on a full disk (a 1 MiB tmpfs; needs root to mount it)', (context) =>
+      onTmpfs(context, join(base, 'small'), 'size=1m', async (small) => {
         await mkdir(join(small, 'empty'));
         const location = new LocalFileLocation(join(small, 'empty', 'a', 'b', 'c', 'acme.tar.zst'));
         const error = await location.write(failingBody(4 * 1024 * 1024, new Error('not reached')), writeOptions()).catch((e: unknown) => e);
         expect(error).toMatchObject({ code: 'NO_SPACE' });
         expect(await readdir(small)).toEqual(['empty']);
         expect(await readdir(join(small, 'empty'))).toEqual([]);
-      } finally {
-        execFileSync('umount', [small]);
-      }
-    });
+      }));
 
     it('when creating them fails part way: the levels made before the failure go', async () => {
       const existing = join(base, 'long');

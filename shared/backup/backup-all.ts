@@ -11,7 +11,7 @@ import type { BackupResult } from './backup.js';
 import type { BackupEntry } from '../catalog/backups.js';
 import type { RecoveredTenant } from '../tenant/tenants.js';
 import { abortedError, onAbort } from '../storage/streams.js';
-import { describeError, isOpenClawError, UsageError, type OpenClawError } from '../errors.js';
+import { describeError, isOpenClawError, TenantNotFoundError, UsageError, type OpenClawError } from '../errors.js';
 import { validateLocationOptions, type LocationOptions } from '../storage/open-location.js';
 import { isS3Url, parseS3Url } from '../storage/s3-url.js';
 import { assertLocalPath } from '../local-path.js';
@@ -152,7 +152,9 @@ export async function backupAll(request: {
         }
       } catch (error) {
         if (stop.signal.aborted) interrupted.add(tenant);
-        const body = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', outcome: isOpenClawError(error) ? error.outcome : 'failed', message: describeError(error) };
+        // A tenant the run's listing had, gone when its turn came: said so, not only "no tenant … (see tenants list)", as if mistyped.
+        const goneSince = error instanceof TenantNotFoundError && error.absent?.tenant === tenant ? ': it was there when this run listed the tenants, and was removed or renamed since' : '';
+        const body = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', outcome: isOpenClawError(error) ? error.outcome : 'failed', message: `${describeError(error)}${goneSince}` };
         results[index] = { tenant, to, ok: false, error: body };
         failed++;
       } finally {

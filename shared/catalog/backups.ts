@@ -225,7 +225,12 @@ export async function listBackups(
       entries.push(entry);
     }
   };
-  await Promise.all(Array.from({ length: INSPECT_CONCURRENCY }, worker));
+  try {
+    await Promise.all(Array.from({ length: INSPECT_CONCURRENCY }, worker));
+  } finally {
+    // A listing stopped part way (an inspection failed, aborted) ends the store's walk: a local one holds its directories open.
+    if (!partsDone) void parts.return?.().catch(() => {});
+  }
   return {
     operation: 'backups',
     tenant,

@@ -28,6 +28,8 @@ import { archiveNotTrusted, markedArchivePath, markNotTrusted, MAX_LOCAL_MARK_BY
 
 /** Directory levels below the store's directory that are listed. */
 const MAX_DEPTH = 8;
+/** Most files in one part of a listing in parts (listInParts): a flat directory of many is handed on in pieces. */
+const PART_FILES = 1000;
 
 export class LocalArchiveStore implements ArchiveStore {
   readonly directory: string;
@@ -51,6 +53,24 @@ export class LocalArchiveStore implements ArchiveStore {
 
   async list(options: ReadOptions = {}): Promise<StoredObject[]> {
     const found: StoredObject[] = [];
+    for await (const objects of this.listInParts(options)) {
+      if (found.length + objects.length > MAX_LISTED_OBJECTS) {
+        throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} files: give a narrower directory`, 'TOO_LARGE');
+      }
+      for (const object of objects) found.push(object);
+    }
+    return found;
+  }
+
+  /**
+   * The walk of `list`, a directory's files at a time (at most PART_FILES in a part), for a
+   * caller done with each part before the next (catalog/backups.ts): not bounded by
+   * MAX_LISTED_OBJECTS, as an S3 prefix's listing in parts is not. A directory of every
+   * tenant's backups (`{tenant}/{date}.tar.zst`: 2,000 tenants of 60 each, 128,000 files) was
+   * refused whole ("holds more than 100000 files") by `tenants prune`/`backups`, where the same
+   * backups below an S3 prefix were listed.
+   */
+  async *listInParts(options: ReadOptions = {}): AsyncGenerator<StoredObject[]> {
     // The directory named is followed if it is a symlink (a backup volume mounted elsewhere); nothing below it is.
     const info = await stat(this.directory).catch((error: unknown) => {
       throw this.fsError(error, this.directory);
@@ -60,57 +80,66 @@ export class LocalArchiveStore implements ArchiveStore {
       throw new UsageError(`${this.display} is not a directory: give the directory the archives are in, ${dirname(this.display)} (tenants verify --from ${this.display} checks this one)`);
     }
     if (!info.isDirectory()) throw new StorageError(`${this.display} is not a directory`, 'NOT_A_DIRECTORY');
-    // `dir` is read through `pinned`, its descriptor's /proc/self/fd/N where procfs is mounted,
-    // and each subdirectory opened through its parent's, without following a symlink: by its
-    // path, a subdirectory the directory's owner swapped for a symlink between the parent's
-    // listing and its own was listed wherever the link led, and root's prune removed the
-    // root-only archives it found there (the removal's device and inode check compares with
-    // what the listing saw). Without procfs, by path as before (README).
-    const visit = async (dir: string, pinned: string, prefix: string, depth: number): Promise<void> => {
-      throwIfAborted(options.signal);
-      const entries = await readdir(pinned, { withFileTypes: true })
-        .catch((error: unknown) => {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-          return entriesLookedUp(pinned);
-        })
-        .catch((error: unknown) => {
-          // Below the store: a directory removed meanwhile, or one whose name is not UTF-8 (its
-          // decoded name leads nowhere), holds nothing to list; skipped like such a file.
-          if (depth > 0 && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-          throw this.fsError(error, dir);
-        });
-      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const entry of entries) {
-        if (entry.name.startsWith('.')) {
-          if (entry.name.endsWith(VERIFIED_MARK_SUFFIX)) this.marks.add(join(dir, entry.name));
-          continue;
-        }
-        const full = join(dir, entry.name);
-        const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
-        if (entry.isDirectory()) {
-          if (depth < MAX_DEPTH) await this.withPinnedDirectory(full, `${pinned}/${entry.name}`, false, (child) => visit(full, child, name, depth + 1));
-        } else if (entry.isFile()) {
-          const stat = lstatOptional(`${pinned}/${entry.name}`);
-          if (stat === undefined || !stat.isFile() || stat.size === 0) continue;
-          if (found.length >= MAX_LISTED_OBJECTS) {
-            throw new StorageError(`${this.display} holds more than ${MAX_LISTED_OBJECTS} files: give a narrower directory`, 'TOO_LARGE');
-          }
-          found.push({ name, location: full, bytes: stat.size, modifiedAt: new Date(Math.floor(stat.mtimeMs)) });
-          this.listed.set(full, { dev: stat.dev, ino: stat.ino });
+    yield* this.pinnedParts(this.directory, this.directory, true, (pinned) => this.visit(this.directory, pinned, '', 0, options));
+  }
+
+  // `dir` is read through `pinned`, its descriptor's /proc/self/fd/N where procfs is mounted,
+  // and each subdirectory opened through its parent's, without following a symlink: by its
+  // path, a subdirectory the directory's owner swapped for a symlink between the parent's
+  // listing and its own was listed wherever the link led, and root's prune removed the
+  // root-only archives it found there (the removal's device and inode check compares with
+  // what the listing saw). Without procfs, by path as before (README).
+  private async *visit(dir: string, pinned: string, prefix: string, depth: number, options: ReadOptions): AsyncGenerator<StoredObject[]> {
+    throwIfAborted(options.signal);
+    const entries = await readdir(pinned, { withFileTypes: true })
+      .catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        return entriesLookedUp(pinned);
+      })
+      .catch((error: unknown) => {
+        // Below the store: a directory removed meanwhile, or one whose name is not UTF-8 (its
+        // decoded name leads nowhere), holds nothing to list; skipped like such a file.
+        if (depth > 0 && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw this.fsError(error, dir);
+      });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    let part: StoredObject[] = [];
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) {
+        if (entry.name.endsWith(VERIFIED_MARK_SUFFIX)) this.marks.add(join(dir, entry.name));
+        continue;
+      }
+      const full = join(dir, entry.name);
+      const name = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (depth >= MAX_DEPTH) continue;
+        if (part.length > 0) yield part;
+        part = [];
+        yield* this.pinnedParts(full, `${pinned}/${entry.name}`, false, (child) => this.visit(full, child, name, depth + 1, options));
+      } else if (entry.isFile()) {
+        const stat = lstatOptional(`${pinned}/${entry.name}`);
+        if (stat === undefined || !stat.isFile() || stat.size === 0) continue;
+        part.push({ name, location: full, bytes: stat.size, modifiedAt: new Date(Math.floor(stat.mtimeMs)) });
+        this.listed.set(full, { dev: stat.dev, ino: stat.ino });
+        if (part.length >= PART_FILES) {
+          yield part;
+          part = [];
         }
       }
-    };
-    await this.withPinnedDirectory(this.directory, this.directory, true, (pinned) => visit(this.directory, pinned, '', 0));
-    return found;
+    }
+    if (part.length > 0) yield part;
   }
 
   /**
    * Runs `visit` with a path that reads `dir` (reached by `path`) as it is now: its pinned
-   * descriptor's. Below the store's directory (`follow` false) a symlink or a directory gone
-   * there is skipped, as a file removed meanwhile is.
+   * descriptor's, closed when the walk below ends or is stopped. Below the store's directory
+   * (`follow` false) a symlink or a directory gone there is skipped, as a file removed meanwhile is.
    */
-  private async withPinnedDirectory(dir: string, path: string, follow: boolean, visit: (pinned: string) => Promise<void>): Promise<void> {
-    if (!CAN_CHECK_OPENED_PATHS) return visit(dir);
+  private async *pinnedParts(dir: string, path: string, follow: boolean, visit: (pinned: string) => AsyncGenerator<StoredObject[]>): AsyncGenerator<StoredObject[]> {
+    if (!CAN_CHECK_OPENED_PATHS) {
+      yield* visit(dir);
+      return;
+    }
     let fd: number;
     try {
       fd = openSync(path, follow ? DIRECTORY_FLAGS & ~fsConstants.O_NOFOLLOW : DIRECTORY_FLAGS);
@@ -120,7 +149,7 @@ export class LocalArchiveStore implements ArchiveStore {
       throw this.fsError(error, dir);
     }
     try {
-      await visit(`${FD_LINKS}${fd}`);
+      yield* visit(`${FD_LINKS}${fd}`);
     } finally {
       closeSync(fd);
     }
