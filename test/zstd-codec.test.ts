@@ -130,3 +130,59 @@ describe.each(codecs.map((codec) => [codec.name, codec] as const))('%s', (_name,
     decoder.close();
   });
 });
+
+describe.runIf(typeof zlib.zstdCompress === 'function')('node:zlib: match-finder tables of whole frames', () => {
+  const codec = zlibZstdCodec() as ZstdCodec;
+  const c = zlib.constants as Record<string, number>;
+
+  /** Varied text (a seeded choice of words), where the size of the match finder's tables tells in the output. */
+  function prose(size: number): Buffer {
+    const words = 'tenant backup restore frame archive manifest session memory note usage token pairing config chunk digest window'.split(' ');
+    let seed = 12345;
+    const parts: string[] = [];
+    let length = 0;
+    while (length < size) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const word = `${words[seed % words.length]}${seed % 977} `;
+      parts.push(word);
+      length += word.length;
+    }
+    return Buffer.from(parts.join('')).subarray(0, size);
+  }
+
+  /** One frame of `data` by node:zlib alone, compressed in one call as the codec does, with `params`. */
+  function zlibFrame(data: Buffer, params: Record<number, number>): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const stream = zlib.createZstdCompress({ chunkSize: data.length + (data.length >>> 8) + 1024, pledgedSrcSize: data.length, flush: c.ZSTD_e_end, params });
+      const pieces: Buffer[] = [];
+      stream.on('data', (piece: Buffer) => pieces.push(piece));
+      stream.on('error', reject);
+      stream.write(data, (error) => {
+        stream.destroy();
+        if (error) reject(error);
+        else resolve(Buffer.concat(pieces));
+      });
+    });
+  }
+
+  const level3 = { [c.ZSTD_c_compressionLevel!]: 3, [c.ZSTD_c_checksumFlag!]: 0 };
+
+  it('compresses a full frame at level 3 with 2^16 and 2^15 entries (level 3 alone has 2^17 and 2^16), which the zstd CLI decodes', async () => {
+    const data = prose(2 * MiB);
+    const frame = await codec.compressFrame(data, 3);
+    const smaller = await zlibFrame(data, { ...level3, [c.ZSTD_c_hashLog!]: 16, [c.ZSTD_c_chainLog!]: 15 });
+    const levelsOwn = await zlibFrame(data, level3);
+    expect(frame.equals(smaller)).toBe(true);
+    expect(frame.equals(levelsOwn)).toBe(false);
+    expect(frame.length).toBeLessThan(levelsOwn.length * 1.03);
+    expect(zstdCli(['-dc'], frame).equals(data)).toBe(true);
+  });
+
+  it('leaves frames of 256 KiB or less, and other levels, to libzstd\'s own tables', async () => {
+    const small = prose(256 * KiB);
+    expect((await codec.compressFrame(small, 3)).equals(await zlibFrame(small, level3))).toBe(true);
+    const data = prose(2 * MiB);
+    const level4 = { [c.ZSTD_c_compressionLevel!]: 4, [c.ZSTD_c_checksumFlag!]: 0 };
+    expect((await codec.compressFrame(data, 4)).equals(await zlibFrame(data, level4))).toBe(true);
+  });
+});

@@ -29,18 +29,40 @@ export function zlibZstdCodec(): CodecChoice {
   if (typeof zlib.zstdCompress !== 'function' || typeof zlib.createZstdDecompress !== 'function' || constants.ZSTD_d_windowLogMax === undefined) {
     return { unavailable: `Node ${process.versions.node} has no zstd in node:zlib` };
   }
-  const levelParam = constants.ZSTD_c_compressionLevel!;
-  const checksumParam = constants.ZSTD_c_checksumFlag!;
   const windowLogMax = constants.ZSTD_d_windowLogMax;
   const endFrame = constants.ZSTD_e_end!;
 
   const codec: ZstdCodec = {
     name: 'node:zlib',
-    compressFrame: (data, level) => compressWhole(data, { [levelParam]: level, [checksumParam]: 0 }, endFrame),
+    compressFrame: (data, level) => compressWhole(data, compressionParams(level, data.length), endFrame),
     decodeWholeFrame: (frame, decodedBound) => decodeWhole(frame, decodedBound, windowLogMax),
     streamingDecoder: (frame) => Promise.resolve(streamingDecoder(frame, windowLogMax)),
   };
   return codec;
+}
+
+/**
+ * Level 3's match-finder tables for inputs over 256 KiB are 2^17 (hashLog) and 2^16
+ * (chainLog) entries of 4 bytes, 768 KiB: more than this machine's L2 keeps beside the
+ * frame and the other threads' work, so most lookups of ZSTD_compressBlock_doubleFast (half
+ * of a large backup's CPU) miss it. Half as large (2^16 and 2^15, 384 KiB): the large
+ * benchmark tree's tar stream in 2 MiB frames took 15 % less CPU and the large backup 11-13 %
+ * (medians of alternating pairs), for 1.0 % more archive bytes there and 2.1-2.3 % on 200,000
+ * tiny JSON files (docs/benchmarks.md, stop 49). Only whole frames over 256 KiB at
+ * level 3 take them: smaller inputs get smaller tables from libzstd anyway, other levels
+ * keep theirs. (The addon of Node 20 takes a level only: its frames keep level 3's tables.)
+ */
+export const LEVEL3_FRAME_TABLES = { minBytes: 256 * 1024 + 1, hashLog: 16, chainLog: 15 } as const;
+
+/** zlib's zstd parameters for one frame of `length` bytes at `level`, without a checksum. */
+export function compressionParams(level: number, length: number): Record<number, number> {
+  const constants = zlib.constants as Record<string, number>;
+  const params: Record<number, number> = { [constants.ZSTD_c_compressionLevel!]: level, [constants.ZSTD_c_checksumFlag!]: 0 };
+  if (level === 3 && length >= LEVEL3_FRAME_TABLES.minBytes) {
+    params[constants.ZSTD_c_hashLog!] = LEVEL3_FRAME_TABLES.hashLog;
+    params[constants.ZSTD_c_chainLog!] = LEVEL3_FRAME_TABLES.chainLog;
+  }
+  return params;
 }
 
 /**
