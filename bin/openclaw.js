@@ -159,8 +159,8 @@ function maskSecretKeyInCommandLine() {
 // of every command's ~135 ms of CPU under Node 24, taken from the cache instead
 // (docs/benchmarks.md, stop 48). Node fills it on a command's first run, a subdirectory per Node
 // version, V8 flags and user id, for the user who owns it: anyone else cannot write there and
-// runs without. A cache is code this process runs, so it is used only when the directory and
-// every subdirectory are owned by this user or root and writable by no one else (else one
+// runs without. A cache is code this process runs, so it is used only when the directory,
+// every subdirectory and every entry in them are owned by this user or root and writable by no one else (else one
 // user's planted cache would run as another, root included). NODE_COMPILE_CACHE (a cache of
 // the user's choosing, Node's own) or NODE_DISABLE_COMPILE_CACHE leave it unused. Node 20 has no
 // such cache (the bundle is ES modules: vm.Script's cachedData does not apply).
@@ -173,7 +173,13 @@ function useShippedCompileCache() {
     const directory = fileURLToPath(new URL('../dist/compile-cache', import.meta.url));
     if (!trustedDirectory(directory)) return;
     for (const name of readdirSync(directory)) {
-      if (!trustedDirectory(`${directory}/${name}`)) return;
+      const subdirectory = `${directory}/${name}`;
+      if (!trustedDirectory(subdirectory)) return;
+      // Its entries too: Node reads them, following a link, and one another user may write
+      // (a tree copied with its owners and modes kept, a chmod -R) was read as this user's own.
+      for (const entry of readdirSync(subdirectory)) {
+        if (!trustedEntry(`${subdirectory}/${entry}`)) return;
+      }
     }
     // Node makes its subdirectory now, by the umask: one a umask of 002 left group-writable
     // would be refused from the next run on, so it is made the owner's alone.
@@ -191,8 +197,18 @@ function useShippedCompileCache() {
 /** A real directory (not a link to one), owned by this user or root, writable by no one else. */
 function trustedDirectory(directory) {
   const stat = lstatSync(directory);
+  return stat.isDirectory() && ownedAlone(stat);
+}
+
+/** A regular file (not a link, FIFO or device), owned by this user or root, writable by no one else. */
+function trustedEntry(file) {
+  const stat = lstatSync(file);
+  return stat.isFile() && ownedAlone(stat);
+}
+
+function ownedAlone(stat) {
   const uid = process.getuid?.();
-  return stat.isDirectory() && (uid === undefined || stat.uid === uid || stat.uid === 0) && (stat.mode & 0o022) === 0;
+  return (uid === undefined || stat.uid === uid || stat.uid === 0) && (stat.mode & 0o022) === 0;
 }
 
 let main;

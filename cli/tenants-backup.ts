@@ -10,7 +10,7 @@ import { isQueuedBackupAll, type BackupAllCommand, type BackupCommand, type Queu
 import { BACKUP_FLAGS } from '../shared/command-flags.js';
 import { dryRunRefused, ReportedError, UsageError } from '../shared/errors.js';
 import { addFlags, storageFlags, type CliContext } from './context.js';
-import { loadRecipientsFile } from '../shared/age/keys.js';
+import { withRecipientsFiles } from '../shared/archive/encrypted-archive.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { expandTemplate, namesOtherArchivesAfter, templateProblem } from '../shared/schedule/destination-template.js';
 import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, table, via, wouldNot } from './output.js';
@@ -223,9 +223,7 @@ function destinationOf(to: string, tenant: string): string {
  * here, on this machine, in local and remote mode alike (only public keys go to the gateway).
  */
 async function recipientTexts(flags: Record<string, unknown>, signal: AbortSignal): Promise<string[]> {
-  const texts = [...((flags.encryptTo as string[] | undefined) ?? [])];
-  for (const file of (flags.recipientsFile as string[] | undefined) ?? []) texts.push(...(await loadRecipientsFile(file, signal)).map((recipient) => recipient.text));
-  return texts;
+  return withRecipientsFiles((flags.encryptTo as string[] | undefined) ?? [], (flags.recipientsFile as string[] | undefined) ?? [], signal);
 }
 
 function describeBackup(result: BackupResult | BackupSuspended): string[] {

@@ -95,6 +95,31 @@ describe.skipIf(node === undefined)('the bundle\'s code cache (dist/compile-cach
     expect(version(bin)).toEqual([]);
   });
 
+  // Node reads each entry by name, following a link: one another user could write was read as this user's own code.
+  it('is not used when an entry of its subdirectory is writable by others, a link, or (as root) another user\'s', () => {
+    const { bin, cache } = cliCopy();
+    version(bin);
+    const [own] = readdirSync(cache);
+    const entries = readdirSync(path.join(cache, own!)).map((name) => path.join(cache, own!, name));
+    const [entry] = entries;
+    chmodSync(entry!, 0o666);
+    expect(version(bin)).toEqual([]);
+    chmodSync(entry!, 0o600);
+    expect(version(bin).some((line) => /was accepted/.test(line))).toBe(true);
+    const elsewhere = path.join(temp.path, `entry-elsewhere-${copies}`);
+    copyFileSync(entry!, elsewhere);
+    chmodSync(elsewhere, 0o600);
+    rmSync(entry!);
+    symlinkSync(elsewhere, entry!);
+    expect(version(bin)).toEqual([]);
+    rmSync(entry!);
+    copyFileSync(elsewhere, entry!);
+    if (process.getuid?.() === 0) {
+      chownSync(entry!, 65534, 65534);
+      expect(version(bin)).toEqual([]);
+    }
+  });
+
   it.skipIf(process.getuid?.() !== 0)('is not used by root when another user owns the cache directory', () => {
     const { bin, cache } = cliCopy();
     chownSync(cache, 65534, 65534);

@@ -91,6 +91,24 @@ describe('backup --encrypt-to', () => {
     expect(() => readFileSync(file)).toThrow();
   });
 
+  // Each key is parsed at ~0.45 ms: 10,000 keys took 5.6 s to be refused as too many, a 16 MiB file (the size read) some two minutes.
+  it('refuses a recipients file of more keys than a backup reads by its count, before any key in it is parsed', () => {
+    const file = archive('crowd.tar.zst.age');
+    const crowd = path.join(dir.path, 'crowd.txt');
+    // A key no parse would take (uppercase, as age refuses it too) on the second line: the count answers first.
+    writeFileSync(crowd, `${recipient.alice}\n${recipient.bob.toUpperCase()}\n${`${recipient.eve}\n`.repeat(10_000)}`);
+    const refused = cli('tenants', 'backup', 'acme', '--to', file, '--recipients-file', crowd);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toBe('openclaw: too many recipients (10002): at most 64\n');
+    // Counted with the keys given before it: 2 --encrypt-to and a file of 255 make 257 texts, past the 256 read.
+    const some = path.join(dir.path, 'some.txt');
+    writeFileSync(some, `${recipient.bob.toUpperCase()}\n${`${recipient.eve}\n`.repeat(254)}`);
+    const withFlags = cli('tenants', 'backup', 'acme', '--to', file, '--encrypt-to', recipient.alice, '--encrypt-to', recipient.bob, '--recipients-file', some);
+    expect(withFlags.status).toBe(2);
+    expect(withFlags.stderr).toBe('openclaw: too many recipients (257): at most 64\n');
+    expect(() => readFileSync(file)).toThrow();
+  });
+
   it('refuses to store a plaintext archive under a name ending in .age (recipients forgotten): one tenant, --all, --dry-run', () => {
     const file = archive('forgotten.tar.zst.age');
     for (const args of [

@@ -198,6 +198,20 @@ describe.runIf(hasAge)('--pipe with age', () => {
     expect(error.message).not.toContain(secret.slice(16));
     await expectEmptyDirectory(inner);
   });
+
+  // Only the last 4,096 bytes of stderr are kept: a key echoed just before them lost its AGE-SECRET-KEY-1, and 35 of its characters were shown.
+  it('never shows the end of a secret key whose start fell before the stderr kept', async () => {
+    const inner = localFile();
+    const secret = (await run('age-keygen')).stdout.split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+    const after = ` ${'z'.repeat(4060)}`;
+    const error = await pipeError(withPipeCommand(inner, `printf '%s' 'error: ${secret}${after}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    expect(error.message).toMatch(/^pipe command failed with exit code 1: z{299}…$/);
+    expect(error.message).not.toContain(secret.slice(-20));
+    // A tail of one word, its start lost, is not shown at all.
+    const word = await pipeError(withPipeCommand(inner, `printf '%s' '${secret.repeat(80)}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    expect(word.message).toBe('pipe command failed with exit code 1');
+    await expectEmptyDirectory(inner);
+  });
 });
 
 describe('--pipe failures', () => {

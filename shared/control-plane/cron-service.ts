@@ -44,8 +44,7 @@ import {
 } from '@aws-sdk/client-scheduler';
 
 import { RemoteError, UsageError } from '../errors.js';
-import { loadRecipientsFile } from '../age/keys.js';
-import { assertNotPlaintextAsAge, backupRecipients } from '../archive/encrypted-archive.js';
+import { assertNotPlaintextAsAge, backupRecipients, withRecipientsFiles } from '../archive/encrypted-archive.js';
 import { S3_OBJECT_FLAGS, s3ObjectSettings, type S3ObjectFlags } from '../storage/s3-object-settings.js';
 import type { BackupCommand, PruneCommand } from '../operations.js';
 import { assertAllTenantsDestination, cronScheduleInput, fanOutScheduleInput, MAX_DESCRIPTION_LENGTH, parseScheduledCommand } from '../schedule/cron-command.js';
@@ -728,7 +727,5 @@ async function withRecipients(command: BackupCommand, recipientsFiles: readonly 
 
 /** `--encrypt-to` texts and the keys of `--recipients-file`s, checked, canonical, each once. */
 async function recipientTexts(texts: readonly string[], recipientsFiles: readonly string[] | undefined, signal?: AbortSignal): Promise<string[]> {
-  const all = [...texts];
-  for (const file of recipientsFiles ?? []) all.push(...(await loadRecipientsFile(file, signal)).map((recipient) => recipient.text));
-  return backupRecipients(all).map((recipient) => recipient.text);
+  return backupRecipients(await withRecipientsFiles(texts, recipientsFiles ?? [], signal)).map((recipient) => recipient.text);
 }

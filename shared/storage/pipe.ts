@@ -227,6 +227,8 @@ class Filter {
    */
   private feed: Socket | undefined;
   private stderrTail = Buffer.alloc(0);
+  /** Whether `stderrTail` lost bytes before it (the command wrote more than STDERR_TAIL_BYTES): its first word may be cut. */
+  private stderrCut = false;
   private inputEnded = false;
   private inputBytes = 0;
   private outputBytes = 0;
@@ -324,6 +326,7 @@ class Filter {
     });
     stderr.on('data', (chunk: Buffer) => {
       const joined = Buffer.concat([this.stderrTail, chunk]);
+      if (joined.length > STDERR_TAIL_BYTES) this.stderrCut = true;
       this.stderrTail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
     });
     // EPIPE / ERR_STREAM_DESTROYED when the command stops reading, ECONNRESET when it exits
@@ -579,7 +582,7 @@ class Filter {
     // full disk, a refused upload): how it then ended says nothing, and the reader's own
     // error is the one to report (before: "pipe command was killed by SIGTERM" for ENOSPC).
     if (this.stopping !== undefined) return;
-    const stderr = telltaleLine(this.stderrTail);
+    const stderr = telltaleLine(this.stderrTail, this.stderrCut);
     const detail = stderr === undefined ? '' : `: ${stderr}`;
     if (killedBy !== null) {
       this.fail(new PipeCommandError(`pipe command was killed by ${killedBy}${detail}`));
@@ -761,9 +764,18 @@ function notAgeError(why: string): PipeCommandError {
   return new PipeCommandError(`pipe command wrote no age file, though the archive's name ends in ".age": ${why}; encrypt with age -r, or store under a name without ".age"`);
 }
 
-/** The stderr line worth showing: the last one naming an error, else the last one. */
-function telltaleLine(tail: Buffer): string | undefined {
+/**
+ * The stderr line worth showing: the last one naming an error, else the last one. A tail that
+ * lost bytes before it (`cut`) starts in the middle of a word, maybe of a secret key whose
+ * `AGE-SECRET-KEY-1` went with the bytes lost: that word is left out (a command echoing a key
+ * 4,096 bytes before the end of its stderr had 35 of the key's 59 characters shown), and a tail
+ * of one word is not shown at all.
+ */
+function telltaleLine(tail: Buffer, cut: boolean): string | undefined {
+  const firstSpace = cut ? tail.findIndex((byte) => byte === 0x20 || (byte >= 0x09 && byte <= 0x0d)) : -1;
+  if (cut && firstSpace === -1) return undefined;
   const lines = tail
+    .subarray(firstSpace + 1)
     .toString('utf8')
     // eslint-disable-next-line no-control-regex
     .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
