@@ -10,7 +10,7 @@
 // hook (SIGSTOP at a crash point) where the test acts.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -137,6 +137,17 @@ describe('a lock moved aside after a backup listed the base dir', () => {
     expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(process.pid);
     await taken.release();
     expect(readdirSync(base)).toEqual(['acme']);
+  });
+
+  // The taker's link caught a live lock (not the one it judged), the taker killed before its check removed that link.
+  it("a holder whose lock a killed taker linked to the one aside name takes that name with it on release: the next command is not told busy", async () => {
+    const holder = await acquireTenantLock(base, 'acme', 'backup');
+    linkSync(holder.path, path.join(base, '.openclaw-lock-acme.aside'));
+    await holder.release();
+    expect(readdirSync(base)).toEqual(['acme']);
+    const ran = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst')]);
+    expect(ran.stderr).toBe('');
+    expect(ran.status).toBe(0);
   });
 
   it('removes a gone holder\'s lock left at the one aside name, and backs up', async () => {

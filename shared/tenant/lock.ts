@@ -545,6 +545,12 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
       clearInterval(heartbeat);
       try {
         if (isOurs(await readLockFile(lockPath))) await fs.rm(lockPath, { force: true });
+        // A taker's link of this lock to the one aside name, the taker killed before its check
+        // (lock-takeover.ts moveAsideNoReplace), left it a second name: it goes too. Else the next
+        // command would find this lock there, its holder (this process) alive, hand it back and
+        // stop busy, until this process exited (backup --all runs on).
+        const aside = oneAsideNameFor(lockPath);
+        if ((await fs.lstat(aside).catch(() => undefined))?.ino === ino) await fs.rm(aside, { force: true });
         // The lock's name no longer holds it (removed, or taken over): its second name goes,
         // whatever link count a FUSE mount's attribute cache still gives it.
         if (holder !== undefined) await fs.rm(holder, { force: true });
