@@ -150,6 +150,18 @@ describe('a lock moved aside after a backup listed the base dir', () => {
     expect(ran.status).toBe(0);
   });
 
+  // The base dir's owner can put anything there: a directory no takeover can settle. Before, 10 s of waiting, then "busy: another command is taking over its lock".
+  it('says in one line that a directory at the one aside name keeps a dead lock from being taken over', () => {
+    const lock = lockPathFor(base, 'acme');
+    writeFileSync(lock, JSON.stringify({ token: 'dead', pid: 2 ** 22 + 99, host: hostname(), operation: 'backup', startedAt: '2026-01-01T00:00:00Z' }));
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(lock, old, old);
+    mkdirSync(`${lock}.aside`);
+    const ran = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst')]);
+    expect(ran.stderr).toBe(`openclaw: cannot take over the lock ${lock}, whose holder is gone: ${lock}.aside, where a takeover moves it, is a directory, not a lock: remove it, then run the command again\n`);
+    expect(ran.status).toBe(1);
+  });
+
   it('removes a gone holder\'s lock left at the one aside name, and backs up', async () => {
     const aside = path.join(base, '.openclaw-lock-acme.aside');
     writeFileSync(aside, JSON.stringify({ token: 'dead', pid: 2 ** 22 + 99, host: hostname(), operation: 'restore', startedAt: '2026-01-01T00:00:00Z' }));

@@ -157,6 +157,8 @@ export async function acquireTenantLock(
       // killed that left a lock there, settled here (a gone holder's removed, a live one's put
       // back while the name is free) so that takeovers go on.
       if (outcome === 'contended' && Date.now() < waitUntil && (await settleMovedAsideLock(lockPath, aside, attempt.noRoom === undefined ? attempt.fileSystemNowMs : undefined).catch(() => 'kept' as const)) !== 'kept') continue;
+      // Something no taker makes (a directory) keeps the name: no takeover can go on; said at once, not as a busy tenant.
+      if (outcome === 'contended') await assertAsideNameUsable(aside, lockPath);
       // Its holder is gone, and the lock it named is: the second name goes too (only its owner links it).
       if (outcome === 'moved' && emptyHolder !== undefined) await fs.rm(emptyHolder.path, { force: true }).catch(() => undefined);
       if (outcome !== 'contended') takeovers++;
@@ -296,6 +298,13 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   if (moved !== null && now.ino !== moved.ino) return 'kept';
   await fs.rm(aside, { force: true });
   return 'removed';
+}
+
+/** Fails (FileSystemError) when the one aside name holds something other than a file: no taker made it, and none can move a lock there. */
+async function assertAsideNameUsable(aside: string, lockPath: string): Promise<void> {
+  const stat = await fs.lstat(aside).catch(() => undefined);
+  if (stat === undefined || stat.isFile()) return;
+  throw new FileSystemError(`cannot take over the lock ${lockPath}, whose holder is gone: ${aside}, where a takeover moves it, is ${stat.isDirectory() ? 'a directory' : stat.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}, not a lock: remove it, then run the command again`);
 }
 
 /** The one name a taker of the tenant lock at `lockPath` moves it to (hidden-names.ts 'lock-aside'). */
