@@ -288,6 +288,8 @@ describe('hidden names', () => {
       ['.openclaw-journal-acme.json', 'acme', 'journal'],
       ['.openclaw-journal-acme.json.0a1b2c3d4e5f.tmp', 'acme', 'journal-temp'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.tmp', 'acme', 'lock-temp'],
+      ['.openclaw-lock-acme.aside', 'acme', 'lock-aside'],
+      ['.openclaw-lock-a-b.aside', 'a-b', 'lock-aside'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.broken', 'acme', 'lock-broken'],
       ['.openclaw-lock-acme.123-456-0123456789ab.0123456789ab.taking', 'acme', 'lock-taking'],
       // Older versions' takers: no owner in the name.

@@ -80,6 +80,18 @@ export async function sweepBaseDir(tenantsDir: string, options: SweepOptions = {
         if (await removeOldMovedAsideLock(path.join(tenantsDir, hidden.name), await clock.now()).catch(() => false)) changed = true;
         continue;
       }
+      // A lock a taker moved aside (one name a tenant): its taker unnamed, it is judged by its
+      // holder (lock.ts settleMovedAsideLock: a gone holder's removed, a live one's put back);
+      // a taker at work has it for a moment, and one killed between its link and its unlink
+      // left the lock under both names (judged at the lock's name instead).
+      if (hidden.kind === 'lock-aside') {
+        const full = path.join(tenantsDir, hidden.name);
+        const stat = await fs.lstat(full).catch(() => undefined);
+        if (stat === undefined || (await isTheLock(tenantsDir, hidden.tenant, stat.ino))) continue;
+        const settled = await settleMovedAsideLock(lockPathFor(tenantsDir, hidden.tenant), full, await clock.now()).catch(() => 'kept' as const);
+        changed ||= settled !== 'kept';
+        continue;
+      }
       if (hidden.owner === undefined) continue;
       const full = path.join(tenantsDir, hidden.name);
       const stat = await fs.lstat(full).catch(() => undefined);

@@ -15,7 +15,12 @@ export type HiddenKind =
   | 'lock'
   /** The lock's content before it is linked into place. */
   | 'lock-temp'
-  /** A stale lock moved aside while it is taken over. */
+  /**
+   * `.openclaw-lock-<t>.aside`: a stale lock moved aside while it is taken over (one name per
+   * tenant, so that a command holding the lock finds one a killed taker left by one lstat).
+   */
+  | 'lock-aside'
+  /** A stale lock an earlier version's taker moved aside (owner in its name). */
   | 'lock-broken'
   /**
    * A stale lock an older version's taker moved aside, killed before it removed it: named
@@ -58,6 +63,7 @@ const RANDOM = '[0-9a-f]{12}';
 const PATTERNS: readonly [HiddenKind, RegExp][] = [
   ['lock', new RegExp(`^\\.openclaw-lock-${TENANT}$`)],
   ['lock-temp', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.tmp$`)],
+  ['lock-aside', new RegExp(`^\\.openclaw-lock-${TENANT}\\.aside$`)],
   ['lock-broken', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.broken$`)],
   ['lock-broken-old', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(?:stale-${RANDOM}|${RANDOM}\\.broken)$`)],
   ['lock-taking', new RegExp(`^\\.openclaw-lock-${TENANT}\\.(${OWNER_TAG_PATTERN})\\.${RANDOM}\\.taking$`)],
@@ -91,6 +97,7 @@ const random = () => randomBytes(6).toString('hex');
 export const hiddenNames = {
   lock: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}`,
   lockTemp: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.tmp`,
+  lockAside: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.aside`,
   lockBroken: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.broken`,
   lockHeld: (tenant: string, operation: 'backup' | 'restore' | 'recover') => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.${operation}.held`,
   journal: (tenant: string) => `${HIDDEN_PREFIX}journal-${tenant}.json`,

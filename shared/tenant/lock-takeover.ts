@@ -24,8 +24,12 @@
 // A taker killed at any step leaves a claim of a dead owner, ignored and removed by the
 // next taker (on another host: once it is STALE_AFTER_MS old), and maybe the judged lock
 // under its aside name, removed by the sweep; the lock name is free or holds the dead lock.
+// The tenant lock's takers move it to one name a tenant (`oneAsideName`: hard-linked there, no
+// replace, then unlinked from the lock's name only if the link caught the judged lock), which a
+// command holding the lock looks at without listing the base dir (moveAsideNoReplace).
 // A taker without a claim killed between its rename and the link back may leave a live
-// holder's lock under its aside name: the sweep and a taker with no inode left put that back
+// holder's lock under its aside name (for the tenant lock: only where no hard link can be
+// made, or an earlier version's taker): the sweep and a taker with no inode left put that back
 // while the name is free (lock.ts settleMovedAsideLock); a command that creates a lock under
 // the free name first (`recover`, `backup` or `restore` of that very tenant, whose sweeps leave
 // it) finds the moved lock in its recovery, renames it over its own and stops busy
@@ -223,7 +227,7 @@ export type TakeoverOutcome = 'moved' | 'replaced' | 'contended';
  * the unique name `aside`, unless the name holds another lock by then, or another taker is at
  * work on it. The caller then tries to create its own lock again.
  */
-export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps = {}): Promise<TakeoverOutcome> {
+export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps = {}, options: TakeoverOptions = {}): Promise<TakeoverOutcome> {
   if (!(await holdsJudged(lockPath, judged))) return 'replaced';
   const claim = besideLockName(lockPath, CLAIM_KIND);
   const claimed = await fs.writeFile(claim, '', { flag: 'wx', mode: 0o600 }).then(
@@ -243,6 +247,7 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
     if (await anotherTakerAtWork(lockPath, claim, claimedAtMs)) return 'contended';
     if (!(await holdsJudged(lockPath, judged))) return 'replaced';
     steps.checked?.();
+    if (options.oneAsideName === true) return await moveAsideNoReplace(lockPath, judged, aside, steps);
     try {
       await fs.rename(lockPath, aside);
     } catch (error) {
@@ -258,6 +263,71 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
   } finally {
     if (claimed) await fs.rm(claim, { force: true }).catch(() => undefined);
   }
+}
+
+export interface TakeoverOptions {
+  /**
+   * `aside` is one fixed name (the tenant lock's `.openclaw-lock-<t>.aside`), which a command
+   * holding the lock looks at with one lstat: the lock goes there without replacing what is
+   * there (moveAsideNoReplace), and a taker finding it taken backs off ('contended').
+   */
+  readonly oneAsideName?: boolean;
+}
+
+/**
+ * Moves the judged lock from `lockPath` to `aside` unless `aside` holds a file ('contended':
+ * another taker is at work, or one killed left a lock there for the caller to settle). Node
+ * has no renameat2(RENAME_NOREPLACE): the lock is hard-linked to `aside` (fails if it exists),
+ * and its name removed only if what the link caught is the judged lock, so a live lock that
+ * took the name meanwhile is never moved away (with a rename, a taker killed before its check
+ * left it aside, the name free: a backup whose listing came before that went on beside its
+ * holder). Between the link and the unlink no taker of this version can move the lock (its
+ * link fails), so the name still holds the judged lock, which its gone holder never touches.
+ * Where no link can be made (a file system without hard links, no inode for one on tmpfs),
+ * the lock is renamed there while the name is free, and checked after as before.
+ */
+async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps): Promise<TakeoverOutcome> {
+  try {
+    await fs.link(lockPath, aside);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return 'contended';
+    if (code === 'ENOENT') return 'replaced';
+    if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code)) throw error;
+    if ((await fs.lstat(aside).catch(() => undefined)) !== undefined) return 'contended';
+    try {
+      await fs.rename(lockPath, aside);
+    } catch (renameError) {
+      if ((renameError as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
+      throw renameError;
+    }
+    steps.movedAside?.();
+    const moved = await readLockFile(aside).catch(() => undefined);
+    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) await putLockBack(aside, lockPath);
+    // Read as gone: settled meanwhile (lock.ts settleMovedAsideLock), and the name may be another taker's now.
+    if (moved !== undefined) await removeIfStill(aside, moved.ino);
+    return 'moved';
+  }
+  const caught = await readLockFile(aside).catch(() => undefined);
+  if (caught === undefined || caught.ino !== judged.ino || caught.content !== judged.content) {
+    // The name held another lock by the link (or the link was settled meanwhile): only the second name goes.
+    if (caught !== undefined) await removeIfStill(aside, caught.ino);
+    return 'replaced';
+  }
+  if ((await fs.lstat(lockPath).catch(() => undefined))?.ino === judged.ino) {
+    await fs.unlink(lockPath).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+  }
+  steps.movedAside?.();
+  await removeIfStill(aside, judged.ino);
+  return 'moved';
+}
+
+/** Removes `file` if it is still the file of inode `ino` (another taker may have put its own there since). */
+async function removeIfStill(file: string, ino: number): Promise<void> {
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (stat?.ino === ino) await fs.rm(file, { force: true });
 }
 
 /**

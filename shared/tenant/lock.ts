@@ -143,12 +143,22 @@ export async function acquireTenantLock(
         continue;
       }
       crashPoint('lock:stale-judged');
-      const outcome = await takeOverLock(lockPath, held, path.join(tenantsDir, hiddenNames.lockBroken(tenant)), {
-        checked: () => crashPoint('lock:stale-checked'),
-        movedAside: () => crashPoint('lock:stale-moved-aside'),
-      }).catch((error: unknown) => {
+      const aside = path.join(tenantsDir, hiddenNames.lockAside(tenant));
+      const outcome = await takeOverLock(
+        lockPath,
+        held,
+        aside,
+        { checked: () => crashPoint('lock:stale-checked'), movedAside: () => crashPoint('lock:stale-moved-aside') },
+        { oneAsideName: true },
+      ).catch((error: unknown) => {
         throw lockWriteError(error, lockPath);
       });
+      // The one aside name taken: by a taker at work (its lock there for milliseconds), or one
+      // killed that left a lock there, settled here (a gone holder's removed, a live one's put
+      // back while the name is free) so that takeovers go on.
+      if (outcome === 'contended' && Date.now() < waitUntil && (await settleMovedAsideLock(lockPath, aside, attempt.noRoom === undefined ? attempt.fileSystemNowMs : undefined).catch(() => 'kept' as const)) !== 'kept') continue;
+      // Something no taker makes (a directory) keeps the name: no takeover can go on; said at once, not as a busy tenant.
+      if (outcome === 'contended') await assertAsideNameUsable(aside, lockPath);
       // Its holder is gone, and the lock it named is: the second name goes too (only its owner links it).
       if (outcome === 'moved' && emptyHolder !== undefined) await fs.rm(emptyHolder.path, { force: true }).catch(() => undefined);
       if (outcome !== 'contended') takeovers++;
@@ -236,6 +246,10 @@ async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
   let removed = false;
   const lock = await fs.lstat(lockPath).catch(() => undefined);
   const files = await filesBesideLock(lockPath, ['taking', 'broken', 'tmp', '(?:backup|restore|recover)\\.held']).catch(() => []);
+  // The one aside name (a taker killed after its move, or at work): judged by its holder, as the lock itself is.
+  const aside = oneAsideNameFor(lockPath);
+  const atAside = await fs.lstat(aside).catch(() => undefined);
+  if (atAside !== undefined && atAside.ino !== lock?.ino && (await settleMovedAsideLock(lockPath, aside, undefined).catch(() => 'kept' as const)) === 'removed') removed = true;
   // Moved-aside locks first: an empty one's holder is told by its second name, which may be among the others.
   const asideFirst = [...files.filter((file) => file.path.endsWith('.broken')), ...files.filter((file) => !file.path.endsWith('.broken'))];
   for (const file of asideFirst) {
@@ -277,9 +291,25 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
       return 'restored';
     }
   }
-  // Its holder is gone, or it is no lock (a file of another kind planted under its name).
+  // Its holder is gone, or it is no lock (a file of another kind planted under its name); the
+  // file judged only (the one aside name may hold another taker's since).
+  const now = await fs.lstat(aside).catch(() => undefined);
+  if (now === undefined) return 'kept';
+  if (moved !== null && now.ino !== moved.ino) return 'kept';
   await fs.rm(aside, { force: true });
   return 'removed';
+}
+
+/** Fails (FileSystemError) when the one aside name holds something other than a file: no taker made it, and none can move a lock there. */
+async function assertAsideNameUsable(aside: string, lockPath: string): Promise<void> {
+  const stat = await fs.lstat(aside).catch(() => undefined);
+  if (stat === undefined || stat.isFile()) return;
+  throw new FileSystemError(`cannot take over the lock ${lockPath}, whose holder is gone: ${aside}, where a takeover moves it, is ${stat.isDirectory() ? 'a directory' : stat.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}, not a lock: remove it, then run the command again`);
+}
+
+/** The one name a taker of the tenant lock at `lockPath` moves it to (hidden-names.ts 'lock-aside'). */
+export function oneAsideNameFor(lockPath: string): string {
+  return `${lockPath}.aside`;
 }
 
 /**
@@ -308,8 +338,9 @@ function lostBySilence(moved: LockFileState, fileSystemNowMs: number): boolean {
  * names no holder is judged gone, as settleMovedAsideLock does without the clock.
  */
 async function liveLockMovedAside(lockPath: string): Promise<boolean> {
-  for (const file of await filesBesideLock(lockPath, ['broken']).catch(() => [])) {
-    const moved = await readLockFile(file.path).catch(() => undefined);
+  const files = [oneAsideNameFor(lockPath), ...(await filesBesideLock(lockPath, ['broken']).catch(() => [])).map((file) => file.path)];
+  for (const file of files) {
+    const moved = await readLockFile(file).catch(() => undefined);
     const holder = moved === undefined ? undefined : await lockHolder(lockPath, moved);
     if (holder === undefined) continue;
     const owner = localOwner(holder);
@@ -523,6 +554,12 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
       clearInterval(heartbeat);
       try {
         if (isOurs(await readLockFile(lockPath))) await fs.rm(lockPath, { force: true });
+        // A taker's link of this lock to the one aside name, the taker killed before its check
+        // (lock-takeover.ts moveAsideNoReplace), left it a second name: it goes too. Else the next
+        // command would find this lock there, its holder (this process) alive, hand it back and
+        // stop busy, until this process exited (backup --all runs on).
+        const aside = oneAsideNameFor(lockPath);
+        if ((await fs.lstat(aside).catch(() => undefined))?.ino === ino) await fs.rm(aside, { force: true });
         // The lock's name no longer holds it (removed, or taken over): its second name goes,
         // whatever link count a FUSE mount's attribute cache still gives it.
         if (holder !== undefined) await fs.rm(holder, { force: true });

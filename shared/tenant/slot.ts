@@ -27,7 +27,7 @@ import { CAN_CHECK_OPENED_PATHS, DIRECTORY_FLAGS, FD_LINKS, isOwnNewDirectory, R
 import { shownPath } from '../format.js';
 import { mountPointsUnder } from '../mounts.js';
 import { hiddenNames, parseHiddenName, type HiddenKind, type HiddenName } from './hidden-names.js';
-import { handBackMovedAsideLock, removeOldMovedAsideLock, tenantLockHeldHere, type TenantLock } from './lock.js';
+import { handBackMovedAsideLock, removeOldMovedAsideLock, settleMovedAsideLock, tenantLockHeldHere, type TenantLock } from './lock.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { NotJudgedError, RemovalStoppedError, removeTree, type RemoveTreeOptions } from './remove-tree.js';
 import { markerContent, TRASH_MARKER, writeTrashMarker } from './trash-marker.js';
@@ -278,10 +278,10 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
  */
 export async function recoverSlot(tenantsDir: string, tenant: string, options: RecoverOptions = {}): Promise<RecoveryAction> {
   // `names`, a listing made before this lock was taken (a backup's sweep; backup --all's one for
-  // the run), misses a lock a taker moved aside since: listing again here would make a run read
-  // the whole base dir once a tenant (known left: docs/crash-safety.md).
+  // the run): a lock a taker moved aside since is at the one aside name, looked at by
+  // handBackLiveLocks (listing again here would make a run read the whole base dir once a tenant).
   const leftovers = tenantLeftovers(options.names ?? (await readNames(tenantsDir)), tenant);
-  await handBackLiveLocks(tenantsDir, leftovers, tenantLockHeldHere(tenantsDir, tenant));
+  await handBackLiveLocks(tenantsDir, tenant, leftovers, tenantLockHeldHere(tenantsDir, tenant));
   const journal = await readJournal(tenantsDir, tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
@@ -417,8 +417,9 @@ export interface RecoverOptions {
    * for a whole `backup --all` instead of one per tenant). Enough to recover from: the
    * journal, which names every staging and aside directory a restore of this version
    * leaves, is read afresh; names that appeared since the listing are garbage (trash,
-   * temporaries), which the next sweep removes, or a live holder's lock a taker moved aside
-   * since, which is missed (known left: docs/crash-safety.md).
+   * temporaries), which the next sweep removes. A live holder's lock a taker moved aside since
+   * is at the one aside name, which is looked at (handBackLiveLocks), not listed; one an earlier
+   * version's taker moved to a name of its own is missed.
    */
   readonly names?: readonly string[];
   /**
@@ -633,7 +634,7 @@ async function keepOne(tenantsDir: string, journal: Journal, notices?: string[])
  * piece, whose lock a taker had moved aside after that listing).
  */
 export async function handBackMovedAsideLocks(tenantsDir: string, tenant: string, lock: TenantLock): Promise<void> {
-  await handBackLiveLocks(tenantsDir, tenantLeftovers(await readNames(tenantsDir), tenant), lock);
+  await handBackLiveLocks(tenantsDir, tenant, tenantLeftovers(await readNames(tenantsDir), tenant), lock);
 }
 
 /** Of the base dir's `names`, the tool's hidden names of `tenant`. */
@@ -651,7 +652,22 @@ function tenantLeftovers(names: readonly string[], tenant: string): HiddenName[]
  * replaced the tenant under a running backup, whose lock the taker then linked back, and that
  * backup went on to store what it read (its lock's inode and token at the name again).
  */
-async function handBackLiveLocks(tenantsDir: string, leftovers: readonly HiddenName[], lock: TenantLock | undefined): Promise<void> {
+async function handBackLiveLocks(tenantsDir: string, tenant: string, leftovers: readonly HiddenName[], lock: TenantLock | undefined): Promise<void> {
+  // The one name takers move the lock to is looked at, not listed: a listing made before this
+  // lock was taken (a backup's sweep, backup --all's one for the run) misses a lock moved there
+  // since. Before, every taker moved it to a name of its own, found only by a listing: a
+  // restore's lock moved aside by a taker killed after the backup's sweep had listed the base
+  // dir, the backup took the free name, rolled back that live restore's staging as an
+  // interrupted one's and backed up beside it (test/lock-moved-aside-after-listing.test.ts).
+  const aside = path.join(tenantsDir, hiddenNames.lockAside(tenant));
+  const atAside = lock === undefined ? undefined : await fs.lstat(aside).catch(() => undefined);
+  // Our own lock under both names is a taker's link caught mid-check (it judged a lock gone that ours replaced): it removes it.
+  if (lock !== undefined && atAside !== undefined && atAside.ino !== (await fs.lstat(lock.path).catch(() => undefined))?.ino) {
+    const fileSystemNowMs = await new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(tenant))).now();
+    await handBackMovedAsideLock(tenantsDir, tenant, aside, fileSystemNowMs, lock);
+    // Not handed back: its holder is gone (or it names none): removed, as the next takeover would.
+    await settleMovedAsideLock(lock.path, aside, fileSystemNowMs).catch(() => undefined);
+  }
   const movedAside = leftovers.filter((hidden) => hidden.kind === 'lock-broken' && hidden.owner !== undefined);
   if (movedAside.length === 0) return;
   const clock = new FileSystemClock(() => path.join(tenantsDir, hiddenNames.lockTemp(movedAside[0]!.tenant)));

@@ -265,7 +265,7 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
     fill(w.base, 0);
     w.killAt('lock:acquired', ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
     w.killAt('lock:stale-moved-aside', ['tenants', 'recover', 'acme']);
-    expect(readdirSync(w.base).filter((name) => name.endsWith('.broken') || name.endsWith('.restore.held'))).toHaveLength(2);
+    expect(readdirSync(w.base).filter((name) => name === '.openclaw-lock-acme.aside' || name.endsWith('.restore.held'))).toHaveLength(2);
     fillInodes(w);
     expect(expectOk(w.cli(['tenants', 'recover', 'acme'])).stdout).toBe('Tenant "acme": nothing to recover\n');
     cases++;
@@ -334,7 +334,7 @@ describe.skipIf(!mountable)('the base dir runs out of space', () => {
       expect(run.status, describeRun(run)).toBe(1);
       expect(run.stderr).toMatch(/; it is held by another command, which may still run: /);
       expect(readFileSync(lockPath, 'utf8')).toContain(`"pid":${winner.pid},`);
-      expect(readdirSync(w.base).filter((name) => name.endsWith('.broken'))).toEqual([]);
+      expect(readdirSync(w.base).filter((name) => name.endsWith('.broken') || name.endsWith('.aside'))).toEqual([]);
     } finally {
       winner.kill('SIGCONT');
     }

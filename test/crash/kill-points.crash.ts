@@ -105,7 +105,8 @@ describe('a lock takeover killed half-way', () => {
       const dead = { token: 'x', pid: 2 ** 22 + 99, host: hostname(), operation: 'backup', startedAt: '2026-01-01T00:00:00Z' };
       writeFileSync(path.join(w.base, '.openclaw-lock-acme'), JSON.stringify(dead));
       killAt(w, point, ['tenants', 'restore', '--from', fixtures.newArchive, '--force']);
-      expect(readdirSync(w.base).some((name) => name.endsWith('.broken'))).toBe(point === 'lock:stale-moved-aside');
+      // Moved to the one aside name (hard-linked there, then unlinked from its own).
+      expect(readdirSync(w.base).some((name) => name === '.openclaw-lock-acme.aside')).toBe(point === 'lock:stale-moved-aside');
       expect(readdirSync(w.base).some((name) => name.endsWith('.taking'))).toBe(point !== 'lock:stale-judged');
       nextCommand(w, 'acme', true);
       w.expectSettled({ holds: 'old', tenants: ['acme', 'beta'] });
