@@ -51,26 +51,31 @@ describe('temporary archives on a destination with no inode left', () => {
   // network disk for a moment, EMFILE): the sweeper took this host's clock, as it does where
   // nothing can be removed (read-only), and one ten minutes ahead removed another host's live
   // temporary archive, a second old, though the removal went through.
-  it("keeps another host's fresh one when the file system's clock cannot be read (EIO), this host's clock 10 minutes ahead", async () => {
-    const disk = path.join(dir.path, 'eio');
-    mkdirSync(disk);
-    const elsewhere = path.join(disk, `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`);
-    writeFileSync(elsewhere, 'archive bytes so far');
-    const open = fsPromises.open.bind(fsPromises);
-    const failing = vi.spyOn(fsPromises, 'open').mockImplementation(async (file, ...rest) => {
-      if (String(file).includes('.openclaw-clock.')) throw Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO', errno: -5, syscall: 'open', path: String(file) });
-      return open(file, ...rest);
+  // sshfs says EPERM (its SSH_FX_FAILURE) of its server's ENOSPC and of every failure the
+  // server does not name: with the server out of inodes, a backup into it whose host's clock ran
+  // 10 minutes ahead removed another host's temporary archive written a second before.
+  for (const code of ['EIO', 'EPERM']) {
+    it(`keeps another host's fresh one when the file system's clock cannot be read (${code}), this host's clock 10 minutes ahead`, async () => {
+      const disk = path.join(dir.path, `probe-${code}`);
+      mkdirSync(disk);
+      const elsewhere = path.join(disk, `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`);
+      writeFileSync(elsewhere, 'archive bytes so far');
+      const open = fsPromises.open.bind(fsPromises);
+      const failing = vi.spyOn(fsPromises, 'open').mockImplementation(async (file, ...rest) => {
+        if (String(file).includes('.openclaw-clock.')) throw Object.assign(new Error(`${code}: open`), { code, syscall: 'open', path: String(file) });
+        return open(file, ...rest);
+      });
+      const realNow = Date.now.bind(Date);
+      const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
+      try {
+        await removeDeadPartials(disk);
+      } finally {
+        ahead.mockRestore();
+        failing.mockRestore();
+      }
+      expect(existsSync(elsewhere)).toBe(true);
     });
-    const realNow = Date.now.bind(Date);
-    const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
-    try {
-      await removeDeadPartials(disk);
-    } finally {
-      ahead.mockRestore();
-      failing.mockRestore();
-    }
-    expect(existsSync(elsewhere)).toBe(true);
-  });
+  }
 
   // A killed backup's temporary archive of 535 KiB filled a 600 KiB destination: every later
   // backup was refused as "no space left" by the check before its write, and the write is what
