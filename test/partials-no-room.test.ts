@@ -6,7 +6,7 @@
 // no owner elsewhere is judged gone; a dead writer of this host still is (its file frees room).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, promises as fsPromises, readdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, promises as fsPromises, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 
@@ -51,26 +51,31 @@ describe('temporary archives on a destination with no inode left', () => {
   // network disk for a moment, EMFILE): the sweeper took this host's clock, as it does where
   // nothing can be removed (read-only), and one ten minutes ahead removed another host's live
   // temporary archive, a second old, though the removal went through.
-  it("keeps another host's fresh one when the file system's clock cannot be read (EIO), this host's clock 10 minutes ahead", async () => {
-    const disk = path.join(dir.path, 'eio');
-    mkdirSync(disk);
-    const elsewhere = path.join(disk, `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`);
-    writeFileSync(elsewhere, 'archive bytes so far');
-    const open = fsPromises.open.bind(fsPromises);
-    const failing = vi.spyOn(fsPromises, 'open').mockImplementation(async (file, ...rest) => {
-      if (String(file).includes('.openclaw-clock.')) throw Object.assign(new Error('EIO: i/o error, open'), { code: 'EIO', errno: -5, syscall: 'open', path: String(file) });
-      return open(file, ...rest);
+  // sshfs says EPERM (its SSH_FX_FAILURE) of its server's ENOSPC and of every failure the
+  // server does not name: with the server out of inodes, a backup into it whose host's clock ran
+  // 10 minutes ahead removed another host's temporary archive written a second before.
+  for (const code of ['EIO', 'EPERM']) {
+    it(`keeps another host's fresh one when the file system's clock cannot be read (${code}), this host's clock 10 minutes ahead`, async () => {
+      const disk = path.join(dir.path, `probe-${code}`);
+      mkdirSync(disk);
+      const elsewhere = path.join(disk, `.acme.tar.zst.${ownerTag({ pid: 4242, started: 1, hostId: 'aaaaaaaaaaaa' })}.0123456789ab.partial`);
+      writeFileSync(elsewhere, 'archive bytes so far');
+      const open = fsPromises.open.bind(fsPromises);
+      const failing = vi.spyOn(fsPromises, 'open').mockImplementation(async (file, ...rest) => {
+        if (String(file).includes('.openclaw-clock.')) throw Object.assign(new Error(`${code}: open`), { code, syscall: 'open', path: String(file) });
+        return open(file, ...rest);
+      });
+      const realNow = Date.now.bind(Date);
+      const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
+      try {
+        await removeDeadPartials(disk);
+      } finally {
+        ahead.mockRestore();
+        failing.mockRestore();
+      }
+      expect(existsSync(elsewhere)).toBe(true);
     });
-    const realNow = Date.now.bind(Date);
-    const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
-    try {
-      await removeDeadPartials(disk);
-    } finally {
-      ahead.mockRestore();
-      failing.mockRestore();
-    }
-    expect(existsSync(elsewhere)).toBe(true);
-  });
+  }
 
   // A killed backup's temporary archive of 535 KiB filled a 600 KiB destination: every later
   // backup was refused as "no space left" by the check before its write, and the write is what
@@ -109,6 +114,46 @@ describe('temporary archives on a destination with no inode left', () => {
       });
     }, 30_000);
   }
+
+  // A dry run into a full destination said it would back up (exit 0) while a dead writer's
+  // temporary archive was there, though removing it frees no block: an empty one (a backup
+  // killed right after creating it), or a second name of a stored archive (one killed between
+  // its commit's link and unlink); the run then said "no space left" (exit 1).
+  it("a dry run into a full destination whose dead writers' temporary archives free no block is refused as the run is", async (context) => {
+    const disk = path.join(dir.path, 'frees-nothing');
+    await onTmpfs(context, disk, 'size=256k', async () => {
+      const deadOwner = ownerTag({ pid: spawnSync('true').pid!, started: 1, hostId: hostId() });
+      const stored = path.join(disk, 'stored.tar.zst');
+      writeFileSync(stored, Buffer.alloc(64 * 1024, 1));
+      linkSync(stored, path.join(disk, `.stored.tar.zst.${deadOwner}.0123456789ab.partial`));
+      const empty = path.join(disk, `.acme.tar.zst.${deadOwner}.ba9876543210.partial`);
+      writeFileSync(empty, '');
+      try {
+        writeFileSync(path.join(disk, 'filler'), Buffer.alloc(512 * 1024));
+      } catch {
+        // Full.
+      }
+      const destination = new LocalFileLocation(path.join(disk, 'acme.tar.zst'));
+      await expect(destination.checkWritable({ overwrite: false })).rejects.toThrow(/^cannot write .*acme\.tar\.zst: no space left on the device/);
+      await expect(destination.checkWritable({ overwrite: false, removeDeadPartials: true })).rejects.toThrow(/no space left/);
+      expect(existsSync(empty)).toBe(false);
+      expect(readFileSync(stored)).toEqual(Buffer.alloc(64 * 1024, 1));
+
+      // One that does free a block: the dry run goes on, as the run does.
+      rmSync(path.join(disk, 'filler'));
+      const freeing = path.join(disk, `.beta.tar.zst.${deadOwner}.0123456789ab.partial`);
+      writeFileSync(freeing, 'x');
+      try {
+        writeFileSync(path.join(disk, 'filler'), Buffer.alloc(512 * 1024));
+      } catch {
+        // Full again.
+      }
+      await destination.checkWritable({ overwrite: false });
+      expect(existsSync(freeing)).toBe(true);
+      await destination.checkWritable({ overwrite: false, removeDeadPartials: true });
+      expect(existsSync(freeing)).toBe(false);
+    });
+  }, 30_000);
 });
 
 /** Empty files into `disk` until it takes none (a disk with a few inodes). */

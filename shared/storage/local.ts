@@ -30,14 +30,14 @@
 
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, existsSync } from 'node:fs';
-import { link, lstat, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { link, lstat, open, readdir, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import type { Stats, StatsFs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDirectories, removeCreatedDirectories } from '../created-directories.js';
 import { crashPoint } from '../crash-points.js';
-import { whyNotWritable } from '../file-system-kind.js';
+import { isFull, whyNotWritable } from '../file-system-kind.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
 import { escapedNameHint } from '../format.js';
@@ -168,12 +168,15 @@ export class LocalFileLocation implements ArchiveLocation {
     // backup's partial of 535 KiB filled a 600 KiB disk, and every later backup was refused
     // here, before the write that sweeps it: the disk stayed full for good). The run removes
     // them and asks again; a dry run, which changes nothing, is not refused for a full disk
-    // while there are some (the run would free them first).
+    // where removing them would leave it full no longer (the run frees them first). Before, any
+    // one of them was enough: an empty one, or a second name of a stored archive (a backup
+    // killed between its commit's link and unlink), frees no block, and the dry run said it
+    // would back up (exit 0) where the run said "no space left" (exit 1).
     if (refusal?.kind === 'full' && directory === dirname(this.path)) {
       if (options.removeDeadPartials === true) {
         await removeDeadPartials(directory);
         refusal = await whyNotWritable(directory);
-      } else if ((await deadPartials(directory)).length > 0) refusal = undefined;
+      } else if (!isFull(withRemoved(await statfs(directory).catch(() => undefined), await deadPartials(directory)))) refusal = undefined;
     }
     if (refusal?.kind === 'kernel') {
       throw new StorageError(`cannot write ${this.display}: ${directory} takes no new files (a ${refusal.fileSystem} file system): give a path on a disk`, 'NOT_FOUND');
@@ -512,21 +515,38 @@ export class LocalFileLocation implements ArchiveLocation {
  * writes nothing into a directory whose archive is there already.
  */
 export async function removeDeadPartials(directory: string): Promise<void> {
-  for (const full of await deadPartials(directory)) await unlink(full).catch(() => {});
+  for (const { path } of await deadPartials(directory)) await unlink(path).catch(() => {});
 }
 
-/** The temporary archives in `directory` whose writer is provably gone (removeDeadPartials), by path. */
-async function deadPartials(directory: string): Promise<string[]> {
+/** A temporary archive whose writer is gone: its path, and what lstat said of it. */
+interface DeadPartial {
+  readonly path: string;
+  readonly info: Stats;
+}
+
+/**
+ * What statfs would answer of a file system (`info`) once `removed` are: the inodes and blocks
+ * of those that are their file's only name (a second name frees nothing); undefined stays so.
+ */
+function withRemoved(info: StatsFs | undefined, removed: readonly DeadPartial[]): StatsFs | undefined {
+  if (info === undefined) return undefined;
+  const freed = removed.filter((partial) => partial.info.nlink === 1);
+  const blocks = Math.floor(freed.reduce((bytes, partial) => bytes + partial.info.blocks * 512, 0) / Number(info.bsize));
+  return { ...info, ffree: Number(info.ffree) + freed.length, bfree: Number(info.bfree) + blocks, bavail: Number(info.bavail) + blocks };
+}
+
+/** The temporary archives in `directory` whose writer is provably gone (removeDeadPartials). */
+async function deadPartials(directory: string): Promise<DeadPartial[]> {
   const names = await readdir(directory).catch(() => [] as string[]);
   const clock = new FileSystemClock(() => `${directory}/.openclaw-clock.${ownerTag()}.${randomBytes(6).toString('hex')}.partial`);
-  const dead: string[] = [];
+  const dead: DeadPartial[] = [];
   for (const name of names) {
     if (!name.endsWith('.partial')) continue;
     const owner = parseOwnerTag(PARTIAL_NAME.exec(name)?.[1] ?? '');
     if (owner === undefined) continue;
     const full = `${directory}/${name}`;
     const info = await lstat(full).catch(() => undefined);
-    if (info?.isFile() && (await isOwnerGone(owner, info.mtimeMs, STALE_AFTER_MS, clock))) dead.push(full);
+    if (info?.isFile() && (await isOwnerGone(owner, info.mtimeMs, STALE_AFTER_MS, clock))) dead.push({ path: full, info });
   }
   return dead;
 }

@@ -144,8 +144,13 @@ export async function readFileSystemClock(file: string): Promise<number | undefi
  * Any other failure (no room: ENOSPC, EDQUOT; EIO, EMFILE) gives no clock: the directory may
  * still take removals, and a sweeper whose clock ran ahead took this host's for it, with EIO
  * on its probe alone, and removed another host's live temporary archive (test/partials-no-room).
+ * Not EPERM: sshfs says EPERM of every failure its server does not name (SSH_FX_FAILURE), its
+ * disk's ENOSPC too, where removals still go through: a backup into an sshfs destination whose
+ * server had no inode left, this host's clock 10 minutes ahead, removed another host's
+ * temporary archive written a second before. (A local directory refuses a new file with EPERM
+ * only when immutable, where nothing is removed with or without a clock.)
  */
-const NOTHING_REMOVABLE_CODES = new Set(['EROFS', 'EACCES', 'EPERM', 'ENOENT', 'ENOTDIR']);
+const NOTHING_REMOVABLE_CODES = new Set(['EROFS', 'EACCES', 'ENOENT', 'ENOTDIR']);
 
 /**
  * A heartbeat: sets the file's mtime to the file system's own clock, not this host's. Those
