@@ -280,8 +280,13 @@ export type ListedNames = string[] & { readonly recovered?: readonly RecoveredTe
 /** The summaries of a listing, and every interrupted restore its sweep settled first (absent: none). */
 export type ListedSummaries = TenantSummary[] & { readonly recovered?: readonly RecoveredTenant[] };
 
-/** `list` with the sweep's recoveries on it, when there were any: not enumerable, so neither an element nor in its JSON. */
-function withRecovered<T>(list: T[], recovered: readonly RecoveredTenant[]): T[] & { readonly recovered?: readonly RecoveredTenant[] } {
+/**
+ * `list` with the sweep's recoveries on it, when there were any: not enumerable, so neither an
+ * element nor in its JSON. Whatever copies the list (`map`, `slice`, a spread, JSON) drops them:
+ * a page of the list function carries them in its own field (list-pages.ts), and the CLI puts
+ * them back on what it read (cli/remote.ts).
+ */
+export function withRecovered<T>(list: T[], recovered: readonly RecoveredTenant[]): T[] & { readonly recovered?: readonly RecoveredTenant[] } {
   return recovered.length === 0 ? list : Object.defineProperty(list, 'recovered', { value: recovered, enumerable: false });
 }
 
