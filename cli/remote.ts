@@ -25,7 +25,8 @@ import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { assertWrittenAsPath } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
-import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
+import { withRecovered, type RecoveredTenant, type SkippedTenant, type TenantSummary } from '../shared/tenant/tenants.js';
+import type { RecoveryAction } from '../shared/tenant/slot.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, restoreSuspendedOf, SECRET_KEY_AS_SECRET_NAME, suspendedOf, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
@@ -181,9 +182,9 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       );
     },
     async listNames() {
-      const { tenants } = await listed(true);
+      const { tenants, recovered } = await listed(true);
       if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
-      return tenants as string[];
+      return withRecovered(tenants as string[], recoveredOf(plane, recovered));
     },
     async listSkipped() {
       // Those of the listing asked for with it (tenants list), else of a listing of names.
@@ -200,8 +201,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       return Object.assign(skipped, { omitted: skippedOmitted as number });
     },
     async listSummaries() {
-      const { tenants } = await listed(false);
-      return tenants.map((tenant) => {
+      const { tenants, recovered } = await listed(false);
+      const summaries = tenants.map((tenant) => {
         if (!isRecord(tenant) || typeof tenant.name !== 'string') throw unexpectedAnswer(plane, 'list');
         // A gateway of an older version sends no state: its tenants are all settled.
         const state = tenant.state ?? 'ok';
@@ -212,8 +213,27 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
           ...(typeof tenant.lastModified === 'string' && { lastModified: new Date(tenant.lastModified) }),
         } as TenantSummary;
       });
+      return withRecovered(summaries, recoveredOf(plane, recovered));
     },
   };
+}
+
+/** What a listing's sweep settled, as the CLI says it (recoveryText); the 'none' and 'removed-leftovers' of no note, and actions of a later version, left out. */
+const SAID_RECOVERIES: ReadonlySet<string> = new Set<RecoveryAction>(['rolled-back', 'finished-commit', 'kept-old', 'kept-new', 'kept-slot']);
+
+/**
+ * The interrupted restores the list function's sweeps settled (each page's `recovered`), one
+ * per tenant, sorted: none from a gateway older than the field. Before, the listing's
+ * non-enumerable `recovered` did not travel and `tenants list --stack` said nothing of them.
+ */
+function recoveredOf(plane: ControlPlane, pages: readonly unknown[]): RecoveredTenant[] {
+  const byTenant = new Map<string, RecoveryAction>();
+  for (const recovered of pages) {
+    if (recovered === undefined) continue;
+    if (!Array.isArray(recovered) || !recovered.every((entry) => isRecord(entry) && typeof entry.tenant === 'string' && typeof entry.action === 'string')) throw unexpectedAnswer(plane, 'list');
+    for (const { tenant, action } of recovered as { tenant: string; action: string }[]) if (SAID_RECOVERIES.has(action)) byTenant.set(tenant, action as RecoveryAction);
+  }
+  return [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, action]) => ({ tenant, action }));
 }
 
 /** A backup of a listing, with what `tenants backups` shows of every one. */
@@ -307,6 +327,8 @@ interface Listing {
   readonly strays?: unknown;
   /** The skipped tenants the last page counted but did not name. */
   readonly skippedOmitted?: unknown;
+  /** Each page's `recovered` (list-pages.ts), as sent: what its listing's sweep settled first. */
+  readonly recovered: readonly unknown[];
 }
 
 /**
@@ -320,7 +342,7 @@ async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
   const pages = await pagedAnswers(plane, 'list', { names } satisfies ListRequest, (answer) => isRecord(answer) && Array.isArray(answer.tenants));
   if (pages === undefined) return listWhole(plane, names);
   const last = pages.at(-1)!;
-  return { tenants: pages.flatMap((page) => page.tenants as unknown[]), skipped: last.skipped, strays: last.strays, skippedOmitted: last.skippedOmitted };
+  return { tenants: pages.flatMap((page) => page.tenants as unknown[]), skipped: last.skipped, strays: last.strays, skippedOmitted: last.skippedOmitted, recovered: pages.map((page) => page.recovered) };
 }
 
 /** The list as a gateway older than pages gives it: whole, in one answer (at most 6 MB: ~50,000 summaries). */
@@ -338,7 +360,7 @@ async function listWhole(plane: ControlPlane, names: boolean): Promise<Listing> 
     throw error;
   }
   if (!isRecord(answer) || !Array.isArray(answer.tenants)) throw unexpectedAnswer(plane, 'list');
-  return { tenants: answer.tenants, skipped: answer.skipped, strays: answer.strays };
+  return { tenants: answer.tenants, skipped: answer.skipped, strays: answer.strays, recovered: [] };
 }
 
 /**

@@ -7,6 +7,7 @@ import { errorBody, failureResponse, pageOfNames, parseListRequest, type Failure
 import { AbortedError, InvalidRequestError } from '../shared/errors.js';
 import { localTenantListing, namesToBackUp, type TenantListing } from '../shared/tenant/listing.js';
 import { scanOwnership, type OwnershipReport } from '../shared/tenant/ownership.js';
+import type { RecoveredTenant } from '../shared/tenant/tenants.js';
 import type { Handler, HandlerDeps } from './handler-deps.js';
 import { withDeadline } from './invocation.js';
 import { noMetrics } from './metrics.js';
@@ -49,13 +50,16 @@ export function listHandler(deps: ListDeps): Handler<ListResponse> {
       if (request.pages) {
         // Walked until the deadline: a shorter page, the CLI asks for the next (tenants of many files on EFS take minutes).
         const page = await withDeadline(context, config, (signal) => tenantsPage(operations, request, MAX_RESPONSE_BYTES, signal));
+        logRecovered(logger, page.recovered);
         logger.info('listed a page of tenants', { names: request.names, after: request.after, count: page.tenants.length, more: page.next !== undefined, skipped: page.skipped?.length ?? 0 });
         return page;
       }
       if (request.after !== undefined || request.limit !== undefined) {
         // The fan-out's (and the monitor's) pages: a skipped tenant among them, so its backup fails by name.
         // Its sweep of the base dir stops at the deadline (a trash of 20,000 files took the whole invocation, and the fan-out got no page); the names are answered whole.
-        const page = pageOfNames(await withDeadline(context, config, (signal) => namesToBackUp(operations, signal)), request.after, request.limit);
+        const names = await withDeadline(context, config, (signal) => namesToBackUp(operations, signal));
+        logRecovered(logger, names.recovered);
+        const page = pageOfNames(names, request.after, request.limit);
         logger.info('listed a page of tenant names', { after: request.after, count: page.tenants.length, more: page.next !== undefined });
         return page;
       }
@@ -78,6 +82,16 @@ export function listHandler(deps: ListDeps): Handler<ListResponse> {
       return failureResponse(error);
     }
   };
+}
+
+/**
+ * Every interrupted restore the listing's sweep settled first (rolled back, finished), as a
+ * warning: a `tenants list --stack` says it (its page's `recovered`), but the fan-out's pages
+ * go to no person, and a rollback there (a restore of a new tenant killed on the volume) was
+ * said nowhere.
+ */
+function logRecovered(logger: HandlerDeps['logger'], recovered: readonly RecoveredTenant[] | undefined): void {
+  if (recovered !== undefined && recovered.length > 0) logger.warn('the listing settled interrupted restores first', { recovered });
 }
 
 /** What a caller of a whole listing (a CLI older than the list's pages) is told when the listing cannot be answered whole. */

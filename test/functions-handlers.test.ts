@@ -27,7 +27,7 @@ import { ScheduledOperationError } from '../functions/scheduled-error.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import { AbortedError } from '../shared/errors.js';
 import { summarizeTenant, summarizeTenants } from '../shared/tenant/tenants.js';
-import { describeTree, tempDir } from './helpers/tree.js';
+import { describeTree, runCli, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { zerosArchive } from './helpers/zstd.js';
 
@@ -613,6 +613,27 @@ describe('list handler', () => {
       lastModified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
     expect(await list({ names: 'yes' }, fakeContext())).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
+  });
+
+  // A restore of a new tenant killed on the volume: the fan-out's page of names (backup --all
+  // through the gateway, scheduled) rolled it back in its sweep and said so nowhere: its pages
+  // go to no person, and no tenant is left to carry a backup's note.
+  it('logs, as a warning, every interrupted restore its sweep rolled back, the fan-out\'s pages and tenants list\'s alike', async () => {
+    const source = path.join(dir.path, 'rolled-back-source.tar.zst');
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'beta', '--to', source]).status).toBe(0);
+    const crashed = () => expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', source, '--as', 'newco'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+    const warnings = () => logged.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.message === 'the listing settled interrupted restores first');
+    const { list } = handlers();
+    crashed();
+    const page = (await list({ names: true, limit: 100 }, fakeContext())) as { tenants: string[] };
+    expect(page.tenants).not.toContain('newco');
+    expect(warnings()).toEqual([expect.objectContaining({ level: 'WARN', recovered: [{ tenant: 'newco', action: 'rolled-back' }] })]);
+    crashed();
+    expect(await list({ pages: true }, fakeContext())).toMatchObject({ recovered: [{ tenant: 'newco', action: 'rolled-back' }] });
+    expect(warnings()).toHaveLength(2);
+    // Said once: the next listing has nothing to settle.
+    expect(await list({ names: true, limit: 100 }, fakeContext())).not.toHaveProperty('recovered');
+    expect(warnings()).toHaveLength(2);
   });
 
   it('names a tenant whose directory is a symlink as skipped, as the local list does', async () => {

@@ -20,7 +20,7 @@ import { backupHandler } from '../functions/backup-handler.js';
 import { listHandler } from '../functions/list-handler.js';
 import { restoreHandler } from '../functions/restore-handler.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
-import { tempDir } from './helpers/tree.js';
+import { runCli, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startRegionProxy, startS3Server, type RecordingServer, type S3TestServer } from './helpers/s3-server.js';
 import { lambdaContext } from './helpers/lambda-context.js';
 import { stubRemoteCaller } from './helpers/run-main.js';
@@ -494,6 +494,39 @@ describe('remote and local runs of the same command', () => {
     }
 
     expect((await remote(['tenants', 'list', '--names'])).stdout).toBe((await local(['tenants', 'list', '--names'])).stdout);
+  });
+
+  // A restore killed on the volume (`--as newco`, a tenant that did not exist before, or
+  // `--force` over acme): the list function's sweep rolled it back and `tenants list --stack`
+  // (--names too, --json) said nothing, exit 0, where local mode says it on stderr and in a
+  // top-level `recovered` (the listing's non-enumerable `recovered` was lost in the page, and
+  // no page carried it).
+  it('says an interrupted restore the list function\'s sweep rolled back, as local mode does (list, --names, --json)', async () => {
+    const source = path.join(dir.path, 'rolled-back-source.tar.zst');
+    expect((await local(['tenants', 'backup', 'acme', '--to', source])).status).toBe(0);
+    const crashed = (args: string[]) => {
+      expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', source, ...args], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+      expect(readdirSync(base).some((name) => name.startsWith('.openclaw-staging-'))).toBe(true);
+    };
+    const gone = 'note: an interrupted earlier restore of tenant "newco" was rolled back first: there was no tenant "newco" before it and there is none now (run that restore again)';
+    const acme = 'note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore';
+    crashed(['--as', 'newco']);
+    const list = await remote(['tenants', 'list']);
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stderr).toBe(`openclaw: ${gone}\n`);
+    expect(readdirSync(base)).not.toContain('newco');
+    crashed(['--force']);
+    const names = await remote(['tenants', 'list', '--names']);
+    expect(names).toMatchObject({ status: 0, stderr: `openclaw: ${acme}\n` });
+    expect(names.stdout).toBe((await local(['tenants', 'list', '--names'])).stdout);
+    crashed(['--as', 'newco']);
+    const json = JSON.parse((await remote(['--json', 'tenants', 'list', '--names'])).stdout) as { recovered?: unknown; notices?: unknown };
+    expect(json.recovered).toEqual([{ tenant: 'newco', action: 'rolled-back' }]);
+    expect(json.notices).toEqual([gone]);
+    // Said once: the next listing has nothing to settle.
+    const again = await remote(['--json', 'tenants', 'list']);
+    expect(again.stderr).toBe('');
+    expect(JSON.parse(again.stdout)).not.toHaveProperty('recovered');
   });
 
   it('prints the restore function\'s refusal of an archive of more entries than its time left stages in one line (exit 3), nothing left on the volume', async () => {

@@ -97,6 +97,39 @@ describe('the base dir shape check', () => {
     await expect(assertTenantsDirShape(fresh)).rejects.toThrow(`${fresh} looks like a tenant's own directory (config.json and token.sha256 at its top)`);
   });
 
+  // A tenant that holds nothing but config.json and token.sha256 yet (a new one; one with only
+  // hidden directories) passed as a new gateway's base dir: `tenants list` there said "no
+  // tenants", and `tenants restore --from acme.tar.zst` made acme inside it (exit 0), in its
+  // backups from then on. Beside an established tenant it is a tenant; a new gateway's base dir,
+  // beside another gateway's (new or not), is still a base dir.
+  it('refuses a tenant that holds only config.json and token.sha256 beside an established tenant, and passes a new gateway\'s base dir beside other gateways\'', async () => {
+    const gateway = (at: string) => {
+      mkdirSync(at, { recursive: true });
+      writeFileSync(path.join(at, 'config.json'), '{}');
+      writeFileSync(path.join(at, 'token.sha256'), 'hash\n');
+      return at;
+    };
+    const tenants = path.join(dir.path, 'gateway-tenants');
+    mkdirSync(path.join(gateway(path.join(tenants, 'acme')), 'sessions'));
+    const fresh = gateway(path.join(tenants, 'newco'));
+    const hiddenOnly = gateway(path.join(tenants, 'quiet'));
+    mkdirSync(path.join(hiddenOnly, '.cache'));
+    for (const tenant of [fresh, hiddenOnly]) {
+      await expect(assertTenantsDirShape(tenant)).rejects.toThrow(
+        `${tenant} looks like a tenant's own directory (config.json and token.sha256 at its top, as tenant "acme" beside it has), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${tenants})`,
+      );
+    }
+    await expect(assertTenantsDirShape(tenants)).resolves.toBeUndefined();
+    // Gateways side by side: a new one beside a new one, and beside one with tenants.
+    const gateways = path.join(dir.path, 'gateways');
+    const first = gateway(path.join(gateways, 'first'));
+    const second = gateway(path.join(gateways, 'second'));
+    await expect(assertTenantsDirShape(first)).resolves.toBeUndefined();
+    mkdirSync(path.join(gateway(path.join(second, 'acme')), 'sessions'));
+    await expect(assertTenantsDirShape(first)).resolves.toBeUndefined();
+    await expect(assertTenantsDirShape(second)).resolves.toBeUndefined();
+  });
+
   // `--tenants-dir ~/acme-link` (a symlink to BASE/acme) said to give the link's own directory,
   // which holds no tenant: `tenants list` there found none and named the link a symlinked tenant.
   it('names the real parent of a tenant\'s own directory given through a symlink', async () => {

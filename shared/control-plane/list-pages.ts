@@ -4,7 +4,7 @@
 import { AbortedError } from '../errors.js';
 import type { BackupsListing } from '../catalog/backups.js';
 import type { TenantListing } from '../tenant/listing.js';
-import type { SkippedTenant, TenantSummary } from '../tenant/tenants.js';
+import type { RecoveredTenant, SkippedTenant, TenantSummary } from '../tenant/tenants.js';
 import { fitting, MAX_RESPONSE_BYTES, responseBytes } from './bounded-answers.js';
 import { MAX_LIST_PAGE, pageOfNames, type ParsedListRequest } from './protocol.js';
 
@@ -20,11 +20,12 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
   const [listed, skipped] = await Promise.all([
     request.names
       ? // The sweep before it stops at the deadline; the names, read at once, are answered whole.
-        operations.listNames(signal === undefined ? undefined : { signal }).then((names) => pageOfNames(names, request.after, limit))
+        operations.listNames(signal === undefined ? undefined : { signal }).then((names) => ({ ...pageOfNames(names, request.after, limit), ...recoveredField(names.recovered) }))
       : // One more than the page, to know whether another follows.
-        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((summaries) => {
-          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name };
-          if (signal?.aborted !== true) return { tenants: summaries };
+        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((summaries): { tenants: TenantSummary[]; next?: string; recovered?: readonly RecoveredTenant[] } => {
+          const recovered = recoveredField(summaries.recovered);
+          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name, ...recovered };
+          if (signal?.aborted !== true) return { tenants: summaries, ...recovered };
           // The deadline cut the page short: the tenants walked, and the next page after the last.
           const last = summaries.at(-1);
           if (last === undefined) {
@@ -32,7 +33,7 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
             // No walk began (one that began answers its tenant as not walked, summarizeTenants): the base dir's sweep before the walks took the time, which the next listing goes on with.
             throw new AbortedError(`the list function ran out of time removing what interrupted operations left in the base dir, before walking ${where} (the next listing goes on removing it): list again, or list the tenants without --stack on a host that mounts the tenant volume`);
           }
-          return { tenants: summaries, next: last.name };
+          return { tenants: summaries, next: last.name, ...recovered };
         }),
     operations.listSkipped(),
   ]);
@@ -42,6 +43,7 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
     ...(listed.next !== undefined && { next: listed.next }),
     ...skippedFields(shown),
     ...(shown.length < skipped.length && { skippedOmitted: skipped.length - shown.length }),
+    ...recoveredField(listed.recovered),
   };
   if (responseBytes(answer) <= maxBytes) return answer;
   // What the page holds besides its tenants, with room for the longest `next`; at least one tenant, for the listing to go on.
@@ -50,6 +52,15 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
   const tenants = listed.tenants.slice(0, kept);
   const last = tenants[kept - 1]!;
   return { ...answer, tenants, next: typeof last === 'string' ? last : last.name };
+}
+
+/**
+ * What the page's listing settled first (an interrupted restore rolled back), in a field of the
+ * answer: the listing carries it as a non-enumerable property of its array, which a page's
+ * slice and the answer's JSON drop, and `tenants list --stack` then said nothing of a rollback.
+ */
+function recoveredField(recovered: readonly RecoveredTenant[] | undefined): { recovered?: readonly RecoveredTenant[] } {
+  return recovered === undefined || recovered.length === 0 ? {} : { recovered };
 }
 
 /**
@@ -90,6 +101,8 @@ export interface ListPageAnswer {
   readonly strays?: readonly SkippedTenant[];
   /** The skipped tenants left out of `skipped` to keep the page within a Lambda answer. */
   readonly skippedOmitted?: number;
+  /** Every interrupted restore the page's listing settled first (its sweep of the base dir); absent: none. */
+  readonly recovered?: readonly RecoveredTenant[];
 }
 
 /** The most of a list page its skipped tenants may take (a quarter: ~10,000 of them); the tenants get the rest. */

@@ -3,7 +3,7 @@
 // executor reaches every archive reader and writer and the S3 client. The list function's
 // bundle imports this and no operation it never runs (test/functions-bundle-inputs.test.ts).
 
-import { listSkippedTenants, listTenantNames, summarizeTenants, type ListedNames, type ListedSummaries, type ListPage, type SkippedTenants } from './tenants.js';
+import { listSkippedTenants, listTenantNames, summarizeTenants, withRecovered, type ListedNames, type ListedSummaries, type ListPage, type SkippedTenants } from './tenants.js';
 
 export interface TenantListing {
   /** `signal`: the sweep of the base dir before the listing stops there (the list function's deadline); the names are answered whole. */
@@ -28,9 +28,10 @@ export function localTenantListing(tenantsDir: string): TenantListing {
  * (a symlinked directory), whose backups then fail by name instead of being passed over.
  * The local `backup --all` and the gateway's fan-out (through the list function's pages) both.
  */
-export async function namesToBackUp(listing: Pick<TenantListing, 'listNames' | 'listSkipped'>, signal?: AbortSignal): Promise<string[]> {
+export async function namesToBackUp(listing: Pick<TenantListing, 'listNames' | 'listSkipped'>, signal?: AbortSignal): Promise<ListedNames> {
   const [names, skipped] = await Promise.all([listing.listNames(signal === undefined ? undefined : { signal }), listing.listSkipped()]);
   // A name no tenant can have is no backup to try (backupAll's `notTenants` reports it).
   const symlinked = skipped.filter((tenant) => tenant.invalidName !== true).map((tenant) => tenant.name);
-  return [...new Set([...names, ...symlinked])].sort();
+  // What the listing's sweep settled first stays on the names (the fan-out's list function logs it).
+  return withRecovered([...new Set([...names, ...symlinked])].sort(), names.recovered ?? []);
 }

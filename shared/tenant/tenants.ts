@@ -128,7 +128,32 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
     const files = await firstEntries(directory, 1, (entry) => entry.isFile() && !entry.name.startsWith('.'));
     if (files.length > 0) return `files and ${EPHEMERAL_DIR}/ at its top`;
   }
-  return (await holdsTenantOwnFiles(directory)) ? `${TENANT_OWN_FILES.join(' and ')} at its top` : undefined;
+  const own = await holdsTenantOwnFiles(directory);
+  if (own === 'tenant') return `${TENANT_OWN_FILES.join(' and ')} at its top`;
+  if (own === 'no-items') {
+    const neighbour = await tenantBeside(directory);
+    if (neighbour !== undefined) return `${TENANT_OWN_FILES.join(' and ')} at its top, as tenant "${neighbour}" beside it has`;
+  }
+  return undefined;
+}
+
+/**
+ * A directory beside `directory` (in its real parent) shaped as an established tenant (its own
+ * TENANT_OWN_FILES beside items of its own), among the parent's first directories named as
+ * tenants: what tells a tenant that holds nothing but the two files yet (a new one; one with
+ * only hidden directories) from a new gateway's base dir, which holds the same. Given as a base
+ * dir, such a tenant was listed as holding no tenant and restored into: the archive's tenant
+ * was made inside it (exit 0), and went into its backups. Undefined at the root or where the
+ * parent cannot be read.
+ */
+async function tenantBeside(directory: string): Promise<string | undefined> {
+  const real = await fs.realpath(directory).catch(() => path.resolve(directory));
+  const parent = path.dirname(real);
+  if (parent === real) return undefined;
+  for (const name of await directoriesNamedAsTenants(parent, TENANTS_LOOKED_AT + 1)) {
+    if (name !== path.basename(real) && (await holdsTenantOwnFiles(path.join(parent, name))) === 'tenant') return name;
+  }
+  return undefined;
 }
 
 /** The files the gateway keeps at the top of every tenant's directory: its config and token hash. */
@@ -145,13 +170,14 @@ const TENANT_OWN_FILES = ['config.json', 'token.sha256'] as const;
  * `config.json`); the second is looked up only when the first is there, and directories are read
  * only when both are.
  */
-async function holdsTenantOwnFiles(directory: string): Promise<boolean> {
+async function holdsTenantOwnFiles(directory: string): Promise<'tenant' | 'no-items' | false> {
   if (!(await holdsBothTenantOwnFiles(directory))) return false;
   const items = await firstEntries(directory, TENANT_SUBDIRECTORIES_LOOKED_AT, (candidate) => candidate.isDirectory() && !isHousekeeping(candidate.name));
   for (const entry of items) {
     if (await holdsBothTenantOwnFiles(path.join(directory, entry.name))) return false;
   }
-  return items.length > 0;
+  // Both files beside nothing of a tenant's: a new gateway's base dir, or a tenant that holds nothing else yet (tenantBeside tells them apart).
+  return items.length > 0 ? 'tenant' : 'no-items';
 }
 
 async function holdsBothTenantOwnFiles(directory: string): Promise<boolean> {
@@ -280,8 +306,13 @@ export type ListedNames = string[] & { readonly recovered?: readonly RecoveredTe
 /** The summaries of a listing, and every interrupted restore its sweep settled first (absent: none). */
 export type ListedSummaries = TenantSummary[] & { readonly recovered?: readonly RecoveredTenant[] };
 
-/** `list` with the sweep's recoveries on it, when there were any: not enumerable, so neither an element nor in its JSON. */
-function withRecovered<T>(list: T[], recovered: readonly RecoveredTenant[]): T[] & { readonly recovered?: readonly RecoveredTenant[] } {
+/**
+ * `list` with the sweep's recoveries on it, when there were any: not enumerable, so neither an
+ * element nor in its JSON. Whatever copies the list (`map`, `slice`, a spread, JSON) drops them:
+ * a page of the list function carries them in its own field (list-pages.ts), and the CLI puts
+ * them back on what it read (cli/remote.ts).
+ */
+export function withRecovered<T>(list: T[], recovered: readonly RecoveredTenant[]): T[] & { readonly recovered?: readonly RecoveredTenant[] } {
   return recovered.length === 0 ? list : Object.defineProperty(list, 'recovered', { value: recovered, enumerable: false });
 }
 
