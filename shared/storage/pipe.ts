@@ -777,9 +777,12 @@ function telltaleLine(tail: Buffer, cut: boolean): string | undefined {
   const lines = tail
     .subarray(firstSpace + 1)
     .toString('utf8')
+    // A carriage return starts the line again, as on a terminal: a progress meter's updates
+    // (`\r 45% …`) ended by an error on the same line were one line of them, and the error at
+    // its end was cut off at MAX_STDERR_LINE.
+    .split(/\r\n?|\n/)
     // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
-    .split('\n')
+    .map((line) => line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ''))
     .map((line) => line.trim())
     .filter((line) => line !== '');
   // Tools like age print the error and then a boilerplate line ("report unexpected
