@@ -12,6 +12,7 @@ import { backupTenant } from '../shared/backup/backup.js';
 import { hostId, ownerTag, thisProcess } from '../shared/tenant/process-owner.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { TempArea } from '../shared/backup/temp-area.js';
+import { CAN_CHECK_OPENED_PATHS } from '../shared/file-access.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { journalPathFor } from '../shared/tenant/slot.js';
@@ -275,5 +276,32 @@ describe('leftovers outside the base dir', () => {
     await TempArea.sweep(scratch);
     expect(readdirSync(scratch).sort()).toEqual([...names.slice(1, 3), `openclaw-backup-${deadTag}-MnO345`].sort());
     expect(readFileSync(path.join(victim, 'f'), 'utf8')).toBe('root\'s');
+  });
+
+  // The backup function sweeps its /tmp first, within its deadline (functions/scratch-guard.ts).
+  // The deadline was looked at between areas only: one dead area of 100,000 files, removed
+  // whole once begun, answered a dry run from the bundle 4.4 s into a 2 s invocation (Lambda
+  // would have ended it with no answer). Now the removal stops inside the area too, between
+  // batches of its files, and the next sweep goes on with what is left.
+  it.runIf(CAN_CHECK_OPENED_PATHS)("a sweep stopped by its signal stops inside a dead area holding many files, and the next one finishes it", async () => {
+    const scratch = path.join(dir.path, 'tmp');
+    mkdirSync(scratch);
+    const area = path.join(scratch, `openclaw-backup-${deadTag}-AbC123`);
+    mkdirSync(area, { mode: 0o700 });
+    for (let i = 0; i < 400; i++) writeFileSync(path.join(area, `${i}-spool`), 'x');
+    // A deadline that comes once the removal has looked at it a few times (after its first
+    // batches): as the invocation's does, in the middle of a large area.
+    let looks = 0;
+    const deadline = {
+      get aborted() {
+        return ++looks > 6;
+      },
+    } as AbortSignal;
+    await TempArea.sweep(scratch, deadline);
+    const left = readdirSync(area).length;
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(400);
+    await TempArea.sweep(scratch);
+    expect(readdirSync(scratch)).toEqual([]);
   });
 });
