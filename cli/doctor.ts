@@ -73,6 +73,17 @@ async function localDoctor(context: CliContext): Promise<void> {
     await assertTenantsDirShape(tenantsDir);
     const tenants = await countTenantDirectories(tenantsDir);
     checks.push({ check: 'base dir', status: 'ok', detail: `${tenantsDir} holds ${tenants} tenant${tenants === 1 ? '' : 's'}` });
+    // A killed encrypted backup's plaintext copies stay until a command that sweeps (doctor does not): say where they are.
+    const { deadScratchAreas } = await import('../shared/tenant/base-dir-sweep.js');
+    const dead = await deadScratchAreas(tenantsDir);
+    if (dead.length > 0) {
+      const shown = dead.length > 3 ? `${dead.slice(0, 3).join(', ')} and ${dead.length - 3} more` : dead.join(', ');
+      checks.push({
+        check: 'scratch areas',
+        status: 'warn',
+        detail: `${shown} in ${tenantsDir}: ${dead.length === 1 ? 'a killed encrypted backup\'s scratch area holds' : 'killed encrypted backups\' scratch areas hold'} plaintext copies of tenant files; run tenants list to remove ${dead.length === 1 ? 'it' : 'them'}`,
+      });
+    }
   } catch (error) {
     if (!(error instanceof OpenClawError)) throw error;
     checks.push({ check: 'base dir', status: 'fail', detail: error.message });

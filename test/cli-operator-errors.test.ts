@@ -9,12 +9,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { continuationPathFor, saveContinuation } from '../shared/backup/continuation.js';
 import { startWebServer } from './helpers/s3-server.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { cliPath, runCli, runCliIn, tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-operator-');
@@ -1116,23 +1117,8 @@ describe.skipIf(!existsSync('/proc/self'))('a destination on a file system that 
   });
 });
 
-/** Runs `body` on a tmpfs of 256 KiB and 8 inodes mounted at `disk` (made, then removed); skipped where mounting needs root. */
-function onSmallTmpfs(context: TestContext, disk: string, body: (disk: string) => void): void {
-  mkdirSync(disk);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k,nr_inodes=8', 'tmpfs', disk], { stdio: 'ignore' });
-  } catch {
-    rmSync(disk, { recursive: true });
-    context.skip('mounting a tmpfs needs root');
-    return;
-  }
-  try {
-    body(disk);
-  } finally {
-    execFileSync('umount', [disk]);
-    rmSync(disk, { recursive: true });
-  }
-}
+/** The tmpfs of these tests: 256 KiB and 8 inodes, soon full either way. */
+const SMALL_TMPFS = 'size=256k,nr_inodes=8';
 
 /** Calls `make` with 0, 1, 2… until it throws (the file system full). */
 function fillUntilFull(make: (at: number) => void): void {
@@ -1148,8 +1134,8 @@ function fillUntilFull(make: (at: number) => void): void {
 describe('a destination on a full file system', () => {
   // The dry run said "nothing was read or written" (exit 0), where the backup read the whole
   // tenant and then failed its first write (ENOSPC, exit 1).
-  it('a dry run says the backup would be refused, and the backup fails before it reads: no inode left, then no block', (context) => {
-    onSmallTmpfs(context, path.join(dir.path, 'full-disk'), (disk) => {
+  it('a dry run says the backup would be refused, and the backup fails before it reads: no inode left, then no block', async (context) => {
+    await onTmpfs(context, path.join(dir.path, 'full-disk'), SMALL_TMPFS, async (disk) => {
       const to = path.join(disk, 'backups', 'acme.tar.zst');
       fillUntilFull((at) => writeFileSync(path.join(disk, `f${at}`), ''));
       for (const why of ['no inode left on the device (there may be space left: see df -i)', 'no space left on the device']) {
@@ -1223,8 +1209,8 @@ describe('a restore\'s dry run into a base dir the restore cannot write or creat
     expectBothRefuse('/proc/openclaw-tenants', 'cannot create the tenant base dir /proc/openclaw-tenants: /proc takes no new files (a proc file system): give a base dir on a disk', /^openclaw: cannot create the tenant base dir \/proc\/openclaw-tenants: /);
   });
 
-  it('on a read-only file system, and on a full one', (context) => {
-    onSmallTmpfs(context, path.join(dir.path, 'restore-disk'), (disk) => {
+  it('on a read-only file system, and on a full one', async (context) => {
+    await onTmpfs(context, path.join(dir.path, 'restore-disk'), SMALL_TMPFS, async (disk) => {
       const tenantsDir = path.join(disk, 'tenants');
       execFileSync('mount', ['-o', 'remount,ro', disk]);
       expectBothRefuse(tenantsDir, `cannot create the tenant base dir ${tenantsDir}: read-only file system (${disk})`, /: read-only file system/);

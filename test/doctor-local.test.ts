@@ -3,10 +3,13 @@
 // without the sticky bit, lets that user swap the base dir for a symlink that root's commands
 // then follow. A warning naming the directory, exit 0: no command is refused for it.
 
-import { chmodSync, chownSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { makeTenants } from './helpers/backups.js';
+import { pausedCli } from './helpers/processes.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
 const isRoot = process.geteuid?.() === 0;
@@ -100,5 +103,38 @@ describe('doctor in local mode: the base dir itself', () => {
     const run = doctor();
     expect(run.status).toBe(0);
     expect(run.report.checks[0]).toEqual({ check: 'base dir', status: 'ok', detail: `${base} holds 2 tenants` });
+  });
+});
+
+describe('doctor in local mode: scratch areas', () => {
+  // A killed encrypted backup's scratch area (plaintext SQLite snapshots) stays until a command
+  // that sweeps the base dir; doctor, which does not sweep, said nothing of it.
+  it('warns of a killed encrypted backup\'s scratch area, naming it, but not of a running backup\'s; tenants list removes it', async () => {
+    makeTenants(base, ['acme']);
+    const key = path.join(dir.path, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim();
+    const scratchAreas = (report: Report) => report.checks.filter((check) => check.check === 'scratch areas');
+    const backup = await pausedCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst.age'), '--encrypt-to', recipient], 'backup:temp-copy-written');
+    const [area] = readdirSync(base).filter((name) => name.startsWith('.openclaw-scratch-acme-'));
+    expect(area).toBeDefined();
+    try {
+      // Its backup runs (stopped, its lock held): its own.
+      const running = doctor();
+      expect(running.status).toBe(0);
+      expect(scratchAreas(running.report)).toEqual([]);
+    } finally {
+      await backup.kill();
+    }
+    const killed = doctor();
+    expect(killed.stderr).toBe('');
+    expect(killed.status).toBe(0);
+    expect(scratchAreas(killed.report)).toEqual([
+      { check: 'scratch areas', status: 'warn', detail: `${area} in ${base}: a killed encrypted backup's scratch area holds plaintext copies of tenant files; run tenants list to remove it` },
+    ]);
+    expect(readdirSync(base)).toContain(area);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'list']).status).toBe(0);
+    expect(readdirSync(base)).not.toContain(area);
+    expect(scratchAreas(doctor().report)).toEqual([]);
   });
 });

@@ -301,6 +301,36 @@ describe('prune in a local directory', () => {
     expect(readdirSync(copies).sort()).toEqual(['newer-copy.tar.zst', 'newer.tar.zst', 'older.tar.zst', 'zz-newer-link.tar.zst']);
   });
 
+  it('counts the verified name of a backup, not a damaged copy of it listed first: the copy is the one said to be "same backup as"', async () => {
+    const damaged = path.join(dir.path, 'damaged-copy');
+    await backupAt(tenantsDir, 'acme', path.join(damaged, 'older.tar.zst'), new Date(JUNE_1));
+    await backupAt(tenantsDir, 'acme', path.join(damaged, 'newer.tar.zst'), new Date(JUNE_1 + DAY));
+    utimesSync(path.join(damaged, 'newer.tar.zst'), new Date(JUNE_1 + DAY), new Date(JUNE_1 + DAY));
+    expect((await runMain(['tenants', 'verify', '--from', path.join(damaged, 'newer.tar.zst')])).status).toBe(0);
+    // A copy whose middle someone overwrote (its footer, manifest digest and creation time whole), written later: listed first.
+    const bytes = readFileSync(path.join(damaged, 'newer.tar.zst'));
+    bytes.fill(0xa5, Math.floor(bytes.length / 4), Math.floor(bytes.length / 2));
+    writeFileSync(path.join(damaged, 'copy.tar.zst'), bytes);
+    expect((await listBackups(new LocalArchiveStore(damaged), 'acme')).backups.map((entry) => entry.name)).toEqual(['copy.tar.zst', 'newer.tar.zst', 'older.tar.zst']);
+    expect((await runMain(['tenants', 'verify', '--from', path.join(damaged, 'copy.tar.zst')])).status).not.toBe(0);
+    const prune = async (...flags: string[]) => {
+      const run = await runMain(['--json', 'tenants', 'prune', 'acme', '--in', damaged, '--keep-last', '1', ...flags]);
+      expect(run.status).toBe(0);
+      return decisions(JSON.parse(run.stdout) as PruneResult);
+    };
+    // Before, the copy was counted ("last") and the verified original kept as "same backup as" the copy.
+    const expected = {
+      keep: [
+        ['copy.tar.zst', ['last', `same backup as ${path.join(damaged, 'newer.tar.zst')}`]],
+        ['newer.tar.zst', ['last', 'newest verified backup']],
+      ],
+      remove: ['older.tar.zst'],
+    };
+    expect(await prune('--dry-run')).toEqual(expected);
+    expect(await prune()).toEqual(expected);
+    expect(readdirSync(damaged).filter((file) => !file.startsWith('.')).sort()).toEqual(['copy.tar.zst', 'newer.tar.zst']);
+  });
+
   it('groups thousands of names of one backup (hard links, copies anyone may make) in work that grows with their number, not its square', async () => {
     const many = path.join(dir.path, 'many-names');
     await backupAt(tenantsDir, 'acme', path.join(many, 'older.tar.zst'), new Date(JUNE_1));

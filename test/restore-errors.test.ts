@@ -1,7 +1,7 @@
 // A restore that the file system refuses (disk full, read-only, no permission) fails with
 // one line that says where and why, and leaves nothing behind.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { backupTenant } from '../shared/backup/backup.js';
 import { CorruptArchiveError, describeError, FileSystemError } from '../shared/errors.js';
 import { restoreTenant, restoreWriteError } from '../shared/restore/restore.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { cliPath, tempDir } from './helpers/tree.js';
 
 function errno(code: string, message: string, extra: Partial<NodeJS.ErrnoException> = {}): NodeJS.ErrnoException {
@@ -79,31 +80,13 @@ describe('restoreWriteError', () => {
   });
 });
 
-/** A small tmpfs to fill up; only where this process may mount one (root on Linux). */
-function mountSmallFileSystem(dir: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('restore onto a full disk', () => {
-  // Made and mounted in beforeAll, not while the file is collected: a run that filters this
-  // block out (vitest -t) runs no afterAll for it, and left the tmpfs mounted in /tmp.
   let dir = '';
-  let small = '';
   let archive = '';
-  let mounted = false;
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'restore-errors-'));
-    small = path.join(dir, 'small');
-    mkdirSync(small);
-    mounted = mountSmallFileSystem(small);
     archive = path.join(dir, 'acme.tar.zst');
-    if (!mounted) return;
     const base = path.join(dir, 'source');
     mkdirSync(path.join(base, 'acme', 'media'), { recursive: true });
     // 12 MiB of tree in a few KiB of archive: more than the 4 MiB file system holds.
@@ -111,24 +94,25 @@ describe('restore onto a full disk', () => {
     await backupTenant({ tenantsDir: base, tenant: 'acme', location: new LocalFileLocation(archive) });
   });
   afterAll(() => {
-    if (mounted) execFileSync('umount', [small]);
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 
+  // Mounted by the test itself (onTmpfs), so a run that filters it out (vitest -t) mounts nothing.
   it.for(['sync', 'worker'] as const)('fails with one line and leaves the base dir empty (%s writer)', async (writer, context) => {
-    if (!mounted) return context.skip('mounting a tmpfs needs root');
-    const tenantsDir = path.join(small, `tenants-${writer}`);
-    const outcome = await restoreTenant({
-      tenantsDir,
-      location: new LocalFileLocation(archive),
-      ...(writer === 'worker' && { workerThresholdBytes: 0 }),
-    }).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(outcome).toBeInstanceOf(FileSystemError);
-    expect(describeError(outcome)).toBe(`cannot write the restored tenant under ${tenantsDir}: no space left on the device`);
-    expect(readdirSync(small)).toEqual([]);
+    await onTmpfs(context, path.join(dir, `small-${writer}`), 'size=4m', async (small) => {
+      const tenantsDir = path.join(small, `tenants-${writer}`);
+      const outcome = await restoreTenant({
+        tenantsDir,
+        location: new LocalFileLocation(archive),
+        ...(writer === 'worker' && { workerThresholdBytes: 0 }),
+      }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(outcome).toBeInstanceOf(FileSystemError);
+      expect(describeError(outcome)).toBe(`cannot write the restored tenant under ${tenantsDir}: no space left on the device`);
+      expect(readdirSync(small)).toEqual([]);
+    });
   });
 });
 

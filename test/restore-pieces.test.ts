@@ -22,6 +22,7 @@ import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { describeTree, runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -852,14 +853,7 @@ describe('a restore in pieces', () => {
   // A later piece that cannot create its lock for want of an inode would fail so on every
   // delivery, land in the restore DLQ and leave the tenant busy for a day: it ends the chain.
   it('a later piece with no inode left for its lock ends the chain in one line (checkpoint removed); once inodes are freed the next command removes its staging', async (context) => {
-    const volume = path.join(dir.path, 'volume');
-    mkdirSync(volume);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=400', 'tmpfs', volume], { stdio: 'ignore' });
-    } catch {
-      return context.skip('mounting a tmpfs needs root');
-    }
-    try {
+    await onTmpfs(context, path.join(dir.path, 'volume'), 'size=16m,nr_inodes=400', async (volume) => {
       const onVolume = path.join(volume, 'tenants');
       const chain = newChainId();
       await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), as: 'copy', pieces: { chain, suspend: () => true } });
@@ -874,23 +868,14 @@ describe('a restore in pieces', () => {
       await recoverTenant({ tenantsDir: onVolume, tenant: 'copy' }).catch(() => undefined);
       expect(readdirSync(onVolume).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
       expect(existsSync(path.join(onVolume, 'copy'))).toBe(false);
-    } finally {
-      execFileSync('umount', [volume]);
-    }
+    });
   });
 
   // The same with the lock of a piece killed mid-way still there (its message comes again):
   // not taken for a running piece's (handed back on every delivery, the chain left for the
   // restore DLQ, the tenant busy for a day), but taken over, and the chain ends at its checkpoint.
   it('a later piece with no inode left, its killed predecessor\'s lock still there, ends the chain in one line as well', async (context) => {
-    const volume = path.join(dir.path, 'volume');
-    mkdirSync(volume);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,nr_inodes=400', 'tmpfs', volume], { stdio: 'ignore' });
-    } catch {
-      return context.skip('mounting a tmpfs needs root');
-    }
-    try {
+    await onTmpfs(context, path.join(dir.path, 'volume'), 'size=16m,nr_inodes=400', async (volume) => {
       const onVolume = path.join(volume, 'tenants');
       const chain = newChainId();
       await restoreTenantPiece({ tenantsDir: onVolume, location: archive(), as: 'copy', pieces: { chain, suspend: () => true } });
@@ -916,9 +901,7 @@ describe('a restore in pieces', () => {
       await recoverTenant({ tenantsDir: onVolume, tenant: 'copy' }).catch(() => undefined);
       expect(readdirSync(onVolume).filter((name) => name.startsWith('.openclaw-'))).toEqual([]);
       expect(existsSync(path.join(onVolume, 'copy'))).toBe(false);
-    } finally {
-      execFileSync('umount', [volume]);
-    }
+    });
   });
 
   it('kill -9 right after a piece saved its checkpoint: recovery leaves the chain, which goes on to the end', async () => {

@@ -304,6 +304,22 @@ describe('redact', () => {
     expect(redact('use an X25519 identity (AGE-SECRET-KEY-1…)')).toBe('use an X25519 identity (AGE-SECRET-KEY-1…)');
   });
 
+  it('masks an age key after any character but a letter, and after the letter of an escape; not a word that ends in "age"', () => {
+    const key = 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ';
+    const masked = 'AGE-SECRET-KEY-1***';
+    // A name or number it was pasted onto (`\b` found no word start there: shown whole before).
+    expect(redact(`MY_${key}`)).toBe(`MY_${masked}`);
+    expect(redact(`0${key}`)).toBe(`0${masked}`);
+    expect(redact(`id=x_${key.toLowerCase()} end`)).toBe(`id=x_${masked} end`);
+    // Escaped in JSON or a URL, coloured by a terminal escape.
+    expect(redact(`{"stderr":"age: error:\\n${key}\\tx"}`)).toBe(`{"stderr":"age: error:\\n${masked}\\tx"}`);
+    expect(redact(`https://h/?recipient=%22${key}%22&i=%3D${key}%0A${key}`)).toBe(`https://h/?recipient=%22${masked}%22&i=%3D${masked}%0A${masked}`);
+    expect(redact(`\x1b[1;31m${key}\x1b[0m`)).toBe(`\x1b[1;31m${masked}\x1b[0m`);
+    expect(redact('\\u0022AGE-PLUGIN-YUBIKEY-1QXYZ0\\u0022')).toBe('\\u0022AGE-PLUGIN-YUBIKEY-1***\\u0022');
+    // Words ending in "age" before "-plugin-…-1…" or "-secret-key-1…": names, not keys.
+    for (const text of ['npm i image-plugin-resize-1abc', 'storage-secret-key-1b rotated', 'IMAGE-PLUGIN-V-1A', 'usage-plugin-x-1z']) expect(redact(text)).toBe(text);
+  });
+
   // Each `a://` of a long run with no `@` after it had scanned the rest of the run for one: 64 KB took 10 s, 1 MB some 45 minutes.
   it('reads a 1 MB line of URL schemes once: nothing masked where no @ follows, every user:password@ where one does', () => {
     const schemes = 'a://'.repeat(256 * 1024);

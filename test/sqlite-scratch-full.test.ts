@@ -6,7 +6,6 @@
 // --sqlite-raw-fallback. It is the scratch space that is short, as when the copy itself does
 // not fit: the backup stores nothing and says so.
 
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,28 +15,23 @@ import { backupTenant } from '../shared/backup/backup.js';
 import { SqliteSnapshotError } from '../shared/errors.js';
 import { LocalFileLocation } from '../shared/storage/local.js';
 import { openDatabase } from './helpers/sqlite.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 
-/** A directory with a 1 MiB tmpfs mounted at its `scratch` (made in beforeAll: a run filtering the block out runs no afterAll for it). */
-function dirWithSmallScratch(prefix: string): { dir: string; scratch: string; mounted: boolean } {
-  const at = { dir: '', scratch: '', mounted: false };
+/** A directory made for the block (in beforeAll: a run filtering the block out makes none), removed after it. */
+function dirForBlock(prefix: string): { dir: string } {
+  const at = { dir: '' };
   beforeAll(() => {
     at.dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-    at.scratch = path.join(at.dir, 'scratch');
-    mkdirSync(at.scratch);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', at.scratch], { stdio: 'ignore' });
-      at.mounted = true;
-    } catch {
-      at.mounted = false;
-    }
   });
   afterAll(() => {
     vi.unstubAllEnvs();
-    if (at.mounted) execFileSync('umount', [at.scratch]);
     if (at.dir !== '') rmSync(at.dir, { recursive: true, force: true });
   });
   return at;
 }
+
+/** The scratch space of these tests: a 1 MiB tmpfs at `scratch` in `dir`, for the test (onTmpfs). */
+const SMALL_SCRATCH = 'size=1m';
 
 function writeNotesDatabase(database: string, journalMode: 'WAL' | 'DELETE', rows: number): void {
   mkdirSync(path.dirname(database), { recursive: true });
@@ -54,26 +48,27 @@ function fillScratchLeaving(scratch: string, bytes: number): void {
 }
 
 describe('a WAL database snapshotted from a private copy, the scratch space short of room for its -shm', () => {
-  const at = dirWithSmallScratch('sqlite-scratch-full-');
+  const at = dirForBlock('sqlite-scratch-full-');
 
   it('stores nothing and says there is no room, instead of archiving the live database raw unasked', async (context) => {
-    if (!at.mounted) return context.skip('mounting a tmpfs needs root');
-    const { dir, scratch } = at;
-    const tenantsDir = path.join(dir, 'tenants');
-    const database = path.join(tenantsDir, 'acme', 'memory', 'agent.sqlite');
-    writeNotesDatabase(database, 'WAL', 40);
-    // Room for the copy and one more page: not for the 32 KiB -shm.
-    fillScratchLeaving(scratch, statSync(database).size + 4096);
+    const { dir } = at;
+    await onTmpfs(context, path.join(dir, 'scratch'), SMALL_SCRATCH, async (scratch) => {
+      const tenantsDir = path.join(dir, 'tenants');
+      const database = path.join(tenantsDir, 'acme', 'memory', 'agent.sqlite');
+      writeNotesDatabase(database, 'WAL', 40);
+      // Room for the copy and one more page: not for the 32 KiB -shm.
+      fillScratchLeaving(scratch, statSync(database).size + 4096);
 
-    const archive = path.join(dir, 'acme.tar.zst');
-    const outcome = await backupTenant({ tenantsDir, tenant: 'acme', location: new LocalFileLocation(archive), sqlite: { writers: 'cross-host' } }).then(
-      (result) => result,
-      (error: unknown) => error,
-    );
-    expect(outcome).toBeInstanceOf(SqliteSnapshotError);
-    expect((outcome as Error).message).toMatch(/^no consistent copy of the SQLite database memory\/agent\.sqlite: no room to open its private copy in .* \(SQLITE_IOERR.*\); nothing was stored/);
-    expect(readdirSync(dir).sort()).toEqual(['scratch', 'tenants']);
-    expect(readdirSync(scratch)).toEqual(['fill']);
+      const archive = path.join(dir, 'acme.tar.zst');
+      const outcome = await backupTenant({ tenantsDir, tenant: 'acme', location: new LocalFileLocation(archive), sqlite: { writers: 'cross-host' } }).then(
+        (result) => result,
+        (error: unknown) => error,
+      );
+      expect(outcome).toBeInstanceOf(SqliteSnapshotError);
+      expect((outcome as Error).message).toMatch(/^no consistent copy of the SQLite database memory\/agent\.sqlite: no room to open its private copy in .* \(SQLITE_IOERR.*\); nothing was stored/);
+      expect(readdirSync(dir).sort()).toEqual(['scratch', 'tenants']);
+      expect(readdirSync(scratch)).toEqual(['fill']);
+    });
   });
 });
 
@@ -106,17 +101,11 @@ describe('a WAL database snapshotted with the scratch space short of inodes', ()
       db.close();
       if (!companions) copyFileSync(writer, database);
       const scratch = path.join(at, 'scratch');
-      mkdirSync(scratch);
       vi.stubEnv('TMPDIR', scratch);
       const seen = new Set<string>();
       try {
         for (let inodes = 2; inodes <= 12 && seen.size < 2; inodes++) {
-          try {
-            execFileSync('mount', ['-t', 'tmpfs', '-o', `size=8m,nr_inodes=${inodes}`, 'tmpfs', scratch], { stdio: 'ignore' });
-          } catch {
-            return context.skip('mounting a tmpfs needs root');
-          }
-          try {
+          await onTmpfs(context, scratch, `size=8m,nr_inodes=${inodes}`, async () => {
             const archive = path.join(at, `acme-${inodes}.tar.zst`);
             const outcome = await backupTenant({ tenantsDir, tenant: 'acme', location: new LocalFileLocation(archive), sqlite: { writers } }).then(
               (result) => result,
@@ -131,9 +120,7 @@ describe('a WAL database snapshotted with the scratch space short of inodes', ()
               seen.add('stored');
             }
             expect(readdirSync(scratch)).toEqual([]);
-          } finally {
-            execFileSync('umount', [scratch]);
-          }
+          });
         }
       } finally {
         vi.unstubAllEnvs();
@@ -144,26 +131,27 @@ describe('a WAL database snapshotted with the scratch space short of inodes', ()
 });
 
 describe('a rollback-journal database snapshotted in place under the read lock (the functions), the scratch space short of room for the snapshot', () => {
-  const at = dirWithSmallScratch('sqlite-scratch-locked-');
+  const at = dirForBlock('sqlite-scratch-locked-');
 
   it('says there is no room for the snapshot, without copying the database privately into the same full space', async (context) => {
-    if (!at.mounted) return context.skip('mounting a tmpfs needs root');
-    const { dir, scratch } = at;
-    const tenantsDir = path.join(dir, 'tenants');
-    writeNotesDatabase(path.join(tenantsDir, 'acme', 'memory', 'journal.sqlite'), 'DELETE', 200);
-    fillScratchLeaving(scratch, 64 * 1024);
+    const { dir } = at;
+    await onTmpfs(context, path.join(dir, 'scratch'), SMALL_SCRATCH, async (scratch) => {
+      const tenantsDir = path.join(dir, 'tenants');
+      writeNotesDatabase(path.join(tenantsDir, 'acme', 'memory', 'journal.sqlite'), 'DELETE', 200);
+      fillScratchLeaving(scratch, 64 * 1024);
 
-    const outcome = await backupTenant({
-      tenantsDir,
-      tenant: 'acme',
-      location: new LocalFileLocation(path.join(dir, 'acme.tar.zst')),
-      sqlite: { writers: 'cross-host', locksAcrossHosts: true },
-    }).then(
-      (result) => result,
-      (error: unknown) => error,
-    );
-    expect(outcome).toBeInstanceOf(SqliteSnapshotError);
-    expect((outcome as Error).message).toMatch(/^no consistent copy of the SQLite database memory\/journal\.sqlite: no room for the snapshot in .* \(SQLITE_FULL.*\); nothing was stored/);
-    expect(readdirSync(scratch)).toEqual(['fill']);
+      const outcome = await backupTenant({
+        tenantsDir,
+        tenant: 'acme',
+        location: new LocalFileLocation(path.join(dir, 'acme.tar.zst')),
+        sqlite: { writers: 'cross-host', locksAcrossHosts: true },
+      }).then(
+        (result) => result,
+        (error: unknown) => error,
+      );
+      expect(outcome).toBeInstanceOf(SqliteSnapshotError);
+      expect((outcome as Error).message).toMatch(/^no consistent copy of the SQLite database memory\/journal\.sqlite: no room for the snapshot in .* \(SQLITE_FULL.*\); nothing was stored/);
+      expect(readdirSync(scratch)).toEqual(['fill']);
+    });
   });
 });

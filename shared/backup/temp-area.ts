@@ -9,9 +9,12 @@
 //   `--pipe` command, the other way to encrypt), so that its plaintext
 //   copies never exist outside the base dir, on storage as private as the live files: a
 //   hidden `.openclaw-scratch-<tenant>-<rand>` (tenant/hidden-names.ts), made only while the
-//   backup holds the tenant's lock, so the next command that sweeps the base dir (any
-//   command but `cron`) removes one whose backup is gone, as it removes a killed restore's
-//   staging (tenant/slot.ts). That directory is its owner's (the gateway's service user),
+//   backup holds the tenant's lock, so the next command that sweeps the base dir removes one
+//   whose backup is gone, as it removes a killed restore's staging (tenant/slot.ts). Those
+//   are `tenants list` (also `--names`), `backup`, `backup --all`, `restore` and `recover`
+//   (of any tenant), and the backup, restore and list functions; never a dry run, `backups`,
+//   `verify`, `prune`, `doctor` or `cron`, which leave the base dir alone (`doctor` names
+//   such an area: base-dir-sweep.ts deadScratchAreas). That directory is its owner's (the gateway's service user),
 //   who can rename the area away and leave a symlink (to /etc/cron.d) under its name: root
 //   then created the tenant's snapshot there, reproduced with the CLI. So the area is opened
 //   once, right after it is made (never through a symlink), checked to be the empty 0700

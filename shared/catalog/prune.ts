@@ -550,16 +550,18 @@ function streamNamedNote(count: number, first: string, tenant: string): string {
 
 /**
  * The counted backups with each backup once (`firsts`, in listing order), and the other names
- * it is listed under (`copiesOf`, by the first): entries of one tenant with one creation time
- * and one manifest digest are one backup, whatever their names. Each had filled a retention
+ * it is listed under (`copiesOf`, by the one counted): entries of one tenant with one creation
+ * time and one manifest digest are one backup, whatever their names. Each had filled a retention
  * slot: a `cp -p` of the newest archive beside it (or a hard link; on S3 a CopyObject, which
  * carries the seal and its tags along) made `--keep-last 2` keep the newest twice and remove
  * the one real older backup. Copies go with the backup they copy: kept beside it (reason
  * SAME_BACKUP_REASON), removed with it. An entry of no known digest is a backup of its own.
+ * The one counted is the first listed that `tenants verify` found intact, else the first listed:
+ * a copy damaged in its middle (its footer whole) listed first had been shown as the backup the
+ * rules keep and the verified original as "same backup as" it.
  */
 function sameBackups(dated: readonly BackupEntry[]): { firsts: BackupEntry[]; copiesOf: Map<BackupEntry, BackupEntry[]> } {
-  const firstOf = new Map<string, BackupEntry>();
-  const copiesOf = new Map<BackupEntry, BackupEntry[]>();
+  const groupOf = new Map<string, { readonly index: number; readonly copies: BackupEntry[] }>();
   const firsts: BackupEntry[] = [];
   for (const entry of dated) {
     if (entry.manifestSha256 === undefined) {
@@ -567,17 +569,23 @@ function sameBackups(dated: readonly BackupEntry[]): { firsts: BackupEntry[]; co
       continue;
     }
     const key = `${entry.tenant ?? ''}\0${Date.parse(entry.createdAt!)}\0${entry.manifestSha256}`;
-    const first = firstOf.get(key);
-    if (first === undefined) {
-      firstOf.set(key, entry);
+    const group = groupOf.get(key);
+    if (group === undefined) {
+      groupOf.set(key, { index: firsts.length, copies: [] });
       firsts.push(entry);
+      continue;
+    }
+    // Pushed, not copied into a new array each time: 100,000 names of one backup (hard links, CopyObjects) took 256 s.
+    const counted = firsts[group.index]!;
+    if (counted.verifiedAt === undefined && entry.verifiedAt !== undefined) {
+      firsts[group.index] = entry;
+      group.copies.push(counted);
     } else {
-      // Pushed, not copied into a new array each time: 100,000 names of one backup (hard links, CopyObjects) took 256 s.
-      const copies = copiesOf.get(first);
-      if (copies === undefined) copiesOf.set(first, [entry]);
-      else copies.push(entry);
+      group.copies.push(entry);
     }
   }
+  const copiesOf = new Map<BackupEntry, BackupEntry[]>();
+  for (const { index, copies } of groupOf.values()) if (copies.length > 0) copiesOf.set(firsts[index]!, copies);
   return { firsts, copiesOf };
 }
 

@@ -28,7 +28,11 @@ const WHITESPACE_FREE = /\S+/g;
 // age-keygen from 1.4) and plugins named with a dash (`AGE-PLUGIN-FIDO2-HMAC-1…`) were shown whole. The words are
 // bounded (8 of 64 characters at most): unbounded, each `AGE-PLUGIN-` of a long line scanned the rest of it
 // (110 KB of them: 1.8 s of CPU).
-const AGE_SECRET_KEYS = /\b(AGE-(?:SECRET-KEY|PLUGIN)-(?:[0-9A-Z+._]{1,64}-){0,8})1[0-9A-Z]+/gi;
+// What a key may follow: anything but a letter (a space, a quote, `=`, `/`, or the digit or `_` of a name it was pasted
+// onto: `\b` had let `X_AGE-SECRET-KEY-1…` and `0AGE-SECRET-KEY-1…` through whole), or a letter that ends an escape:
+// `\n` (JSON, C strings), `%0A` / `%3D` (URL encoding), `ESC[1m` (a terminal colour). A word that merely ends in
+// "age" (`image-plugin-resize-1a`, `storage-secret-key-1b`) is not a key.
+const AGE_SECRET_KEYS = /(?:(?<![a-z])|(?<=\\[a-z]|%[0-9a-f]{2}|\x1b\[[0-9;]{0,16}m))(AGE-(?:SECRET-KEY|PLUGIN)-(?:[0-9A-Z+._]{1,64}-){0,8})1[0-9A-Z]+/gi;
 
 /** Replaces every occurrence of each secret, and anything that looks like signing material. */
 export function redact(text: string, secrets: readonly (string | undefined)[] = []): string {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { describeError, describeSystemError, RecoveryNeededError, TenantBusyError } from '../errors.js';
 import { HIDDEN_PREFIX, hiddenNames, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
-import { acquireTenantLock, isLockHeldHere, lockPathFor, removeOldMovedAsideLock, settleMovedAsideLock } from './lock.js';
+import { acquireTenantLock, isLockHeldHere, isLockHolderGoneHere, lockPathFor, removeOldMovedAsideLock, settleMovedAsideLock } from './lock.js';
 import { recoverSlot, type RecoverOptions, type RecoveryAction } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
@@ -144,4 +144,25 @@ async function settle(tenantsDir: string, tenant: string, names: readonly string
 async function isTheLock(tenantsDir: string, tenant: string, ino: number): Promise<boolean> {
   const lock = await fs.lstat(path.join(tenantsDir, hiddenNames.lock(tenant))).catch(() => undefined);
   return lock?.ino === ino;
+}
+
+/**
+ * The scratch areas of encrypted backups (backup/temp-area.ts: plaintext copies of tenants'
+ * files) in the base dir that no live backup holds: their tenant's lock is absent, or held by a
+ * process of this pid namespace that is gone (isLockHolderGoneHere; a holder on another host is
+ * not judged). Read only, for `doctor`: only the commands that sweep remove them, and `doctor`,
+ * `backups`, `verify`, `prune`, `cron` and every dry run never sweep.
+ */
+export async function deadScratchAreas(tenantsDir: string): Promise<string[]> {
+  const scratch = (await fs.readdir(tenantsDir)).flatMap((name) => {
+    const hidden = name.startsWith(HIDDEN_PREFIX) ? parseHiddenName(name) : undefined;
+    return hidden?.kind === 'scratch' ? [hidden] : [];
+  });
+  const gone = new Map<string, boolean>();
+  const dead: string[] = [];
+  for (const { name, tenant } of scratch) {
+    if (!gone.has(tenant)) gone.set(tenant, await isLockHolderGoneHere(tenantsDir, tenant).catch(() => false));
+    if (gone.get(tenant) === true) dead.push(name);
+  }
+  return dead.sort();
 }
