@@ -11,7 +11,7 @@
 // version 2 manifest is ~110 bytes per directory, a few KiB for most tenants, 22 MB for 200,000
 // directories; the largest version 1 manifest, 9 MiB for 200,000 files, fits; and 262,144
 // objects and arrays and 2,097,152 values, because JSON.parse turns 16 MiB of `{},` into 500 MiB
-// of objects). A larger --max-entries raises them in proportion, up to 8 times. A backup whose
+// of objects). A larger --max-entries raises them (bytes and objects in proportion), up to 8 times. A backup whose
 // manifest is past what any --max-entries reads fails (`assertManifestRestorable`) rather than
 // store an archive no restore would read; one past the defaults says which --max-entries reads it.
 // The archive marker (the leading skippable frame) and footer (the trailing one) are checked
