@@ -1282,6 +1282,30 @@ describe('the manifest, field by field', () => {
     expect(yielded()).toBeLessThan(4 * 1024 * 1024);
   });
 
+  it('takes, past the default bounds, 3 more values an object (a directory\'s), not 8', async () => {
+    // 16,777,152 short strings (the bounds of 16,000,000 before) parsed into 1.7 GiB; 8,000,000 values are now past any.
+    const values = Buffer.from(`{"format":"openclawmu-tenant-backup","formatVersion":2,"warnings":[${'0,'.repeat(8_000_000)}0]}`);
+    await refused(tar().file(T('f'), 'x').file(T('.openclaw-backup-manifest.json'), values).build(), ArchiveLimitError, /holds more than 2097152 objects or 7602176 values; refusing to parse it \(past what any --max-entries reads\)$/, {
+      limits: { ...DEFAULT_LIMITS, maxEntries: 16_000_000 },
+    });
+  });
+
+  it('refuses, before JSON.parse, a manifest of many different field names, whatever --max-entries', async () => {
+    // JSON.parse gives each new name a hidden class of its own: 2^21 notes of 8 names of their
+    // own (within the bounds of --max-entries 16,000,000) parsed into 4.3 GiB in 78 s. 2,000 here.
+    const names = Array.from({ length: 1_000 }, (_, i) => ({ path: 'f', reason: 'r', [`n${i}`]: 0, [`m${i}`]: 0 }));
+    const archive = withManifest((m) => ({ ...m, warnings: names }));
+    for (const maxEntries of [DEFAULT_LIMITS.maxEntries, 16_000_000]) {
+      await refused(archive, ArchiveLimitError, /^the archive manifest holds more than 1024 different field names \(a manifest uses fewer than 30\); refusing to parse it$/, {
+        limits: { ...DEFAULT_LIMITS, maxEntries },
+      });
+    }
+    // The same names again and again are one each: 100,000 notes read.
+    const notes = Array.from({ length: 100_000 }, (_, i) => ({ path: `f${i}`, reason: 'r', extra: i }));
+    const { result } = await accepted(withManifest((m) => ({ ...m, warnings: notes })));
+    expect(result.manifest?.warnings).toHaveLength(100_000);
+  });
+
   it('refuses, before JSON.parse, a manifest whose objects would take 30 times its size in memory', async () => {
     // 1 MiB of `{},` parses into ~32 MiB of empty objects; 16 MiB of it into 500 MiB.
     const json = Buffer.from(`{"format":"openclawmu-tenant-backup","formatVersion":2,"warnings":[${'{},'.repeat(350_000)}{}]}`);

@@ -21,7 +21,8 @@ export const DEFAULT_LIMITS: ExtractLimits = {
  * each directory lies in them) until the tree is checked: a version 2 manifest is ~110 bytes
  * and one object per directory (and one per note), so these bound it before it is parsed. At
  * the default --max-entries they are what every earlier version read (32 MiB, 262,144 objects
- * and arrays, 2,097,152 values); a larger --max-entries raises them in proportion (the memory
+ * and arrays, 2,097,152 values); a larger --max-entries raises the bytes and objects in
+ * proportion, the values by 3 for each object more (valuesBeside) (the memory
  * a hostile manifest can take grows with the entries the reader allowed, as the path table's
  * does), up to MOST_MANIFEST_LIMITS at 8 times the default.
  */
@@ -39,13 +40,25 @@ export const DEFAULT_MANIFEST_LIMITS: ManifestLimits = { bytes: 32 * 1024 * 1024
  * for a path listed twice packs beside a 32-bit hash in a double, and 256 MiB of JSON stays a
  * string V8 can hold (2^29 characters) when a manifest has to be parsed whole.
  */
-export const MOST_MANIFEST_LIMITS: ManifestLimits = { bytes: 256 * 1024 * 1024, containers: 2 * 1024 * 1024, values: 16 * 1024 * 1024 };
+export const MOST_MANIFEST_LIMITS: ManifestLimits = { bytes: 256 * 1024 * 1024, containers: 2 * 1024 * 1024, values: valuesBeside(2 * 1024 * 1024) };
+
+/**
+ * Values a manifest of `containers` objects and arrays may hold past the defaults: the default's
+ * 2,097,152 and 3 more for each object past its 262,144 (a directory is one object of 3 values
+ * with its separator, a note one of 2). Not 8 a container as at the defaults (version 1's
+ * entries, written only within them): each value is memory JSON.parse makes, and 16,777,152
+ * short strings (the 8 times) parsed into 1.7 GiB, 7,602,176 (this at 2^21) into less than half.
+ */
+function valuesBeside(containers: number): number {
+  return DEFAULT_MANIFEST_LIMITS.values + 3 * Math.max(0, containers - DEFAULT_MANIFEST_LIMITS.containers);
+}
 
 /** The manifest limits a reader given `maxEntries` enforces (see ManifestLimits). */
 export function manifestLimits(maxEntries: number): ManifestLimits {
-  const scaled = (key: keyof ManifestLimits) =>
-    maxEntries <= DEFAULT_LIMITS.maxEntries ? DEFAULT_MANIFEST_LIMITS[key] : Math.min(MOST_MANIFEST_LIMITS[key], Math.floor((DEFAULT_MANIFEST_LIMITS[key] * maxEntries) / DEFAULT_LIMITS.maxEntries));
-  return { bytes: scaled('bytes'), containers: scaled('containers'), values: scaled('values') };
+  if (maxEntries <= DEFAULT_LIMITS.maxEntries) return DEFAULT_MANIFEST_LIMITS;
+  const scaled = (key: 'bytes' | 'containers') => Math.min(MOST_MANIFEST_LIMITS[key], Math.floor((DEFAULT_MANIFEST_LIMITS[key] * maxEntries) / DEFAULT_LIMITS.maxEntries));
+  const containers = scaled('containers');
+  return { bytes: scaled('bytes'), containers, values: valuesBeside(containers) };
 }
 
 /**
@@ -56,7 +69,8 @@ export function entriesToReadManifest(size: ManifestLimits): number | undefined 
   const fits = (limits: ManifestLimits) => size.bytes <= limits.bytes && size.containers <= limits.containers && size.values <= limits.values;
   if (fits(DEFAULT_MANIFEST_LIMITS)) return undefined;
   if (!fits(MOST_MANIFEST_LIMITS)) return Infinity;
-  const ratio = Math.max(size.bytes / DEFAULT_MANIFEST_LIMITS.bytes, size.containers / DEFAULT_MANIFEST_LIMITS.containers, size.values / DEFAULT_MANIFEST_LIMITS.values);
+  const containersForValues = DEFAULT_MANIFEST_LIMITS.containers + Math.max(0, (size.values - DEFAULT_MANIFEST_LIMITS.values) / 3);
+  const ratio = Math.max(size.bytes / DEFAULT_MANIFEST_LIMITS.bytes, size.containers / DEFAULT_MANIFEST_LIMITS.containers, containersForValues / DEFAULT_MANIFEST_LIMITS.containers);
   let entries = Math.max(DEFAULT_LIMITS.maxEntries + 1, Math.ceil(ratio * DEFAULT_LIMITS.maxEntries) - 1);
   while (!fits(manifestLimits(entries))) entries++;
   return entries;
