@@ -557,9 +557,12 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
         // A taker's link of this lock to the one aside name, the taker killed before its check
         // (lock-takeover.ts moveAsideNoReplace), left it a second name: it goes too. Else the next
         // command would find this lock there, its holder (this process) alive, hand it back and
-        // stop busy, until this process exited (backup --all runs on).
+        // stop busy, until this process exited (backup --all runs on). Only this very lock (inode
+        // and token, as at the name): taken over, its inode was freed, and the number goes to the
+        // next file made (ext4 does at once), which may be another holder's lock a killed taker
+        // left there (test/lock-release-aside.test.ts).
         const aside = oneAsideNameFor(lockPath);
-        if ((await fs.lstat(aside).catch(() => undefined))?.ino === ino) await fs.rm(aside, { force: true });
+        if (isOurs(await readLockFile(aside).catch(() => undefined))) await fs.rm(aside, { force: true });
         // The lock's name no longer holds it (removed, or taken over): its second name goes,
         // whatever link count a FUSE mount's attribute cache still gives it.
         if (holder !== undefined) await fs.rm(holder, { force: true });
