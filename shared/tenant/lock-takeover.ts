@@ -247,7 +247,7 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
     if (await anotherTakerAtWork(lockPath, claim, claimedAtMs)) return 'contended';
     if (!(await holdsJudged(lockPath, judged))) return 'replaced';
     steps.checked?.();
-    if (options.oneAsideName === true) return await moveAsideNoReplace(lockPath, judged, aside, steps);
+    if (options.oneAsideName === true) return await moveAsideNoReplace(lockPath, judged, aside, steps, claimed);
     try {
       await fs.rename(lockPath, aside);
     } catch (error) {
@@ -284,9 +284,16 @@ export interface TakeoverOptions {
  * holder). Between the link and the unlink no taker of this version can move the lock (its
  * link fails), so the name still holds the judged lock, which its gone holder never touches.
  * Where no link can be made (a file system without hard links, no inode for one on tmpfs),
- * the lock is renamed there while the name is free, and checked after as before.
+ * the lock is renamed there while the name is free, and checked after as before; so it is by a
+ * taker without a claim (`claimed` false: no inode left for one), which another such taker does
+ * not wait for: the unlink after a look at the name is no conditional removal, and a second
+ * taker that settled the aside name meanwhile, took the dead lock over and made its own lock had
+ * that live lock unlinked (with no inode left, it even takes the freed inode's number), both
+ * holding the lock (test/lock-takeover-claimless.test.ts); the rename moves what it moves
+ * atomically, and the check after it links back a lock that is not the judged one.
  */
-async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps): Promise<TakeoverOutcome> {
+async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps, claimed: boolean): Promise<TakeoverOutcome> {
+  if (!claimed) return await renameAsideWhileFree(lockPath, judged, aside, steps);
   try {
     await fs.link(lockPath, aside);
   } catch (error) {
@@ -294,19 +301,7 @@ async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside
     if (code === 'EEXIST') return 'contended';
     if (code === 'ENOENT') return 'replaced';
     if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code)) throw error;
-    if ((await fs.lstat(aside).catch(() => undefined)) !== undefined) return 'contended';
-    try {
-      await fs.rename(lockPath, aside);
-    } catch (renameError) {
-      if ((renameError as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
-      throw renameError;
-    }
-    steps.movedAside?.();
-    const moved = await readLockFile(aside).catch(() => undefined);
-    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) await putLockBack(aside, lockPath);
-    // Read as gone: settled meanwhile (lock.ts settleMovedAsideLock), and the name may be another taker's now.
-    if (moved !== undefined) await removeIfStill(aside, moved.ino);
-    return 'moved';
+    return await renameAsideWhileFree(lockPath, judged, aside, steps);
   }
   const caught = await readLockFile(aside).catch(() => undefined);
   if (caught === undefined || caught.ino !== judged.ino || caught.content !== judged.content) {
@@ -321,6 +316,23 @@ async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside
   }
   steps.movedAside?.();
   await removeIfStill(aside, judged.ino);
+  return 'moved';
+}
+
+/** moveAsideNoReplace without a link: the lock renamed to `aside` while that holds nothing, checked after, linked back if it is not the judged one. */
+async function renameAsideWhileFree(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps): Promise<TakeoverOutcome> {
+  if ((await fs.lstat(aside).catch(() => undefined)) !== undefined) return 'contended';
+  try {
+    await fs.rename(lockPath, aside);
+  } catch (renameError) {
+    if ((renameError as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
+    throw renameError;
+  }
+  steps.movedAside?.();
+  const moved = await readLockFile(aside).catch(() => undefined);
+  if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) await putLockBack(aside, lockPath);
+  // Read as gone: settled meanwhile (lock.ts settleMovedAsideLock), and the name may be another taker's now.
+  if (moved !== undefined) await removeIfStill(aside, moved.ino);
   return 'moved';
 }
 

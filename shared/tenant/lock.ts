@@ -164,7 +164,7 @@ export async function acquireTenantLock(
       if (outcome !== 'contended') takeovers++;
       else if (Date.now() < waitUntil) await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
       else if (attempt.noRoom !== undefined) throw noRoomToJudgeClaim(attempt.noRoom);
-      else throw new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
+      else throw await takeoverBusyError(tenant, lockPath, aside, attempt.fileSystemNowMs);
       continue;
     }
     // Another command's sweep settling this tenant's leftovers holds it for a moment, and so does a restore's piece handing over.
@@ -298,6 +298,25 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   if (moved !== null && now.ino !== moved.ino) return 'kept';
   await fs.rm(aside, { force: true });
   return 'removed';
+}
+
+/**
+ * The tenant is busy: its lock's holder is gone, and for RECOVERY_WAIT_MS the one aside name
+ * kept the lock from being taken over. Holding the lock of a holder that may live (a taker that
+ * did not finish moved it there, and the name took a lock since, whose holder died), that
+ * holder is named, and when it clears: before, the line said another command was taking the
+ * lock over, for as long as that holder ran (up to 60 s of its silence).
+ */
+async function takeoverBusyError(tenant: string, lockPath: string, aside: string, fileSystemNowMs: number): Promise<TenantBusyError> {
+  const moved = await readLockFile(aside).catch(() => undefined);
+  const holder = moved === undefined ? undefined : await lockHolder(lockPath, moved);
+  if (moved !== undefined && holder !== undefined && !isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) && !lostBySilence(moved, fileSystemNowMs)) {
+    const busy = busyError(tenant, aside, holder, { silentMs: fileSystemNowMs - moved.mtimeMs, staleMs: LOCK_STALE_MS });
+    return new TenantBusyError(
+      `${busy.message}; a takeover that did not finish left that lock at this name, beside a lock of a holder that is gone at ${lockPath}: the tenant is free once that holder is done, or once its lock has not been refreshed for ${LOCK_STALE_MS / 1000} s`,
+    );
+  }
+  return new TenantBusyError(`tenant "${tenant}" is busy: another command is taking over its lock ${lockPath}, whose holder is gone`);
 }
 
 /** Fails (FileSystemError) when the one aside name holds something other than a file: no taker made it, and none can move a lock there. */
@@ -557,9 +576,12 @@ function holdLock(lockPath: string, own: { token: string; ino: number; holder?: 
         // A taker's link of this lock to the one aside name, the taker killed before its check
         // (lock-takeover.ts moveAsideNoReplace), left it a second name: it goes too. Else the next
         // command would find this lock there, its holder (this process) alive, hand it back and
-        // stop busy, until this process exited (backup --all runs on).
+        // stop busy, until this process exited (backup --all runs on). Only this very lock (inode
+        // and token, as at the name): taken over, its inode was freed, and the number goes to the
+        // next file made (ext4 does at once), which may be another holder's lock a killed taker
+        // left there (test/lock-release-aside.test.ts).
         const aside = oneAsideNameFor(lockPath);
-        if ((await fs.lstat(aside).catch(() => undefined))?.ino === ino) await fs.rm(aside, { force: true });
+        if (isOurs(await readLockFile(aside).catch(() => undefined))) await fs.rm(aside, { force: true });
         // The lock's name no longer holds it (removed, or taken over): its second name goes,
         // whatever link count a FUSE mount's attribute cache still gives it.
         if (holder !== undefined) await fs.rm(holder, { force: true });
