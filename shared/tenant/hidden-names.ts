@@ -98,7 +98,6 @@ export const hiddenNames = {
   lock: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}`,
   lockTemp: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.tmp`,
   lockAside: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.aside`,
-  lockBroken: (tenant: string) => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.broken`,
   lockHeld: (tenant: string, operation: 'backup' | 'restore' | 'recover') => `${HIDDEN_PREFIX}lock-${tenant}.${ownerTag()}.${random()}.${operation}.held`,
   journal: (tenant: string) => `${HIDDEN_PREFIX}journal-${tenant}.json`,
   journalTemp: (tenant: string) => `${HIDDEN_PREFIX}journal-${tenant}.json.${random()}.tmp`,

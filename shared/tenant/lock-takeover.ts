@@ -224,8 +224,9 @@ export type TakeoverOutcome = 'moved' | 'replaced' | 'contended';
 
 /**
  * Removes the lock `judged` (its owner is gone, it is not fresh) from `lockPath`, by way of
- * the unique name `aside`, unless the name holds another lock by then, or another taker is at
- * work on it. The caller then tries to create its own lock again.
+ * the name `aside` (this taker's own, or with `oneAsideName` the one name all takers of the
+ * lock share), unless the name holds another lock by then, or another taker is at work on it.
+ * The caller then tries to create its own lock again.
  */
 export async function takeOverLock(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps = {}, options: TakeoverOptions = {}): Promise<TakeoverOutcome> {
   if (!(await holdsJudged(lockPath, judged))) return 'replaced';
