@@ -36,7 +36,7 @@
 import { DamagedChainEndedError, RecipientsChangedChainEndedError } from '../shared/backup/continuation.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
-import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
+import { executeBackup, prepareBaseDir, reservedForBackup, storableRunId } from './backup-handler.js';
 import type { BackupSide, Handler, HandlerDeps } from './handler-deps.js';
 import { stoppedByItsDeadline } from './invocation.js';
 import type { LambdaContext } from './lambda-context.js';
@@ -105,6 +105,9 @@ export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchRe
               ...(message.storage !== undefined && { storage: message.storage }),
             },
             runId: message.run.id,
+            // Stored with the archive: a redelivery of this message (the first delivery killed
+            // before it published its success) knows the archive as its run's own.
+            ...(storableRunId(message.run.id) !== undefined && { storedAs: message.run.id }),
             run: message.run,
             ...(message.run.cronName !== undefined && { cronName: message.run.cronName }),
             ...(message.continues !== undefined && { continues: message.continues }),

@@ -57,6 +57,16 @@ export interface ArchiveMetadata {
   readonly runId?: string;
 }
 
+/** What a store says of an archive already at a location (storedArchive): its size, the run that stored it, its sealed digest. */
+export interface StoredArchive {
+  readonly bytes: number;
+  /** ArchiveMetadata.runId, when the archive's metadata names one. */
+  readonly runId?: string;
+  readonly createdAt?: string;
+  /** The manifest's digest the backup recorded beside the archive, only where its seal holds (S3: tags nobody else could have written). */
+  readonly manifestSha256?: string;
+}
+
 export interface WriteOptions {
   /** Replace an existing archive at the location; otherwise refuse with DestinationExistsError. */
   readonly overwrite: boolean;
@@ -256,4 +266,10 @@ export interface ArchiveLocation {
    * CHANGED when the object was written again since it was read, AbortedError when aborted.
    */
   recordedDigest?(options?: ReadOptions & { readonly expected?: string }): Promise<string | undefined>;
+  /**
+   * What the store says of the archive at the location without reading it (S3: a HEAD and its
+   * tags), undefined when there is none. For a run that finds its own archive stored by an
+   * earlier attempt (killed before it said so) to say it now. Optional (local files: none).
+   */
+  storedArchive?(options?: ReadOptions): Promise<StoredArchive | undefined>;
 }
