@@ -55,6 +55,7 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
       ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
       ...(hooks.runId !== undefined && { runId: hooks.runId }),
+      ...(hooks.operationId !== undefined && { operationId: hooks.operationId }),
       ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
       ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
       ...(hooks.onRestoreChainEnded !== undefined && { onRestoreChainEnded: hooks.onRestoreChainEnded }),

@@ -171,6 +171,8 @@ export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;
   readonly runId?: string;
+  /** The completion event's operationId this attempt gives, stored with the archive beside `runId`. */
+  readonly operationId?: string;
   /** Stops removing leftovers of interrupted operations once aborted (BackupRequest.leftoversSignal): the Lambda's share of its time for them. */
   readonly leftoversSignal?: AbortSignal;
 }

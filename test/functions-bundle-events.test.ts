@@ -151,7 +151,7 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
     ]);
   });
 
-  it("publishes the success on SQS's redelivery of a queued backup's message", async () => {
+  it("publishes the success on SQS's redelivery of a queued backup's message, with the operation ID the killed attempt had (its request ID, stored with the archive)", async () => {
     const killed = await invoke(queued('m-1', 'queued/acme.tar.zst', 'run-queued', 1), 'req-queued-1', 'backup:stored');
     expect(killed.signal ?? killed.status).toBe('SIGKILL');
     expect(events).toEqual([]);
@@ -162,7 +162,7 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
     expect(events).toEqual([
       {
         DetailType: 'OpenClaw Backup Succeeded',
-        Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/queued/acme.tar.zst', trigger: 'queue', runId: 'run-queued', cronName: 'nightly', archiveBytes: archive.bytes, manifestSha256: archive.digest }),
+        Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/queued/acme.tar.zst', trigger: 'queue', runId: 'run-queued', cronName: 'nightly', operationId: 'req-queued-1', requestId: 'req-queued-2', archiveBytes: archive.bytes, manifestSha256: archive.digest }),
       },
     ]);
   });

@@ -80,9 +80,9 @@ export class MemoryLocation implements ArchiveLocation {
     throwIfAborted(options.signal);
     const archive = this.store.archives.get(this.name);
     if (archive === undefined) return undefined;
-    const { runId, createdAt } = archive.metadata;
+    const { runId, operationId, createdAt } = archive.metadata;
     const digest = archive.finalMetadata['manifest-sha256'];
-    return { bytes: archive.bytes.length, ...(runId !== undefined && { runId }), createdAt, ...(digest !== undefined && { manifestSha256: digest }) };
+    return { bytes: archive.bytes.length, ...(runId !== undefined && { runId }), ...(operationId !== undefined && { operationId }), createdAt, ...(digest !== undefined && { manifestSha256: digest }) };
   }
 
   private existsError(): DestinationExistsError {

@@ -676,6 +676,7 @@ export class S3Location implements ArchiveLocation {
     const metadata = head.Metadata ?? {};
     const runId = metadata[`${METADATA_PREFIX}run-id`];
     const createdAt = metadata[`${METADATA_PREFIX}created-at`];
+    const operationId = metadata[`${METADATA_PREFIX}operation-id`];
     let manifestSha256: string | undefined;
     if (metadata[`${METADATA_PREFIX}${SEAL_METADATA_KEY}`] !== undefined) {
       try {
@@ -687,7 +688,7 @@ export class S3Location implements ArchiveLocation {
         if (signal?.aborted) throw abortedError(signal);
       }
     }
-    return { bytes: head.ContentLength ?? 0, ...(runId !== undefined && { runId }), ...(createdAt !== undefined && { createdAt }), ...(manifestSha256 !== undefined && { manifestSha256 }) };
+    return { bytes: head.ContentLength ?? 0, ...(runId !== undefined && { runId }), ...(operationId !== undefined && { operationId }), ...(createdAt !== undefined && { createdAt }), ...(manifestSha256 !== undefined && { manifestSha256 }) };
   }
 
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */
@@ -980,6 +981,7 @@ export function userMetadata(metadata: ArchiveMetadata): Record<string, string> 
     [`${METADATA_PREFIX}tool-version`]: metadata.toolVersion,
     [`${METADATA_PREFIX}created-at`]: metadata.createdAt,
     ...(metadata.runId !== undefined && { [`${METADATA_PREFIX}run-id`]: metadata.runId }),
+    ...(metadata.operationId !== undefined && { [`${METADATA_PREFIX}operation-id`]: metadata.operationId }),
   };
   for (const [key, value] of Object.entries(entries)) {
     if (!/^[\x20-\x7e]*$/.test(value)) {

@@ -55,6 +55,8 @@ export interface ArchiveMetadata {
   readonly createdAt: string;
   /** The scheduled run the backup belongs to (its event's ID): a retry of the run knows the archive as its own. */
   readonly runId?: string;
+  /** The completion event's operationId of the attempt that stored it (a backup in one invocation: its request ID), for a later attempt of the run to say the success with. */
+  readonly operationId?: string;
 }
 
 /** What a store says of an archive already at a location (storedArchive): its size, the run that stored it, its sealed digest. */
@@ -62,6 +64,8 @@ export interface StoredArchive {
   readonly bytes: number;
   /** ArchiveMetadata.runId, when the archive's metadata names one. */
   readonly runId?: string;
+  /** ArchiveMetadata.operationId, when the archive's metadata names one. */
+  readonly operationId?: string;
   readonly createdAt?: string;
   /** The manifest's digest the backup recorded beside the archive, only where its seal holds (S3: tags nobody else could have written). */
   readonly manifestSha256?: string;
