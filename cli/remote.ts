@@ -25,7 +25,7 @@ import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { assertWrittenAsPath } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
-import type { SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
+import type { RecoveredTenant, SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, restoreSuspendedOf, SECRET_KEY_AS_SECRET_NAME, suspendedOf, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
@@ -181,9 +181,9 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       );
     },
     async listNames() {
-      const { tenants } = await listed(true);
+      const { tenants, recovered } = await listed(true);
       if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
-      return tenants as string[];
+      return withRecovered(tenants as string[], recoveredOf(plane, recovered));
     },
     async listSkipped() {
       // Those of the listing asked for with it (tenants list), else of a listing of names.
@@ -200,8 +200,8 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       return Object.assign(skipped, { omitted: skippedOmitted as number });
     },
     async listSummaries() {
-      const { tenants } = await listed(false);
-      return tenants.map((tenant) => {
+      const { tenants, recovered } = await listed(false);
+      const summaries = tenants.map((tenant) => {
         if (!isRecord(tenant) || typeof tenant.name !== 'string') throw unexpectedAnswer(plane, 'list');
         // A gateway of an older version sends no state: its tenants are all settled.
         const state = tenant.state ?? 'ok';
@@ -212,6 +212,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
           ...(typeof tenant.lastModified === 'string' && { lastModified: new Date(tenant.lastModified) }),
         } as TenantSummary;
       });
+      return withRecovered(summaries, recoveredOf(plane, recovered));
     },
   };
 }
@@ -307,6 +308,20 @@ interface Listing {
   readonly strays?: unknown;
   /** The skipped tenants the last page counted but did not name. */
   readonly skippedOmitted?: unknown;
+  /** The interrupted restores the pages' sweeps settled first (ListPageAnswer.recovered), every page's; none from a gateway older than them. */
+  readonly recovered?: unknown[];
+}
+
+/** A listing's `recovered` as the list function answered it (a gateway older than it sends none). */
+function recoveredOf(plane: ControlPlane, recovered: unknown[] | undefined): RecoveredTenant[] {
+  if (recovered === undefined) return [];
+  if (!recovered.every((entry) => isRecord(entry) && typeof entry.tenant === 'string' && typeof entry.action === 'string')) throw unexpectedAnswer(plane, 'list');
+  return recovered as RecoveredTenant[];
+}
+
+/** The list with `recovered` beside it as a local listing carries it (not enumerable: the list is its tenants). */
+function withRecovered<T>(list: T[], recovered: readonly RecoveredTenant[]): T[] & { readonly recovered?: readonly RecoveredTenant[] } {
+  return recovered.length === 0 ? list : Object.defineProperty(list, 'recovered', { value: recovered, enumerable: false });
 }
 
 /**
@@ -320,7 +335,8 @@ async function listAll(plane: ControlPlane, names: boolean): Promise<Listing> {
   const pages = await pagedAnswers(plane, 'list', { names } satisfies ListRequest, (answer) => isRecord(answer) && Array.isArray(answer.tenants));
   if (pages === undefined) return listWhole(plane, names);
   const last = pages.at(-1)!;
-  return { tenants: pages.flatMap((page) => page.tenants as unknown[]), skipped: last.skipped, strays: last.strays, skippedOmitted: last.skippedOmitted };
+  const recovered = pages.flatMap((page) => (page.recovered === undefined ? [] : Array.isArray(page.recovered) ? (page.recovered as unknown[]) : [page.recovered]));
+  return { tenants: pages.flatMap((page) => page.tenants as unknown[]), skipped: last.skipped, strays: last.strays, skippedOmitted: last.skippedOmitted, ...(recovered.length > 0 && { recovered }) };
 }
 
 /** The list as a gateway older than pages gives it: whole, in one answer (at most 6 MB: ~50,000 summaries). */

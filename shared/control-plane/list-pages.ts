@@ -4,7 +4,7 @@
 import { AbortedError } from '../errors.js';
 import type { BackupsListing } from '../catalog/backups.js';
 import type { TenantListing } from '../tenant/listing.js';
-import type { SkippedTenant, TenantSummary } from '../tenant/tenants.js';
+import type { RecoveredTenant, SkippedTenant, TenantSummary } from '../tenant/tenants.js';
 import { fitting, MAX_RESPONSE_BYTES, responseBytes } from './bounded-answers.js';
 import { MAX_LIST_PAGE, pageOfNames, type ParsedListRequest } from './protocol.js';
 
@@ -20,11 +20,12 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
   const [listed, skipped] = await Promise.all([
     request.names
       ? // The sweep before it stops at the deadline; the names, read at once, are answered whole.
-        operations.listNames(signal === undefined ? undefined : { signal }).then((names) => pageOfNames(names, request.after, limit))
+        operations.listNames(signal === undefined ? undefined : { signal }).then((names) => ({ ...pageOfNames(names, request.after, limit), recovered: names.recovered }))
       : // One more than the page, to know whether another follows.
         operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((summaries) => {
-          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name };
-          if (signal?.aborted !== true) return { tenants: summaries };
+          const { recovered } = summaries;
+          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name, recovered };
+          if (signal?.aborted !== true) return { tenants: summaries, recovered };
           // The deadline cut the page short: the tenants walked, and the next page after the last.
           const last = summaries.at(-1);
           if (last === undefined) {
@@ -32,7 +33,7 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
             // No walk began (one that began answers its tenant as not walked, summarizeTenants): the base dir's sweep before the walks took the time, which the next listing goes on with.
             throw new AbortedError(`the list function ran out of time removing what interrupted operations left in the base dir, before walking ${where} (the next listing goes on removing it): list again, or list the tenants without --stack on a host that mounts the tenant volume`);
           }
-          return { tenants: summaries, next: last.name };
+          return { tenants: summaries, next: last.name, recovered };
         }),
     operations.listSkipped(),
   ]);
@@ -42,6 +43,8 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
     ...(listed.next !== undefined && { next: listed.next }),
     ...skippedFields(shown),
     ...(shown.length < skipped.length && { skippedOmitted: skipped.length - shown.length }),
+    // What this page's sweep settled first (an interrupted restore rolled back): the CLI says it, as a local listing does.
+    ...(listed.recovered !== undefined && listed.recovered.length > 0 && { recovered: listed.recovered }),
   };
   if (responseBytes(answer) <= maxBytes) return answer;
   // What the page holds besides its tenants, with room for the longest `next`; at least one tenant, for the listing to go on.
@@ -90,6 +93,8 @@ export interface ListPageAnswer {
   readonly strays?: readonly SkippedTenant[];
   /** The skipped tenants left out of `skipped` to keep the page within a Lambda answer. */
   readonly skippedOmitted?: number;
+  /** Every interrupted restore the sweep before this page's listing settled first (ListedNames.recovered); absent: none. */
+  readonly recovered?: readonly RecoveredTenant[];
 }
 
 /** The most of a list page its skipped tenants may take (a quarter: ~10,000 of them); the tenants get the rest. */
