@@ -177,7 +177,8 @@ export function reservedForBackup(deps: HandlerDeps<unknown>): number {
  * allows, run it under the invocation's deadline, log, publish its completion event and
  * record its metrics. `skip` names the errors that mean there was nothing to do (for a queued
  * backup: the tenant vanished, its archive exists): logged and counted as skipped, with no
- * completion event. `sweptBaseDir`: prepareBaseDir's answer for the batch the backup is one
+ * completion event, unless the archive there names this run (an earlier attempt stored it and
+ * was killed before it said so): its success event is published then (storedByThisRun). `sweptBaseDir`: prepareBaseDir's answer for the batch the backup is one
  * of; absent, the backup prepares the base dir itself. `comesAgain`: whether the request is
  * delivered again after it failed so (a queued piece its invocation's deadline stopped is not).
  * Never throws.

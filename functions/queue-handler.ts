@@ -12,7 +12,8 @@
 // vanished between the fan-out's list and its backup, and an archive that already exists
 // (an earlier attempt, or a repeated fan-out, wrote it); and the same backup running in another
 // invocation (SQS delivered its message twice: its lock names the same archive). All are
-// logged and counted as skipped. A message of a version, kind or field this function does not
+// logged and counted as skipped; an archive that exists with this message's run in its metadata
+// (a first delivery killed after storing it, before its event) gets its success event then. A message of a version, kind or field this function does not
 // know is handed back, so it ends in the DLQ intact, for a redrive once a function that
 // reads it is deployed: no tenant's failure, so no completion event (each receive sent one),
 // logged on each receive and counted in Failed on its first (handBackNewerMessage). Any other message that cannot be read (not JSON, a field of the wrong
