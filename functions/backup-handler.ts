@@ -25,6 +25,7 @@ import { continuingAnswer, errorBody, isScheduledEvent, parseBackupFunctionReque
 import { assertOverwriteAllowed, assertRemoteStorage, withStackRecipients } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError } from '../shared/errors.js';
+import type { StoredArchive } from '../shared/storage/types.js';
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { abandonBrokenChains } from './chain-events.js';
@@ -81,7 +82,8 @@ export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResp
       context,
       scheduled ? 'schedule' : 'direct',
       () => {
-        if (!scheduled) return { command: parseBackupFunctionRequest(event).command };
+        // A direct backup's archive names its invocation, as its chain's later pieces do (their run).
+        if (!scheduled) return { command: parseBackupFunctionRequest(event).command, ...(storableRunId(context.awsRequestId) !== undefined && { storedAs: context.awsRequestId }) };
         const request = readScheduledEvent(() => parseCronPayload(event, now));
         deps.logger.appendKeys({ cronName: request.cronName, eventId: request.eventId });
         deps.logger.info('scheduled backup', { time: request.time.toISOString(), timeSource: request.timeSource, ...(request.timeZone !== undefined && { timeZone: request.timeZone }) });
@@ -116,7 +118,7 @@ export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResp
 /** What a backup is, once its request is read: the command, and the cron or fan-out run it belongs to. */
 export interface PreparedBackup {
   readonly command: BackupCommand;
-  /** The scheduled run's event ID, stored with the archive so that a retry of the run knows it as its own. */
+  /** The run's ID stored with the archive so that a retry of the run knows it as its own: a scheduled run's event ID, a queued backup's fan-out run, a direct invocation's request ID. */
   readonly storedAs?: string;
   readonly cronName?: string;
   readonly runId?: string;
@@ -175,7 +177,8 @@ export function reservedForBackup(deps: HandlerDeps<unknown>): number {
  * allows, run it under the invocation's deadline, log, publish its completion event and
  * record its metrics. `skip` names the errors that mean there was nothing to do (for a queued
  * backup: the tenant vanished, its archive exists): logged and counted as skipped, with no
- * completion event. `sweptBaseDir`: prepareBaseDir's answer for the batch the backup is one
+ * completion event, unless the archive there names this run (an earlier attempt stored it and
+ * was killed before it said so): its success event is published then (storedByThisRun). `sweptBaseDir`: prepareBaseDir's answer for the batch the backup is one
  * of; absent, the backup prepares the base dir itself. `comesAgain`: whether the request is
  * delivered again after it failed so (a queued piece its invocation's deadline stopped is not).
  * Never throws.
@@ -219,13 +222,15 @@ export async function executeBackup(
     // The tenant's own leftovers (a trash the sweep did not reach) get their share too, not the whole invocation.
     const leftovers = leftoversDeadline(context, reservedForBackup(deps));
     const outcome = await withDeadline(context, config, (signal) => {
-      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }) };
+      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }), ...(continues === undefined && storableRunId(context.awsRequestId) !== undefined && { operationId: context.awsRequestId }) };
       return inPieces
         ? operations.backupPiece!(command, { ...hooks, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
         : operations.backup(command, hooks);
     }).finally(() => leftovers.dispose());
     if ('suspended' in outcome) {
-      const run: WorkRun = prepared.run ?? { id: context.awsRequestId, time: outcome.createdAt, template: command.to, ...(prepared.cronName !== undefined && { cronName: prepared.cronName }) };
+      // The run's ID is the one its archive's metadata names (storedAs): its last piece, delivered
+      // again after its chain's state was removed, knows the archive there as this run's own.
+      const run: WorkRun = prepared.run ?? { id: storedAs ?? context.awsRequestId, time: outcome.createdAt, template: command.to, ...(prepared.cronName !== undefined && { cronName: prepared.cronName }) };
       await continueBackup!({
         version: 1,
         kind: 'backup',
@@ -280,6 +285,30 @@ export async function executeBackup(
     const durationMs = Date.now() - started;
     const reason = skip(error);
     if (reason !== undefined) {
+      // The archive an earlier attempt of this same run stored, killed before it published its
+      // success (Lambda's retry of a scheduled event, SQS's redelivery of a queued backup, a
+      // chain's last piece delivered again after its state was removed): published now, with
+      // the operation ID that attempt gave (events are at least once: twice is fine, never is not).
+      const stored = await withDeadline(context, config, (signal) => storedByThisRun(operations, prepared, error, signal)).catch(() => undefined);
+      if (stored !== undefined && prepared !== undefined) {
+        logger.info('backup stored by an earlier attempt of this run: its success published', { location: stored.location, archiveBytes: stored.bytes });
+        await publish({
+          operation: 'backup',
+          ok: true,
+          detail: {
+            tenant: prepared.command.tenant,
+            location: stored.location,
+            trigger,
+            ...runKeys(prepared),
+            ...operationKeys(context.awsRequestId, prepared.continues?.chain),
+            // A backup in one invocation: the request ID of the attempt that stored it (an SQS redelivery's is another).
+            ...(prepared.continues === undefined && stored.operationId !== undefined && { operationId: stored.operationId }),
+            durationMs,
+            archiveBytes: stored.bytes,
+            ...(stored.manifestSha256 !== undefined && { manifestSha256: stored.manifestSha256 }),
+          },
+        }, timeLeft(context));
+      }
       logger.info('backup skipped', { reason, errorCode: body.code, errorMessage: body.message });
       metrics.record({ operation: 'backup', outcome: 'skipped', trigger, tenant, durationMs, errorCode: body.code, reason, ...runKeys(prepared) });
       return { outcome: 'skipped', reason, body };
@@ -319,11 +348,25 @@ export async function executeBackup(
   }
 }
 
+/**
+ * The archive at the backup's destination when an earlier attempt of this run stored it: the
+ * store refused it as existing with this run's ID in its metadata, or the chain this piece
+ * continues had ended and the archive there names this run. Undefined otherwise (another run's
+ * archive at the same key says nothing of this run), and when the store cannot be asked.
+ */
+async function storedByThisRun(operations: BackupSide, prepared: PreparedBackup | undefined, error: unknown, signal: AbortSignal): Promise<(StoredArchive & { readonly location: string }) | undefined> {
+  const runId = prepared?.storedAs;
+  if (prepared === undefined || runId === undefined || operations.storedByRun === undefined) return undefined;
+  const ours = error instanceof DestinationExistsError ? error.storedByRun === runId : error instanceof ContinuationEndedError && prepared.continues !== undefined;
+  if (!ours) return undefined;
+  return operations.storedByRun(prepared.command, runId, { signal }).catch(() => undefined);
+}
+
 function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; runId?: string } {
   return { ...(prepared?.cronName !== undefined && { cronName: prepared.cronName }), ...(prepared?.runId !== undefined && { runId: prepared.runId }) };
 }
 
 /** An event ID as S3 user metadata can hold it (printable ASCII, bounded); otherwise none is stored. */
-function storableRunId(eventId: string | undefined): string | undefined {
+export function storableRunId(eventId: string | undefined): string | undefined {
   return eventId !== undefined && /^[\x21-\x7e]{1,128}$/.test(eventId) ? eventId : undefined;
 }

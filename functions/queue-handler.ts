@@ -12,7 +12,8 @@
 // vanished between the fan-out's list and its backup, and an archive that already exists
 // (an earlier attempt, or a repeated fan-out, wrote it); and the same backup running in another
 // invocation (SQS delivered its message twice: its lock names the same archive). All are
-// logged and counted as skipped. A message of a version, kind or field this function does not
+// logged and counted as skipped; an archive that exists with this message's run in its metadata
+// (a first delivery killed after storing it, before its event) gets its success event then. A message of a version, kind or field this function does not
 // know is handed back, so it ends in the DLQ intact, for a redrive once a function that
 // reads it is deployed: no tenant's failure, so no completion event (each receive sent one),
 // logged on each receive and counted in Failed on its first (handBackNewerMessage). Any other message that cannot be read (not JSON, a field of the wrong
@@ -36,7 +37,7 @@
 import { DamagedChainEndedError, RecipientsChangedChainEndedError } from '../shared/backup/continuation.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
-import { executeBackup, prepareBaseDir, reservedForBackup } from './backup-handler.js';
+import { executeBackup, prepareBaseDir, reservedForBackup, storableRunId } from './backup-handler.js';
 import type { BackupSide, Handler, HandlerDeps } from './handler-deps.js';
 import { stoppedByItsDeadline } from './invocation.js';
 import type { LambdaContext } from './lambda-context.js';
@@ -105,6 +106,9 @@ export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchRe
               ...(message.storage !== undefined && { storage: message.storage }),
             },
             runId: message.run.id,
+            // Stored with the archive: a redelivery of this message (the first delivery killed
+            // before it published its success) knows the archive as its run's own.
+            ...(storableRunId(message.run.id) !== undefined && { storedAs: message.run.id }),
             run: message.run,
             ...(message.run.cronName !== undefined && { cronName: message.run.cronName }),
             ...(message.continues !== undefined && { continues: message.continues }),

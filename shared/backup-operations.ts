@@ -22,7 +22,7 @@ import { namesToBackUp } from './tenant/listing.js';
 import type { BackupCommand, BackupHooks, BackupProgress, LocalOptions, OperationHooks, TenantOperations } from './operations.js';
 
 /** What the backup function runs. */
-export type BackupOperations = Required<Pick<TenantOperations, 'backup' | 'backupPiece' | 'abandonStaleBackups' | 'sweepBaseDir' | 'backupAll' | 'planBackup'>>;
+export type BackupOperations = Required<Pick<TenantOperations, 'backup' | 'backupPiece' | 'abandonStaleBackups' | 'sweepBaseDir' | 'backupAll' | 'planBackup' | 'storedByRun'>>;
 
 /** What the backups of one `backup --all` share: the sweeps of the base dir, the destination directories and os.tmpdir() (each once per run). */
 interface BackupRun {
@@ -55,6 +55,7 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       ...(run.sweptBaseDir !== undefined && { sweptBaseDir: run.sweptBaseDir }),
       ...(run.tmpdirSwept === true && { tmpdirSwept: true }),
       ...(hooks.runId !== undefined && { runId: hooks.runId }),
+      ...(hooks.operationId !== undefined && { operationId: hooks.operationId }),
       ...(hooks.leftoversSignal !== undefined && { leftoversSignal: hooks.leftoversSignal }),
       ...(options.chainEnder !== undefined && { chainEnder: options.chainEnder }),
       ...(hooks.onRestoreChainEnded !== undefined && { onRestoreChainEnded: hooks.onRestoreChainEnded }),
@@ -121,6 +122,11 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       const said = [...recovered].filter(([, action]) => action !== 'removed-leftovers' && action !== 'none');
       if (said.length === 0) return result;
       return { ...result, recovered: said.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, action]) => ({ tenant, action })) };
+    },
+    async storedByRun(command, runId, options = {}) {
+      const location = await openLocation(command.to, { ...command.storage });
+      const stored = await location.storedArchive?.(options);
+      return stored?.runId === runId ? { ...stored, location: location.display } : undefined;
     },
     async planBackup(command, hooks = {}) {
       await assertTenantNameIn(tenantsDir, command.tenant);

@@ -20,6 +20,7 @@ import type { ExtractLimits } from './restore/limits.js';
 import { recoverTenant, type RecoverResult } from './tenant/recover.js';
 import type { RestoreChainEnded, RestorePieces, RestoreResult, RestoreSuspended } from './restore/restore.js';
 import type { LocationOptions } from './storage/open-location.js';
+import type { StoredArchive } from './storage/types.js';
 import type { ArchiveProgress } from './backup/tenant-archive.js';
 import type { SqliteWriters } from './backup/sqlite-policy.js';
 import type { Keep, RecoverOptions } from './tenant/slot.js';
@@ -170,6 +171,8 @@ export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;
   readonly runId?: string;
+  /** The completion event's operationId this attempt gives, stored with the archive beside `runId`. */
+  readonly operationId?: string;
   /** Stops removing leftovers of interrupted operations once aborted (BackupRequest.leftoversSignal): the Lambda's share of its time for them. */
   readonly leftoversSignal?: AbortSignal;
 }
@@ -202,6 +205,12 @@ export interface TenantOperations extends TenantListing {
    * tenants not reached are left to the next sweep), the names read still answered.
    */
   sweepBaseDir?(options?: { readonly signal?: AbortSignal; readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'] }): Promise<SweptBaseDir | undefined>;
+  /**
+   * The archive at the command's destination when its metadata names `runId` as the run that
+   * stored it (an earlier attempt of this run, killed before it said so), undefined when there
+   * is none or another run's; only where the operations run in this process.
+   */
+  storedByRun?(command: BackupCommand, runId: string, options?: { readonly signal?: AbortSignal }): Promise<(StoredArchive & { readonly location: string }) | undefined>;
   /** On a gateway, a restore that outlasts its invocation answers RestoreSuspended: it continues there (restore.ts). */
   restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult | RestoreSuspended>;
   /**

@@ -362,6 +362,37 @@ describe('a backup that continues across invocations', () => {
     },
   );
 
+  it('says the success again when the last piece\'s message comes again after its state was removed (a kill before the event): the chain\'s operation ID, the stored size', async () => {
+    const tenant = 'last-again';
+    const key = `${tenant}/one.tar.zst`;
+    makeTenant(tenant);
+    await backupHandler(deps())({ tenant, to: `s3://backups/${key}` }, budgetContext('req-1', 8000));
+    const handle = workQueueHandler(deps());
+    let last: WorkMessage | undefined;
+    for (let message = queue.shift(), piece = 1; message !== undefined; message = queue.shift(), piece++) {
+      last = message;
+      expect(await handle({ Records: [{ messageId: `again-${piece}`, body: encodeWorkMessage(message), eventSource: 'aws:sqs' }] }, budgetContext(`req-again-${piece}`))).toEqual({ batchItemFailures: [] });
+    }
+    expect(existsSync(continuationPathFor(base, tenant))).toBe(false);
+    const chain = last!.continues!.chain;
+    expect(events().filter((event) => event.detail.tenant === tenant)).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ operationId: chain }) })]);
+    eventBridge.resetHistory();
+
+    // Delivered again (its piece killed after it removed the state, before it published: the
+    // crash point backup:stored), it finds its chain ended and the archive there its run's.
+    expect(await handle({ Records: [{ messageId: 'again-last', body: encodeWorkMessage(last!), eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: '2' } }] }, budgetContext('req-again-redelivered'))).toEqual({ batchItemFailures: [] });
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }));
+    expect(events()).toEqual([
+      expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: `s3://backups/${key}`, trigger: 'direct', chain, operationId: chain, archiveBytes: head.ContentLength }) }),
+    ]);
+
+    // A chain of another run ended, meeting this archive at the key: nothing said of it.
+    eventBridge.resetHistory();
+    const other: WorkMessage = { ...last!, run: { ...last!.run, id: 'another-run' } };
+    expect(await handle({ Records: [{ messageId: 'other-run', body: encodeWorkMessage(other), eventSource: 'aws:sqs' }] }, budgetContext('req-other-run'))).toEqual({ batchItemFailures: [] });
+    expect(events().filter((event) => event.detailType === 'OpenClaw Backup Succeeded')).toEqual([]);
+  });
+
   it('ends as a success, a day later, a chain whose last piece completed the archive and whose message never came again', async () => {
     const tenant = 'completed-lost';
     const key = `${tenant}/one.tar.zst`;

@@ -229,15 +229,19 @@ describe('backup handler', () => {
     expect(await objectExists('acme/2026-06-03.tar.zst')).toBe(true);
     expect(publishedEvents()[0]).toMatchObject({ DetailType: 'OpenClaw Backup Succeeded', Detail: { trigger: 'schedule', cronName: 'nightly', requestId: 'req-cron-1' } });
 
-    // A retry of the same event (Lambda's async retries, after a first attempt that failed
-    // once the archive was stored) finds the archive its run stored: nothing to do, nothing
-    // thrown (no retry after it, nothing in the on-failure destination), no failure announced.
+    // A retry of the same event (Lambda's async retries keep the request ID, after a first
+    // attempt that failed once the archive was stored) finds the archive its run stored:
+    // nothing to do, nothing thrown (no retry after it, nothing in the on-failure destination),
+    // no failure announced; its success is (again: at least once, the same operationId).
     eventBridge.resetHistory();
-    const retried = await backup(event, fakeContext(900_000, 'req-cron-2'));
+    const retried = await backup(event, fakeContext(900_000, 'req-cron-1'));
     expect(retried).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
-    expect(publishedEvents()).toEqual([]);
+    expect(publishedEvents()).toEqual([
+      expect.objectContaining({ DetailType: 'OpenClaw Backup Succeeded', Detail: expect.objectContaining({ trigger: 'schedule', cronName: 'nightly', operationId: 'req-cron-1', location: 's3://backups/acme/2026-06-03.tar.zst' }) }),
+    ]);
     expect(logged.some((line) => /"message":"backup skipped"/.test(line))).toBe(true);
 
+    eventBridge.resetHistory();
     // Another run writing the same key (a second event the same day) is refused, thrown so
     // the failure reaches the on-failure destination, and announced.
     const otherRun = applyInputTransformer(transformer, { ...scheduledEvent('2026-06-03T15:00:00Z', 'openclaw-backup-acme-nightly'), id: 'another-event-id' });

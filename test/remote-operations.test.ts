@@ -174,6 +174,20 @@ describe('remote executor', () => {
     // In pages (one here), whose every answer names the skipped tenants too: one invocation.
     expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toEqual([{ FunctionName: 'gw-prod-list', InvocationType: 'RequestResponse', Payload: encode({ names: true, pages: true }) }]);
 
+    // What the pages' sweeps rolled back (an interrupted restore) is said as a local listing says it: a note, `recovered` in --json.
+    const rolledBack = 'openclaw: note: an interrupted earlier restore of tenant "beta" was rolled back first: the tenant is as it was before that restore\n';
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme', 'beta'], recovered: [{ tenant: 'beta', action: 'rolled-back' }] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\nbeta\n', stderr: rolledBack });
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({
+      StatusCode: 200,
+      Payload: encode({ tenants: [{ name: 'beta', state: 'ok', bytes: 1, files: 1, lastModified: '2026-06-01T10:00:00.000Z', recovered: 'rolled-back' }], recovered: [{ tenant: 'beta', action: 'rolled-back' }] }) as never,
+    });
+    const listedJson = await run(['--json', 'tenants', 'list']);
+    expect(listedJson.status).toBe(0);
+    expect(JSON.parse(listedJson.stdout.split('\n')[0]!)).toMatchObject({ recovered: [{ tenant: 'beta', action: 'rolled-back' }] });
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], recovered: [{ tenant: 7 }] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toMatchObject({ status: 1, stderr: 'openclaw: unexpected answer from gw-prod-list: are the CLI and the gateway the same version?\n' });
+
     // A directory whose name is no tenant name comes apart, in `strays` (a CLI older than them reads `skipped` alone): warned of, exit 0.
     const stray = { name: 'Acme', reason: '"Acme" in /mnt/tenants is not a valid tenant name (…): no command backs it up; rename it', invalidName: true };
     lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], strays: [stray] }) as never });

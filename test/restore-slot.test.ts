@@ -432,6 +432,17 @@ describe('a restore whose lock is removed right before its commit', () => {
     expect((JSON.parse(again.stdout) as { tenants: object[] }).tenants[0]).not.toHaveProperty('recovered');
   });
 
+  it('leaves them to the list function\'s page, which says what its sweep rolled back (`tenants list --stack` says it then)', async () => {
+    for (const names of [true, false]) {
+      expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', archive.path, '--force'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+      const page = await tenantsPage(localOperations(base), { names, ownership: false, pages: true });
+      expect(page.recovered).toEqual([{ tenant: 'acme', action: 'rolled-back' }]);
+      expect(readdirSync(base)).toEqual(['acme']);
+      // Said once: the next page found nothing to settle.
+      expect(await tenantsPage(localOperations(base), { names, ownership: false, pages: true })).not.toHaveProperty('recovered');
+    }
+  });
+
   it('leaves them to a backup of all tenants, whose listing rolls them back: that tenant\'s note says so', () => {
     const slot = path.join(base, 'acme');
     const before = describeTree(slot);

@@ -72,6 +72,8 @@ export interface BackupRequest {
   readonly tmpdirSwept?: boolean;
   /** The scheduled run this backup is (its event's ID), stored with the archive (ArchiveMetadata.runId). */
   readonly runId?: string;
+  /** The completion event's operationId this attempt gives, stored with the archive (ArchiveMetadata.operationId). */
+  readonly operationId?: string;
   /** Who ends a backup in pieces that broke, as a tenant it keeps busy is refused with (continuation.ts). @default `tenants recover` */
   readonly chainEnder?: ChainEnder;
   /**
@@ -310,7 +312,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
     const options: WriteOptions = {
       overwrite: request.overwrite ?? false,
       signal,
-      metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString(), ...(request.runId !== undefined && { runId: request.runId }) },
+      metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString(), ...(request.runId !== undefined && { runId: request.runId }), ...(request.operationId !== undefined && { operationId: request.operationId }) },
       finalMetadata: (): Record<string, string> => {
         const digest = manifestSha256();
         return digest !== undefined ? { [MANIFEST_DIGEST_METADATA_KEY]: digest } : {};

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DestinationExistsError, StorageError } from '../errors.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, ReadOptions, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, ReadOptions, StoredArchive as StoredArchiveFacts, WriteOptions, WriteResult } from './types.js';
 
 export interface StoredArchive {
   readonly bytes: Buffer;
@@ -74,6 +74,15 @@ export class MemoryLocation implements ArchiveLocation {
       for (let offset = 0; offset < bytes.length; offset += READ_CHUNK) yield bytes.subarray(offset, offset + READ_CHUNK);
     }
     return guardReadable(Readable.from(chunks(), { objectMode: false }), (error) => error as Error, options.signal);
+  }
+
+  async storedArchive(options: ReadOptions = {}): Promise<StoredArchiveFacts | undefined> {
+    throwIfAborted(options.signal);
+    const archive = this.store.archives.get(this.name);
+    if (archive === undefined) return undefined;
+    const { runId, operationId, createdAt } = archive.metadata;
+    const digest = archive.finalMetadata['manifest-sha256'];
+    return { bytes: archive.bytes.length, ...(runId !== undefined && { runId }), ...(operationId !== undefined && { operationId }), createdAt, ...(digest !== undefined && { manifestSha256: digest }) };
   }
 
   private existsError(): DestinationExistsError {

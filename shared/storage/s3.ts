@@ -75,7 +75,7 @@ import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 import { PartStalled } from './part-progress.js';
 import { CommitUnconfirmed, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, readAtMost, throwIfAborted } from './streams.js';
-import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
+import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredArchive, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
 import { unconfirmedEncryption, type AppliedEncryption, type S3ObjectSettings } from './s3-object-settings.js';
 
@@ -656,6 +656,41 @@ export class S3Location implements ArchiveLocation {
     return digest;
   }
 
+  /**
+   * A HEAD of the key and its tags: the size, the run and creation time its metadata names, and
+   * the manifest's digest tag only where the object is sealed and its seal tag holds (tags of
+   * an unsealed object anyone allowed s3:PutObjectTagging could have written). Undefined for a
+   * 404; any other failure rejects.
+   */
+  async storedArchive(options: ReadOptions = {}): Promise<StoredArchive | undefined> {
+    const { signal } = options;
+    const [sdk, context] = await Promise.all([loadS3Sdk(), this.context('check')]);
+    let head: HeadObjectCommandOutput;
+    try {
+      head = await this.client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+    } catch (error) {
+      if (signal?.aborted) throw abortedError(signal);
+      if (s3StatusCode(error) === 404) return undefined;
+      throw translateS3Error(error, context);
+    }
+    const metadata = head.Metadata ?? {};
+    const runId = metadata[`${METADATA_PREFIX}run-id`];
+    const createdAt = metadata[`${METADATA_PREFIX}created-at`];
+    const operationId = metadata[`${METADATA_PREFIX}operation-id`];
+    let manifestSha256: string | undefined;
+    if (metadata[`${METADATA_PREFIX}${SEAL_METADATA_KEY}`] !== undefined) {
+      try {
+        const tags = await this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+        const tag = (name: string) => tags.TagSet?.find((entry) => entry.Key === name)?.Value;
+        const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
+        if (sealHolds(metadata, tag(`${METADATA_PREFIX}${SEAL_METADATA_KEY}`)) && digest !== undefined && /^[0-9a-f]{64}$/.test(digest)) manifestSha256 = digest;
+      } catch {
+        if (signal?.aborted) throw abortedError(signal);
+      }
+    }
+    return { bytes: head.ContentLength ?? 0, ...(runId !== undefined && { runId }), ...(operationId !== undefined && { operationId }), ...(createdAt !== undefined && { createdAt }), ...(manifestSha256 !== undefined && { manifestSha256 }) };
+  }
+
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */
   private probe(sdk: S3Sdk, context: S3ErrorContext, signal?: AbortSignal): Promise<Probe> {
     return this.answered(context, signal, (abortSignal) => this.lookAtKey(sdk, context, abortSignal));
@@ -946,6 +981,7 @@ export function userMetadata(metadata: ArchiveMetadata): Record<string, string> 
     [`${METADATA_PREFIX}tool-version`]: metadata.toolVersion,
     [`${METADATA_PREFIX}created-at`]: metadata.createdAt,
     ...(metadata.runId !== undefined && { [`${METADATA_PREFIX}run-id`]: metadata.runId }),
+    ...(metadata.operationId !== undefined && { [`${METADATA_PREFIX}operation-id`]: metadata.operationId }),
   };
   for (const [key, value] of Object.entries(entries)) {
     if (!/^[\x20-\x7e]*$/.test(value)) {

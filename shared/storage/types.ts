@@ -55,6 +55,20 @@ export interface ArchiveMetadata {
   readonly createdAt: string;
   /** The scheduled run the backup belongs to (its event's ID): a retry of the run knows the archive as its own. */
   readonly runId?: string;
+  /** The completion event's operationId of the attempt that stored it (a backup in one invocation: its request ID), for a later attempt of the run to say the success with. */
+  readonly operationId?: string;
+}
+
+/** What a store says of an archive already at a location (storedArchive): its size, the run that stored it, its sealed digest. */
+export interface StoredArchive {
+  readonly bytes: number;
+  /** ArchiveMetadata.runId, when the archive's metadata names one. */
+  readonly runId?: string;
+  /** ArchiveMetadata.operationId, when the archive's metadata names one. */
+  readonly operationId?: string;
+  readonly createdAt?: string;
+  /** The manifest's digest the backup recorded beside the archive, only where its seal holds (S3: tags nobody else could have written). */
+  readonly manifestSha256?: string;
 }
 
 export interface WriteOptions {
@@ -256,4 +270,10 @@ export interface ArchiveLocation {
    * CHANGED when the object was written again since it was read, AbortedError when aborted.
    */
   recordedDigest?(options?: ReadOptions & { readonly expected?: string }): Promise<string | undefined>;
+  /**
+   * What the store says of the archive at the location without reading it (S3: a HEAD and its
+   * tags), undefined when there is none. For a run that finds its own archive stored by an
+   * earlier attempt (killed before it said so) to say it now. Optional (local files: none).
+   */
+  storedArchive?(options?: ReadOptions): Promise<StoredArchive | undefined>;
 }

@@ -1,0 +1,183 @@
+// The backup function's bundle and the success of a backup whose attempt was killed after it
+// stored its archive and before it published its completion event (crash point
+// `backup:stored`, as a timeout's reset kills the runtime process). The attempt that comes
+// next for the same run (Lambda's retry of a scheduled event, with the same request ID; SQS's
+// redelivery of a queued backup's message) finds the archive its run stored, and says the
+// success then: the monitor heard nothing from the killed attempt, and its freshness alarm
+// would call the tenant stale. Another run's archive at the same key says nothing of this run.
+// Each invocation is a runtime process with Node 24 on the bundle as the stack builds it;
+// s3rver stands in for S3, a small HTTP server for EventBridge.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { GetObjectTaggingCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
+import { bundleFunction } from './helpers/function-bundle.js';
+import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { repoRoot, tempDir } from './helpers/tree.js';
+
+const node24 = (() => {
+  if (Number(process.versions.node.split('.')[0]) >= 24) return process.execPath;
+  const bundled = process.env.OPENCLAW_NODE24 ?? path.join(repoRoot, '.tools', 'node24', 'node_modules', '.bin', 'node');
+  return existsSync(bundled) ? bundled : undefined;
+})();
+
+const dir = tempDir('openclaw-bundle-events-');
+const base = path.join(dir.path, 'mnt-tenants');
+const sandboxTmp = path.join(dir.path, 'sandbox-tmp');
+const driver = path.join(dir.path, 'invoke.mjs');
+let bundle: string;
+let server: S3TestServer;
+let eventBridge: Server;
+let eventBridgeEndpoint: string;
+const events: { DetailType: string; Detail: Record<string, unknown> }[] = [];
+
+// One invocation in a fresh runtime process, with the request ID given: the handler's answer
+// (or what it threw) on the last line of stdout.
+const DRIVER = `
+const [bundle, event, requestId] = process.argv.slice(2);
+const { handler } = await import(bundle);
+const deadline = Date.now() + 900000;
+const context = { awsRequestId: requestId, functionName: 'openclaw-backup-backup', functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup', memoryLimitInMB: '2048',
+  getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
+const answer = await handler(JSON.parse(event), context).catch((error) => ({ thrown: error.name, message: error.message }));
+process.stdout.write('\\nANSWER ' + JSON.stringify(answer) + '\\n');
+`;
+
+async function invoke(event: unknown, requestId: string, crashAt?: string): Promise<{ status: number | null; signal: NodeJS.Signals | null; answer?: Record<string, unknown> }> {
+  const child = spawn(node24!, [driver, bundle, JSON.stringify(event), requestId], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      TMPDIR: sandboxTmp,
+      OPENCLAW_TENANTS_DIR: base,
+      OPENCLAW_BACKUP_BUCKET: 'backups',
+      OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint,
+      OPENCLAW_STACK_PREFIX: 'openclaw-backup',
+      OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
+      // Queued backups carry no endpoint: the function's environment names it, as a stack behind a custom endpoint would.
+      AWS_ENDPOINT_URL_S3: server.endpoint,
+      OPENCLAW_CPUS: '1',
+      POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
+      AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
+      AWS_SECRET_ACCESS_KEY: 'role-secret',
+      AWS_REGION: 'us-east-1',
+      ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
+    },
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, killedBy) => resolve([code, killedBy])));
+  const line = stdout.split('\n').find((text) => text.startsWith('ANSWER '));
+  return { status, signal, ...(line !== undefined && { answer: JSON.parse(line.slice('ANSWER '.length)) as Record<string, unknown> }) };
+}
+
+/** What S3 says of the archive: its size and the manifest digest its backup tagged it with. */
+async function stored(key: string): Promise<{ bytes: number; digest: string | undefined }> {
+  const s3 = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' } });
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }));
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }));
+    return { bytes: head.ContentLength!, digest: tags.TagSet?.find((tag) => tag.Key === 'openclaw-manifest-sha256')?.Value };
+  } finally {
+    s3.destroy();
+  }
+}
+
+function scheduled(eventId: string, key: string): Record<string, unknown> {
+  return { source: 'openclaw.cron', tenant: 'acme', cronName: 'nightly', time: '2026-06-04T03:00:00Z', eventId, command: { tenant: 'acme', to: `s3://backups/${key}`, storage: { endpoint: server.endpoint } } };
+}
+
+function queued(messageId: string, key: string, runId: string, receiveCount: number): Record<string, unknown> {
+  const body = encodeWorkMessage({ version: 1, kind: 'backup', tenant: 'acme', to: `s3://backups/${key}`, run: { id: runId, time: '2026-06-04T03:00:00.000Z', template: 's3://backups/queued/{tenant}.tar.zst', cronName: 'nightly' } });
+  return { Records: [{ messageId, body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: String(receiveCount) } }] };
+}
+
+beforeAll(async () => {
+  if (node24 === undefined) return;
+  createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 20, mediaFiles: 0 });
+  mkdirSync(sandboxTmp);
+  writeFileSync(driver, DRIVER);
+  server = await startS3Server({ bucket: 'backups' });
+  eventBridge = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const { Entries } = JSON.parse(body) as { Entries: { DetailType: string; Detail: string }[] };
+      events.push(...Entries.map((entry) => ({ DetailType: entry.DetailType, Detail: JSON.parse(entry.Detail) as Record<string, unknown> })));
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify({ FailedEntryCount: 0, Entries: Entries.map((_, i) => ({ EventId: `e-${events.length}-${i}` })) }));
+    });
+  });
+  await new Promise<void>((resolve) => eventBridge.listen(0, '127.0.0.1', resolve));
+  eventBridgeEndpoint = `http://127.0.0.1:${(eventBridge.address() as AddressInfo).port}`;
+  bundle = await bundleFunction('backup', path.join(dir.path, 'asset'));
+}, 120_000);
+
+afterAll(async () => {
+  await server?.dispose();
+  await new Promise((resolve) => (eventBridge === undefined ? resolve(undefined) : eventBridge.close(resolve)));
+  dir.cleanup();
+});
+
+beforeEach(() => {
+  events.length = 0;
+});
+
+describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed between storing its archive and publishing its success', () => {
+  it("publishes the success on Lambda's retry of the scheduled event, with the operation ID the killed attempt had", async () => {
+    const killed = await invoke(scheduled('ev-killed', 'scheduled/acme.tar.zst'), 'req-scheduled', 'backup:stored');
+    expect(killed.signal ?? killed.status).toBe('SIGKILL');
+    expect(events).toEqual([]);
+    const archive = await stored('scheduled/acme.tar.zst');
+    expect(archive.digest).toMatch(/^[0-9a-f]{64}$/);
+
+    // Lambda's retries of an asynchronous invocation keep its request ID.
+    const retried = await invoke(scheduled('ev-killed', 'scheduled/acme.tar.zst'), 'req-scheduled');
+    expect(retried.answer).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
+    expect(events).toEqual([
+      {
+        DetailType: 'OpenClaw Backup Succeeded',
+        Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/scheduled/acme.tar.zst', trigger: 'schedule', cronName: 'nightly', operationId: 'req-scheduled', archiveBytes: archive.bytes, manifestSha256: archive.digest }),
+      },
+    ]);
+  });
+
+  it("publishes the success on SQS's redelivery of a queued backup's message, with the operation ID the killed attempt had (its request ID, stored with the archive)", async () => {
+    const killed = await invoke(queued('m-1', 'queued/acme.tar.zst', 'run-queued', 1), 'req-queued-1', 'backup:stored');
+    expect(killed.signal ?? killed.status).toBe('SIGKILL');
+    expect(events).toEqual([]);
+    const archive = await stored('queued/acme.tar.zst');
+
+    const redelivered = await invoke(queued('m-1', 'queued/acme.tar.zst', 'run-queued', 2), 'req-queued-2');
+    expect(redelivered.answer).toEqual({ batchItemFailures: [] });
+    expect(events).toEqual([
+      {
+        DetailType: 'OpenClaw Backup Succeeded',
+        Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/queued/acme.tar.zst', trigger: 'queue', runId: 'run-queued', cronName: 'nightly', operationId: 'req-queued-1', requestId: 'req-queued-2', archiveBytes: archive.bytes, manifestSha256: archive.digest }),
+      },
+    ]);
+  });
+
+  it("publishes no success for an archive another run stored at the same key", async () => {
+    expect((await invoke(scheduled('ev-first', 'other/acme.tar.zst'), 'req-first')).answer).toMatchObject({ operation: 'backup', tenant: 'acme' });
+    expect(events.map((event) => event.DetailType)).toEqual(['OpenClaw Backup Succeeded']);
+    events.length = 0;
+
+    // Another scheduled run writing the same key: refused, thrown, its failure announced.
+    const otherSchedule = await invoke(scheduled('ev-second', 'other/acme.tar.zst'), 'req-second');
+    expect(otherSchedule.answer).toMatchObject({ thrown: 'DestinationExistsError' });
+    // A queued backup of another fan-out run: skipped (its archive exists), nothing said of it.
+    const otherRun = await invoke(queued('m-2', 'other/acme.tar.zst', 'run-other', 1), 'req-other');
+    expect(otherRun.answer).toEqual({ batchItemFailures: [] });
+    expect(events.map((event) => event.DetailType)).toEqual(['OpenClaw Backup Failed']);
+  });
+});
