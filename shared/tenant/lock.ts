@@ -143,7 +143,7 @@ export async function acquireTenantLock(
         continue;
       }
       crashPoint('lock:stale-judged');
-      const aside = path.join(tenantsDir, hiddenNames.lockAside(tenant));
+      const aside = oneAsideNameFor(lockPath);
       const outcome = await takeOverLock(
         lockPath,
         held,
