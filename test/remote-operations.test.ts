@@ -248,6 +248,18 @@ describe('remote executor', () => {
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: error.code, message: error.message } });
   });
 
+  // What the list function's sweep settled comes back as page fields the CLI prints in a note:
+  // a `recovered` entry naming no tenant (a terminal escape, a line break) was printed as sent.
+  it('refuses a listing whose recovered entries name no tenant, and says those that do', async () => {
+    vi.stubEnv('OPENCLAW_STACK', 'gw-prod');
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], recovered: [{ tenant: 'acme', action: 'rolled-back' }] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\n', stderr: 'openclaw: note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore\n' });
+    for (const tenant of ['\u001b]0;owned\u0007acme', 'acme\nopenclaw: all tenants removed', 'Acme']) {
+      lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], recovered: [{ tenant, action: 'rolled-back' }] }) as never });
+      expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 1, stdout: '', stderr: 'openclaw: unexpected answer from gw-prod-list: are the CLI and the gateway the same version?\n' });
+    }
+  });
+
   it('reports a crashed or timed-out function, and AWS errors, in one line', async () => {
     const cases: Array<[object | Error, number, RegExp]> = [
       [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Runtime.ExitError', errorMessage: 'RequestId: x Error: Runtime exited with error: signal: killed' }) }, 1, /openclaw-backup-backup was killed before it answered \(its process exited: Runtime.ExitError: RequestId: x Error: Runtime exited with error: signal: killed\): the backup was cut off before its archive was complete/],
