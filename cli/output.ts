@@ -237,6 +237,9 @@ export function recoveryText(tenant: string, action: RecoveryAction, there = tru
       return `${restore} was settled first, keeping the restored tenant`;
     case 'kept-slot':
       return `${restore} was settled first, keeping what is in the tenant's directory`;
+    default:
+      // One of a later gateway's, which this CLI has no words for: by its name ("note: undefined" before).
+      return `an interrupted earlier operation on tenant "${tenant}" was settled first (${shownText(String(action))})`;
   }
 }
 

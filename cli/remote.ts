@@ -27,6 +27,7 @@ import { isS3Url } from '../shared/storage/s3-url.js';
 import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
 import { withRecovered, type RecoveredTenant, type SkippedTenant, type TenantSummary } from '../shared/tenant/tenants.js';
 import type { RecoveryAction } from '../shared/tenant/slot.js';
+import { isValidTenantName } from '../shared/tenant/names.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, restoreSuspendedOf, SECRET_KEY_AS_SECRET_NAME, suspendedOf, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
@@ -230,7 +231,8 @@ function recoveredOf(plane: ControlPlane, pages: readonly unknown[]): RecoveredT
   const byTenant = new Map<string, RecoveryAction>();
   for (const recovered of pages) {
     if (recovered === undefined) continue;
-    if (!Array.isArray(recovered) || !recovered.every((entry) => isRecord(entry) && typeof entry.tenant === 'string' && typeof entry.action === 'string')) throw unexpectedAnswer(plane, 'list');
+    // A tenant's name, as the volume's sweep gives it: it is printed in a note (no escape or line break of an answer's).
+    if (!Array.isArray(recovered) || !recovered.every((entry) => isRecord(entry) && typeof entry.tenant === 'string' && isValidTenantName(entry.tenant) && typeof entry.action === 'string')) throw unexpectedAnswer(plane, 'list');
     for (const { tenant, action } of recovered as { tenant: string; action: string }[]) if (SAID_RECOVERIES.has(action)) byTenant.set(tenant, action as RecoveryAction);
   }
   return [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, action]) => ({ tenant, action }));

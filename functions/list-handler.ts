@@ -43,6 +43,7 @@ export function listHandler(deps: ListDeps): Handler<ListResponse> {
             ownership: await scanOwnership(config.tenantsDir, names, { expected: { uid: request.expectUid, gid: request.expectGid }, signal }),
           };
         });
+        logRecovered(logger, tenants.recovered);
         logger.info('listed tenant ownership', { count: tenants.length, mismatched: ownership.mismatched, complete: ownership.complete, skipped: skipped.length });
         // What doctor warns of besides: names in the base dir that no backup covers.
         return boundedOwnership({ tenants, ownership, ...(skipped.length > 0 && { skipped: skipped.slice(0, 20) }) });
@@ -69,6 +70,7 @@ export function listHandler(deps: ListDeps): Handler<ListResponse> {
         if (!request.names && signal.aborted) throw new AbortedError(`the list function ran out of time walking the tenants (${listed[0].length} walked): ${OLDER_CLI_LISTING}`);
         return listed;
       });
+      logRecovered(logger, tenants.recovered);
       logger.info('listed tenants', { names: request.names, count: tenants.length, skipped: skipped.length });
       if (skipped.length > 0) logger.warn('tenants skipped by the listing', { skipped });
       const answer = { tenants, ...skippedFields(skipped) };
@@ -86,9 +88,9 @@ export function listHandler(deps: ListDeps): Handler<ListResponse> {
 
 /**
  * Every interrupted restore the listing's sweep settled first (rolled back, finished), as a
- * warning: a `tenants list --stack` says it (its page's `recovered`), but the fan-out's pages
- * go to no person, and a rollback there (a restore of a new tenant killed on the volume) was
- * said nowhere.
+ * warning: a `tenants list --stack` says it (its page's `recovered`), but the fan-out's pages,
+ * doctor's ownership scan and an older CLI's whole listing carry no such field, and a rollback
+ * there (a restore of a new tenant killed on the volume) was said nowhere.
  */
 function logRecovered(logger: HandlerDeps['logger'], recovered: readonly RecoveredTenant[] | undefined): void {
   if (recovered !== undefined && recovered.length > 0) logger.warn('the listing settled interrupted restores first', { recovered });

@@ -19,6 +19,7 @@ import type { FunctionConfig } from '../shared/control-plane/function-config.js'
 import { cleanupDeadline, deadlineSignal, type LambdaContext } from './lambda-context.js';
 
 export interface ScratchGuardLog {
+  addContext(context: LambdaContext): void;
   warn(message: string, keys: Record<string, unknown>): void;
 }
 
@@ -29,6 +30,8 @@ export function withScratchGuard<R>(context: LambdaContext, config: FunctionConf
 }
 
 async function guarded<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, run: () => Promise<R>): Promise<R> {
+  // Its warnings are this invocation's: in a warm sandbox the logger still held the previous one's request id.
+  logger.addContext(context);
   const deadline = deadlineSignal(context, config.abortMarginMs);
   try {
     await TempArea.sweep(undefined, deadline.signal);

@@ -640,6 +640,23 @@ describe('list handler', () => {
     expect(warnings()).toHaveLength(2);
   });
 
+  // The same sweep runs before doctor --stack's ownership scan and an older CLI's whole
+  // listing: each rolled the restore back too and logged nothing of it.
+  it.each([
+    ['doctor --stack\'s ownership scan', { ownership: true }],
+    ["an older CLI's whole listing of names", { names: true }],
+    ["an older CLI's whole listing of summaries", {}],
+  ])('logs the restores it rolled back as a warning too: %s', async (_name, request) => {
+    const source = path.join(dir.path, 'rolled-back-whole-source.tar.zst');
+    if (!existsSync(source)) expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'beta', '--to', source]).status).toBe(0);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', source, '--as', 'newco'], { env: { OPENCLAW_TEST_CRASH_AT: 'restore:verified' } }).status).not.toBe(0);
+    const warnings = () => logged.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.message === 'the listing settled interrupted restores first');
+    const before = warnings().length;
+    const { list } = handlers();
+    expect(await list(request, fakeContext())).toHaveProperty('tenants');
+    expect(warnings().slice(before)).toEqual([expect.objectContaining({ level: 'WARN', recovered: [{ tenant: 'newco', action: 'rolled-back' }] })]);
+  });
+
   it('names a tenant whose directory is a symlink as skipped, as the local list does', async () => {
     const link = path.join(base, 'moved');
     symlinkSync(path.join(base, 'acme'), link);

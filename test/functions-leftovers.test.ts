@@ -163,6 +163,25 @@ describe('the backup function with many broken chains or dead scratch areas', ()
   // signal stops it) kept its snapshot in /tmp until it got past that read, or, once Lambda
   // reset the sandbox at the timeout, until the next invocation. It is removed under it when
   // the deadline's cleanup must be done by, and the backup makes no copy there again.
+  // The sweep runs before the handler adds its invocation's context to the logger: in a warm
+  // sandbox its warning carried the previous invocation's request id (Powertools keeps it).
+  it("says a failed sweep of its tmpdir under the invocation's own request id, not the previous one's", async () => {
+    const before = process.env.TMPDIR;
+    try {
+      const backup = backupHandler({ config, logger, publish: async () => undefined });
+      const request = { tenant: 'acme', to: 's3://backups/scratch/ids.tar.zst', dryRun: true, storage: { endpoint: server.endpoint } };
+      await backup(request, lambdaContext({ awsRequestId: 'req-earlier' }));
+      process.env.TMPDIR = path.join(dir.path, 'no-such-tmpdir');
+      logged = [];
+      await backup(request, lambdaContext({ awsRequestId: 'req-this-one' }));
+      const warning = logged.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => String(line.message).startsWith('the scratch areas of stopped backups'));
+      expect(warning).toMatchObject({ level: 'WARN', function_request_id: 'req-this-one' });
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+  });
+
   it("removes a stuck backup's scratch area at the deadline's cleanup time, while the backup still runs", async () => {
     const tmp = path.join(dir.path, 'function-tmp-stuck');
     mkdirSync(tmp);

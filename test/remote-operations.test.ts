@@ -262,6 +262,30 @@ describe('remote executor', () => {
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: error.code, message: error.message } });
   });
 
+  // What the list function's sweep settled comes back as page fields the CLI prints in a note:
+  // a `recovered` entry naming no tenant (a terminal escape, a line break) was printed as sent.
+  it('refuses a listing whose recovered entries name no tenant, and says those that do', async () => {
+    vi.stubEnv('OPENCLAW_STACK', 'gw-prod');
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], recovered: [{ tenant: 'acme', action: 'rolled-back' }] }) as never });
+    expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 0, stdout: 'acme\n', stderr: 'openclaw: note: an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore\n' });
+    for (const tenant of ['\u001b]0;owned\u0007acme', 'acme\nopenclaw: all tenants removed', 'Acme']) {
+      lambda.on(InvokeCommand, { FunctionName: 'gw-prod-list' }).resolves({ StatusCode: 200, Payload: encode({ tenants: ['acme'], recovered: [{ tenant, action: 'rolled-back' }] }) as never });
+      expect(await run(['tenants', 'list', '--names'])).toEqual({ status: 1, stdout: '', stderr: 'openclaw: unexpected answer from gw-prod-list: are the CLI and the gateway the same version?\n' });
+    }
+  });
+
+  // A gateway of a later version may settle a restore in a way this CLI has no words for: it
+  // printed "  note: undefined" (the wording's switch has no such case), where it had printed
+  // the action's name.
+  it('says a recovery action of a later gateway by its name, not "undefined"', async () => {
+    vi.stubEnv('OPENCLAW_STACK', 'gw-prod');
+    lambda.on(InvokeCommand, { FunctionName: 'gw-prod-backup' }).resolves({ StatusCode: 200, Payload: encode({ ...BACKUP_RESULT, recovered: 'kept-both\u001b[2J' }) as never });
+    const backup = await run(['tenants', 'backup', 'acme', '--to', 's3://backups/acme/2026-06-03.tar.zst']);
+    expect(backup.status).toBe(0);
+    expect(backup.stdout).not.toContain('undefined');
+    expect(backup.stdout).toContain('\n  note: an interrupted earlier operation on tenant "acme" was settled first (kept-both\\u001b[2J)\n');
+  });
+
   it('reports a crashed or timed-out function, and AWS errors, in one line', async () => {
     const cases: Array<[object | Error, number, RegExp]> = [
       [{ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorType: 'Runtime.ExitError', errorMessage: 'RequestId: x Error: Runtime exited with error: signal: killed' }) }, 1, /openclaw-backup-backup was killed before it answered \(its process exited: Runtime.ExitError: RequestId: x Error: Runtime exited with error: signal: killed\): the backup was cut off before its archive was complete/],
