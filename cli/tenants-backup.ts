@@ -13,6 +13,7 @@ import { addFlags, storageFlags, type CliContext } from './context.js';
 import { withRecipientsFiles } from '../shared/archive/encrypted-archive.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { expandTemplate, namesOtherArchivesAfter, templateProblem } from '../shared/schedule/destination-template.js';
+import type { RecoveryAction } from '../shared/tenant/slot.js';
 import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, table, via, wouldNot } from './output.js';
 
 export function registerBackup(tenants: Command, context: CliContext): void {
@@ -141,7 +142,7 @@ function existingHint(result: BackupAllResult, request: BackupAllCommand): strin
   return ` (${count(existing)} of them because an archive is already at its destination: run it again with --skip-existing to back up only the others, or --overwrite to replace those archives)`;
 }
 
-function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
+export function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   if (result.results.length === 0) return [`no tenants in ${tenantsDir}: nothing to back up`];
   const rows = result.results.map((outcome) =>
     outcome.ok && 'skipped' in outcome
@@ -161,9 +162,9 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
   // a tenant, there now or not (a rolled-back restore of a new tenant has no backup to say it);
   // garbage removed is no news.
   const recovered = new Map((result.recovered ?? []).map(({ tenant, action }) => [tenant, action]));
-  for (const outcome of result.results) if ('result' in outcome && outcome.result.recovered !== undefined) recovered.set(outcome.tenant, outcome.result.recovered);
+  for (const outcome of result.results) if ('result' in outcome && isNews(outcome.result.recovered)) recovered.set(outcome.tenant, outcome.result.recovered);
   const listed = new Set(result.results.map((outcome) => outcome.tenant));
-  for (const [tenant, action] of [...recovered].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (action !== 'none' && action !== 'removed-leftovers') lines.push(`  note: ${recoveryText(tenant, action, listed.has(tenant))}`);
+  for (const [tenant, action] of [...recovered].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (isNews(action)) lines.push(`  note: ${recoveryText(tenant, action, listed.has(tenant))}`);
   for (const outcome of result.results) {
     if (!('result' in outcome)) continue;
     for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);
@@ -172,6 +173,11 @@ function describeAll(result: BackupAllResult, tenantsDir: string): string[] {
     if (outcome.result.warnings.length > 10) lines.push(`  warning: ${outcome.tenant}: … and ${outcome.result.warnings.length - 10} more (see --json)`);
   }
   return lines;
+}
+
+/** Whether a recovery is worth a line: a tenant's own backup that settled nothing must not hide what the run's sweep settled of it. */
+function isNews(action: RecoveryAction | undefined): action is RecoveryAction {
+  return action !== undefined && action !== 'none' && action !== 'removed-leftovers';
 }
 
 /** A failed tenant's ARCHIVE cell: the archive, then why, naming it once (`X: X already exists` said it twice). */
