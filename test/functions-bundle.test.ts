@@ -150,11 +150,11 @@ describe('the bundled handlers', () => {
 
   it('refuse a restore or verify asking a --max-entries past what the function\'s memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) holds, in one line before anything is read', async () => {
     const storage = { endpoint: server.endpoint };
-    const limits = { maxEntries: 16_640_001 };
+    const limits = { maxEntries: 4_992_001 };
     for (const event of [{ from: 's3://backups/bundle/acme.tar.zst', as: 'acme-many', storage, limits }, { operation: 'verify', from: 's3://backups/bundle/acme.tar.zst', record: false, storage, limits }]) {
       expect(await invoke('restore', event)).toEqual({
         ok: false,
-        error: { code: 'ARCHIVE_LIMIT', outcome: 'refused', message: expect.stringMatching(/^--max-entries 16,640,001 is more than the restore function's 2,048 MiB of memory holds .*: it grants at most 16,640,000: give --max-entries 16640000 or less, give the restore function 2,049 MiB of memory or more \(the stack's memorySizeMiB\), or use the CLI/) },
+        error: { code: 'ARCHIVE_LIMIT', outcome: 'refused', message: expect.stringMatching(/^--max-entries 4,992,001 is more than the restore function's 2,048 MiB of memory holds .*: it grants at most 4,992,000: give --max-entries 4992000 or less, give the restore function 2,049 MiB of memory or more \(the stack's memorySizeMiB\), or use the CLI/) },
       });
     }
     expect(existsSync(path.join(base, 'acme-many'))).toBe(false);

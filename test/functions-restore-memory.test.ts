@@ -1,7 +1,8 @@
 // The restore function grants a request's limits.maxEntries (the CLI's --max-entries) only up
 // to what its memory holds: the manifest a restore, its dry run and verify read grows with it
-// (shared/restore/limits.ts manifestLimits), and a hostile one at the bounds of 16,000,000 took
-// a function of 1,024 MiB out of heap with no answer and no event (docs/scale.md). A request
+// (shared/restore/limits.ts manifestLimits), and so do the entry paths held: a hostile manifest at
+// the bounds of 16,000,000 took a function of 1,024 MiB out of heap with no answer and no event,
+// and 5,000,000 long paths and such a manifest took 1.3 GiB (docs/scale.md). A request
 // asking more is refused in one line, before anything is read, naming the most it grants and
 // the memory that would grant it; what it grants goes on as before, and so does any request
 // where the memory is not known (not in Lambda). The memory is Lambda's
@@ -89,7 +90,7 @@ afterEach(() => {
 
 describe('the restore function and --max-entries past what its memory holds', () => {
   const storage = () => ({ endpoint: server.endpoint });
-  const refusal = /^--max-entries 16,000,000 is more than the restore function's 1,024 MiB of memory holds \(a manifest read within that limit may take up to 1\.6 GiB\): it grants at most 6,400,000: give --max-entries 6400000 or less, give the restore function 1,984 MiB of memory or more \(the stack's memorySizeMiB\), or use the CLI in local mode on a host that mounts the tenant volume$/;
+  const refusal = /^--max-entries 16,000,000 is more than the restore function's 2,048 MiB of memory holds \(an archive read within that limit may take up to 5\.2 GiB\): it grants at most 4,992,000: give --max-entries 4992000 or less, give the restore function 5,718 MiB of memory or more \(the stack's memorySizeMiB\), or use the CLI in local mode on a host that mounts the tenant volume$/;
 
   beforeAll(async () => {
     const config = configOf('1024');
@@ -103,12 +104,12 @@ describe('the restore function and --max-entries past what its memory holds', ()
     expect(() => configOf('1 GiB')).toThrow(/^AWS_LAMBDA_FUNCTION_MEMORY_SIZE must be a whole number of MiB, got "1 GiB"$/);
   });
 
-  it('grants 10,000 entries a MiB past 384, never fewer than the default 2,000,000', () => {
-    expect([128, 512, 1024, 1536, 2048, 10_240].map(memoryEntryLimit)).toEqual([2_000_000, 2_000_000, 6_400_000, 11_520_000, 16_640_000, 98_560_000]);
+  it('grants 3,000 entries a MiB past 384, never fewer than the default 2,000,000', () => {
+    expect([128, 512, 1024, 1050, 1051, 2048, 10_240].map(memoryEntryLimit)).toEqual([2_000_000, 2_000_000, 2_000_000, 2_000_000, 2_001_000, 4_992_000, 29_568_000]);
   });
 
   it('refuses a restore, its dry run and a verify asking more, in one line naming the memory, before anything is read (the restore with its failure event)', async () => {
-    const restore = restoreOf('1024');
+    const restore = restoreOf('2048');
     const limits = { maxEntries: 16_000_000 };
     expect(await restore({ from: FROM, as: 'acme-copy', storage: storage(), limits }, context())).toEqual({ ok: false, error: { code: 'ARCHIVE_LIMIT', outcome: 'refused', message: expect.stringMatching(refusal) } });
     expect(existsSync(path.join(base, 'acme-copy'))).toBe(false);
@@ -119,14 +120,18 @@ describe('the restore function and --max-entries past what its memory holds', ()
     expect(published()).toEqual([]);
     // Past what any memory grants: the CLI in local mode only.
     const most = await restore({ operation: 'verify', from: FROM, record: false, storage: storage(), limits: { maxEntries: 1_000_000_000 } }, context());
-    expect(most).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^--max-entries 1,000,000,000 is more than .* it grants at most 6,400,000: give --max-entries 6400000 or less, or use the CLI in local mode on a host that mounts the tenant volume$/) } });
+    expect(most).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^--max-entries 1,000,000,000 is more than .* it grants at most 4,992,000: give --max-entries 4992000 or less, or use the CLI in local mode on a host that mounts the tenant volume$/) } });
+    // The default, whatever the memory.
+    const small = await restoreOf('512')({ operation: 'verify', from: FROM, record: false, storage: storage(), limits: { maxEntries: 2_000_001 } }, context());
+    expect(small).toMatchObject({ ok: false, error: { code: 'ARCHIVE_LIMIT', message: expect.stringMatching(/^--max-entries 2,000,001 is more than the restore function's 512 MiB of memory holds .* it grants at most 2,000,000: give --max-entries 2000000 or less, give the restore function 1,051 MiB of memory or more/) } });
   });
 
   it('goes on with what the memory grants, and with any --max-entries where the memory is not known', async () => {
     const verify = (memory: string | undefined, maxEntries: number) => restoreOf(memory)({ operation: 'verify', from: FROM, record: false, storage: storage(), limits: { maxEntries } }, context());
-    expect(await verify('1024', 6_400_000)).toMatchObject({ operation: 'verify', verified: true });
-    expect(await verify('2048', 16_000_000)).toMatchObject({ operation: 'verify', verified: true });
+    expect(await verify('512', 2_000_000)).toMatchObject({ operation: 'verify', verified: true });
+    expect(await verify('2048', 4_992_000)).toMatchObject({ operation: 'verify', verified: true });
+    expect(await verify('10240', 16_000_000)).toMatchObject({ operation: 'verify', verified: true });
     expect(await verify(undefined, 16_000_000)).toMatchObject({ operation: 'verify', verified: true });
-    expect(await restoreOf('1024')({ from: FROM, as: 'acme-granted', storage: storage(), limits: { maxEntries: 6_400_000 } }, context())).toMatchObject({ operation: 'restore', tenant: 'acme-granted', verified: true });
+    expect(await restoreOf('2048')({ from: FROM, as: 'acme-granted', storage: storage(), limits: { maxEntries: 4_992_000 } }, context())).toMatchObject({ operation: 'restore', tenant: 'acme-granted', verified: true });
   });
 });

@@ -21,17 +21,20 @@ import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
 
 /**
  * The --max-entries (a request's `limits.maxEntries`) the restore function grants for each MiB
- * of its memory past MEMORY_RESERVED_MIB, never fewer than the default: the manifest a restore,
- * its dry run and verify read grows with it (limits.ts manifestLimits, up to 8 times the
- * default bounds at 16,000,000), and so does what a hostile one costs. Measured through the
+ * of its memory past MEMORY_RESERVED_MIB, never fewer than the default: what a restore, its dry
+ * run and verify hold grows with it, the paths of the entries read (up to 128 characters an
+ * allowed entry, extract.ts) and the manifest (limits.ts manifestLimits, up to 8 times the
+ * default bounds at 16,000,000), and so does what a hostile archive costs. Measured through the
  * restore bundle under Node 24 with the heap flags Lambda's bootstrap sets (a tenth of the
- * memory young, the rest old space), `verify` of a version 1 manifest of directory entries to
- * the bounds (the costliest shape, docs/scale.md): peak RSS 940 MiB at 8,000,000 and 1,577 MiB
- * at 16,000,000 (~84 bytes an entry over ~300 MiB); at 16,000,000 a function of 1,024 MiB ran
- * out of heap after 20 s, with no answer and no event. 10,000 an MiB past 384 keeps that peak
- * near four fifths of the memory: 6,400,000 at 1,024 MiB, 16,640,000 at the default 2,048.
+ * memory young, the rest old space), `verify` (which stages nothing, so no time limit bounds its
+ * entries) from S3: a version 1 manifest of directory entries to the bounds (the costliest
+ * shape, docs/scale.md) took 1,577 MiB RSS at 16,000,000 (a function of 1,024 MiB ran out of
+ * heap after 20 s: no answer, no event); 1,000,000 empty files of 125-character paths 237 MiB;
+ * 4,990,000 of them and such a manifest to the bounds of 5,000,000, 1,293 MiB in 2,048: ~254
+ * bytes an allowed entry. 3,000 an MiB (~350 bytes) past 384 keeps that under three quarters of
+ * the memory: 4,992,000 at the default 2,048 MiB, the default 2,000,000 up to 1,050 MiB.
  */
-export const ENTRIES_PER_MEMORY_MIB = 10_000;
+export const ENTRIES_PER_MEMORY_MIB = 3_000;
 export const MEMORY_RESERVED_MIB = 384;
 /** Lambda's largest memory size (MiB). */
 const MOST_LAMBDA_MEMORY_MIB = 10_240;
@@ -56,7 +59,7 @@ export function assertLimitsFitMemory(limits: Partial<ExtractLimits> | undefined
   const needed = Math.ceil(asked / ENTRIES_PER_MEMORY_MIB) + MEMORY_RESERVED_MIB;
   const moreMemory = needed <= MOST_LAMBDA_MEMORY_MIB ? `give the restore function ${groupThousands(needed)} MiB of memory or more (the stack's memorySizeMiB), ` : '';
   throw new ArchiveLimitError(
-    `--max-entries ${groupThousands(asked)} is more than the restore function's ${groupThousands(config.memoryMiB)} MiB of memory holds (a manifest read within that limit may take up to ${formatBytes(asked * (1024 ** 2 / ENTRIES_PER_MEMORY_MIB))}): it grants at most ${groupThousands(granted)}: give --max-entries ${granted} or less, ${moreMemory}or use the CLI in local mode on a host that mounts the tenant volume`,
+    `--max-entries ${groupThousands(asked)} is more than the restore function's ${groupThousands(config.memoryMiB)} MiB of memory holds (an archive read within that limit may take up to ${formatBytes(asked * (1024 ** 2 / ENTRIES_PER_MEMORY_MIB))}): it grants at most ${groupThousands(granted)}: give --max-entries ${granted} or less, ${moreMemory}or use the CLI in local mode on a host that mounts the tenant volume`,
   );
 }
 
