@@ -109,12 +109,13 @@ export function backupFunctionEnvironment(tenantsDir: string, endpoint: string, 
 
 // One invocation of a bundle's handler: the handler's answer (or what it threw) on the last line of stdout.
 const INVOKE_DRIVER = `
-const [bundle, event, requestId, remaining] = process.argv.slice(2);
+const [bundle, event, requestId, remaining, lookMs] = process.argv.slice(2);
 const { handler } = await import(bundle);
 const deadline = Date.now() + Number(remaining);
+let looks = 0;
 const context = { awsRequestId: requestId, functionName: 'openclaw-backup-backup', functionVersion: '$LATEST',
   invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup', memoryLimitInMB: '2048',
-  getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
+  getRemainingTimeInMillis: () => Math.max(0, lookMs === undefined ? deadline - Date.now() : Number(remaining) - Number(lookMs) * looks++) };
 const answer = await handler(JSON.parse(event), context).catch((error) => ({ thrown: error.name, message: error.message }));
 process.stdout.write('\\nANSWER ' + JSON.stringify(answer) + '\\n');
 `;
@@ -128,13 +129,24 @@ export interface SandboxInvocation {
 
 /**
  * One invocation of `bundle`'s handler in a fresh Node 24 process, as a Lambda sandbox runs it:
- * `env` is all the process gets besides PATH (a sandbox sees no test's environment). Asynchronous,
+ * `env` is all the process gets besides PATH (a sandbox sees no test's environment); its time left
+ * is `remainingMs` in real time, or on the looking clock of `lookMs`. Asynchronous,
  * so that servers in this process (s3rver, stand-ins) go on answering.
  */
-export async function invokeInSandbox(bundle: string, event: unknown, options: { readonly requestId: string; readonly remainingMs?: number; readonly env: Record<string, string> }): Promise<SandboxInvocation> {
+export async function invokeInSandbox(
+  bundle: string,
+  event: unknown,
+  options: {
+    readonly requestId: string;
+    readonly remainingMs?: number;
+    /** A clock that moves this much each time the handler asks for its time left, and only then (budgetContext's): where a piece stops does not hang on the machine's load. */
+    readonly lookMs?: number;
+    readonly env: Record<string, string>;
+  },
+): Promise<SandboxInvocation> {
   const driver = path.join(path.dirname(bundle), 'invoke.mjs');
   if (!existsSync(driver)) writeFileSync(driver, INVOKE_DRIVER);
-  const child = spawn(node24!, [driver, bundle, JSON.stringify(event), options.requestId, String(options.remainingMs ?? 900_000)], {
+  const child = spawn(node24!, [driver, bundle, JSON.stringify(event), options.requestId, String(options.remainingMs ?? 900_000), ...(options.lookMs === undefined ? [] : [String(options.lookMs)])], {
     stdio: ['ignore', 'pipe', 'ignore'],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
   });
