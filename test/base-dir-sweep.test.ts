@@ -17,6 +17,7 @@ import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { journalPathFor } from '../shared/tenant/slot.js';
 import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -276,6 +277,25 @@ describe('leftovers outside the base dir', () => {
     await TempArea.sweep(scratch);
     expect(readdirSync(scratch).sort()).toEqual([...names.slice(1, 3), `openclaw-backup-${deadTag}-MnO345`].sort());
     expect(readFileSync(path.join(victim, 'f'), 'utf8')).toBe('root\'s');
+  });
+
+  // One dead area that cannot be removed (here a tmpfs mounted inside it) made the sweep throw
+  // at once, and the areas listed after it waited for the next sweep, which met it first again.
+  it.runIf(CAN_CHECK_OPENED_PATHS)("a dead backup's scratch directory that cannot be removed leaves every other dead one removed, and the sweep then says why", async (context) => {
+    const scratch = path.join(dir.path, 'tmp');
+    mkdirSync(scratch);
+    const names = ['AAaaa0', 'BBbbb1', 'CCccc2', 'DDddd3', 'EEeee4', 'FFfff5'].map((suffix) => `openclaw-backup-${deadTag}-${suffix}`);
+    for (const name of names) {
+      mkdirSync(path.join(scratch, name), { mode: 0o700 });
+      writeFileSync(path.join(scratch, name, '1-memory.sqlite'), 'snapshot');
+    }
+    const blocked = names[0]!;
+    await onTmpfs(context, path.join(scratch, blocked, 'mounted'), 'size=1m', async (mountPoint) => {
+      writeFileSync(path.join(mountPoint, 'shared'), 'not ours');
+      await expect(TempArea.sweep(scratch)).rejects.toThrow(/mount point/);
+      expect(readdirSync(scratch)).toEqual([blocked]);
+      expect(readFileSync(path.join(mountPoint, 'shared'), 'utf8')).toBe('not ours');
+    });
   });
 
   // The backup function sweeps its /tmp first, within its deadline (functions/scratch-guard.ts).
