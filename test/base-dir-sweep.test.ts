@@ -14,7 +14,8 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { TempArea } from '../shared/backup/temp-area.js';
 import { CAN_CHECK_OPENED_PATHS } from '../shared/file-access.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
-import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
+import { deadScratchAreas, sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
+import { hiddenNames } from '../shared/tenant/hidden-names.js';
 import { journalPathFor } from '../shared/tenant/slot.js';
 import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
 import { onTmpfs } from './helpers/tmpfs.js';
@@ -213,6 +214,25 @@ describe('the base-dir sweep', () => {
     }
     // Released, they are no longer this process's: the sweep finds nothing to settle.
     expect((await sweepBaseDir(base)).unsettled.size).toBe(0);
+  });
+
+  // doctor asks of each encrypted backup's scratch area whether its backup is gone: each
+  // tenant's lock was judged by listing the base dir again, twice for a tenant with no lock.
+  it("doctor's look for killed backups' scratch areas lists the base dir once, however many tenants have one", async () => {
+    const tenants = Array.from({ length: 50 }, (_, index) => `t${String(index).padStart(2, '0')}`);
+    const areas = tenants.map((tenant) => hiddenNames.scratch(tenant));
+    for (const area of areas) mkdirSync(path.join(base, area), { mode: 0o700 });
+    const live = hiddenNames.scratch('acme');
+    mkdirSync(path.join(base, live), { mode: 0o700 });
+    const held = await acquireTenantLock(base, 'acme', 'backup');
+    const readdir = vi.spyOn(fs, 'readdir');
+    try {
+      expect(await deadScratchAreas(base)).toEqual([...areas].sort());
+      expect(readdir.mock.calls.filter(([at]) => path.resolve(String(at)) === base)).toHaveLength(1);
+    } finally {
+      readdir.mockRestore();
+      await held.release();
+    }
   });
 });
 

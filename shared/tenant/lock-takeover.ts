@@ -405,13 +405,17 @@ export interface FileBesideLock {
   readonly stat: Stats;
 }
 
-/** The files beside `lockPath` named as `besideLockName` names them, of these kinds (with `ownerless`, also those without an owner). */
-export async function filesBesideLock(lockPath: string, kinds: readonly string[], options: { readonly ownerless?: boolean } = {}): Promise<FileBesideLock[]> {
+/**
+ * The files beside `lockPath` named as `besideLockName` names them, of these kinds (with
+ * `ownerless`, also those without an owner); `names`: the directory's listing when the caller
+ * has just read it, else it is read here.
+ */
+export async function filesBesideLock(lockPath: string, kinds: readonly string[], options: { readonly ownerless?: boolean; readonly names?: readonly string[] } = {}): Promise<FileBesideLock[]> {
   const dir = path.dirname(lockPath);
   const prefix = `${path.basename(lockPath)}.`;
   const pattern = new RegExp(`^(?:(${OWNER_TAG_PATTERN})\\.)${options.ownerless === true ? '?' : ''}[0-9a-f]{12}\\.(?:${kinds.join('|')})$`);
   const found: FileBesideLock[] = [];
-  for (const name of await fs.readdir(dir)) {
+  for (const name of options.names ?? (await fs.readdir(dir))) {
     if (!name.startsWith(prefix)) continue;
     const match = pattern.exec(name.slice(prefix.length));
     if (match === null) continue;
