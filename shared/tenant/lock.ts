@@ -186,14 +186,17 @@ export async function acquireTenantLock(
  * holder is a process of this pid namespace that is gone. A holder on another host is judged by its heartbeat's age
  * on the file system's clock, which takes a file to read (process-owner.ts), and a lock that
  * does not name its holder by its age: neither is judged gone here.
+ *
+ * `names`: the base dir's listing, when the caller has just read it to ask this of many
+ * tenants (base-dir-sweep.ts deadScratchAreas); else it is read here, up to twice.
  */
-export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): Promise<boolean> {
+export async function isLockHolderGoneHere(tenantsDir: string, tenant: string, names?: readonly string[]): Promise<boolean> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const held = await readLockFile(lockPath);
   // A lookup may be answered from a cache of when there was no lock (a FUSE mount's negative
   // entries): none only if the directory's listing, asked of the file system, lacks it too.
   // A live holder's lock that a taker without a claim moved aside, killed before the put-back: that holder runs.
-  if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath)) && !(await liveLockMovedAside(lockPath));
+  if (held === undefined) return !(names ?? (await fs.readdir(tenantsDir))).includes(path.basename(lockPath)) && !(await liveLockMovedAside(lockPath, names));
   const record = await lockHolder(lockPath, held);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
@@ -378,8 +381,8 @@ function lostBySilence(moved: LockFileState, fileSystemNowMs: number): boolean {
  * `tenants recover` on a disk with no inode left removed its staging from under it. A lock that
  * names no holder is judged gone, as settleMovedAsideLock does without the clock.
  */
-async function liveLockMovedAside(lockPath: string): Promise<boolean> {
-  const files = [oneAsideNameFor(lockPath), ...(await filesBesideLock(lockPath, ['broken']).catch(() => [])).map((file) => file.path)];
+async function liveLockMovedAside(lockPath: string, names?: readonly string[]): Promise<boolean> {
+  const files = [oneAsideNameFor(lockPath), ...(await filesBesideLock(lockPath, ['broken'], { ...(names !== undefined && { names }) }).catch(() => [])).map((file) => file.path)];
   for (const file of files) {
     const moved = await readLockFile(file).catch(() => undefined);
     const holder = moved === undefined ? undefined : await lockHolder(lockPath, moved);
