@@ -25,7 +25,6 @@ import { continuingAnswer, errorBody, isScheduledEvent, parseBackupFunctionReque
 import { assertOverwriteAllowed, assertRemoteStorage, withStackRecipients } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError } from '../shared/errors.js';
-import type { StoredArchive } from '../shared/storage/types.js';
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { abandonBrokenChains } from './chain-events.js';
@@ -289,7 +288,16 @@ export async function executeBackup(
       // success (Lambda's retry of a scheduled event, SQS's redelivery of a queued backup, a
       // chain's last piece delivered again after its state was removed): published now, with
       // the operation ID that attempt gave (events are at least once: twice is fine, never is not).
-      const stored = await withDeadline(context, config, (signal) => storedByThisRun(operations, prepared, error, signal)).catch(() => undefined);
+      // Said only for a complete backup as this run writes it (storedByRun), never for bytes cut short under the run's metadata.
+      const runId = prepared?.storedAs;
+      const found =
+        prepared === undefined || runId === undefined || operations.storedByRun === undefined
+          ? undefined
+          : await withDeadline(context, config, (signal) => operations.storedByRun!(withStackRecipients(prepared!.command, config), runId, error, { signal })).catch(() => undefined);
+      if (found !== undefined && 'notWhole' in found) {
+        logger.warn('the archive an earlier attempt of this run stored is no complete backup: no success said', { location: found.location, problem: found.notWhole });
+      }
+      const stored = found !== undefined && !('notWhole' in found) ? found : undefined;
       if (stored !== undefined && prepared !== undefined) {
         logger.info('backup stored by an earlier attempt of this run: its success published', { location: stored.location, archiveBytes: stored.bytes });
         await publish({
@@ -346,20 +354,6 @@ export async function executeBackup(
   } finally {
     logger.resetKeys();
   }
-}
-
-/**
- * The archive at the backup's destination when an earlier attempt of this run stored it: the
- * store refused it as existing with this run's ID in its metadata, or the chain this piece
- * continues had ended and the archive there names this run. Undefined otherwise (another run's
- * archive at the same key says nothing of this run), and when the store cannot be asked.
- */
-async function storedByThisRun(operations: BackupSide, prepared: PreparedBackup | undefined, error: unknown, signal: AbortSignal): Promise<(StoredArchive & { readonly location: string }) | undefined> {
-  const runId = prepared?.storedAs;
-  if (prepared === undefined || runId === undefined || operations.storedByRun === undefined) return undefined;
-  const ours = error instanceof DestinationExistsError ? error.storedByRun === runId : error instanceof ContinuationEndedError && prepared.continues !== undefined;
-  if (!ours) return undefined;
-  return operations.storedByRun(prepared.command, runId, { signal }).catch(() => undefined);
 }
 
 function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; runId?: string } {
