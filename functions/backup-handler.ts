@@ -221,7 +221,7 @@ export async function executeBackup(
     // The tenant's own leftovers (a trash the sweep did not reach) get their share too, not the whole invocation.
     const leftovers = leftoversDeadline(context, reservedForBackup(deps));
     const outcome = await withDeadline(context, config, (signal) => {
-      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }), ...(continues === undefined && storableRunId(context.awsRequestId) !== undefined && { operationId: context.awsRequestId }) };
+      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }), ...(storableRunId(continues?.chain ?? context.awsRequestId) !== undefined && { operationId: continues?.chain ?? context.awsRequestId }) };
       return inPieces
         ? operations.backupPiece!(command, { ...hooks, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
         : operations.backup(command, hooks);
@@ -309,8 +309,10 @@ export async function executeBackup(
             trigger,
             ...runKeys(prepared),
             ...operationKeys(context.awsRequestId, prepared.continues?.chain),
-            // A backup in one invocation: the request ID of the attempt that stored it (an SQS redelivery's is another).
-            ...(prepared.continues === undefined && stored.operationId !== undefined && { operationId: stored.operationId }),
+            // The operation ID the attempt that stored it gave (an SQS redelivery's request ID is another): a backup
+            // in one invocation, its request ID; one in pieces, its chain's (a first message delivered again after
+            // its chain completed the archive, as the chain's own events said it).
+            ...(stored.operationId !== undefined && { operationId: stored.operationId }),
             durationMs,
             archiveBytes: stored.bytes,
             ...(stored.manifestSha256 !== undefined && { manifestSha256: stored.manifestSha256 }),
