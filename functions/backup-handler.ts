@@ -311,8 +311,8 @@ export async function executeBackup(
             ...operationKeys(context.awsRequestId, prepared.continues?.chain),
             // The operation ID the attempt that stored it gave (an SQS redelivery's request ID is another): a backup
             // in one invocation, its request ID; one in pieces, its chain's (a first message delivered again after
-            // its chain completed the archive, as the chain's own events said it).
-            ...(stored.operationId !== undefined && { operationId: stored.operationId }),
+            // its chain completed the archive, as the chain's own events said it). A later piece's is its chain's.
+            ...(prepared.continues === undefined && stored.operationId !== undefined && { operationId: stored.operationId }),
             durationMs,
             archiveBytes: stored.bytes,
             ...(stored.manifestSha256 !== undefined && { manifestSha256: stored.manifestSha256 }),
