@@ -17,6 +17,7 @@ import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObject
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { generateIdentity } from '../shared/age/index.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
 import { bundleFunction } from './helpers/function-bundle.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
@@ -51,7 +52,7 @@ const answer = await handler(JSON.parse(event), context).catch((error) => ({ thr
 process.stdout.write('\\nANSWER ' + JSON.stringify(answer) + '\\n');
 `;
 
-async function invoke(event: unknown, requestId: string, crashAt?: string): Promise<{ status: number | null; signal: NodeJS.Signals | null; answer?: Record<string, unknown> }> {
+async function invoke(event: unknown, requestId: string, crashAt?: string, extraEnv: Record<string, string> = {}): Promise<{ status: number | null; signal: NodeJS.Signals | null; answer?: Record<string, unknown> }> {
   const child = spawn(node24!, [driver, bundle, JSON.stringify(event), requestId], {
     stdio: ['ignore', 'pipe', 'ignore'],
     env: {
@@ -71,6 +72,7 @@ async function invoke(event: unknown, requestId: string, crashAt?: string): Prom
       AWS_SECRET_ACCESS_KEY: 'role-secret',
       AWS_REGION: 'us-east-1',
       ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
+      ...extraEnv,
     },
   });
   let stdout = '';
@@ -213,6 +215,16 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
     const queuedArchive = await stored('cut-queued/acme.tar.zst');
     await cutInPlace('cut-queued/acme.tar.zst', queuedArchive.bytes - 1);
     expect((await invoke(queued('m-cut', 'cut-queued/acme.tar.zst', 'run-cut', 2), 'req-cut-q2')).answer).toEqual({ batchItemFailures: [] });
+    expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
+  });
+
+  it('publishes no success for a plain archive of the run when the stack now encrypts every backup (its recipients set between the attempts)', async () => {
+    const killed = await invoke(scheduled('ev-plain', 'plain/acme.tar.zst'), 'req-plain', 'backup:stored');
+    expect(killed.signal ?? killed.status).toBe('SIGKILL');
+    expect((await stored('plain/acme.tar.zst')).digest).toMatch(/^[0-9a-f]{64}$/);
+
+    const retried = await invoke(scheduled('ev-plain', 'plain/acme.tar.zst'), 'req-plain', undefined, { OPENCLAW_ENCRYPT_TO: generateIdentity().recipient.text });
+    expect(retried.answer).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
     expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
   });
 });
