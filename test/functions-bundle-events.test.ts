@@ -8,8 +8,7 @@
 // Each invocation is a runtime process with Node 24 on the bundle as the stack builds it;
 // s3rver stands in for S3, a small HTTP server for EventBridge.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -19,67 +18,31 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { generateIdentity } from '../shared/age/index.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
-import { bundleFunction } from './helpers/function-bundle.js';
+import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, type SandboxInvocation } from './helpers/function-bundle.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { repoRoot, tempDir } from './helpers/tree.js';
-
-const node24 = (() => {
-  if (Number(process.versions.node.split('.')[0]) >= 24) return process.execPath;
-  const bundled = process.env.OPENCLAW_NODE24 ?? path.join(repoRoot, '.tools', 'node24', 'node_modules', '.bin', 'node');
-  return existsSync(bundled) ? bundled : undefined;
-})();
+import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-bundle-events-');
 const base = path.join(dir.path, 'mnt-tenants');
 const sandboxTmp = path.join(dir.path, 'sandbox-tmp');
-const driver = path.join(dir.path, 'invoke.mjs');
 let bundle: string;
 let server: S3TestServer;
 let eventBridge: Server;
 let eventBridgeEndpoint: string;
 const events: { DetailType: string; Detail: Record<string, unknown> }[] = [];
 
-// One invocation in a fresh runtime process, with the request ID given: the handler's answer
-// (or what it threw) on the last line of stdout.
-const DRIVER = `
-const [bundle, event, requestId] = process.argv.slice(2);
-const { handler } = await import(bundle);
-const deadline = Date.now() + 900000;
-const context = { awsRequestId: requestId, functionName: 'openclaw-backup-backup', functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup', memoryLimitInMB: '2048',
-  getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
-const answer = await handler(JSON.parse(event), context).catch((error) => ({ thrown: error.name, message: error.message }));
-process.stdout.write('\\nANSWER ' + JSON.stringify(answer) + '\\n');
-`;
-
-async function invoke(event: unknown, requestId: string, crashAt?: string, extraEnv: Record<string, string> = {}): Promise<{ status: number | null; signal: NodeJS.Signals | null; answer?: Record<string, unknown> }> {
-  const child = spawn(node24!, [driver, bundle, JSON.stringify(event), requestId], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      TMPDIR: sandboxTmp,
-      OPENCLAW_TENANTS_DIR: base,
-      OPENCLAW_BACKUP_BUCKET: 'backups',
-      OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint,
-      OPENCLAW_STACK_PREFIX: 'openclaw-backup',
-      OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
-      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
-      // Queued backups carry no endpoint: the function's environment names it, as a stack behind a custom endpoint would.
-      AWS_ENDPOINT_URL_S3: server.endpoint,
-      OPENCLAW_CPUS: '1',
-      POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
-      AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: 'role-secret',
-      AWS_REGION: 'us-east-1',
-      ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
-      ...extraEnv,
-    },
+/** One invocation in a fresh runtime process (a sandbox) with the request ID given, its completion events sent to the stand-in bus. */
+function invoke(event: unknown, requestId: string, crashAt?: string, extraEnv: Record<string, string> = {}): Promise<SandboxInvocation> {
+  const env = backupFunctionEnvironment(base, server.endpoint, {
+    TMPDIR: sandboxTmp,
+    OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
+    // Queued backups carry no endpoint: the function's environment names it, as a stack behind a custom endpoint would.
+    AWS_ENDPOINT_URL_S3: server.endpoint,
+    ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
+    ...extraEnv,
   });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, killedBy) => resolve([code, killedBy])));
-  const line = stdout.split('\n').find((text) => text.startsWith('ANSWER '));
-  return { status, signal, ...(line !== undefined && { answer: JSON.parse(line.slice('ANSWER '.length)) as Record<string, unknown> }) };
+  return invokeInSandbox(bundle, event, { requestId, env });
 }
 
 /** What S3 says of the archive: its size and the manifest digest its backup tagged it with. */
@@ -123,7 +86,6 @@ beforeAll(async () => {
   if (node24 === undefined) return;
   createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 20, mediaFiles: 0 });
   mkdirSync(sandboxTmp);
-  writeFileSync(driver, DRIVER);
   server = await startS3Server({ bucket: 'backups' });
   eventBridge = createServer((request, response) => {
     let body = '';

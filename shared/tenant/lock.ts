@@ -200,6 +200,28 @@ export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): 
 }
 
 /**
+ * The busy error a command on the tenant would stop with now (acquireTenantLock's, word for
+ * word), judged by reading the lock only: nothing is taken or written (a dry run). Only where it
+ * can be judged here: a live process of this pid namespace holds the lock, or holds the lock a
+ * taker moved to the one aside name (the command's recovery hands that back and stops busy,
+ * slot.ts handBackLiveLocks). Undefined otherwise: no lock; a gone holder's (the command takes
+ * it over); a sweep's 'recover' (the command waits for it); a holder on another host, or a lock
+ * that names none, judged by its heartbeat's age on the file system's clock, which takes a
+ * file written to read (process-owner.ts); a lock that cannot be read (the command says why).
+ */
+export async function busyHolderHere(tenantsDir: string, tenant: string): Promise<TenantBusyError | undefined> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  // The name's lock is the one judged (a gone holder's is taken over, whatever is aside); the aside name only while the name is free.
+  const atName = await readLockFile(lockPath).catch(() => null);
+  const held = atName === undefined ? await readLockFile(oneAsideNameFor(lockPath)).catch(() => undefined) : atName;
+  if (held === null || held === undefined) return undefined;
+  const record = await lockHolder(lockPath, held).catch(() => undefined);
+  const owner = record === undefined ? undefined : localOwner(record);
+  if (record === undefined || owner === undefined || record.operation === 'recover' || !isProcessAlive(owner.pid, owner.started)) return undefined;
+  return busyError(tenant, lockPath, record, { staleMs: LOCK_STALE_MS });
+}
+
+/**
  * A lock could not be created for want of room (no inode left: every try makes a file). Where
  * the lock there is held by a process of this pid namespace that is gone, it is judged and
  * taken over as always (its inode is what the new lock takes), by the time its own mtime
