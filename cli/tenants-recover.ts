@@ -81,7 +81,7 @@ function restoreChainLine(chain: NonNullable<RecoverResult['restoreChain']>): st
     chain.why === 'stale'
       ? `that stopped continuing (no piece since ${chain.savedAt ?? 'the abandon time'})`
       : chain.why === 'handing-over'
-        ? 'whose first piece was killed before it queued the next'
+        ? 'whose first piece was killed before it queued the next, or before it recorded that it had'
         : chain.why === 'damaged'
           ? 'whose checkpoint was damaged'
           : chain.why === 'not-ours'

@@ -25,7 +25,6 @@ import { continuingAnswer, errorBody, isScheduledEvent, parseBackupFunctionReque
 import { assertOverwriteAllowed, assertRemoteStorage, withStackRecipients } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError, DestinationExistsError } from '../shared/errors.js';
-import type { StoredArchive } from '../shared/storage/types.js';
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { abandonBrokenChains } from './chain-events.js';
@@ -222,7 +221,7 @@ export async function executeBackup(
     // The tenant's own leftovers (a trash the sweep did not reach) get their share too, not the whole invocation.
     const leftovers = leftoversDeadline(context, reservedForBackup(deps));
     const outcome = await withDeadline(context, config, (signal) => {
-      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }), ...(continues === undefined && storableRunId(context.awsRequestId) !== undefined && { operationId: context.awsRequestId }) };
+      const hooks = { signal, leftoversSignal: leftovers.signal, onRestoreChainEnded: restoreChainEnded(deps, context), ...(swept !== undefined && { sweptBaseDir: swept }), ...(storedAs !== undefined && { runId: storedAs }), ...(storableRunId(continues?.chain ?? context.awsRequestId) !== undefined && { operationId: continues?.chain ?? context.awsRequestId }) };
       return inPieces
         ? operations.backupPiece!(command, { ...hooks, stopWhen: () => context.getRemainingTimeInMillis() < margin, ...(continues !== undefined && { chain: continues.chain }) })
         : operations.backup(command, hooks);
@@ -289,7 +288,16 @@ export async function executeBackup(
       // success (Lambda's retry of a scheduled event, SQS's redelivery of a queued backup, a
       // chain's last piece delivered again after its state was removed): published now, with
       // the operation ID that attempt gave (events are at least once: twice is fine, never is not).
-      const stored = await withDeadline(context, config, (signal) => storedByThisRun(operations, prepared, error, signal)).catch(() => undefined);
+      // Said only for a complete backup as this run writes it (storedByRun), never for bytes cut short under the run's metadata.
+      const runId = prepared?.storedAs;
+      const found =
+        prepared === undefined || runId === undefined || operations.storedByRun === undefined
+          ? undefined
+          : await withDeadline(context, config, (signal) => operations.storedByRun!(withStackRecipients(prepared!.command, config), runId, error, { signal })).catch(() => undefined);
+      if (found !== undefined && 'notWhole' in found) {
+        logger.warn('the archive an earlier attempt of this run stored is no complete backup: no success said', { location: found.location, problem: found.notWhole });
+      }
+      const stored = found !== undefined && !('notWhole' in found) ? found : undefined;
       if (stored !== undefined && prepared !== undefined) {
         logger.info('backup stored by an earlier attempt of this run: its success published', { location: stored.location, archiveBytes: stored.bytes });
         await publish({
@@ -301,7 +309,9 @@ export async function executeBackup(
             trigger,
             ...runKeys(prepared),
             ...operationKeys(context.awsRequestId, prepared.continues?.chain),
-            // A backup in one invocation: the request ID of the attempt that stored it (an SQS redelivery's is another).
+            // The operation ID the attempt that stored it gave (an SQS redelivery's request ID is another): a backup
+            // in one invocation, its request ID; one in pieces, its chain's (a first message delivered again after
+            // its chain completed the archive, as the chain's own events said it). A later piece's is its chain's.
             ...(prepared.continues === undefined && stored.operationId !== undefined && { operationId: stored.operationId }),
             durationMs,
             archiveBytes: stored.bytes,
@@ -346,20 +356,6 @@ export async function executeBackup(
   } finally {
     logger.resetKeys();
   }
-}
-
-/**
- * The archive at the backup's destination when an earlier attempt of this run stored it: the
- * store refused it as existing with this run's ID in its metadata, or the chain this piece
- * continues had ended and the archive there names this run. Undefined otherwise (another run's
- * archive at the same key says nothing of this run), and when the store cannot be asked.
- */
-async function storedByThisRun(operations: BackupSide, prepared: PreparedBackup | undefined, error: unknown, signal: AbortSignal): Promise<(StoredArchive & { readonly location: string }) | undefined> {
-  const runId = prepared?.storedAs;
-  if (prepared === undefined || runId === undefined || operations.storedByRun === undefined) return undefined;
-  const ours = error instanceof DestinationExistsError ? error.storedByRun === runId : error instanceof ContinuationEndedError && prepared.continues !== undefined;
-  if (!ours) return undefined;
-  return operations.storedByRun(prepared.command, runId, { signal }).catch(() => undefined);
 }
 
 function runKeys(prepared: PreparedBackup | undefined): { cronName?: string; runId?: string } {

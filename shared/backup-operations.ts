@@ -14,10 +14,10 @@ import { TempArea } from './backup/temp-area.js';
 import { openLocation } from './storage/open-location.js';
 import { isS3Url } from './storage/s3-url.js';
 import { assertTenantNameIn, listSkippedTenants, listTenantNames, summarizeTenant, type RecoveredTenant } from './tenant/tenants.js';
-import { UsageError } from './errors.js';
+import { ContinuationEndedError, DestinationExistsError, UsageError } from './errors.js';
 import { assertNotPlaintextAsAge, backupRecipients } from './archive/encrypted-archive.js';
 import type { AgeRecipient } from './age/keys.js';
-import { existingBackupFinder } from './catalog/existing-backup.js';
+import { backupAt, existingBackupFinder, type RunWrites } from './catalog/existing-backup.js';
 import { namesToBackUp } from './tenant/listing.js';
 import type { BackupCommand, BackupHooks, BackupProgress, LocalOptions, OperationHooks, TenantOperations } from './operations.js';
 
@@ -100,11 +100,11 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       const swept = await sweepBaseDir(tenantsDir).catch(() => undefined);
       const recovered = new Map([...recoveredByListing.map(({ tenant, action }) => [tenant, action] as const), ...(swept?.recovered ?? [])]);
       const sweptBaseDir = swept === undefined ? undefined : { names: swept.names, recovered };
-      const tmpdirSwept = await TempArea.sweep().then(
-        () => true,
-        () => false,
-      );
-      const run: BackupRun = { ...(sweptBaseDir !== undefined && { sweptBaseDir }), sweptDirectories: new Set(), tmpdirSwept };
+      // Once even when it fails: it goes on past an area it cannot remove (a mount point
+      // inside it), and each backup's own sweep met that same area again (7 sweeps of $TMPDIR
+      // for 6 tenants, each opening it).
+      await TempArea.sweep().catch(() => undefined);
+      const run: BackupRun = { ...(sweptBaseDir !== undefined && { sweptBaseDir }), sweptDirectories: new Set(), tmpdirSwept: true };
       const result = await backupAll({
         tenants,
         notTenants: skipped.filter((tenant) => tenant.invalidName === true),
@@ -113,7 +113,7 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
         signal: hooks.signal,
         onProgress: hooks.onProgress,
         ...(command.skipExisting === true && {
-          findExisting: existingBackupFinder(command.storage ?? {}, command.storage?.pipe !== undefined ? 'piped' : (command.encryptTo ?? []).length > 0 ? 'encrypted' : 'plain', command.to),
+          findExisting: existingBackupFinder(command.storage ?? {}, runWrites(command), command.to),
         }),
         backupOne: (tenant, to, signal) =>
           backup({ tenant, to, overwrite: command.overwrite, ...(command.sqliteRawFallback === true && { sqliteRawFallback: true }), storage: command.storage, ...(command.encryptTo !== undefined && { encryptTo: command.encryptTo }) }, { signal }, compression, run),
@@ -123,10 +123,19 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       if (said.length === 0) return result;
       return { ...result, recovered: said.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, action]) => ({ tenant, action })) };
     },
-    async storedByRun(command, runId, options = {}) {
+    async storedByRun(command, runId, skipped, options = {}) {
+      const mayBeOurs = skipped instanceof DestinationExistsError ? skipped.storedByRun === runId : skipped instanceof ContinuationEndedError;
+      if (!mayBeOurs) return undefined;
       const location = await openLocation(command.to, { ...command.storage });
       const stored = await location.storedArchive?.(options);
-      return stored?.runId === runId ? { ...stored, location: location.display } : undefined;
+      if (stored?.runId !== runId) return undefined;
+      // Its metadata names the run, which anyone allowed s3:PutObject can write under bytes cut
+      // short or of their own: whole only as a listing would count it, and as this run writes it.
+      const judged = await backupAt(command.to, command.tenant, command.storage ?? {}, runWrites(command), options.signal);
+      const notWhole =
+        judged === undefined ? 'gone since' : judged.problem ?? judged.unlike ?? (judged.entry.bytes !== stored.bytes ? `replaced since (${judged.entry.bytes} bytes where it had ${stored.bytes})` : undefined);
+      if (notWhole !== undefined) return { location: location.display, notWhole };
+      return { ...stored, location: location.display };
     },
     async planBackup(command, hooks = {}) {
       await assertTenantNameIn(tenantsDir, command.tenant);
@@ -161,4 +170,9 @@ function parseRecipients(command: Pick<BackupCommand, 'to' | 'encryptTo' | 'stor
     );
   }
   return backupRecipients(texts);
+}
+
+/** What a backup of `command` writes: whatever its --pipe command makes, archives encrypted to its recipients, or plain ones. */
+function runWrites(command: Pick<BackupCommand, 'storage' | 'encryptTo'>): RunWrites {
+  return command.storage?.pipe !== undefined ? 'piped' : (command.encryptTo ?? []).length > 0 ? 'encrypted' : 'plain';
 }

@@ -168,6 +168,9 @@ export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
  * `sweptBaseDir`: the base dir as `sweepBaseDir` left it, for backups run one after another (a
  * work queue batch). `runId`: the scheduled run the backup is, stored with its archive.
  */
+/** What storedByRun found that a backup's run stored: its complete backup (the success to say), or an archive that is none and why. */
+export type RunArchive = (StoredArchive & { readonly location: string }) | { readonly location: string; readonly notWhole: string };
+
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;
   readonly runId?: string;
@@ -206,11 +209,16 @@ export interface TenantOperations extends TenantListing {
    */
   sweepBaseDir?(options?: { readonly signal?: AbortSignal; readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'] }): Promise<SweptBaseDir | undefined>;
   /**
-   * The archive at the command's destination when its metadata names `runId` as the run that
-   * stored it (an earlier attempt of this run, killed before it said so), undefined when there
-   * is none or another run's; only where the operations run in this process.
+   * After a backup of run `runId` was skipped (`skipped`: what refused it), the archive at the
+   * command's destination an earlier attempt of this run stored (killed before it said so):
+   * the store refused the destination as existing with this run's ID in its metadata, or the
+   * chain the piece continued had ended and the archive there names this run. Undefined when
+   * the skip says nothing of this run, when there is no archive or another run's. The archive
+   * is this run's complete backup only as `tenants backups` judges it and as this run writes
+   * (encrypted or plain): any other (cut short, replaced under the run's metadata) is answered
+   * with why it is none (`notWhole`), no success to say. Only where the operations run in this process.
    */
-  storedByRun?(command: BackupCommand, runId: string, options?: { readonly signal?: AbortSignal }): Promise<(StoredArchive & { readonly location: string }) | undefined>;
+  storedByRun?(command: BackupCommand, runId: string, skipped: unknown, options?: { readonly signal?: AbortSignal }): Promise<RunArchive | undefined>;
   /** On a gateway, a restore that outlasts its invocation answers RestoreSuspended: it continues there (restore.ts). */
   restore(command: RestoreCommand, hooks?: RestoreHooks): Promise<RestoreResult | RestoreSuspended>;
   /**

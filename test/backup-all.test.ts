@@ -13,9 +13,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { BackupAllResult } from '../shared/backup/backup-all.js';
 import { localOperations } from '../shared/operations.js';
+import { hostId } from '../shared/tenant/process-owner.js';
 import { journalPathFor } from '../shared/tenant/slot.js';
 import { createS3Client } from '../shared/storage/s3-client.js';
 import { makeTenants, s3Flags } from './helpers/backups.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { runMain } from './helpers/run-main.js';
 import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { cliPath, describeTree, runCli, tempDir } from './helpers/tree.js';
@@ -275,6 +277,25 @@ describe('backup --all at fleet scale', () => {
     expect(many).toEqual(few);
     expect(few.destination).toBe(1);
     expect(few.tmpdir).toBe(1);
+  });
+
+  // The run's sweep of $TMPDIR failed on a dead area it could not remove, and each backup then
+  // swept again, meeting that area each time.
+  it('lists $TMPDIR once for the run even when a dead scratch area there cannot be removed', async (context) => {
+    const tmpdir = path.join(dir.path, 'fleet-tmpdir');
+    mkdirSync(tmpdir);
+    const blocked = path.join(tmpdir, `openclaw-backup-${2 ** 22 + 777}-1-${hostId()}-AbC123`);
+    mkdirSync(blocked, { mode: 0o700 });
+    const previous = process.env.TMPDIR;
+    process.env.TMPDIR = tmpdir;
+    try {
+      await onTmpfs(context, path.join(blocked, 'mounted'), 'size=1m', async () => {
+        expect((await listingsOf(4)).tmpdir).toBe(1);
+      });
+    } finally {
+      if (previous === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = previous;
+    }
   });
 
   it('says of a tenant removed after the run listed the tenants that it was, failed by name, not only "no tenant" as if mistyped', async () => {

@@ -14,9 +14,11 @@ import { LocalFileLocation } from '../shared/storage/local.js';
 import { TempArea } from '../shared/backup/temp-area.js';
 import { CAN_CHECK_OPENED_PATHS } from '../shared/file-access.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
-import { sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
+import { deadScratchAreas, sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
+import { hiddenNames } from '../shared/tenant/hidden-names.js';
 import { journalPathFor } from '../shared/tenant/slot.js';
 import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
+import { onTmpfs } from './helpers/tmpfs.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
@@ -213,6 +215,25 @@ describe('the base-dir sweep', () => {
     // Released, they are no longer this process's: the sweep finds nothing to settle.
     expect((await sweepBaseDir(base)).unsettled.size).toBe(0);
   });
+
+  // doctor asks of each encrypted backup's scratch area whether its backup is gone: each
+  // tenant's lock was judged by listing the base dir again, twice for a tenant with no lock.
+  it("doctor's look for killed backups' scratch areas lists the base dir once, however many tenants have one", async () => {
+    const tenants = Array.from({ length: 50 }, (_, index) => `t${String(index).padStart(2, '0')}`);
+    const areas = tenants.map((tenant) => hiddenNames.scratch(tenant));
+    for (const area of areas) mkdirSync(path.join(base, area), { mode: 0o700 });
+    const live = hiddenNames.scratch('acme');
+    mkdirSync(path.join(base, live), { mode: 0o700 });
+    const held = await acquireTenantLock(base, 'acme', 'backup');
+    const readdir = vi.spyOn(fs, 'readdir');
+    try {
+      expect(await deadScratchAreas(base)).toEqual([...areas].sort());
+      expect(readdir.mock.calls.filter(([at]) => path.resolve(String(at)) === base)).toHaveLength(1);
+    } finally {
+      readdir.mockRestore();
+      await held.release();
+    }
+  });
 });
 
 describe('leftovers outside the base dir', () => {
@@ -276,6 +297,25 @@ describe('leftovers outside the base dir', () => {
     await TempArea.sweep(scratch);
     expect(readdirSync(scratch).sort()).toEqual([...names.slice(1, 3), `openclaw-backup-${deadTag}-MnO345`].sort());
     expect(readFileSync(path.join(victim, 'f'), 'utf8')).toBe('root\'s');
+  });
+
+  // One dead area that cannot be removed (here a tmpfs mounted inside it) made the sweep throw
+  // at once, and the areas listed after it waited for the next sweep, which met it first again.
+  it.runIf(CAN_CHECK_OPENED_PATHS)("a dead backup's scratch directory that cannot be removed leaves every other dead one removed, and the sweep then says why", async (context) => {
+    const scratch = path.join(dir.path, 'tmp');
+    mkdirSync(scratch);
+    const names = ['AAaaa0', 'BBbbb1', 'CCccc2', 'DDddd3', 'EEeee4', 'FFfff5'].map((suffix) => `openclaw-backup-${deadTag}-${suffix}`);
+    for (const name of names) {
+      mkdirSync(path.join(scratch, name), { mode: 0o700 });
+      writeFileSync(path.join(scratch, name, '1-memory.sqlite'), 'snapshot');
+    }
+    const blocked = names[0]!;
+    await onTmpfs(context, path.join(scratch, blocked, 'mounted'), 'size=1m', async (mountPoint) => {
+      writeFileSync(path.join(mountPoint, 'shared'), 'not ours');
+      await expect(TempArea.sweep(scratch)).rejects.toThrow(/mount point/);
+      expect(readdirSync(scratch)).toEqual([blocked]);
+      expect(readFileSync(path.join(mountPoint, 'shared'), 'utf8')).toBe('not ours');
+    });
   });
 
   // The backup function sweeps its /tmp first, within its deadline (functions/scratch-guard.ts).

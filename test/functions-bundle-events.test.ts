@@ -8,76 +8,41 @@
 // Each invocation is a runtime process with Node 24 on the bundle as the stack builds it;
 // s3rver stands in for S3, a small HTTP server for EventBridge.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { GetObjectTaggingCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
+import { generateIdentity } from '../shared/age/index.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
-import { bundleFunction } from './helpers/function-bundle.js';
+import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, type SandboxInvocation } from './helpers/function-bundle.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { repoRoot, tempDir } from './helpers/tree.js';
-
-const node24 = (() => {
-  if (Number(process.versions.node.split('.')[0]) >= 24) return process.execPath;
-  const bundled = process.env.OPENCLAW_NODE24 ?? path.join(repoRoot, '.tools', 'node24', 'node_modules', '.bin', 'node');
-  return existsSync(bundled) ? bundled : undefined;
-})();
+import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-bundle-events-');
 const base = path.join(dir.path, 'mnt-tenants');
 const sandboxTmp = path.join(dir.path, 'sandbox-tmp');
-const driver = path.join(dir.path, 'invoke.mjs');
 let bundle: string;
 let server: S3TestServer;
 let eventBridge: Server;
 let eventBridgeEndpoint: string;
 const events: { DetailType: string; Detail: Record<string, unknown> }[] = [];
 
-// One invocation in a fresh runtime process, with the request ID given: the handler's answer
-// (or what it threw) on the last line of stdout.
-const DRIVER = `
-const [bundle, event, requestId] = process.argv.slice(2);
-const { handler } = await import(bundle);
-const deadline = Date.now() + 900000;
-const context = { awsRequestId: requestId, functionName: 'openclaw-backup-backup', functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup', memoryLimitInMB: '2048',
-  getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
-const answer = await handler(JSON.parse(event), context).catch((error) => ({ thrown: error.name, message: error.message }));
-process.stdout.write('\\nANSWER ' + JSON.stringify(answer) + '\\n');
-`;
-
-async function invoke(event: unknown, requestId: string, crashAt?: string): Promise<{ status: number | null; signal: NodeJS.Signals | null; answer?: Record<string, unknown> }> {
-  const child = spawn(node24!, [driver, bundle, JSON.stringify(event), requestId], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      TMPDIR: sandboxTmp,
-      OPENCLAW_TENANTS_DIR: base,
-      OPENCLAW_BACKUP_BUCKET: 'backups',
-      OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint,
-      OPENCLAW_STACK_PREFIX: 'openclaw-backup',
-      OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
-      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
-      // Queued backups carry no endpoint: the function's environment names it, as a stack behind a custom endpoint would.
-      AWS_ENDPOINT_URL_S3: server.endpoint,
-      OPENCLAW_CPUS: '1',
-      POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
-      AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: 'role-secret',
-      AWS_REGION: 'us-east-1',
-      ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
-    },
+/** One invocation in a fresh runtime process (a sandbox) with the request ID given, its completion events sent to the stand-in bus. */
+function invoke(event: unknown, requestId: string, crashAt?: string, extraEnv: Record<string, string> = {}): Promise<SandboxInvocation> {
+  const env = backupFunctionEnvironment(base, server.endpoint, {
+    TMPDIR: sandboxTmp,
+    OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
+    // Queued backups carry no endpoint: the function's environment names it, as a stack behind a custom endpoint would.
+    AWS_ENDPOINT_URL_S3: server.endpoint,
+    ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
+    ...extraEnv,
   });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, killedBy) => resolve([code, killedBy])));
-  const line = stdout.split('\n').find((text) => text.startsWith('ANSWER '));
-  return { status, signal, ...(line !== undefined && { answer: JSON.parse(line.slice('ANSWER '.length)) as Record<string, unknown> }) };
+  return invokeInSandbox(bundle, event, { requestId, env });
 }
 
 /** What S3 says of the archive: its size and the manifest digest its backup tagged it with. */
@@ -87,6 +52,22 @@ async function stored(key: string): Promise<{ bytes: number; digest: string | un
     const head = await s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key }));
     const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: 'backups', Key: key }));
     return { bytes: head.ContentLength!, digest: tags.TagSet?.find((tag) => tag.Key === 'openclaw-manifest-sha256')?.Value };
+  } finally {
+    s3.destroy();
+  }
+}
+
+/**
+ * What a writer allowed s3:PutObject leaves at the key (another tool, a copy cut short, a forger
+ * who read the run's ID in a failure event): the first `keep` bytes of the object there, under
+ * the very user metadata it had (the run's ID, tenant, creation time, seal), no tags.
+ */
+async function cutInPlace(key: string, keep: number): Promise<void> {
+  const s3 = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: { accessKeyId: S3RVER_ACCESS_KEY, secretAccessKey: 'x' }, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: 'backups', Key: key }));
+    const bytes = Buffer.from(await object.Body!.transformToByteArray());
+    await s3.send(new PutObjectCommand({ Bucket: 'backups', Key: key, Body: bytes.subarray(0, keep), Metadata: object.Metadata }));
   } finally {
     s3.destroy();
   }
@@ -105,7 +86,6 @@ beforeAll(async () => {
   if (node24 === undefined) return;
   createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 20, mediaFiles: 0 });
   mkdirSync(sandboxTmp);
-  writeFileSync(driver, DRIVER);
   server = await startS3Server({ bucket: 'backups' });
   eventBridge = createServer((request, response) => {
     let body = '';
@@ -179,5 +159,34 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
     const otherRun = await invoke(queued('m-2', 'other/acme.tar.zst', 'run-other', 1), 'req-other');
     expect(otherRun.answer).toEqual({ batchItemFailures: [] });
     expect(events.map((event) => event.DetailType)).toEqual(['OpenClaw Backup Failed']);
+  });
+
+  it('publishes no success for an object at the key naming the run that is no complete backup (cut short, its metadata kept)', async () => {
+    const killed = await invoke(scheduled('ev-cut', 'cut/acme.tar.zst'), 'req-cut', 'backup:stored');
+    expect(killed.signal ?? killed.status).toBe('SIGKILL');
+    const archive = await stored('cut/acme.tar.zst');
+    await cutInPlace('cut/acme.tar.zst', Math.floor(archive.bytes / 2));
+    expect((await stored('cut/acme.tar.zst')).bytes).toBe(Math.floor(archive.bytes / 2));
+
+    const retried = await invoke(scheduled('ev-cut', 'cut/acme.tar.zst'), 'req-cut');
+    expect(retried.answer).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
+    expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
+
+    // A queued backup's redelivery over its first delivery's archive cut so: no success either.
+    await invoke(queued('m-cut', 'cut-queued/acme.tar.zst', 'run-cut', 1), 'req-cut-q1', 'backup:stored');
+    const queuedArchive = await stored('cut-queued/acme.tar.zst');
+    await cutInPlace('cut-queued/acme.tar.zst', queuedArchive.bytes - 1);
+    expect((await invoke(queued('m-cut', 'cut-queued/acme.tar.zst', 'run-cut', 2), 'req-cut-q2')).answer).toEqual({ batchItemFailures: [] });
+    expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
+  });
+
+  it('publishes no success for a plain archive of the run when the stack now encrypts every backup (its recipients set between the attempts)', async () => {
+    const killed = await invoke(scheduled('ev-plain', 'plain/acme.tar.zst'), 'req-plain', 'backup:stored');
+    expect(killed.signal ?? killed.status).toBe('SIGKILL');
+    expect((await stored('plain/acme.tar.zst')).digest).toMatch(/^[0-9a-f]{64}$/);
+
+    const retried = await invoke(scheduled('ev-plain', 'plain/acme.tar.zst'), 'req-plain', undefined, { OPENCLAW_ENCRYPT_TO: generateIdentity().recipient.text });
+    expect(retried.answer).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
+    expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
   });
 });

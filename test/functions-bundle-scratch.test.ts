@@ -5,65 +5,25 @@
 // in the scratch area (the crash point right after the copy is written), the next one invoked
 // with anything at all. s3rver stands in for S3.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { bundleFunction } from './helpers/function-bundle.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
-import { repoRoot, tempDir } from './helpers/tree.js';
-
-const node24 = (() => {
-  if (Number(process.versions.node.split('.')[0]) >= 24) return process.execPath;
-  const bundled = process.env.OPENCLAW_NODE24 ?? path.join(repoRoot, '.tools', 'node24', 'node_modules', '.bin', 'node');
-  return existsSync(bundled) ? bundled : undefined;
-})();
+import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, type SandboxInvocation } from './helpers/function-bundle.js';
+import { startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-bundle-scratch-');
 const base = path.join(dir.path, 'mnt-tenants');
 const sandboxTmp = path.join(dir.path, 'sandbox-tmp');
-const driver = path.join(dir.path, 'invoke.mjs');
 let bundle: string;
 let server: S3TestServer;
 
-// One invocation in a fresh runtime process: the handler's answer on the last line of stdout.
-const DRIVER = `
-const [bundle, event, remaining] = process.argv.slice(2);
-const { handler } = await import(bundle);
-const deadline = Date.now() + Number(remaining);
-const context = { awsRequestId: 'req-' + process.pid, functionName: 'openclaw-backup-backup', functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup', memoryLimitInMB: '2048',
-  getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
-const answer = await handler(JSON.parse(event), context);
-process.stdout.write('\\nANSWER ' + JSON.stringify(answer) + '\\n');
-`;
-
-/** Asynchronous: s3rver answers from this process. */
-async function invoke(event: unknown, { remainingMs = 900_000, crashAt }: { remainingMs?: number; crashAt?: string } = {}): Promise<{ status: number | null; signal: NodeJS.Signals | null; answer?: Record<string, unknown> }> {
-  const child = spawn(node24!, [driver, bundle, JSON.stringify(event), String(remainingMs)], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      TMPDIR: sandboxTmp,
-      OPENCLAW_TENANTS_DIR: base,
-      OPENCLAW_BACKUP_BUCKET: 'backups',
-      OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint,
-      OPENCLAW_STACK_PREFIX: 'openclaw-backup',
-      OPENCLAW_CPUS: '1',
-      POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
-      AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
-      AWS_SECRET_ACCESS_KEY: 'role-secret',
-      AWS_REGION: 'us-east-1',
-      ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
-    },
-  });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, killedBy) => resolve([code, killedBy])));
-  const line = stdout.split('\n').find((text) => text.startsWith('ANSWER '));
-  return { status, signal, ...(line !== undefined && { answer: JSON.parse(line.slice('ANSWER '.length)) as Record<string, unknown> }) };
+/** One invocation in a fresh runtime process (a sandbox) whose /tmp is sandboxTmp. */
+function invoke(event: unknown, { remainingMs, crashAt }: { remainingMs?: number; crashAt?: string } = {}): Promise<SandboxInvocation> {
+  const env = backupFunctionEnvironment(base, server.endpoint, { TMPDIR: sandboxTmp, ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }) });
+  return invokeInSandbox(bundle, event, { requestId: `req-${Math.random().toString(36).slice(2)}`, ...(remainingMs !== undefined && { remainingMs }), env });
 }
 
 /** A backup killed where its snapshot of a tenant database lies in the sandbox's /tmp, as a timeout's reset kills it; the area's path. */
@@ -83,7 +43,6 @@ beforeAll(async () => {
   if (node24 === undefined) return;
   createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 20, mediaFiles: 0 });
   mkdirSync(sandboxTmp);
-  writeFileSync(driver, DRIVER);
   server = await startS3Server({ bucket: 'backups' });
   bundle = await bundleFunction('backup', path.join(dir.path, 'asset'));
 }, 120_000);

@@ -22,7 +22,7 @@ import { formatIdentity, generateIdentity } from '../shared/age/keys.js';
 import { zlibZstdCodec } from '../shared/archive/zstd-codec-zlib.js';
 import { nodeSqliteDriver } from '../shared/backup/sqlite-driver.js';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
-import { bundleFunction } from './helpers/function-bundle.js';
+import { backupFunctionEnvironment, bundleFunction } from './helpers/function-bundle.js';
 import { describeTree, tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 
@@ -65,20 +65,13 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => secretsServer.listen(0, '127.0.0.1', resolve));
   // The environment the stack sets (no event bus: no completion events), and the role's keys.
-  for (const [name, value] of Object.entries({
-    OPENCLAW_TENANTS_DIR: base,
-    OPENCLAW_BACKUP_BUCKET: 'backups',
-    OPENCLAW_ALLOWED_ENDPOINTS: server.endpoint,
-    OPENCLAW_STACK_PREFIX: 'openclaw-backup',
-    OPENCLAW_CPUS: '1',
-    // What Lambda sets: the restore function grants --max-entries by it.
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '2048',
-    POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
-    AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
-    AWS_SECRET_ACCESS_KEY: 'role-secret',
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsServer.address() as AddressInfo).port}`,
-  })) {
+  for (const [name, value] of Object.entries(
+    backupFunctionEnvironment(base, server.endpoint, {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsServer.address() as AddressInfo).port}`,
+      // What Lambda sets: the restore function grants --max-entries by it.
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '2048',
+    }),
+  )) {
     vi.stubEnv(name, value);
   }
   for (const name of ['backup', 'restore']) {

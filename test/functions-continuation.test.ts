@@ -393,6 +393,26 @@ describe('a backup that continues across invocations', () => {
     expect(events().filter((event) => event.detailType === 'OpenClaw Backup Succeeded')).toEqual([]);
   });
 
+  it("says a queued backup's success under its chain's operation ID when its first message comes again after the chain completed (its first delivery's invocation killed after it handed over)", async () => {
+    const tenant = 'first-again';
+    const key = `${tenant}/one.tar.zst`;
+    makeTenant(tenant);
+    const first: WorkMessage = { version: 1, kind: 'backup', tenant, to: `s3://backups/${key}`, run: { id: 'run-first-again', time: new Date().toISOString(), template: 's3://backups/{tenant}/one.tar.zst' } };
+    queue.push(first);
+    expect(await drainQueue()).toBeGreaterThan(1);
+    const succeeded = events().filter((event) => event.detail.tenant === tenant);
+    expect(succeeded).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ chain: expect.any(String) }) })]);
+    const chain = succeeded[0]!.detail.chain as string;
+    expect(succeeded[0]!.detail.operationId).toBe(chain);
+    eventBridge.resetHistory();
+
+    // SQS delivers the first message again: the archive there is its run's, said once more
+    // under the operation ID every event of this backup had (the chain's), not another.
+    const again = await workQueueHandler(deps())({ Records: [{ messageId: 'first-again-2', body: encodeWorkMessage(first), eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: '2' } }] }, budgetContext('req-first-again-2'));
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect(events()).toEqual([expect.objectContaining({ detailType: 'OpenClaw Backup Succeeded', detail: expect.objectContaining({ tenant, location: `s3://backups/${key}`, runId: 'run-first-again', operationId: chain }) })]);
+  });
+
   it('ends as a success, a day later, a chain whose last piece completed the archive and whose message never came again', async () => {
     const tenant = 'completed-lost';
     const key = `${tenant}/one.tar.zst`;

@@ -212,6 +212,24 @@ describe.runIf(hasAge)('--pipe with age', () => {
     expect(word.message).toBe('pipe command failed with exit code 1');
     await expectEmptyDirectory(inner);
   });
+
+  // A line past 300 characters was shown by its start only: 4,080 y's and then " error: boom" showed 299 y's, never the error.
+  it('shows the end of an over-long stderr line when only its end names the error, a secret key in it masked', async () => {
+    const inner = localFile();
+    const error = await pipeError(withPipeCommand(inner, `printf '%s' '${'y'.repeat(4080)} error: boom' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    expect(error.message).toBe('pipe command failed with exit code 1: …error: boom');
+    const secret = (await run('age-keygen')).stdout.split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+    const words = await pipeError(withPipeCommand(inner, `printf '%s' '${'yes '.repeat(900)}age: error: bad recipient "${secret}"' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    const shown = words.message.slice('pipe command failed with exit code 1: '.length);
+    // Bounded as a line's start is, the word the cut went through left out.
+    expect(shown).toMatch(/^…yes (yes )+age: error: bad recipient "AGE-SECRET-KEY-1\*\*\*"$/);
+    expect(shown.length).toBeLessThanOrEqual(300);
+    expect(words.message).not.toContain(secret.slice(16));
+    // An error named at the start still shows the start.
+    const start = await pipeError(withPipeCommand(inner, `printf '%s' 'error: ${'y'.repeat(400)} error: boom' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    expect(start.message).toMatch(/^pipe command failed with exit code 1: error: y{292}…$/);
+    await expectEmptyDirectory(inner);
+  });
 });
 
 describe('--pipe failures', () => {

@@ -5,9 +5,11 @@
 // database is left out when that database (recognised by its header) is snapshotted, so it
 // is listed as "may be left out". The destination is checked as the backup checks it before
 // it reads anything (an existing archive is refused without --overwrite): the plan carries
-// that refusal, and the CLI exits with it. A file this user may not be able to read (any file,
-// for a user other than root: an ACL may deny what the mode bits grant) is asked `access`: one
-// the backup could not read fails the dry run as it would the backup.
+// that refusal, and the CLI exits with it; so is a live process of this host holding the
+// tenant's lock (read, not taken: lock.ts busyHolderHere), which refuses the backup first. A
+// file this user may not be able to read (any file, for a user other than root: an ACL may deny
+// what the mode bits grant) is asked `access`: one the backup could not read fails the dry run
+// as it would the backup.
 
 import { accessSync, constants as fsConstants, promises as fs } from 'node:fs';
 
@@ -15,6 +17,7 @@ import { describeError, isOpenClawError, permissionErrno } from '../errors.js';
 import { backupReadError } from './backup.js';
 import { fileAccessFor } from '../file-access.js';
 import type { ManifestNote } from '../archive/manifest.js';
+import { busyHolderHere } from '../tenant/lock.js';
 import { assertOutsideTenantsDir, assertTenantNameIn, tenantDirFor } from '../tenant/tenants.js';
 import { throwIfAborted } from '../storage/streams.js';
 import type { ArchiveLocation, StoreEndpoint } from '../storage/types.js';
@@ -141,6 +144,9 @@ async function planBackupSteps(request: Parameters<typeof planBackup>[0]): Promi
     const errno = permissionErrno(error);
     refusal = { code: isOpenClawError(error) ? error.code : 'UNEXPECTED', message: describeError(error), ...(errno !== undefined && { errno }) };
   }
+  // The backup takes the tenant's lock before anything else: a live holder refuses it first (read, not taken).
+  const busy = await busyHolderHere(tenantsDir, tenant);
+  if (busy !== undefined) refusal = { code: busy.code, message: busy.message };
   const settings = location.objectSettings;
   return {
     operation: 'backup-plan',

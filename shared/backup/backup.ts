@@ -31,7 +31,7 @@ import { assertTenantName } from '../tenant/names.js';
 import { entriesToCreate, MANIFEST_FORMAT_VERSION, type Manifest, type ManifestNote } from '../archive/manifest.js';
 import { beyondDefaultLimits } from '../restore/limits.js';
 import { abortedError, onAbort, throwIfAborted } from '../storage/streams.js';
-import { MANIFEST_DIGEST_METADATA_KEY, type ArchiveLocation, type PieceResult, type StoreEndpoint, type WriteOptions, type WriteResult } from '../storage/types.js';
+import { MANIFEST_DIGEST_METADATA_KEY, OPERATION_ID_METADATA_KEY, type ArchiveLocation, type PieceResult, type StoreEndpoint, type WriteOptions, type WriteResult } from '../storage/types.js';
 import { acquireTenantLock, type TenantLock } from '../tenant/lock.js';
 import { handBackMovedAsideLocks, isMidCommit, recoverSlotWithin, type RecoverOptions, type RecoveryAction } from '../tenant/slot.js';
 import { TempArea } from './temp-area.js';
@@ -315,7 +315,7 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       metadata: { tenant, formatVersion: MANIFEST_FORMAT_VERSION, toolVersion: TOOL_VERSION, createdAt: createdAt.toISOString(), ...(request.runId !== undefined && { runId: request.runId }), ...(request.operationId !== undefined && { operationId: request.operationId }) },
       finalMetadata: (): Record<string, string> => {
         const digest = manifestSha256();
-        return digest !== undefined ? { [MANIFEST_DIGEST_METADATA_KEY]: digest } : {};
+        return { ...(digest !== undefined && { [MANIFEST_DIGEST_METADATA_KEY]: digest }), ...chainOperation(from) };
       },
     };
     let written: PieceResult;
@@ -678,6 +678,16 @@ function completedChainResult(args: { from: Continuation; completed: CompletedCh
 }
 
 /**
+ * The operationId a chain's events give (its chain ID), recorded beside the archive its last
+ * piece completes (S3: a tag), where the metadata its upload began with names the first
+ * piece's request (or none, begun by a later piece): an attempt of the same run that finds the
+ * archive later (its first message delivered again) says its success under that ID too.
+ */
+function chainOperation(from: Continuation | undefined): Record<string, string> {
+  return from === undefined ? {} : { [OPERATION_ID_METADATA_KEY]: from.state.chain };
+}
+
+/**
  * The archive a chain's last piece committed (its state records it committing), when it is
  * stored whole at `location`: that size, the chain's tenant and creation time.
  */
@@ -688,7 +698,7 @@ async function completedArchive(location: ArchiveLocation, tenant: string, from:
     tenant,
     createdAt: from.state.createdAt,
     bytes: committed.bytes,
-    finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256 },
+    finalMetadata: { [MANIFEST_DIGEST_METADATA_KEY]: committed.manifestSha256, ...chainOperation(from) },
     ...(signal !== undefined && { signal }),
   });
   return stored === undefined ? undefined : { committed, stored };

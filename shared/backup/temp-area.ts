@@ -196,30 +196,36 @@ export class TempArea {
    * where procfs lets it, only if it is still the directory judged here (removeTree's
    * `expect`); a few files, by path at once (the area is ours, 0700: no one else can swap
    * anything in it).
+   *
+   * An area that cannot be removed (a mount point inside it, EMFILE) does not hold up those
+   * after it: the sweep goes on with the next area and throws the first such error once it has
+   * looked at them all. It used to throw at once, and the listing comes sorted by name, so each
+   * later sweep met the same area first again: one dead area with a tmpfs mounted inside it
+   * left the five dead areas named after it, with their plaintext snapshots, through every
+   * backup from the CLI.
    */
   static async sweep(parent: string = os.tmpdir(), signal?: AbortSignal): Promise<void> {
     const self = process.getuid?.();
+    let failed: { readonly error: unknown } | undefined;
     for (const name of await fs.readdir(parent)) {
-      if (signal?.aborted === true) return;
+      if (signal?.aborted === true) break;
       if (!name.startsWith(PREFIX)) continue;
       const owner = parseOwnerTag(AREA_NAME.exec(name)?.[1] ?? '');
       if (owner === undefined || !isLocal(owner) || isProcessAlive(owner.pid, owner.started)) continue;
       const area = path.join(parent, name);
       const stat = await fs.lstat(area, { bigint: true }).catch(() => undefined);
       if (stat === undefined || !stat.isDirectory() || (self !== undefined && stat.uid !== BigInt(self)) || (stat.mode & BigInt(OTHERS_WRITE)) !== 0n) continue;
-      if (!CAN_CHECK_OPENED_PATHS || (await holdsFewFiles(area))) {
-        await fs.rm(area, { recursive: true, force: true });
-        continue;
-      }
       try {
-        await removeTree(area, { ...(signal !== undefined && { signal }), expect: { dev: stat.dev, ino: stat.ino } });
+        if (!CAN_CHECK_OPENED_PATHS || (await holdsFewFiles(area))) await fs.rm(area, { recursive: true, force: true });
+        else await removeTree(area, { ...(signal !== undefined && { signal }), expect: { dev: stat.dev, ino: stat.ino } });
       } catch (error) {
-        if (error instanceof RemovalStoppedError) return;
+        if (error instanceof RemovalStoppedError) break;
         // Another directory under the name by now: not the one judged, left alone.
         if (error instanceof NotJudgedError) continue;
-        throw error;
+        failed ??= { error };
       }
     }
+    if (failed !== undefined) throw failed.error;
   }
 }
 

@@ -34,16 +34,7 @@ export type RunWrites = 'encrypted' | 'plain' | 'piped';
  * have made where all may write (verified-mark.ts archiveNotTrusted).
  */
 export function existingBackupFinder(flags: StoreOptions, writes: RunWrites, template?: string): ExistingBackupFinder {
-  // The flags that reach a store: how a backup's objects are written (--sse…) and --pipe are not about reading them.
-  const { awsProfile, region, endpoint, accessKey, secretKey, stallTimeoutMs } = flags;
-  const storage: StoreOptions = {
-    ...(awsProfile !== undefined && { awsProfile }),
-    ...(region !== undefined && { region }),
-    ...(endpoint !== undefined && { endpoint }),
-    ...(accessKey !== undefined && { accessKey }),
-    ...(secretKey !== undefined && { secretKey }),
-    ...(stallTimeoutMs !== undefined && { stallTimeoutMs }),
-  };
+  const storage = readingFlags(flags);
   const stores = new Map<string, Promise<ArchiveStore>>();
   const storeOf = (spec: string) => {
     let store = stores.get(spec);
@@ -52,23 +43,62 @@ export function existingBackupFinder(flags: StoreOptions, writes: RunWrites, tem
   };
   return async (tenant, to, signal) => {
     const { spec, name } = whereIs(to, template);
-    const store = await storeOf(spec);
-    const object = await store.objectAt(name, signal === undefined ? {} : { signal });
-    if (object === undefined) return undefined;
-    const facts = await store.inspect(object, signal === undefined ? {} : { signal });
-    const { entry, problem } = wholeBackupOf(object, facts, tenant);
-    if (problem !== undefined) {
-      throw new DestinationExistsError(`${object.location} already exists and is not a complete backup of tenant ${quotedPath(tenant)} (${problem}): not skipped; pass --overwrite to replace it`);
+    const judged = await judgeBackup(await storeOf(spec), name, tenant, writes, signal);
+    if (judged === undefined) return undefined;
+    const { entry } = judged;
+    if (judged.problem !== undefined) {
+      throw new DestinationExistsError(`${entry.location} already exists and is not a complete backup of tenant ${quotedPath(tenant)} (${judged.problem}): not skipped; pass --overwrite to replace it`);
     }
-    const unlike = notAsThisRunWrites(entry.content, writes);
-    if (unlike !== undefined) {
-      throw new DestinationExistsError(`${object.location} already holds a complete backup of tenant ${quotedPath(tenant)}, but ${unlike}: not skipped; pass --overwrite to replace it`);
+    if (judged.unlike !== undefined) {
+      throw new DestinationExistsError(`${entry.location} already holds a complete backup of tenant ${quotedPath(tenant)}, but ${judged.unlike}: not skipped; pass --overwrite to replace it`);
     }
     // A run killed after it linked this archive in (before removing its temporary name) left
     // that name, the archive's second: a backup into this directory would remove it, this run
     // writes none here, and a later prune of the archive would free nothing while it stays.
     if (!isS3Url(to)) await removeDeadPartials(dirname(to));
     return entry;
+  };
+}
+
+/** An archive judged as a backup of a tenant one run writes: `problem`, why it is no complete backup of the tenant; `unlike`, how it is not what the run writes. */
+export interface JudgedBackup {
+  readonly entry: BackupEntry;
+  readonly problem?: string;
+  readonly unlike?: string;
+}
+
+/**
+ * What is at `to` (one archive's location, a local path or S3 URL), judged as `tenants backups`
+ * judges it (wholeBackupOf) and against what a run that `writes` so would have written:
+ * undefined when nothing is there. For a backup function's later attempt that finds the
+ * archive its run stored: its success is said only for a complete backup (backup-operations.ts
+ * storedByRun), never for bytes cut short or replaced under the run's metadata.
+ */
+export async function backupAt(to: string, tenant: string, flags: StoreOptions, writes: RunWrites, signal?: AbortSignal): Promise<JudgedBackup | undefined> {
+  const { spec, name } = whereIs(to, undefined);
+  return judgeBackup(await openStore(spec, readingFlags(flags)), name, tenant, writes, signal);
+}
+
+async function judgeBackup(store: ArchiveStore, name: string, tenant: string, writes: RunWrites, signal: AbortSignal | undefined): Promise<JudgedBackup | undefined> {
+  const object = await store.objectAt(name, signal === undefined ? {} : { signal });
+  if (object === undefined) return undefined;
+  const facts = await store.inspect(object, signal === undefined ? {} : { signal });
+  const { entry, problem } = wholeBackupOf(object, facts, tenant);
+  if (problem !== undefined) return { entry, problem };
+  const unlike = notAsThisRunWrites(entry.content, writes);
+  return { entry, ...(unlike !== undefined && { unlike }) };
+}
+
+/** The flags that reach a store: how a backup's objects are written (--sse…) and --pipe are not about reading them. */
+function readingFlags(flags: StoreOptions): StoreOptions {
+  const { awsProfile, region, endpoint, accessKey, secretKey, stallTimeoutMs } = flags;
+  return {
+    ...(awsProfile !== undefined && { awsProfile }),
+    ...(region !== undefined && { region }),
+    ...(endpoint !== undefined && { endpoint }),
+    ...(accessKey !== undefined && { accessKey }),
+    ...(secretKey !== undefined && { secretKey }),
+    ...(stallTimeoutMs !== undefined && { stallTimeoutMs }),
   };
 }
 

@@ -37,7 +37,7 @@ export function endedRestoreChainMessage(ended: EndedRestoreChain): string {
       : ended.why === 'not-ours'
         ? `its checkpoint is not one it saved: ${ended.reason ?? 'another user\'s'}`
         : ended.why === 'handing-over'
-          ? 'its first piece stopped (killed) before it queued the next'
+          ? 'its first piece stopped (killed) before it queued the next, or before it recorded that it had'
           : `no piece since ${ended.savedAt}`;
   return `the restore stopped continuing${ended.pieces === undefined ? '' : ` after ${ended.pieces} invocation(s)`} (${why}): abandoned, what it had staged removed, the slot holds what it held: restore again`;
 }

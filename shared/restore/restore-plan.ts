@@ -1,10 +1,11 @@
 // `tenants restore --dry-run`: what a restore would do, without doing it. The archive is read
 // through the restore's own path with every check (read-archive.ts, writing nothing), so a
 // damaged archive fails exactly as the restore would; then the slot it would go to is looked
-// at (read-only: no lock, no recovery, no sweep): what tenant is there now, and whether the
-// restore would refuse to replace it, and whether its base dir can be written or created at
-// all (a kernel file system, a read-only mount, a full one, no write permission: the questions
-// the restore's first writes answer). Nothing is written anywhere.
+// at (read-only: no lock, no recovery, no sweep): what tenant is there now, whether a live
+// process here holds its lock (read, not taken: lock.ts busyHolderHere), whether the restore
+// would refuse to replace it, and whether its base dir can be written or created at all (a
+// kernel file system, a read-only mount, a full one, no write permission: the questions the
+// restore's first writes answer). Nothing is written anywhere.
 
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { nearestExisting, whyNotWritable } from '../file-system-kind.js';
 import { TOOL_VERSION } from '../version.js';
 import type { ManifestNote } from '../archive/manifest.js';
 import { assertTenantName } from '../tenant/names.js';
+import { busyHolderHere } from '../tenant/lock.js';
 import { slotState } from '../tenant/slot.js';
 import { summarizeTenant, tenantsDirNotFound } from '../tenant/tenants.js';
 import type { StoreEndpoint } from '../storage/types.js';
@@ -81,9 +83,13 @@ export async function planRestore(request: Pick<RestoreRequest, 'tenantsDir' | '
   const state = await slotState(tenantsDir, tenant);
   const replaces = state === 'occupied' ? await describeOccupant(tenantsDir, tenant) : undefined;
   const unwritable = await baseDirUnwritable(tenantsDir);
+  // The restore takes the tenant's lock before it looks at the slot: a live holder refuses it first.
+  const busy = unwritable === undefined ? await busyHolderHere(tenantsDir, tenant) : undefined;
   const refusal =
     unwritable !== undefined
       ? { code: 'FILESYSTEM', ...unwritable }
+      : busy !== undefined
+      ? { code: busy.code, message: busy.message }
       : state === 'occupied' && request.force !== true
       ? {
           code: 'SLOT_OCCUPIED',

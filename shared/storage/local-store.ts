@@ -4,7 +4,7 @@
 // with a dot). Each file's first bytes are read with one pread, and only when the caller
 // wants its end (by default: behind our marker frame) its last bytes too; a verification
 // mark (the hidden file beside it) is read only when the listing saw one. A removal is of
-// the file as listed: one whose size or mtime changed since is refused (CHANGED). A mark
+// the file as listed: one whose size or mtime changed since, or one this store never listed, is refused (CHANGED). A mark
 // whose archive is gone (a prune killed between the two unlinks) goes with the next prune.
 // The directory may be another user's to write (the gateway's service user's, whose backups
 // root prunes): a removal goes through the listed file's directory, opened and pinned
@@ -262,9 +262,16 @@ export class LocalArchiveStore implements ArchiveStore {
     return undefined;
   }
 
-  /** Removes the archive; one already gone (another prune of the same directory) is 'gone', no failure. */
+  /**
+   * Removes the archive; one already gone (another prune of the same directory) is 'gone', no failure.
+   * Only a file this store listed (list, objectAt) and the same file still (its device and inode):
+   * one it never saw has nothing to compare with and is refused (CHANGED), nothing removed, so no
+   * caller removes a file by its path alone.
+   */
   async remove(object: StoredObject, options: ReadOptions = {}): Promise<'removed' | 'gone'> {
     throwIfAborted(options.signal);
+    const listed = this.walked.get(object) ?? this.listed.get(object.location);
+    if (listed === undefined) throw new StorageError(`${object.location} was not listed by this command (nothing to compare it with): not removed`, 'CHANGED');
     let directory: number | undefined;
     if (CAN_CHECK_OPENED_PATHS) {
       try {
@@ -285,12 +292,12 @@ export class LocalArchiveStore implements ArchiveStore {
         throw this.fsError(error, object.location);
       });
       if (now !== undefined) {
-        const listed = this.walked.get(object) ?? this.listed.get(object.location);
         if (
           !now.isFile() ||
           now.size !== object.bytes ||
           Math.floor(now.mtimeMs) !== object.modifiedAt.getTime() ||
-          (listed !== undefined && (listed.dev !== now.dev || listed.ino !== now.ino))
+          listed.dev !== now.dev ||
+          listed.ino !== now.ino
         ) {
           throw new StorageError(`${object.location} changed since it was listed: not removed`, 'CHANGED');
         }

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DestinationExistsError, StorageError } from '../errors.js';
 import { abortedError, destroyQuietly, guardReadable, holdErrors, isAbortError, throwIfAborted } from './streams.js';
+import { OPERATION_ID_METADATA_KEY } from './types.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, ReadOptions, StoredArchive as StoredArchiveFacts, WriteOptions, WriteResult } from './types.js';
 
 export interface StoredArchive {
@@ -80,8 +81,9 @@ export class MemoryLocation implements ArchiveLocation {
     throwIfAborted(options.signal);
     const archive = this.store.archives.get(this.name);
     if (archive === undefined) return undefined;
-    const { runId, operationId, createdAt } = archive.metadata;
+    const { runId, createdAt } = archive.metadata;
     const digest = archive.finalMetadata['manifest-sha256'];
+    const operationId = archive.finalMetadata[OPERATION_ID_METADATA_KEY] ?? archive.metadata.operationId;
     return { bytes: archive.bytes.length, ...(runId !== undefined && { runId }), ...(operationId !== undefined && { operationId }), createdAt, ...(digest !== undefined && { manifestSha256: digest }) };
   }
 

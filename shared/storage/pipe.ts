@@ -787,11 +787,29 @@ function telltaleLine(tail: Buffer, cut: boolean): string | undefined {
     .filter((line) => line !== '');
   // Tools like age print the error and then a boilerplate line ("report unexpected
   // errors at…"): the last line that mentions an error says more than the last line.
-  const last = lines.findLast((line) => /\berror\b/i.test(line) && !/\breport\b/i.test(line)) ?? lines.at(-1);
+  const last = lines.findLast((line) => NAMES_ERROR.test(line) && !/\breport\b/i.test(line)) ?? lines.at(-1);
   if (last === undefined) return undefined;
   // The command's own words: what it echoes of its arguments may be a secret (an age secret key given to -r).
   const shown = redact(last);
-  return shown.length <= MAX_STDERR_LINE ? shown : `${shown.slice(0, MAX_STDERR_LINE - 1)}…`;
+  if (shown.length <= MAX_STDERR_LINE) return shown;
+  const start = shown.slice(0, MAX_STDERR_LINE - 1);
+  return NAMES_ERROR.test(start) ? `${start}…` : (endNamingError(shown) ?? `${start}…`);
+}
+
+/** Whether a line of stderr names an error. */
+const NAMES_ERROR = /\berror\b/i;
+
+/**
+ * The end of an over-long (redacted) stderr line, '…' and its last words, when they name an
+ * error: 4,080 y's and then " error: boom" showed 299 y's, never the error. The
+ * first word of the end, cut by the slice, is left out as a cut tail's is (telltaleLine).
+ */
+function endNamingError(line: string): string | undefined {
+  const end = line.slice(line.length - (MAX_STDERR_LINE - 1));
+  const firstSpace = end.search(/\s/);
+  if (firstSpace === -1) return undefined;
+  const words = end.slice(firstSpace + 1).trimStart();
+  return words !== '' && NAMES_ERROR.test(words) ? `…${words}` : undefined;
 }
 
 /** `spawn` failed: no shell (ENOENT), or no process could be made (EAGAIN: `ulimit -u`). */

@@ -75,6 +75,7 @@ import { SKIPPABLE_MAGIC_BASE } from '../archive/zstd-format.js';
 import { PartStalled } from './part-progress.js';
 import { CommitUnconfirmed, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, uploadStream, UploadFailure, type StreamUploadResult, type UploadCheckpoint } from './s3-upload.js';
 import { abortedError, destroyQuietly, holdErrors, isAbortError, onAbort, readAtMost, throwIfAborted } from './streams.js';
+import { OPERATION_ID_METADATA_KEY } from './types.js';
 import type { ArchiveLocation, ArchiveMetadata, CheckWritableOptions, PieceOptions, PieceResult, ReadOptions, StoredArchive, StoredPiecesOptions, StoreEndpoint, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 import { formatMarkTag, VERIFIED_TAG } from './verified-mark.js';
 import { unconfirmedEncryption, type AppliedEncryption, type S3ObjectSettings } from './s3-object-settings.js';
@@ -678,17 +679,21 @@ export class S3Location implements ArchiveLocation {
     const createdAt = metadata[`${METADATA_PREFIX}created-at`];
     const operationId = metadata[`${METADATA_PREFIX}operation-id`];
     let manifestSha256: string | undefined;
-    if (metadata[`${METADATA_PREFIX}${SEAL_METADATA_KEY}`] !== undefined) {
-      try {
-        const tags = await this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
-        const tag = (name: string) => tags.TagSet?.find((entry) => entry.Key === name)?.Value;
-        const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
-        if (sealHolds(metadata, tag(`${METADATA_PREFIX}${SEAL_METADATA_KEY}`)) && digest !== undefined && /^[0-9a-f]{64}$/.test(digest)) manifestSha256 = digest;
-      } catch {
-        if (signal?.aborted) throw abortedError(signal);
-      }
+    // The chain's operation ID its last piece tagged the archive with (unsealed, as a write in pieces is), over the first piece's in the metadata.
+    let chainOperationId: string | undefined;
+    try {
+      const tags = await this.client.send(new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: this.key }), { abortSignal: signal });
+      const tag = (name: string) => tags.TagSet?.find((entry) => entry.Key === name)?.Value;
+      const sealed = metadata[`${METADATA_PREFIX}${SEAL_METADATA_KEY}`] !== undefined;
+      const holds = sealHolds(metadata, tag(`${METADATA_PREFIX}${SEAL_METADATA_KEY}`));
+      const digest = tag(`${METADATA_PREFIX}manifest-sha256`);
+      if (sealed && holds && digest !== undefined && /^[0-9a-f]{64}$/.test(digest)) manifestSha256 = digest;
+      if (holds) chainOperationId = tag(`${METADATA_PREFIX}${OPERATION_ID_METADATA_KEY}`);
+    } catch {
+      if (signal?.aborted) throw abortedError(signal);
     }
-    return { bytes: head.ContentLength ?? 0, ...(runId !== undefined && { runId }), ...(operationId !== undefined && { operationId }), ...(createdAt !== undefined && { createdAt }), ...(manifestSha256 !== undefined && { manifestSha256 }) };
+    const said = chainOperationId ?? operationId;
+    return { bytes: head.ContentLength ?? 0, ...(runId !== undefined && { runId }), ...(said !== undefined && { operationId: said }), ...(createdAt !== undefined && { createdAt }), ...(manifestSha256 !== undefined && { manifestSha256 }) };
   }
 
   /** Is there an object? HEAD first; HEAD errors carry no body, so a 1-byte GET names the problem. */

@@ -45,6 +45,8 @@ export interface PieceResult extends WriteResult {
 
 /** The finalMetadata key of the manifest's digest (S3: a tag; local: the stored record, verified-mark.ts). */
 export const MANIFEST_DIGEST_METADATA_KEY = 'manifest-sha256';
+/** The final metadata (S3: object tag `openclaw-operation-id`) a chain's last piece records: the chain's operationId, which its events gave (ArchiveMetadata.operationId names the attempt that began the upload). */
+export const OPERATION_ID_METADATA_KEY = 'operation-id';
 
 /** Facts about an archive that a location may record beside the bytes (e.g. S3 metadata). */
 export interface ArchiveMetadata {

@@ -152,16 +152,22 @@ async function isTheLock(tenantsDir: string, tenant: string, ino: number): Promi
  * process of this pid namespace that is gone (isLockHolderGoneHere; a holder on another host is
  * not judged). Read only, for `doctor`: only the commands that sweep remove them, and `doctor`,
  * `backups`, `verify`, `prune`, `cron` and every dry run never sweep.
+ *
+ * The base dir is listed once: each tenant's lock is judged from that listing (a backup makes
+ * its area only while it holds its lock, so the listing that shows the area shows a live
+ * holder's lock too). Asked again per tenant, it was listed twice for each tenant with an area
+ * and no lock: 102 listings for 50 such tenants, and doctor took 17 s for 2,000.
  */
 export async function deadScratchAreas(tenantsDir: string): Promise<string[]> {
-  const scratch = (await fs.readdir(tenantsDir)).flatMap((name) => {
+  const names = await fs.readdir(tenantsDir);
+  const scratch = names.flatMap((name) => {
     const hidden = name.startsWith(HIDDEN_PREFIX) ? parseHiddenName(name) : undefined;
     return hidden?.kind === 'scratch' ? [hidden] : [];
   });
   const gone = new Map<string, boolean>();
   const dead: string[] = [];
   for (const { name, tenant } of scratch) {
-    if (!gone.has(tenant)) gone.set(tenant, await isLockHolderGoneHere(tenantsDir, tenant).catch(() => false));
+    if (!gone.has(tenant)) gone.set(tenant, await isLockHolderGoneHere(tenantsDir, tenant, names).catch(() => false));
     if (gone.get(tenant) === true) dead.push(name);
   }
   return dead.sort();

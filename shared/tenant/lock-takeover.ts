@@ -249,18 +249,7 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
     if (!(await holdsJudged(lockPath, judged))) return 'replaced';
     steps.checked?.();
     if (options.oneAsideName === true) return await moveAsideNoReplace(lockPath, judged, aside, steps, claimed);
-    try {
-      await fs.rename(lockPath, aside);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
-      throw error;
-    }
-    steps.movedAside?.();
-    // The rename may change the file's ctime: the inode and the content tell it now.
-    const moved = await readLockFile(aside).catch(() => undefined);
-    if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) await putLockBack(aside, lockPath);
-    await fs.rm(aside, { force: true });
-    return 'moved';
+    return await renameAside(lockPath, judged, aside, steps);
   } finally {
     if (claimed) await fs.rm(claim, { force: true }).catch(() => undefined);
   }
@@ -294,7 +283,7 @@ export interface TakeoverOptions {
  * atomically, and the check after it links back a lock that is not the judged one.
  */
 async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps, claimed: boolean): Promise<TakeoverOutcome> {
-  if (!claimed) return await renameAsideWhileFree(lockPath, judged, aside, steps);
+  if (!claimed) return await renameAside(lockPath, judged, aside, steps, { oneAsideName: true });
   try {
     await fs.link(lockPath, aside);
   } catch (error) {
@@ -302,7 +291,7 @@ async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside
     if (code === 'EEXIST') return 'contended';
     if (code === 'ENOENT') return 'replaced';
     if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code)) throw error;
-    return await renameAsideWhileFree(lockPath, judged, aside, steps);
+    return await renameAside(lockPath, judged, aside, steps, { oneAsideName: true });
   }
   const caught = await readLockFile(aside).catch(() => undefined);
   if (caught === undefined || caught.ino !== judged.ino || caught.content !== judged.content) {
@@ -320,20 +309,29 @@ async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside
   return 'moved';
 }
 
-/** moveAsideNoReplace without a link: the lock renamed to `aside` while that holds nothing, checked after, linked back if it is not the judged one. */
-async function renameAsideWhileFree(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps): Promise<TakeoverOutcome> {
-  if ((await fs.lstat(aside).catch(() => undefined)) !== undefined) return 'contended';
+/**
+ * The judged lock renamed from `lockPath` to `aside`, checked after (the rename may change the
+ * file's ctime: the inode and the content tell it), linked back if it is not the judged one,
+ * and its aside name removed. `aside` is this taker's own name, removed whatever it holds; with
+ * `oneAsideName` it is the one name all takers share (moveAsideNoReplace without a link): the
+ * lock goes there only while it holds nothing ('contended' else), and the name is removed only
+ * if it still holds the file moved (read as gone: settled meanwhile, lock.ts
+ * settleMovedAsideLock, and the name may be another taker's now).
+ */
+async function renameAside(lockPath: string, judged: LockFileState, aside: string, steps: TakeoverSteps, options: TakeoverOptions = {}): Promise<TakeoverOutcome> {
+  const shared = options.oneAsideName === true;
+  if (shared && (await fs.lstat(aside).catch(() => undefined)) !== undefined) return 'contended';
   try {
     await fs.rename(lockPath, aside);
-  } catch (renameError) {
-    if ((renameError as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
-    throw renameError;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'replaced';
+    throw error;
   }
   steps.movedAside?.();
   const moved = await readLockFile(aside).catch(() => undefined);
   if (moved !== undefined && (moved.ino !== judged.ino || moved.content !== judged.content)) await putLockBack(aside, lockPath);
-  // Read as gone: settled meanwhile (lock.ts settleMovedAsideLock), and the name may be another taker's now.
-  if (moved !== undefined) await removeIfStill(aside, moved.ino);
+  if (!shared) await fs.rm(aside, { force: true });
+  else if (moved !== undefined) await removeIfStill(aside, moved.ino);
   return 'moved';
 }
 
@@ -405,13 +403,17 @@ export interface FileBesideLock {
   readonly stat: Stats;
 }
 
-/** The files beside `lockPath` named as `besideLockName` names them, of these kinds (with `ownerless`, also those without an owner). */
-export async function filesBesideLock(lockPath: string, kinds: readonly string[], options: { readonly ownerless?: boolean } = {}): Promise<FileBesideLock[]> {
+/**
+ * The files beside `lockPath` named as `besideLockName` names them, of these kinds (with
+ * `ownerless`, also those without an owner); `names`: the directory's listing when the caller
+ * has just read it, else it is read here.
+ */
+export async function filesBesideLock(lockPath: string, kinds: readonly string[], options: { readonly ownerless?: boolean; readonly names?: readonly string[] } = {}): Promise<FileBesideLock[]> {
   const dir = path.dirname(lockPath);
   const prefix = `${path.basename(lockPath)}.`;
   const pattern = new RegExp(`^(?:(${OWNER_TAG_PATTERN})\\.)${options.ownerless === true ? '?' : ''}[0-9a-f]{12}\\.(?:${kinds.join('|')})$`);
   const found: FileBesideLock[] = [];
-  for (const name of await fs.readdir(dir)) {
+  for (const name of options.names ?? (await fs.readdir(dir))) {
     if (!name.startsWith(prefix)) continue;
     const match = pattern.exec(name.slice(prefix.length));
     if (match === null) continue;

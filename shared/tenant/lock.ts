@@ -186,17 +186,42 @@ export async function acquireTenantLock(
  * holder is a process of this pid namespace that is gone. A holder on another host is judged by its heartbeat's age
  * on the file system's clock, which takes a file to read (process-owner.ts), and a lock that
  * does not name its holder by its age: neither is judged gone here.
+ *
+ * `names`: the base dir's listing, when the caller has just read it to ask this of many
+ * tenants (base-dir-sweep.ts deadScratchAreas); else it is read here, up to twice.
  */
-export async function isLockHolderGoneHere(tenantsDir: string, tenant: string): Promise<boolean> {
+export async function isLockHolderGoneHere(tenantsDir: string, tenant: string, names?: readonly string[]): Promise<boolean> {
   const lockPath = lockPathFor(tenantsDir, tenant);
   const held = await readLockFile(lockPath);
   // A lookup may be answered from a cache of when there was no lock (a FUSE mount's negative
   // entries): none only if the directory's listing, asked of the file system, lacks it too.
   // A live holder's lock that a taker without a claim moved aside, killed before the put-back: that holder runs.
-  if (held === undefined) return !(await fs.readdir(tenantsDir)).includes(path.basename(lockPath)) && !(await liveLockMovedAside(lockPath));
+  if (held === undefined) return !(names ?? (await fs.readdir(tenantsDir))).includes(path.basename(lockPath)) && !(await liveLockMovedAside(lockPath, names));
   const record = await lockHolder(lockPath, held);
   const owner = record === undefined ? undefined : localOwner(record);
   return owner !== undefined && !isProcessAlive(owner.pid, owner.started);
+}
+
+/**
+ * The busy error a command on the tenant would stop with now (acquireTenantLock's, word for
+ * word), judged by reading the lock only: nothing is taken or written (a dry run). Only where it
+ * can be judged here: a live process of this pid namespace holds the lock, or holds the lock a
+ * taker moved to the one aside name (the command's recovery hands that back and stops busy,
+ * slot.ts handBackLiveLocks). Undefined otherwise: no lock; a gone holder's (the command takes
+ * it over); a sweep's 'recover' (the command waits for it); a holder on another host, or a lock
+ * that names none, judged by its heartbeat's age on the file system's clock, which takes a
+ * file written to read (process-owner.ts); a lock that cannot be read (the command says why).
+ */
+export async function busyHolderHere(tenantsDir: string, tenant: string): Promise<TenantBusyError | undefined> {
+  const lockPath = lockPathFor(tenantsDir, tenant);
+  // The name's lock is the one judged (a gone holder's is taken over, whatever is aside); the aside name only while the name is free.
+  const atName = await readLockFile(lockPath).catch(() => null);
+  const held = atName === undefined ? await readLockFile(oneAsideNameFor(lockPath)).catch(() => undefined) : atName;
+  if (held === null || held === undefined) return undefined;
+  const record = await lockHolder(lockPath, held).catch(() => undefined);
+  const owner = record === undefined ? undefined : localOwner(record);
+  if (record === undefined || owner === undefined || record.operation === 'recover' || !isProcessAlive(owner.pid, owner.started)) return undefined;
+  return busyError(tenant, lockPath, record, { staleMs: LOCK_STALE_MS });
 }
 
 /**
@@ -356,8 +381,8 @@ function lostBySilence(moved: LockFileState, fileSystemNowMs: number): boolean {
  * `tenants recover` on a disk with no inode left removed its staging from under it. A lock that
  * names no holder is judged gone, as settleMovedAsideLock does without the clock.
  */
-async function liveLockMovedAside(lockPath: string): Promise<boolean> {
-  const files = [oneAsideNameFor(lockPath), ...(await filesBesideLock(lockPath, ['broken']).catch(() => [])).map((file) => file.path)];
+async function liveLockMovedAside(lockPath: string, names?: readonly string[]): Promise<boolean> {
+  const files = [oneAsideNameFor(lockPath), ...(await filesBesideLock(lockPath, ['broken'], { ...(names !== undefined && { names }) }).catch(() => [])).map((file) => file.path)];
   for (const file of files) {
     const moved = await readLockFile(file).catch(() => undefined);
     const holder = moved === undefined ? undefined : await lockHolder(lockPath, moved);

@@ -2,15 +2,16 @@
 // the AWS SDK inside, nothing external), and a TLS stand-in of SQS answering SendMessage, for
 // the tests and benches that run the bundles and hand a restore's next piece back to them.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { build, type BuildOptions } from 'esbuild';
 
 import { METAFILE_NAME } from '../../infra/bundle-check.js';
+import { S3RVER_ACCESS_KEY } from './s3-server.js';
 import { repoRoot } from './tree.js';
 
 const bundleOptions = (name: string, outfile: string) =>
@@ -81,4 +82,77 @@ export async function startSqsStandIn(certsDir: string): Promise<SqsStandIn> {
     sent,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Node 24, the functions' runtime: this process when it is one, else OPENCLAW_NODE24 or the project's .tools/node24; undefined: none here. */
+export const node24: string | undefined = (() => {
+  if (Number(process.versions.node.split('.')[0]) >= 24) return process.execPath;
+  const bundled = process.env.OPENCLAW_NODE24 ?? path.join(repoRoot, '.tools', 'node24', 'node_modules', '.bin', 'node');
+  return existsSync(bundled) ? bundled : undefined;
+})();
+
+/** The environment the stack gives the backup function (no event bus unless `extra` names one), its S3 on `endpoint`, the tenant volume at `tenantsDir`, and the role's keys. */
+export function backupFunctionEnvironment(tenantsDir: string, endpoint: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    OPENCLAW_TENANTS_DIR: tenantsDir,
+    OPENCLAW_BACKUP_BUCKET: 'backups',
+    OPENCLAW_ALLOWED_ENDPOINTS: endpoint,
+    OPENCLAW_STACK_PREFIX: 'openclaw-backup',
+    OPENCLAW_CPUS: '1',
+    POWERTOOLS_SERVICE_NAME: 'openclaw-backup',
+    AWS_ACCESS_KEY_ID: S3RVER_ACCESS_KEY,
+    AWS_SECRET_ACCESS_KEY: 'role-secret',
+    AWS_REGION: 'us-east-1',
+    ...extra,
+  };
+}
+
+// One invocation of a bundle's handler: the handler's answer (or what it threw) on the last line of stdout.
+const INVOKE_DRIVER = `
+const [bundle, event, requestId, remaining, lookMs] = process.argv.slice(2);
+const { handler } = await import(bundle);
+const deadline = Date.now() + Number(remaining);
+let looks = 0;
+const context = { awsRequestId: requestId, functionName: 'openclaw-backup-backup', functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:openclaw-backup-backup', memoryLimitInMB: '2048',
+  getRemainingTimeInMillis: () => Math.max(0, lookMs === undefined ? deadline - Date.now() : Number(remaining) - Number(lookMs) * looks++) };
+const answer = await handler(JSON.parse(event), context).catch((error) => ({ thrown: error.name, message: error.message }));
+process.stdout.write('\\nANSWER ' + JSON.stringify(answer) + '\\n');
+`;
+
+export interface SandboxInvocation {
+  readonly status: number | null;
+  /** SIGKILL when a crash point (OPENCLAW_TEST_CRASH_AT) killed the runtime, as a timeout's reset does. */
+  readonly signal: NodeJS.Signals | null;
+  readonly answer?: Record<string, unknown>;
+}
+
+/**
+ * One invocation of `bundle`'s handler in a fresh Node 24 process, as a Lambda sandbox runs it:
+ * `env` is all the process gets besides PATH (a sandbox sees no test's environment); its time left
+ * is `remainingMs` in real time, or on the looking clock of `lookMs`. Asynchronous,
+ * so that servers in this process (s3rver, stand-ins) go on answering.
+ */
+export async function invokeInSandbox(
+  bundle: string,
+  event: unknown,
+  options: {
+    readonly requestId: string;
+    readonly remainingMs?: number;
+    /** A clock that moves this much each time the handler asks for its time left, and only then (budgetContext's): where a piece stops does not hang on the machine's load. */
+    readonly lookMs?: number;
+    readonly env: Record<string, string>;
+  },
+): Promise<SandboxInvocation> {
+  const driver = path.join(path.dirname(bundle), 'invoke.mjs');
+  if (!existsSync(driver)) writeFileSync(driver, INVOKE_DRIVER);
+  const child = spawn(node24!, [driver, bundle, JSON.stringify(event), options.requestId, String(options.remainingMs ?? 900_000), ...(options.lookMs === undefined ? [] : [String(options.lookMs)])], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, killedBy) => resolve([code, killedBy])));
+  const line = stdout.split('\n').find((text) => text.startsWith('ANSWER '));
+  return { status, signal, ...(line !== undefined && { answer: JSON.parse(line.slice('ANSWER '.length)) as Record<string, unknown> }) };
 }
