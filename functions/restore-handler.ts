@@ -17,7 +17,7 @@ import { assertRemoteStorage, assertRemoteStore } from '../shared/control-plane/
 import { NewerWorkMessageError, UnreadableWorkMessageError } from '../shared/control-plane/work-queue.js';
 import { ContinuationEndedError } from '../shared/errors.js';
 import type { BackupsCommand, IdentitySecretReader, RestoreCommand, VerifyCommand } from '../shared/operations.js';
-import { restoreChainEntryLimit, restoreChainLimit, restoreChainPieceLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
+import { assertLimitsFitMemory, restoreChainEntryLimit, restoreChainLimit, restoreChainPieceLimit, restoreEntryLimit, restoreLimit } from '../shared/restore/function-limits.js';
 import { nextPieceMessage, restoreChainGoesOn } from '../shared/restore/restore-chain.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
 import type { RestoreChainEnded, RestoreResult, RestoreSuspended } from '../shared/restore/restore.js';
@@ -100,6 +100,7 @@ export async function executeRestore(deps: HandlerDeps<RestoreSide> & { readonly
     const tenantKey = continues?.tenant ?? command.as;
     logger.appendKeys({ operation: 'restore', trigger: 'direct', ...(tenantKey !== undefined && { tenant: tenantKey }), ...(continues !== undefined && { chain: continues.chain }) });
     assertRemoteStorage('restore', command.from, command.storage, config);
+    assertLimitsFitMemory(command.limits, config);
     logger.info(continues === undefined ? 'restore started' : 'restore continues', {
       location: command.from,
       ...endpointKeys(command.storage),
@@ -246,6 +247,7 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Restor
     async verify(command: VerifyCommand, context: LambdaContext): Promise<VerifyResult> {
       logger.appendKeys({ operation: 'verify', trigger: 'direct' });
       assertRemoteStorage('restore', command.from, command.storage, config);
+      assertLimitsFitMemory(command.limits, config);
       logger.info('verify started', { location: command.from, ...endpointKeys(command.storage), ...(command.identitySecret !== undefined && { identitySecret: command.identitySecret }) });
       const result = await withDeadline(context, config, (signal) => operations.verify(command, { signal }));
       logger.info('verify finished', { location: result.location, tenant: result.tenant, files: result.files, archiveBytes: result.archiveBytes, durationMs: result.durationMs, verified: result.verified });
@@ -268,6 +270,7 @@ function readHandlers(config: FunctionConfig, logger: Logger, operations: Restor
     async planRestore(command: RestoreCommand, context: LambdaContext): Promise<RestorePlan> {
       logger.appendKeys({ operation: 'restore-plan', trigger: 'direct', ...(command.as !== undefined && { tenant: command.as }) });
       assertRemoteStorage('restore', command.from, command.storage, config);
+      assertLimitsFitMemory(command.limits, config);
       const plan = await withDeadline(context, config, (signal) => operations.planRestore(command, { signal }));
       logger.info('restore planned', { location: plan.location, tenant: plan.tenant, files: plan.files, refused: plan.refusal?.code });
       return { ...plan, warnings: cut(plan.warnings) };

@@ -65,7 +65,13 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => secretsServer.listen(0, '127.0.0.1', resolve));
   // The environment the stack sets (no event bus: no completion events), and the role's keys.
-  for (const [name, value] of Object.entries(backupFunctionEnvironment(base, server.endpoint, { AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsServer.address() as AddressInfo).port}` }))) {
+  for (const [name, value] of Object.entries(
+    backupFunctionEnvironment(base, server.endpoint, {
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsServer.address() as AddressInfo).port}`,
+      // What Lambda sets: the restore function grants --max-entries by it.
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '2048',
+    }),
+  )) {
     vi.stubEnv(name, value);
   }
   for (const name of ['backup', 'restore']) {
@@ -133,6 +139,18 @@ describe('the bundled handlers', () => {
     expect(await invoke('restore', { from: to, as: 'many-age-copy', storage, identitySecret: 'openclaw-backup/key' })).toMatchObject({ operation: 'restore', tenant: 'many-age-copy', files: 1000, verified: true });
     expect(secretNames).toEqual(['secretsmanager.GetSecretValue openclaw-backup/key', 'secretsmanager.GetSecretValue openclaw-backup/key']);
     secretNames.length = 0;
+  });
+
+  it('refuse a restore or verify asking a --max-entries past what the function\'s memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE) holds, in one line before anything is read', async () => {
+    const storage = { endpoint: server.endpoint };
+    const limits = { maxEntries: 4_992_001 };
+    for (const event of [{ from: 's3://backups/bundle/acme.tar.zst', as: 'acme-many', storage, limits }, { operation: 'verify', from: 's3://backups/bundle/acme.tar.zst', record: false, storage, limits }]) {
+      expect(await invoke('restore', event)).toEqual({
+        ok: false,
+        error: { code: 'ARCHIVE_LIMIT', outcome: 'refused', message: expect.stringMatching(/^--max-entries 4,992,001 is more than the restore function's 2,048 MiB of memory holds .*: it grants at most 4,992,000: give --max-entries 4992000 or less, give the restore function 2,049 MiB of memory or more \(the stack's memorySizeMiB\), or use the CLI/) },
+      });
+    }
+    expect(existsSync(path.join(base, 'acme-many'))).toBe(false);
   });
 
   it.runIf(builtIns)('answer a scheduled backup its deadline stopped instead of throwing it to two retries that would stop the same way', async () => {

@@ -48,6 +48,10 @@
 //   OPENCLAW_CPUS                     optional: the vCPUs the function's memory buys (1,769 MB
 //                                     a vCPU); frames compressed at once and writer threads
 //                                     follow it (shared/cpu-budget.ts); unset = what Node sees
+//   AWS_LAMBDA_FUNCTION_MEMORY_SIZE   set by Lambda: the function's memory (MiB); the restore
+//                                     function grants a request's limits.maxEntries only up to
+//                                     what it holds (restore/function-limits.ts memoryEntryLimit);
+//                                     unset (not in Lambda) = any
 
 import path from 'node:path';
 
@@ -89,9 +93,13 @@ export interface FunctionConfig {
   readonly requestTimeoutMs?: number;
   /** CPUs the function may keep busy; undefined: what Node sees. */
   readonly cpus?: number;
+  /** The function's memory in MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, which Lambda sets); undefined: not known, nothing is held back for it. */
+  readonly memoryMiB?: number;
 }
 
 export const DEFAULT_TENANTS_DIR = TENANTS_MOUNT_PATH;
+/** Where Lambda tells a function its memory (MiB). */
+export const LAMBDA_MEMORY_SIZE = 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE';
 export const DEFAULT_ABORT_MARGIN_MS = 60_000;
 /**
  * The least OPENCLAW_ABANDON_AFTER_MS: a chain's next piece may wait for the work queue's
@@ -194,6 +202,12 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     throw new FunctionConfigError(`${ENV.cpus} must be a whole number of CPUs (at least 1), got ${JSON.stringify(cpusText)}`);
   }
 
+  const memoryText = text(LAMBDA_MEMORY_SIZE);
+  const memoryMiB = memoryText === undefined ? undefined : Number(memoryText);
+  if (memoryMiB !== undefined && !(Number.isSafeInteger(memoryMiB) && memoryMiB >= 1)) {
+    throw new FunctionConfigError(`${LAMBDA_MEMORY_SIZE} must be a whole number of MiB, got ${JSON.stringify(memoryText)}`);
+  }
+
   return {
     tenantsDir: path.resolve(tenantsDir),
     ...(backupBucket !== undefined && { backupBucket }),
@@ -213,6 +227,7 @@ export function readFunctionConfig(env: NodeJS.ProcessEnv = process.env): Functi
     connectTimeoutMs,
     requestTimeoutMs,
     ...(cpus !== undefined && { cpus }),
+    ...(memoryMiB !== undefined && { memoryMiB }),
   };
 }
 

@@ -4,7 +4,8 @@
 // that counts more is refused before anything is written. A restore in pieces is judged by what
 // a chain of pieces can do (restoreChainLimit): each piece replays what earlier ones wrote
 // (OPENCLAW_RESTORE_REPLAY_MBPS) before it writes (OPENCLAW_RESTORE_MBPS), its entries too where
-// the footer counts them (restoreChainEntryLimit).
+// the footer counts them (restoreChainEntryLimit). And from its memory, the --max-entries it
+// grants a request (memoryEntryLimit): what a restore reads of an archive's manifest grows with it.
 
 import {
   DEFAULT_ABANDON_AFTER_MS,
@@ -14,7 +15,53 @@ import {
   DEFAULT_RESTORE_REPLAY_MBPS,
   type FunctionConfig,
 } from '../control-plane/function-config.js';
+import { ArchiveLimitError } from '../errors.js';
 import { formatBytes, groupThousands } from '../format.js';
+import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
+
+/**
+ * The --max-entries (a request's `limits.maxEntries`) the restore function grants for each MiB
+ * of its memory past MEMORY_RESERVED_MIB, never fewer than the default: what a restore, its dry
+ * run and verify hold grows with it, the paths of the entries read (up to 128 characters an
+ * allowed entry, extract.ts) and the manifest (limits.ts manifestLimits, up to 8 times the
+ * default bounds at 16,000,000), and so does what a hostile archive costs. Measured through the
+ * restore bundle under Node 24 with the heap flags Lambda's bootstrap sets (a tenth of the
+ * memory young, the rest old space), `verify` (which stages nothing, so no time limit bounds its
+ * entries) from S3: a version 1 manifest of directory entries to the bounds (the costliest
+ * shape, docs/scale.md) took 1,577 MiB RSS at 16,000,000 (a function of 1,024 MiB ran out of
+ * heap after 20 s: no answer, no event); 1,000,000 empty files of 125-character paths 237 MiB;
+ * 4,990,000 of them and such a manifest to the bounds of 5,000,000, 1,293 MiB in 2,048: ~254
+ * bytes an allowed entry. 3,000 an MiB (~350 bytes) past 384 keeps that under three quarters of
+ * the memory: 4,992,000 at the default 2,048 MiB, the default 2,000,000 up to 1,050 MiB.
+ */
+export const ENTRIES_PER_MEMORY_MIB = 3_000;
+export const MEMORY_RESERVED_MIB = 384;
+/** Lambda's largest memory size (MiB). */
+const MOST_LAMBDA_MEMORY_MIB = 10_240;
+
+/** The most --max-entries a restore function of `memoryMiB` grants (see ENTRIES_PER_MEMORY_MIB). */
+export function memoryEntryLimit(memoryMiB: number): number {
+  return Math.max(DEFAULT_LIMITS.maxEntries, Math.floor((memoryMiB - MEMORY_RESERVED_MIB) * ENTRIES_PER_MEMORY_MIB));
+}
+
+/**
+ * Refuses, before anything is read, a request whose limits the function's memory does not hold
+ * (an ArchiveLimitError naming the most it grants and the memory that grants what was asked),
+ * rather than granting less than asked: an archive past the lower limit would then be refused
+ * naming the --max-entries the user already gave. Nothing is held back where the memory is not
+ * known (not in Lambda).
+ */
+export function assertLimitsFitMemory(limits: Partial<ExtractLimits> | undefined, config: FunctionConfig): void {
+  const asked = limits?.maxEntries;
+  if (asked === undefined || config.memoryMiB === undefined) return;
+  const granted = memoryEntryLimit(config.memoryMiB);
+  if (asked <= granted) return;
+  const needed = Math.ceil(asked / ENTRIES_PER_MEMORY_MIB) + MEMORY_RESERVED_MIB;
+  const moreMemory = needed <= MOST_LAMBDA_MEMORY_MIB ? `give the restore function ${groupThousands(needed)} MiB of memory or more (the stack's memorySizeMiB), ` : '';
+  throw new ArchiveLimitError(
+    `--max-entries ${groupThousands(asked)} is more than the restore function's ${groupThousands(config.memoryMiB)} MiB of memory holds (an archive read within that limit may take up to ${formatBytes(asked * (1024 ** 2 / ENTRIES_PER_MEMORY_MIB))}): it grants at most ${groupThousands(granted)}: give --max-entries ${granted} or less, ${moreMemory}or use the CLI in local mode on a host that mounts the tenant volume`,
+  );
+}
 
 /**
  * The largest archive a restore in one invocation (no restore queue, or a request with a store
