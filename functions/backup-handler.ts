@@ -68,7 +68,7 @@ export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResp
     return { ...plan, skipped: cut(plan.skipped), mayBeSkipped: cut(plan.mayBeSkipped) };
   };
   // Every invocation first removes stopped backups' plaintext from /tmp (scratch-guard.ts).
-  return (event, context) => withScratchGuard(context, config, logger, () => invoke(event, context));
+  return (event, context) => withScratchGuard(context, config, logger, operations.sweepScratchAreas, () => invoke(event, context));
   async function invoke(event: unknown, context: LambdaContext): Promise<BackupResponse> {
     const scheduled = isScheduledEvent(event);
     if (isRecord(event) && event.dryRun === true && !scheduled) {

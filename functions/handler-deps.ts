@@ -68,7 +68,7 @@ export function functionOptions(config: FunctionConfig, identitySecrets?: Identi
 }
 
 /** What the backup function's handlers call of the operations. */
-export type BackupSide = Pick<TenantOperations, 'backup' | 'backupPiece' | 'planBackup' | 'sweepBaseDir' | 'abandonStaleBackups' | 'storedByRun'>;
+export type BackupSide = Pick<TenantOperations, 'backup' | 'backupPiece' | 'planBackup' | 'sweepBaseDir' | 'sweepScratchAreas' | 'abandonStaleBackups' | 'storedByRun'>;
 /** What the restore function's handlers call of the operations. */
 export type RestoreSide = Pick<TenantOperations, 'restore' | 'restorePiece' | 'planRestore' | 'verify' | 'listBackups'>;
 

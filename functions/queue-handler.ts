@@ -37,7 +37,7 @@
 import { DamagedChainEndedError, RecipientsChangedChainEndedError } from '../shared/backup/continuation.js';
 import { NewerWorkMessageError, parseWorkMessage, tenantNamedIn, UnreadableWorkMessageError, type WorkMessage } from '../shared/control-plane/work-queue.js';
 import { isOpenClawError, TenantBusyError } from '../shared/errors.js';
-import { executeBackup, prepareBaseDir, reservedForBackup, storableRunId } from './backup-handler.js';
+import { executeBackup, functionBackupOperations, prepareBaseDir, reservedForBackup, storableRunId } from './backup-handler.js';
 import type { BackupSide, Handler, HandlerDeps } from './handler-deps.js';
 import { stoppedByItsDeadline } from './invocation.js';
 import type { LambdaContext } from './lambda-context.js';
@@ -61,7 +61,8 @@ const LOGGED_BODY_CHARS = 8_192;
 
 export function workQueueHandler(deps: HandlerDeps<BackupSide>): Handler<BatchResponse> {
   // Every invocation first removes stopped backups' plaintext from /tmp (scratch-guard.ts).
-  return (event, context) => withScratchGuard(context, deps.config, deps.logger, () => runBatch(event, context));
+  const sweepScratchAreas = (deps.operations ?? functionBackupOperations(deps.config)).sweepScratchAreas;
+  return (event, context) => withScratchGuard(context, deps.config, deps.logger, sweepScratchAreas, () => runBatch(event, context));
   async function runBatch(event: unknown, context: LambdaContext): Promise<BatchResponse> {
     if (!isSqsBatch(event)) throw new TypeError('not an SQS batch');
     const failures: { itemIdentifier: string }[] = [];

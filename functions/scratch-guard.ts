@@ -15,6 +15,7 @@
 // invocation's, should the handlers run side by side in one process, as in tests).
 
 import { TempArea } from '../shared/backup/temp-area.js';
+import type { TenantOperations } from '../shared/operations.js';
 import type { FunctionConfig } from '../shared/control-plane/function-config.js';
 import { cleanupDeadline, deadlineSignal, type LambdaContext } from './lambda-context.js';
 
@@ -23,22 +24,27 @@ export interface ScratchGuardLog {
   warn(message: string, keys: Record<string, unknown>): void;
 }
 
+/** What of the operations the guard calls: absent (operations that run elsewhere, or a simulation's), the tmpdir is not swept. */
+export type ScratchSweep = TenantOperations['sweepScratchAreas'];
+
 /** Runs one invocation of the backup function (`run`) with its /tmp kept free of plaintext (see the top of the file). */
-export function withScratchGuard<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, run: () => Promise<R>): Promise<R> {
+export function withScratchGuard<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, sweep: ScratchSweep, run: () => Promise<R>): Promise<R> {
   // Its own scope of areas: what it removes at its deadline and end is what its backups made.
-  return TempArea.scope(() => guarded(context, config, logger, run));
+  return TempArea.scope(() => guarded(context, config, logger, sweep, run));
 }
 
-async function guarded<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, run: () => Promise<R>): Promise<R> {
+async function guarded<R>(context: LambdaContext, config: FunctionConfig, logger: ScratchGuardLog, sweep: ScratchSweep, run: () => Promise<R>): Promise<R> {
   // Its warnings are this invocation's: in a warm sandbox the logger still held the previous one's request id.
   logger.addContext(context);
-  const deadline = deadlineSignal(context, config.abortMarginMs);
-  try {
-    await TempArea.sweep(undefined, deadline.signal);
-  } catch (error) {
-    logger.warn('the scratch areas of stopped backups in the function\'s tmpdir could not all be removed', { error: (error as Error).message });
-  } finally {
-    deadline.dispose();
+  if (sweep !== undefined) {
+    const deadline = deadlineSignal(context, config.abortMarginMs);
+    try {
+      await sweep({ signal: deadline.signal });
+    } catch (error) {
+      logger.warn('the scratch areas of stopped backups in the function\'s tmpdir could not all be removed', { error: (error as Error).message });
+    } finally {
+      deadline.dispose();
+    }
   }
   const removeLeft = async (when: string) => {
     const removed = await TempArea.removeLiveUnderTmpdir(when);

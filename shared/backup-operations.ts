@@ -22,7 +22,7 @@ import { namesToBackUp } from './tenant/listing.js';
 import type { BackupCommand, BackupHooks, BackupProgress, LocalOptions, OperationHooks, TenantOperations } from './operations.js';
 
 /** What the backup function runs. */
-export type BackupOperations = Required<Pick<TenantOperations, 'backup' | 'backupPiece' | 'abandonStaleBackups' | 'sweepBaseDir' | 'backupAll' | 'planBackup' | 'storedByRun'>>;
+export type BackupOperations = Required<Pick<TenantOperations, 'backup' | 'backupPiece' | 'abandonStaleBackups' | 'sweepBaseDir' | 'sweepScratchAreas' | 'backupAll' | 'planBackup' | 'storedByRun'>>;
 
 /** What the backups of one `backup --all` share: the sweeps of the base dir, the destination directories and os.tmpdir() (each once per run). */
 interface BackupRun {
@@ -69,6 +69,7 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
     abandonStaleBackups: (olderThanMs, sweptBaseDir, abandon) => abandonStaleBackups(tenantsDir, olderThanMs, (location) => openLocation(location, {}), sweptBaseDir, abandon),
     sweepBaseDir: (sweep) =>
       sweepBaseDir(tenantsDir, { ...(sweep?.signal !== undefined && { signal: sweep.signal }), ...(sweep?.onRestoreChainEnded !== undefined && { onRestoreChainEnded: sweep.onRestoreChainEnded }) }).catch(() => undefined),
+    sweepScratchAreas: ({ signal }) => TempArea.sweep(undefined, signal),
     backupPiece: async (command, hooks) =>
       backupTenantInPieces({ ...(await backupRequest(command, hooks, undefined, hooks.chain, sweptBy(hooks))), stopWhen: hooks.stopWhen, ...(hooks.chain !== undefined && { chain: hooks.chain }) }),
     async backupAll(command, hooks = {}) {

@@ -209,6 +209,12 @@ export interface TenantOperations extends TenantListing {
    */
   sweepBaseDir?(options?: { readonly signal?: AbortSignal; readonly onRestoreChainEnded?: RecoverOptions['onRestoreChainEnded'] }): Promise<SweptBaseDir | undefined>;
   /**
+   * Removes from the tmpdir the scratch areas of backups whose process is gone (TempArea.sweep:
+   * a function's /tmp after a timeout reset its sandbox), until `options.signal` fires. Only where
+   * the operations run in this process.
+   */
+  sweepScratchAreas?(options: { readonly signal: AbortSignal }): Promise<void>;
+  /**
    * After a backup of run `runId` was skipped (`skipped`: what refused it), the archive at the
    * command's destination an earlier attempt of this run stored (killed before it said so):
    * the store refused the destination as existing with this run's ID in its metadata, or the
