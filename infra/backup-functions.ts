@@ -61,7 +61,6 @@ import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
 import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, stackRecipientProblem, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
 import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
-import { parseRecipient } from '../shared/age/keys.js';
 
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
 const RESTORE_NODE_OPTIONS = '--enable-source-maps --max-semi-space-size=2';
@@ -541,7 +540,7 @@ function validate(props: BackupFunctionsProps): void {
     problems.check(problem === undefined && !endpoint.includes(','), `allowedEndpoints: ${JSON.stringify(endpoint)} ${problem ?? 'must not contain ","'}`);
   }
   for (const recipient of props.encryptTo ?? []) {
-    const problem = stackRecipientProblem(recipient) ?? recipientDecodeProblem(recipient);
+    const problem = stackRecipientProblem(recipient);
     problems.check(problem === undefined, `encryptTo: ${JSON.stringify(recipient)} ${problem ?? ''}`);
   }
   problems.check((props.encryptTo ?? []).length <= 64, `encryptTo: at most 64 recipients, got ${(props.encryptTo ?? []).length}`);
@@ -567,17 +566,3 @@ function validate(props: BackupFunctionsProps): void {
   problems.throwIfAny();
 }
 
-/**
- * Why a recipient of the right shape is still no key (a mistyped character: its checksum; not
- * a point of the curve), as the functions' cold start reads it: such a stack had deployed, and
- * every backup function and fan-out then failed its start-up (FunctionConfigError), each
- * scheduled run three times and each queued message until the dead-letter queue.
- */
-function recipientDecodeProblem(recipient: string): string | undefined {
-  try {
-    parseRecipient(recipient);
-    return undefined;
-  } catch (error) {
-    return (error as Error).message.replace(/^recipient "[^"]*" /, '');
-  }
-}

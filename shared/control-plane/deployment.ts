@@ -3,6 +3,7 @@
 // (functions/) and the CLI that calls it in remote mode (cli/). Pure constants and string
 // rules; no AWS SDK, no CDK.
 
+import { decodeBech32 } from '../age/encoding.js';
 import { UsageError } from '../errors.js';
 import { quotedValue } from '../format.js';
 
@@ -215,11 +216,14 @@ export const METRIC_NAMES = {
 export const FRESHNESS_CHECK_EVENT = { source: 'openclaw.monitor', check: 'freshness' } as const;
 
 /**
- * The shape of an X25519 age recipient the stack's `encryptTo` may hold: `age1` and 58 Bech32
- * characters (the functions check its checksum at their cold start, age/keys.ts). Undefined:
- * it has that shape.
+ * Why `text` is no X25519 age recipient the stack's `encryptTo` may hold: not `age1` and 58
+ * Bech32 characters, or a checksum that does not hold (a mistyped character: such a stack had
+ * deployed, and every backup function and fan-out then failed its cold start, age/keys.ts
+ * parseRecipient, each scheduled run three times and each queued message until the
+ * dead-letter queue). Undefined: it is one.
  */
 export function stackRecipientProblem(text: string): string | undefined {
-  if (/^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/.test(text)) return undefined;
-  return 'must be an X25519 age recipient: age1 and 58 lower-case Bech32 characters (age-keygen -y KEYFILE prints it)';
+  if (!/^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/.test(text)) return 'must be an X25519 age recipient: age1 and 58 lower-case Bech32 characters (age-keygen -y KEYFILE prints it)';
+  const decoded = decodeBech32(text);
+  return typeof decoded === 'string' ? `is malformed: it ${decoded}` : undefined;
 }
