@@ -358,7 +358,7 @@ describe('tenants recover and a backup in pieces', () => {
     const withArchive = async (location: string) => ({ ...(await open(location)), storedPieces: async (options: unknown) => (looked.push(options), { bytes: committing.bytes }) }) as ArchiveLocation;
     const result = await recoverTenant({ tenantsDir: base, tenant: 'acme', open: withArchive });
     expect(result.continuation).toMatchObject({ outcome: 'ended', reason: 'stale', upload: 'completed' });
-    expect(looked).toEqual([{ tenant: 'acme', createdAt: state.createdAt, bytes: committing.bytes, finalMetadata: { 'manifest-sha256': committing.manifestSha256 } }]);
+    expect(looked).toEqual([{ tenant: 'acme', createdAt: state.createdAt, bytes: committing.bytes, finalMetadata: { 'manifest-sha256': committing.manifestSha256, 'operation-id': 'ab'.repeat(12) } }]);
     expect(abandoned).toEqual([]);
     expect(existsSync(file)).toBe(false);
   });
