@@ -15,6 +15,17 @@ import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
 import { onTmpfs } from './helpers/tmpfs.js';
 import { tempDir } from './helpers/tree.js';
 
+/** Runs `body` with this host's clock (Date.now) 10 minutes ahead of the file system's. */
+async function withThisHostTenMinutesAhead(body: () => Promise<void>): Promise<void> {
+  const realNow = Date.now.bind(Date);
+  const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
+  try {
+    await body();
+  } finally {
+    ahead.mockRestore();
+  }
+}
+
 describe('temporary archives on a destination with no inode left', () => {
   const dir = tempDir('openclaw-partials-no-room-');
   afterAll(() => dir.cleanup());
@@ -35,13 +46,7 @@ describe('temporary archives on a destination with no inode left', () => {
       }
       expect(statfsSync(disk).ffree).toBe(0);
 
-      const realNow = Date.now.bind(Date);
-      const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
-      try {
-        await removeDeadPartials(disk);
-      } finally {
-        ahead.mockRestore();
-      }
+      await withThisHostTenMinutesAhead(() => removeDeadPartials(disk));
       const left = readdirSync(disk);
       expect(left).toContain(elsewhere);
       expect(left).not.toContain(dead);
@@ -65,12 +70,9 @@ describe('temporary archives on a destination with no inode left', () => {
         if (String(file).includes('.openclaw-clock.')) throw Object.assign(new Error(`${code}: open`), { code, syscall: 'open', path: String(file) });
         return open(file, ...rest);
       });
-      const realNow = Date.now.bind(Date);
-      const ahead = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 600_000);
       try {
-        await removeDeadPartials(disk);
+        await withThisHostTenMinutesAhead(() => removeDeadPartials(disk));
       } finally {
-        ahead.mockRestore();
         failing.mockRestore();
       }
       expect(existsSync(elsewhere)).toBe(true);
