@@ -1306,6 +1306,23 @@ describe('the manifest, field by field', () => {
     expect(result.manifest?.warnings).toHaveLength(100_000);
   });
 
+  it('refuses, before JSON.parse, a manifest whose objects give few names in many different orders, whatever --max-entries', async () => {
+    // JSON.parse gives each field list (names in order) a hidden class of its own: 262,000 notes
+    // of 8 of 1,000 names in different orders (17 MB, within the default bounds) took 369 MiB
+    // and 12 s to refuse. 5,000 notes of 3 of 100 names here, each note its own list.
+    const notes = Array.from({ length: 5_000 }, (_, i) => ({ [`n${i % 100}`]: 0, [`n${(Math.floor(i / 100) + 1 + (i % 100)) % 100}`]: 1, path: 'f', reason: 'r' }));
+    const archive = withManifest((m) => ({ ...m, warnings: notes }));
+    for (const maxEntries of [DEFAULT_LIMITS.maxEntries, 16_000_000]) {
+      await refused(archive, ArchiveLimitError, /^the archive manifest holds objects of more than 4096 different field lists \(ours use a few dozen\); refusing to parse it$/, {
+        limits: { ...DEFAULT_LIMITS, maxEntries },
+      });
+    }
+    // The same names in one order are one list however many notes, however deep: 50,000 notes read.
+    const same = Array.from({ length: 50_000 }, (_, i) => ({ path: `f${i}`, reason: 'r', extra: { n0: i, n1: [{ n2: 0 }] } }));
+    const { result } = await accepted(withManifest((m) => ({ ...m, warnings: same })));
+    expect(result.manifest?.warnings).toHaveLength(50_000);
+  });
+
   it('refuses, before JSON.parse, a manifest whose objects would take 30 times its size in memory', async () => {
     // 1 MiB of `{},` parses into ~32 MiB of empty objects; 16 MiB of it into 500 MiB.
     const json = Buffer.from(`{"format":"openclawmu-tenant-backup","formatVersion":2,"warnings":[${'{},'.repeat(350_000)}{}]}`);

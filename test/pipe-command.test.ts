@@ -199,6 +199,18 @@ describe.runIf(hasAge)('--pipe with age', () => {
     await expectEmptyDirectory(inner);
   });
 
+  // The line's control characters were dropped before it was redacted: a key behind a terminal
+  // colour (ESC[1m, then `[1m`: a letter) or behind `X\x01` was shown whole.
+  it('never shows a secret key that a control character or a terminal colour comes before', async () => {
+    const inner = localFile();
+    const secret = (await run('age-keygen')).stdout.split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+    const coloured = await pipeError(withPipeCommand(inner, `printf 'age: error: unknown recipient: \\033[1m%s\\033[0m\\n' '${secret}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    expect(coloured.message).toBe('pipe command failed with exit code 1: age: error: unknown recipient: [1mAGE-SECRET-KEY-1***[0m');
+    const joined = await pipeError(withPipeCommand(inner, `printf 'error: X\\001%s\\n' '${secret}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    expect(joined.message).toBe('pipe command failed with exit code 1: error: XAGE-SECRET-KEY-1***');
+    await expectEmptyDirectory(inner);
+  });
+
   // Only the last 4,096 bytes of stderr are kept: a key echoed just before them lost its AGE-SECRET-KEY-1, and 35 of its characters were shown.
   it('never shows the end of a secret key whose start fell before the stderr kept', async () => {
     const inner = localFile();

@@ -500,6 +500,9 @@ function assertParseable(bytes: Buffer, limits: ManifestLimits): void {
   if (size.names > MAX_FIELD_NAMES) {
     throw new ArchiveLimitError(`the archive manifest holds more than ${MAX_FIELD_NAMES} different field names (a manifest uses fewer than 30); refusing to parse it`);
   }
+  if (size.shapes > MAX_OBJECT_SHAPES) {
+    throw new ArchiveLimitError(`the archive manifest holds objects of more than ${MAX_OBJECT_SHAPES} different field lists (ours use a few dozen); refusing to parse it`);
+  }
   if (size.containers > limits.containers || size.values > limits.values) {
     throw new ArchiveLimitError(
       `the archive manifest holds more than ${limits.containers} objects or ${limits.values} values; refusing to parse it${raiseTo(size)}`,
@@ -523,23 +526,42 @@ function raiseTo(size: ManifestLimits): string {
  * Fixed, not raised with --max-entries: a larger tenant uses no more names.
  */
 export const MAX_FIELD_NAMES = 1024;
+/**
+ * Most different field lists (names in the order an object gives them, each prefix counted) a
+ * manifest's objects may have. JSON.parse gives each its own hidden class, so 1,000 names in
+ * different orders make millions: 262,000 notes of 8 of them (17 MB, within the default bounds)
+ * took 369 MiB and 12 s to refuse where the same fields in one order took 126 MiB and 1.4 s, and
+ * 2,000,000 notes of 3 at --max-entries 16,000,000 took 625 MiB and 48 s. Fixed, as
+ * MAX_FIELD_NAMES: a larger tenant's manifest uses no more lists.
+ */
+export const MAX_OBJECT_SHAPES = 4096;
 /** A field name longer than this is counted as a new name each time it is met (none of ours is near it), not kept. */
 const LONGEST_KEPT_NAME = 256;
 
 /**
  * The manifest's bytes, and its objects and arrays and values as assertParseable counts them
- * (outside strings), and the different field names it uses (counted up to MAX_FIELD_NAMES + 1;
+ * (outside strings), the different field names it uses (counted up to MAX_FIELD_NAMES + 1;
  * a name written with an escape counts apart from the same name without: never fewer than
- * JSON.parse sees).
+ * JSON.parse sees), and the different field lists its objects have (counted up to
+ * MAX_OBJECT_SHAPES + 1: each object's names in order, as JSON.parse makes hidden classes; a
+ * name given twice in one object counts as a longer list, never fewer).
  */
-function manifestSize(bytes: Buffer): ManifestLimits & { readonly names: number } {
+function manifestSize(bytes: Buffer): ManifestLimits & { readonly names: number; readonly shapes: number } {
   let containers = 0;
   let values = 0;
   let inString = false;
   let stringStart = 0;
-  // Each name kept once, by its hash, as where its bytes lie; one whose hash another holds counts apart.
-  const names = new Map<number, number>();
+  // Each name kept once, by its hash, as where its bytes lie and its number; one whose hash another holds counts apart.
+  const names = new Map<number, { readonly start: number; readonly id: number }>();
   let unkept = 0;
+  // The field lists: 0 is an object's empty one; a list and a name's number lead to the list with the name added.
+  const shapes = new Map<number, number>();
+  // Each open container's list so far (ARRAY for an array), while nesting stays within what any
+  // bounds take (deeper is refused for its objects and arrays anyway).
+  const open: number[] = [];
+  let depth = 0;
+  const ARRAY = -1;
+  const NAME_IDS = 2 * (MAX_FIELD_NAMES + 1);
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i]!;
     if (inString) {
@@ -551,24 +573,36 @@ function manifestSize(bytes: Buffer): ManifestLimits & { readonly names: number 
         while (isJsonSpace(bytes[next])) next++;
         if (bytes[next] !== 0x3a) continue;
         const start = stringStart + 1;
+        let id: number;
         if (i - start > LONGEST_KEPT_NAME) {
-          unkept++;
-          continue;
+          id = names.size + unkept++;
+        } else {
+          let hash = 0x811c9dc5;
+          for (let k = start; k < i; k++) hash = Math.imul(hash ^ bytes[k]!, 0x01000193);
+          hash = (hash >>> 0) * 512 + (i - start);
+          const kept = names.get(hash);
+          if (kept === undefined) names.set(hash, { start, id: (id = names.size + unkept) });
+          else if (sameBytes(bytes, kept.start, start, i - start)) id = kept.id;
+          else id = names.size + unkept++;
         }
-        let hash = 0x811c9dc5;
-        for (let k = start; k < i; k++) hash = Math.imul(hash ^ bytes[k]!, 0x01000193);
-        hash = (hash >>> 0) * 512 + (i - start);
-        const kept = names.get(hash);
-        if (kept === undefined) names.set(hash, start);
-        else if (!sameBytes(bytes, kept, start, i - start)) unkept++;
+        const list = depth <= open.length ? open[depth - 1] : undefined;
+        if (list === undefined || list === ARRAY || shapes.size > MAX_OBJECT_SHAPES) continue;
+        const step = list * NAME_IDS + id;
+        let after = shapes.get(step);
+        if (after === undefined) shapes.set(step, (after = shapes.size + 1));
+        open[depth - 1] = after;
       }
     } else if (byte === 0x22) {
       inString = true;
       stringStart = i;
-    } else if (byte === 0x7b || byte === 0x5b) containers++;
-    else if (byte === 0x2c) values++;
+    } else if (byte === 0x7b || byte === 0x5b) {
+      containers++;
+      if (depth++ < MOST_MANIFEST_LIMITS.containers) open.push(byte === 0x7b ? 0 : ARRAY);
+    } else if (byte === 0x7d || byte === 0x5d) {
+      if (depth > 0 && depth-- <= open.length) open.pop();
+    } else if (byte === 0x2c) values++;
   }
-  return { bytes: bytes.length, containers, values, names: names.size + unkept };
+  return { bytes: bytes.length, containers, values, names: names.size + unkept, shapes: shapes.size };
 }
 
 /** Whether `bytes` holds the same `length` bytes at `a` and at `b`. */

@@ -781,6 +781,10 @@ function telltaleLine(tail: Buffer, cut: boolean): string | undefined {
     // (`\r 45% …`) ended by an error on the same line were one line of them, and the error at
     // its end was cut off at MAX_STDERR_LINE.
     .split(/\r\n?|\n/)
+    // Redacted before its control characters go: redact tells a key by what comes before it, and
+    // with them gone a key behind a terminal colour (`ESC[1mAGE-SECRET-KEY-1…`, now after `[1m`:
+    // a letter) or behind `X\x01` followed a letter and was shown whole.
+    .map((line) => redact(line))
     // eslint-disable-next-line no-control-regex
     .map((line) => line.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ''))
     .map((line) => line.trim())
