@@ -81,7 +81,7 @@ async function localDoctor(context: CliContext): Promise<void> {
       checks.push({
         check: 'scratch areas',
         status: 'warn',
-        detail: `${shown} in ${tenantsDir}: ${dead.length === 1 ? 'a killed encrypted backup\'s scratch area holds' : 'killed encrypted backups\' scratch areas hold'} plaintext copies of tenant files; run tenants list to remove ${dead.length === 1 ? 'it' : 'them'}`,
+        detail: `${shown} in ${tenantsDir}: ${dead.length === 1 ? 'a killed encrypted backup\'s scratch area holds' : 'killed encrypted backups\' scratch areas hold'} plaintext copies of tenant files; run tenants list (or any tenants command but a dry run) to remove ${dead.length === 1 ? 'it' : 'them'}`,
       });
     }
   } catch (error) {

@@ -206,7 +206,7 @@ function buildProgram(signal: AbortSignal, exitAtOnceOnInterrupt: () => void, js
       if (remote !== undefined && program.opts().tenantsDir !== undefined) {
         throw new UsageError(`--tenants-dir is a local-mode setting: with --stack the gateway's functions use their EFS mount`);
       }
-      operations ??= remote === undefined ? lazyLocalOperations(this.tenantsDir) : remoteOperations(remote);
+      operations ??= remote === undefined ? lazyLocalOperations(this.tenantsDir, (message) => this.output.notice(message)) : remoteOperations(remote);
       return operations;
     },
     parseCommandLine: (argv) => parseWithoutRunning(argv),
@@ -278,7 +278,7 @@ async function parseWithoutRunning(argv: readonly string[]): Promise<ParsedComma
 }
 
 /** The in-process operations, imported on first use: `--help` and usage errors skip the core. */
-function lazyLocalOperations(tenantsDir: string): TenantOperations {
+function lazyLocalOperations(tenantsDir: string, notice: (message: string) => void): TenantOperations {
   let loaded: Promise<TenantOperations> | undefined;
   // A base dir that is plainly a tenant's own directory, or the base dir's parent, is refused before any operation (tenants.ts assertTenantsDirShape).
   const load = () =>
@@ -286,20 +286,36 @@ function lazyLocalOperations(tenantsDir: string): TenantOperations {
       await assertTenantsDirShape(tenantsDir);
       return localOperations(tenantsDir);
     }));
+  // The commands that never sweep the base dir still remove a killed encrypting backup's
+  // plaintext scratch areas, or, as dry runs, say they are there (base-dir-sweep.ts removeDeadScratchAreas).
+  const loadAndSettleScratch = async (dryRun: boolean) => {
+    const operations = await load();
+    const { removeDeadScratchAreas } = await import('../shared/tenant/base-dir-sweep.js');
+    const found = await removeDeadScratchAreas(tenantsDir, { dryRun }).catch(() => []);
+    if (dryRun && found.length > 0) notice(deadScratchNotice(tenantsDir, found));
+    return operations;
+  };
   return {
     backup: async (command, hooks) => (await load()).backup(command, hooks),
     backupAll: async (command, hooks) => (await load()).backupAll(command, hooks),
     restore: async (command, hooks) => (await load()).restore(command, hooks),
     recover: async (command) => (await load()).recover(command),
-    planBackup: async (command, hooks) => hintedPlan(await (await load()).planBackup(command, hooks)),
-    planRestore: async (command, hooks) => hintedPlan(await (await load()).planRestore(command, hooks)),
-    verify: async (command, hooks) => (await load()).verify(command, hooks),
-    listBackups: async (command, hooks) => (await load()).listBackups(command, hooks),
-    prune: async (command, hooks) => (await load()).prune(command, hooks),
+    planBackup: async (command, hooks) => hintedPlan(await (await loadAndSettleScratch(true)).planBackup(command, hooks)),
+    planRestore: async (command, hooks) => hintedPlan(await (await loadAndSettleScratch(true)).planRestore(command, hooks)),
+    verify: async (command, hooks) => (await loadAndSettleScratch(false)).verify(command, hooks),
+    listBackups: async (command, hooks) => (await loadAndSettleScratch(false)).listBackups(command, hooks),
+    prune: async (command, hooks) => (await loadAndSettleScratch(command.dryRun === true)).prune(command, hooks),
     listNames: async () => (await load()).listNames(),
     listSummaries: async (page) => (await load()).listSummaries(page),
     listSkipped: async () => (await load()).listSkipped(),
   };
+}
+
+/** A dry run's line for the dead scratch areas it met and left (`names`: in the base dir). */
+function deadScratchNotice(tenantsDir: string, names: readonly string[]): string {
+  const shown = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
+  const one = names.length === 1;
+  return `${shown} in ${tenantsDir}: ${one ? "a killed encrypted backup's scratch area holds" : "killed encrypted backups' scratch areas hold"} plaintext copies of tenant files; a dry run removes nothing: the same command without --dry-run (or tenants list) removes ${one ? 'it' : 'them'}`;
 }
 
 /**

@@ -130,7 +130,7 @@ describe('doctor in local mode: scratch areas', () => {
     expect(killed.stderr).toBe('');
     expect(killed.status).toBe(0);
     expect(scratchAreas(killed.report)).toEqual([
-      { check: 'scratch areas', status: 'warn', detail: `${area} in ${base}: a killed encrypted backup's scratch area holds plaintext copies of tenant files; run tenants list to remove it` },
+      { check: 'scratch areas', status: 'warn', detail: `${area} in ${base}: a killed encrypted backup's scratch area holds plaintext copies of tenant files; run tenants list (or any tenants command but a dry run) to remove it` },
     ]);
     expect(readdirSync(base)).toContain(area);
     expect(runCli(['--tenants-dir', base, 'tenants', 'list']).status).toBe(0);

@@ -12,9 +12,9 @@
 //   backup holds the tenant's lock, so the next command that sweeps the base dir removes one
 //   whose backup is gone, as it removes a killed restore's staging (tenant/slot.ts). Those
 //   are `tenants list` (also `--names`), `backup`, `backup --all`, `restore` and `recover`
-//   (of any tenant), and the backup, restore and list functions; never a dry run, `backups`,
-//   `verify`, `prune`, `doctor` or `cron`, which leave the base dir alone (`doctor` names
-//   such an area: base-dir-sweep.ts deadScratchAreas). That directory is its owner's (the gateway's service user),
+//   (of any tenant), and the backup, restore and list functions; `backups`, `verify` and
+//   `prune`, which never sweep, remove such an area of this user's alone (base-dir-sweep.ts
+//   removeDeadScratchAreas); a dry run and `doctor` name it and remove nothing (deadScratchAreas). That directory is its owner's (the gateway's service user),
 //   who can rename the area away and leave a symlink (to /etc/cron.d) under its name: root
 //   then created the tenant's snapshot there, reproduced with the CLI. So the area is opened
 //   once, right after it is made (never through a symlink), checked to be the empty 0700

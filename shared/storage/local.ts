@@ -503,6 +503,9 @@ export class LocalFileLocation implements ArchiveLocation {
         return fail(`${path} is a directory, not an archive file`, 'NOT_A_FILE');
       case 'ENOTDIR':
         return fail(`cannot ${verb} ${path}: a parent is not a directory`, 'NOT_A_DIRECTORY');
+      case 'ELOOP':
+        // Said "cannot read …: ELOOP" (no message of its own): a symlink loop, or a chain longer than the kernel follows.
+        return fail(`cannot ${verb} ${path}: it leads through a loop of symlinks (or more symlinks than the system follows): give the path of the archive file itself`, 'IO');
     }
     return fail(`cannot ${verb} ${path}: ${errnoMessage(error) ?? code}`, STORAGE_CODES[code] ?? 'IO');
   }

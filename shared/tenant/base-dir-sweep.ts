@@ -16,7 +16,8 @@ import { describeError, describeSystemError, RecoveryNeededError, TenantBusyErro
 import { HIDDEN_PREFIX, hiddenNames, parseHiddenName, type HiddenName } from './hidden-names.js';
 import { FileSystemClock, isOwnerGone, STALE_AFTER_MS } from './process-owner.js';
 import { acquireTenantLock, isLockHeldHere, isLockHolderGoneHere, lockPathFor, removeOldMovedAsideLock, settleMovedAsideLock } from './lock.js';
-import { recoverSlot, type RecoverOptions, type RecoveryAction } from './slot.js';
+import { removeTree } from './remove-tree.js';
+import { recoverSlot, trashOfOurs, type RecoverOptions, type RecoveryAction } from './slot.js';
 
 /** A tenant whose leftovers the sweep left in place, and why. */
 export type Unsettled =
@@ -150,16 +151,16 @@ async function isTheLock(tenantsDir: string, tenant: string, ino: number): Promi
  * The scratch areas of encrypted backups (backup/temp-area.ts: plaintext copies of tenants'
  * files) in the base dir that no live backup holds: their tenant's lock is absent, or held by a
  * process of this pid namespace that is gone (isLockHolderGoneHere; a holder on another host is
- * not judged). Read only, for `doctor`: only the commands that sweep remove them, and `doctor`,
- * `backups`, `verify`, `prune`, `cron` and every dry run never sweep.
+ * not judged). Read only, for `doctor` and dry runs; the commands that sweep remove them, and
+ * `backups`, `verify` and `prune`, which never sweep, through removeDeadScratchAreas.
  *
  * The base dir is listed once: each tenant's lock is judged from that listing (a backup makes
  * its area only while it holds its lock, so the listing that shows the area shows a live
  * holder's lock too). Asked again per tenant, it was listed twice for each tenant with an area
  * and no lock: 102 listings for 50 such tenants, and doctor took 17 s for 2,000.
  */
-export async function deadScratchAreas(tenantsDir: string): Promise<string[]> {
-  const names = await fs.readdir(tenantsDir);
+export async function deadScratchAreas(tenantsDir: string, listed?: readonly string[]): Promise<string[]> {
+  const names = listed ?? (await fs.readdir(tenantsDir));
   const scratch = names.flatMap((name) => {
     const hidden = name.startsWith(HIDDEN_PREFIX) ? parseHiddenName(name) : undefined;
     return hidden?.kind === 'scratch' ? [hidden] : [];
@@ -171,4 +172,50 @@ export async function deadScratchAreas(tenantsDir: string): Promise<string[]> {
     if (gone.get(tenant) === true) dead.push(name);
   }
   return dead.sort();
+}
+
+/** The start of every scratch area's name (hidden-names.ts). */
+const HIDDEN_SCRATCH_PREFIX = `${HIDDEN_PREFIX}scratch-`;
+
+/**
+ * For the commands that never sweep the base dir (`backups`, `verify`, `prune` and every dry
+ * run): the dead scratch areas (deadScratchAreas) this user owns, removed (a dry run: only
+ * named, nothing removed). A killed encrypting backup's area holds plaintext copies of tenant
+ * files; it stayed through any number of these commands until the next one that sweeps.
+ *
+ * No lock is taken: a backup makes its area only while it holds its tenant's lock and removes
+ * it before it lets go, so an area listed while no live process held that lock (absent, or its
+ * holder a gone process of this pid namespace) is no live backup's, and none makes one under
+ * that name again (its random part; slot.ts removeWhatGoneRestoresLeft removes it so, on a disk
+ * with no inode left). Each is removed only if it is still the tree judged, one the tool made
+ * (its trash marker, or the base dir owner's: slot.ts trashOfOurs) and this user's. Best
+ * effort: an area that cannot be removed is left to the next command, and the command goes on.
+ *
+ * Cost: one readdir of the base dir and a prefix test per name when there is none (2,000
+ * tenants: under a millisecond of the listing commands' time); nothing more is read.
+ * Returns the names found (dry run) or removed.
+ */
+export async function removeDeadScratchAreas(tenantsDir: string, options: { readonly dryRun?: boolean } = {}): Promise<string[]> {
+  const names = await fs.readdir(tenantsDir).catch(() => undefined);
+  if (names === undefined || !names.some((name) => name.startsWith(HIDDEN_SCRATCH_PREFIX))) return [];
+  const self = process.geteuid?.();
+  const done: string[] = [];
+  for (const name of await deadScratchAreas(tenantsDir, names).catch(() => [] as string[])) {
+    const full = path.join(tenantsDir, name);
+    const stat = await fs.lstat(full, { bigint: true }).catch(() => undefined);
+    if (stat === undefined || !stat.isDirectory() || (self !== undefined && stat.uid !== BigInt(self))) continue;
+    if (options.dryRun === true) {
+      done.push(name);
+      continue;
+    }
+    try {
+      const judged = await trashOfOurs(tenantsDir, full);
+      if (judged === undefined || judged.ino !== stat.ino || judged.dev !== stat.dev) continue;
+      await removeTree(full, { expect: judged });
+      done.push(name);
+    } catch {
+      // Another tree under the name by now (removeTree's NotJudgedError), or one that cannot be removed: left to the next command.
+    }
+  }
+  return done;
 }

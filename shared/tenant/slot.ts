@@ -873,7 +873,7 @@ async function madeDirectory(dir: string): Promise<TreeId> {
  * could delete it anyway. A root-only tenant the base dir's owner renamed to a trash name is
  * neither. The tree and its marker are read through one descriptor of the directory.
  */
-async function trashOfOurs(tenantsDir: string, trash: string): Promise<{ dev: bigint; ino: bigint } | undefined> {
+export async function trashOfOurs(tenantsDir: string, trash: string): Promise<{ dev: bigint; ino: bigint } | undefined> {
   let directory: fs.FileHandle | undefined;
   try {
     directory = await fs.open(trash, DIRECTORY_FLAGS);
