@@ -17,7 +17,7 @@
 // base dir, which are atomic, and each is idempotent when replayed.
 
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
@@ -235,7 +235,7 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
       committing = true;
       crashPoint('commit:journal-written');
       try {
-        await moveIn(tenantsDir, journal);
+        await moveIn(tenantsDir, journal, assertHeld);
       } catch (error) {
         // Frozen past the stale interval after the commit point, its lock's taker finished the
         // commit by the journal (or settled it): that is what happened, not "needs a decision …
@@ -515,8 +515,16 @@ async function rollForward(tenantsDir: string, journal: Journal, stop: RemoveTre
   await tidyUp(tenantsDir, journal, stop, notices);
 }
 
-/** The commit's first steps: the old tenant aside (if any), the staged tenant into the slot. */
-async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
+/**
+ * The commit's first steps: the old tenant aside (if any), the staged tenant into the slot.
+ * `fence`, a live restore's lock check (token and inode): frozen past the stale interval after
+ * its commit point, its taker may have finished the commit by the journal and others worked on
+ * the tenant since, so it checks right before each slot rename, and a rename of the slot that
+ * came late all the same (frozen between the check and the rename) is undone: the tree it moved
+ * goes back to the slot if the slot is still free. Before, resumed, it moved a newer tenant
+ * aside and left the slot empty ("needs a decision"), or committed under another's lock.
+ */
+async function moveIn(tenantsDir: string, journal: Journal, fence?: () => Promise<void>): Promise<void> {
   const { tenant } = journal;
   const slot = path.join(tenantsDir, tenant);
   const staging = path.join(tenantsDir, journal.staging!);
@@ -525,9 +533,20 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
 
   if (await exists(staging)) {
     if (aside !== undefined && !asideThere && (await slotState(tenantsDir, tenant)) === 'occupied') {
+      await fence?.();
+      crashPoint('commit:old-judged');
       asideThere = await renameIfThere(slot, aside);
+      if (asideThere && fence !== undefined) {
+        // What the rename moved: judged at once, as the lock may be another's by now.
+        const moved = await fs.lstat(aside, { bigint: true }).catch(() => undefined);
+        await fence().catch(async (lost: unknown) => {
+          await putBackLate(slot, aside, moved);
+          throw lost;
+        });
+      }
       crashPoint('commit:old-moved-aside');
     }
+    await fence?.();
     try {
       // rename(2) replaces an absent or empty slot atomically and fails on anything else.
       await fs.rename(staging, slot);
@@ -543,6 +562,18 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
     // After step 6 the slot holds the restored tenant: with no staged tree, an absent slot was emptied by someone else.
     throw await recoveryNeeded(tenantsDir, journal, asideThere ? 'the restored tenant was moved into the slot and has been removed from it since' : STAGED_TREE_GONE);
   }
+}
+
+/**
+ * Undoes a live restore's rename of the slot aside made after it lost its lock: the tree it
+ * moved (the same inode) goes back while the slot is still absent. Anything else stays as it is
+ * (the lock's holder settles it; at worst a decision, nothing removed).
+ */
+async function putBackLate(slot: string, aside: string, moved: BigIntStats | undefined): Promise<void> {
+  if (moved === undefined) return;
+  const there = await fs.lstat(aside, { bigint: true }).catch(() => undefined);
+  if (there?.ino !== moved.ino || there.dev !== moved.dev || (await exists(slot))) return;
+  await fs.rename(aside, slot).catch(() => undefined);
 }
 
 const STAGED_TREE_GONE = 'the restored tenant is neither staged nor in the slot: something else removed it';
