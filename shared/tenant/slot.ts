@@ -281,7 +281,14 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   // the run): a lock a taker moved aside since is at the one aside name, looked at by
   // handBackLiveLocks (listing again here would make a run read the whole base dir once a tenant).
   const leftovers = tenantLeftovers(options.names ?? (await readNames(tenantsDir)), tenant);
-  await handBackLiveLocks(tenantsDir, tenant, leftovers, tenantLockHeldHere(tenantsDir, tenant));
+  // An older version's taker moved a lock to a name of its own (`….broken`), found only by a
+  // listing: one it moved after that listing, the taker killed before its put-back, may be a live
+  // holder's. With a journal here (a restore's staging to roll back, or its commit to finish) the
+  // base dir is listed again for such locks first; before, a backup whose sweep came before that
+  // move rolled back a live restore's staging and backed up beside it (test/lock-broken-after-listing).
+  // Without one, the listing stands (one a tenant would make backup --all read the base dir once a tenant).
+  const relisted = options.names !== undefined && (await exists(journalPathFor(tenantsDir, tenant))) ? tenantLeftovers(await readNames(tenantsDir), tenant) : leftovers;
+  await handBackLiveLocks(tenantsDir, tenant, relisted, tenantLockHeldHere(tenantsDir, tenant));
   const journal = await readJournal(tenantsDir, tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
