@@ -57,6 +57,8 @@ export const CRASH_POINTS = [
   // The commit, also the steps recovery takes to finish one (tenant/slot.ts).
   'journal:committing:temp-written',
   'commit:journal-written',
+  // A live restore's commit: the slot's tree judged to go aside (its lock checked), the rename next.
+  'commit:old-judged',
   'commit:old-moved-aside',
   'commit:new-moved-in',
   'commit:old-moved-to-trash',

@@ -12,9 +12,10 @@
 // take every other host's live file for minutes old.
 
 import { createHash } from 'node:crypto';
-import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { constants as fsConstants, promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import path from 'node:path';
 
 /** How often a live owner touches the file that shows it is alive (a lock, a temporary archive). */
 export const HEARTBEAT_MS = 10_000;
@@ -129,7 +130,16 @@ export async function readFileSystemClock(file: string): Promise<number | undefi
     failure = error;
     return undefined;
   });
-  if (handle === undefined) return NOTHING_REMOVABLE_CODES.has((failure as NodeJS.ErrnoException | undefined)?.code ?? '') ? Date.now() : undefined;
+  if (handle === undefined) {
+    const code = (failure as NodeJS.ErrnoException | undefined)?.code ?? '';
+    if (!NOTHING_REMOVABLE_CODES.has(code)) return undefined;
+    // EACCES where the directory's modes allow writing: a policy beyond them (AppArmor, SELinux)
+    // that denies this creation may allow removals: no clock. Before, this host's clock, and one
+    // 10 minutes ahead removed another host's temporary archive written a moment before
+    // (test/clock-probe-denied.test.ts).
+    if (code === 'EACCES' && (await fs.access(path.dirname(file), fsConstants.W_OK | fsConstants.X_OK).then(() => true, () => false))) return undefined;
+    return Date.now();
+  }
   try {
     return (await handle.stat()).ctimeMs;
   } finally {
@@ -141,6 +151,8 @@ export async function readFileSystemClock(file: string): Promise<number | undefi
 /**
  * A file that cannot be created where nothing can be removed either (a read-only file system, a
  * directory this user may not write in, or none there): this host's clock then judges nothing.
+ * EACCES counts only where access(2) agrees the directory is not writable (readFileSystemClock):
+ * a policy beyond the modes may deny a creation and allow removals.
  * Any other failure (no room: ENOSPC, EDQUOT; EIO, EMFILE) gives no clock: the directory may
  * still take removals, and a sweeper whose clock ran ahead took this host's for it, with EIO
  * on its probe alone, and removed another host's live temporary archive (test/partials-no-room).

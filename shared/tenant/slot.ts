@@ -17,7 +17,7 @@
 // base dir, which are atomic, and each is idempotent when replayed.
 
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 
 import { crashPoint } from '../crash-points.js';
@@ -235,7 +235,7 @@ function stagingArea(tenantsDir: string, tenant: string, staging: string, made: 
       committing = true;
       crashPoint('commit:journal-written');
       try {
-        await moveIn(tenantsDir, journal);
+        await moveIn(tenantsDir, journal, assertHeld);
       } catch (error) {
         // Frozen past the stale interval after the commit point, its lock's taker finished the
         // commit by the journal (or settled it): that is what happened, not "needs a decision …
@@ -281,7 +281,14 @@ export async function recoverSlot(tenantsDir: string, tenant: string, options: R
   // the run): a lock a taker moved aside since is at the one aside name, looked at by
   // handBackLiveLocks (listing again here would make a run read the whole base dir once a tenant).
   const leftovers = tenantLeftovers(options.names ?? (await readNames(tenantsDir)), tenant);
-  await handBackLiveLocks(tenantsDir, tenant, leftovers, tenantLockHeldHere(tenantsDir, tenant));
+  // An older version's taker moved a lock to a name of its own (`….broken`), found only by a
+  // listing: one it moved after that listing, the taker killed before its put-back, may be a live
+  // holder's. With a journal here (a restore's staging to roll back, or its commit to finish) the
+  // base dir is listed again for such locks first; before, a backup whose sweep came before that
+  // move rolled back a live restore's staging and backed up beside it (test/lock-broken-after-listing).
+  // Without one, the listing stands (one a tenant would make backup --all read the base dir once a tenant).
+  const relisted = options.names !== undefined && (await exists(journalPathFor(tenantsDir, tenant))) ? tenantLeftovers(await readNames(tenantsDir), tenant) : leftovers;
+  await handBackLiveLocks(tenantsDir, tenant, relisted, tenantLockHeldHere(tenantsDir, tenant));
   const journal = await readJournal(tenantsDir, tenant);
   const stop: RemoveTreeOptions = options.signal === undefined ? {} : { signal: options.signal };
   // The journal first: its renames settle the slot, so that removals stopped after them
@@ -515,8 +522,16 @@ async function rollForward(tenantsDir: string, journal: Journal, stop: RemoveTre
   await tidyUp(tenantsDir, journal, stop, notices);
 }
 
-/** The commit's first steps: the old tenant aside (if any), the staged tenant into the slot. */
-async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
+/**
+ * The commit's first steps: the old tenant aside (if any), the staged tenant into the slot.
+ * `fence`, a live restore's lock check (token and inode): frozen past the stale interval after
+ * its commit point, its taker may have finished the commit by the journal and others worked on
+ * the tenant since, so it checks right before each slot rename, and a rename of the slot that
+ * came late all the same (frozen between the check and the rename) is undone: the tree it moved
+ * goes back to the slot if the slot is still free. Before, resumed, it moved a newer tenant
+ * aside and left the slot empty ("needs a decision"), or committed under another's lock.
+ */
+async function moveIn(tenantsDir: string, journal: Journal, fence?: () => Promise<void>): Promise<void> {
   const { tenant } = journal;
   const slot = path.join(tenantsDir, tenant);
   const staging = path.join(tenantsDir, journal.staging!);
@@ -525,9 +540,20 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
 
   if (await exists(staging)) {
     if (aside !== undefined && !asideThere && (await slotState(tenantsDir, tenant)) === 'occupied') {
+      await fence?.();
+      crashPoint('commit:old-judged');
       asideThere = await renameIfThere(slot, aside);
+      if (asideThere && fence !== undefined) {
+        // What the rename moved: judged at once, as the lock may be another's by now.
+        const moved = await fs.lstat(aside, { bigint: true }).catch(() => undefined);
+        await fence().catch(async (lost: unknown) => {
+          await putBackLate(slot, aside, moved);
+          throw lost;
+        });
+      }
       crashPoint('commit:old-moved-aside');
     }
+    await fence?.();
     try {
       // rename(2) replaces an absent or empty slot atomically and fails on anything else.
       await fs.rename(staging, slot);
@@ -543,6 +569,18 @@ async function moveIn(tenantsDir: string, journal: Journal): Promise<void> {
     // After step 6 the slot holds the restored tenant: with no staged tree, an absent slot was emptied by someone else.
     throw await recoveryNeeded(tenantsDir, journal, asideThere ? 'the restored tenant was moved into the slot and has been removed from it since' : STAGED_TREE_GONE);
   }
+}
+
+/**
+ * Undoes a live restore's rename of the slot aside made after it lost its lock: the tree it
+ * moved (the same inode) goes back while the slot is still absent. Anything else stays as it is
+ * (the lock's holder settles it; at worst a decision, nothing removed).
+ */
+async function putBackLate(slot: string, aside: string, moved: BigIntStats | undefined): Promise<void> {
+  if (moved === undefined) return;
+  const there = await fs.lstat(aside, { bigint: true }).catch(() => undefined);
+  if (there?.ino !== moved.ino || there.dev !== moved.dev || (await exists(slot))) return;
+  await fs.rename(aside, slot).catch(() => undefined);
 }
 
 const STAGED_TREE_GONE = 'the restored tenant is neither staged nor in the slot: something else removed it';
