@@ -423,7 +423,8 @@ export class LocalFileLocation implements ArchiveLocation {
     try {
       await link(temporary, this.path);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      // Named by its number where Node 20's libuv has no name for it (EDQUOT).
+      const code = errnoCode(error);
       if (code === 'EEXIST') throw this.existsError();
       // A second name takes an inode of its own on some file systems (tmpfs counts hard links
       // against its inodes): with the last one free taken by the temporary archive itself, as it
