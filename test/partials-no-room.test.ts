@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { LocalFileLocation, removeDeadPartials } from '../shared/storage/local.js';
 import { hostId, ownerTag } from '../shared/tenant/process-owner.js';
 import { onTmpfs } from './helpers/tmpfs.js';
-import { tempDir } from './helpers/tree.js';
+import { runCli, tempDir } from './helpers/tree.js';
 
 /** Runs `body` with this host's clock (Date.now) 10 minutes ahead of the file system's. */
 async function withThisHostTenMinutesAhead(body: () => Promise<void>): Promise<void> {
@@ -116,6 +116,37 @@ describe('temporary archives on a destination with no inode left', () => {
       });
     }, 30_000);
   }
+
+  // The same from outside, on tmpfs, which counts a hard link against its inodes: the killed
+  // backup's temporary archive took the last inode, the next backup removed it and wrote its
+  // own there, and its commit's link (the archive's second name) then failed "no inode left"
+  // after the whole archive was written: exit 1, nothing stored, where the dry run had said it
+  // would back up. The commit renames where the link finds no room.
+  it("a backup into a tmpfs destination whose last inode a killed backup's temporary archive held stores its archive", async (context) => {
+    const disk = path.join(dir.path, 'last-inode');
+    const base = path.join(dir.path, 'last-inode-tenants');
+    mkdirSync(path.join(base, 'acme'), { recursive: true });
+    writeFileSync(path.join(base, 'acme', 'a.txt'), 'live\n');
+    await onTmpfs(context, disk, 'size=1m,nr_inodes=8', async () => {
+      const to = path.join(disk, 'acme.tar.zst');
+      fillWithEmptyFiles(disk, 0);
+      rmSync(path.join(disk, 'filler-0'));
+      const killed = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to], { env: { OPENCLAW_TEST_CRASH_AT: 'archive:temp-written' } });
+      expect(killed.status).toBeNull(); // killed
+      expect(readdirSync(disk).filter((name) => name.endsWith('.partial'))).toHaveLength(1);
+      expect(statfsSync(disk).ffree).toBe(0);
+
+      expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to, '--dry-run']).status).toBe(0);
+      const run = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to]);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(readdirSync(disk).filter((name) => !name.startsWith('filler-'))).toEqual(['acme.tar.zst']);
+      expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', to]).status).toBe(0);
+      // Still no replacing: a second backup to the name is refused as it exists.
+      const again = runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to]);
+      expect([again.status, again.stderr]).toEqual([3, expect.stringMatching(/already exists: pass --overwrite/)]);
+    });
+  }, 30_000);
 
   // A dry run into a full destination said it would back up (exit 0) while a dead writer's
   // temporary archive was there, though removing it frees no block: an empty one (a backup

@@ -423,9 +423,17 @@ export class LocalFileLocation implements ArchiveLocation {
     try {
       await link(temporary, this.path);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      // Named by its number where Node 20's libuv has no name for it (EDQUOT).
+      const code = errnoCode(error);
       if (code === 'EEXIST') throw this.existsError();
-      if (code === undefined || !LINK_UNSUPPORTED.has(code)) throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
+      // A second name takes an inode of its own on some file systems (tmpfs counts hard links
+      // against its inodes): with the last one free taken by the temporary archive itself, as it
+      // is once the full-disk check has removed a killed backup's (checkWritable), the link
+      // failed "no inode left" after the whole archive was written, and the backup stored
+      // nothing. The rename takes none; with no inode left, no file can be created at the name
+      // between the check and it (but for one freed meanwhile), as where links are unsupported.
+      const noRoomToLink = code === 'ENOSPC' || code === 'EDQUOT';
+      if (code === undefined || !(LINK_UNSUPPORTED.has(code) || noRoomToLink)) throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
       if ((await this.statTarget()) !== undefined) throw this.existsError();
       await rename(temporary, this.path).catch(async (renameError: unknown) => {
         throw (await this.temporaryGone(renameError, temporary)) ?? this.fsError(renameError, 'write');

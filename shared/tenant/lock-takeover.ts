@@ -41,6 +41,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
+import { errnoCode } from '../errors.js';
 import { openOwnFile, readUpTo } from '../file-access.js';
 import { shownPath } from '../format.js';
 import { writeWhole } from '../write-whole.js';
@@ -50,6 +51,12 @@ import { isOwnerGone, OWNER_TAG_PATTERN, ownerTag, parseOwnerTag, STALE_AFTER_MS
 // Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the lock
 // is created in place with O_EXCL, and a reader may catch it half-written for a moment.
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+/**
+ * No room for a file or a link's own inode: a full disk, or a quota. Errors are named by
+ * errnoCode: Node 20's libuv has no name for EDQUOT (`Unknown system error -122`), and a
+ * takeover whose link met a quota failed "disk quota exceeded" where it goes on by a rename.
+ */
+const NO_ROOM = new Set(['ENOSPC', 'EDQUOT']);
 
 /** Steps of `createLockFile` a caller may mark (crash points). */
 export interface CreateSteps {
@@ -78,7 +85,7 @@ export async function createLockFile(lockPath: string, temp: string, content: st
     try {
       await fs.link(temp, lockPath);
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+      const code = errnoCode(error);
       if (code === 'EEXIST') return exists;
       // A link takes an inode of its own on some file systems (tmpfs): with the last one
       // taken by the temporary file, the lock is written in place once that is removed.
@@ -114,13 +121,13 @@ export async function createEmptyLockFile(lockPath: string, holder: string): Pro
     return { created: true, ino: written.ino };
   } catch (error) {
     await fs.rm(holder, { force: true }).catch(() => undefined);
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { created: false, fileSystemNowMs: written.ctimeMs };
+    if (errnoCode(error) === 'EEXIST') return { created: false, fileSystemNowMs: written.ctimeMs };
     throw error;
   }
 }
 
 function existsOr(error: unknown): undefined {
-  if ((error as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+  if (errnoCode(error) === 'EEXIST') return undefined;
   throw error;
 }
 
@@ -233,8 +240,8 @@ export async function takeOverLock(lockPath: string, judged: LockFileState, asid
   const claim = besideLockName(lockPath, CLAIM_KIND);
   const claimed = await fs.writeFile(claim, '', { flag: 'wx', mode: 0o600 }).then(
     () => true,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOSPC' && error.code !== 'EDQUOT') throw error;
+    (error: unknown) => {
+      if (!NO_ROOM.has(errnoCode(error) ?? '')) throw error;
       return false;
     },
   );
@@ -287,10 +294,10 @@ async function moveAsideNoReplace(lockPath: string, judged: LockFileState, aside
   try {
     await fs.link(lockPath, aside);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? '';
+    const code = errnoCode(error) ?? '';
     if (code === 'EEXIST') return 'contended';
     if (code === 'ENOENT') return 'replaced';
-    if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code)) throw error;
+    if (!NO_ROOM.has(code) && !LINK_UNSUPPORTED.has(code)) throw error;
     return await renameAside(lockPath, judged, aside, steps, { oneAsideName: true });
   }
   const caught = await readLockFile(aside).catch(() => undefined);
@@ -357,13 +364,13 @@ export async function putLockBack(aside: string, lockPath: string): Promise<bool
     await fs.link(aside, lockPath);
     return true;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOSPC' && code !== 'EDQUOT' && !LINK_UNSUPPORTED.has(code ?? '')) return false;
+    const code = errnoCode(error) ?? '';
+    if (!NO_ROOM.has(code) && !LINK_UNSUPPORTED.has(code)) return false;
   }
   const reserved = await writeNewFile(lockPath, '').then(
     (file) => file.ino,
-    (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOSPC' || error.code === 'EDQUOT') return undefined;
+    (error: unknown) => {
+      if (NO_ROOM.has(errnoCode(error) ?? '')) return undefined;
       return null; // another file holds the name (EEXIST), or it cannot be made there
     },
   );
