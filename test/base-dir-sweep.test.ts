@@ -71,7 +71,7 @@ describe('the base-dir sweep', () => {
     writeFileSync(path.join(base, `.openclaw-lock-beta.${deadTag}.0123456789ab.tmp`), '');
     writeFileSync(path.join(base, `.openclaw-lock-beta.${deadTag}.0123456789ab.broken`), deadLock);
     writeFileSync(path.join(base, '.openclaw-journal-beta.json.0a1b2c3d.tmp'), '{"half');
-    expect(await listTenantNames(base)).toEqual(['acme', 'beta', 'gamma']);
+    expect((await listTenantNames(base)).tenants).toEqual(['acme', 'beta', 'gamma']);
     expect(readdirSync(base).sort()).toEqual(['acme', 'beta', 'gamma']);
     expect(readFileSync(path.join(base, 'gamma', 'config.json'), 'utf8')).toBe('new tenant');
   });
@@ -97,7 +97,7 @@ describe('the base-dir sweep', () => {
         { name: 'beta', state: 'ok' },
         { name: 'gamma', state: 'mid-commit', detail: 'a restore is moving it into place' },
       ]);
-      const summaries = await summarizeTenants(base);
+      const { tenants: summaries } = await summarizeTenants(base);
       expect(summaries.find((tenant) => tenant.name === 'gamma')).toEqual({ name: 'gamma', state: 'mid-commit', detail: 'a restore is moving it into place' });
       expect(summaries.find((tenant) => tenant.name === 'acme')).toMatchObject({ state: 'ok', files: 1 });
     } finally {
@@ -107,7 +107,7 @@ describe('the base-dir sweep', () => {
 
   it('lists a tenant that needs a decision, with the reason, and keeps every tree', async () => {
     interruptedForce('gamma', { recreated: true });
-    expect(await listTenantNames(base)).toEqual(['acme', 'beta', 'gamma']);
+    expect((await listTenantNames(base)).tenants).toEqual(['acme', 'beta', 'gamma']);
     const [gamma] = (await listTenants(base)).filter((tenant) => tenant.name === 'gamma');
     expect(gamma).toMatchObject({ state: 'needs-recovery', detail: expect.stringMatching(/^tenant "gamma" needs a decision .* --keep old\|new\|slot/) });
     // The sweep took over the dead lock to look, and gave it back; the trees stay.

@@ -248,6 +248,17 @@ describe('the restore function with big leftovers in the base dir', () => {
   });
 });
 
+/** What a `restore --force` of `tenant` killed between its renames leaves: the slot absent, the old tree aside, the new one staged, its journal at 'committing'. */
+function restoreKilledMidCommit(tenant: string): void {
+  const staging = `.openclaw-staging-${tenant}-0123456789ab`;
+  const aside = `.openclaw-aside-${tenant}-ba9876543210`;
+  mkdirSync(path.join(base, staging));
+  writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
+  mkdirSync(path.join(base, aside));
+  writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
+  writeFileSync(journalPathFor(base, tenant), JSON.stringify({ tenant, phase: 'committing', staging, aside }));
+}
+
 describe('the list function with big leftovers in the base dir', () => {
   // The fan-out's page of names swept the base dir with no deadline: 20,000 files of trash
   // answered 2.4 s into a 1 s invocation (the built function), so the fan-out got no page.
@@ -267,13 +278,7 @@ describe('the list function with big leftovers in the base dir', () => {
   // one staged) until a sweep moves the new one in. A page whose sweep stopped before reaching
   // that tenant left it out: the fan-out did not back it up, and the monitor did not check it.
   it('names a tenant a killed restore left mid-commit though the sweep stopped before it', async () => {
-    const staging = '.openclaw-staging-gamma-0123456789ab';
-    const aside = '.openclaw-aside-gamma-ba9876543210';
-    mkdirSync(path.join(base, staging));
-    writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
-    mkdirSync(path.join(base, aside));
-    writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
-    writeFileSync(journalPathFor(base, 'gamma'), JSON.stringify({ tenant: 'gamma', phase: 'committing', staging, aside }));
+    restoreKilledMidCommit('gamma');
     const list = listHandler({ config, logger });
     expect(await list({ names: true, limit: 1000 }, fakeContext(0))).toEqual({ tenants: ['acme', 'beta', 'gamma'] });
     expect(await list({ names: true, ownership: true }, fakeContext(0))).toMatchObject({ tenants: ['acme', 'beta', 'gamma'] });
@@ -282,6 +287,16 @@ describe('the list function with big leftovers in the base dir', () => {
     // With time, the sweep finishes the commit: the restored tree in the slot, nothing left beside it.
     expect(await list({ names: true, limit: 1000 }, fakeContext(60_000))).toEqual({ tenants: ['acme', 'beta', 'gamma'] });
     expect(readdirSync(base).filter((name) => name.includes('gamma'))).toEqual(['gamma']);
+    rmSync(path.join(base, 'gamma'), { recursive: true });
+  });
+
+  // doctor --stack's ownership scan lists the base dir too: what its sweep settled first was logged, never answered, and doctor said nothing of it.
+  it('answers doctor\'s ownership scan with what its listing settled first', async () => {
+    restoreKilledMidCommit('gamma');
+    const list = listHandler({ config, logger });
+    expect(await list({ ownership: true }, fakeContext(60_000))).toMatchObject({ tenants: ['acme', 'beta', 'gamma'], recovered: [{ tenant: 'gamma', action: 'finished-commit' }] });
+    // Said once: the next scan found nothing to settle.
+    expect(await list({ ownership: true }, fakeContext(60_000))).not.toHaveProperty('recovered');
     rmSync(path.join(base, 'gamma'), { recursive: true });
   });
 });
