@@ -133,8 +133,26 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
   if (own === 'no-items') {
     const neighbour = await tenantBeside(directory);
     if (neighbour !== undefined) return `${TENANT_OWN_FILES.join(' and ')} at its top, as tenant "${neighbour}" beside it has`;
+    const defaultBaseDir = await inDefaultBaseDir(directory);
+    if (defaultBaseDir !== undefined) return `${TENANT_OWN_FILES.join(' and ')} at its top, and it is in ${defaultBaseDir}, where the tenant base dir is by default`;
   }
   return undefined;
+}
+
+/**
+ * The default base dir's place (`<dir>/.openclaw/tenants`, the real path) when `directory` is a
+ * tenant-named directory right in one: what tells a new tenant alone there (its two files and
+ * nothing else yet, no established tenant beside it) from a new gateway's base dir, which holds
+ * the same. A gateway's base dir there would itself be a tenant of the default base dir (listed,
+ * backed up, restored over as one). Given as a base dir, such a tenant was listed as holding no
+ * tenant and restored into. Elsewhere (a base dir given by --tenants-dir) nothing tells them
+ * apart: undefined.
+ */
+async function inDefaultBaseDir(directory: string): Promise<string | undefined> {
+  const real = await fs.realpath(directory).catch(() => path.resolve(directory));
+  const parent = path.dirname(real);
+  if (!isValidTenantName(path.basename(real)) || path.basename(parent) !== DEFAULT_BASE_DIR_NAME || path.basename(path.dirname(parent)) !== '.openclaw') return undefined;
+  return parent;
 }
 
 /**
