@@ -16,8 +16,8 @@ import { CAN_CHECK_OPENED_PATHS } from '../shared/file-access.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { deadScratchAreas, sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { hiddenNames } from '../shared/tenant/hidden-names.js';
-import { journalPathFor } from '../shared/tenant/slot.js';
 import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
+import { restoreKilledMidCommit } from './helpers/killed-restore.js';
 import { onTmpfs } from './helpers/tmpfs.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
@@ -51,13 +51,7 @@ async function withClockAhead<T>(act: () => Promise<T>): Promise<T> {
 
 /** What a restore --force of gamma killed between its renames leaves: old aside, new staged, slot absent. */
 function interruptedForce(tenant: string, options: { recreated?: boolean; lock?: string } = {}): void {
-  const staging = `.openclaw-staging-${tenant}-0123456789ab`;
-  const aside = `.openclaw-aside-${tenant}-ba9876543210`;
-  mkdirSync(path.join(base, staging));
-  writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
-  mkdirSync(path.join(base, aside));
-  writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
-  writeFileSync(journalPathFor(base, tenant), JSON.stringify({ tenant, phase: 'committing', staging, aside }));
+  restoreKilledMidCommit(base, tenant);
   writeFileSync(lockPathFor(base, tenant), options.lock ?? deadLock);
   if (options.recreated) {
     mkdirSync(path.join(base, tenant, 'sessions'), { recursive: true });
