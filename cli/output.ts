@@ -4,7 +4,6 @@
 import type { Writable } from 'node:stream';
 
 import { formatBytes, shownText } from '../shared/format.js';
-import type { RecoveryAction } from '../shared/tenant/slot.js';
 import { dryRunOutcome } from '../shared/errors.js';
 
 export interface Output {
@@ -213,41 +212,11 @@ export function wouldNot(operation: string, refusal: { readonly code: string; re
   return `  the ${operation} would ${dryRunOutcome(refusal) === 'failed' ? 'FAIL' : 'be REFUSED'}: ${shownText(refusal.message)}`;
 }
 
-/**
- * What a command settled first of an interrupted restore of `tenant` (killed, or one that lost
- * its lock), in a user's words; "" for nothing. `there`: whether the tenant is there now (a
- * rolled-back restore of a tenant that did not exist before, `--as new`, leaves none).
- */
-export function recoveryText(tenant: string, action: RecoveryAction, there = true): string {
-  const restore = `an interrupted earlier restore of tenant "${tenant}"`;
-  switch (action) {
-    case 'none':
-      return '';
-    case 'rolled-back':
-      return there
-        ? `${restore} was rolled back first: the tenant is as it was before that restore`
-        : `${restore} was rolled back first: there was no tenant "${tenant}" before it and there is none now (run that restore again)`;
-    case 'finished-commit':
-      return `${restore} was finished first: the restored tenant is in place`;
-    case 'removed-leftovers':
-      return `what an interrupted earlier operation on tenant "${tenant}" left behind was tidied up first`;
-    case 'kept-old':
-      return `${restore} was settled first, keeping the tenant as it was before that restore`;
-    case 'kept-new':
-      return `${restore} was settled first, keeping the restored tenant`;
-    case 'kept-slot':
-      return `${restore} was settled first, keeping what is in the tenant's directory`;
-    default:
-      // One of a later gateway's, which this CLI has no words for: by its name ("note: undefined" before).
-      return `an interrupted earlier operation on tenant "${tenant}" was settled first (${shownText(String(action))})`;
-  }
-}
-
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 }
 
-export { filesCounted, formatBytes, groupThousands as count, plural, shownPath, shownText } from '../shared/format.js';
+export { filesCounted, formatBytes, groupThousands as count, plural, recoveryText, shownPath, shownText } from '../shared/format.js';
 
 /** Rows under a header, columns padded to their widest cell; `right` columns align right (numbers). */
 export function table(header: readonly string[], rows: readonly (readonly string[])[], right: readonly number[] = []): string[] {

@@ -25,9 +25,9 @@ import { backupRecipients } from '../shared/archive/encrypted-archive.js';
 import { assertWrittenAsPath } from '../shared/storage/open-location.js';
 import { isS3Url } from '../shared/storage/s3-url.js';
 import { s3ObjectSettings } from '../shared/storage/s3-object-settings.js';
-import { withRecovered, type RecoveredTenant, type SkippedTenant, type TenantSummary } from '../shared/tenant/tenants.js';
-import type { RecoveryAction } from '../shared/tenant/slot.js';
-import { isValidTenantName } from '../shared/tenant/names.js';
+import type { RecoveredTenant, SkippedTenant, TenantSummary } from '../shared/tenant/tenants.js';
+import { byName } from '../shared/tenant/names.js';
+import { recoveredInAnswers } from '../shared/control-plane/list-pages.js';
 import { pipeRefusal } from '../shared/control-plane/remote-policy.js';
 import { errorFromBody, isAnswerOf, isFailureResponse, isRecord, restoreSuspendedOf, SECRET_KEY_AS_SECRET_NAME, suspendedOf, type ListRequest } from '../shared/control-plane/protocol.js';
 import { looksLikeSecretKey } from '../shared/age/keys.js';
@@ -185,7 +185,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
     async listNames() {
       const { tenants, recovered } = await listed(true);
       if (!tenants.every((name) => typeof name === 'string')) throw unexpectedAnswer(plane, 'list');
-      return withRecovered(tenants as string[], recoveredOf(plane, recovered));
+      return { tenants: tenants as string[], recovered: recoveredOf(plane, recovered) };
     },
     async listSkipped() {
       // Those of the listing asked for with it (tenants list), else of a listing of names.
@@ -194,8 +194,7 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
       // A gateway of an older version sends no `skipped` (nor `strays`, `skippedOmitted`); a page of this one none when there are none to name.
       const entries = (value: unknown) => Array.isArray(value) && value.every((entry) => isRecord(entry) && typeof entry.name === 'string' && typeof entry.reason === 'string');
       if (!entries(named) || !entries(strays)) throw unexpectedAnswer(plane, 'list');
-      const byName = (a: SkippedTenant, b: SkippedTenant) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-      const skipped = [...(named as SkippedTenant[]), ...(strays as SkippedTenant[]).map((entry) => ({ ...entry, invalidName: true as const }))].sort(byName);
+      const skipped = [...(named as SkippedTenant[]), ...(strays as SkippedTenant[]).map((entry) => ({ ...entry, invalidName: true as const }))].sort((a, b) => byName(a.name, b.name));
       // A page holds as many as fit a quarter of its answer, and counts the others.
       if (skippedOmitted === undefined) return skipped;
       if (!Number.isSafeInteger(skippedOmitted) || (skippedOmitted as number) < 0) throw unexpectedAnswer(plane, 'list');
@@ -214,28 +213,19 @@ export function remoteOperations(plane: ControlPlane): TenantOperations {
           ...(typeof tenant.lastModified === 'string' && { lastModified: new Date(tenant.lastModified) }),
         } as TenantSummary;
       });
-      return withRecovered(summaries, recoveredOf(plane, recovered));
+      return { tenants: summaries, recovered: recoveredOf(plane, recovered) };
     },
   };
 }
 
-/** What a listing's sweep settled, as the CLI says it (recoveryText); the 'none' and 'removed-leftovers' of no note, and actions of a later version, left out. */
-const SAID_RECOVERIES: ReadonlySet<string> = new Set<RecoveryAction>(['rolled-back', 'finished-commit', 'kept-old', 'kept-new', 'kept-slot']);
-
 /**
  * The interrupted restores the list function's sweeps settled (each page's `recovered`), one
- * per tenant, sorted: none from a gateway older than the field. Before, the listing's
- * non-enumerable `recovered` did not travel and `tenants list --stack` said nothing of them.
+ * per tenant, sorted (list-pages.ts recoveredInAnswers): none from a gateway older than the field.
  */
 function recoveredOf(plane: ControlPlane, pages: readonly unknown[]): RecoveredTenant[] {
-  const byTenant = new Map<string, RecoveryAction>();
-  for (const recovered of pages) {
-    if (recovered === undefined) continue;
-    // A tenant's name, as the volume's sweep gives it: it is printed in a note (no escape or line break of an answer's).
-    if (!Array.isArray(recovered) || !recovered.every((entry) => isRecord(entry) && typeof entry.tenant === 'string' && isValidTenantName(entry.tenant) && typeof entry.action === 'string')) throw unexpectedAnswer(plane, 'list');
-    for (const { tenant, action } of recovered as { tenant: string; action: string }[]) if (SAID_RECOVERIES.has(action)) byTenant.set(tenant, action as RecoveryAction);
-  }
-  return [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, action]) => ({ tenant, action }));
+  const recovered = recoveredInAnswers(pages);
+  if (recovered === undefined) throw unexpectedAnswer(plane, 'list');
+  return recovered;
 }
 
 /** A backup of a listing, with what `tenants backups` shows of every one. */

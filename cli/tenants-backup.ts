@@ -13,6 +13,7 @@ import { addFlags, storageFlags, type CliContext } from './context.js';
 import { withRecipientsFiles } from '../shared/archive/encrypted-archive.js';
 import { misleadingArchiveName } from '../shared/archive/archive-name.js';
 import { expandTemplate, namesOtherArchivesAfter, templateProblem } from '../shared/schedule/destination-template.js';
+import { byName } from '../shared/tenant/names.js';
 import type { RecoveryAction } from '../shared/tenant/slot.js';
 import { count, filesCounted, formatBytes, plural, shownPath, shownText, progressText, rate, recoveryText, seconds, table, via, wouldNot } from './output.js';
 
@@ -164,7 +165,7 @@ export function describeAll(result: BackupAllResult, tenantsDir: string): string
   const recovered = new Map((result.recovered ?? []).map(({ tenant, action }) => [tenant, action]));
   for (const outcome of result.results) if ('result' in outcome && isNews(outcome.result.recovered)) recovered.set(outcome.tenant, outcome.result.recovered);
   const listed = new Set(result.results.map((outcome) => outcome.tenant));
-  for (const [tenant, action] of [...recovered].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (isNews(action)) lines.push(`  note: ${recoveryText(tenant, action, listed.has(tenant))}`);
+  for (const [tenant, action] of [...recovered].sort(([a], [b]) => byName(a, b))) if (isNews(action)) lines.push(`  note: ${recoveryText(tenant, action, listed.has(tenant))}`);
   for (const outcome of result.results) {
     if (!('result' in outcome)) continue;
     for (const notice of outcome.result.notices ?? []) lines.push(`  note: ${outcome.tenant}: ${shownText(notice)}`);

@@ -18,15 +18,15 @@ export function registerList(tenants: Command, context: CliContext): void {
       const operations = context.operations();
       if (flags.names) {
         // In turn: the listing's sweep may rename a foreign trash to a name the skipped list reports.
-        const names = await operations.listNames();
+        const { tenants: names, recovered } = await operations.listNames();
         const skipped = await operations.listSkipped();
         // On stderr: stdout stays one name a line for the scripts that read it.
-        const recovered = noteRecovered(context, names.recovered, new Set(names));
-        context.output.result({ tenants: names, ...recovered, ...withSkipped(skipped) }, names);
+        const said = noteRecovered(context, recovered, new Set(names));
+        context.output.result({ tenants: names, ...said, ...withSkipped(skipped) }, names);
         reportSkipped(context, skipped);
         return;
       }
-      const tenants = await operations.listSummaries();
+      const { tenants, recovered } = await operations.listSummaries();
       const skipped = await operations.listSkipped();
       // A STATE column only when a tenant is not settled, so the usual table stays as it was.
       const unsettled = tenants.some((tenant) => tenant.state !== 'ok');
@@ -38,8 +38,8 @@ export function registerList(tenants: Command, context: CliContext): void {
         tenant.lastModified?.toISOString() ?? '-',
         ...(unsettled ? [describeState(tenant)] : []),
       ]);
-      const recovered = noteRecovered(context, tenants.recovered, new Set(tenants.map((tenant) => tenant.name)));
-      context.output.result({ tenants, ...recovered, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
+      const said = noteRecovered(context, recovered, new Set(tenants.map((tenant) => tenant.name)));
+      context.output.result({ tenants, ...said, ...withSkipped(skipped) }, tenants.length === 0 ? [`no tenants in ${context.tenantsDir}`] : table(header, rows));
       reportSkipped(context, skipped, tenants.filter((tenant) => tenant.state === 'unreadable').map((tenant) => tenant.name));
     });
 }
@@ -49,8 +49,8 @@ export function registerList(tenants: Command, context: CliContext): void {
  * restore (rolled back, finished), a note a line on stderr, whether or not the tenant is listed
  * (a rolled-back restore of a new tenant leaves none); the top-level `recovered` of --json.
  */
-function noteRecovered(context: CliContext, recovered: readonly RecoveredTenant[] | undefined, listed: ReadonlySet<string>): { recovered?: readonly RecoveredTenant[] } {
-  if (recovered === undefined || recovered.length === 0) return {};
+function noteRecovered(context: CliContext, recovered: readonly RecoveredTenant[], listed: ReadonlySet<string>): { recovered?: readonly RecoveredTenant[] } {
+  if (recovered.length === 0) return {};
   for (const { tenant, action } of recovered) if (action !== 'none') context.output.notice(`note: ${recoveryText(tenant, action, listed.has(tenant))}`);
   return { recovered };
 }

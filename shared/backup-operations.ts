@@ -19,6 +19,7 @@ import { assertNotPlaintextAsAge, backupRecipients } from './archive/encrypted-a
 import type { AgeRecipient } from './age/keys.js';
 import { backupAt, existingBackupFinder, type RunWrites } from './catalog/existing-backup.js';
 import { namesToBackUp } from './tenant/listing.js';
+import { byName } from './tenant/names.js';
 import type { BackupCommand, BackupHooks, BackupProgress, LocalOptions, OperationHooks, TenantOperations } from './operations.js';
 
 /** What the backup function runs. */
@@ -83,10 +84,10 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       let recoveredByListing: readonly RecoveredTenant[] = [];
       const listNames = async () => {
         const listed = await listTenantNames(tenantsDir);
-        recoveredByListing = listed.recovered ?? [];
+        recoveredByListing = listed.recovered;
         return listed;
       };
-      const tenants = await namesToBackUp({ listNames, listSkipped: async () => skipped });
+      const { tenants } = await namesToBackUp({ listNames, listSkipped: async () => skipped });
       const jobs = command.jobs ?? defaultJobs();
       // The backups at once share the cores' compression: their frames in flight together stay
       // near one backup's, and so does memory (measured on 2 cores, tenants of 600, 245 and 60
@@ -122,7 +123,7 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       // Every interrupted restore the run's sweeps settled first (rolled back, finished; garbage removed is no news), the tenant there now or not (a rolled-back `restore --as new`).
       const said = [...recovered].filter(([, action]) => action !== 'removed-leftovers' && action !== 'none');
       if (said.length === 0) return result;
-      return { ...result, recovered: said.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, action]) => ({ tenant, action })) };
+      return { ...result, recovered: said.sort(([a], [b]) => byName(a, b)).map(([tenant, action]) => ({ tenant, action })) };
     },
     async storedByRun(command, runId, skipped, options = {}) {
       const mayBeOurs = skipped instanceof DestinationExistsError ? skipped.storedByRun === runId : skipped instanceof ContinuationEndedError;

@@ -3,6 +3,7 @@
 // it without pulling in the archive code.
 
 import { rawByteLength } from './raw-name.js';
+import type { RecoveryAction } from './tenant/slot.js';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -104,4 +105,34 @@ export function quotedValue(value: string, chars = 64): string {
 function startOf(text: string, chars: number): string {
   const end = /[\ud800-\udbff]/.test(text.charAt(chars - 1)) ? chars - 1 : chars;
   return text.slice(0, end);
+}
+
+/**
+ * What a command settled first of an interrupted restore of `tenant` (killed, or one that lost
+ * its lock), in a user's words; "" for nothing. `there`: whether the tenant is there now (a
+ * rolled-back restore of a tenant that did not exist before, `--as new`, leaves none).
+ */
+export function recoveryText(tenant: string, action: RecoveryAction, there = true): string {
+  const restore = `an interrupted earlier restore of tenant "${tenant}"`;
+  switch (action) {
+    case 'none':
+      return '';
+    case 'rolled-back':
+      return there
+        ? `${restore} was rolled back first: the tenant is as it was before that restore`
+        : `${restore} was rolled back first: there was no tenant "${tenant}" before it and there is none now (run that restore again)`;
+    case 'finished-commit':
+      return `${restore} was finished first: the restored tenant is in place`;
+    case 'removed-leftovers':
+      return `what an interrupted earlier operation on tenant "${tenant}" left behind was tidied up first`;
+    case 'kept-old':
+      return `${restore} was settled first, keeping the tenant as it was before that restore`;
+    case 'kept-new':
+      return `${restore} was settled first, keeping the restored tenant`;
+    case 'kept-slot':
+      return `${restore} was settled first, keeping what is in the tenant's directory`;
+    default:
+      // One of a later gateway's, which this CLI has no words for: by its name ("note: undefined" before).
+      return `an interrupted earlier operation on tenant "${tenant}" was settled first (${shownText(String(action))})`;
+  }
 }

@@ -16,8 +16,8 @@ import { CAN_CHECK_OPENED_PATHS } from '../shared/file-access.js';
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
 import { deadScratchAreas, sweepBaseDir } from '../shared/tenant/base-dir-sweep.js';
 import { hiddenNames } from '../shared/tenant/hidden-names.js';
-import { journalPathFor } from '../shared/tenant/slot.js';
 import { listTenantNames, listTenants, summarizeTenants } from '../shared/tenant/tenants.js';
+import { restoreKilledMidCommit } from './helpers/killed-restore.js';
 import { onTmpfs } from './helpers/tmpfs.js';
 import { runCli, tempDir } from './helpers/tree.js';
 
@@ -51,13 +51,7 @@ async function withClockAhead<T>(act: () => Promise<T>): Promise<T> {
 
 /** What a restore --force of gamma killed between its renames leaves: old aside, new staged, slot absent. */
 function interruptedForce(tenant: string, options: { recreated?: boolean; lock?: string } = {}): void {
-  const staging = `.openclaw-staging-${tenant}-0123456789ab`;
-  const aside = `.openclaw-aside-${tenant}-ba9876543210`;
-  mkdirSync(path.join(base, staging));
-  writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
-  mkdirSync(path.join(base, aside));
-  writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
-  writeFileSync(journalPathFor(base, tenant), JSON.stringify({ tenant, phase: 'committing', staging, aside }));
+  restoreKilledMidCommit(base, tenant);
   writeFileSync(lockPathFor(base, tenant), options.lock ?? deadLock);
   if (options.recreated) {
     mkdirSync(path.join(base, tenant, 'sessions'), { recursive: true });
@@ -71,7 +65,7 @@ describe('the base-dir sweep', () => {
     writeFileSync(path.join(base, `.openclaw-lock-beta.${deadTag}.0123456789ab.tmp`), '');
     writeFileSync(path.join(base, `.openclaw-lock-beta.${deadTag}.0123456789ab.broken`), deadLock);
     writeFileSync(path.join(base, '.openclaw-journal-beta.json.0a1b2c3d.tmp'), '{"half');
-    expect(await listTenantNames(base)).toEqual(['acme', 'beta', 'gamma']);
+    expect((await listTenantNames(base)).tenants).toEqual(['acme', 'beta', 'gamma']);
     expect(readdirSync(base).sort()).toEqual(['acme', 'beta', 'gamma']);
     expect(readFileSync(path.join(base, 'gamma', 'config.json'), 'utf8')).toBe('new tenant');
   });
@@ -97,7 +91,7 @@ describe('the base-dir sweep', () => {
         { name: 'beta', state: 'ok' },
         { name: 'gamma', state: 'mid-commit', detail: 'a restore is moving it into place' },
       ]);
-      const summaries = await summarizeTenants(base);
+      const { tenants: summaries } = await summarizeTenants(base);
       expect(summaries.find((tenant) => tenant.name === 'gamma')).toEqual({ name: 'gamma', state: 'mid-commit', detail: 'a restore is moving it into place' });
       expect(summaries.find((tenant) => tenant.name === 'acme')).toMatchObject({ state: 'ok', files: 1 });
     } finally {
@@ -107,7 +101,7 @@ describe('the base-dir sweep', () => {
 
   it('lists a tenant that needs a decision, with the reason, and keeps every tree', async () => {
     interruptedForce('gamma', { recreated: true });
-    expect(await listTenantNames(base)).toEqual(['acme', 'beta', 'gamma']);
+    expect((await listTenantNames(base)).tenants).toEqual(['acme', 'beta', 'gamma']);
     const [gamma] = (await listTenants(base)).filter((tenant) => tenant.name === 'gamma');
     expect(gamma).toMatchObject({ state: 'needs-recovery', detail: expect.stringMatching(/^tenant "gamma" needs a decision .* --keep old\|new\|slot/) });
     // The sweep took over the dead lock to look, and gave it back; the trees stay.

@@ -565,6 +565,24 @@ describe('doctor', () => {
     });
     ownership();
     expect((await doctorJson()).byName['tenant names']).toBeUndefined();
+    // What the list function's listing settled first (a restore killed on the volume, rolled back), carried by its answer: a warning saying each, the tenant there now or not (`tenants list --stack` says the same).
+    ownership({}, { recovered: [{ tenant: 'acme', action: 'rolled-back' }, { tenant: 'newco', action: 'rolled-back' }, { tenant: 'beta', action: 'removed-leftovers' }] });
+    const settled = await doctorJson();
+    expect(settled.byName['tenant ownership']).toMatchObject({ status: 'ok' });
+    expect(settled.byName['interrupted restores']).toEqual({
+      check: 'interrupted restores',
+      status: 'warn',
+      detail:
+        'an interrupted earlier restore of tenant "acme" was rolled back first: the tenant is as it was before that restore; ' +
+        'an interrupted earlier restore of tenant "newco" was rolled back first: there was no tenant "newco" before it and there is none now (run that restore again)',
+    });
+    // A name that is no tenant's (an escape sequence from the gateway) is not printed, nor a field that is no list.
+    for (const recovered of [[{ tenant: 'x\u001b[2J', action: 'rolled-back' }], 'rolled-back', [{ tenant: 'beta', action: 'removed-leftovers' }]]) {
+      ownership({}, { recovered });
+      const doctor = await doctorJson();
+      expect(doctor.byName['interrupted restores']).toBeUndefined();
+      expect(doctor.byName['tenant ownership']).toMatchObject({ status: 'ok' });
+    }
     // A gateway deployed before the ownership report: a warning, not a failure.
     lambda.on(InvokeCommand).resolves({
       StatusCode: 200,

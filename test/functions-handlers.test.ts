@@ -706,7 +706,7 @@ describe('list handler', () => {
   it('pages tenants list: only the page\'s tenants are walked, cut to what fits an answer, and the request is checked', async () => {
     const { list } = handlers();
     const { operations, calls } = recordingOperations();
-    const all = ((await operations.listNames()) as string[]);
+    const all = (await operations.listNames()).tenants;
     expect(all.length).toBeGreaterThanOrEqual(2);
     const summaries = await tenantsPage(operations, { names: false, ownership: false, pages: true, limit: 1 });
     expect(summaries).toMatchObject({ tenants: [{ name: all[0] }], next: all[0] });
@@ -716,7 +716,7 @@ describe('list handler', () => {
     // Skipped tenants beyond a quarter of the answer are counted, not named: the page fits, and one without tenants answers (it threw, reading the name of none).
     const many = Array.from({ length: 100 }, (_, n) => ({ name: `s${n}`, reason: 'r'.repeat(50) }));
     for (const names of [[], all]) {
-      const crowded = { ...operations, listNames: async () => names, listSkipped: async () => many };
+      const crowded = { ...operations, listNames: async () => ({ tenants: names, recovered: [] }), listSkipped: async () => many };
       const page = await tenantsPage(crowded, { names: true, ownership: false, pages: true }, 2_000);
       expect(JSON.stringify(page).length).toBeLessThanOrEqual(2_000);
       const named = page.skipped?.length ?? 0;
@@ -812,15 +812,15 @@ describe('the list function at its deadline', () => {
   it('stops the walks, answers the tenants walked with the next page after the last, and none walked in one line', async () => {
     const stopped = new AbortController();
     stopped.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
-    expect(await summarizeTenants(base, { signal: stopped.signal })).toEqual([]);
+    expect(await summarizeTenants(base, { signal: stopped.signal })).toEqual({ tenants: [], recovered: [] });
 
     const { operations } = recordingOperations();
-    const all = (await operations.listNames()) as string[];
+    const all = (await operations.listNames()).tenants;
     const deadline = new AbortController();
     // The first tenant's walk had ended when the deadline came.
     const cut: TenantOperations = { ...operations, listSummaries: async (page) => { const walked = await operations.listSummaries({ ...page, limit: 1 }); deadline.abort(); return walked; } };
     expect(await tenantsPage(cut, { names: false, ownership: false, pages: true }, undefined, deadline.signal)).toMatchObject({ tenants: [{ name: all[0], state: 'ok' }], next: all[0] });
-    const none: TenantOperations = { ...operations, listSummaries: async () => [] };
+    const none: TenantOperations = { ...operations, listSummaries: async () => ({ tenants: [], recovered: [] }) };
     await expect(tenantsPage(none, { names: false, ownership: false, pages: true, after: all[0] }, undefined, stopped.signal)).rejects.toThrow(
       new AbortedError(
         `the list function ran out of time removing what interrupted operations left in the base dir, before walking the first tenant after "${all[0]}" (the next listing goes on removing it): list again, or list the tenants without --stack on a host that mounts the tenant volume`,
@@ -865,7 +865,7 @@ describe('the list function at its deadline', () => {
         const walked = await operations.listSummaries(page);
         const signal = page!.signal!;
         if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-        return walked.slice(0, 1);
+        return { ...walked, tenants: walked.tenants.slice(0, 1) };
       },
     };
     const stopped = await listHandler({ config, logger, operations: walkedUntilTheDeadline })({}, fakeContext(2_000));
@@ -873,11 +873,11 @@ describe('the list function at its deadline', () => {
     expect((stopped as { error: { message: string } }).error.message).toMatch(olderCli);
     // 70,000 names of 60 characters: over Lambda's 6 MB answer, which Lambda refuses with no word of why.
     const many = Array.from({ length: 70_000 }, (_, index) => `${'t'.repeat(54)}${String(index).padStart(6, '0')}`);
-    const tooMany = await listHandler({ config, logger, operations: { ...operations, listNames: async () => many } })({ names: true }, fakeContext());
+    const tooMany = await listHandler({ config, logger, operations: { ...operations, listNames: async () => ({ tenants: many, recovered: [] }) } })({ names: true }, fakeContext());
     expect(tooMany).toEqual({ ok: false, error: { code: 'INVALID_REQUEST', outcome: 'usage', message: expect.stringMatching(/^the 70,000 tenants do not fit one Lambda answer \(6 MB\)/) } });
     expect((tooMany as { error: { message: string } }).error.message).toMatch(olderCli);
     // One that fits and ends in time is answered whole, as before.
-    expect(await handlers().list({}, fakeContext())).toMatchObject({ tenants: (await operations.listNames()).map((name) => ({ name })) });
+    expect(await handlers().list({}, fakeContext())).toMatchObject({ tenants: (await operations.listNames()).tenants.map((name) => ({ name })) });
   });
 
   it('stops a tenant\'s walk on a local disk when the deadline\'s timer fires, though each call of that walk is synchronous', async () => {

@@ -16,7 +16,6 @@ import { hostId } from '../shared/tenant/process-owner.js';
 import { TempArea } from '../shared/backup/temp-area.js';
 import type { BackupSide } from '../functions/handler-deps.js';
 import { acquireTenantLock } from '../shared/tenant/lock.js';
-import { journalPathFor } from '../shared/tenant/slot.js';
 import { backupHandler } from '../functions/backup-handler.js';
 import { listHandler } from '../functions/list-handler.js';
 import { MIN_BACKUP_TIME_MS } from '../functions/invocation.js';
@@ -24,6 +23,7 @@ import { restoreHandler } from '../functions/restore-handler.js';
 import type { LambdaContext } from '../functions/lambda-context.js';
 import type { OperationMetrics } from '../functions/metrics.js';
 import { workQueueHandler } from '../functions/queue-handler.js';
+import { restoreKilledMidCommit } from './helpers/killed-restore.js';
 import { tempDir } from './helpers/tree.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { lambdaContext } from './helpers/lambda-context.js';
@@ -267,13 +267,7 @@ describe('the list function with big leftovers in the base dir', () => {
   // one staged) until a sweep moves the new one in. A page whose sweep stopped before reaching
   // that tenant left it out: the fan-out did not back it up, and the monitor did not check it.
   it('names a tenant a killed restore left mid-commit though the sweep stopped before it', async () => {
-    const staging = '.openclaw-staging-gamma-0123456789ab';
-    const aside = '.openclaw-aside-gamma-ba9876543210';
-    mkdirSync(path.join(base, staging));
-    writeFileSync(path.join(base, staging, 'config.json'), 'new tenant');
-    mkdirSync(path.join(base, aside));
-    writeFileSync(path.join(base, aside, 'config.json'), 'old tenant');
-    writeFileSync(journalPathFor(base, 'gamma'), JSON.stringify({ tenant: 'gamma', phase: 'committing', staging, aside }));
+    restoreKilledMidCommit(base, 'gamma');
     const list = listHandler({ config, logger });
     expect(await list({ names: true, limit: 1000 }, fakeContext(0))).toEqual({ tenants: ['acme', 'beta', 'gamma'] });
     expect(await list({ names: true, ownership: true }, fakeContext(0))).toMatchObject({ tenants: ['acme', 'beta', 'gamma'] });
@@ -282,6 +276,16 @@ describe('the list function with big leftovers in the base dir', () => {
     // With time, the sweep finishes the commit: the restored tree in the slot, nothing left beside it.
     expect(await list({ names: true, limit: 1000 }, fakeContext(60_000))).toEqual({ tenants: ['acme', 'beta', 'gamma'] });
     expect(readdirSync(base).filter((name) => name.includes('gamma'))).toEqual(['gamma']);
+    rmSync(path.join(base, 'gamma'), { recursive: true });
+  });
+
+  // doctor --stack's ownership scan lists the base dir too: what its sweep settled first was logged, never answered, and doctor said nothing of it.
+  it('answers doctor\'s ownership scan with what its listing settled first', async () => {
+    restoreKilledMidCommit(base, 'gamma');
+    const list = listHandler({ config, logger });
+    expect(await list({ ownership: true }, fakeContext(60_000))).toMatchObject({ tenants: ['acme', 'beta', 'gamma'], recovered: [{ tenant: 'gamma', action: 'finished-commit' }] });
+    // Said once: the next scan found nothing to settle.
+    expect(await list({ ownership: true }, fakeContext(60_000))).not.toHaveProperty('recovered');
     rmSync(path.join(base, 'gamma'), { recursive: true });
   });
 });

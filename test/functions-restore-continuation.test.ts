@@ -262,7 +262,7 @@ describe('the restore function, a restore larger than one invocation', () => {
     const old = new Date(Date.now() - 25 * 3600_000);
     utimesSync(restoreCheckpointPathFor(base, 'stale'), old, old);
     // A listing's sweep (the list function, the fan-out) leaves it to one that says it ended.
-    expect(await listTenantNames(base)).toContain('stale');
+    expect((await listTenantNames(base)).tenants).toContain('stale');
     expect(existsSync(restoreCheckpointPathFor(base, 'stale'))).toBe(true);
     const backup = await backupHandler({ ...deps(), operations: functionBackupOperations(config) })({ tenant: 'stale', to: 's3://backups/stale/after.tar.zst' }, budgetContext('req-s2', 900_000));
     expect(backup).toMatchObject({ tenant: 'stale' });

@@ -488,7 +488,7 @@ describe('alarms that reach someone', () => {
       metrics: powertoolsMetrics(createMetrics('openclaw-backup')),
       operations: {
         listNames: async () => Promise.reject(Object.assign(new Error('EIO: i/o error, scandir \'/mnt/tenants\''), { code: 'EIO' })),
-        listSummaries: async () => [],
+        listSummaries: async () => ({ tenants: [], recovered: [] }),
         listSkipped: async () => [],
       },
     });

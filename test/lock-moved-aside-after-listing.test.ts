@@ -9,63 +9,39 @@
 // holding the lock looks at that one name (no listing). Each command stops itself by the pause
 // hook (SIGSTOP at a crash point) where the test acts.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { acquireTenantLock, lockPathFor } from '../shared/tenant/lock.js';
-import { cliPath, runCli, tempDir } from './helpers/tree.js';
+import { pausedCli, type PausedCli } from './helpers/processes.js';
+import { runCli, tempDir } from './helpers/tree.js';
 
 let dir: ReturnType<typeof tempDir>;
 let base: string;
-const children: ChildProcess[] = [];
+const started: PausedCli[] = [];
 beforeEach(() => {
   dir = tempDir('openclaw-lock-aside-listing-');
   base = path.join(dir.path, 'tenants');
   mkdirSync(path.join(base, 'acme'), { recursive: true });
   writeFileSync(path.join(base, 'acme', 'a.txt'), 'live\n');
 });
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+afterEach(async () => {
+  for (const cli of started.splice(0)) if (cli.child.exitCode === null && cli.child.signalCode === null) await cli.kill();
   dir.cleanup();
 });
 
-interface Started {
-  readonly child: ChildProcess;
-  readonly ended: Promise<{ status: number | null; stderr: string }>;
-}
-
-/** The built CLI stopping itself at `pauseAt` (comma-separated crash points). */
-function start(args: string[], pauseAt: string): Started {
-  const child = spawn(process.execPath, [cliPath, '--tenants-dir', base, ...args], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: pauseAt }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdout!.resume();
-  return { child, ended: new Promise((resolve) => child.on('close', (status) => resolve({ status, stderr }))) };
-}
-
-/** Resolves true once `child` has stopped itself, false once it ended. */
-async function stoppedOrEnded(child: ChildProcess): Promise<boolean> {
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) return false;
-    try {
-      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) return true;
-    } catch {
-      return false;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** The built CLI on the base dir, stopped by itself at `pauseAt` (comma-separated crash points). */
+async function start(args: string[], pauseAt: string): Promise<PausedCli> {
+  const cli = await pausedCli(['--tenants-dir', base, ...args], pauseAt);
+  started.push(cli);
+  return cli;
 }
 
 /** A backup of acme stopped after its sweep listed the base dir, before it makes its lock. */
-async function backupPausedAfterListing(): Promise<Started> {
-  const backup = start(['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst')], 'lock:temp-written');
-  expect(await stoppedOrEnded(backup.child)).toBe(true);
-  return backup;
+function backupPausedAfterListing(): Promise<PausedCli> {
+  return start(['tenants', 'backup', 'acme', '--to', path.join(dir.path, 'acme.tar.zst')], 'lock:temp-written');
 }
 
 describe('a lock moved aside after a backup listed the base dir', () => {
@@ -82,25 +58,20 @@ describe('a lock moved aside after a backup listed the base dir', () => {
     utimesSync(lock, old, old);
 
     // The taker has judged it and checked that the name still holds it: its move is next.
-    const taker = start(['tenants', 'recover', 'acme'], 'lock:stale-checked,lock:stale-moved-aside');
-    expect(await stoppedOrEnded(taker.child)).toBe(true);
+    const taker = await start(['tenants', 'recover', 'acme'], 'lock:stale-checked,lock:stale-moved-aside');
     // Another taker went first (its move, its own lock): here the dead lock goes, and a restore takes the name.
     rmSync(lock);
-    const restore = start(['tenants', 'restore', '--from', archive, '--force'], 'restore:journal-written');
-    expect(await stoppedOrEnded(restore.child)).toBe(true);
+    const restore = await start(['tenants', 'restore', '--from', archive, '--force'], 'restore:journal-written');
     const backup = await backupPausedAfterListing();
 
-    taker.child.kill('SIGCONT');
     // Killed, should it have moved the restore's lock (before: renamed to a name of its own, the check after it never run).
-    if (await stoppedOrEnded(taker.child)) taker.child.kill('SIGKILL');
-    await taker.ended;
-    backup.child.kill('SIGCONT');
-    const backedUp = await backup.ended;
+    if (await taker.next()) await taker.kill();
+    else await taker.exited;
+    const backedUp = await backup.go();
     expect(backedUp.stderr).toMatch(/^openclaw: tenant "acme" is busy: a restore by pid \d+ on \S+ holds it since /);
     expect(backedUp.status).toBe(3);
 
-    restore.child.kill('SIGCONT');
-    const restored = await restore.ended;
+    const restored = await restore.go();
     expect(restored.stderr).toBe('');
     expect(restored.status).toBe(0);
     expect(readFileSync(path.join(base, 'acme', 'a.txt'), 'utf8')).toBe('restored\n');
@@ -115,8 +86,7 @@ describe('a lock moved aside after a backup listed the base dir', () => {
     const holder = await acquireTenantLock(base, 'acme', 'backup');
     try {
       renameSync(holder.path, path.join(base, '.openclaw-lock-acme.aside'));
-      backup.child.kill('SIGCONT');
-      const backedUp = await backup.ended;
+      const backedUp = await backup.go();
       expect(backedUp.stderr).toMatch(new RegExp(`^openclaw: tenant "acme" is busy: a backup by pid ${process.pid} on \\S+ holds it since `));
       expect(backedUp.status).toBe(3);
       await holder.assertHeld();

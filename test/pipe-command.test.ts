@@ -242,6 +242,23 @@ describe.runIf(hasAge)('--pipe with age', () => {
     expect(start.message).toMatch(/^pipe command failed with exit code 1: error: y{292}…$/);
     await expectEmptyDirectory(inner);
   });
+
+  // An error in the middle of a line past 300 characters showed the line's start: 400 y's, " age: error: bad recipient" and 400 z's showed 299 y's.
+  it('shows the part of an over-long stderr line around its error when the error is in its middle, bounded, a secret key in it masked', async () => {
+    const inner = localFile();
+    const error = await pipeError(withPipeCommand(inner, `printf '%s' '${'y'.repeat(400)} age: error: bad recipient ${'z'.repeat(400)}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    // The words the window's ends cut through (the y's, the z's) are left out.
+    expect(error.message).toBe('pipe command failed with exit code 1: …age: error: bad recipient…');
+    const secret = (await run('age-keygen')).stdout.split('\n').find((line) => line.startsWith('AGE-SECRET-KEY-1'))!;
+    const words = await pipeError(withPipeCommand(inner, `printf '%s' '${'yes '.repeat(200)}age: error: bad recipient "${secret}" ${'no '.repeat(200)}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+    const shown = words.message.slice('pipe command failed with exit code 1: '.length);
+    expect(shown).toMatch(/^…(yes )+age: error: bad recipient "AGE-SECRET-KEY-1\*\*\*" (no )+no…$/);
+    expect(shown.length).toBeLessThanOrEqual(300);
+    // Some of what it was doing before the error, not only the error.
+    expect(shown.indexOf('age: error')).toBeGreaterThan(40);
+    expect(words.message).not.toContain(secret.slice(16));
+    await expectEmptyDirectory(inner);
+  });
 });
 
 describe('--pipe failures', () => {

@@ -545,9 +545,9 @@ describe('tenants list of more tenants than one Lambda answer holds', () => {
   const gateway = (older = false, skipped: { name: string; reason: string }[] = [], tenants = names) => {
     const operations = {
       ...localOperations(base),
-      listNames: async () => tenants,
+      listNames: async () => ({ tenants, recovered: [] }),
       listSkipped: async () => skipped,
-      listSummaries: async (page: { after?: string; limit?: number } = {}) => tenants.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary),
+      listSummaries: async (page: { after?: string; limit?: number } = {}) => ({ tenants: tenants.filter((name) => page.after === undefined || name > page.after).slice(0, page.limit).map(summary), recovered: [] }),
     };
     const list = listHandler({ config, logger, operations });
     const requests: unknown[] = [];
@@ -557,7 +557,7 @@ describe('tenants list of more tenants than one Lambda answer holds', () => {
       // A gateway deployed before pages: its request check knew no such field.
       if (older && isRecord(request) && 'pages' in request) return asLambda(failureResponse(new InvalidRequestError('list request: unknown field "pages" (are the CLI and the gateway the same version?)')));
       // ... and it answered the whole listing, however large: Lambda refused one over 6 MB.
-      if (older && isRecord(request)) return asLambda({ tenants: request.names === true ? await operations.listNames() : await operations.listSummaries(), ...skippedFields(await operations.listSkipped()) });
+      if (older && isRecord(request)) return asLambda({ tenants: (request.names === true ? await operations.listNames() : await operations.listSummaries()).tenants, ...skippedFields(await operations.listSkipped()) });
       return asLambda(await list(request, context()));
     });
     return requests;

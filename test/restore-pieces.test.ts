@@ -360,7 +360,7 @@ describe('a restore in pieces', () => {
       { name: 'acme', state: 'ok' },
       { name: 'copy', state: 'mid-commit', detail: expect.stringMatching(/^a restore in pieces is writing it/) },
     ]);
-    expect((await summarizeTenants(base)).find((tenant) => tenant.name === 'copy')).toEqual({ name: 'copy', state: 'mid-commit', detail: expect.any(String) });
+    expect((await summarizeTenants(base)).tenants.find((tenant) => tenant.name === 'copy')).toEqual({ name: 'copy', state: 'mid-commit', detail: expect.any(String) });
     while ('suspended' in result) result = await piece({}, { chain, suspend: () => true, resume: { tenant: 'copy' } });
     expect(await listTenants(base)).toEqual([
       { name: 'acme', state: 'ok' },

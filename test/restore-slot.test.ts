@@ -189,10 +189,10 @@ describe('a restore stopped at its deadline', () => {
     await stoppedRestore(Date.now() - 1);
     const stopped = new AbortController();
     stopped.abort(new AbortedError('stopped: the Lambda invocation was about to time out'));
-    expect(await summarizeTenants(base, { signal: stopped.signal })).toEqual([]);
+    expect(await summarizeTenants(base, { signal: stopped.signal })).toEqual({ tenants: [], recovered: [] });
     expect(readdirSync(base).sort()).toEqual(['.openclaw-journal-copy.json', expect.stringMatching(/^\.openclaw-staging-copy-/), 'acme']);
     expect(existsSync(lockPathFor(base, 'copy'))).toBe(false);
-    expect((await summarizeTenants(base)).map((tenant) => tenant.name)).toEqual(['acme']);
+    expect((await summarizeTenants(base)).tenants.map((tenant) => tenant.name)).toEqual(['acme']);
     expect(readdirSync(base)).toEqual(['acme']);
   });
 

@@ -130,6 +130,31 @@ describe('the base dir shape check', () => {
     await expect(assertTenantsDirShape(second)).resolves.toBeUndefined();
   });
 
+  // A new tenant alone in the default base dir (~/.openclaw/tenants/acme holding only its two
+  // files, no tenant beside it) passed as a new gateway's base dir: `tenants list` there said "no
+  // tenants" and a restore made its tenant inside it. A directory right in a `.openclaw/tenants`
+  // is that base dir's tenant; a gateway's base dir there, or named `tenants` elsewhere, is not.
+  it('refuses a new tenant alone in the default base dir\'s place, and passes a new gateway\'s base dir there or in a directory named tenants elsewhere', async () => {
+    const gateway = (at: string) => {
+      mkdirSync(at, { recursive: true });
+      writeFileSync(path.join(at, 'config.json'), '{}');
+      writeFileSync(path.join(at, 'token.sha256'), 'hash\n');
+      return at;
+    };
+    const defaultBaseDir = path.join(dir.path, 'home', '.openclaw', 'tenants');
+    const lone = gateway(path.join(defaultBaseDir, 'acme'));
+    await expect(assertTenantsDirShape(lone)).rejects.toThrow(
+      `${lone} looks like a tenant's own directory (config.json and token.sha256 at its top, and it is in ${defaultBaseDir}, where the tenant base dir is by default), not the tenant base dir that holds the tenants: give its parent (--tenants-dir ${defaultBaseDir})`,
+    );
+    await expect(assertTenantsDirShape(defaultBaseDir)).resolves.toBeUndefined();
+    // The default base dir itself as a new gateway's: its two files and no tenant yet.
+    const fresh = gateway(path.join(dir.path, 'other-home', '.openclaw', 'tenants'));
+    await expect(assertTenantsDirShape(fresh)).resolves.toBeUndefined();
+    // A gateway's base dir in a directory named tenants that is no default base dir's place, and one whose name is no tenant name.
+    await expect(assertTenantsDirShape(gateway(path.join(dir.path, 'srv', 'tenants', 'prod')))).resolves.toBeUndefined();
+    await expect(assertTenantsDirShape(gateway(path.join(dir.path, 'home2', '.openclaw', 'tenants', 'Prod')))).resolves.toBeUndefined();
+  });
+
   // `--tenants-dir ~/acme-link` (a symlink to BASE/acme) said to give the link's own directory,
   // which holds no tenant: `tenants list` there found none and named the link a symlinked tenant.
   it('names the real parent of a tenant\'s own directory given through a symlink', async () => {

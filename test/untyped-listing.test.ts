@@ -128,7 +128,7 @@ describe.skipIf(!canMount())('a file system that gives no entry types (a fusepy 
   });
 
   it('lists the tenants of a base dir there ("the tenant base dir does not exist" before)', async () => {
-    expect(await listTenantNames(mounted)).toEqual(['sessions']);
+    expect((await listTenantNames(mounted)).tenants).toEqual(['sessions']);
   });
 
   it('removes a tree there that holds a name that is not UTF-8 (an old tenant a restore --force replaced)', async () => {

@@ -8,6 +8,7 @@ import type { BackupsListing } from '../catalog/backups.js';
 import type { PruneResult } from '../catalog/prune.js';
 import type { RestoreResult } from '../restore/restore.js';
 import type { OwnershipReport, TenantOwnership } from '../tenant/ownership.js';
+import type { RecoveredTenant } from '../tenant/tenants.js';
 
 /**
  * Lambda answers at most 6 MB, counted in bytes of UTF-8 (a path of CJK characters takes three
@@ -118,6 +119,8 @@ export interface OwnershipAnswer {
   readonly tenants: readonly string[];
   readonly ownership: OwnershipReport & { readonly tenantsOmitted?: number };
   readonly skipped?: readonly unknown[];
+  /** Every interrupted restore the listing settled first (its sweep of the base dir); absent: none. */
+  readonly recovered?: readonly RecoveredTenant[];
 }
 
 /**

@@ -23,7 +23,7 @@ import { DescribeAccessPointsCommand, DescribeFileSystemsCommand, DescribeMountT
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { GetFunctionConfigurationCommand, InvokeCommand, type FunctionConfiguration, type LambdaClient } from '@aws-sdk/client-lambda';
 
-import { quotedPath, shownPath } from '../format.js';
+import { quotedPath, recoveryText, shownPath } from '../format.js';
 import { awsErrorName, translateAwsError } from './aws-errors.js';
 import {
   CONTROL_FUNCTION_ROLES,
@@ -38,7 +38,8 @@ import {
 } from './deployment.js';
 import { checkNetwork } from './doctor-network.js';
 import { checkSchedulesAndQueues, type ScheduleDoctorClients } from './doctor-schedules.js';
-import { isFailureResponse } from './protocol.js';
+import { recoveredInAnswers } from './list-pages.js';
+import { isFailureResponse, isRecord } from './protocol.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -217,9 +218,7 @@ async function runChecks(plane: ControlPlane, clients: DoctorClients, expect: Do
   }
 
   if (configurations.has('list') && available.length > 0) {
-    const [owner, names] = await ownershipCheck(plane, clients.invoke, posix?.Uid, posix?.Gid, root);
-    add(owner.check, owner.status, owner.detail);
-    if (names !== undefined) add(names.check, names.status, names.detail);
+    for (const check of await ownershipCheck(plane, clients.invoke, posix?.Uid, posix?.Gid, root)) add(check.check, check.status, check.detail);
   }
   return checks;
 }
@@ -227,16 +226,32 @@ async function runChecks(plane: ControlPlane, clients: DoctorClients, expect: Do
 /**
  * The tenant tree's real owner, read by the list function, against the access point's POSIX
  * user; and, from the same answer, the names in the base dir no backup covers (a directory
- * named `Acme` or `acme.old` by hand, a symlinked tenant): a warning naming them.
+ * named `Acme` or `acme.old` by hand, a symlinked tenant): a warning naming them; and the
+ * interrupted restores its listing settled first (a restore killed on the volume, rolled back),
+ * which `tenants list --stack` says too: a warning saying each.
  */
-async function ownershipCheck(plane: ControlPlane, client: LambdaClient, uid: number | undefined, gid: number | undefined, root: string): Promise<[Check, Check?]> {
-  let skipped: unknown;
-  const owner = await ownershipOnly(plane, client, uid, gid, root, (answer) => (skipped = (answer as { skipped?: unknown } | undefined)?.skipped));
+async function ownershipCheck(plane: ControlPlane, client: LambdaClient, uid: number | undefined, gid: number | undefined, root: string): Promise<Check[]> {
+  let answered: { skipped?: unknown; recovered?: unknown; tenants?: unknown; ownership?: unknown } | undefined;
+  const owner = await ownershipOnly(plane, client, uid, gid, root, (answer) => (answered = isRecord(answer) ? answer : undefined));
+  const skipped = answered?.skipped;
+  const checks = [owner];
   const named = Array.isArray(skipped) ? skipped.filter((entry): entry is { name: string } => typeof (entry as { name?: unknown })?.name === 'string') : [];
-  if (named.length === 0) return [owner];
-  const names = named.slice(0, 5).map((entry) => quotedPath(entry.name)).join(', ');
-  const detail = `${named.length}${named.length >= 20 ? ' or more' : ''} name${named.length === 1 ? '' : 's'} in ${root} that no backup covers (not a tenant name, or a symlink): ${names}${named.length > 5 ? ', …' : ''}; rename or move them (openclaw --stack ${plane.stack} tenants list names each)`;
-  return [owner, { check: 'tenant names', status: 'warn', detail }];
+  if (named.length > 0) {
+    const names = named.slice(0, 5).map((entry) => quotedPath(entry.name)).join(', ');
+    const detail = `${named.length}${named.length >= 20 ? ' or more' : ''} name${named.length === 1 ? '' : 's'} in ${root} that no backup covers (not a tenant name, or a symlink): ${names}${named.length > 5 ? ', …' : ''}; rename or move them (openclaw --stack ${plane.stack} tenants list names each)`;
+    checks.push({ check: 'tenant names', status: 'warn', detail });
+  }
+  // A field that is no such list (a later or broken gateway's) is no news here: the ownership check stands.
+  const settled = recoveredInAnswers([answered?.recovered]) ?? [];
+  if (settled.length > 0) {
+    // Whether the tenant is there now (a rolled-back restore of a new tenant leaves none), from the answer's names and its report's tenants; of an answer cut to fit a Lambda response, taken as there.
+    const report = ownershipOf(answered);
+    const names = new Set([...(Array.isArray(answered?.tenants) ? answered.tenants : []), ...(report?.tenants.map((tenant) => tenant.name) ?? [])]);
+    const cut = (report?.tenantsOmitted ?? 0) > 0;
+    const said = settled.slice(0, 5).map(({ tenant, action }) => recoveryText(tenant, action, cut || names.has(tenant)));
+    checks.push({ check: 'interrupted restores', status: 'warn', detail: `${said.join('; ')}${settled.length > 5 ? `; and ${settled.length - 5} more (openclaw --stack ${plane.stack} tenants list says each)` : ''}` });
+  }
+  return checks;
 }
 
 async function ownershipOnly(plane: ControlPlane, client: LambdaClient, uid: number | undefined, gid: number | undefined, root: string, onAnswer: (answer: unknown) => void): Promise<Check> {

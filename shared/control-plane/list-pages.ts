@@ -4,9 +4,11 @@
 import { AbortedError } from '../errors.js';
 import type { BackupsListing } from '../catalog/backups.js';
 import type { TenantListing } from '../tenant/listing.js';
+import { byName, isValidTenantName } from '../tenant/names.js';
+import type { RecoveryAction } from '../tenant/slot.js';
 import type { RecoveredTenant, SkippedTenant, TenantSummary } from '../tenant/tenants.js';
 import { fitting, MAX_RESPONSE_BYTES, responseBytes } from './bounded-answers.js';
-import { MAX_LIST_PAGE, pageOfNames, type ParsedListRequest } from './protocol.js';
+import { isRecord, MAX_LIST_PAGE, pageOfNames, type ParsedListRequest } from './protocol.js';
 
 /**
  * One page of `tenants list` (ListRequest.pages): the names or summaries sorted after `after`,
@@ -20,12 +22,12 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
   const [listed, skipped] = await Promise.all([
     request.names
       ? // The sweep before it stops at the deadline; the names, read at once, are answered whole.
-        operations.listNames(signal === undefined ? undefined : { signal }).then((names) => ({ ...pageOfNames(names, request.after, limit), ...recoveredField(names.recovered) }))
+        operations.listNames(signal === undefined ? undefined : { signal }).then(({ tenants, recovered }) => ({ ...pageOfNames(tenants, request.after, limit), recovered }))
       : // One more than the page, to know whether another follows.
-        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((summaries): { tenants: TenantSummary[]; next?: string; recovered?: readonly RecoveredTenant[] } => {
-          const recovered = recoveredField(summaries.recovered);
-          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name, ...recovered };
-          if (signal?.aborted !== true) return { tenants: summaries, ...recovered };
+        operations.listSummaries({ ...(request.after !== undefined && { after: request.after }), limit: limit + 1, ...(signal !== undefined && { signal }) }).then((listing): { tenants: readonly TenantSummary[]; next?: string; recovered: readonly RecoveredTenant[] } => {
+          const { tenants: summaries, recovered } = listing;
+          if (summaries.length > limit) return { tenants: summaries.slice(0, limit), next: summaries[limit - 1]!.name, recovered };
+          if (signal?.aborted !== true) return { tenants: summaries, recovered };
           // The deadline cut the page short: the tenants walked, and the next page after the last.
           const last = summaries.at(-1);
           if (last === undefined) {
@@ -33,7 +35,7 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
             // No walk began (one that began answers its tenant as not walked, summarizeTenants): the base dir's sweep before the walks took the time, which the next listing goes on with.
             throw new AbortedError(`the list function ran out of time removing what interrupted operations left in the base dir, before walking ${where} (the next listing goes on removing it): list again, or list the tenants without --stack on a host that mounts the tenant volume`);
           }
-          return { tenants: summaries, next: last.name, ...recovered };
+          return { tenants: summaries, next: last.name, recovered };
         }),
     operations.listSkipped(),
   ]);
@@ -55,12 +57,30 @@ export async function tenantsPage(operations: TenantListing, request: ParsedList
 }
 
 /**
- * What the page's listing settled first (an interrupted restore rolled back), in a field of the
- * answer: the listing carries it as a non-enumerable property of its array, which a page's
- * slice and the answer's JSON drop, and `tenants list --stack` then said nothing of a rollback.
+ * What a listing settled first (an interrupted restore rolled back), as a field of an answer
+ * (a page's, doctor's ownership answer): absent when nothing was, as answers before the field.
  */
-function recoveredField(recovered: readonly RecoveredTenant[] | undefined): { recovered?: readonly RecoveredTenant[] } {
-  return recovered === undefined || recovered.length === 0 ? {} : { recovered };
+export function recoveredField(recovered: readonly RecoveredTenant[]): { recovered?: readonly RecoveredTenant[] } {
+  return recovered.length === 0 ? {} : { recovered };
+}
+
+/** What a listing's sweep settled, as a person is told it (format.ts recoveryText); the 'none' and 'removed-leftovers' of no note, and actions of a later version, left out. */
+const SAID_RECOVERIES: ReadonlySet<string> = new Set<RecoveryAction>(['rolled-back', 'finished-commit', 'kept-old', 'kept-new', 'kept-slot']);
+
+/**
+ * The interrupted restores a gateway's listings settled first, from the `recovered` field of
+ * each of its answers (list pages, doctor's ownership answer), one per tenant, sorted: none
+ * from a gateway older than the field; undefined when a field is no such list. A tenant's name
+ * must be one (it is printed in a note: no escape or line break of an answer's).
+ */
+export function recoveredInAnswers(fields: readonly unknown[]): RecoveredTenant[] | undefined {
+  const byTenant = new Map<string, RecoveryAction>();
+  for (const recovered of fields) {
+    if (recovered === undefined) continue;
+    if (!Array.isArray(recovered) || !recovered.every((entry) => isRecord(entry) && typeof entry.tenant === 'string' && isValidTenantName(entry.tenant) && typeof entry.action === 'string')) return undefined;
+    for (const { tenant, action } of recovered as { tenant: string; action: string }[]) if (SAID_RECOVERIES.has(action)) byTenant.set(tenant, action as RecoveryAction);
+  }
+  return [...byTenant].sort(([a], [b]) => byName(a, b)).map(([tenant, action]) => ({ tenant, action }));
 }
 
 /**

@@ -797,23 +797,40 @@ function telltaleLine(tail: Buffer, cut: boolean): string | undefined {
   const shown = redact(last);
   if (shown.length <= MAX_STDERR_LINE) return shown;
   const start = shown.slice(0, MAX_STDERR_LINE - 1);
-  return NAMES_ERROR.test(start) ? `${start}…` : (endNamingError(shown) ?? `${start}…`);
+  return NAMES_ERROR.test(start) ? `${start}…` : (aroundError(shown) ?? `${start}…`);
 }
 
 /** Whether a line of stderr names an error. */
 const NAMES_ERROR = /\berror\b/i;
 
+/** How much of an over-long line before its error word is shown (aroundError): the tool's name and what it was doing, most often. */
+const BEFORE_ERROR = 80;
+
 /**
- * The end of an over-long (redacted) stderr line, '…' and its last words, when they name an
- * error: 4,080 y's and then " error: boom" showed 299 y's, never the error. The
- * first word of the end, cut by the slice, is left out as a cut tail's is (telltaleLine).
+ * The part of an over-long (redacted) stderr line around the first word naming an error, within
+ * MAX_STDERR_LINE, '…' where the line goes on: 4,080 y's and then " error: boom" showed 299 y's,
+ * never the error, and so did 400 y's, " age: error: bad recipient" and 400 z's. A word a cut
+ * goes through is left out, as a cut tail's first word is (telltaleLine), unless it holds the
+ * error word. Undefined when no word names an error.
  */
-function endNamingError(line: string): string | undefined {
-  const end = line.slice(line.length - (MAX_STDERR_LINE - 1));
-  const firstSpace = end.search(/\s/);
-  if (firstSpace === -1) return undefined;
-  const words = end.slice(firstSpace + 1).trimStart();
-  return words !== '' && NAMES_ERROR.test(words) ? `…${words}` : undefined;
+function aroundError(line: string): string | undefined {
+  const at = line.search(NAMES_ERROR);
+  if (at === -1) return undefined;
+  // Room for an '…' at each end; a window that reaches the line's end needs only the first.
+  let from = Math.max(0, at - BEFORE_ERROR);
+  let to = Math.min(line.length, from + MAX_STDERR_LINE - 2);
+  if (to === line.length) from = Math.max(0, Math.min(from, line.length - (MAX_STDERR_LINE - 1)));
+  const errorEnd = at + 'error'.length;
+  if (from > 0) {
+    const space = line.slice(from, at).search(/\s/);
+    from = space === -1 ? at : from + space + 1;
+  }
+  if (to < line.length && !/\s/.test(line[to]!)) {
+    const space = line.slice(errorEnd, to).search(/\s\S*$/);
+    if (space !== -1) to = errorEnd + space;
+  }
+  const words = line.slice(from, to).trim();
+  return `${from > 0 ? '…' : ''}${words}${to < line.length ? '…' : ''}`;
 }
 
 /** `spawn` failed: no shell (ENOENT), or no process could be made (EAGAIN: `ulimit -u`). */

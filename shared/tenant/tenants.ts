@@ -9,7 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sweepBaseDir } from './base-dir-sweep.js';
 import { errnoMessage, FileSystemError, InvalidNameError, TenantNotFoundError, TenantsDirNotFoundError, UsageError } from '../errors.js';
 import { HIDDEN_PREFIX, parseHiddenName } from './hidden-names.js';
-import { assertTenantName, EPHEMERAL_DIR, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
+import { assertTenantName, byName, EPHEMERAL_DIR, isValidTenantName, TENANT_NAME_PATTERN } from './names.js';
 import { fileAccessFor, namesLookedUp } from '../file-access.js';
 import { assertLocalPath } from '../local-path.js';
 import { isMidCommit, type RecoveryAction } from './slot.js';
@@ -133,8 +133,26 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
   if (own === 'no-items') {
     const neighbour = await tenantBeside(directory);
     if (neighbour !== undefined) return `${TENANT_OWN_FILES.join(' and ')} at its top, as tenant "${neighbour}" beside it has`;
+    const defaultBaseDir = await inDefaultBaseDir(directory);
+    if (defaultBaseDir !== undefined) return `${TENANT_OWN_FILES.join(' and ')} at its top, and it is in ${defaultBaseDir}, where the tenant base dir is by default`;
   }
   return undefined;
+}
+
+/**
+ * The default base dir's place (`<dir>/.openclaw/tenants`, the real path) when `directory` is a
+ * tenant-named directory right in one: what tells a new tenant alone there (its two files and
+ * nothing else yet, no established tenant beside it) from a new gateway's base dir, which holds
+ * the same. A gateway's base dir there would itself be a tenant of the default base dir (listed,
+ * backed up, restored over as one). Given as a base dir, such a tenant was listed as holding no
+ * tenant and restored into. Elsewhere (a base dir given by --tenants-dir) nothing tells them
+ * apart: undefined.
+ */
+async function inDefaultBaseDir(directory: string): Promise<string | undefined> {
+  const real = await fs.realpath(directory).catch(() => path.resolve(directory));
+  const parent = path.dirname(real);
+  if (!isValidTenantName(path.basename(real)) || path.basename(parent) !== DEFAULT_BASE_DIR_NAME || path.basename(path.dirname(parent)) !== '.openclaw') return undefined;
+  return parent;
 }
 
 /**
@@ -300,21 +318,22 @@ export interface RecoveredTenant {
   readonly action: RecoveryAction;
 }
 
-/** The names of a listing, and every interrupted restore its sweep settled first (absent: none). */
-export type ListedNames = string[] & { readonly recovered?: readonly RecoveredTenant[] };
-
-/** The summaries of a listing, and every interrupted restore its sweep settled first (absent: none). */
-export type ListedSummaries = TenantSummary[] & { readonly recovered?: readonly RecoveredTenant[] };
-
 /**
- * `list` with the sweep's recoveries on it, when there were any: not enumerable, so neither an
- * element nor in its JSON. Whatever copies the list (`map`, `slice`, a spread, JSON) drops them:
- * a page of the list function carries them in its own field (list-pages.ts), and the CLI puts
- * them back on what it read (cli/remote.ts).
+ * A listing's tenants and every interrupted restore its sweep settled first ([]: none). One
+ * object, not the array with a property on it: a copy of an array (`map`, `slice`, a spread,
+ * JSON) dropped such a property, and twice a rollback was then said nowhere; a caller that
+ * wants the tenants alone says so by taking `.tenants`.
  */
-export function withRecovered<T>(list: T[], recovered: readonly RecoveredTenant[]): T[] & { readonly recovered?: readonly RecoveredTenant[] } {
-  return recovered.length === 0 ? list : Object.defineProperty(list, 'recovered', { value: recovered, enumerable: false });
+export interface Listed<T> {
+  readonly tenants: readonly T[];
+  readonly recovered: readonly RecoveredTenant[];
 }
+
+/** The names of a listing (listTenantNames), and what its sweep settled first. */
+export type ListedNames = Listed<string>;
+
+/** The summaries of a listing (summarizeTenants), and what its sweep settled first. */
+export type ListedSummaries = Listed<TenantSummary>;
 
 /** listTenants, and which of them are new tenants a restore in pieces is writing (no slot yet), and what the sweep recovered. */
 async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ tenants: TenantEntry[]; notInPlace: ReadonlySet<string>; recovered: readonly RecoveredTenant[] }> {
@@ -350,10 +369,10 @@ async function readTenants(tenantsDir: string, signal?: AbortSignal): Promise<{ 
     return action === undefined ? { name, state: 'ok' } : { name, state: 'ok', recovered: action };
   };
   // What changed a tenant's state (a rollback, a finished commit, a decision): garbage removed is no news.
-  const recoveries = [...recovered].filter(([, action]) => action !== 'removed-leftovers').map(([tenant, action]) => ({ tenant, action })).sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0));
+  const recoveries = [...recovered].filter(([, action]) => action !== 'removed-leftovers').map(([tenant, action]) => ({ tenant, action })).sort((a, b) => byName(a.tenant, b.tenant));
   if (unsettled.size === 0) return { tenants: names.sort().map(settled), notInPlace, recovered: recoveries };
   const listed = [...names.map(settled), ...unsettled.values()];
-  return { tenants: listed.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), notInPlace, recovered: recoveries };
+  return { tenants: listed.sort((a, b) => byName(a.name, b.name)), notInPlace, recovered: recoveries };
 }
 
 /**
@@ -373,10 +392,7 @@ export async function countTenantDirectories(tenantsDir: string): Promise<number
  */
 export async function listTenantNames(tenantsDir: string, signal?: AbortSignal): Promise<ListedNames> {
   const { tenants, notInPlace, recovered } = await readTenants(tenantsDir, signal);
-  return withRecovered(
-    tenants.filter((tenant) => !notInPlace.has(tenant.name)).map((tenant) => tenant.name),
-    recovered,
-  );
+  return { tenants: tenants.filter((tenant) => !notInPlace.has(tenant.name)).map((tenant) => tenant.name), recovered };
 }
 
 /** A name in the base dir that looks like a tenant but is no tenant any command follows, and why. */
@@ -420,7 +436,7 @@ export async function listSkippedTenants(tenantsDir: string): Promise<SkippedTen
       });
     }
   }
-  return skipped.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return skipped.sort((a, b) => byName(a.name, b.name));
 }
 
 /** What the base dir's listing tells of a name. */
@@ -481,7 +497,7 @@ export interface ListPage {
 export async function summarizeTenants(tenantsDir: string, page: ListPage = {}): Promise<ListedSummaries> {
   // The sweep stops at the deadline too: a leftover of 70,000 files took the list function's whole invocation.
   const listing = await readTenants(tenantsDir, page.signal);
-  return withRecovered(await summarizeListed(tenantsDir, listing.tenants, page), listing.recovered);
+  return { tenants: await summarizeListed(tenantsDir, listing.tenants, page), recovered: listing.recovered };
 }
 
 async function summarizeListed(tenantsDir: string, listed: readonly TenantEntry[], page: ListPage): Promise<TenantSummary[]> {

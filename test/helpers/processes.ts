@@ -30,7 +30,29 @@ export function isStopped(pid: number): boolean {
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
 }
 
-/** A CLI stopped at a test pause point: `go` lets it on (SIGCONT), `kill` kills it; either waits for its exit. */
+/**
+ * Resolves true once `child` has stopped (a pause point, SIGSTOP), false once it has ended
+ * (exited, or killed); throws after `ms`.
+ */
+export async function stoppedOrEnded(child: ChildProcess, ms = 60_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) return false;
+    try {
+      if (isStopped(child.pid!)) return true;
+    } catch {
+      return false; // gone from /proc: ended
+    }
+    if (Date.now() > deadline) throw new Error(`pid ${child.pid} neither stopped nor ended in ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * A CLI stopped at a test pause point: `go` lets it on (SIGCONT), `kill` kills it; either waits
+ * for its exit. `next` lets it on to its next pause point (OPENCLAW_TEST_PAUSE_AT may name
+ * several): true once it stopped there, false once it ended.
+ */
 export interface PausedCli {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
@@ -38,9 +60,14 @@ export interface PausedCli {
   stderr(): string;
   go(): Promise<{ status: number | null; stdout: string; stderr: string }>;
   kill(): Promise<{ status: number | null; stdout: string; stderr: string }>;
+  next(): Promise<boolean>;
 }
 
-/** The built CLI run with `args`, once it has stopped (SIGSTOP) at test pause point `point` (OPENCLAW_TEST_PAUSE_AT). */
+/**
+ * The built CLI run with `args`, once it has stopped (SIGSTOP) at test pause point `point`
+ * (OPENCLAW_TEST_PAUSE_AT: one, or several comma-separated). One that ends before, or is not
+ * stopped in a minute, fails the test (killed, its stderr in the error).
+ */
 export async function pausedCli(args: string[], point: string): Promise<PausedCli> {
   const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, OPENCLAW_TEST_PAUSE_AT: point }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -48,14 +75,19 @@ export async function pausedCli(args: string[], point: string): Promise<PausedCl
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  const deadline = Date.now() + 60_000;
-  while (!isStopped(child.pid!)) {
-    if (Date.now() > deadline) throw new Error(`${args.join(' ')} never reached ${point}: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  const stopped = await stoppedOrEnded(child).catch(() => false);
+  if (!stopped) {
+    child.kill('SIGKILL');
+    await exited;
+    throw new Error(`${args.join(' ')} never reached ${point}: ${stderr}`);
   }
   const ended = async (signal: NodeJS.Signals) => {
     child.kill(signal);
     return { status: await exited, stdout, stderr };
   };
-  return { child, exited, stdout: () => stdout, stderr: () => stderr, go: () => ended('SIGCONT'), kill: () => ended('SIGKILL') };
+  const next = () => {
+    child.kill('SIGCONT');
+    return stoppedOrEnded(child);
+  };
+  return { child, exited, stdout: () => stdout, stderr: () => stderr, go: () => ended('SIGCONT'), kill: () => ended('SIGKILL'), next };
 }
