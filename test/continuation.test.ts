@@ -278,10 +278,13 @@ describe('ending broken chains under a deadline', () => {
         },
       }) as unknown as ArchiveLocation;
     const heard: unknown[] = [];
+    const keptFor: string[] = [];
     const onAbandoned = async (chain: unknown) => void heard.push(chain);
+    const onKept = (chain: { tenant: string }, error: unknown) => void keptFor.push(`${chain.tenant}: ${(error as Error).message}`);
     age(25);
-    expect(await abandonStaleBackups(base, 24 * 60 * 60 * 1000, open, undefined, { onAbandoned })).toEqual([]);
+    expect(await abandonStaleBackups(base, 24 * 60 * 60 * 1000, open, undefined, { onAbandoned, onKept })).toEqual([]);
     expect(heard).toEqual([]);
+    expect(keptFor).toEqual(['acme: could not reach s3://backups/acme.tar.zst: connect ECONNREFUSED']);
     expect(aborted).toEqual([]);
     expect(existsSync(file)).toBe(true);
     // The store answers: the chain's success, once.

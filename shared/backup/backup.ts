@@ -568,6 +568,8 @@ export interface AbandonOptions {
   readonly signal?: AbortSignal;
   /** Told of each chain once it is ended, before the next is taken up (its completion event). */
   readonly onAbandoned?: (chain: AbandonedBackup) => Promise<void>;
+  /** Told of a chain kept because the store could not say whether its last piece's archive is whole (UNJUDGED_COMMIT_KEPT_AGES), with the store's error. */
+  readonly onKept?: (chain: { readonly tenant: string; readonly location: string; readonly chain: string }, error: unknown) => void;
 }
 
 /**
@@ -619,7 +621,10 @@ export async function abandonStaleBackups(
       // one outcome, never a failure and then a success under one operation ID.
       const judgeLater = Date.now() - stat.mtimeMs <= UNJUDGED_COMMIT_KEPT_AGES * olderThanMs;
       const { abortError, completed, kept } = await endChain(tenantsDir, tenant, from, open, { keepUnjudgedCommit: judgeLater });
-      if (kept) continue;
+      if (kept) {
+        options.onKept?.({ tenant, location: from!.state.location, chain: from!.state.chain }, abortError);
+        continue;
+      }
       const state = from?.state;
       ended = {
         tenant,
