@@ -24,7 +24,7 @@ import { DEFAULT_ABANDON_AFTER_MS, DEFAULT_CONTINUE_MARGIN_MS, type FunctionConf
 import { continuingAnswer, errorBody, isScheduledEvent, parseBackupFunctionRequest, parseCronPayload, isRecord, type ErrorBody, type FailureResponse } from '../shared/control-plane/protocol.js';
 import { assertOverwriteAllowed, assertRemoteStorage, withStackRecipients } from '../shared/control-plane/remote-policy.js';
 import { NewerWorkMessageError, UnreadableWorkMessageError, type Continues, type WorkRun } from '../shared/control-plane/work-queue.js';
-import { ContinuationEndedError, DestinationExistsError } from '../shared/errors.js';
+import { ContinuationEndedError, CorruptArchiveError, DestinationExistsError } from '../shared/errors.js';
 import type { BackupCommand, SweptBaseDir } from '../shared/operations.js';
 import { objectFlagsOf } from '../shared/storage/s3-object-settings.js';
 import { abandonBrokenChains } from './chain-events.js';
@@ -96,7 +96,7 @@ export function backupHandler(deps: HandlerDeps<BackupSide>): Handler<BackupResp
     if (run.outcome === 'succeeded') return run.result;
     // A caller reads a direct answer (an older CLI too: it must not take it for a finished backup); a schedule's goes nowhere.
     if (run.outcome === 'continued') return scheduled ? run.result : continuingAnswer(run.result);
-    if (run.outcome === 'skipped' && scheduled) return { operation: 'backup', skipped: run.reason };
+    if (run.outcome === 'skipped' && scheduled) return run.failed === true ? { ok: false, error: run.body } : { operation: 'backup', skipped: run.reason };
     // Stopped by the invocation's deadline (a backup in one piece: its own endpoint; or one
     // file longer than a piece): each of Lambda's two retries would run the same backup into
     // the same deadline, 30 more minutes that cannot succeed. Answered, not thrown: the
@@ -132,7 +132,8 @@ export type BackupRun =
   | { readonly outcome: 'succeeded'; readonly result: BackupResult }
   /** Stopped early: its next piece is queued. */
   | { readonly outcome: 'continued'; readonly result: BackupSuspended }
-  | { readonly outcome: 'skipped'; readonly reason: string; readonly body: ErrorBody }
+  /** `failed`: what it found instead of this run's backup was no complete backup (its failure event published; no attempt of the run will do better). */
+  | { readonly outcome: 'skipped'; readonly reason: string; readonly body: ErrorBody; readonly failed?: true }
   | { readonly outcome: 'failed'; readonly error: unknown; readonly body: ErrorBody };
 
 /**
@@ -294,8 +295,29 @@ export async function executeBackup(
         prepared === undefined || runId === undefined || operations.storedByRun === undefined
           ? undefined
           : await withDeadline(context, config, (signal) => operations.storedByRun!(withStackRecipients(prepared!.command, config), runId, error, { signal })).catch(() => undefined);
-      if (found !== undefined && 'notWhole' in found) {
-        logger.warn('the archive an earlier attempt of this run stored is no complete backup: no success said', { location: found.location, problem: found.notWhole });
+      if (found !== undefined && 'notWhole' in found && prepared !== undefined) {
+        // The run stored no backup, and nothing will: the key is taken (every later attempt
+        // is skipped the same way). Its failure, once, under the attempt's operation ID (one
+        // outcome per operation: the attempt that stored it published nothing), so that the
+        // monitor and whoever follows the events hear of it now, not from the freshness alarm.
+        const failure = errorBody(new CorruptArchiveError(`${found.location}: the object an earlier attempt of this run stored there is no complete backup (${found.notWhole}): this run stored no backup of "${prepared.command.tenant}"; back it up again to another key`));
+        logger.error('the archive an earlier attempt of this run stored is no complete backup: its failure published', { location: found.location, problem: found.notWhole });
+        await publish({
+          operation: 'backup',
+          ok: false,
+          detail: {
+            tenant: prepared.command.tenant,
+            location: found.location,
+            trigger,
+            ...runKeys(prepared),
+            ...operationKeys(context.awsRequestId, prepared.continues?.chain),
+            ...(prepared.continues === undefined && found.operationId !== undefined && { operationId: found.operationId }),
+            durationMs,
+            error: { code: failure.code, message: failure.message },
+          },
+        }, timeLeft(context));
+        metrics.record({ operation: 'backup', outcome: 'failed', trigger, tenant, durationMs, errorCode: failure.code, ...runKeys(prepared) });
+        return { outcome: 'skipped', reason, body: failure, failed: true };
       }
       const stored = found !== undefined && !('notWhole' in found) ? found : undefined;
       if (stored !== undefined && prepared !== undefined) {
@@ -320,7 +342,9 @@ export async function executeBackup(
         }, timeLeft(context));
       }
       logger.info('backup skipped', { reason, errorCode: body.code, errorMessage: body.message });
-      metrics.record({ operation: 'backup', outcome: 'skipped', trigger, tenant, durationMs, errorCode: body.code, reason, ...runKeys(prepared) });
+      // A success said late is a success in the metrics too (the backups-succeeded count, not skipped).
+      if (stored !== undefined) metrics.record({ operation: 'backup', outcome: 'succeeded', trigger, tenant, durationMs, archiveBytes: stored.bytes, ...runKeys(prepared) });
+      else metrics.record({ operation: 'backup', outcome: 'skipped', trigger, tenant, durationMs, errorCode: body.code, reason, ...runKeys(prepared) });
       return { outcome: 'skipped', reason, body };
     }
     // A work queue message a newer version wrote is no tenant's failure: handed back on every

@@ -21,7 +21,13 @@ export async function abandonBrokenChains(deps: HandlerDeps<unknown>, operations
   try {
     const olderThanMs = deps.config.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS;
     // Each chain's event as soon as it is ended: the events too come within the share.
-    await operations.abandonStaleBackups(olderThanMs, swept, { signal, onAbandoned: (chain) => chainEnded(deps, context, chain) });
+    await operations.abandonStaleBackups(olderThanMs, swept, {
+      signal,
+      onAbandoned: (chain) => chainEnded(deps, context, chain),
+      // Its one outcome waits for the store's answer (a later invocation, or the last piece's message again).
+      onKept: (chain, error) =>
+        deps.logger.warn('kept a stale backup chain whose last piece was committing its archive: the store did not say whether it holds it whole', { tenant: chain.tenant, location: chain.location, chain: chain.chain, errorMessage: (error as Error | undefined)?.message }),
+    });
   } catch (error) {
     deps.logger.warn('could not look for abandoned backups', { errorMessage: (error as Error).message });
   }

@@ -59,7 +59,7 @@ import {
 } from './secure-defaults.js';
 import { TenantFileSystem } from './tenant-file-system.js';
 import { ProblemList, RESOURCE_ID_PATTERNS, bucketNameOf, isIpv4Cidr } from './validation.js';
-import { FUNCTION_ENV, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, stackRecipientProblem, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
+import { FUNCTION_ENV, LEAST_FUNCTION_MEMORY_MIB, RESTORE_PIECE_RECEIVES, STACK_PREFIX_PATTERN, stackRecipientProblem, WORK_REDELIVERY_MARGIN_MS, functionName, restoreDeadLetterQueueName, restoreQueueName } from '../shared/control-plane/deployment.js';
 import { allowedEndpointProblem } from '../shared/control-plane/endpoint-allowlist.js';
 
 /** The restore function's NODE_OPTIONS: the others' with the young generation a restore is started with (bin/openclaw.js). */
@@ -141,7 +141,9 @@ export interface BackupFunctionsProps {
   readonly architecture?: LambdaArch;
   /**
    * Memory of the backup and restore functions, in MiB (CPU scales with it: 1,769 MB buys one
-   * vCPU, and the functions' threads follow; see infra/README.md).
+   * vCPU, and the functions' threads follow; see infra/README.md). At least 1,024
+   * (LEAST_FUNCTION_MEMORY_MIB: what a restore of a hostile archive within the default limits
+   * may take), at most 10,240.
    * @default 2048
    */
   readonly memorySizeMiB?: number;
@@ -533,6 +535,13 @@ function validate(props: BackupFunctionsProps): void {
     );
   }
   problems.integerInRange(props.memorySizeMiB, 'memorySizeMiB', 128, 10240);
+  // Lambda takes 128 MiB; a restore function of less than this can be run out of memory by a
+  // hostile archive within the limits it grants whatever its memory (no answer, no event).
+  if (props.memorySizeMiB !== undefined && Number.isInteger(props.memorySizeMiB) && props.memorySizeMiB >= 128 && props.memorySizeMiB < LEAST_FUNCTION_MEMORY_MIB) {
+    problems.add(
+      `memorySizeMiB must be ${LEAST_FUNCTION_MEMORY_MIB} or more, got ${props.memorySizeMiB}: a restore or verify of a hostile archive within the default limits (--max-entries 2,000,000) can take ~650 MiB, and a function of less memory then ends out of memory with no answer and no event`,
+    );
+  }
   problems.integerInRange(props.ephemeralStorageMiB, 'ephemeralStorageMiB', 512, 10240);
   problems.integerInRange(props.reservedConcurrency, 'reservedConcurrency', 1, 1000);
   for (const endpoint of props.allowedEndpoints ?? []) {

@@ -136,7 +136,7 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       const judged = await backupAt(command.to, command.tenant, command.storage ?? {}, runWrites(command), options.signal);
       const notWhole =
         judged === undefined ? 'gone since' : judged.problem ?? judged.unlike ?? (judged.entry.bytes !== stored.bytes ? `replaced since (${judged.entry.bytes} bytes where it had ${stored.bytes})` : undefined);
-      if (notWhole !== undefined) return { location: location.display, notWhole };
+      if (notWhole !== undefined) return { location: location.display, notWhole, ...(stored.operationId !== undefined && { operationId: stored.operationId }) };
       return { ...stored, location: location.display };
     },
     async planBackup(command, hooks = {}) {

@@ -32,6 +32,8 @@ export const CRASH_POINTS = [
   'backup:stored',
   // A backup in pieces (backup.ts, continuation.ts): a piece saved its state.
   'backup:piece-saved',
+  // A chain's last piece stored the archive whole (its state records it committing), its state not yet removed.
+  'backup:chain-committed',
   // A piece's state written whole beside its name, the lock's check and the rename ahead.
   'continuation:temp-written',
   // `tenants verify` writing its mark beside a local archive (storage/local.ts).

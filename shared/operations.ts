@@ -168,8 +168,8 @@ export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
  * `sweptBaseDir`: the base dir as `sweepBaseDir` left it, for backups run one after another (a
  * work queue batch). `runId`: the scheduled run the backup is, stored with its archive.
  */
-/** What storedByRun found that a backup's run stored: its complete backup (the success to say), or an archive that is none and why. */
-export type RunArchive = (StoredArchive & { readonly location: string }) | { readonly location: string; readonly notWhole: string };
+/** What storedByRun found that a backup's run stored: its complete backup (the success to say), or an archive that is none and why (the failure to say, under the operation ID its metadata names). */
+export type RunArchive = (StoredArchive & { readonly location: string }) | { readonly location: string; readonly notWhole: string; readonly operationId?: string };
 
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;

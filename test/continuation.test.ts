@@ -254,6 +254,60 @@ describe('ending broken chains under a deadline', () => {
     expect(aborted).toHaveLength(1);
     expect(existsSync(file)).toBe(false);
   });
+  // A chain whose last piece was committing its archive, abandoned while the store could not be
+  // asked whether it held it (an outage, a throttled HEAD): its failure was said and its state
+  // removed, then its last piece's message came again, found the archive whole under its run and
+  // said its success, under the same operation ID (failure, then success). The chain is kept
+  // until the store answers (at most twice the abandon age), so its one outcome is what the store says.
+  it("keeps a chain committing its archive while the store cannot say whether it holds it, then ends it as the store says", async () => {
+    const { base, file, aborted } = await staleChain('committing-unjudged');
+    const committing = { bytes: 12_345_678, manifestSha256: 'c'.repeat(64), totals: { files: 4, directories: 2, symlinks: 0, bytes: 9 }, skipped: [], warnings: [] };
+    await saveContinuation(base, { ...sample('acme'), state: { ...sample('acme').state, committing } });
+    const age = (hours: number) => {
+      const then = new Date(Date.now() - hours * 60 * 60 * 1000);
+      utimesSync(file, then, then);
+    };
+    let answers = false;
+    const open = async (location: string): Promise<ArchiveLocation> =>
+      ({
+        display: location,
+        abandonPieces: async (at: UploadCheckpoint) => void aborted.push(at),
+        storedPieces: async () => {
+          if (!answers) throw new StorageError('could not reach s3://backups/acme.tar.zst: connect ECONNREFUSED');
+          return { bytes: committing.bytes };
+        },
+      }) as unknown as ArchiveLocation;
+    const heard: unknown[] = [];
+    const keptFor: string[] = [];
+    const onAbandoned = async (chain: unknown) => void heard.push(chain);
+    const onKept = (chain: { tenant: string }, error: unknown) => void keptFor.push(`${chain.tenant}: ${(error as Error).message}`);
+    age(25);
+    expect(await abandonStaleBackups(base, 24 * 60 * 60 * 1000, open, undefined, { onAbandoned, onKept })).toEqual([]);
+    expect(heard).toEqual([]);
+    expect(keptFor).toEqual(['acme: could not reach s3://backups/acme.tar.zst: connect ECONNREFUSED']);
+    expect(aborted).toEqual([]);
+    expect(existsSync(file)).toBe(true);
+    // The store answers: the chain's success, once.
+    answers = true;
+    expect(await abandonStaleBackups(base, 24 * 60 * 60 * 1000, open, undefined, { onAbandoned })).toMatchObject([{ tenant: 'acme', completed: { stored: { bytes: committing.bytes } } }]);
+    expect(heard).toHaveLength(1);
+    expect(aborted).toEqual([]);
+    expect(existsSync(file)).toBe(false);
+
+    // A store that does not answer for twice the abandon age: ended as any other, its failure said.
+    await saveContinuation(base, { ...sample('acme'), state: { ...sample('acme').state, committing } });
+    answers = false;
+    heard.length = 0;
+    age(47);
+    expect(await abandonStaleBackups(base, 24 * 60 * 60 * 1000, open, undefined, { onAbandoned })).toEqual([]);
+    age(49);
+    const ended = await abandonStaleBackups(base, 24 * 60 * 60 * 1000, open, undefined, { onAbandoned });
+    expect(ended).toMatchObject([{ tenant: 'acme', abortError: expect.objectContaining({ message: expect.stringMatching(/ECONNREFUSED/) }) }]);
+    expect(ended[0]!.completed).toBeUndefined();
+    expect(heard).toHaveLength(1);
+    expect(existsSync(file)).toBe(false);
+  });
+
   // Two backup invocations (another instance on another EFS client) look at the same stale
   // state at once: the one that took the lock second found the state gone, "ended" the chain
   // again and published a second failure event, saying its upload could not be aborted.

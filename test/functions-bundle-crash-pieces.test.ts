@@ -13,7 +13,9 @@
 // left in the base dir, and no other tenant appears. s3rver stands in for S3, two TLS
 // stand-ins for the work and restore queues.
 
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -30,14 +32,20 @@ let server: S3TestServer;
 let workQueue: SqsStandIn;
 let restoreQueue: SqsStandIn;
 const bundles: Record<string, string> = {};
+let eventBridge: Server;
+let eventBridgeEndpoint: string;
+/** The completion events the functions published, oldest first. */
+const events: { DetailType: string; Detail: Record<string, unknown> }[] = [];
 
 /** A piece's time: the margins and 20 looks of 50 ms (the looking clock), a few entries. */
 const PIECE_MS = DEFAULT_ABORT_MARGIN_MS + DEFAULT_CONTINUE_MARGIN_MS + 1_000;
 
-function invoke(name: 'backup' | 'restore', event: unknown, requestId: string, crashAt?: string): Promise<SandboxInvocation> {
+function invoke(name: 'backup' | 'restore', event: unknown, requestId: string, crashAt?: string, s3Endpoint = server.endpoint): Promise<SandboxInvocation> {
   const env = backupFunctionEnvironment(base, server.endpoint, {
     TMPDIR: sandboxTmp,
-    AWS_ENDPOINT_URL_S3: server.endpoint,
+    AWS_ENDPOINT_URL_S3: s3Endpoint,
+    OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
     OPENCLAW_WORK_QUEUE_URL: workQueue.queueUrl,
     OPENCLAW_RESTORE_QUEUE_URL: restoreQueue.queueUrl,
     // The stand-in queues' certificates are self-signed.
@@ -87,12 +95,25 @@ beforeAll(async () => {
   workQueue = await startSqsStandIn(path.join(dir.path, 'certs-work'));
   restoreQueue = await startSqsStandIn(path.join(dir.path, 'certs-restore'));
   for (const name of ['backup', 'restore'] as const) bundles[name] = await bundleFunction(name, path.join(dir.path, 'asset', name));
+  eventBridge = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const { Entries } = JSON.parse(body) as { Entries: { DetailType: string; Detail: string }[] };
+      events.push(...Entries.map((entry) => ({ DetailType: entry.DetailType, Detail: JSON.parse(entry.Detail) as Record<string, unknown> })));
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify({ FailedEntryCount: 0, Entries: Entries.map((_, i) => ({ EventId: `e-${events.length}-${i}` })) }));
+    });
+  });
+  await new Promise<void>((resolve) => eventBridge.listen(0, '127.0.0.1', resolve));
+  eventBridgeEndpoint = `http://127.0.0.1:${(eventBridge.address() as AddressInfo).port}`;
 }, 120_000);
 
 afterAll(async () => {
   await server?.dispose();
   await workQueue?.close();
   await restoreQueue?.close();
+  await new Promise((resolve) => (eventBridge === undefined ? resolve(undefined) : eventBridge.close(resolve)));
   dir.cleanup();
 });
 
@@ -153,4 +174,40 @@ describe.skipIf(node24 === undefined)('chains of function pieces killed while a 
     expect(describeTree(path.join(base, 'acme-copy'))).toEqual(describeTree(path.join(base, 'acme'), { exclude: (p) => p === 'pty' }));
     expect(describeTree(path.join(base, 'acme'))).toEqual(acme);
   }, 180_000);
+
+  // Its last piece stored the archive whole and was killed before it removed the chain's state;
+  // a day later another invocation's sweep judged the chain while S3 did not answer: it said
+  // the chain's failure ('OpenClaw Backup Failed', CONTINUATION_ENDED) and removed its state;
+  // the last piece's message came again, found the archive whole under its run and said its
+  // success: a failure, then a success, under the chain's one operation ID.
+  it("a backup chain whose last piece was killed once it stored the archive, judged while S3 does not answer, says one outcome under its operation ID: its success", async () => {
+    const to = 's3://backups/judged-late/acme.tar.zst';
+    const first = await invoke('backup', { tenant: 'acme', to }, 'req-judged-1');
+    expect(first.answer).toMatchObject({ operation: 'backup', suspended: true, tenant: 'acme' });
+    const chain = (first.answer as { chain: string }).chain;
+    const records = (body: string, nth: number) => ({ Records: [{ messageId: 'judged-last', body, eventSource: 'aws:sqs', attributes: { ApproximateReceiveCount: String(nth) } }] });
+    let last: string | undefined;
+    for (let body = workQueue.sent.shift(); body !== undefined && last === undefined; body = workQueue.sent.shift()) {
+      const delivered = await invoke('backup', records(body, 1), 'req-judged-piece', 'backup:chain-committed');
+      if (delivered.signal === 'SIGKILL') last = body;
+      else expect(delivered.answer).toEqual({ batchItemFailures: [] });
+    }
+    expect(last).toBeDefined();
+    const state = hidden().filter((name) => name.startsWith('.openclaw-continuation-acme'));
+    expect(state).toHaveLength(1);
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    utimesSync(path.join(base, state[0]!), dayAgo, dayAgo);
+
+    // Another tenant's backup, S3 not answering: its sweep finds the chain a day old.
+    mkdirSync(path.join(base, 'other'), { recursive: true });
+    writeFileSync(path.join(base, 'other', 'note.txt'), 'other');
+    await invoke('backup', { tenant: 'other', to: 's3://backups/judged-late/other.tar.zst' }, 'req-judged-other', undefined, 'http://127.0.0.1:1');
+    // The last piece's message again, S3 answering.
+    expect((await invoke('backup', records(last!, 2), 'req-judged-again')).answer).toEqual({ batchItemFailures: [] });
+
+    const chainEvents = events.filter((event) => event.Detail.operationId === chain).map((event) => event.DetailType);
+    expect(chainEvents.length).toBeGreaterThan(0);
+    expect(new Set(chainEvents)).toEqual(new Set(['OpenClaw Backup Succeeded']));
+    expect(hidden().filter((name) => name.startsWith('.openclaw-continuation-'))).toEqual([]);
+  }, 120_000);
 });

@@ -73,6 +73,14 @@ async function cutInPlace(key: string, keep: number): Promise<void> {
   }
 }
 
+/** The outcomes an invocation counted in its metrics (CloudWatch's embedded metric format on stdout): Succeeded, Failed, Refused, Skipped. */
+function countedOutcomes(invocation: SandboxInvocation): string[] {
+  return invocation.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.includes('"_aws"'))
+    .flatMap((line) => Object.keys(JSON.parse(line) as Record<string, unknown>).filter((key) => ['Succeeded', 'Failed', 'Refused', 'Skipped'].includes(key)));
+}
+
 function scheduled(eventId: string, key: string): Record<string, unknown> {
   return { source: 'openclaw.cron', tenant: 'acme', cronName: 'nightly', time: '2026-06-04T03:00:00Z', eventId, command: { tenant: 'acme', to: `s3://backups/${key}`, storage: { endpoint: server.endpoint } } };
 }
@@ -129,6 +137,8 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
         Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/scheduled/acme.tar.zst', trigger: 'schedule', cronName: 'nightly', operationId: 'req-scheduled', archiveBytes: archive.bytes, manifestSha256: archive.digest }),
       },
     ]);
+    // A success said late is counted as one (the dashboard's backups succeeded), not as skipped.
+    expect(countedOutcomes(retried)).toEqual(['Succeeded']);
   });
 
   it("publishes the success on SQS's redelivery of a queued backup's message, with the operation ID the killed attempt had (its request ID, stored with the archive)", async () => {
@@ -145,6 +155,7 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
         Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/queued/acme.tar.zst', trigger: 'queue', runId: 'run-queued', cronName: 'nightly', operationId: 'req-queued-1', requestId: 'req-queued-2', archiveBytes: archive.bytes, manifestSha256: archive.digest }),
       },
     ]);
+    expect(countedOutcomes(redelivered)).toEqual(['Succeeded']);
   });
 
   it("publishes no success for an archive another run stored at the same key", async () => {
@@ -161,32 +172,49 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
     expect(events.map((event) => event.DetailType)).toEqual(['OpenClaw Backup Failed']);
   });
 
-  it('publishes no success for an object at the key naming the run that is no complete backup (cut short, its metadata kept)', async () => {
+  it("publishes the run's failure, once and under the killed attempt's operation ID, for an object at the key naming the run that is no complete backup (cut short, its metadata kept)", async () => {
     const killed = await invoke(scheduled('ev-cut', 'cut/acme.tar.zst'), 'req-cut', 'backup:stored');
     expect(killed.signal ?? killed.status).toBe('SIGKILL');
     const archive = await stored('cut/acme.tar.zst');
     await cutInPlace('cut/acme.tar.zst', Math.floor(archive.bytes / 2));
     expect((await stored('cut/acme.tar.zst')).bytes).toBe(Math.floor(archive.bytes / 2));
 
+    // The key is taken by no backup: no attempt of this run will store one, so none is thrown to Lambda's retries.
+    const notWhole = /^s3:\/\/backups\/cut(-queued)?\/acme\.tar\.zst: the object an earlier attempt of this run stored there is no complete backup \(.+\): this run stored no backup of "acme"; back it up again to another key$/;
     const retried = await invoke(scheduled('ev-cut', 'cut/acme.tar.zst'), 'req-cut');
-    expect(retried.answer).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
-    expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
+    expect(retried.answer).toEqual({ ok: false, error: { code: 'CORRUPT_ARCHIVE', outcome: 'refused', message: expect.stringMatching(notWhole) } });
+    expect(events).toEqual([
+      {
+        DetailType: 'OpenClaw Backup Failed',
+        Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/cut/acme.tar.zst', trigger: 'schedule', cronName: 'nightly', operationId: 'req-cut', error: { code: 'CORRUPT_ARCHIVE', message: expect.stringMatching(notWhole) } }),
+      },
+    ]);
+    expect(countedOutcomes(retried)).toEqual(['Failed']);
+    events.length = 0;
 
-    // A queued backup's redelivery over its first delivery's archive cut so: no success either.
+    // A queued backup's redelivery over its first delivery's archive cut so: its failure, under the first delivery's operation ID.
     await invoke(queued('m-cut', 'cut-queued/acme.tar.zst', 'run-cut', 1), 'req-cut-q1', 'backup:stored');
     const queuedArchive = await stored('cut-queued/acme.tar.zst');
     await cutInPlace('cut-queued/acme.tar.zst', queuedArchive.bytes - 1);
-    expect((await invoke(queued('m-cut', 'cut-queued/acme.tar.zst', 'run-cut', 2), 'req-cut-q2')).answer).toEqual({ batchItemFailures: [] });
-    expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
+    const redelivered = await invoke(queued('m-cut', 'cut-queued/acme.tar.zst', 'run-cut', 2), 'req-cut-q2');
+    expect(redelivered.answer).toEqual({ batchItemFailures: [] });
+    expect(events).toEqual([
+      {
+        DetailType: 'OpenClaw Backup Failed',
+        Detail: expect.objectContaining({ tenant: 'acme', location: 's3://backups/cut-queued/acme.tar.zst', trigger: 'queue', runId: 'run-cut', operationId: 'req-cut-q1', requestId: 'req-cut-q2', error: { code: 'CORRUPT_ARCHIVE', message: expect.stringMatching(notWhole) } }),
+      },
+    ]);
+    expect(countedOutcomes(redelivered)).toEqual(['Failed']);
   });
 
-  it('publishes no success for a plain archive of the run when the stack now encrypts every backup (its recipients set between the attempts)', async () => {
+  it('publishes its failure, not a success, for a plain archive of the run when the stack now encrypts every backup (its recipients set between the attempts)', async () => {
     const killed = await invoke(scheduled('ev-plain', 'plain/acme.tar.zst'), 'req-plain', 'backup:stored');
     expect(killed.signal ?? killed.status).toBe('SIGKILL');
     expect((await stored('plain/acme.tar.zst')).digest).toMatch(/^[0-9a-f]{64}$/);
 
     const retried = await invoke(scheduled('ev-plain', 'plain/acme.tar.zst'), 'req-plain', undefined, { OPENCLAW_ENCRYPT_TO: generateIdentity().recipient.text });
-    expect(retried.answer).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
-    expect(events.map((event) => event.DetailType)).not.toContain('OpenClaw Backup Succeeded');
+    expect(retried.answer).toMatchObject({ ok: false, error: { code: 'CORRUPT_ARCHIVE' } });
+    // Its failure: the run stored no backup as the stack now writes them.
+    expect(events.map((event) => [event.DetailType, event.Detail.operationId])).toEqual([['OpenClaw Backup Failed', 'req-plain']]);
   });
 });

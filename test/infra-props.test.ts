@@ -166,6 +166,34 @@ describe('BackupFunctions props', () => {
   });
 });
 
+describe('BackupFunctions memory', () => {
+  // A verify within the default limits, which the restore function grants whatever its memory,
+  // of a hostile archive built to them peaked at 583 MiB RSS in a function of 512 (Lambda ends
+  // it: no answer, no event) and 642 MiB in 1,024, which refused it in one line (docs/scale.md).
+  const memoryProblems = (memorySizeMiB: number) => {
+    const stack = newStack();
+    // A bad prefix makes the construct throw whatever the memory: its problems are then listed.
+    const props: BackupFunctionsProps = { prefix: 'Bad Prefix', tenantFileSystem: new TenantFileSystem(stack, 'Fs'), backupBucket: new BackupBucket(stack, 'Bucket'), eventBus: events.EventBus.fromEventBusName(stack, 'Bus', 'default'), memorySizeMiB };
+    return problemsOf(() => new BackupFunctions(stack, 'Functions', props)).filter((problem) => problem.startsWith('memorySizeMiB'));
+  };
+
+  it('refuses less than 1,024 MiB at synth, in one line saying why', () => {
+    for (const memory of [128, 512, 1023]) {
+      expect(memoryProblems(memory)).toEqual([
+        `memorySizeMiB must be 1024 or more, got ${memory}: a restore or verify of a hostile archive within the default limits (--max-entries 2,000,000) can take ~650 MiB, and a function of less memory then ends out of memory with no answer and no event`,
+      ]);
+    }
+  });
+
+  it('takes 1,024 MiB and more', () => {
+    for (const memory of [1024, 2048, 10_240]) expect(memoryProblems(memory)).toEqual([]);
+  });
+
+  it('refuses it from the app\'s context too', () => {
+    expect(() => fixtureApp({ 'openclaw:memorySizeMiB': '512' })).toThrow(/memorySizeMiB must be 1024 or more, got 512: /);
+  });
+});
+
 describe('BackupSchedules and BackupEvents props', () => {
   it('reports bad retries, event age and prefix at once', () => {
     const stack = newStack();

@@ -414,7 +414,10 @@ async function backupSteps(request: RunRequest): Promise<BackupResult | BackupSu
       const { totals } = summary.checkpoint;
       return { operation: 'backup', suspended: true, tenant, location: location.display, chain, pieces, files: totals.files, bytes: totals.bytes, archiveBytes: written.bytes, durationMs: Date.now() - started, createdAt: createdAt.toISOString() };
     }
-    if (from !== undefined) await removeContinuation(tenantsDir, tenant);
+    if (from !== undefined) {
+      crashPoint('backup:chain-committed');
+      await removeContinuation(tenantsDir, tenant);
+    }
     if (written.unrecorded !== undefined) notices.push(unrecordedNotice(location.display, written.unrecorded));
     if (written.unconfirmed !== undefined) notices.push(unconfirmedNotice(location.display, written.unconfirmed));
     if (written.note !== undefined) notices.push(written.note);
@@ -551,12 +554,22 @@ export interface CompletedChain {
   readonly stored: WriteResult;
 }
 
+/**
+ * How many abandon ages a chain whose last piece was committing its archive is kept while the
+ * store cannot be asked whether it holds that archive whole (abandonStaleBackups): then it is
+ * ended as any other, its failure said, so that a store gone for good holds the tenant one more
+ * age at most.
+ */
+export const UNJUDGED_COMMIT_KEPT_AGES = 2;
+
 /** How far `abandonStaleBackups` goes, and who hears of each chain it ends. */
 export interface AbandonOptions {
   /** Once aborted, no further chain is taken up (the one under way is ended): the rest are left for a later run. */
   readonly signal?: AbortSignal;
   /** Told of each chain once it is ended, before the next is taken up (its completion event). */
   readonly onAbandoned?: (chain: AbandonedBackup) => Promise<void>;
+  /** Told of a chain kept because the store could not say whether its last piece's archive is whole (UNJUDGED_COMMIT_KEPT_AGES), with the store's error. */
+  readonly onKept?: (chain: { readonly tenant: string; readonly location: string; readonly chain: string }, error: unknown) => void;
 }
 
 /**
@@ -602,7 +615,16 @@ export async function abandonStaleBackups(
       const stat = await fs.stat(continuationPathFor(tenantsDir, tenant)).catch(() => undefined);
       if (stat === undefined || Date.now() - stat.mtimeMs <= olderThanMs) continue;
       const from = await loadContinuation(tenantsDir, tenant).catch(() => undefined);
-      const { abortError, completed } = await endChain(tenantsDir, tenant, from, open);
+      // A last piece that was committing the archive, where the store cannot say now whether it
+      // holds it whole: kept for a later run (up to twice the age), not ended as failed, so that a
+      // success found later (its message delivered again, or the next run's look) is the chain's
+      // one outcome, never a failure and then a success under one operation ID.
+      const judgeLater = Date.now() - stat.mtimeMs <= UNJUDGED_COMMIT_KEPT_AGES * olderThanMs;
+      const { abortError, completed, kept } = await endChain(tenantsDir, tenant, from, open, { keepUnjudgedCommit: judgeLater });
+      if (kept) {
+        options.onKept?.({ tenant, location: from!.state.location, chain: from!.state.chain }, abortError);
+        continue;
+      }
       const state = from?.state;
       ended = {
         tenant,
@@ -630,18 +652,28 @@ export async function abandonStaleBackups(
  * records it committing, and the archive is at the location) has nothing to abort: the
  * archive is tagged and answered instead. The caller holds the tenant's lock.
  */
-async function endChain(tenantsDir: string, tenant: string, from: Continuation | undefined, open: (location: string) => Promise<ArchiveLocation>): Promise<{ abortError?: unknown; completed?: CompletedChain }> {
+async function endChain(
+  tenantsDir: string,
+  tenant: string,
+  from: Continuation | undefined,
+  open: (location: string) => Promise<ArchiveLocation>,
+  options: { readonly keepUnjudgedCommit?: boolean } = {},
+): Promise<{ abortError?: unknown; completed?: CompletedChain; kept?: true }> {
   let abortError: unknown;
   let completed: CompletedChain | undefined;
   if (from !== undefined) {
+    let judged = false;
     try {
       const location = await open(from.state.location);
       completed = await completedArchive(location, tenant, from);
+      judged = true;
       if (completed === undefined) await location.abandonPieces?.({ ...from.state.upload, tail: from.tail });
     } catch (error) {
       abortError = error;
     }
     from.encryption?.stream.payloadKey.fill(0);
+    // `keepUnjudgedCommit`: a chain committing its archive that the store could not judge keeps its state.
+    if (!judged && from.state.committing !== undefined && options.keepUnjudgedCommit === true) return { abortError, kept: true };
   }
   await removeContinuation(tenantsDir, tenant);
   return { ...(abortError !== undefined && { abortError }), ...(completed !== undefined && { completed }) };

@@ -169,6 +169,19 @@ export const FUNCTION_ENV = {
  */
 export const WORK_REDELIVERY_MARGIN_MS = 60_000;
 
+/**
+ * The least memory (MiB) the stack gives the backup and restore functions (its
+ * `memorySizeMiB`): a restore, its dry run or a verify takes an archive up to the default
+ * limits whatever the memory (--max-entries 2,000,000, the manifest's default bounds:
+ * shared/restore/limits.ts), and a hostile archive built to them (1,998,000 empty files of
+ * 125-character paths, then a version 1 manifest of 262,100 directory entries, 27 MB), verified
+ * from S3 by the restore bundle under Node 24 with the heap flags Lambda sets for the memory,
+ * peaked at 583 MiB RSS in a function of 512 (past it: Lambda ends it, no answer, no event) and
+ * at 642 MiB in one of 1,024, which refused it in one line (docs/scale.md). Above it, the
+ * restore function grants --max-entries by its memory (function-limits.ts memoryEntryLimit).
+ */
+export const LEAST_FUNCTION_MEMORY_MIB = 1024;
+
 /** `source` of every completion event the functions publish. */
 export const EVENT_SOURCE = 'openclaw.backup';
 

@@ -125,6 +125,8 @@ export interface SandboxInvocation {
   /** SIGKILL when a crash point (OPENCLAW_TEST_CRASH_AT) killed the runtime, as a timeout's reset does. */
   readonly signal: NodeJS.Signals | null;
   readonly answer?: Record<string, unknown>;
+  /** All it wrote to stdout: its log lines and metrics (CloudWatch's embedded metric format) beside the answer. */
+  readonly stdout: string;
 }
 
 /**
@@ -154,5 +156,5 @@ export async function invokeInSandbox(
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (code, killedBy) => resolve([code, killedBy])));
   const line = stdout.split('\n').find((text) => text.startsWith('ANSWER '));
-  return { status, signal, ...(line !== undefined && { answer: JSON.parse(line.slice('ANSWER '.length)) as Record<string, unknown> }) };
+  return { status, signal, stdout, ...(line !== undefined && { answer: JSON.parse(line.slice('ANSWER '.length)) as Record<string, unknown> }) };
 }
