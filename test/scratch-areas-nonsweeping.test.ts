@@ -142,3 +142,22 @@ describe('what a dead backup of this host did not leave', () => {
     expect(readdirSync(target).sort()).toEqual(['.openclaw-trash', 'kept.txt']);
   });
 });
+
+describe.skipIf(process.geteuid?.() !== 0)('a directory under a scratch name that the tool did not make', () => {
+  it('is neither removed by tenants backups nor named by a dry run as removable', () => {
+    // The base dir is the service user's; root's directory there carries no marker (made
+    // without procfs, or by an older version): no command removes it unasked. The dry run had
+    // said "the same command without --dry-run (or tenants list) removes it"; backups left it.
+    chownSync(base, 4242, 4242);
+    const name = '.openclaw-scratch-acme-0123456789ab';
+    mkdirSync(path.join(base, name), { mode: 0o700 });
+    writeFileSync(path.join(base, name, 'copy'), 'not the tool\'s');
+    const dry = cli(['tenants', 'backup', 'acme', '--to', path.join(store, 'next.tar.zst'), '--dry-run']);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stderr).not.toContain(name);
+    const run = cli(['tenants', 'backups', 'acme', '--in', store]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(scratchAreas()).toEqual([name]);
+    expect(readdirSync(path.join(base, name))).toEqual(['copy']);
+  });
+});
