@@ -1323,6 +1323,27 @@ describe('the manifest, field by field', () => {
     expect(result.manifest?.warnings).toHaveLength(50_000);
   });
 
+  it('counts field lists whose names hold braces, quotes and backslashes, behind strings that end in escapes, in arrays of objects', async () => {
+    // The count walks bytes, not parsed objects: a string it misread (an escaped quote, a
+    // backslash before the closing quote, a brace or colon inside) would hide the names after
+    // it, and JSON.parse would build the hidden classes it missed. Same lists as the test above
+    // (5,000 notes, each its own list of 100 names), every name and value written to trip it.
+    const name = (k: number) => `n${k}{"\\}:[,`;
+    const values = ['\\', '\\"', '"}', '{"a":', '\\\\', ']'];
+    const notes = Array.from({ length: 5_000 }, (_, i) => ({
+      reason: values[i % values.length]!,
+      deep: [[{ [name(i % 100)]: values[(i + 1) % values.length]! }]],
+      [name(i % 100)]: values[(i + 2) % values.length]!,
+      [name((Math.floor(i / 100) + 1 + (i % 100)) % 100)]: values[(i + 3) % values.length]!,
+      path: 'f',
+    }));
+    await refused(withManifest((m) => ({ ...m, warnings: notes })), ArchiveLimitError, /more than 4096 different field lists/);
+    // Those names in one order, under the same strings: one list, read.
+    const same = notes.map((note, i) => ({ reason: note.reason, deep: note.deep, [name(0)]: values[i % values.length]!, path: note.path }));
+    const { result } = await accepted(withManifest((m) => ({ ...m, warnings: same })));
+    expect(result.manifest?.warnings).toHaveLength(5_000);
+  });
+
   it('refuses, before JSON.parse, a manifest whose objects would take 30 times its size in memory', async () => {
     // 1 MiB of `{},` parses into ~32 MiB of empty objects; 16 MiB of it into 500 MiB.
     const json = Buffer.from(`{"format":"openclawmu-tenant-backup","formatVersion":2,"warnings":[${'{},'.repeat(350_000)}{}]}`);

@@ -5,7 +5,7 @@
 // runs, which change nothing, name it instead. A live backup's area is left alone.
 
 import { execFileSync } from 'node:child_process';
-import { chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -115,5 +115,49 @@ describe.skipIf(process.geteuid?.() !== 0)("a dead scratch area another user own
     const run = cli(['tenants', 'backups', 'acme', '--in', store]);
     expect(run.status, run.stderr).toBe(0);
     expect(scratchAreas()).toEqual([area]);
+  });
+});
+
+describe('what a dead backup of this host did not leave', () => {
+  it('is left by tenants backups: an area whose lock names a holder on another host, a symlink under a scratch name and what it points at', () => {
+    const area = killedEncryptingBackup();
+    // The same base dir seen from another host (a shared disk): its holder is not judged here.
+    const lockPath = path.join(base, '.openclaw-lock-acme');
+    const lock = JSON.parse(readFileSync(lockPath, 'utf8')) as { hostId: string; host: string };
+    writeFileSync(lockPath, JSON.stringify({ ...lock, host: 'elsewhere', hostId: lock.hostId.replace(/./g, '0') }));
+    const kept = cli(['tenants', 'backups', 'acme', '--in', store]);
+    expect(kept.status, kept.stderr).toBe(0);
+    expect(scratchAreas()).toEqual([area]);
+
+    // With the holder judged gone again, the area goes; a symlink under a scratch name stays, and so does its target.
+    writeFileSync(lockPath, JSON.stringify(lock));
+    const target = path.join(dir.path, 'elsewhere');
+    mkdirSync(target);
+    writeFileSync(path.join(target, 'kept.txt'), 'kept');
+    writeFileSync(path.join(target, '.openclaw-trash'), 'openclaw trash 1\n');
+    symlinkSync(target, path.join(base, '.openclaw-scratch-acme-0123456789ab'));
+    const run = cli(['tenants', 'backups', 'acme', '--in', store]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(scratchAreas()).toEqual(['.openclaw-scratch-acme-0123456789ab']);
+    expect(readdirSync(target).sort()).toEqual(['.openclaw-trash', 'kept.txt']);
+  });
+});
+
+describe.skipIf(process.geteuid?.() !== 0)('a directory under a scratch name that the tool did not make', () => {
+  it('is neither removed by tenants backups nor named by a dry run as removable', () => {
+    // The base dir is the service user's; root's directory there carries no marker (made
+    // without procfs, or by an older version): no command removes it unasked. The dry run had
+    // said "the same command without --dry-run (or tenants list) removes it"; backups left it.
+    chownSync(base, 4242, 4242);
+    const name = '.openclaw-scratch-acme-0123456789ab';
+    mkdirSync(path.join(base, name), { mode: 0o700 });
+    writeFileSync(path.join(base, name, 'copy'), 'not the tool\'s');
+    const dry = cli(['tenants', 'backup', 'acme', '--to', path.join(store, 'next.tar.zst'), '--dry-run']);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stderr).not.toContain(name);
+    const run = cli(['tenants', 'backups', 'acme', '--in', store]);
+    expect(run.status, run.stderr).toBe(0);
+    expect(scratchAreas()).toEqual([name]);
+    expect(readdirSync(path.join(base, name))).toEqual(['copy']);
   });
 });

@@ -190,6 +190,9 @@ const HIDDEN_SCRATCH_PREFIX = `${HIDDEN_PREFIX}scratch-`;
  * with no inode left). Each is removed only if it is still the tree judged, one the tool made
  * (its trash marker, or the base dir owner's: slot.ts trashOfOurs) and this user's. Best
  * effort: an area that cannot be removed is left to the next command, and the command goes on.
+ * A dry run names only those the same command would remove: one the tool did not make (no
+ * marker, another owner than the base dir's: an area made without procfs, or by an older
+ * version) had been named as "removed without --dry-run", and was not.
  *
  * Cost: one readdir of the base dir and a prefix test per name when there is none (2,000
  * tenants: under a millisecond of the listing commands' time); nothing more is read.
@@ -204,13 +207,14 @@ export async function removeDeadScratchAreas(tenantsDir: string, options: { read
     const full = path.join(tenantsDir, name);
     const stat = await fs.lstat(full, { bigint: true }).catch(() => undefined);
     if (stat === undefined || !stat.isDirectory() || (self !== undefined && stat.uid !== BigInt(self))) continue;
-    if (options.dryRun === true) {
-      done.push(name);
-      continue;
-    }
     try {
+      // Judged (read only) before a dry run names it too: a directory the tool did not make is neither removed nor said to be removable.
       const judged = await trashOfOurs(tenantsDir, full);
       if (judged === undefined || judged.ino !== stat.ino || judged.dev !== stat.dev) continue;
+      if (options.dryRun === true) {
+        done.push(name);
+        continue;
+      }
       await removeTree(full, { expect: judged });
       done.push(name);
     } catch {
