@@ -67,12 +67,17 @@ async function localDoctor(context: CliContext): Promise<void> {
   const { tenantsDir } = context;
   const checks: Check[] = [];
   // A base dir that is missing, a file or unreadable fails every command: doctor said "ok" of it.
-  const { assertTenantsDirShape, countTenantDirectories } = await import('../shared/tenant/tenants.js');
+  const { assertTenantsDirShape, countTenantDirectories, listSkippedTenants } = await import('../shared/tenant/tenants.js');
   try {
     // A tenant's own directory, or the base dir's parent, every command refuses: doctor counted its subdirectories as tenants.
     await assertTenantsDirShape(tenantsDir);
     const tenants = await countTenantDirectories(tenantsDir);
     checks.push({ check: 'base dir', status: 'ok', detail: `${tenantsDir} holds ${tenants} tenant${tenants === 1 ? '' : 's'}` });
+    // A directory no command backs up (`Acme`, `acme.old`, a tenant that is a symlink): tenants list
+    // and backup --all name it, as the gateway's doctor does; the local one said "0 warnings".
+    const skipped = await listSkippedTenants(tenantsDir);
+    for (const { reason } of skipped.slice(0, 10)) checks.push({ check: 'tenant names', status: 'warn', detail: reason });
+    if (skipped.length > 10) checks.push({ check: 'tenant names', status: 'warn', detail: `and ${skipped.length - 10} more such names in ${tenantsDir} (tenants list names them all)` });
     // A killed encrypted backup's plaintext copies stay until a command that sweeps (doctor does not): say where they are.
     const { deadScratchAreas } = await import('../shared/tenant/base-dir-sweep.js');
     const dead = await deadScratchAreas(tenantsDir);

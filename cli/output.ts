@@ -205,11 +205,14 @@ export function via(endpoint: { readonly url: string; readonly source: string } 
 
 /**
  * A dry run's last line when the real run would not go through, in the words its outcome is
- * (exit 3 "REFUSED", nothing changed; exit 1 "FAIL"): "the backup would be REFUSED" was said
- * of a destination that is a FIFO, whose backup fails (exit 1), as the dry run did.
+ * (exit 3 "REFUSED", nothing changed; exit 1 "FAIL"; exit 2 "cannot run as given", the command
+ * line lacking something): "the backup would be REFUSED" was said of a destination that is a
+ * FIFO, whose backup fails (exit 1), and of an S3 destination without a region (exit 2).
  */
 export function wouldNot(operation: string, refusal: { readonly code: string; readonly message: string }): string {
-  return `  the ${operation} would ${dryRunOutcome(refusal) === 'failed' ? 'FAIL' : 'be REFUSED'}: ${shownText(refusal.message)}`;
+  const outcome = dryRunOutcome(refusal);
+  const words = outcome === 'failed' ? 'would FAIL' : outcome === 'usage' ? 'cannot run as given' : 'would be REFUSED';
+  return `  the ${operation} ${words}: ${shownText(refusal.message)}`;
 }
 
 export function seconds(ms: number): string {

@@ -78,6 +78,8 @@ export function usageErrorLine(error: CommanderError, command: Command): string 
   if (error.code === 'commander.missingMandatoryOptionValue' && why !== undefined) return noArgumentLine(path, command, why);
   if (error.code === 'commander.excessArguments') {
     if (why !== undefined) return noArgumentLine(path, command, why);
+    // `doctor extra` said "doctor takes 0 arguments (), got 1".
+    if (command.registeredArguments.length === 0) return `${noArgumentLine(path, command)}${help}`;
     const given = argumentsShown(command);
     const expected = command.registeredArguments.map((argument) => argument.name()).join(', ');
     return `${path} takes ${command.registeredArguments.length} argument${command.registeredArguments.length === 1 ? '' : 's'} (${expected}), got ${command.args.length}: ${given} (quote a value that holds spaces)${help}`;
@@ -85,9 +87,9 @@ export function usageErrorLine(error: CommanderError, command: Command): string 
   return `${message}${help}`;
 }
 
-function noArgumentLine(path: string, command: Command, why: string): string {
+function noArgumentLine(path: string, command: Command, why?: string): string {
   const secret = secretFlagGiven(command);
-  return `${path} takes no argument (got ${secret === undefined ? argumentsShown(command) : `${command.args.length}, ${argumentsShown(command)}`}): ${why}`;
+  return `${path} takes no argument (got ${secret === undefined ? argumentsShown(command) : `${command.args.length}, ${argumentsShown(command)}`})${why === undefined ? '' : `: ${why}`}`;
 }
 
 /** The arguments, quoted; not shown when a secret flag was given: `--secret-key Part1 Part2` (a key with a space, unquoted) made Part2 an argument. */

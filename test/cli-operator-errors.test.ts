@@ -136,6 +136,9 @@ describe('an operator\'s slip on the command line', () => {
     ['a subcommand\'s flag before the command', ['--secret-key=TopSecret99', 'tenants', 'list'], 'openclaw has no option --secret-key: it is an option of tenants backup, tenants restore, tenants verify, tenants backups, tenants prune (see openclaw --help)'],
     // It was "did you mean --version?", the nearest global flag.
     ['--region before the command', ['--region', 'eu-west-1', 'tenants', 'list'], 'openclaw has no option --region: it is an option of tenants backup, tenants restore, tenants verify, tenants list, tenants backups, tenants prune, cron add, cron list, cron rm, cron migrate, doctor (see openclaw --help)'],
+    // It said "doctor takes 0 arguments (), got 1".
+    ['a word after doctor', ['doctor', 'extra'], 'doctor takes no argument (got "extra") (see openclaw doctor --help)'],
+    ['a word after cron migrate', ['cron', 'migrate', 'acme'], 'cron migrate takes no argument (got "acme") (see openclaw cron migrate --help)'],
     ['an unquoted value with a space', ['tenants', 'backup', 'acme', 'extra', '--to', path.join(dir.path, 'extra.tar.zst')], 'tenants backup takes 1 argument (tenant), got 2: "acme" "extra" (quote a value that holds spaces) (see openclaw tenants backup --help)'],
     // A secret key with a space, unquoted: its second word became an argument, which was quoted.
     ['an unquoted --secret-key with a space', ['tenants', 'backup', 'acme', '--to', 's3://bucket/k.tar.zst', '--access-key', 'AK1', '--secret-key', 'Top', 'Secret99'], 'tenants backup takes 1 argument (tenant), got 2: not shown, since --secret-key was given (quote a value that holds spaces) (see openclaw tenants backup --help)'],

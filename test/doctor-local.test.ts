@@ -104,6 +104,24 @@ describe('doctor in local mode: the base dir itself', () => {
     expect(run.status).toBe(0);
     expect(run.report.checks[0]).toEqual({ check: 'base dir', status: 'ok', detail: `${base} holds 2 tenants` });
   });
+
+  // tenants list warned of it and backup --all failed it, while the local doctor said "0 warnings".
+  it('warns of a directory no command backs up, and of a tenant that is a symlink, exit 0', () => {
+    mkdirSync(path.join(base, 'acme'));
+    mkdirSync(path.join(base, 'Acme.old'));
+    mkdirSync(path.join(dir.path, 'elsewhere'));
+    symlinkSync(path.join(dir.path, 'elsewhere'), path.join(base, 'linked'));
+    mkdirSync(path.join(base, '.snapshot'));
+    const run = doctor();
+    expect(run.status).toBe(0);
+    expect(run.report.checks.filter((check) => check.check === 'tenant names')).toEqual([
+      { check: 'tenant names', status: 'warn', detail: `"Acme.old" in ${base} is not a valid tenant name (^[a-z0-9][a-z0-9_-]{0,31}$): no command backs it up; rename it to a tenant name or move it out of the base dir` },
+      { check: 'tenant names', status: 'warn', detail: `tenant "linked" in ${base} is a symlink; refusing to follow it` },
+    ]);
+    const human = runCli(['--tenants-dir', base, 'doctor']);
+    expect(human.status).toBe(0);
+    expect(human.stdout).toContain('  warn  tenant names: "Acme.old" in ');
+  });
 });
 
 describe('doctor in local mode: scratch areas', () => {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { BackupPlan } from '../shared/backup/backup-plan.js';
 import type { RestorePlan } from '../shared/restore/restore-plan.js';
@@ -79,6 +79,23 @@ describe('backup --dry-run', () => {
     const overwrite = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', archive, '--dry-run', '--overwrite']);
     expect(overwrite.status).toBe(0);
     expect(overwrite.stdout.split('\n')[0]).toMatch(/, replacing the archive there \(--overwrite\)$/);
+  });
+
+  // It said "the backup would be REFUSED" (the words of exit 3) and exited 2, as the backup does.
+  it('exits 2, as the backup would, for an S3 destination with no region, saying the command cannot run as given', async () => {
+    vi.stubEnv('AWS_REGION', undefined);
+    vi.stubEnv('AWS_DEFAULT_REGION', undefined);
+    vi.stubEnv('AWS_PROFILE', undefined);
+    vi.stubEnv('AWS_CONFIG_FILE', path.join(dir.path, 'no-aws-config'));
+    try {
+      const run = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', 's3://bucket/acme.tar.zst', '--dry-run']);
+      const real = await runMain(['--tenants-dir', tenantsDir, 'tenants', 'backup', 'acme', '--to', 's3://bucket/acme.tar.zst']);
+      expect([run.status, real.status, run.stderr]).toEqual([2, 2, '']);
+      expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('  the backup cannot run as given: no AWS region configured: pass --region or set AWS_REGION');
+      expect(real.stderr).toBe('openclaw: no AWS region configured: pass --region or set AWS_REGION\n');
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('exits 3 for a missing tenant, as the backup would', async () => {
