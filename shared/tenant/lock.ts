@@ -56,6 +56,8 @@ interface LockRecord {
   readonly startedAt?: string;
   /** What the operation works on (a backup: its destination), when it said (LockOptions.target); absent in locks of older versions. */
   readonly target?: string;
+  /** The tenant whose lock it is; absent in locks of older versions (lockHolder). */
+  readonly tenant?: string;
 }
 
 export interface TenantLock {
@@ -104,6 +106,7 @@ export async function acquireTenantLock(
     operation,
     startedAt: new Date().toISOString(),
     ...(options.target !== undefined && { target: options.target }),
+    tenant,
   };
   const content = JSON.stringify(record);
   const waitUntil = Date.now() + RECOVERY_WAIT_MS;
@@ -302,7 +305,8 @@ async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
 export async function settleMovedAsideLock(lockPath: string, aside: string, fileSystemNowMs: number | undefined): Promise<'removed' | 'restored' | 'kept'> {
   const moved = await readLockFile(aside).catch(() => null);
   if (moved === undefined) return 'kept'; // removed meanwhile
-  if (moved !== null) {
+  // Another tenant's lock (linked here): no lock of this one, removed as a planted file is (its own name keeps it).
+  if (moved !== null && !namesAnotherTenant(lockPath, moved)) {
     const holder = await lockHolder(lockPath, moved);
     const owner = holder === undefined ? undefined : localOwner(holder);
     // Without the clock, a lock that names no holder is judged as before there was a put-back: gone.
@@ -509,7 +513,21 @@ const HOLDER_PATTERN = new RegExp(`^\\.(${OWNER_TAG_PATTERN})\\.[0-9a-f]{12}\\.(
 
 /** The holder a lock file read beside (or as) `lockPath` names: its record, or for an empty lock (written in place, no inode for a temporary) its second name's. */
 async function lockHolder(lockPath: string, file: { readonly content: string; readonly ino: number }): Promise<LockRecord | undefined> {
+  if (namesAnotherTenant(lockPath, file)) return undefined;
   return parseRecord(file.content) ?? (file.content === '' ? (await emptyLockHolder(lockPath, file.ino))?.record : undefined);
+}
+
+/**
+ * Whether a lock file found beside `lockPath` (at its aside name, or a `.broken` one) is another
+ * tenant's lock: no lock of this tenant, whatever its holder (a hard link of a live lock of
+ * another tenant, made by whoever can write the base dir, is no holder of this one). Before, a
+ * backup of acme that found bob's live lock linked at acme's aside name handed it back over
+ * acme's lock name: acme's name held bob's lock (busy while bob ran). A lock of an older version
+ * names no tenant: judged as before.
+ */
+function namesAnotherTenant(lockPath: string, file: { readonly content: string }): boolean {
+  const tenant = parseRecord(file.content)?.tenant;
+  return tenant !== undefined && hiddenNames.lock(tenant) !== path.basename(lockPath);
 }
 
 /** The file beside an empty lock that is the same file (inode `ino`), and the record its name carries: who holds it. */
