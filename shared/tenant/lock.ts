@@ -56,6 +56,8 @@ interface LockRecord {
   readonly startedAt?: string;
   /** What the operation works on (a backup: its destination), when it said (LockOptions.target); absent in locks of older versions. */
   readonly target?: string;
+  /** The tenant whose lock it is; absent in locks of older versions (lockHolder). */
+  readonly tenant?: string;
 }
 
 export interface TenantLock {
@@ -104,6 +106,7 @@ export async function acquireTenantLock(
     operation,
     startedAt: new Date().toISOString(),
     ...(options.target !== undefined && { target: options.target }),
+    tenant,
   };
   const content = JSON.stringify(record);
   const waitUntil = Date.now() + RECOVERY_WAIT_MS;
@@ -218,7 +221,7 @@ export async function busyHolderHere(tenantsDir: string, tenant: string): Promis
   const atName = await readLockFile(lockPath).catch(() => null);
   const held = atName === undefined ? await readLockFile(oneAsideNameFor(lockPath)).catch(() => undefined) : atName;
   if (held === null || held === undefined) return undefined;
-  const record = await lockHolder(lockPath, held).catch(() => undefined);
+  const record = await (atName === undefined ? movedLockHolder : lockHolder)(lockPath, held).catch(() => undefined);
   const owner = record === undefined ? undefined : localOwner(record);
   if (record === undefined || owner === undefined || record.operation === 'recover' || !isProcessAlive(owner.pid, owner.started)) return undefined;
   return busyError(tenant, lockPath, record, { staleMs: LOCK_STALE_MS });
@@ -302,8 +305,9 @@ async function removeFilesOfGoneTakers(lockPath: string): Promise<boolean> {
 export async function settleMovedAsideLock(lockPath: string, aside: string, fileSystemNowMs: number | undefined): Promise<'removed' | 'restored' | 'kept'> {
   const moved = await readLockFile(aside).catch(() => null);
   if (moved === undefined) return 'kept'; // removed meanwhile
-  if (moved !== null) {
-    const holder = await lockHolder(lockPath, moved);
+  // Another tenant's lock (linked here): no lock of this one, removed as a planted file is (its own name keeps it).
+  if (moved !== null && !namesAnotherTenant(lockPath, moved)) {
+    const holder = await movedLockHolder(lockPath, moved);
     const owner = holder === undefined ? undefined : localOwner(holder);
     // Without the clock, a lock that names no holder is judged as before there was a put-back: gone.
     const holderGone =
@@ -334,7 +338,7 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
  */
 async function takeoverBusyError(tenant: string, lockPath: string, aside: string, fileSystemNowMs: number): Promise<TenantBusyError> {
   const moved = await readLockFile(aside).catch(() => undefined);
-  const holder = moved === undefined ? undefined : await lockHolder(lockPath, moved);
+  const holder = moved === undefined ? undefined : await movedLockHolder(lockPath, moved);
   if (moved !== undefined && holder !== undefined && !isStale(moved, holder, LOCK_STALE_MS, fileSystemNowMs) && !lostBySilence(moved, fileSystemNowMs)) {
     const busy = busyError(tenant, aside, holder, { silentMs: fileSystemNowMs - moved.mtimeMs, staleMs: LOCK_STALE_MS });
     return new TenantBusyError(
@@ -385,7 +389,7 @@ async function liveLockMovedAside(lockPath: string, names?: readonly string[]): 
   const files = [oneAsideNameFor(lockPath), ...(await filesBesideLock(lockPath, ['broken'], { ...(names !== undefined && { names }) }).catch(() => [])).map((file) => file.path)];
   for (const file of files) {
     const moved = await readLockFile(file).catch(() => undefined);
-    const holder = moved === undefined ? undefined : await lockHolder(lockPath, moved);
+    const holder = moved === undefined ? undefined : await movedLockHolder(lockPath, moved);
     if (holder === undefined) continue;
     const owner = localOwner(holder);
     if (owner === undefined || isProcessAlive(owner.pid, owner.started)) return true;
@@ -441,7 +445,7 @@ export async function handBackMovedAsideLock(tenantsDir: string, tenant: string,
   const lockPath = lockPathFor(tenantsDir, tenant);
   const moved = await readLockFile(aside).catch(() => undefined);
   if (moved === undefined) return;
-  const holder = await lockHolder(lockPath, moved);
+  const holder = await movedLockHolder(lockPath, moved);
   if (holder === undefined) return;
   // No clock (no room for its file): only a holder of this pid namespace is judged, as settleMovedAsideLock does.
   const owner = localOwner(holder);
@@ -510,6 +514,24 @@ const HOLDER_PATTERN = new RegExp(`^\\.(${OWNER_TAG_PATTERN})\\.[0-9a-f]{12}\\.(
 /** The holder a lock file read beside (or as) `lockPath` names: its record, or for an empty lock (written in place, no inode for a temporary) its second name's. */
 async function lockHolder(lockPath: string, file: { readonly content: string; readonly ino: number }): Promise<LockRecord | undefined> {
   return parseRecord(file.content) ?? (file.content === '' ? (await emptyLockHolder(lockPath, file.ino))?.record : undefined);
+}
+
+/** The holder a lock moved aside beside `lockPath` (its aside name, a `.broken` name) names, if it is a lock of this tenant (namesAnotherTenant). */
+async function movedLockHolder(lockPath: string, file: { readonly content: string; readonly ino: number }): Promise<LockRecord | undefined> {
+  return namesAnotherTenant(lockPath, file) ? undefined : lockHolder(lockPath, file);
+}
+
+/**
+ * Whether a lock file found beside `lockPath` (at its aside name, or a `.broken` one) is another
+ * tenant's lock: no lock of this tenant, whatever its holder (a hard link of a live lock of
+ * another tenant, made by whoever can write the base dir, is no holder of this one). Before, a
+ * backup of acme that found bob's live lock linked at acme's aside name handed it back over
+ * acme's lock name: acme's name held bob's lock (busy while bob ran). A lock of an older version
+ * names no tenant: judged as before.
+ */
+function namesAnotherTenant(lockPath: string, file: { readonly content: string }): boolean {
+  const tenant = parseRecord(file.content)?.tenant;
+  return tenant !== undefined && hiddenNames.lock(tenant) !== path.basename(lockPath);
 }
 
 /** The file beside an empty lock that is the same file (inode `ino`), and the record its name carries: who holds it. */

@@ -59,7 +59,7 @@ const EXTRACT_POINTS = ['journal:extracting:temp-written', 'restore:journal-writ
 describe('restore --force killed at every step', () => {
   const points: [string, 'old' | 'new'][] = [
     ...[...LOCK_POINTS, ...EXTRACT_POINTS].map((point): [string, 'old'] => [point, 'old']),
-    ...['commit:journal-written', 'commit:old-moved-aside', 'commit:new-moved-in', 'commit:old-moved-to-trash', 'commit:journal-removed', 'restore:committed'].map(
+    ...['commit:journal-written', 'commit:old-judged', 'commit:old-moved-aside', 'commit:new-moved-in', 'commit:old-moved-to-trash', 'commit:journal-removed', 'restore:committed'].map(
       (point): [string, 'new'] => [point, 'new'],
     ),
   ];
