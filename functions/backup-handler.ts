@@ -295,7 +295,11 @@ export async function executeBackup(
         prepared === undefined || runId === undefined || operations.storedByRun === undefined
           ? undefined
           : await withDeadline(context, config, (signal) => operations.storedByRun!(withStackRecipients(prepared!.command, config), runId, error, { signal })).catch(() => undefined);
-      if (found !== undefined && 'notWhole' in found && prepared !== undefined) {
+      if (found !== undefined && 'notWhole' in found && found.undecided === true) {
+        // Encrypted or piped bytes its attempt could not tag (a store without tagging such as R2, a denied or throttled
+        // call): nothing here tells whether they are whole, and they likely are. Neither success nor failure is said.
+        logger.warn('cannot tell whether the archive an earlier attempt of this run stored is whole: no success or failure said; tenants verify tells', { location: found.location, problem: found.notWhole });
+      } else if (found !== undefined && 'notWhole' in found && prepared !== undefined) {
         // The run stored no backup, and nothing will: the key is taken (every later attempt
         // is skipped the same way). Its failure, once, under the attempt's operation ID (one
         // outcome per operation: the attempt that stored it published nothing), so that the

@@ -136,7 +136,9 @@ export function localBackupOperations(tenantsDir: string, options: LocalOptions 
       const judged = await backupAt(command.to, command.tenant, command.storage ?? {}, runWrites(command), options.signal);
       const notWhole =
         judged === undefined ? 'gone since' : judged.problem ?? judged.unlike ?? (judged.entry.bytes !== stored.bytes ? `replaced since (${judged.entry.bytes} bytes where it had ${stored.bytes})` : undefined);
-      if (notWhole !== undefined) return { location: location.display, notWhole, ...(stored.operationId !== undefined && { operationId: stored.operationId }) };
+      // Bytes that cannot show themselves whole, which nothing recorded whole, and nothing else against them: undecided, not cut short.
+      const undecided = judged !== undefined && judged.entry.unconfirmed === true && judged.entry.tenant === command.tenant && judged.entry.untrusted === undefined && judged.entry.bytes === stored.bytes && judged.unlike === undefined && asThisRunWrites(judged.entry.content, runWrites(command));
+      if (notWhole !== undefined) return { location: location.display, notWhole, ...(stored.operationId !== undefined && { operationId: stored.operationId }), ...(undecided && { undecided: true as const }) };
       return { ...stored, location: location.display };
     },
     async planBackup(command, hooks = {}) {
@@ -175,6 +177,11 @@ function parseRecipients(command: Pick<BackupCommand, 'to' | 'encryptTo' | 'stor
 }
 
 /** What a backup of `command` writes: whatever its --pipe command makes, archives encrypted to its recipients, or plain ones. */
+/** Whether bytes of `content` are what a run that `writes` so stores (encrypted where it encrypts; anything through --pipe). */
+function asThisRunWrites(content: string, writes: RunWrites): boolean {
+  return writes === 'piped' || (writes === 'encrypted') === (content === 'encrypted');
+}
+
 function runWrites(command: Pick<BackupCommand, 'storage' | 'encryptTo'>): RunWrites {
   return command.storage?.pipe !== undefined ? 'piped' : (command.encryptTo ?? []).length > 0 ? 'encrypted' : 'plain';
 }

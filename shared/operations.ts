@@ -169,7 +169,11 @@ export type SweptBaseDir = NonNullable<BackupRequest['sweptBaseDir']>;
  * work queue batch). `runId`: the scheduled run the backup is, stored with its archive.
  */
 /** What storedByRun found that a backup's run stored: its complete backup (the success to say), or an archive that is none and why (the failure to say, under the operation ID its metadata names). */
-export type RunArchive = (StoredArchive & { readonly location: string }) | { readonly location: string; readonly notWhole: string; readonly operationId?: string };
+/**
+ * `undecided`: the run's archive is this tenant's as this run writes it, at the size HEAD found, and only nothing shows it
+ * whole (encrypted or piped bytes its attempt could not tag: a store without tagging, a denied or throttled call): maybe whole, no failure to say.
+ */
+export type RunArchive = (StoredArchive & { readonly location: string }) | { readonly location: string; readonly notWhole: string; readonly operationId?: string; readonly undecided?: true };
 
 export interface BackupHooks extends OperationHooks<BackupProgress> {
   readonly sweptBaseDir?: SweptBaseDir;

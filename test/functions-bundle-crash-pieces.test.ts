@@ -202,6 +202,9 @@ describe.skipIf(node24 === undefined)('chains of function pieces killed while a 
     mkdirSync(path.join(base, 'other'), { recursive: true });
     writeFileSync(path.join(base, 'other', 'note.txt'), 'other');
     await invoke('backup', { tenant: 'other', to: 's3://backups/judged-late/other.tar.zst' }, 'req-judged-other', undefined, 'http://127.0.0.1:1');
+    // The tenant's own next backup meanwhile is refused busy, saying why it is kept past its abandon time (not that time, gone by).
+    const busy = await invoke('backup', { tenant: 'acme', to: 's3://backups/judged-late/acme-2.tar.zst' }, 'req-judged-busy', undefined, 'http://127.0.0.1:1');
+    expect(busy.answer).toMatchObject({ ok: false, error: { code: 'TENANT_BUSY', message: expect.stringMatching(/Its last piece was committing its archive \(s3:\/\/backups\/judged-late\/acme\.tar\.zst\), and the store has not said whether it holds it whole: kept until it does .* the gateway's first backup invocation after \S+ ends it in any case \(failure event\)$/) } });
     // The last piece's message again, S3 answering.
     expect((await invoke('backup', records(last!, 2), 'req-judged-again')).answer).toEqual({ batchItemFailures: [] });
 

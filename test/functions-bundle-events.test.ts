@@ -19,7 +19,7 @@ import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { generateIdentity } from '../shared/age/index.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
 import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, type SandboxInvocation } from './helpers/function-bundle.js';
-import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
+import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
 const dir = tempDir('openclaw-bundle-events-');
@@ -81,8 +81,8 @@ function countedOutcomes(invocation: SandboxInvocation): string[] {
     .flatMap((line) => Object.keys(JSON.parse(line) as Record<string, unknown>).filter((key) => ['Succeeded', 'Failed', 'Refused', 'Skipped'].includes(key)));
 }
 
-function scheduled(eventId: string, key: string): Record<string, unknown> {
-  return { source: 'openclaw.cron', tenant: 'acme', cronName: 'nightly', time: '2026-06-04T03:00:00Z', eventId, command: { tenant: 'acme', to: `s3://backups/${key}`, storage: { endpoint: server.endpoint } } };
+function scheduled(eventId: string, key: string, endpoint = server.endpoint): Record<string, unknown> {
+  return { source: 'openclaw.cron', tenant: 'acme', cronName: 'nightly', time: '2026-06-04T03:00:00Z', eventId, command: { tenant: 'acme', to: `s3://backups/${key}`, storage: { endpoint } } };
 }
 
 function queued(messageId: string, key: string, runId: string, receiveCount: number): Record<string, unknown> {
@@ -216,5 +216,25 @@ describe.skipIf(node24 === undefined)('the backup bundle after an attempt killed
     expect(retried.answer).toMatchObject({ ok: false, error: { code: 'CORRUPT_ARCHIVE' } });
     // Its failure: the run stored no backup as the stack now writes them.
     expect(events.map((event) => [event.DetailType, event.Detail.operationId])).toEqual([['OpenClaw Backup Failed', 'req-plain']]);
+  });
+
+  it("publishes no failure for an encrypted archive of the run that its attempt could not tag (a store without tagging, a denied or throttled call): whole, though nothing recorded it so", async () => {
+    // The stack encrypts every backup; the killed attempt's tagging was refused (as R2 answers every tagging call), so its
+    // archive stands untagged: its bytes cannot show it whole, and nothing recorded it whole. It is this run's whole backup.
+    const recipient = generateIdentity().recipient.text;
+    const refusing = await startTaggingRefusingProxy(server.endpoint);
+    try {
+      const killed = await invoke(scheduled('ev-untagged', 'untagged/acme.tar.zst', refusing.endpoint), 'req-untagged', 'backup:stored', { OPENCLAW_ENCRYPT_TO: recipient, OPENCLAW_ALLOWED_ENDPOINTS: refusing.endpoint, AWS_ENDPOINT_URL_S3: refusing.endpoint });
+      expect(killed.signal ?? killed.status).toBe('SIGKILL');
+    } finally {
+      await refusing.stop();
+    }
+    expect((await stored('untagged/acme.tar.zst')).digest).toBeUndefined();
+
+    const retried = await invoke(scheduled('ev-untagged', 'untagged/acme.tar.zst'), 'req-untagged', undefined, { OPENCLAW_ENCRYPT_TO: recipient });
+    // Not "this run stored no backup": a retry cannot tell (its WARN log says so; tenants verify tells).
+    expect(retried.answer).toEqual({ operation: 'backup', skipped: 'an earlier attempt of this scheduled run stored its archive' });
+    expect(events).toEqual([]);
+    expect(countedOutcomes(retried)).toEqual(['Skipped']);
   });
 });

@@ -155,6 +155,28 @@ describe('the base dir shape check', () => {
     await expect(assertTenantsDirShape(gateway(path.join(dir.path, 'home2', '.openclaw', 'tenants', 'Prod')))).resolves.toBeUndefined();
   });
 
+  // ~/.openclaw/tenants a symlink to a bigger disk's directory (/data/gw): its new tenant alone there, given as
+  // ~/.openclaw/tenants/acme, passed (its real path is in no .openclaw/tenants): a restore into it made acme/beta.
+  it('refuses a new tenant alone in the default base dir\'s place when that place is a symlink, and through a link to the tenant', async () => {
+    const data = path.join(dir.path, 'data', 'gw');
+    mkdirSync(path.join(data, 'acme'), { recursive: true });
+    writeFileSync(path.join(data, 'acme', 'config.json'), '{}');
+    writeFileSync(path.join(data, 'acme', 'token.sha256'), 'hash\n');
+    const openclaw = path.join(dir.path, 'home', '.openclaw');
+    mkdirSync(openclaw, { recursive: true });
+    symlinkSync(data, path.join(openclaw, 'tenants'));
+    await expect(assertTenantsDirShape(path.join(openclaw, 'tenants', 'acme'))).rejects.toThrow(/looks like a tenant's own directory .*where the tenant base dir is by default/);
+    await expect(assertTenantsDirShape(`${path.join(openclaw, 'tenants', 'acme')}/`)).rejects.toThrow(UsageError);
+    await expect(assertTenantsDirShape(path.join(openclaw, 'tenants'))).resolves.toBeUndefined();
+    // ~/.openclaw itself moved and linked: the real path still ends in .openclaw/tenants/acme.
+    const moved = path.join(dir.path, 'disk', '.openclaw');
+    mkdirSync(path.join(moved, 'tenants', 'beta'), { recursive: true });
+    writeFileSync(path.join(moved, 'tenants', 'beta', 'config.json'), '{}');
+    writeFileSync(path.join(moved, 'tenants', 'beta', 'token.sha256'), 'hash\n');
+    symlinkSync(path.join(moved, 'tenants', 'beta'), path.join(dir.path, 'beta-link'));
+    await expect(assertTenantsDirShape(path.join(dir.path, 'beta-link'))).rejects.toThrow(UsageError);
+  });
+
   // `--tenants-dir ~/acme-link` (a symlink to BASE/acme) said to give the link's own directory,
   // which holds no tenant: `tenants list` there found none and named the link a symlinked tenant.
   it('names the real parent of a tenant\'s own directory given through a symlink', async () => {

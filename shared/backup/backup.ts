@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 
 import { createTenantArchive, type ArchiveProgress, type ArchiveSummary, type SuspendedArchive } from './tenant-archive.js';
 import { assertNoRestoreChain } from '../restore/restore-continuation.js';
-import { assertNoContinuation, chainGoesOn, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, RecipientsChangedChainEndedError, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
+import { assertNoContinuation, chainGoesOn, UNJUDGED_COMMIT_KEPT_AGES, type ChainEnder, type CommittingArchive, continuationPathFor, endDamagedChain, RecipientsChangedChainEndedError, loadContinuation, newChainId, removeContinuation, saveContinuation, staleChains, UnreadableContinuationError, type Continuation } from './continuation.js';
 import { sweepBaseDir, type SweepResult } from '../tenant/base-dir-sweep.js';
 import { crashPoint } from '../crash-points.js';
 import { ContinuationEndedError, describeError, errnoCode, errnoMessage, FileSystemError, OpenClawError, TenantBusyError } from '../errors.js';
@@ -554,13 +554,7 @@ export interface CompletedChain {
   readonly stored: WriteResult;
 }
 
-/**
- * How many abandon ages a chain whose last piece was committing its archive is kept while the
- * store cannot be asked whether it holds that archive whole (abandonStaleBackups): then it is
- * ended as any other, its failure said, so that a store gone for good holds the tenant one more
- * age at most.
- */
-export const UNJUDGED_COMMIT_KEPT_AGES = 2;
+export { UNJUDGED_COMMIT_KEPT_AGES } from './continuation.js';
 
 /** How far `abandonStaleBackups` goes, and who hears of each chain it ends. */
 export interface AbandonOptions {

@@ -315,6 +315,14 @@ export async function removeContinuation(tenantsDir: string, tenant: string): Pr
  */
 export type ChainEnder = { readonly by: 'recover' } | { readonly by: 'gateway'; readonly abandonAfterMs: number };
 
+/**
+ * How many abandon ages a chain whose last piece was committing its archive is kept while the
+ * store cannot be asked whether it holds that archive whole (abandonStaleBackups): then it is
+ * ended as any other, its failure said, so that a store gone for good holds the tenant one more
+ * age at most.
+ */
+export const UNJUDGED_COMMIT_KEPT_AGES = 2;
+
 /** Refuses to start an operation on a tenant that a continuing backup owns between its pieces. */
 export async function assertNoContinuation(tenantsDir: string, tenant: string, operation: string, ender: ChainEnder = { by: 'recover' }): Promise<void> {
   const file = continuationPathFor(tenantsDir, tenant);
@@ -324,6 +332,22 @@ export async function assertNoContinuation(tenantsDir: string, tenant: string, o
   if (ender.by === 'gateway') {
     // `tenants recover` cannot run through the gateway: the functions end it themselves.
     const hours = Math.round((ender.abandonAfterMs / 3_600_000) * 10) / 10;
+    // Past that time, a chain still there is most often one its last piece was committing, kept while the store
+    // cannot say whether it holds that archive whole (abandonStaleBackups): the date above is gone, the line says why.
+    const committing = Date.now() > stat.mtimeMs + ender.abandonAfterMs ? await loadContinuation(tenantsDir, tenant).then(
+            (from) => {
+              from?.encryption?.stream.payloadKey.fill(0);
+              return from?.state.committing !== undefined ? from.state.location : undefined;
+            },
+            () => undefined,
+          ) : undefined;
+    if (committing !== undefined) {
+      throw new TenantBusyError(
+        `${busy}. Its last piece was committing its archive (${committing}), and the store has not said whether it holds it whole: ` +
+          `kept until it does (the gateway's WARN log 'kept a stale backup chain' names the store's error), then its outcome is said; ` +
+          `the gateway's first backup invocation after ${new Date(stat.mtimeMs + UNJUDGED_COMMIT_KEPT_AGES * ender.abandonAfterMs).toISOString()} ends it in any case (failure event)`,
+      );
+    }
     throw new TenantBusyError(
       `${busy}. One that broke is ended (upload aborted, failure event) by the gateway's first backup invocation after ` +
         `${new Date(stat.mtimeMs + ender.abandonAfterMs).toISOString()} (${hours} h without a piece); a damaged state is ended at once by ` +

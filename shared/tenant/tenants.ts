@@ -140,7 +140,7 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
 }
 
 /**
- * The default base dir's place (`<dir>/.openclaw/tenants`, the real path) when `directory` is a
+ * The default base dir's place (`<dir>/.openclaw/tenants`, by the path given or the real one) when `directory` is a
  * tenant-named directory right in one: what tells a new tenant alone there (its two files and
  * nothing else yet, no established tenant beside it) from a new gateway's base dir, which holds
  * the same. A gateway's base dir there would itself be a tenant of the default base dir (listed,
@@ -149,10 +149,15 @@ async function tenantShapeOf(directory: string): Promise<string | undefined> {
  * apart: undefined.
  */
 async function inDefaultBaseDir(directory: string): Promise<string | undefined> {
-  const real = await fs.realpath(directory).catch(() => path.resolve(directory));
-  const parent = path.dirname(real);
-  if (!isValidTenantName(path.basename(real)) || path.basename(parent) !== DEFAULT_BASE_DIR_NAME || path.basename(path.dirname(parent)) !== '.openclaw') return undefined;
-  return parent;
+  // As given and as real: ~/.openclaw/tenants (or ~/.openclaw) a symlink to a bigger disk's directory,
+  // and ~/acme-link to ~/.openclaw/tenants/acme, are both that place (the link alone: a restore made acme/beta).
+  const given = path.resolve(directory);
+  const real = await fs.realpath(directory).catch(() => given);
+  for (const at of [given, real]) {
+    const parent = path.dirname(at);
+    if (isValidTenantName(path.basename(at)) && path.basename(parent) === DEFAULT_BASE_DIR_NAME && path.basename(path.dirname(parent)) === '.openclaw') return parent;
+  }
+  return undefined;
 }
 
 /**
