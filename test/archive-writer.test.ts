@@ -217,11 +217,17 @@ describe('the manifest', () => {
   });
 
   it('past what any --max-entries reads fails the backup instead of ending an archive no restore could read', () => {
-    // 2^21 + 1 objects, as a manifest of 2,097,152 directories has with its own.
-    const objects = Buffer.from(`{"directories":[${'{},'.repeat(2 * 1024 * 1024 - 1)}{}]}`);
-    expect(() => assertManifestRestorable(objects, 2 * 1024 * 1024)).toThrow(
-      /manifest \(2,097,152 directories, 6\.0 MiB\) is past what any restore reads \(256\.0 MiB, 2,097,152 directories and notes, with any --max-entries\): no restore could read the archive, so it is not stored/,
+    // 2^22 + 1 objects, as a manifest of 4,194,304 directories has with its own.
+    const objects = Buffer.from(`{"directories":[${'{},'.repeat(4 * 1024 * 1024 - 1)}{}]}`);
+    expect(() => assertManifestRestorable(objects, 4 * 1024 * 1024)).toThrow(
+      /manifest \(4,194,304 directories, 12\.0 MiB\) is past what any restore reads \(511\.0 MiB, 4,194,304 directories and notes, with any --max-entries\): no restore could read the archive, so it is not stored/,
     );
-    expect(() => assertManifestRestorable(objects, 2 * 1024 * 1024)).toThrow(ArchiveLimitError);
+    expect(() => assertManifestRestorable(objects, 4 * 1024 * 1024)).toThrow(ArchiveLimitError);
+  });
+
+  it('stores a manifest of more than 2^21 directories, naming the --max-entries that reads it', () => {
+    // 2^21 + 2 objects and arrays had been past any (the duplicate check's 21-bit index): over ~2,097,000 directories no backup was stored.
+    const objects = Buffer.from(`{"directories":[${'{},'.repeat(2 * 1024 * 1024 - 1)}{}]}`);
+    expect(assertManifestRestorable(objects, 2 * 1024 * 1024)).toBe(16_000_016);
   });
 });
