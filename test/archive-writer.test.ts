@@ -182,7 +182,7 @@ describe('the manifest', () => {
   it("is JSON.stringify's bytes, its directories turned into text a piece at a time", () => {
     const odd = ['', 'caf\udce9', '\u{1F600}"\\\n', '"directories":[]', 'a\u2028b'];
     const manifest = manifestOf(5_000);
-    const directories = manifest.directories.map((directory, i) => ({ ...directory, path: `${directory.path}${odd[i % odd.length]}` }));
+    const directories = [...manifest.directories].map((directory, i) => ({ ...directory, path: `${directory.path}${odd[i % odd.length]}` }));
     const notes = [{ path: '"directories":[]', reason: 'x"directories":[]' }];
     for (const count of [0, 1, 2_047, 2_048, 2_049, 4_096, 5_000]) {
       const oddManifest = { ...manifest, directories: directories.slice(0, count), skipped: notes, warnings: notes };

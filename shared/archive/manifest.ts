@@ -47,7 +47,8 @@ export interface Manifest {
   readonly createdAt: string;
   readonly tool: { readonly name: string; readonly version: string };
   /** Every archived directory, in the order first met, with the digest of its direct children. */
-  readonly directories: readonly DirectoryDigest[];
+  /** An array, or TreeDigest.directoryList's digests made as they are read (a backup's). */
+  readonly directories: ManifestDirectories;
   /** Left out of the archive (pty/, sockets, escaping symlinks, vanished files). */
   readonly skipped: readonly ManifestNote[];
   /** Archived, but with a caveat (file changed while read, database archived raw). */
@@ -66,11 +67,12 @@ const DIRECTORIES_PER_PIECE = 2048;
  */
 export function serializeManifest(manifest: Manifest): Buffer {
   const { directories } = manifest;
-  if (directories.length <= DIRECTORIES_PER_PIECE) return Buffer.from(JSON.stringify(manifest), 'utf8');
+  const slice = (start: number, end: number) => Array.from({ length: Math.min(end, directories.length) - start }, (_, k) => directories.at(start + k)!);
+  if (directories.length <= DIRECTORIES_PER_PIECE) return Buffer.from(JSON.stringify({ ...manifest, directories: slice(0, directories.length) }), 'utf8');
   const [before, after] = JSON.stringify({ ...manifest, directories: [] }).split('"directories":[]');
   const pieces = [Buffer.from(`${before}"directories":[`, 'utf8')];
   for (let start = 0; start < directories.length; start += DIRECTORIES_PER_PIECE) {
-    const piece = JSON.stringify(directories.slice(start, start + DIRECTORIES_PER_PIECE));
+    const piece = JSON.stringify(slice(start, start + DIRECTORIES_PER_PIECE));
     pieces.push(Buffer.from(start === 0 ? piece.slice(1, -1) : `,${piece.slice(1, -1)}`, 'utf8'));
   }
   pieces.push(Buffer.from(`]${after}`, 'utf8'));
