@@ -182,7 +182,7 @@ describe('the manifest', () => {
   it("is JSON.stringify's bytes, its directories turned into text a piece at a time", () => {
     const odd = ['', 'caf\udce9', '\u{1F600}"\\\n', '"directories":[]', 'a\u2028b'];
     const manifest = manifestOf(5_000);
-    const directories = manifest.directories.map((directory, i) => ({ ...directory, path: `${directory.path}${odd[i % odd.length]}` }));
+    const directories = [...manifest.directories].map((directory, i) => ({ ...directory, path: `${directory.path}${odd[i % odd.length]}` }));
     const notes = [{ path: '"directories":[]', reason: 'x"directories":[]' }];
     for (const count of [0, 1, 2_047, 2_048, 2_049, 4_096, 5_000]) {
       const oddManifest = { ...manifest, directories: directories.slice(0, count), skipped: notes, warnings: notes };
@@ -217,11 +217,17 @@ describe('the manifest', () => {
   });
 
   it('past what any --max-entries reads fails the backup instead of ending an archive no restore could read', () => {
-    // 2^21 + 1 objects, as a manifest of 2,097,152 directories has with its own.
-    const objects = Buffer.from(`{"directories":[${'{},'.repeat(2 * 1024 * 1024 - 1)}{}]}`);
-    expect(() => assertManifestRestorable(objects, 2 * 1024 * 1024)).toThrow(
-      /manifest \(2,097,152 directories, 6\.0 MiB\) is past what any restore reads \(256\.0 MiB, 2,097,152 directories and notes, with any --max-entries\): no restore could read the archive, so it is not stored/,
+    // 2^22 + 1 objects, as a manifest of 4,194,304 directories has with its own.
+    const objects = Buffer.from(`{"directories":[${'{},'.repeat(4 * 1024 * 1024 - 1)}{}]}`);
+    expect(() => assertManifestRestorable(objects, 4 * 1024 * 1024)).toThrow(
+      /manifest \(4,194,304 directories, 12\.0 MiB\) is past what any restore reads \(511\.0 MiB, 4,194,304 directories and notes, with any --max-entries\): no restore could read the archive, so it is not stored/,
     );
-    expect(() => assertManifestRestorable(objects, 2 * 1024 * 1024)).toThrow(ArchiveLimitError);
+    expect(() => assertManifestRestorable(objects, 4 * 1024 * 1024)).toThrow(ArchiveLimitError);
+  });
+
+  it('stores a manifest of more than 2^21 directories, naming the --max-entries that reads it', () => {
+    // 2^21 + 2 objects and arrays had been past any (the duplicate check's 21-bit index): over ~2,097,000 directories no backup was stored.
+    const objects = Buffer.from(`{"directories":[${'{},'.repeat(2 * 1024 * 1024 - 1)}{}]}`);
+    expect(assertManifestRestorable(objects, 2 * 1024 * 1024)).toBe(16_000_016);
   });
 });

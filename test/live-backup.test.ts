@@ -1179,7 +1179,7 @@ describe('files that change or vanish while read', () => {
     if (summary.suspended) throw new Error('the archive was not finished');
     const { manifest } = summary;
     // notes/ holds a.txt, c.txt and the (now empty) sub/ directory.
-    expect(manifest.directories.map(({ path, entries }) => ({ path, entries }))).toEqual([
+    expect([...manifest.directories].map(({ path, entries }) => ({ path, entries }))).toEqual([
       { path: '', entries: 1 },
       { path: 'notes', entries: 3 },
       { path: 'notes/sub', entries: 0 },

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest } from '../shared/archive/manifest.js';
+import { firstListedTwice, MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, parseManifest } from '../shared/archive/manifest.js';
 import { CorruptArchiveError } from '../shared/errors.js';
 
 const SHA = 'ab'.repeat(32);
@@ -92,6 +92,16 @@ describe('a manifest that lists a directory twice', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('finds a repeat among more than 2^21 directories (its index had 21 bits: such a manifest was refused whole)', () => {
+    const count = 2 ** 21 + 3;
+    const distinct = (index: number) => `d${index}`;
+    expect(firstListedTwice(count, distinct)).toBeUndefined();
+    // The last two repeat earlier ones, a hash collision ("costarring", "liquid") among them: the earlier second listing is named.
+    const paths = (index: number) => (index === 7 ? 'costarring' : index === 9 ? 'liquid' : index === count - 2 ? 'liquid' : index === count - 1 ? 'd5' : distinct(index));
+    expect(firstListedTwice(count, paths)).toBe('liquid');
+    expect(firstListedTwice(count, (index) => (index === count - 2 ? 'x' : paths(index)))).toBe('d5');
   });
 });
 

@@ -41,11 +41,14 @@ describe('an archive beyond the restore defaults', () => {
       expect(DEFAULT_MANIFEST_LIMITS).toEqual({ bytes: 32 * 1024 * 1024, containers: 262_144, values: 2_097_152 });
     });
 
-    it('grow in proportion above it, up to 8 times at 16,000,000 entries, and no further', () => {
+    it('grow in proportion above it, up to 16 times at 32,000,000 entries (bytes below V8\'s longest string), and no further', () => {
       // Values by 3 for each object more (a directory's), not by 8: 16,777,152 short strings parsed into 1.7 GiB.
       expect(manifestLimits(4_000_000)).toEqual({ bytes: 64 * 1024 * 1024, containers: 524_288, values: 2_097_152 + 3 * 262_144 });
-      expect(MOST_MANIFEST_LIMITS).toEqual({ bytes: 256 * 1024 * 1024, containers: 2_097_152, values: 7_602_176 });
-      expect(manifestLimits(16_000_000)).toEqual(MOST_MANIFEST_LIMITS);
+      // What was the most (2^21 objects: the duplicate check's 21-bit index) is now half way.
+      expect(manifestLimits(16_000_000)).toEqual({ bytes: 256 * 1024 * 1024, containers: 2_097_152, values: 7_602_176 });
+      expect(MOST_MANIFEST_LIMITS).toEqual({ bytes: 511 * 1024 * 1024, containers: 4_194_304, values: 13_893_632 });
+      expect(MOST_MANIFEST_LIMITS.bytes).toBeLessThanOrEqual(2 ** 29 - 24);
+      expect(manifestLimits(32_000_000)).toEqual(MOST_MANIFEST_LIMITS);
       expect(manifestLimits(Number.MAX_SAFE_INTEGER)).toEqual(MOST_MANIFEST_LIMITS);
     });
 
@@ -63,7 +66,7 @@ describe('an archive beyond the restore defaults', () => {
 
     it('names none within the defaults, and says when none reads it', () => {
       expect(entriesToReadManifest(DEFAULT_MANIFEST_LIMITS)).toBeUndefined();
-      expect(entriesToReadManifest({ ...MOST_MANIFEST_LIMITS })).toBe(16_000_000);
+      expect(entriesToReadManifest({ ...MOST_MANIFEST_LIMITS })).toBe(32_000_000);
       expect(entriesToReadManifest({ ...MOST_MANIFEST_LIMITS, containers: MOST_MANIFEST_LIMITS.containers + 1 })).toBe(Infinity);
     });
   });

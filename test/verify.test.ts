@@ -427,7 +427,7 @@ describe('verify runs the restore\'s checks', () => {
     ['a device', () => tar().special(T('dev'), '3').build()],
     ['a duplicate entry', () => tar().file(T('a'), 'x').file(T('a'), 'y').build()],
     ['data after the end of the archive', () => Buffer.concat([tar().file(T('a'), 'x').build(), tar().file(T('b'), 'y').build()])],
-    ['a manifest that does not match', () => tar().file(T('a'), 'x').manifest('acme', (m) => ({ ...m, directories: m.directories.map((d) => ({ ...d, sha256: '0'.repeat(64) })) })).build()],
+    ['a manifest that does not match', () => tar().file(T('a'), 'x').manifest('acme', (m) => ({ ...m, directories: [...m.directories].map((d) => ({ ...d, sha256: '0'.repeat(64) })) })).build()],
     ['a malformed manifest', () => tar().file(T('a'), 'x').bytes(Buffer.alloc(0)).manifest('acme', (m) => ({ ...m, tenant: 5 }) as never).build()],
     ['our marker without a manifest', () => tar().file(T('a'), 'x').build(), marker()],
     ['a marker naming another tenant', () => tar().file(T('a'), 'x').manifest('acme').build(), marker(Buffer.from(JSON.stringify({ format: 'openclawmu-tenant-backup', formatVersion: 2, tenant: 'victim' })))],

@@ -11,7 +11,7 @@
 // version 2 manifest is ~110 bytes per directory, a few KiB for most tenants, 22 MB for 200,000
 // directories; the largest version 1 manifest, 9 MiB for 200,000 files, fits; and 262,144
 // objects and arrays and 2,097,152 values, because JSON.parse turns 16 MiB of `{},` into 500 MiB
-// of objects). A larger --max-entries raises them (bytes and objects in proportion), up to 8 times. A backup whose
+// of objects). A larger --max-entries raises them (bytes and objects in proportion), up to 16 times. A backup whose
 // manifest is past what any --max-entries reads fails (`assertManifestRestorable`) rather than
 // store an archive no restore would read; one past the defaults says which --max-entries reads it.
 // The archive marker (the leading skippable frame) and footer (the trailing one) are checked
@@ -47,7 +47,8 @@ export interface Manifest {
   readonly createdAt: string;
   readonly tool: { readonly name: string; readonly version: string };
   /** Every archived directory, in the order first met, with the digest of its direct children. */
-  readonly directories: readonly DirectoryDigest[];
+  /** An array, or TreeDigest.directoryList's digests made as they are read (a backup's). */
+  readonly directories: ManifestDirectories;
   /** Left out of the archive (pty/, sockets, escaping symlinks, vanished files). */
   readonly skipped: readonly ManifestNote[];
   /** Archived, but with a caveat (file changed while read, database archived raw). */
@@ -66,11 +67,12 @@ const DIRECTORIES_PER_PIECE = 2048;
  */
 export function serializeManifest(manifest: Manifest): Buffer {
   const { directories } = manifest;
-  if (directories.length <= DIRECTORIES_PER_PIECE) return Buffer.from(JSON.stringify(manifest), 'utf8');
+  const slice = (start: number, end: number) => Array.from({ length: Math.min(end, directories.length) - start }, (_, k) => directories.at(start + k)!);
+  if (directories.length <= DIRECTORIES_PER_PIECE) return Buffer.from(JSON.stringify({ ...manifest, directories: slice(0, directories.length) }), 'utf8');
   const [before, after] = JSON.stringify({ ...manifest, directories: [] }).split('"directories":[]');
   const pieces = [Buffer.from(`${before}"directories":[`, 'utf8')];
   for (let start = 0; start < directories.length; start += DIRECTORIES_PER_PIECE) {
-    const piece = JSON.stringify(directories.slice(start, start + DIRECTORIES_PER_PIECE));
+    const piece = JSON.stringify(slice(start, start + DIRECTORIES_PER_PIECE));
     pieces.push(Buffer.from(start === 0 ? piece.slice(1, -1) : `,${piece.slice(1, -1)}`, 'utf8'));
   }
   pieces.push(Buffer.from(`]${after}`, 'utf8'));
@@ -634,27 +636,28 @@ function fieldCount(value: object): number {
  * The path listed a second time earliest, or undefined when every path is listed once. Sorts
  * the paths' hashes packed with their indices instead of keeping a Set of 200,000 paths
  * (8-10 MiB at a restore's peak); paths of one hash are compared as strings, sorted, so that
- * colliding hashes cost n log n, not n².
+ * colliding hashes cost n log n, not n². Any count: past 2^21 paths the hash keeps fewer bits
+ * (hash * span + index stays below 2^53, exact in a double), which only makes groups of one
+ * hash larger (each compared as strings); it had refused every manifest of more than 2^21
+ * directories, so no backup of more could be stored.
  */
-function firstListedTwice(count: number, pathOf: (index: number) => string): string | undefined {
-  // hash * INDEX_SPAN + index stays below 2^53 (exact in a double). A version 2 manifest lists
-  // at most MOST_MANIFEST_LIMITS.containers (2^21) directories; a version 1 entry "a/b" of a
-  // directory makes two ("a/b" and its parent "a"), so its digests can be up to twice as many,
-  // refused past 2^21 (version 1 was written only by versions that read 2^18 objects at most).
-  const INDEX_SPAN = 2 ** 21;
-  if (count > INDEX_SPAN) throw new ArchiveLimitError(`the archive manifest lists more than ${INDEX_SPAN} directories`);
+export function firstListedTwice(count: number, pathOf: (index: number) => string): string | undefined {
+  let indexBits = 21;
+  while (2 ** indexBits < count) indexBits++;
+  const span = 2 ** indexBits;
+  const hashSpan = 2 ** Math.min(32, 53 - indexBits);
   const keys = new Float64Array(count);
-  for (let index = 0; index < count; index++) keys[index] = fnv1a(pathOf(index)) * INDEX_SPAN + index;
+  for (let index = 0; index < count; index++) keys[index] = (fnv1a(pathOf(index)) % hashSpan) * span + index;
   keys.sort();
   let earliest = Infinity;
   for (let start = 0; start < count; ) {
-    const hash = Math.floor(keys[start]! / INDEX_SPAN);
+    const hash = Math.floor(keys[start]! / span);
     let end = start + 1;
-    while (end < count && Math.floor(keys[end]! / INDEX_SPAN) === hash) end++;
+    while (end < count && Math.floor(keys[end]! / span) === hash) end++;
     if (end - start > 1) {
       // Each path read once (reading one may parse its directory again: manifestWithDirectoriesInBytes).
       const listed: { index: number; path: string }[] = [];
-      for (let k = start; k < end; k++) listed.push({ index: keys[k]! % INDEX_SPAN, path: pathOf(keys[k]! % INDEX_SPAN) });
+      for (let k = start; k < end; k++) listed.push({ index: keys[k]! % span, path: pathOf(keys[k]! % span) });
       listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.index - b.index));
       for (let k = 1; k < listed.length; k++) {
         // Within equal paths the indices ascend: the least later one of a pair is the earliest second listing.

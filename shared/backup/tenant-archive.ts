@@ -233,7 +233,7 @@ async function packTenant(writer: ArchiveWriter, options: TenantArchiveOptions):
     tenant,
     createdAt: options.createdAt.toISOString(),
     tool: { name: TOOL_NAME, version: TOOL_VERSION },
-    directories: digest.digests(),
+    directories: digest.directoryList(),
     skipped: notes.skipped,
     warnings: notes.warnings,
     totals,

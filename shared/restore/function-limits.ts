@@ -24,7 +24,7 @@ import { DEFAULT_LIMITS, type ExtractLimits } from './limits.js';
  * of its memory past MEMORY_RESERVED_MIB, never fewer than the default: what a restore, its dry
  * run and verify hold grows with it, the paths of the entries read (up to 128 characters an
  * allowed entry, extract.ts) and the manifest (limits.ts manifestLimits, up to 8 times the
- * default bounds at 16,000,000), and so does what a hostile archive costs. Measured through the
+ * default bounds at 16,000,000, 16 times at 32,000,000), and so does what a hostile archive costs. Measured through the
  * restore bundle under Node 24 with the heap flags Lambda's bootstrap sets (a tenth of the
  * memory young, the rest old space), `verify` (which stages nothing, so no time limit bounds its
  * entries) from S3: a version 1 manifest of directory entries to the bounds (the costliest

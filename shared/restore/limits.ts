@@ -24,7 +24,7 @@ export const DEFAULT_LIMITS: ExtractLimits = {
  * and arrays, 2,097,152 values); a larger --max-entries raises the bytes and objects in
  * proportion, the values by 3 for each object more (valuesBeside) (the memory
  * a hostile manifest can take grows with the entries the reader allowed, as the path table's
- * does), up to MOST_MANIFEST_LIMITS at 8 times the default.
+ * does), up to MOST_MANIFEST_LIMITS at 16 times the default.
  */
 export interface ManifestLimits {
   readonly bytes: number;
@@ -36,11 +36,13 @@ export interface ManifestLimits {
 
 export const DEFAULT_MANIFEST_LIMITS: ManifestLimits = { bytes: 32 * 1024 * 1024, containers: 256 * 1024, values: 2 * 1024 * 1024 };
 /**
- * The most any --max-entries lets a restore read: 2^21 directories is what manifest.ts's check
- * for a path listed twice packs beside a 32-bit hash in a double, and 256 MiB of JSON stays a
- * string V8 can hold (2^29 characters) when a manifest has to be parsed whole.
+ * The most any --max-entries lets a restore read: 16 times the defaults' objects (2^22, reached
+ * at --max-entries 32,000,000), and 511 MiB of JSON, which stays a string V8 can hold (2^29 - 24
+ * characters) when a manifest has to be parsed whole. Was 8 times (2^21 objects, 256 MiB): the
+ * check for a path listed twice packed its indices in 21 bits (manifest.ts firstListedTwice
+ * takes any count now), so a backup of more than ~2,097,000 directories failed.
  */
-export const MOST_MANIFEST_LIMITS: ManifestLimits = { bytes: 256 * 1024 * 1024, containers: 2 * 1024 * 1024, values: valuesBeside(2 * 1024 * 1024) };
+export const MOST_MANIFEST_LIMITS: ManifestLimits = { bytes: 511 * 1024 * 1024, containers: 4 * 1024 * 1024, values: valuesBeside(4 * 1024 * 1024) };
 
 /**
  * Values a manifest of `containers` objects and arrays may hold past the defaults: the default's
