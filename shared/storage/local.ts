@@ -40,6 +40,7 @@ import { crashPoint } from '../crash-points.js';
 import { isFull, whyNotWritable } from '../file-system-kind.js';
 import { DestinationExistsError, errnoCode, errnoMessage, OpenClawError, StorageError, type StorageCode } from '../errors.js';
 import { releasable, release } from '../released-buffers.js';
+import { renameNoReplace } from './rename-no-replace.js';
 import { escapedNameHint } from '../format.js';
 import { syncDirectory } from '../sync-directory.js';
 import { writeWhole } from '../write-whole.js';
@@ -68,7 +69,7 @@ export const ARCHIVE_FILE_MODE = 0o600;
 export const ARCHIVE_DIRECTORY_MODE = 0o700;
 
 // Hard links are not available everywhere (some FUSE, SMB and FAT mounts): there the
-// commit falls back to "check, then rename", which has a small race window.
+// commit falls back to a rename that never replaces (renameNoReplace: renameat2 through mv).
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 /**
  * While an archive is written, its pages are sent to disk every this many bytes (an fdatasync
@@ -434,15 +435,33 @@ export class LocalFileLocation implements ArchiveLocation {
       // between the check and it (but for one freed meanwhile), as where links are unsupported.
       const noRoomToLink = code === 'ENOSPC' || code === 'EDQUOT';
       if (code === undefined || !(LINK_UNSUPPORTED.has(code) || noRoomToLink)) throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
-      if ((await this.statTarget()) !== undefined) throw this.existsError();
-      await rename(temporary, this.path).catch(async (renameError: unknown) => {
-        throw (await this.temporaryGone(renameError, temporary)) ?? this.fsError(renameError, 'write');
-      });
+      await this.renameIntoFreeName(temporary);
       crashPoint('archive:renamed');
       return;
     }
     crashPoint('archive:linked');
     await unlink(temporary).catch(() => {});
+  }
+
+  /**
+   * The commit where its link cannot be made: a rename that never replaces (renameat2
+   * RENAME_NOREPLACE, through mv). "Check the name is free, then rename" replaced what was put
+   * at the name between the two: with the link failing EDQUOT (strace) and the rename held 2 s,
+   * a file a user wrote at the name meanwhile was gone and the backup said it was stored (exit
+   * 0), as would another backup's archive renamed there (a second tenant's `--to` the same
+   * path). Only where no mv can be run is the name checked, then renamed into.
+   */
+  private async renameIntoFreeName(temporary: string): Promise<void> {
+    const outcome = await renameNoReplace(temporary, this.path).catch(async (error: unknown) => {
+      throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
+    });
+    if (outcome.kind === 'renamed') return;
+    if (outcome.kind === 'exists') throw this.existsError();
+    if (outcome.kind === 'failed') throw new StorageError(`cannot write ${this.display}: ${outcome.reason}`, 'IO');
+    if ((await this.statTarget()) !== undefined) throw this.existsError();
+    await rename(temporary, this.path).catch(async (renameError: unknown) => {
+      throw (await this.temporaryGone(renameError, temporary)) ?? this.fsError(renameError, 'write');
+    });
   }
 
   /**
