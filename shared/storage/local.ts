@@ -457,7 +457,11 @@ export class LocalFileLocation implements ArchiveLocation {
     });
     if (outcome.kind === 'renamed') return;
     if (outcome.kind === 'exists') throw this.existsError();
-    if (outcome.kind === 'failed') throw new StorageError(`cannot write ${this.display}: ${outcome.reason}`, 'IO');
+    if (outcome.kind === 'failed') {
+      // Said as the rename's own error would be (the archive's name, its storage code), where mv's words name it.
+      if (outcome.code !== undefined) throw this.fsError(Object.assign(new Error(outcome.reason), { code: outcome.code, path: this.path }), 'write');
+      throw new StorageError(`cannot write ${this.display}: ${outcome.reason}`, 'IO');
+    }
     if ((await this.statTarget()) !== undefined) throw this.existsError();
     await rename(temporary, this.path).catch(async (renameError: unknown) => {
       throw (await this.temporaryGone(renameError, temporary)) ?? this.fsError(renameError, 'write');
