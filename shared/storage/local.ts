@@ -431,8 +431,8 @@ export class LocalFileLocation implements ArchiveLocation {
       // against its inodes): with the last one free taken by the temporary archive itself, as it
       // is once the full-disk check has removed a killed backup's (checkWritable), the link
       // failed "no inode left" after the whole archive was written, and the backup stored
-      // nothing. The rename takes none; with no inode left, no file can be created at the name
-      // between the check and it (but for one freed meanwhile), as where links are unsupported.
+      // nothing. The rename takes none, and never replaces what came to the name since
+      // (renameIntoFreeName), as where links are unsupported.
       const noRoomToLink = code === 'ENOSPC' || code === 'EDQUOT';
       if (code === undefined || !(LINK_UNSUPPORTED.has(code) || noRoomToLink)) throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
       await this.renameIntoFreeName(temporary);
