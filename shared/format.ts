@@ -101,8 +101,8 @@ export function quotedValue(value: string, chars = 64): string {
   return value.length > chars ? `${JSON.stringify(startOf(value, chars))}… (${groupThousands(value.length)} characters)` : JSON.stringify(value);
 }
 
-/** The first `chars` UTF-16 units of `text`, not splitting a surrogate pair. */
-function startOf(text: string, chars: number): string {
+/** The first `chars` UTF-16 units of `text`, not splitting a surrogate pair (one unit fewer where the cut would). */
+export function startOf(text: string, chars: number): string {
   const end = /[\ud800-\udbff]/.test(text.charAt(chars - 1)) ? chars - 1 : chars;
   return text.slice(0, end);
 }

@@ -45,6 +45,27 @@ describe.skipIf(!hasStrace)('a hard link refused for want of room', () => {
     expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', to]).status).toBe(0);
   });
 
+  // The rename that stands in for the link (mv -n -T) failing for want of room too was said in
+  // mv's words, naming the temporary archive, as an I/O failure: --json code IO, not NO_SPACE.
+  it.each([
+    ['ENOSPC', 'NO_SPACE', 'no space left on the device'],
+    ['EDQUOT', 'NO_SPACE', 'disk quota exceeded'],
+    ['EACCES', 'ACCESS_DENIED', 'permission denied'],
+  ])('a backup whose commit can neither link nor rename its archive (%s) says it as its own error, code %s', (errno, code, words) => {
+    const base = tenantBase(`commit-rename-${errno}`);
+    const to = path.join(dir.path, `out-rename-${errno}`, 'acme.tar.zst');
+    const run = spawnSync(
+      'strace',
+      ['-f', '-qq', '-o', '/dev/null', '-P', to, '-e', 'trace=link,linkat,renameat2', '-e', 'inject=link,linkat:error=ENOSPC', '-e', `inject=renameat2:error=${errno}`, process.execPath, cliPath, '--json', '--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', to],
+      { encoding: 'utf8' },
+    );
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout)).toEqual({ error: { code, message: `cannot write ${to}: ${words}` } });
+    expect(run.stderr).toBe(`openclaw: cannot write ${to}: ${words}\n`);
+    // Nothing stored, no temporary archive left (the directory the backup made goes too).
+    expect(existsSync(path.dirname(to)) ? readdirSync(path.dirname(to)) : []).toEqual([]);
+  });
+
   /**
    * The built CLI with `args`: its commit's link to `to` fails EDQUOT and every rename waits
    * `holdSeconds` before it is made; `meanwhile` runs once the link has failed.

@@ -259,6 +259,22 @@ describe.runIf(hasAge)('--pipe with age', () => {
     expect(words.message).not.toContain(secret.slice(16));
     await expectEmptyDirectory(inner);
   });
+
+  // Either cut of an over-long line (its start; the window around its error, the word after it holding the error word) went through an emoji's surrogate pair: its lone half was shown as `\ud83d` (built CLI, tenants backup --pipe).
+  it('never cuts an over-long stderr line through a character outside the BMP', async () => {
+    const inner = localFile();
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    // Each cut lands in the pair's middle at one of the two lengths before it.
+    for (const [before, colons] of [['', ':'], ['x', '::']]) {
+      const afterStart = await pipeError(withPipeCommand(inner, `printf '%s' '${before}age: error: ${'😀'.repeat(400)}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+      expect(afterStart.message).toMatch(/^pipe command failed with exit code 1: x?age: error: (😀)+…$/u);
+      expect(afterStart.message).not.toMatch(lone);
+      const inMiddle = await pipeError(withPipeCommand(inner, `printf '%s' '${'y'.repeat(400)} age: error${colons}${'😀'.repeat(400)}' >&2; exit 1`).write(bodyOf(randomBytes(1000)), writeOptions()));
+      expect(inMiddle.message).toMatch(/^pipe command failed with exit code 1: …age: error::?(😀)+…$/u);
+      expect(inMiddle.message).not.toMatch(lone);
+    }
+    await expectEmptyDirectory(inner);
+  });
 });
 
 describe('--pipe failures', () => {

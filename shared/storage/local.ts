@@ -431,8 +431,8 @@ export class LocalFileLocation implements ArchiveLocation {
       // against its inodes): with the last one free taken by the temporary archive itself, as it
       // is once the full-disk check has removed a killed backup's (checkWritable), the link
       // failed "no inode left" after the whole archive was written, and the backup stored
-      // nothing. The rename takes none; with no inode left, no file can be created at the name
-      // between the check and it (but for one freed meanwhile), as where links are unsupported.
+      // nothing. The rename takes none, and never replaces what came to the name since
+      // (renameIntoFreeName), as where links are unsupported.
       const noRoomToLink = code === 'ENOSPC' || code === 'EDQUOT';
       if (code === undefined || !(LINK_UNSUPPORTED.has(code) || noRoomToLink)) throw (await this.temporaryGone(error, temporary)) ?? this.fsError(error, 'write');
       await this.renameIntoFreeName(temporary);
@@ -457,7 +457,11 @@ export class LocalFileLocation implements ArchiveLocation {
     });
     if (outcome.kind === 'renamed') return;
     if (outcome.kind === 'exists') throw this.existsError();
-    if (outcome.kind === 'failed') throw new StorageError(`cannot write ${this.display}: ${outcome.reason}`, 'IO');
+    if (outcome.kind === 'failed') {
+      // Said as the rename's own error would be (the archive's name, its storage code), where mv's words name it.
+      if (outcome.code !== undefined) throw this.fsError(Object.assign(new Error(outcome.reason), { code: outcome.code, path: this.path }), 'write');
+      throw new StorageError(`cannot write ${this.display}: ${outcome.reason}`, 'IO');
+    }
     if ((await this.statTarget()) !== undefined) throw this.existsError();
     await rename(temporary, this.path).catch(async (renameError: unknown) => {
       throw (await this.temporaryGone(renameError, temporary)) ?? this.fsError(renameError, 'write');

@@ -59,6 +59,7 @@ import { hangUpIgnored } from '../hang-up.js';
 import { freezeTree, signalTree, survivors, type TreeMember } from './process-tree.js';
 import { startsWithMarker } from './archive-store.js';
 import { abortedError, destroyQuietly, onAbort, throwIfAborted } from './streams.js';
+import { startOf } from '../format.js';
 import { redact } from './redact.js';
 import type { ArchiveLocation, CheckWritableOptions, ReadOptions, VerifiedMark, WriteOptions, WriteResult } from './types.js';
 
@@ -796,7 +797,8 @@ function telltaleLine(tail: Buffer, cut: boolean): string | undefined {
   // The command's own words: what it echoes of its arguments may be a secret (an age secret key given to -r).
   const shown = redact(last);
   if (shown.length <= MAX_STDERR_LINE) return shown;
-  const start = shown.slice(0, MAX_STDERR_LINE - 1);
+  // Never through a surrogate pair: its lone half was shown as `\ud83d` (an emoji at the cut).
+  const start = startOf(shown, MAX_STDERR_LINE - 1);
   return NAMES_ERROR.test(start) ? `${start}…` : (aroundError(shown) ?? `${start}…`);
 }
 
@@ -829,7 +831,8 @@ function aroundError(line: string): string | undefined {
     const space = line.slice(errorEnd, to).search(/\s\S*$/);
     if (space !== -1) to = errorEnd + space;
   }
-  const words = line.slice(from, to).trim();
+  // Never through a surrogate pair (a word of emoji after the error): its lone half was shown as `\ud83d`.
+  const words = startOf(line.slice(from, to), to - from).trim();
   return `${from > 0 ? '…' : ''}${words}${to < line.length ? '…' : ''}`;
 }
 

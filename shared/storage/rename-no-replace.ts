@@ -8,13 +8,34 @@ import { lstat } from 'node:fs/promises';
 
 const MV_PATHS = ['/usr/bin/mv', '/bin/mv'];
 const STDERR_LIMIT = 4096;
+/**
+ * The errors a rename within one directory meets, by the words mv ends its line with (strerror's
+ * under LC_ALL=C, glibc's and musl's), so that the caller says them as its own: a full disk had
+ * been said in mv's words with the temporary archive's name, as an I/O failure (`code` IO, not
+ * NO_SPACE, and without "no inode left" where that is what is short).
+ */
+const MV_ERRORS: readonly (readonly [code: string, words: string])[] = [
+  ['ENOSPC', 'No space left on device'],
+  ['EDQUOT', 'Disk quota exceeded'],
+  ['EDQUOT', 'Quota exceeded'],
+  ['EACCES', 'Permission denied'],
+  ['EPERM', 'Operation not permitted'],
+  ['EROFS', 'Read-only file system'],
+  ['ENAMETOOLONG', 'File name too long'],
+  ['ENOTDIR', 'Not a directory'],
+  ['EIO', 'Input/output error'],
+  ['EIO', 'I/O error'],
+];
 
 export type NoReplaceOutcome =
   | { kind: 'renamed' }
   /** Something is at the destination: it is left as it was, and the source is still there. */
   | { kind: 'exists' }
-  /** The rename failed for another reason (its first line of stderr); both names as they were. */
-  | { kind: 'failed'; reason: string }
+  /**
+   * The rename failed for another reason (its first line of stderr, and the error's code where
+   * mv's words name one: MV_ERRORS); both names as they were.
+   */
+  | { kind: 'failed'; reason: string; code?: string }
   /** No mv to run: the caller has no rename that never replaces. */
   | { kind: 'unavailable' };
 
@@ -48,7 +69,11 @@ export async function renameNoReplace(from: string, to: string): Promise<NoRepla
   );
   if (left && there) return { kind: 'exists' };
   if (!left && there) return { kind: 'renamed' };
-  if (left) return { kind: 'failed', reason: run.stderr.split('\n')[0]?.replace(/^[^:]*mv: /, '').trim() || 'mv failed' };
+  if (left) {
+    const reason = run.stderr.split('\n')[0]?.replace(/^[^:]*mv: /, '').trim() || 'mv failed';
+    const code = MV_ERRORS.find(([, words]) => reason.endsWith(`: ${words}`))?.[0];
+    return { kind: 'failed', reason, ...(code !== undefined && { code }) };
+  }
   // Neither name: the source was removed meanwhile (another command's sweep).
   throw Object.assign(new Error(`ENOENT: no such file or directory, rename '${from}' -> '${to}'`), { code: 'ENOENT', errno: -2, path: from });
 }
