@@ -79,14 +79,23 @@ async function localDoctor(context: CliContext): Promise<void> {
     for (const { reason } of skipped.slice(0, 10)) checks.push({ check: 'tenant names', status: 'warn', detail: reason });
     if (skipped.length > 10) checks.push({ check: 'tenant names', status: 'warn', detail: `and ${skipped.length - 10} more such names in ${tenantsDir} (tenants list names them all)` });
     // A killed encrypted backup's plaintext copies stay until a command that sweeps (doctor does not): say where they are.
-    const { deadScratchAreas } = await import('../shared/tenant/base-dir-sweep.js');
-    const dead = await deadScratchAreas(tenantsDir);
-    if (dead.length > 0) {
-      const shown = dead.length > 3 ? `${dead.slice(0, 3).join(', ')} and ${dead.length - 3} more` : dead.join(', ');
+    const { judgedDeadScratchAreas } = await import('../shared/tenant/base-dir-sweep.js');
+    const { made, notMade } = await judgedDeadScratchAreas(tenantsDir);
+    const shown = (names: string[]) => (names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', '));
+    if (made.length > 0) {
       checks.push({
         check: 'scratch areas',
         status: 'warn',
-        detail: `${shown} in ${tenantsDir}: ${dead.length === 1 ? 'a killed encrypted backup\'s scratch area holds' : 'killed encrypted backups\' scratch areas hold'} plaintext copies of tenant files; run tenants list (or any tenants command but a dry run) to remove ${dead.length === 1 ? 'it' : 'them'}`,
+        detail: `${shown(made)} in ${tenantsDir}: ${made.length === 1 ? 'a killed encrypted backup\'s scratch area holds' : 'killed encrypted backups\' scratch areas hold'} plaintext copies of tenant files; run tenants list (or any tenants command but a dry run) to remove ${made.length === 1 ? 'it' : 'them'}`,
+      });
+    }
+    // Named like one, not made by the tool: tenants list moves it aside (slot.ts setAside), never removes it.
+    if (notMade.length > 0) {
+      const one = notMade.length === 1;
+      checks.push({
+        check: 'scratch areas',
+        status: 'warn',
+        detail: `${shown(notMade)} in ${tenantsDir}: ${one ? 'a directory' : 'directories'} named like a killed encrypted backup's scratch area but not made by this tool (no marker of its own, not the base dir owner's); tenants list moves ${one ? 'it' : 'them'} aside (the name without its leading dot, ending .not-removed), nothing in ${one ? 'it' : 'them'} removed: inspect ${one ? 'it' : 'them'}, then remove ${one ? 'it' : 'them'} by hand`,
       });
     }
   } catch (error) {

@@ -387,6 +387,21 @@ describe('a destination that looks like a mistyped URL', () => {
     expect(existsSync(path.join(base, 'from-dir'))).toBe(false);
   });
 
+  // `--from DIR/` was a usage error (exit 2) where `--from DIR` failed NOT_A_FILE (exit 1, as the
+  // exit-code table has it): the slash changes neither the exit code nor the line.
+  it('says the same, with the same exit code, when the directory is given with a trailing slash', () => {
+    const from = path.join(dir.path, 'from-slash-dir');
+    mkdirSync(from);
+    const expected = `openclaw: ${from} is a directory, not an archive file: give the archive's path (tenants backups NAME --in ${from} lists a tenant's archives in it)\n`;
+    expect(runCli(['--tenants-dir', base, 'tenants', 'restore', '--from', `${from}/`, '--as', 'from-slash-dir'])).toMatchObject({ status: 1, stdout: '', stderr: expected });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', `${from}/`])).toMatchObject({ status: 1, stderr: expected });
+    expect(runCli(['--json', '--tenants-dir', base, 'tenants', 'verify', '--from', `${from}/`])).toMatchObject({ status: 1, stdout: `${JSON.stringify({ error: { code: 'NOT_A_FILE', message: expected.slice('openclaw: '.length, -1) } })}\n` });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', `${from}/`])).toMatchObject({ status: 1, stderr: `openclaw: ${from} is a directory, not an archive file: name the archive in it, e.g. ${from}/NAME.tar.zst\n` });
+    expect(runCli(['--tenants-dir', base, 'tenants', 'verify', '--from', `${from}-missing/`])).toMatchObject({ status: 2, stderr: `openclaw: "${from}-missing/" names a directory: give the archive's file name\n` });
+    expect(readdirSync(from)).toEqual([]);
+    expect(existsSync(path.join(base, 'from-slash-dir'))).toBe(false);
+  });
+
   it('says which directory to give when --in is an archive', () => {
     const expected = `openclaw: ${archive} is not a directory: give the directory the archives are in, ${dir.path} (tenants verify --from ${archive} checks this one)\n`;
     expect(runCli(['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', archive])).toMatchObject({ status: 2, stdout: '', stderr: expected });

@@ -627,6 +627,12 @@ describe('cron list and rm in local mode', () => {
     expect(readdirSync(path.join(home, '.openclaw'))).toEqual(['logs']);
   });
 
+  it('installs an empty crontab when the last line goes and the crontab command cannot remove one (a stand-in taking only -l and -)', () => {
+    expect(openclaw(nightly('/b/$(date +%F).tar.zst')).status).toBe(0);
+    expect(openclaw(['cron', 'rm', 'acme', 'nightly'])).toMatchObject({ status: 0, stderr: '' });
+    expect(readFileSync(crontabFile, 'utf8')).toBe('');
+  });
+
   it('reads a user without a crontab as one without crons', () => {
     expect(openclaw(['cron', 'list', 'acme'])).toMatchObject({ status: 0, stdout: 'no crons for tenant "acme" in this user\'s crontab\n' });
   });
@@ -667,6 +673,26 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
     const ran = runAsCron(lines[1]!);
     expect(ran.status, ran.stderr).toBe(0);
     expect(existsSync(path.join(backups, `acme-${CRON_DAY}.tar.zst`))).toBe(true);
+  });
+
+  // The last line removed, an empty crontab was installed: `crontab -l` printed nothing (exit 0)
+  // where it had said "no crontab for root". The crontab is removed now, as `crontab -r` does.
+  it('removes the crontab when cron rm takes out its last line, and keeps the user\'s own lines otherwise', () => {
+    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
+    const script = [
+      'set -e',
+      'mount -t tmpfs -o mode=1730 tmpfs /var/spool/cron/crontabs',
+      'chgrp crontab /var/spool/cron/crontabs',
+      cli(...nightly('/b/acme-$(date +%F).tar.zst')),
+      cli('cron', 'rm', 'acme', 'nightly'),
+      'echo "=== after"',
+      'crontab -l 2>&1 || echo "exit $?"',
+      'ls -A /var/spool/cron/crontabs',
+    ].join('\n');
+    const run = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: { ...process.env, HOME: home, OPENCLAW_CRONTAB: '' } });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout.split('=== after\n')[1]).toBe(`no crontab for ${spawnSync('id', ['-un'], { encoding: 'utf8' }).stdout.trim()}\nexit 1\n`);
   });
 
   // `crontab -` runs in a session of its own and outlives the CLI. Fed through a pipe, it took

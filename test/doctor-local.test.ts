@@ -4,7 +4,7 @@
 // then follow. A warning naming the directory, exit 0: no command is refused for it.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -154,5 +154,28 @@ describe('doctor in local mode: scratch areas', () => {
     expect(runCli(['--tenants-dir', base, 'tenants', 'list']).status).toBe(0);
     expect(readdirSync(base)).not.toContain(area);
     expect(scratchAreas(doctor().report)).toEqual([]);
+  });
+
+  // A directory under a scratch area's name the tool did not make (another owner than the base
+  // dir's, no marker): doctor said "run tenants list … to remove it", and tenants list moved it
+  // aside, unread, as not the tool's. Doctor now says what tenants list will do with it.
+  it.skipIf(process.geteuid?.() !== 0)('says a directory named like a scratch area that the tool did not make is moved aside, not removed', () => {
+    makeTenants(base, ['acme']);
+    const area = '.openclaw-scratch-acme-0123456789ab';
+    mkdirSync(path.join(base, area));
+    writeFileSync(path.join(base, area, 'theirs.txt'), 'kept');
+    chownSync(path.join(base, area), 65534, 65534);
+    chownSync(path.join(base, area, 'theirs.txt'), 65534, 65534);
+    const report = doctor();
+    expect(report.status).toBe(0);
+    expect(report.report.checks.filter((check) => check.check === 'scratch areas')).toEqual([
+      {
+        check: 'scratch areas',
+        status: 'warn',
+        detail: `${area} in ${base}: a directory named like a killed encrypted backup's scratch area but not made by this tool (no marker of its own, not the base dir owner's); tenants list moves it aside (the name without its leading dot, ending .not-removed), nothing in it removed: inspect it, then remove it by hand`,
+      },
+    ]);
+    expect(runCli(['--tenants-dir', base, 'tenants', 'list']).status).toBe(0);
+    expect(readFileSync(path.join(base, `${area.slice(1)}.not-removed`, 'theirs.txt'), 'utf8')).toBe('kept');
   });
 });

@@ -320,6 +320,16 @@ describe('redact', () => {
     for (const text of ['npm i image-plugin-resize-1abc', 'storage-secret-key-1b rotated', 'IMAGE-PLUGIN-V-1A', 'usage-plugin-x-1z']) expect(redact(text)).toBe(text);
   });
 
+  // After a letter, a key was shown whole (`wAGE-SECRET-KEY-1…`, a key pasted onto a word): the
+  // exact form age-keygen writes (58 bech32 characters) is masked after anything.
+  it('masks a whole age secret key in its exact form right after a letter, but not a word that only starts like one', () => {
+    const key = 'AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX';
+    expect(redact(`w${key}`)).toBe('wAGE-SECRET-KEY-1***');
+    expect(redact(`passphrase${key}end`)).toBe('passphraseAGE-SECRET-KEY-1***end');
+    expect(redact(`\u001b${key}`)).toBe('\u001bAGE-SECRET-KEY-1***');
+    for (const text of ['storage-secret-key-1b rotated', 'STORAGE-SECRET-KEY-1B', `wAGE-SECRET-KEY-1${'Q'.repeat(57)}`, 'wAGE-SECRET-KEY-1BIO']) expect(redact(text)).toBe(text);
+  });
+
   // Each `a://` of a long run with no `@` after it had scanned the rest of the run for one: 64 KB took 10 s, 1 MB some 45 minutes.
   it('reads a 1 MB line of URL schemes once: nothing masked where no @ follows, every user:password@ where one does', () => {
     const schemes = 'a://'.repeat(256 * 1024);

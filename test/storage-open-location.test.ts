@@ -109,7 +109,7 @@ describe('openLocation', () => {
     ['uppercase scheme', 'S3://bucket/x', {}, /lowercase/],
     ['an S3 web address', 'https://bucket.s3.amazonaws.com/x', {}, /^"https:\/\/…" is an S3 object's web address, not a location: write "s3:\/\/bucket\/x"$/],
     ['another web address', 'https://minio.internal:9000/bucket/x', {}, /^"https:\/\/…" is a web address, not a location: give s3:\/\/bucket\/key \(an S3-compatible store's address goes in --endpoint\) or a file path$/],
-    ['a directory', '/var/backups/', {}, /names a directory/],
+    ['a name ending in a slash where no directory is', '/nonexistent-openclaw-dir/', {}, /names a directory/],
     ['file URL with a host', 'file://server/share/x', {}, /invalid file URL/],
     ['s3 URL with one slash', 's3:/bucket/key.tar.zst', {}, /"s3:\/bucket\/key.tar.zst" looks like a mistyped URL, not a file path: write s3:\/\/bucket\/key/],
     ['s3 URL without slashes', 's3:bucket/key', {}, /mistyped URL.*s3:\/\/bucket\/key/],

@@ -49,10 +49,25 @@ function saysNoCrontab(stderr: string): boolean {
  * exit 0, and no "next" in the crontab).
  */
 export async function installCrontab(command: string, text: string, staging: string): Promise<void> {
+  if (text.trim() === '') {
+    // Nothing at all left (the last line `cron rm` took out): the crontab is removed, as
+    // `crontab -r` does, so `crontab -l` says "no crontab for USER" again. Before, an empty
+    // crontab was installed, and `crontab -l` printed nothing, exit 0. No crontab to remove
+    // is that already; a command that cannot remove one (a stand-in that takes only -l and -)
+    // gets the empty text installed, as before.
+    const removed = await runStaged(command, ['-r'], '', staging);
+    if (removed.status === 0 || saysNoCrontab(removed.stderr)) return;
+  }
+  const { status, stderr } = await runStaged(command, ['-'], text, staging);
+  if (status !== 0) throw failed(command, 'install', status, stderr);
+}
+
+/** `command args` run with `text` staged in `staging` as its input, the file handed to it by name while it runs (installCrontab). */
+async function runStaged(command: string, args: string[], text: string, staging: string): Promise<Ran> {
   const input = await stagedInput(staging, text);
   let named = staging;
   try {
-    const { status, stderr } = await runCrontab(command, ['-'], input, (pid) => {
+    return await runCrontab(command, args, input, (pid) => {
       // Synchronous, at once: the moment this process could be killed with the file still naming it is kept short.
       const started = processStat(pid)?.started;
       if (started === undefined) return;
@@ -64,7 +79,6 @@ export async function installCrontab(command: string, text: string, staging: str
         // Left under this process's name: removed below, or by the next cron command once this process is gone.
       }
     });
-    if (status !== 0) throw failed(command, 'install', status, stderr);
   } finally {
     await input.close().catch(() => undefined);
     await fs.rm(named, { force: true }).catch(() => undefined); // else: the next cron command removes it once its owner is gone (crontab-lock.ts)

@@ -4,6 +4,7 @@
 // only for s3:// locations (the CLI must start in under 300 ms). `display` holds the
 // bucket and key or the path, never credentials or the --pipe command.
 
+import { stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
@@ -68,7 +69,7 @@ const SCHEME_PATTERN = /^([a-z][a-z0-9+.-]*):\/\//i;
 const URL_SCHEMES = new Set(['s3', 's3a', 's3n', 'gs', 'gcs', 'az', 'azure', 'abfs', 'abfss', 'wasb', 'wasbs', 'r2', 'b2', 'minio', 'swift', 'oss', 'cos', 'hdfs', 'http', 'https', 'ftp', 'ftps', 'sftp', 'scp', 'ssh', 'rsync', 'webdav', 'dav', 'davs', 'smb', 'nfs', 'file']);
 
 export async function openLocation(spec: string, options: LocationOptions = {}): Promise<ArchiveLocation> {
-  const location = isS3Url(spec) ? await openS3(spec, options) : openLocal(spec, options);
+  const location = isS3Url(spec) ? await openS3(spec, options) : await openLocal(spec, options);
   // A name ending in `.age` says the command encrypts with age: what it writes is checked to be an age file.
   return options.pipe === undefined ? location : withPipeCommand(location, options.pipe, { writesAge: /\.age$/i.test(spec) });
 }
@@ -163,14 +164,19 @@ export async function s3ClientFor(options: LocationOptions): Promise<{ client: S
   return { client, ...(endpoint !== undefined && { endpoint }) };
 }
 
-function openLocal(spec: string, options: LocationOptions): ArchiveLocation {
+async function openLocal(spec: string, options: LocationOptions): Promise<ArchiveLocation> {
   validateLocationOptions(spec, options);
   const scheme = SCHEME_PATTERN.exec(spec)?.[1]?.toLowerCase();
   if (scheme === undefined) {
     if (spec === '-') {
       throw new UsageError('"-" is taken as a file name here, not standard input or output: give a file path or s3://bucket/key (a local file named "-": write ./-)');
     }
-    if (spec.endsWith('/')) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
+    if (spec.endsWith('/')) {
+      // A directory that is there is judged as the same name without its slash is (NOT_A_FILE,
+      // exit 1, naming the archive to give): `--from out/` was a usage error (exit 2) where
+      // `--from out` failed so. Any other name ending in a slash names no file at all.
+      if ((await stat(spec).catch(() => undefined))?.isDirectory() !== true) throw new UsageError(`${JSON.stringify(spec)} names a directory: give the archive's file name`);
+    }
     return new LocalFileLocation(spec, localOptions(options));
   }
   // Any other scheme was refused by validateLocationOptions.

@@ -33,6 +33,10 @@ const WHITESPACE_FREE = /\S+/g;
 // `\n` (JSON, C strings), `%0A` / `%3D` (URL encoding), `ESC[1m` (a terminal colour). A word that merely ends in
 // "age" (`image-plugin-resize-1a`, `storage-secret-key-1b`) is not a key.
 const AGE_SECRET_KEYS = /(?:(?<![a-z])|(?<=\\[a-z]|%[0-9a-f]{2}|\x1b\[[0-9;]{0,16}m))(AGE-(?:SECRET-KEY|PLUGIN)-(?:[0-9A-Z+._]{1,64}-){0,8})1[0-9A-Z]+/gi;
+// A whole X25519 secret key as age-keygen writes it (exact case, 58 bech32 characters of data) is masked after
+// anything, a letter too: `wAGE-SECRET-KEY-1QQQ…` (pasted onto a word, or after an escape not listed above) was shown
+// whole. Only the exact form: a lowercase word such as `storage-secret-key-1b` is never one.
+const WHOLE_AGE_SECRET_KEY = /AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}/g;
 
 /** Replaces every occurrence of each secret, and anything that looks like signing material. */
 export function redact(text: string, secrets: readonly (string | undefined)[] = []): string {
@@ -45,7 +49,8 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
     .replace(PRESIGNED_PARAMETERS, (_match, name: string) => `${name}=${MASK}`)
     .replace(AUTHORIZATION, (_match, scheme: string) => `${scheme.split(/[\s=]/)[0]} ${MASK}`)
     .replace(WHITESPACE_FREE, maskUrlCredentials)
-    .replace(AGE_SECRET_KEYS, (_match, prefix: string) => `${prefix.toUpperCase()}1${MASK}`);
+    .replace(AGE_SECRET_KEYS, (_match, prefix: string) => `${prefix.toUpperCase()}1${MASK}`)
+    .replace(WHOLE_AGE_SECRET_KEY, `AGE-SECRET-KEY-1${MASK}`);
 }
 
 /** `user:password@` after a scheme in one whitespace-free run, searched only up to its last `@`: no match ends past it. */

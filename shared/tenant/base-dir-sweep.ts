@@ -174,6 +174,26 @@ export async function deadScratchAreas(tenantsDir: string, listed?: readonly str
   return dead.sort();
 }
 
+/**
+ * deadScratchAreas told apart, for `doctor`: `made`, the areas a sweep removes, and `notMade`,
+ * directories under a scratch area's name the tool did not make (no marker of its own, and
+ * not the base dir owner's: slot.ts trashOfOurs, as removeDeadScratchAreas judges them),
+ * which a sweep moves aside to `<name>.not-removed`, nothing in them removed. Doctor said
+ * "run tenants list … to remove" of both, and tenants list moved the second aside instead.
+ * One that cannot be judged (the base dir unreadable meanwhile) counts as made.
+ */
+export async function judgedDeadScratchAreas(tenantsDir: string): Promise<{ made: string[]; notMade: string[] }> {
+  const made: string[] = [];
+  const notMade: string[] = [];
+  for (const name of await deadScratchAreas(tenantsDir)) {
+    const full = path.join(tenantsDir, name);
+    const directory = await fs.lstat(full).then((stat) => stat.isDirectory(), () => false);
+    const ours = directory ? await trashOfOurs(tenantsDir, full).then((judged) => judged !== undefined, () => true) : true;
+    (ours ? made : notMade).push(name);
+  }
+  return { made, notMade };
+}
+
 /** The start of every scratch area's name (hidden-names.ts). */
 const HIDDEN_SCRATCH_PREFIX = `${HIDDEN_PREFIX}scratch-`;
 

@@ -83,6 +83,33 @@ export function isProcessAlive(pid: number, started = 0): boolean {
 }
 
 /**
+ * isProcessAlive for many owners in one pass (a sweep of many names): each pid is signalled
+ * and its /proc stat read once, whatever the names say of its start time. A process that dies
+ * meanwhile is judged alive until the next pass. 100,000 names of one dead pid (or of one live
+ * pid, each with another start time) cost one signal and one read, not 100,000.
+ */
+export function isProcessAliveOnce(): (pid: number, started?: number) => boolean {
+  const seen = new Map<number, { readonly reached: boolean; readonly stat: ProcessStat | undefined }>();
+  return (pid, started = 0) => {
+    let known = seen.get(pid);
+    if (known === undefined) {
+      let reached = true;
+      try {
+        process.kill(pid, 0);
+      } catch (error) {
+        reached = (error as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      known = { reached, stat: reached ? processStat(pid) : undefined };
+      seen.set(pid, known);
+    }
+    if (!known.reached) return false;
+    if (known.stat === undefined) return true; // no /proc: the signal test is all there is
+    if (known.stat.dead) return false;
+    return started === 0 || known.stat.started === started;
+  };
+}
+
+/**
  * Whether the owner of a leftover is provably gone: dead in this namespace, or (elsewhere)
  * silent for longer than `staleMs`: `touchedMs`, the leftover's mtime (stamped by the file
  * system's clock, touchWithFileSystemClock), older than that by that same clock, `clock`
