@@ -13,17 +13,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ownerTag } from '../shared/tenant/process-owner.js';
-import { cliPath, repoRoot, tempDir } from './helpers/tree.js';
-
-const hasCompiler = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
+import { buildPreload, hasCompiler } from './helpers/preload.js';
+import { cliPath, tempDir } from './helpers/tree.js';
 
 describe.skipIf(!hasCompiler)('a destination where a policy denies creating the clock probe, this host\'s clock 10 minutes ahead', () => {
   const dir = tempDir('openclaw-clock-denied-');
   const preload = path.join(dir.path, 'deny-create.so');
   const base = path.join(dir.path, 'tenants');
   beforeAll(() => {
-    const built = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', preload, path.join(repoRoot, 'test', 'fixtures', 'deny-create-preload.c'), '-ldl'], { encoding: 'utf8' });
-    expect(built.stderr).toBe('');
+    buildPreload('deny-create-preload.c', preload);
     mkdirSync(path.join(base, 'acme'), { recursive: true });
     writeFileSync(path.join(base, 'acme', 'notes.txt'), 'kept\n');
   });

@@ -14,14 +14,12 @@
 // stand-ins for the work and restore queues.
 
 import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { DEFAULT_ABORT_MARGIN_MS, DEFAULT_CONTINUE_MARGIN_MS } from '../shared/control-plane/function-config.js';
-import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, startSqsStandIn, type SandboxInvocation, type SqsStandIn } from './helpers/function-bundle.js';
+import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, startEventBridgeStandIn, startSqsStandIn, type EventBridgeStandIn, type PublishedEvent, type SandboxInvocation, type SqsStandIn } from './helpers/function-bundle.js';
 import { S3RVER_ACCESS_KEY, startS3Server, type S3TestServer } from './helpers/s3-server.js';
 import { describeTree, runCliIn, tempDir } from './helpers/tree.js';
 
@@ -32,10 +30,9 @@ let server: S3TestServer;
 let workQueue: SqsStandIn;
 let restoreQueue: SqsStandIn;
 const bundles: Record<string, string> = {};
-let eventBridge: Server;
-let eventBridgeEndpoint: string;
+let eventBridge: EventBridgeStandIn;
 /** The completion events the functions published, oldest first. */
-const events: { DetailType: string; Detail: Record<string, unknown> }[] = [];
+const events: PublishedEvent[] = [];
 
 /** A piece's time: the margins and 20 looks of 50 ms (the looking clock), a few entries. */
 const PIECE_MS = DEFAULT_ABORT_MARGIN_MS + DEFAULT_CONTINUE_MARGIN_MS + 1_000;
@@ -45,7 +42,7 @@ function invoke(name: 'backup' | 'restore', event: unknown, requestId: string, c
     TMPDIR: sandboxTmp,
     AWS_ENDPOINT_URL_S3: s3Endpoint,
     OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
-    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
     OPENCLAW_WORK_QUEUE_URL: workQueue.queueUrl,
     OPENCLAW_RESTORE_QUEUE_URL: restoreQueue.queueUrl,
     // The stand-in queues' certificates are self-signed.
@@ -95,25 +92,14 @@ beforeAll(async () => {
   workQueue = await startSqsStandIn(path.join(dir.path, 'certs-work'));
   restoreQueue = await startSqsStandIn(path.join(dir.path, 'certs-restore'));
   for (const name of ['backup', 'restore'] as const) bundles[name] = await bundleFunction(name, path.join(dir.path, 'asset', name));
-  eventBridge = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      const { Entries } = JSON.parse(body) as { Entries: { DetailType: string; Detail: string }[] };
-      events.push(...Entries.map((entry) => ({ DetailType: entry.DetailType, Detail: JSON.parse(entry.Detail) as Record<string, unknown> })));
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-      response.end(JSON.stringify({ FailedEntryCount: 0, Entries: Entries.map((_, i) => ({ EventId: `e-${events.length}-${i}` })) }));
-    });
-  });
-  await new Promise<void>((resolve) => eventBridge.listen(0, '127.0.0.1', resolve));
-  eventBridgeEndpoint = `http://127.0.0.1:${(eventBridge.address() as AddressInfo).port}`;
+  eventBridge = await startEventBridgeStandIn(events);
 }, 120_000);
 
 afterAll(async () => {
   await server?.dispose();
   await workQueue?.close();
   await restoreQueue?.close();
-  await new Promise((resolve) => (eventBridge === undefined ? resolve(undefined) : eventBridge.close(resolve)));
+  await eventBridge?.close();
   dir.cleanup();
 });
 

@@ -9,8 +9,6 @@
 // s3rver stands in for S3, a small HTTP server for EventBridge.
 
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -18,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSampleTenant } from '../scripts/sample-tenant.js';
 import { generateIdentity } from '../shared/age/index.js';
 import { encodeWorkMessage } from '../shared/control-plane/work-queue.js';
-import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, type SandboxInvocation } from './helpers/function-bundle.js';
+import { backupFunctionEnvironment, bundleFunction, invokeInSandbox, node24, startEventBridgeStandIn, type EventBridgeStandIn, type PublishedEvent, type SandboxInvocation } from './helpers/function-bundle.js';
 import { S3RVER_ACCESS_KEY, startS3Server, startTaggingRefusingProxy, type S3TestServer } from './helpers/s3-server.js';
 import { tempDir } from './helpers/tree.js';
 
@@ -27,16 +25,15 @@ const base = path.join(dir.path, 'mnt-tenants');
 const sandboxTmp = path.join(dir.path, 'sandbox-tmp');
 let bundle: string;
 let server: S3TestServer;
-let eventBridge: Server;
-let eventBridgeEndpoint: string;
-const events: { DetailType: string; Detail: Record<string, unknown> }[] = [];
+let eventBridge: EventBridgeStandIn;
+const events: PublishedEvent[] = [];
 
 /** One invocation in a fresh runtime process (a sandbox) with the request ID given, its completion events sent to the stand-in bus. */
 function invoke(event: unknown, requestId: string, crashAt?: string, extraEnv: Record<string, string> = {}): Promise<SandboxInvocation> {
   const env = backupFunctionEnvironment(base, server.endpoint, {
     TMPDIR: sandboxTmp,
     OPENCLAW_EVENT_BUS: 'openclaw-backup-events',
-    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridgeEndpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
     // Queued backups carry no endpoint: the function's environment names it, as a stack behind a custom endpoint would.
     AWS_ENDPOINT_URL_S3: server.endpoint,
     ...(crashAt !== undefined && { OPENCLAW_TEST_CRASH_AT: crashAt }),
@@ -95,24 +92,13 @@ beforeAll(async () => {
   createSampleTenant(path.join(base, 'acme'), { sessions: 1, memoryRows: 20, mediaFiles: 0 });
   mkdirSync(sandboxTmp);
   server = await startS3Server({ bucket: 'backups' });
-  eventBridge = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      const { Entries } = JSON.parse(body) as { Entries: { DetailType: string; Detail: string }[] };
-      events.push(...Entries.map((entry) => ({ DetailType: entry.DetailType, Detail: JSON.parse(entry.Detail) as Record<string, unknown> })));
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
-      response.end(JSON.stringify({ FailedEntryCount: 0, Entries: Entries.map((_, i) => ({ EventId: `e-${events.length}-${i}` })) }));
-    });
-  });
-  await new Promise<void>((resolve) => eventBridge.listen(0, '127.0.0.1', resolve));
-  eventBridgeEndpoint = `http://127.0.0.1:${(eventBridge.address() as AddressInfo).port}`;
+  eventBridge = await startEventBridgeStandIn(events);
   bundle = await bundleFunction('backup', path.join(dir.path, 'asset'));
 }, 120_000);
 
 afterAll(async () => {
   await server?.dispose();
-  await new Promise((resolve) => (eventBridge === undefined ? resolve(undefined) : eventBridge.close(resolve)));
+  await eventBridge?.close();
   dir.cleanup();
 });
 

@@ -11,9 +11,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { cliPath, repoRoot, runCli, tempDir } from './helpers/tree.js';
+import { buildPreload, hasCompiler } from './helpers/preload.js';
+import { cliPath, runCli, tempDir } from './helpers/tree.js';
 
-const hasCompiler = spawnSync('sh', ['-c', 'command -v cc']).status === 0;
 /** Far more than any of these runs takes when it ends; a spinning one is stopped here. */
 const SPIN_GUARD_MS = 60_000;
 
@@ -23,8 +23,7 @@ describe.skipIf(!hasCompiler)('a state file whose write takes none of its bytes'
   const base = path.join(dir.path, 'tenants');
   const archive = path.join(dir.path, 'acme.tar.zst');
   beforeAll(() => {
-    const built = spawnSync('cc', ['-shared', '-fPIC', '-O2', '-o', preload, path.join(repoRoot, 'test', 'fixtures', 'zero-write-preload.c'), '-ldl'], { encoding: 'utf8' });
-    expect(built.stderr).toBe('');
+    buildPreload('zero-write-preload.c', preload);
     mkdirSync(path.join(base, 'acme'), { recursive: true });
     writeFileSync(path.join(base, 'acme', 'notes.txt'), 'kept\n');
     expect(runCli(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', archive]).status).toBe(0);

@@ -1,10 +1,12 @@
 // The functions as the stack bundles them (infra/backup-functions.ts: one ES module for Node 24,
-// the AWS SDK inside, nothing external), and a TLS stand-in of SQS answering SendMessage, for
-// the tests and benches that run the bundles and hand a restore's next piece back to them.
+// the AWS SDK inside, nothing external), a TLS stand-in of SQS answering SendMessage, for
+// the tests and benches that run the bundles and hand a restore's next piece back to them, and
+// a stand-in of EventBridge recording the completion events they publish.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -80,6 +82,40 @@ export async function startSqsStandIn(certsDir: string): Promise<SqsStandIn> {
     server,
     queueUrl: `https://127.0.0.1:${(server.address() as AddressInfo).port}/123456789012/openclaw-backup-restore-work`,
     sent,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A completion event as the stand-in bus received it (its Detail parsed). */
+export interface PublishedEvent {
+  readonly DetailType: string;
+  readonly Detail: Record<string, unknown>;
+}
+
+export interface EventBridgeStandIn {
+  /** For the functions' AWS_ENDPOINT_URL_EVENTBRIDGE. */
+  readonly endpoint: string;
+  /** Every entry PutEvents was given, oldest first (the array passed in, if one was). */
+  readonly events: PublishedEvent[];
+  close(): Promise<void>;
+}
+
+/** An HTTP server on 127.0.0.1 answering every request as PutEvents, every entry accepted and recorded in `events`. */
+export async function startEventBridgeStandIn(events: PublishedEvent[] = []): Promise<EventBridgeStandIn> {
+  const server = createHttpServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const { Entries } = JSON.parse(body) as { Entries: { DetailType: string; Detail: string }[] };
+      events.push(...Entries.map((entry) => ({ DetailType: entry.DetailType, Detail: JSON.parse(entry.Detail) as Record<string, unknown> })));
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      response.end(JSON.stringify({ FailedEntryCount: 0, Entries: Entries.map((_, i) => ({ EventId: `e-${events.length}-${i}` })) }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    events,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
