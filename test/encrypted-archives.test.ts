@@ -178,6 +178,26 @@ describe('restore --identity', () => {
     expect(result.stderr).toMatch(/is encrypted with age .*--identity KEY_FILE .*--identity-secret NAME.*--pipe "age -d -i KEY_FILE"/);
   });
 
+  it('keeps the VERSION of a local encrypted archive once it is verified (the mark replaced the backup\'s record, and the column showed -), table and --json', () => {
+    const folder = path.join(dir.path, 'versioned');
+    const file = path.join(folder, 'acme.tar.zst.age');
+    expect(cli('tenants', 'backup', 'acme', '--to', file, '--encrypt-to', recipient.alice).status).toBe(0);
+    const versions = () => {
+      const table = cli('tenants', 'backups', 'acme', '--in', folder);
+      expect(table.status).toBe(0);
+      const row = table.stdout.split('\n').find((line) => line.endsWith(file))!;
+      const json = cli('--json', 'tenants', 'backups', 'acme', '--in', folder);
+      const [listed] = JSON.parse(json.stdout).backups as { toolVersion?: string; verifiedAt?: string }[];
+      return { column: row.split(/\s{2,}/)[2], toolVersion: listed!.toolVersion, verified: listed!.verifiedAt !== undefined };
+    };
+    const version = JSON.parse(readFileSync(path.join(process.cwd(), 'package.json'), 'utf8')).version as string;
+    expect(versions()).toEqual({ column: version, toolVersion: version, verified: false });
+    const verified = cli('tenants', 'verify', '--from', file, '--identity', keys.alice);
+    expect(verified.status).toBe(0);
+    expect(verified.stdout).toMatch(/recorded as verified beside the archive/);
+    expect(versions()).toEqual({ column: version, toolVersion: version, verified: true });
+  });
+
   it('refuses an ASCII-armored age file (age -a) with the --pipe hint (exit 2), not as damaged; through --pipe "age -d" it restores', () => {
     const armored = archive('acme.tar.zst.age.asc');
     sh(`age -a -r '${recipient.bob}' -o '${armored}' '${archive('acme-plain.tar.zst')}'`);
@@ -346,5 +366,19 @@ describe('encrypted archives in S3 (s3rver)', () => {
     expect(wrong.status).toBe(3);
     expect(wrong.stderr).toMatch(/^openclaw: wrong key/);
     expect(() => tree('acme-s3w')).toThrow();
+  });
+
+  it('keeps the VERSION of an encrypted S3 archive once it is verified (metadata, not the tag), table and --json', async () => {
+    const url = 's3://backups/versioned/acme.tar.zst.age';
+    expect((await runMain(['--tenants-dir', base, 'tenants', 'backup', 'acme', '--to', url, '--encrypt-to', recipient.alice, ...storage()])).status).toBe(0);
+    const verified = await runMain(['--tenants-dir', base, 'tenants', 'verify', '--from', url, '--identity', keys.alice, ...storage()]);
+    expect(verified.status).toBe(0);
+    expect(verified.stdout).toMatch(/recorded as verified/);
+    const version = JSON.parse(readFileSync(path.join(process.cwd(), 'package.json'), 'utf8')).version as string;
+    const json = await runMain(['--tenants-dir', base, '--json', 'tenants', 'backups', 'acme', '--in', 's3://backups/versioned/', ...storage()]);
+    const [listed] = JSON.parse(json.stdout).backups as { toolVersion?: string; verifiedAt?: string }[];
+    expect(listed).toMatchObject({ toolVersion: version, verifiedAt: expect.any(String) });
+    const table = await runMain(['--tenants-dir', base, 'tenants', 'backups', 'acme', '--in', 's3://backups/versioned/', ...storage()]);
+    expect(table.stdout.split('\n').find((line) => line.endsWith(url))!.split(/\s{2,}/)[2]).toBe(version);
   });
 });

@@ -318,7 +318,8 @@ export function describeStoredArchive(object: StoredObject, facts: ObjectFacts):
       `nothing shows it whole: its bytes cannot (${head.content === 'archived' ? 'archived' : head.content === 'encrypted' ? 'encrypted' : 'not our plain archive'}) and it carries no size tag from the backup that completed it (completed by another tool, cut short, a store without object tagging, or its backup could not tag it: throttled, denied?); tenants verify it to count it`,
     );
   }
-  const toolVersion = head.marker?.toolVersion ?? metadata?.toolVersion;
+  // Or, where the mark is for this archive, the verification's: beside a local encrypted archive it replaced the backup's record.
+  const toolVersion = head.marker?.toolVersion ?? metadata?.toolVersion ?? (verifiedAt !== undefined ? facts.verified?.toolVersion : undefined);
   return {
     location: object.location,
     name: object.name,

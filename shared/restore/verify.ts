@@ -128,7 +128,7 @@ async function verifyRead(request: VerifyRequest): Promise<VerifyResult> {
     else {
       const verifiedAt = (request.now ?? (() => new Date()))().toISOString();
       try {
-        await location.markVerified({ verifiedAt, manifestSha256, createdAt: new Date(manifest.createdAt).toISOString(), tenant: manifest.tenant }, { signal });
+        await location.markVerified({ verifiedAt, manifestSha256, createdAt: new Date(manifest.createdAt).toISOString(), tenant: manifest.tenant, toolVersion: manifest.tool.version }, { signal });
         recorded = verifiedAt;
       } catch (error) {
         notices.push(`the verification was not recorded beside the archive: ${describeError(error)}`);

@@ -163,6 +163,13 @@ export interface VerifiedMark {
    * in its metadata.
    */
   readonly tenant?: string;
+  /**
+   * The manifest's tool version, recorded beside a local file: the mark replaces the backup's
+   * record (verified-mark.ts StoredRecord), which was where a listing of an encrypted archive
+   * found it (its VERSION column showed `-` once the archive was verified). An S3 object keeps
+   * it in its metadata; the tag does not carry it.
+   */
+  readonly toolVersion?: string;
 }
 
 /** Where one backup archive lives. */

@@ -134,7 +134,10 @@ export function markedArchivePath(markPath: string): string {
 }
 
 export function formatLocalMark(mark: VerifiedMark, archive: Pick<Stats, 'size' | 'mtimeMs'>): Buffer {
-  return Buffer.from(`${JSON.stringify({ format: LOCAL_FORMAT, ...mark, archiveBytes: archive.size, archiveMtimeMs: archive.mtimeMs })}\n`);
+  // A version no listing would take (a manifest allows longer labels) is left out, not the mark with it.
+  const { toolVersion, ...rest } = mark;
+  const kept = toolVersion !== undefined && isToolVersion(toolVersion) ? { ...rest, toolVersion } : rest;
+  return Buffer.from(`${JSON.stringify({ format: LOCAL_FORMAT, ...kept, archiveBytes: archive.size, archiveMtimeMs: archive.mtimeMs })}\n`);
 }
 
 /** The mark in `bytes`, if it is well formed and names this size and mtime of the archive. */
@@ -146,7 +149,19 @@ export function parseLocalMark(bytes: Buffer, archive: Pick<Stats, 'size' | 'mti
   // is called (`../x`, control characters): it would take the archive away from the tenant its
   // path names, into a listing no one asks for.
   const tenant = record.tenant;
-  return mark !== undefined && typeof tenant === 'string' && isValidTenantName(tenant) ? { ...mark, tenant } : mark;
+  // Marks before this version name no tool version (the backup's record they replaced did); a malformed one is no mark.
+  const toolVersion = record.toolVersion;
+  if (mark === undefined || (toolVersion !== undefined && !isToolVersion(toolVersion))) return undefined;
+  return {
+    ...mark,
+    ...(typeof tenant === 'string' && isValidTenantName(tenant) && { tenant }),
+    ...(toolVersion !== undefined && { toolVersion }),
+  };
+}
+
+/** A tool version as records and marks hold it: 1 to 64 characters, none a control character. */
+function isToolVersion(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && value.length <= MAX_TOOL_VERSION_CHARS && LABEL.test(value);
 }
 
 /** What the backup that completed a local archive recorded beside it (in the mark's file, until a verification's mark replaces it). */
@@ -169,7 +184,7 @@ export function parseLocalStoredRecord(bytes: Buffer, archive: Pick<Stats, 'size
   const { tenant, createdAt, toolVersion, formatVersion, manifestSha256 } = record;
   if (typeof tenant !== 'string' || !isValidTenantName(tenant)) return undefined;
   if (typeof createdAt !== 'string' || !ISO_TIME.test(createdAt) || Number.isNaN(Date.parse(createdAt))) return undefined;
-  if (typeof toolVersion !== 'string' || toolVersion.length < 1 || toolVersion.length > MAX_TOOL_VERSION_CHARS || !LABEL.test(toolVersion)) return undefined;
+  if (!isToolVersion(toolVersion)) return undefined;
   if (typeof formatVersion !== 'number' || !Number.isSafeInteger(formatVersion) || formatVersion < 1) return undefined;
   if (manifestSha256 !== undefined && (typeof manifestSha256 !== 'string' || !SHA256_HEX.test(manifestSha256))) return undefined;
   return { tenant, createdAt, toolVersion, formatVersion, ...(manifestSha256 !== undefined && { manifestSha256 }) };
