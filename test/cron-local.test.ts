@@ -743,9 +743,11 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
   // command now waits while that `crontab -` runs.
   it('never lets the next cron command install beside a killed cron add\'s crontab - that still runs: it waits, and both edits stay', () => {
     const installing = path.join(dir.path, 'installing');
-    // crontab, once it has its input, taking 4 s before it installs it: the CLI is killed meanwhile.
+    // crontab, once it has its input, taking 4 s before it installs it: the CLI is killed meanwhile,
+    // not before it has named the staged input after this crontab (synchronously at its spawn:
+    // 0.5 s is room for that on a loaded machine; a kill inside that moment is the race left).
     const slowCrontab = path.join(dir.path, 'slow-crontab');
-    writeFileSync(slowCrontab, `#!/bin/sh\n[ "$1" = - ] && touch '${installing}' && sleep 4\nexec crontab "$@"\n`);
+    writeFileSync(slowCrontab, `#!/bin/sh\n[ "$1" = - ] && sleep 0.5 && touch '${installing}' && sleep 4\nexec crontab "$@"\n`);
     chmodSync(slowCrontab, 0o755);
     const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
     const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
