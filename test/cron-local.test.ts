@@ -642,11 +642,14 @@ const canUseRealCrontab =
   process.geteuid?.() === 0 && existsSync('/usr/bin/crontab') && existsSync('/usr/bin/unshare') && existsSync('/var/spool/cron/crontabs') &&
   spawnSync('unshare', ['-m', '--propagation', 'private', 'mount', '-t', 'tmpfs', 'tmpfs', '/var/spool/cron/crontabs']).status === 0;
 
+/** A word quoted for sh. */
+const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+/** The CLI with `args`, as one sh command line. */
+const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
+
 describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, empty crontab spool)', () => {
   it('installs, lists and removes the entry, and the installed line backs up from cron\'s environment', () => {
     const backups = path.join(dir.path, 'real-backups');
-    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
-    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
     const script = [
       'set -e',
       'mount -t tmpfs -o mode=1730 tmpfs /var/spool/cron/crontabs',
@@ -678,8 +681,6 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
   // The last line removed, an empty crontab was installed: `crontab -l` printed nothing (exit 0)
   // where it had said "no crontab for root". The crontab is removed now, as `crontab -r` does.
   it('removes the crontab when cron rm takes out its last line, and keeps the user\'s own lines otherwise', () => {
-    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
-    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
     const script = [
       'set -e',
       'mount -t tmpfs -o mode=1730 tmpfs /var/spool/cron/crontabs',
@@ -707,8 +708,6 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
     const slowCrontab = path.join(dir.path, 'slow-crontab');
     writeFileSync(slowCrontab, `#!/bin/sh\n[ "$1" = - ] && touch '${installing}' && sleep 1\nexec crontab "$@"\n`);
     chmodSync(slowCrontab, 0o755);
-    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
-    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
     const script = [
       'set -e',
       'mount -t tmpfs -o mode=1730 tmpfs /var/spool/cron/crontabs',
@@ -749,8 +748,6 @@ describe.skipIf(!canUseRealCrontab)('with the real crontab command (a private, e
     const slowCrontab = path.join(dir.path, 'slow-crontab');
     writeFileSync(slowCrontab, `#!/bin/sh\n[ "$1" = - ] && sleep 0.5 && touch '${installing}' && sleep 4\nexec crontab "$@"\n`);
     chmodSync(slowCrontab, 0o755);
-    const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
-    const cli = (...args: string[]) => [process.execPath, cliPath, '--tenants-dir', base, ...args].map(quote).join(' ');
     const hourly = ['cron', 'add', 'acme', '--schedule', '0 * * * *', '--name', 'hourly', '--cmd', `openclaw tenants backup acme --to ${dir.path}/acme-$(date +%F-%H).tar.zst`];
     const script = [
       'set -e',

@@ -1,23 +1,11 @@
 // The table of every path a restore has created (shared/restore/path-table.ts): what it finds,
 // and what it costs per entry, which is what a restore of a million files holds to its end.
-import v8 from 'node:v8';
-import vm from 'node:vm';
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { PathTable } from '../shared/restore/path-table.js';
-
-v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
-
-/** Heap and ArrayBuffer bytes in use once garbage is collected (twice: V8 frees ArrayBuffers after a sweep). */
-function liveBytes(): number {
-  collectGarbage();
-  collectGarbage();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
+import { liveBytes } from './helpers/live-bytes.js';
 
 function isPowerOfTwo(n: number): boolean {
   return n > 0 && (n & (n - 1)) === 0;

@@ -3,26 +3,14 @@
 // cannot pass unnoticed.
 
 import { createHash } from 'node:crypto';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 
 import { describe, expect, it } from 'vitest';
 
 import { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION, serializeManifest, type Manifest } from '../shared/archive/manifest.js';
 import { digestTree, TreeDigest, UNHASHED_BYTES, type TreeEntry } from '../shared/archive/tree-digest.js';
+import { liveBytes } from './helpers/live-bytes.js';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
-
-v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc') as () => void;
-
-/** Heap and ArrayBuffer bytes in use once garbage is collected (twice: V8 frees ArrayBuffers after a sweep). */
-function liveBytes(): number {
-  collectGarbage();
-  collectGarbage();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
 
 describe('directory digests', () => {
   it('digests each directory over its direct children, as NUL-terminated records in archive order', () => {
