@@ -290,6 +290,19 @@ export async function executeBackup(
       // chain's last piece delivered again after its state was removed): published now, with
       // the operation ID that attempt gave (events are at least once: twice is fine, never is not).
       // Said only for a complete backup as this run writes it (storedByRun), never for bytes cut short under the run's metadata.
+      // What an event about the archive an earlier attempt of this run stored says of it. Its operation ID is the one
+      // that attempt gave (an SQS redelivery's request ID is another): a backup in one invocation, its request ID; one
+      // in pieces, its chain's (a first message delivered again after its chain completed the archive, as the chain's
+      // own events said it). A later piece's is its chain's.
+      const earlierAttemptKeys = (run: NonNullable<typeof prepared>, earlier: { readonly location: string; readonly operationId?: string }) => ({
+        tenant: run.command.tenant,
+        location: earlier.location,
+        trigger,
+        ...runKeys(run),
+        ...operationKeys(context.awsRequestId, run.continues?.chain),
+        ...(run.continues === undefined && earlier.operationId !== undefined && { operationId: earlier.operationId }),
+        durationMs,
+      });
       const runId = prepared?.storedAs;
       const found =
         prepared === undefined || runId === undefined || operations.storedByRun === undefined
@@ -309,16 +322,7 @@ export async function executeBackup(
         await publish({
           operation: 'backup',
           ok: false,
-          detail: {
-            tenant: prepared.command.tenant,
-            location: found.location,
-            trigger,
-            ...runKeys(prepared),
-            ...operationKeys(context.awsRequestId, prepared.continues?.chain),
-            ...(prepared.continues === undefined && found.operationId !== undefined && { operationId: found.operationId }),
-            durationMs,
-            error: { code: failure.code, message: failure.message },
-          },
+          detail: { ...earlierAttemptKeys(prepared, found), error: { code: failure.code, message: failure.message } },
         }, timeLeft(context));
         metrics.record({ operation: 'backup', outcome: 'failed', trigger, tenant, durationMs, errorCode: failure.code, ...runKeys(prepared) });
         return { outcome: 'skipped', reason, body: failure, failed: true };
@@ -330,16 +334,7 @@ export async function executeBackup(
           operation: 'backup',
           ok: true,
           detail: {
-            tenant: prepared.command.tenant,
-            location: stored.location,
-            trigger,
-            ...runKeys(prepared),
-            ...operationKeys(context.awsRequestId, prepared.continues?.chain),
-            // The operation ID the attempt that stored it gave (an SQS redelivery's request ID is another): a backup
-            // in one invocation, its request ID; one in pieces, its chain's (a first message delivered again after
-            // its chain completed the archive, as the chain's own events said it). A later piece's is its chain's.
-            ...(prepared.continues === undefined && stored.operationId !== undefined && { operationId: stored.operationId }),
-            durationMs,
+            ...earlierAttemptKeys(prepared, stored),
             archiveBytes: stored.bytes,
             ...(stored.manifestSha256 !== undefined && { manifestSha256: stored.manifestSha256 }),
           },
