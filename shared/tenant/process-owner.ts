@@ -71,15 +71,25 @@ export function isLocal(owner: { readonly hostId: string }): boolean {
  * it started at another time, or it is a zombie (killed, not yet reaped by its parent).
  */
 export function isProcessAlive(pid: number, started = 0): boolean {
+  return isSeenAlive(lookUpProcess(pid), started);
+}
+
+/** What this pid namespace shows of `pid`: undefined if no process has it, else its /proc stat (undefined without /proc). */
+function lookUpProcess(pid: number): { readonly stat: ProcessStat | undefined } | undefined {
   try {
     process.kill(pid, 0);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
-  const stat = processStat(pid);
-  if (stat === undefined) return true; // no /proc: the signal test is all there is
-  if (stat.dead) return false;
-  return started === 0 || stat.started === started;
+  return { stat: processStat(pid) };
+}
+
+/** isProcessAlive's judgement of what lookUpProcess saw. */
+function isSeenAlive(seen: ReturnType<typeof lookUpProcess>, started: number): boolean {
+  if (seen === undefined) return false;
+  if (seen.stat === undefined) return true; // no /proc: the signal test is all there is
+  if (seen.stat.dead) return false;
+  return started === 0 || seen.stat.started === started;
 }
 
 /**
@@ -89,23 +99,10 @@ export function isProcessAlive(pid: number, started = 0): boolean {
  * pid, each with another start time) cost one signal and one read, not 100,000.
  */
 export function isProcessAliveOnce(): (pid: number, started?: number) => boolean {
-  const seen = new Map<number, { readonly reached: boolean; readonly stat: ProcessStat | undefined }>();
+  const seen = new Map<number, ReturnType<typeof lookUpProcess>>();
   return (pid, started = 0) => {
-    let known = seen.get(pid);
-    if (known === undefined) {
-      let reached = true;
-      try {
-        process.kill(pid, 0);
-      } catch (error) {
-        reached = (error as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      known = { reached, stat: reached ? processStat(pid) : undefined };
-      seen.set(pid, known);
-    }
-    if (!known.reached) return false;
-    if (known.stat === undefined) return true; // no /proc: the signal test is all there is
-    if (known.stat.dead) return false;
-    return started === 0 || known.stat.started === started;
+    if (!seen.has(pid)) seen.set(pid, lookUpProcess(pid));
+    return isSeenAlive(seen.get(pid), started);
   };
 }
 
