@@ -307,7 +307,7 @@ export async function settleMovedAsideLock(lockPath: string, aside: string, file
   if (moved === undefined) return 'kept'; // removed meanwhile
   // Another tenant's lock (linked here): no lock of this one, removed as a planted file is (its own name keeps it).
   if (moved !== null && !namesAnotherTenant(lockPath, moved)) {
-    const holder = await movedLockHolder(lockPath, moved);
+    const holder = await lockHolder(lockPath, moved);
     const owner = holder === undefined ? undefined : localOwner(holder);
     // Without the clock, a lock that names no holder is judged as before there was a put-back: gone.
     const holderGone =
